@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2119  # lib.sh helpers take optional arguments
+# bench/run.sh: native ext4 vs strata, side by side, in one run (as root).
+#
+#   bash bench/run.sh
+#
+# Both sides live on the same disk (under /var/tmp by default) and use the same
+# postgresql.conf (the strata-recommended settings + shared_buffers=128MB):
+#   - pgbench -i -s $BENCH_SCALE             (seconds)
+#   - read-write TPS, pgbench -c 8 -j 2 -T $BENCH_SECONDS, median of $BENCH_RUNS
+#   - select-only TPS (-S), same
+#   - strata only: branch-creation latency over $BENCH_CREATES creates, on a
+#     scale-1 and a scale-$BENCH_BIG_SCALE database with its server running:
+#     the daemon's elapsed_us (--json) and the wall clock around each CLI call.
+#
+# Environment: BENCH_SECONDS (30), BENCH_RUNS (3), BENCH_SCALE (20),
+# BENCH_BIG_SCALE (50), BENCH_CREATES (50), STRATA_TMPDIR (/var/tmp),
+# STRATA_BIN (build/strata).
+set -euo pipefail
+
+BENCH_SECONDS=${BENCH_SECONDS:-30}
+BENCH_RUNS=${BENCH_RUNS:-3}
+BENCH_SCALE=${BENCH_SCALE:-20}
+BENCH_BIG_SCALE=${BENCH_BIG_SCALE:-50}
+BENCH_CREATES=${BENCH_CREATES:-50}
+export STRATA_TMPDIR=${STRATA_TMPDIR:-/var/tmp}
+export TEST_NAME=bench
+export PG_EXTRA_CONF="shared_buffers = 128MB"
+
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/../tests/integration/lib.sh"
+require_tools
+
+P_NATIVE=55461
+P_STRATA=55462
+P_SMALL=55463
+P_BIG=55464
+
+median() { LC_ALL=C sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "n/a"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# p99 by nearest rank
+p99() { LC_ALL=C sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "n/a"; exit } r = int(0.99 * NR); if (r < 0.99 * NR) r++; if (r < 1) r = 1; print v[r] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", b / a }'; }
+tps_of() { awk '/^tps = / { print $3; exit }' "$1"; }
+
+declare -A R=()
+
+# run_side NAME DATADIR PORT: init + TPS measurements on one side.
+run_side() {
+  local side=$1 dd=$2 port=$3 t0 i f rw=() ro=()
+  log "[$side] initdb + start"
+  pg_init "$dd"
+  pg_start "$dd" "$port"
+  log "[$side] pgbench -i -s $BENCH_SCALE"
+  t0=$(now_ms)
+  pgb "$port" -i -s "$BENCH_SCALE" -q >"$LOG_DIR/$side-init.log" 2>&1 || { cat "$LOG_DIR/$side-init.log"; fail "pgbench -i on $side"; }
+  R[$side.init]=$(awk -v ms=$(($(now_ms) - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
+  psql_q "$port" "CHECKPOINT"
+  for ((i = 1; i <= BENCH_RUNS; i++)); do
+    f=$LOG_DIR/$side-rw-$i.log
+    pgb "$port" -c 8 -j 2 -T "$BENCH_SECONDS" >"$f" 2>&1 || { cat "$f"; fail "pgbench rw on $side"; }
+    rw+=("$(tps_of "$f")")
+    log "[$side] read-write run $i: ${rw[-1]} tps"
+  done
+  for ((i = 1; i <= BENCH_RUNS; i++)); do
+    f=$LOG_DIR/$side-ro-$i.log
+    pgb "$port" -S -c 8 -j 2 -T "$BENCH_SECONDS" >"$f" 2>&1 || { cat "$f"; fail "pgbench -S on $side"; }
+    ro+=("$(tps_of "$f")")
+    log "[$side] select-only run $i: ${ro[-1]} tps"
+  done
+  R[$side.rw]=$(printf "%s\n" "${rw[@]}" | median | xargs printf "%.1f")
+  R[$side.ro]=$(printf "%s\n" "${ro[@]}" | median | xargs printf "%.1f")
+  R[$side.rw_all]="${rw[*]}"
+  R[$side.ro_all]="${ro[*]}"
+  pg_stop "$dd"
+}
+
+# branch_latency LABEL PARENT: BENCH_CREATES creates of children of PARENT.
+branch_latency() {
+  local label=$1 parent=$2 i us=() wall=()
+  for ((i = 1; i <= BENCH_CREATES; i++)); do
+    timed_json branch create "${parent}_c$i" --from "$parent"
+    us+=("${TJ_US:-}")
+    wall+=("$TJ_WALL_US")
+  done
+  R[$label.d_med]=$(printf '%s\n' "${us[@]}" | grep -E '^[0-9]+$' | awk '{print $1 / 1000}' | median)
+  R[$label.d_p99]=$(printf '%s\n' "${us[@]}" | grep -E '^[0-9]+$' | awk '{print $1 / 1000}' | p99)
+  R[$label.w_med]=$(printf '%s\n' "${wall[@]}" | awk '{print $1 / 1000}' | median)
+  R[$label.w_p99]=$(printf '%s\n' "${wall[@]}" | awk '{print $1 / 1000}' | p99)
+  log "[$label] branch create: daemon median ${R[$label.d_med]} ms p99 ${R[$label.d_p99]} ms; wall median ${R[$label.w_med]} ms p99 ${R[$label.w_p99]} ms"
+  for ((i = 1; i <= BENCH_CREATES; i++)); do
+    strata branch delete "${parent}_c$i" >/dev/null || fail "branch delete ${parent}_c$i"
+  done
+}
+
+log "root $ROOT (same filesystem for both sides: $(df --output=source,fstype "$ROOT" | tail -n 1))"
+log "runs: $BENCH_RUNS x $BENCH_SECONDS s; scale $BENCH_SCALE; branch creates: $BENCH_CREATES"
+
+# --- native
+NATIVE=$ROOT/native
+mkdir -p "$NATIVE"
+chown postgres: "$NATIVE"
+run_side native "$NATIVE" "$P_NATIVE"
+rm -rf "$NATIVE"
+
+# --- strata
+strata_init
+start_daemon
+create_root_branch main
+run_side strata "$MNT/main" "$P_STRATA"
+
+log "[strata] branch latency on a scale-1 database (server running)"
+create_root_branch small
+pg_init small
+pg_start small "$P_SMALL"
+pgb "$P_SMALL" -i -s 1 -q >/dev/null 2>&1 || fail "pgbench -i -s 1"
+branch_latency small small
+pg_stop small
+
+log "[strata] branch latency on a scale-$BENCH_BIG_SCALE database (server running)"
+create_root_branch big
+pg_init big
+pg_start big "$P_BIG"
+pgb "$P_BIG" -i -s "$BENCH_BIG_SCALE" -q >/dev/null 2>&1 || fail "pgbench -i -s $BENCH_BIG_SCALE"
+branch_latency big big
+pg_stop big
+STATUS=$(strata status --json | jres)
+umount_daemon
+
+# --- report
+echo
+echo "strata benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores  $(uname -r)"
+echo "pgbench -c 8 -j 2, ${BENCH_SECONDS}s runs, median of $BENCH_RUNS; same disk, same postgresql.conf"
+echo
+printf '%-34s | %12s | %12s | %13s\n' metric native strata strata/native
+printf '%-34s-+-%12s-+-%12s-+-%13s\n' "$(printf -- '-%.0s' {1..34})" "------------" "------------" "-------------"
+printf '%-34s | %12s | %12s | %13s\n' "pgbench -i -s $BENCH_SCALE (s)" "${R[native.init]}" "${R[strata.init]}" "$(ratio "${R[native.init]}" "${R[strata.init]}")"
+printf '%-34s | %12s | %12s | %13s\n' "read-write TPS (median)" "${R[native.rw]}" "${R[strata.rw]}" "$(ratio "${R[native.rw]}" "${R[strata.rw]}")"
+printf '%-34s | %12s | %12s | %13s\n' "select-only TPS (median)" "${R[native.ro]}" "${R[strata.ro]}" "$(ratio "${R[native.ro]}" "${R[strata.ro]}")"
+echo
+echo "  read-write runs:  native ${R[native.rw_all]} | strata ${R[strata.rw_all]}"
+echo "  select-only runs: native ${R[native.ro_all]} | strata ${R[strata.ro_all]}"
+echo
+printf '%-34s | %12s | %12s | %12s | %12s\n' "branch create, $BENCH_CREATES times (ms)" "daemon p50" "daemon p99" "CLI wall p50" "CLI wall p99"
+printf '%-34s | %12s | %12s | %12s | %12s\n' "scale 1 (server running)" "${R[small.d_med]}" "${R[small.d_p99]}" "${R[small.w_med]}" "${R[small.w_p99]}"
+printf '%-34s | %12s | %12s | %12s | %12s\n' "scale $BENCH_BIG_SCALE (server running)" "${R[big.d_med]}" "${R[big.d_p99]}" "${R[big.w_med]}" "${R[big.w_p99]}"
+echo
+echo "store after the run: $(jq -c '{layer_count, layer_bytes, store_bytes, oplog_bytes}' <<<"$STATUS" 2>/dev/null || echo n/a)"

@@ -1,0 +1,30 @@
+// The strata daemon: mounts a store and serves it until unmounted.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace strata {
+
+struct MountOptions {
+  std::string store_url;   // file:///abs/path
+  std::string mountpoint;  // absolute path of an existing empty directory
+  std::string cache_dir;   // index, op log (the local sink) and logs live here
+  std::string sink_dir;    // default: cache_dir + "/sink"
+  std::string log_file;    // default: cache_dir + "/strata.log"; "-" = stderr
+  bool foreground = false;
+};
+
+// Creates a new, empty store at `url`. kExists if one is already there,
+// kInvalid for a malformed URL.
+Status InitStore(const std::string& url);
+
+// Mounts and serves until the mountpoint is unmounted or SIGTERM/SIGINT
+// arrives, then flushes every branch to the store and returns 0. If
+// `ready_fd` >= 0 the daemon writes "OK\n" to it once the mount is live, or
+// "ERR <message>\n" if it could not start, and closes it. Returns non-zero on
+// a failed start.
+int RunDaemon(const MountOptions& opts, int ready_fd);
+
+}  // namespace strata

@@ -1,0 +1,468 @@
+#include "fs/branch_fs.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "layers/key.h"
+
+namespace strata {
+
+namespace {
+
+constexpr size_t kMaxName = 255;
+constexpr size_t kMaxSymlink = 4095;
+constexpr size_t kAttrCacheMax = 1 << 17;
+
+Status NameCheck(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return Status::Invalid("bad name");
+  if (name.size() > kMaxName) return Status(Code::kTooBig, "name too long");
+  return Status::OK();
+}
+
+KeyPut PutAttr(const InodeAttr& a) { return {AttrKey(a.ino), false, EncodeInodeAttr(a)}; }
+
+uint64_t BlocksFor(uint64_t size) { return (size + kPageSize - 1) / kPageSize; }
+
+}  // namespace
+
+BranchFs::BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino)
+    : versions_(versions), lineage_(std::move(lineage)), root_(root_ino) {}
+
+Result<InodeAttr> BranchFs::LoadAttr(uint64_t ino) {
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = attrs_.find(ino);
+    if (it != attrs_.end()) return it->second;
+  }
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(lineage_, AttrKey(ino)));
+  if (!v) return Status::NotFound("no inode " + std::to_string(ino));
+  InodeAttr a;
+  if (!DecodeInodeAttr(*v, &a)) {
+    return Status::Corruption("inode " + std::to_string(ino) + ": malformed attributes");
+  }
+  CacheAttr(a);
+  return a;
+}
+
+void BranchFs::CacheAttr(const InodeAttr& a) {
+  std::lock_guard lock(cache_mu_);
+  if (attrs_.size() >= kAttrCacheMax) attrs_.clear();
+  attrs_[a.ino] = a;
+}
+
+Result<InodeAttr> BranchFs::GetAttr(uint64_t ino) { return LoadAttr(ino); }
+
+Result<InodeAttr> BranchFs::LoadDir(uint64_t dir) {
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(dir));
+  if (!a.IsDir()) return Status(Code::kNotDir, "not a directory");
+  return a;
+}
+
+Result<std::optional<std::pair<uint64_t, uint32_t>>> BranchFs::LookupEntry(uint64_t dir,
+                                                                           std::string_view name) {
+  using Out = std::optional<std::pair<uint64_t, uint32_t>>;
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v,
+                          versions_->Get(lineage_, DirentKey(dir, name)));
+  if (!v) return Out();
+  uint64_t ino;
+  uint32_t type;
+  if (!DecodeDirent(*v, &ino, &type)) return Status::Corruption("malformed directory entry");
+  return Out(std::make_pair(ino, type));
+}
+
+Result<InodeAttr> BranchFs::Lookup(uint64_t dir, std::string_view name) {
+  if (name.size() > kMaxName) return Status(Code::kTooBig, "name too long");
+  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(dir, name));
+  if (!entry) return Status::NotFound("no such entry");
+  return LoadAttr(entry->first);
+}
+
+Status BranchFs::Commit(std::vector<KeyPut> puts) {
+  return versions_->Commit(branch(), std::move(puts)).status();
+}
+
+Result<InodeAttr> BranchFs::MakeNode(uint64_t dir, std::string_view name, uint32_t mode,
+                                     uint32_t uid, uint32_t gid, uint64_t rdev) {
+  STRATA_RETURN_IF_ERROR(NameCheck(name));
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
+  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(dir, name));
+  if (existing) return Status::Exists("entry exists");
+  const int64_t now = NowNs();
+  InodeAttr a;
+  a.ino = MakeIno(branch(), versions_->AllocCounter(branch()));
+  a.mode = mode;
+  a.uid = uid;
+  a.gid = gid;
+  if (parent.mode & S_ISGID) {  // BSD group semantics of setgid directories
+    a.gid = parent.gid;
+    if (S_ISDIR(mode)) a.mode |= S_ISGID;
+  }
+  a.nlink = S_ISDIR(mode) ? 2 : 1;
+  a.data_id = a.ino;
+  a.rdev = rdev;
+  a.parent = S_ISDIR(mode) ? dir : 0;
+  a.atime_ns = a.mtime_ns = a.ctime_ns = now;
+  parent.mtime_ns = parent.ctime_ns = now;
+  if (S_ISDIR(mode)) parent.nlink++;
+  STRATA_RETURN_IF_ERROR(Commit(
+      {PutAttr(a), {DirentKey(dir, name), false, EncodeDirent(a.ino, a.mode)}, PutAttr(parent)}));
+  CacheAttr(a);
+  CacheAttr(parent);
+  return a;
+}
+
+Result<InodeAttr> BranchFs::Symlink(uint64_t dir, std::string_view name, std::string_view target,
+                                    uint32_t uid, uint32_t gid) {
+  STRATA_RETURN_IF_ERROR(NameCheck(name));
+  if (target.empty() || target.size() > kMaxSymlink) {
+    return Status(Code::kTooBig, "symlink target too long");
+  }
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
+  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(dir, name));
+  if (existing) return Status::Exists("entry exists");
+  const int64_t now = NowNs();
+  InodeAttr a;
+  a.ino = MakeIno(branch(), versions_->AllocCounter(branch()));
+  a.mode = S_IFLNK | 0777;
+  a.uid = uid;
+  a.gid = gid;
+  a.nlink = 1;
+  a.size = target.size();
+  a.data_id = a.ino;
+  a.atime_ns = a.mtime_ns = a.ctime_ns = now;
+  parent.mtime_ns = parent.ctime_ns = now;
+  STRATA_RETURN_IF_ERROR(Commit({PutAttr(a),
+                                 {SymlinkKey(a.ino), false, std::string(target)},
+                                 {DirentKey(dir, name), false, EncodeDirent(a.ino, a.mode)},
+                                 PutAttr(parent)}));
+  CacheAttr(a);
+  CacheAttr(parent);
+  return a;
+}
+
+Result<std::string> BranchFs::ReadLink(uint64_t ino) {
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  if (!a.IsLink()) return Status::Invalid("not a symlink");
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(lineage_, SymlinkKey(ino)));
+  if (!v) return Status::Corruption("symlink " + std::to_string(ino) + " has no target");
+  return *v;
+}
+
+Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_view new_name) {
+  STRATA_RETURN_IF_ERROR(NameCheck(new_name));
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  if (a.IsDir()) return Status(Code::kPermission, "hard link to a directory");
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(new_dir));
+  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(new_dir, new_name));
+  if (existing) return Status::Exists("entry exists");
+  const int64_t now = NowNs();
+  a.nlink++;
+  a.ctime_ns = now;
+  parent.mtime_ns = parent.ctime_ns = now;
+  STRATA_RETURN_IF_ERROR(Commit({PutAttr(a),
+                                 {DirentKey(new_dir, new_name), false, EncodeDirent(a.ino, a.mode)},
+                                 PutAttr(parent)}));
+  CacheAttr(a);
+  CacheAttr(parent);
+  return a;
+}
+
+Status BranchFs::Unlink(uint64_t dir, std::string_view name) {
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
+  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(dir, name));
+  if (!entry) return Status::NotFound("no such entry");
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(entry->first));
+  if (a.IsDir()) return Status(Code::kIsDir, "is a directory");
+  const int64_t now = NowNs();
+  // The inode stays (nlink 0) so that open handles keep working; its pages
+  // become garbage once no snapshot or branch can see it.
+  a.nlink = a.nlink > 0 ? a.nlink - 1 : 0;
+  a.ctime_ns = now;
+  parent.mtime_ns = parent.ctime_ns = now;
+  STRATA_RETURN_IF_ERROR(Commit({{DirentKey(dir, name), true, ""}, PutAttr(a), PutAttr(parent)}));
+  CacheAttr(a);
+  CacheAttr(parent);
+  return Status::OK();
+}
+
+Result<bool> BranchFs::DirIsEmpty(uint64_t dir) {
+  bool empty = true;
+  STRATA_RETURN_IF_ERROR(versions_->Scan(
+      lineage_, DirentPrefix(dir), [&](std::string_view, const std::string&) { empty = false; }));
+  return empty;
+}
+
+Status BranchFs::Rmdir(uint64_t dir, std::string_view name) {
+  if (name == ".") return Status::Invalid("rmdir .");
+  if (name == "..") return Status(Code::kNotEmpty, "rmdir ..");
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
+  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(dir, name));
+  if (!entry) return Status::NotFound("no such entry");
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(entry->first));
+  if (!a.IsDir()) return Status(Code::kNotDir, "not a directory");
+  STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(a.ino));
+  if (!empty) return Status(Code::kNotEmpty, "directory not empty");
+  const int64_t now = NowNs();
+  a.nlink = 0;
+  a.ctime_ns = now;
+  parent.nlink = parent.nlink > 2 ? parent.nlink - 1 : 2;
+  parent.mtime_ns = parent.ctime_ns = now;
+  STRATA_RETURN_IF_ERROR(Commit({{DirentKey(dir, name), true, ""}, PutAttr(a), PutAttr(parent)}));
+  CacheAttr(a);
+  CacheAttr(parent);
+  return Status::OK();
+}
+
+Result<bool> BranchFs::IsWithin(uint64_t dir, uint64_t ancestor) {
+  // Directories record their parent, so walking up ends at the branch root.
+  for (int depth = 0; depth < 4096; depth++) {
+    if (dir == ancestor) return true;
+    if (dir == root_) return false;
+    STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(dir));
+    if (a.parent == 0) return false;
+    dir = a.parent;
+  }
+  return Status::Corruption("directory tree deeper than 4096 levels");
+}
+
+Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t new_dir,
+                        std::string_view new_name, unsigned flags) {
+  STRATA_RETURN_IF_ERROR(NameCheck(new_name));
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Invalid("rename flags");
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(old_dir));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr np, LoadDir(new_dir));
+  STRATA_ASSIGN_OR_RETURN(auto src_entry, LookupEntry(old_dir, old_name));
+  if (!src_entry) return Status::NotFound("no such entry");
+  STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadAttr(src_entry->first));
+  STRATA_ASSIGN_OR_RETURN(auto dst_entry, LookupEntry(new_dir, new_name));
+  if ((flags & RENAME_NOREPLACE) && dst_entry) return Status::Exists("target exists");
+  if ((flags & RENAME_EXCHANGE) && !dst_entry) return Status::NotFound("no target to exchange");
+  if (old_dir == new_dir && old_name == new_name) return Status::OK();
+  if (src.IsDir() && old_dir != new_dir) {
+    STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(new_dir, src.ino));
+    if (cycle) return Status::Invalid("cannot move a directory inside itself");
+  }
+  const int64_t now = NowNs();
+  std::vector<KeyPut> puts;
+  std::optional<InodeAttr> dst;
+  if (dst_entry) {
+    STRATA_ASSIGN_OR_RETURN(InodeAttr d, LoadAttr(dst_entry->first));
+    dst = d;
+    if (dst->ino == src.ino) return Status::OK();  // two links to one inode: POSIX no-op
+  }
+  // Parent link counts: a directory contributes one link ("..") to its parent.
+  auto move_dir_link = [&](InodeAttr* from, InodeAttr* to) {
+    if (from->ino == to->ino) return;
+    from->nlink = from->nlink > 2 ? from->nlink - 1 : 2;
+    to->nlink++;
+  };
+  if (flags & RENAME_EXCHANGE) {
+    if (dst->IsDir() && new_dir != old_dir) {
+      STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(old_dir, dst->ino));
+      if (cycle) return Status::Invalid("cannot move a directory inside itself");
+    }
+    puts.push_back({DirentKey(new_dir, new_name), false, EncodeDirent(src.ino, src.mode)});
+    puts.push_back({DirentKey(old_dir, old_name), false, EncodeDirent(dst->ino, dst->mode)});
+    if (src.IsDir() && !dst->IsDir()) move_dir_link(&op, &np);
+    if (dst->IsDir() && !src.IsDir()) move_dir_link(&np, &op);
+    if (src.IsDir()) src.parent = new_dir;
+    if (dst->IsDir()) dst->parent = old_dir;
+    dst->ctime_ns = now;
+    puts.push_back(PutAttr(*dst));
+  } else {
+    if (dst) {
+      if (src.IsDir() && !dst->IsDir()) return Status(Code::kNotDir, "target is not a directory");
+      if (!src.IsDir() && dst->IsDir()) return Status(Code::kIsDir, "target is a directory");
+      if (dst->IsDir()) {
+        STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(dst->ino));
+        if (!empty) return Status(Code::kNotEmpty, "target directory not empty");
+        dst->nlink = 0;
+        np.nlink = np.nlink > 2 ? np.nlink - 1 : 2;  // the replaced directory's ".."
+      } else {
+        dst->nlink = dst->nlink > 0 ? dst->nlink - 1 : 0;
+      }
+      dst->ctime_ns = now;
+      puts.push_back(PutAttr(*dst));
+    }
+    puts.push_back({DirentKey(new_dir, new_name), false, EncodeDirent(src.ino, src.mode)});
+    puts.push_back({DirentKey(old_dir, old_name), true, ""});
+    if (src.IsDir()) {
+      move_dir_link(&op, &np);
+      src.parent = new_dir;
+    }
+  }
+  src.ctime_ns = now;
+  op.mtime_ns = op.ctime_ns = now;
+  np.mtime_ns = np.ctime_ns = now;
+  puts.push_back(PutAttr(src));
+  puts.push_back(PutAttr(op));
+  if (np.ino != op.ino) puts.push_back(PutAttr(np));
+  STRATA_RETURN_IF_ERROR(Commit(std::move(puts)));
+  CacheAttr(src);
+  CacheAttr(op);
+  if (np.ino != op.ino) CacheAttr(np);
+  if (dst) CacheAttr(*dst);
+  return Status::OK();
+}
+
+Result<std::string> BranchFs::ReadPage(uint64_t data_id, uint64_t block) {
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v,
+                          versions_->Get(lineage_, PageKey(data_id, block)));
+  if (!v) return std::string(kPageSize, '\0');  // a hole
+  if (v->size() != kPageSize) v->resize(kPageSize, '\0');
+  return std::move(*v);
+}
+
+Status BranchFs::TruncatePuts(InodeAttr* a, uint64_t size, std::vector<KeyPut>* puts) {
+  if (size >= a->size) {
+    a->size = size;  // holes read as zeros; pages past EOF were zeroed when cut
+    return Status::OK();
+  }
+  if (size == 0) {
+    // A fresh data id hides every old page at once, in O(1).
+    a->data_id = MakeIno(branch(), versions_->AllocCounter(branch()));
+  } else {
+    const uint64_t keep = BlocksFor(size);
+    for (uint64_t b = keep; b < BlocksFor(a->size); b++) {
+      puts->push_back({PageKey(a->data_id, b), true, ""});
+    }
+    if (size % kPageSize != 0) {
+      const uint64_t last = size / kPageSize;
+      STRATA_ASSIGN_OR_RETURN(std::string page, ReadPage(a->data_id, last));
+      std::memset(page.data() + size % kPageSize, 0, kPageSize - size % kPageSize);
+      puts->push_back({PageKey(a->data_id, last), false, std::move(page)});
+    }
+  }
+  a->size = size;
+  return Status::OK();
+}
+
+Result<InodeAttr> BranchFs::SetAttr(uint64_t ino, const SetAttrRequest& req) {
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  const int64_t now = NowNs();
+  std::vector<KeyPut> puts;
+  if (req.size) {
+    if (a.IsDir()) return Status(Code::kIsDir, "truncate of a directory");
+    if (!a.IsReg()) return Status::Invalid("truncate of a special file");
+    STRATA_RETURN_IF_ERROR(TruncatePuts(&a, *req.size, &puts));
+    a.mtime_ns = now;
+  }
+  if (req.mode) a.mode = (a.mode & S_IFMT) | (*req.mode & 07777);
+  if (req.uid) a.uid = *req.uid;
+  if (req.gid) a.gid = *req.gid;
+  if (req.atime_ns) a.atime_ns = *req.atime_ns;
+  if (req.mtime_ns) a.mtime_ns = *req.mtime_ns;
+  a.ctime_ns = now;
+  puts.push_back(PutAttr(a));
+  STRATA_RETURN_IF_ERROR(Commit(std::move(puts)));
+  CacheAttr(a);
+  return a;
+}
+
+Result<size_t> BranchFs::Read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  if (a.IsDir()) return Status(Code::kIsDir, "read of a directory");
+  if (offset >= a.size) return size_t{0};
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(size, a.size - offset));
+  size_t done = 0;
+  while (done < n) {
+    const uint64_t pos = offset + done;
+    const uint64_t block = pos / kPageSize;
+    const size_t in_page = pos % kPageSize;
+    const size_t take = std::min<size_t>(n - done, kPageSize - in_page);
+    STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v,
+                            versions_->Get(lineage_, PageKey(a.data_id, block)));
+    if (!v || v->size() <= in_page) {
+      std::memset(buf + done, 0, take);
+    } else {
+      const size_t have = std::min(take, v->size() - in_page);
+      std::memcpy(buf + done, v->data() + in_page, have);
+      std::memset(buf + done + have, 0, take - have);
+    }
+    done += take;
+  }
+  return n;
+}
+
+Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
+  if (size == 0) return size_t{0};
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  if (a.IsDir()) return Status(Code::kIsDir, "write to a directory");
+  std::vector<KeyPut> puts;
+  puts.reserve(size / kPageSize + 3);
+  size_t done = 0;
+  while (done < size) {
+    const uint64_t pos = offset + done;
+    const uint64_t block = pos / kPageSize;
+    const size_t in_page = pos % kPageSize;
+    const size_t take = std::min<size_t>(size - done, kPageSize - in_page);
+    std::string page;
+    if (take == kPageSize) {
+      page.assign(data + done, kPageSize);
+    } else {
+      // A partial page: read-modify-write into a full page.
+      STRATA_ASSIGN_OR_RETURN(page, ReadPage(a.data_id, block));
+      std::memcpy(page.data() + in_page, data + done, take);
+    }
+    puts.push_back({PageKey(a.data_id, block), false, std::move(page)});
+    done += take;
+  }
+  if (offset + size > a.size) {
+    a.size = offset + size;
+    a.mtime_ns = a.ctime_ns = NowNs();
+    puts.push_back(PutAttr(a));
+  }
+  STRATA_RETURN_IF_ERROR(Commit(std::move(puts)));
+  CacheAttr(a);
+  return size;
+}
+
+Status BranchFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE) {
+    return Status(Code::kNotSupported, "unsupported fallocate mode");
+  }
+  std::lock_guard lock(mu_);
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  if (!a.IsReg()) return Status(Code::kIsDir, "fallocate of a non-regular file");
+  // Space is never reserved: pages are written on demand and holes read as zeros.
+  if (mode == FALLOC_FL_KEEP_SIZE || offset + length <= a.size) return Status::OK();
+  a.size = offset + length;
+  a.mtime_ns = a.ctime_ns = NowNs();
+  STRATA_RETURN_IF_ERROR(Commit({PutAttr(a)}));
+  CacheAttr(a);
+  return Status::OK();
+}
+
+Result<std::vector<DirEntry>> BranchFs::ReadDir(uint64_t dir) {
+  STRATA_RETURN_IF_ERROR(LoadDir(dir).status());
+  std::vector<DirEntry> out;
+  Status bad;
+  STRATA_RETURN_IF_ERROR(
+      versions_->Scan(lineage_, DirentPrefix(dir), [&](std::string_view key, const std::string& v) {
+        DirEntry e;
+        e.name.assign(DirentName(key));
+        if (!DecodeDirent(v, &e.ino, &e.type)) {
+          bad = Status::Corruption("malformed directory entry");
+          return;
+        }
+        out.push_back(std::move(e));
+      }));
+  STRATA_RETURN_IF_ERROR(bad);
+  return out;
+}
+
+Status BranchFs::Sync() { return versions_->Sync(); }
+
+}  // namespace strata

@@ -1,0 +1,93 @@
+// BranchFs: POSIX file and directory semantics on one branch's head, over
+// the versioned keyspace. Every mutation is one VersionStore commit (one seq),
+// so each operation is atomic in the op log and in every snapshot.
+//
+// Knows nothing of FUSE: errors are Status, converted to errno by the caller.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "layers/inode.h"
+#include "layers/version_store.h"
+
+namespace strata {
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint32_t type = 0;  // S_IFMT bits
+};
+
+struct SetAttrRequest {
+  std::optional<uint32_t> mode;  // permission bits only
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> atime_ns;
+  std::optional<int64_t> mtime_ns;
+};
+
+class BranchFs {
+ public:
+  BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino);
+
+  uint32_t branch() const { return lineage_.front().branch; }
+  uint64_t root() const { return root_; }
+
+  Result<InodeAttr> GetAttr(uint64_t ino);
+  Result<InodeAttr> Lookup(uint64_t dir, std::string_view name);
+  // A regular file, fifo, socket or device (mode carries the type) or, with
+  // S_IFDIR, a directory. kExists if the name is taken.
+  Result<InodeAttr> MakeNode(uint64_t dir, std::string_view name, uint32_t mode, uint32_t uid,
+                             uint32_t gid, uint64_t rdev);
+  Result<InodeAttr> Symlink(uint64_t dir, std::string_view name, std::string_view target,
+                            uint32_t uid, uint32_t gid);
+  Result<std::string> ReadLink(uint64_t ino);
+  Result<InodeAttr> Link(uint64_t ino, uint64_t new_dir, std::string_view new_name);
+  Status Unlink(uint64_t dir, std::string_view name);
+  Status Rmdir(uint64_t dir, std::string_view name);
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+  Status Rename(uint64_t old_dir, std::string_view old_name, uint64_t new_dir,
+                std::string_view new_name, unsigned flags);
+  Result<InodeAttr> SetAttr(uint64_t ino, const SetAttrRequest& req);
+  // Reads up to `size` bytes at `offset` into buf; short at end of file.
+  Result<size_t> Read(uint64_t ino, uint64_t offset, size_t size, char* buf);
+  Result<size_t> Write(uint64_t ino, uint64_t offset, const char* data, size_t size);
+  // Mode 0 (extend the size) and FALLOC_FL_KEEP_SIZE; others are EOPNOTSUPP.
+  Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
+  Result<std::vector<DirEntry>> ReadDir(uint64_t dir);
+  // Barrier: every operation so far is durable.
+  Status Sync();
+
+ private:
+  Result<InodeAttr> LoadAttr(uint64_t ino);
+  void CacheAttr(const InodeAttr& a);
+  Result<std::optional<std::pair<uint64_t, uint32_t>>> LookupEntry(uint64_t dir,
+                                                                   std::string_view name);
+  Result<InodeAttr> LoadDir(uint64_t dir);
+  Result<bool> DirIsEmpty(uint64_t dir);
+  Status Commit(std::vector<KeyPut> puts);
+  Result<std::string> ReadPage(uint64_t data_id, uint64_t block);
+  // Puts for truncating `a` to `size` (a is updated, not stored).
+  Status TruncatePuts(InodeAttr* a, uint64_t size, std::vector<KeyPut>* puts);
+  // Whether `dir` is `ancestor` or lies below it (rename cycle check).
+  Result<bool> IsWithin(uint64_t dir, uint64_t ancestor);
+
+  VersionStore* const versions_;
+  const Lineage lineage_;
+  const uint64_t root_;
+
+  // Lock order: mu_ before cache_mu_.
+  std::mutex mu_;  // serializes mutations of this branch
+  std::mutex cache_mu_;
+  std::unordered_map<uint64_t, InodeAttr> attrs_;  // GUARDED_BY(cache_mu_): write-through
+};
+
+}  // namespace strata

@@ -1,0 +1,77 @@
+// FuseServer: the FUSE low-level session. The mount root is a virtual
+// directory with one entry per branch (MOUNT/<branch>/ is that branch's
+// tree) plus the hidden symlink MOUNT/.strata.sock to the control socket.
+//
+// FUSE node ids are handed out per (branch, ino) pair and dropped on forget;
+// no file descriptor is pinned per inode.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "fs/branch_fs.h"
+#include "layers/version_store.h"
+#include "snapshot/catalog.h"
+
+struct fuse_session;
+
+namespace strata {
+
+struct FuseOptions {
+  std::string mountpoint;
+  std::string control_socket;   // target of MOUNT/.strata.sock
+  std::string statfs_path;      // statfs answers for the filesystem holding this path
+  double attr_timeout = 86400;  // only strata changes a branch, so caches stay valid
+  int max_threads = 16;
+};
+
+class FuseServer {
+ public:
+  FuseServer(VersionStore* versions, Catalog* catalog, FuseOptions options);
+  ~FuseServer();
+
+  // Creates the session and mounts it.
+  Status Mount();
+  // Serves requests until unmounted or signalled. Returns 0 on a clean exit.
+  int Loop();
+  // Drops the kernel's cached root entry for `name` (branch created, deleted
+  // or reset) and forgets the branch's BranchFs if it is gone.
+  void InvalidateBranch(const std::string& name);
+
+  // Used by the C callbacks in fuse_server.cc.
+  struct Node {
+    uint32_t branch = 0;
+    uint64_t ino = 0;
+    uint64_t lookups = 0;
+  };
+  bool ResolveNode(uint64_t nodeid, Node* out);
+  // Registers one kernel lookup of (branch, ino); returns its node id.
+  uint64_t RememberNode(uint32_t branch, uint64_t ino);
+  void ForgetNode(uint64_t nodeid, uint64_t n);
+  std::shared_ptr<BranchFs> FsFor(uint32_t branch);
+  std::shared_ptr<BranchFs> FsForName(const std::string& name);
+  Catalog* catalog() const { return catalog_; }
+  const FuseOptions& options() const { return options_; }
+
+ private:
+  VersionStore* const versions_;
+  Catalog* const catalog_;
+  const FuseOptions options_;
+  fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+
+  std::mutex nodes_mu_;
+  std::unordered_map<uint64_t, Node> nodes_;               // GUARDED_BY(nodes_mu_)
+  std::map<std::pair<uint32_t, uint64_t>, uint64_t> ids_;  // GUARDED_BY(nodes_mu_)
+  uint64_t next_nodeid_ = 3;                               // 1: root, 2: .strata.sock
+
+  std::mutex fs_mu_;
+  std::unordered_map<uint32_t, std::shared_ptr<BranchFs>> fs_;  // GUARDED_BY(fs_mu_)
+};
+
+}  // namespace strata

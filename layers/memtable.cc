@@ -1,0 +1,97 @@
+#include "layers/memtable.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "common/coding.h"
+
+namespace strata {
+
+std::string Memtable::InternalKey(std::string_view key, uint64_t seq) {
+  std::string ik;
+  ik.reserve(key.size() + 8);
+  ik.append(key);
+  PutBig64(&ik, ~seq);
+  return ik;
+}
+
+void Memtable::Add(std::string_view key, uint64_t seq, bool tombstone, std::string value) {
+  std::string ik = InternalKey(key, seq);
+  std::unique_lock lock(mu_);
+  bytes_ += ik.size() + value.size() + 64;
+  min_seq_ = std::min(min_seq_, seq);
+  max_seq_ = std::max(max_seq_, seq);
+  map_.insert_or_assign(std::move(ik), Version{seq, tombstone, std::move(value)});
+}
+
+void Memtable::AddTime(uint64_t seq, uint64_t time_ns) {
+  std::unique_lock lock(mu_);
+  times_.push_back({seq, time_ns});
+  min_seq_ = std::min(min_seq_, seq);
+  max_seq_ = std::max(max_seq_, seq);
+  bytes_ += sizeof(TimePoint);
+}
+
+std::optional<Version> Memtable::Get(std::string_view key, uint64_t max_seq) const {
+  std::string target = InternalKey(key, max_seq);
+  std::shared_lock lock(mu_);
+  auto it = map_.lower_bound(target);
+  if (it == map_.end()) return std::nullopt;
+  const std::string& ik = it->first;
+  if (ik.size() != key.size() + 8 || std::string_view(ik).substr(0, key.size()) != key) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void Memtable::Scan(std::string_view prefix, uint64_t max_seq,
+                    const std::function<void(std::string_view, const Version&)>& fn) const {
+  std::shared_lock lock(mu_);
+  std::string_view last_key;
+  bool have_last = false;
+  for (auto it = map_.lower_bound(prefix); it != map_.end(); ++it) {
+    std::string_view ik = it->first;
+    if (ik.substr(0, prefix.size()) != prefix) break;
+    std::string_view key = ik.substr(0, ik.size() - 8);
+    if (have_last && key == last_key) continue;  // an older version of a key already answered
+    if (it->second.seq > max_seq) continue;
+    fn(key, it->second);
+    last_key = key;
+    have_last = true;
+  }
+}
+
+void Memtable::ForEach(const std::function<void(std::string_view key, const Version&)>& fn) const {
+  std::shared_lock lock(mu_);
+  for (const auto& [ik, v] : map_) fn(std::string_view(ik).substr(0, ik.size() - 8), v);
+}
+
+std::optional<TimePoint> Memtable::SeqAtTime(uint64_t t) const {
+  std::shared_lock lock(mu_);
+  auto it = std::upper_bound(times_.begin(), times_.end(), t,
+                             [](uint64_t x, const TimePoint& p) { return x < p.time_ns; });
+  if (it == times_.begin()) return std::nullopt;
+  return *std::prev(it);
+}
+
+size_t Memtable::ApproximateBytes() const {
+  std::shared_lock lock(mu_);
+  return bytes_;
+}
+
+bool Memtable::Empty() const {
+  std::shared_lock lock(mu_);
+  return map_.empty() && times_.empty();
+}
+
+uint64_t Memtable::MinSeq() const {
+  std::shared_lock lock(mu_);
+  return min_seq_;
+}
+
+uint64_t Memtable::MaxSeq() const {
+  std::shared_lock lock(mu_);
+  return max_seq_;
+}
+
+}  // namespace strata

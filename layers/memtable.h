@@ -1,0 +1,60 @@
+// Memtable: the newest versions of one branch's keys that are not yet in a
+// layer, ordered by (key asc, seq desc), the order a layer is written in.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layers/layer.h"
+
+namespace strata {
+
+struct Version {
+  uint64_t seq = 0;
+  bool tombstone = false;
+  std::string value;
+};
+
+class Memtable {
+ public:
+  // Adds (key, seq). Thread-safe against concurrent readers.
+  void Add(std::string_view key, uint64_t seq, bool tombstone, std::string value);
+  void AddTime(uint64_t seq, uint64_t time_ns);
+
+  // The newest version of `key` with seq <= max_seq, if any.
+  std::optional<Version> Get(std::string_view key, uint64_t max_seq) const;
+  // Calls fn(key, version) for every distinct key starting with `prefix`, with
+  // its newest version <= max_seq (tombstones included), in key order.
+  void Scan(std::string_view prefix, uint64_t max_seq,
+            const std::function<void(std::string_view, const Version&)>& fn) const;
+  // Every entry in layer order; for flushing. REQUIRES: no concurrent Add.
+  void ForEach(const std::function<void(std::string_view key, const Version&)>& fn) const;
+  // The largest time point with time_ns <= t, if the memtable holds one.
+  std::optional<TimePoint> SeqAtTime(uint64_t t) const;
+
+  size_t ApproximateBytes() const;
+  bool Empty() const;
+  uint64_t MinSeq() const;
+  uint64_t MaxSeq() const;
+  const std::vector<TimePoint>& times() const { return times_; }
+
+ private:
+  // Internal key: user key followed by big-endian ~seq, so that for one user
+  // key the newest version sorts first.
+  static std::string InternalKey(std::string_view key, uint64_t seq);
+
+  mutable std::shared_mutex mu_;
+  std::map<std::string, Version, std::less<>> map_;  // GUARDED_BY(mu_)
+  std::vector<TimePoint> times_;                     // GUARDED_BY(mu_)
+  size_t bytes_ = 0;                                 // GUARDED_BY(mu_)
+  uint64_t min_seq_ = UINT64_MAX;                    // GUARDED_BY(mu_)
+  uint64_t max_seq_ = 0;                             // GUARDED_BY(mu_)
+};
+
+}  // namespace strata

@@ -1,0 +1,429 @@
+#include "layers/version_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "layers/inode.h"
+#include "layers/key.h"
+
+namespace strata {
+
+Result<std::unique_ptr<VersionStore>> VersionStore::Open(ObjectStore* store, Sink* sink,
+                                                         const VersionStoreOptions& options) {
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Index> index, Index::Open(options.index_dir));
+  return std::unique_ptr<VersionStore>(new VersionStore(store, sink, std::move(index), options));
+}
+
+VersionStore::VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
+                           const VersionStoreOptions& options)
+    : store_(store), sink_(sink), index_(std::move(index)), options_(options) {
+  if (options_.background_flush) flusher_ = std::thread([this] { FlusherLoop(); });
+}
+
+VersionStore::~VersionStore() {
+  {
+    std::lock_guard lock(flusher_mu_);
+    stop_ = true;
+  }
+  flusher_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+std::shared_ptr<VersionStore::BranchState> VersionStore::Find(uint32_t branch) {
+  std::shared_lock lock(branches_mu_);
+  auto it = branches_.find(branch);
+  return it == branches_.end() ? nullptr : it->second;
+}
+
+bool VersionStore::HasBranch(uint32_t branch) { return Find(branch) != nullptr; }
+
+Status VersionStore::IndexLayerFromStore(uint32_t branch, const LayerMeta& meta) {
+  const std::string key = LayerObjectKey(branch, meta.no);
+  STRATA_ASSIGN_OR_RETURN(uint64_t size, store_->Size(key));
+  const uint64_t footer_size = LayerFooterSize();
+  if (size < footer_size) return Status::Corruption("layer " + key + ": shorter than its footer");
+  STRATA_ASSIGN_OR_RETURN(std::string footer,
+                          store_->GetRange(key, size - footer_size, footer_size));
+  uint64_t index_offset = 0, index_length = 0;
+  STRATA_RETURN_IF_ERROR(DecodeLayerFooter(footer, key, &index_offset, &index_length));
+  if (index_offset + index_length + footer_size != size) {
+    return Status::Corruption("layer " + key + ": footer does not match object size");
+  }
+  STRATA_ASSIGN_OR_RETURN(std::string block, store_->GetRange(key, index_offset, index_length));
+  STRATA_ASSIGN_OR_RETURN(LayerIndex li, DecodeLayerIndex(block, footer, key));
+  return index_->AddLayer(branch, meta.no, li.entries, li.times);
+}
+
+// Bumps the branch's id counter past every inode and data id a replayed op
+// created, so ids handed out after recovery are fresh.
+void VersionStore::ApplyToMemtable(BranchState* bs, const OpRecord& rec) {
+  for (const KeyPut& p : rec.puts) {
+    if (!p.tombstone && p.key.size() >= 9 && KeyKindOf(p.key) == KeyKind::kAttr) {
+      InodeAttr a;
+      if (DecodeInodeAttr(p.value, &a)) {
+        for (uint64_t id : {a.ino, a.data_id}) {
+          if (InoBranch(id) == bs->id)
+            bs->next_counter = std::max(bs->next_counter, InoCounter(id) + 1);
+        }
+      }
+    }
+    bs->active->Add(p.key, rec.seq, p.tombstone, p.value);
+  }
+  bs->active->AddTime(rec.seq, rec.time_ns);
+  bs->head_seq = rec.seq;
+  bs->last_time_ns = std::max(bs->last_time_ns, rec.time_ns);
+}
+
+Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
+  for (uint32_t b : branches) {
+    STRATA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(store_, b));
+    for (const LayerMeta& meta : m.layers) {
+      if (!index_->HasLayer(b, meta.no)) STRATA_RETURN_IF_ERROR(IndexLayerFromStore(b, meta));
+    }
+    auto bs = std::make_shared<BranchState>(b);
+    bs->head_seq = m.durable_seq;
+    bs->last_time_ns = m.last_time_ns;
+    bs->next_counter = m.next_counter;
+    bs->active = std::make_shared<Memtable>();
+    bs->active_since_ns = NowNs();
+    bs->manifest = std::move(m);
+    std::unique_lock lock(branches_mu_);
+    branches_[b] = std::move(bs);
+  }
+  std::set<uint32_t> unknown;
+  uint64_t replayed = 0;
+  Status st = sink_->Replay([&](const OpRecord& rec) -> Status {
+    std::shared_ptr<BranchState> bs = Find(rec.branch);
+    if (!bs) {
+      unknown.insert(rec.branch);
+      return Status::OK();
+    }
+    if (rec.seq <= bs->head_seq) return Status::OK();  // already in a layer
+    if (rec.seq != bs->head_seq + 1) {
+      return Status::Corruption("op log: branch " + std::to_string(rec.branch) + " expected seq " +
+                                std::to_string(bs->head_seq + 1) + ", found " +
+                                std::to_string(rec.seq));
+    }
+    ApplyToMemtable(bs.get(), rec);
+    replayed++;
+    return Status::OK();
+  });
+  STRATA_RETURN_IF_ERROR(st);
+  for (uint32_t b : unknown) STRATA_RETURN_IF_ERROR(sink_->Trim(b, UINT64_MAX));
+  for (uint32_t b : branches) {
+    STRATA_RETURN_IF_ERROR(sink_->Trim(b, Find(b)->manifest.durable_seq));
+  }
+  spdlog::info("recovered {} branches; replayed {} op-log records", branches.size(), replayed);
+  return Status::OK();
+}
+
+Status VersionStore::CreateBranch(uint32_t branch) {
+  if (Find(branch)) return Status::Exists("branch id " + std::to_string(branch) + " exists");
+  auto bs = std::make_shared<BranchState>(branch);
+  bs->manifest.branch = branch;
+  bs->manifest.version = 1;
+  STRATA_RETURN_IF_ERROR(StoreManifest(store_, bs->manifest));
+  bs->active = std::make_shared<Memtable>();
+  bs->active_since_ns = NowNs();
+  std::unique_lock lock(branches_mu_);
+  branches_[branch] = std::move(bs);
+  return Status::OK();
+}
+
+Status VersionStore::DropBranch(uint32_t branch) {
+  std::shared_ptr<BranchState> bs;
+  {
+    std::unique_lock lock(branches_mu_);
+    auto it = branches_.find(branch);
+    if (it != branches_.end()) {
+      bs = it->second;
+      branches_.erase(it);
+    }
+  }
+  if (bs) {
+    // Wait for an in-flight flush, so it cannot re-create objects we delete.
+    std::lock_guard flush_lock(bs->flush_mu);
+  }
+  STRATA_RETURN_IF_ERROR(index_->DropBranch(branch));
+  STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->List(BranchObjectPrefix(branch)));
+  // Manifests last: until they are gone a crash leaves a loadable branch.
+  std::stable_partition(keys.begin(), keys.end(), [](const std::string& k) {
+    return k.find("/manifest/") == std::string::npos;
+  });
+  for (const std::string& k : keys) STRATA_RETURN_IF_ERROR(store_->Delete(k));
+  return sink_->Trim(branch, UINT64_MAX);
+}
+
+Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  OpRecord rec;
+  rec.branch = branch;
+  rec.puts = std::move(puts);
+  bool want_flush = false;
+  {
+    std::lock_guard commit_lock(bs->commit_mu);
+    std::shared_ptr<Memtable> active;
+    {
+      std::shared_lock lock(bs->mu);
+      rec.seq = bs->head_seq + 1;
+      // Keep times monotonic per branch so the time->seq map is searchable.
+      rec.time_ns = std::max<uint64_t>(bs->last_time_ns, NowNs());
+      active = bs->active;
+    }
+    STRATA_ASSIGN_OR_RETURN(uint64_t token, sink_->Append(rec));
+    (void)token;
+    for (KeyPut& p : rec.puts) active->Add(p.key, rec.seq, p.tombstone, std::move(p.value));
+    active->AddTime(rec.seq, rec.time_ns);
+    std::unique_lock lock(bs->mu);
+    bs->head_seq = rec.seq;
+    bs->last_time_ns = rec.time_ns;
+    want_flush = active->ApproximateBytes() >= options_.memtable_bytes;
+  }
+  if (want_flush) flusher_cv_.notify_one();
+  return rec.seq;
+}
+
+Status VersionStore::Sync() { return sink_->Sync(sink_->Tail()); }
+
+uint64_t VersionStore::HeadSeq(uint32_t branch) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return 0;
+  std::shared_lock lock(bs->mu);
+  return bs->head_seq;
+}
+
+uint64_t VersionStore::AllocCounter(uint32_t branch) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return 0;
+  std::unique_lock lock(bs->mu);
+  return bs->next_counter++;
+}
+
+Result<std::string> VersionStore::ReadValue(const IndexedVersion& v) {
+  if (v.inline_value) return v.value;
+  const std::string key = LayerObjectKey(v.layer_branch, v.layer_no);
+  Result<std::string> bytes = store_->GetRange(key, v.ref.offset, v.ref.length);
+  if (!bytes.ok()) {
+    spdlog::error("read of layer {} failed: {}", key, bytes.status().ToString());
+    return bytes.status();
+  }
+  Result<std::string> value = DecodeLayerValue(*bytes, v.ref, key);
+  if (!value.ok()) spdlog::error("{}", value.status().ToString());
+  return value;
+}
+
+Result<std::optional<std::string>> VersionStore::Get(const Lineage& lineage, std::string_view key) {
+  using Out = std::optional<std::string>;
+  for (const Level& level : lineage) {
+    std::shared_ptr<BranchState> bs = Find(level.branch);
+    if (!bs) return Status::NotFound("branch id " + std::to_string(level.branch) + " is gone");
+    std::vector<std::shared_ptr<Memtable>> tables;
+    {
+      std::shared_lock lock(bs->mu);
+      tables.reserve(bs->frozen.size() + 1);
+      tables.push_back(bs->active);
+      tables.insert(tables.end(), bs->frozen.rbegin(), bs->frozen.rend());
+    }
+    for (const auto& t : tables) {
+      std::optional<Version> v = t->Get(key, level.max_seq);
+      if (v) return v->tombstone ? Out() : Out(std::move(v->value));
+    }
+    STRATA_ASSIGN_OR_RETURN(std::optional<IndexedVersion> iv,
+                            index_->Get(level.branch, key, level.max_seq));
+    if (iv) {
+      if (iv->tombstone) return Out();
+      STRATA_ASSIGN_OR_RETURN(std::string value, ReadValue(*iv));
+      return Out(std::move(value));
+    }
+  }
+  return Out();
+}
+
+Status VersionStore::Scan(const Lineage& lineage, std::string_view prefix,
+                          const std::function<void(std::string_view, const std::string&)>& fn) {
+  // The newest source that mentions a key decides it; sources go newest first.
+  std::map<std::string, std::optional<IndexedVersion>, std::less<>> decided;
+  for (const Level& level : lineage) {
+    std::shared_ptr<BranchState> bs = Find(level.branch);
+    if (!bs) return Status::NotFound("branch id " + std::to_string(level.branch) + " is gone");
+    std::vector<std::shared_ptr<Memtable>> tables;
+    {
+      std::shared_lock lock(bs->mu);
+      tables.push_back(bs->active);
+      tables.insert(tables.end(), bs->frozen.rbegin(), bs->frozen.rend());
+    }
+    for (const auto& t : tables) {
+      t->Scan(prefix, level.max_seq, [&](std::string_view k, const Version& v) {
+        if (decided.count(k)) return;
+        std::optional<IndexedVersion> iv;
+        if (!v.tombstone) {
+          iv.emplace();
+          iv->inline_value = true;
+          iv->value = v.value;
+        }
+        decided.emplace(std::string(k), std::move(iv));
+      });
+    }
+    STRATA_RETURN_IF_ERROR(index_->Scan(level.branch, prefix, level.max_seq,
+                                        [&](std::string_view k, const IndexedVersion& v) {
+                                          if (decided.count(k)) return;
+                                          std::optional<IndexedVersion> iv;
+                                          if (!v.tombstone) iv = v;
+                                          decided.emplace(std::string(k), std::move(iv));
+                                        }));
+  }
+  for (const auto& [k, v] : decided) {
+    if (!v) continue;
+    STRATA_ASSIGN_OR_RETURN(std::string value, ReadValue(*v));
+    fn(k, value);
+  }
+  return Status::OK();
+}
+
+Result<uint64_t> VersionStore::SeqAtTime(uint32_t branch, uint64_t time_ns) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  std::vector<std::shared_ptr<Memtable>> tables;
+  {
+    std::shared_lock lock(bs->mu);
+    tables.push_back(bs->active);
+    tables.insert(tables.end(), bs->frozen.rbegin(), bs->frozen.rend());
+  }
+  for (const auto& t : tables) {
+    std::optional<TimePoint> p = t->SeqAtTime(time_ns);
+    if (p) return p->seq;
+  }
+  STRATA_ASSIGN_OR_RETURN(std::optional<TimePoint> p, index_->SeqAtTime(branch, time_ns));
+  if (!p) return Status::NotFound("branch had no operation at or before that time");
+  return p->seq;
+}
+
+Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt) {
+  LayerBuilder builder(bs->id, options_.zstd_level);
+  mt->ForEach([&](std::string_view key, const Version& v) {
+    builder.Add(key, v.seq, v.tombstone, v.value);
+  });
+  for (const TimePoint& t : mt->times()) builder.AddTime(t.seq, t.time_ns);
+  std::string object = builder.Finish();
+
+  Manifest next;
+  uint64_t counter;
+  {
+    std::shared_lock lock(bs->mu);
+    next = bs->manifest;
+    counter = bs->next_counter;
+  }
+  LayerMeta meta;
+  meta.no = next.next_layer_no;
+  meta.min_seq = mt->MinSeq();
+  meta.max_seq = mt->MaxSeq();
+  meta.min_time_ns = mt->times().empty() ? 0 : mt->times().front().time_ns;
+  meta.max_time_ns = mt->times().empty() ? 0 : mt->times().back().time_ns;
+  meta.bytes = object.size();
+  meta.entries = builder.entries().size();
+  // An object under this name can only be an orphan of a crashed flush that no
+  // manifest references, so overwriting it is safe.
+  STRATA_RETURN_IF_ERROR(store_->Put(LayerObjectKey(bs->id, meta.no), object));
+  next.version++;
+  next.next_layer_no++;
+  next.durable_seq = meta.max_seq;
+  next.last_time_ns = std::max(next.last_time_ns, meta.max_time_ns);
+  next.next_counter = std::max(next.next_counter, counter);
+  next.layers.push_back(meta);
+  STRATA_RETURN_IF_ERROR(StoreManifest(store_, next));
+  STRATA_RETURN_IF_ERROR(index_->AddLayer(bs->id, meta.no, builder.entries(), mt->times()));
+  {
+    std::unique_lock lock(bs->mu);
+    bs->manifest = next;
+    bs->frozen.erase(bs->frozen.begin());
+  }
+  spdlog::debug("branch {}: flushed layer {} (seq {}..{}, {} entries, {} bytes)", bs->id, meta.no,
+                meta.min_seq, meta.max_seq, meta.entries, meta.bytes);
+  return sink_->Trim(bs->id, next.durable_seq);
+}
+
+Status VersionStore::Flush(uint32_t branch) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  std::lock_guard flush_lock(bs->flush_mu);
+  {
+    // commit_mu: no op may be half-added to the memtable we freeze.
+    std::lock_guard commit_lock(bs->commit_mu);
+    std::unique_lock lock(bs->mu);
+    if (!bs->active->Empty()) {
+      bs->frozen.push_back(bs->active);
+      bs->active = std::make_shared<Memtable>();
+      bs->active_since_ns = NowNs();
+    }
+  }
+  while (true) {
+    std::shared_ptr<Memtable> oldest;
+    {
+      std::shared_lock lock(bs->mu);
+      if (bs->frozen.empty()) return Status::OK();
+      oldest = bs->frozen.front();
+    }
+    STRATA_RETURN_IF_ERROR(FlushOne(bs.get(), oldest));
+  }
+}
+
+Status VersionStore::FlushAll() {
+  std::vector<uint32_t> ids;
+  {
+    std::shared_lock lock(branches_mu_);
+    for (const auto& [id, bs] : branches_) ids.push_back(id);
+  }
+  for (uint32_t id : ids) {
+    Status st = Flush(id);
+    if (!st.ok() && !st.IsNotFound()) return st;
+  }
+  return Status::OK();
+}
+
+void VersionStore::FlusherLoop() {
+  std::unique_lock lock(flusher_mu_);
+  while (!stop_) {
+    flusher_cv_.wait_for(lock, std::chrono::seconds(1));
+    if (stop_) break;
+    lock.unlock();
+    std::vector<std::shared_ptr<BranchState>> due;
+    {
+      std::shared_lock block(branches_mu_);
+      const int64_t now = NowNs();
+      for (const auto& [id, bs] : branches_) {
+        std::shared_lock l(bs->mu);
+        bool full = bs->active->ApproximateBytes() >= options_.memtable_bytes;
+        bool idle = !bs->active->Empty() &&
+                    now - bs->active_since_ns > int64_t{options_.idle_flush_seconds} * 1000000000;
+        if (full || idle || !bs->frozen.empty()) due.push_back(bs);
+      }
+    }
+    for (const auto& bs : due) {
+      Status st = Flush(bs->id);
+      if (!st.ok() && !st.IsNotFound()) {
+        spdlog::error("flush of branch {} failed (will retry): {}", bs->id, st.ToString());
+      }
+    }
+    lock.lock();
+  }
+}
+
+BranchStats VersionStore::Stats(uint32_t branch) {
+  BranchStats s;
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return s;
+  std::shared_lock lock(bs->mu);
+  s.head_seq = bs->head_seq;
+  s.durable_seq = bs->manifest.durable_seq;
+  s.memtable_bytes = bs->active->ApproximateBytes();
+  for (const auto& f : bs->frozen) s.memtable_bytes += f->ApproximateBytes();
+  s.layers = bs->manifest.layers.size();
+  for (const LayerMeta& l : bs->manifest.layers) s.layer_bytes += l.bytes;
+  return s;
+}
+
+}  // namespace strata

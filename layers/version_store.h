@@ -1,0 +1,140 @@
+// VersionStore: the versioned keyspace of every branch of a store.
+//
+// Writes (Commit) get the branch's next seq, go to the sink (the op log) and
+// into the branch's memtable. A background flusher turns full memtables into
+// immutable layers in the object store, publishes a new manifest, indexes the
+// layer in the local RocksDB index and trims the op log. Reads resolve a key
+// across a lineage (the branch, then its ancestors up to their fork points).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "layers/index.h"
+#include "layers/manifest.h"
+#include "layers/memtable.h"
+#include "objstore/object_store.h"
+#include "walsink/sink.h"
+
+namespace strata {
+
+// One step of a lineage: versions of `branch` with seq <= max_seq.
+struct Level {
+  uint32_t branch = 0;
+  uint64_t max_seq = UINT64_MAX;
+};
+// A branch view: the branch itself first, then each ancestor up to the fork
+// point of the level before it (DESIGN.md invariant 2).
+using Lineage = std::vector<Level>;
+
+struct VersionStoreOptions {
+  std::string index_dir;
+  size_t memtable_bytes = 64 << 20;  // a memtable this big is flushed to a layer
+  int zstd_level = 1;
+  int idle_flush_seconds = 30;  // a memtable older than this is flushed even if small
+  bool background_flush = true;
+};
+
+struct BranchStats {
+  uint64_t head_seq = 0;
+  uint64_t durable_seq = 0;
+  uint64_t memtable_bytes = 0;
+  uint64_t layers = 0;
+  uint64_t layer_bytes = 0;
+};
+
+class VersionStore {
+ public:
+  static Result<std::unique_ptr<VersionStore>> Open(ObjectStore* store, Sink* sink,
+                                                    const VersionStoreOptions& options);
+  // Stops the flusher. Does not flush: call FlushAll first for a clean stop.
+  ~VersionStore();
+
+  // Loads the manifests of `branches`, indexes any layer the local index
+  // lacks, and replays the sink's records past each durable_seq. Call once,
+  // before anything else.
+  Status Recover(const std::vector<uint32_t>& branches);
+
+  // Registers a new, empty branch and writes its first manifest.
+  Status CreateBranch(uint32_t branch);
+  // Forgets a branch: memtable, index entries, op-log records, store objects.
+  Status DropBranch(uint32_t branch);
+  bool HasBranch(uint32_t branch);
+
+  // Applies `puts` to `branch` under its next seq; returns that seq. The op
+  // is in the op log but not yet durable: see Sync.
+  Result<uint64_t> Commit(uint32_t branch, std::vector<KeyPut> puts);
+  // Barrier: returns once every op committed so far is durable in the sink.
+  Status Sync();
+  uint64_t HeadSeq(uint32_t branch);
+  // A fresh counter for inode numbers and data ids of `branch` (layers/key.h).
+  uint64_t AllocCounter(uint32_t branch);
+
+  // The value of `key` as seen by `lineage`; nullopt if absent or deleted.
+  Result<std::optional<std::string>> Get(const Lineage& lineage, std::string_view key);
+  // fn(key, value) for each live key starting with `prefix`, in key order.
+  Status Scan(const Lineage& lineage, std::string_view prefix,
+              const std::function<void(std::string_view, const std::string&)>& fn);
+  // The highest seq of `branch` whose op happened at or before `time_ns`;
+  // kNotFound if the branch had no op by then.
+  Result<uint64_t> SeqAtTime(uint32_t branch, uint64_t time_ns);
+
+  // Writes every memtable of `branch` to layers and publishes the manifest.
+  Status Flush(uint32_t branch);
+  Status FlushAll();
+
+  BranchStats Stats(uint32_t branch);
+  Index* index() { return index_.get(); }
+
+ private:
+  struct BranchState {
+    explicit BranchState(uint32_t id) : id(id) {}
+    const uint32_t id;
+    std::mutex commit_mu;  // orders seq assignment with the sink append; before mu
+    std::mutex flush_mu;   // one flush at a time; before mu
+    std::shared_mutex mu;  // guards the fields below
+    uint64_t head_seq = 0;
+    uint64_t last_time_ns = 0;
+    uint64_t next_counter = 2;
+    std::shared_ptr<Memtable> active;
+    std::vector<std::shared_ptr<Memtable>> frozen;  // oldest first
+    Manifest manifest;
+    int64_t active_since_ns = 0;
+  };
+
+  VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
+               const VersionStoreOptions& options);
+  std::shared_ptr<BranchState> Find(uint32_t branch);
+  Status IndexLayerFromStore(uint32_t branch, const LayerMeta& meta);
+  Status FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt);
+  Result<std::string> ReadValue(const IndexedVersion& v);
+  void ApplyToMemtable(BranchState* bs, const OpRecord& rec);
+  void FlusherLoop();
+
+  ObjectStore* const store_;
+  Sink* const sink_;
+  const std::unique_ptr<Index> index_;
+  const VersionStoreOptions options_;
+
+  std::shared_mutex branches_mu_;
+  std::map<uint32_t, std::shared_ptr<BranchState>> branches_;  // GUARDED_BY(branches_mu_)
+
+  std::mutex flusher_mu_;
+  std::condition_variable flusher_cv_;
+  bool stop_ = false;  // GUARDED_BY(flusher_mu_)
+  std::thread flusher_;
+};
+
+}  // namespace strata

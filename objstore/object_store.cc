@@ -1,0 +1,61 @@
+#include "objstore/object_store.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "objstore/file_store.h"
+
+namespace strata {
+namespace {
+
+Status BadUrl(const std::string& url, const std::string& why) {
+  return Status::Invalid("invalid store URL \"" + url + "\": " + why);
+}
+
+bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), s.begin(), [](char p, char c) {
+           return std::tolower(static_cast<unsigned char>(c)) == p;
+         });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url) {
+  const std::string expected = "expected file:///absolute/path";
+  if (url.find('\0') != std::string::npos) return BadUrl(url, "contains a NUL byte");
+  if (StartsWithNoCase(url, "s3://")) {
+    return BadUrl(url, "s3:// stores come in a later release; " + expected);
+  }
+  if (!StartsWithNoCase(url, "file://")) {
+    size_t colon = url.find("://");
+    if (colon == std::string::npos || colon == 0) return BadUrl(url, "no scheme; " + expected);
+    return BadUrl(url, "unsupported scheme \"" + url.substr(0, colon) + "://\"; " + expected);
+  }
+  std::string path = url.substr(7);
+  if (path.empty() || path.front() != '/') {
+    // "file://host/x" names a host, and "file://rel" is not absolute.
+    return BadUrl(url, "the path must be absolute (three slashes); " + expected);
+  }
+  // Normalize "//" runs and a trailing '/', refusing "." and ".." so that one
+  // store has one spelling (it appears in lease messages and logs).
+  std::string norm;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string_view comp(path.data() + start, end - start);
+    if (comp == "." || comp == "..") {
+      return BadUrl(url, "the path must not contain \".\" or \"..\" components; " + expected);
+    }
+    if (!comp.empty()) {
+      norm += '/';
+      norm += comp;
+    }
+    start = end + 1;
+  }
+  if (norm.empty()) return BadUrl(url, "the path must name a directory other than /; " + expected);
+  return std::unique_ptr<ObjectStore>(new FileObjectStore(norm));
+}
+
+}  // namespace strata

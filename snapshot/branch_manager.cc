@@ -1,0 +1,267 @@
+#include "snapshot/branch_manager.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include "layers/inode.h"
+#include "layers/key.h"
+#include "snapshot/fork_spec.h"
+
+namespace strata {
+
+namespace {
+
+Status NoBranch(const std::string& name) {
+  return Status::NotFound("no branch named '" + name + "'");
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace
+
+Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const BranchInfo& parent,
+                                               const ForkSpec& spec) {
+  const uint64_t head = versions_->HeadSeq(parent.id);
+  // A root branch has nothing, not even its top directory, at seq 0.
+  const uint64_t first = parent.parent == 0 ? 1 : 0;
+  uint64_t seq = head;
+  switch (spec.kind) {
+    case ForkSpec::Kind::kHead:
+      break;
+    case ForkSpec::Kind::kSnapshot: {
+      const SnapshotInfo* s = cat.FindSnapshot(spec.snapshot);
+      if (!s) return Status::NotFound("no snapshot named '" + spec.snapshot + "'");
+      if (s->branch != parent.id) {
+        const BranchInfo* owner = cat.FindBranchById(s->branch);
+        return Status::Invalid("snapshot '" + spec.snapshot + "' belongs to branch '" +
+                               (owner ? owner->name : "?") + "', not '" + parent.name + "'");
+      }
+      seq = s->seq;
+      break;
+    }
+    case ForkSpec::Kind::kSeq:
+      if (spec.seq > head) {
+        return Status::Invalid("seq " + std::to_string(spec.seq) + " is beyond the head of '" +
+                               parent.name + "' (seq " + std::to_string(head) + ")");
+      }
+      if (spec.seq < first) {
+        return Status::Invalid("seq 0 of root branch '" + parent.name +
+                               "' is before its first operation; the earliest is seq 1");
+      }
+      seq = spec.seq;
+      break;
+    case ForkSpec::Kind::kTime: {
+      if (spec.time_ns > NowNs()) {
+        return Status::Invalid("time " + FormatRfc3339(spec.time_ns) + " is in the future");
+      }
+      if (spec.time_ns < parent.created_ns) {
+        return Status::Invalid("time " + FormatRfc3339(spec.time_ns) + " is before branch '" +
+                               parent.name + "' was created (" + FormatRfc3339(parent.created_ns) +
+                               ")");
+      }
+      Result<uint64_t> s = versions_->SeqAtTime(parent.id, static_cast<uint64_t>(spec.time_ns));
+      if (s.ok()) {
+        seq = *s;
+      } else if (s.status().IsNotFound() && first == 0) {
+        seq = 0;  // no op yet at that time: the fork point itself
+      } else {
+        return s.status();
+      }
+      if (seq < first) {
+        return Status::Invalid("branch '" + parent.name + "' had no state yet at " +
+                               FormatRfc3339(spec.time_ns));
+      }
+      break;
+    }
+  }
+  // The fork point must survive a crash before anything names it.
+  STRATA_RETURN_IF_ERROR(versions_->Sync());
+  return seq;
+}
+
+Status BranchManager::ApplyPostgresFixups(const Lineage& child, uint64_t root) {
+  const std::string pid_key = DirentKey(root, "postmaster.pid");
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> dirent, versions_->Get(child, pid_key));
+  uint64_t ino = 0;
+  if (!dirent || !DecodeDirent(*dirent, &ino)) return Status::OK();
+  std::vector<KeyPut> puts;
+  puts.push_back({pid_key, true, ""});
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> attr_bytes,
+                          versions_->Get(child, AttrKey(ino)));
+  InodeAttr attr;
+  if (attr_bytes && DecodeInodeAttr(*attr_bytes, &attr)) {
+    attr.nlink = attr.nlink > 0 ? attr.nlink - 1 : 0;
+    attr.ctime_ns = NowNs();
+    puts.push_back({AttrKey(ino), false, EncodeInodeAttr(attr)});
+  }
+  STRATA_ASSIGN_OR_RETURN(uint64_t seq, versions_->Commit(child.front().branch, std::move(puts)));
+  spdlog::info("branch {}: removed the parent's postmaster.pid (seq {})", child.front().branch,
+               seq);
+  return Status::OK();
+}
+
+Status BranchManager::StartChild(uint32_t id, const Lineage& lineage, uint64_t root) {
+  STRATA_RETURN_IF_ERROR(versions_->CreateBranch(id));
+  Status st = ApplyPostgresFixups(lineage, root);
+  if (st.ok()) st = versions_->Sync();
+  if (!st.ok()) versions_->DropBranch(id).PermitUnchecked();
+  return st;
+}
+
+Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const std::string& from,
+                                               uint32_t uid, uint32_t gid) {
+  STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
+  std::lock_guard lock(mu_);
+  std::shared_ptr<const CatalogData> cat = catalog_->Current();
+  if (cat->FindBranch(name)) return Status::Exists("branch '" + name + "' already exists");
+  BranchInfo info;
+  info.id = cat->next_branch_id;
+  info.name = name;
+  info.created_ns = NowNs();
+  if (from.empty()) {
+    info.root_ino = MakeIno(info.id, kRootCounter);
+    STRATA_RETURN_IF_ERROR(versions_->CreateBranch(info.id));
+    InodeAttr root;
+    root.ino = info.root_ino;
+    root.mode = S_IFDIR | 0700;
+    root.uid = uid;
+    root.gid = gid;
+    root.nlink = 2;
+    root.data_id = root.ino;
+    root.atime_ns = root.mtime_ns = root.ctime_ns = info.created_ns;
+    Result<uint64_t> seq =
+        versions_->Commit(info.id, {{AttrKey(root.ino), false, EncodeInodeAttr(root)}});
+    Status st = seq.ok() ? versions_->Sync() : seq.status();
+    if (!st.ok()) {
+      versions_->DropBranch(info.id).PermitUnchecked();
+      return st;
+    }
+  } else {
+    STRATA_ASSIGN_OR_RETURN(ForkSpec spec, ParseForkSpec(from));
+    const BranchInfo* parent = cat->FindBranch(spec.parent);
+    if (!parent) return NoBranch(spec.parent);
+    STRATA_ASSIGN_OR_RETURN(info.fork_seq, ResolveForkSeq(*cat, *parent, spec));
+    info.parent = parent->id;
+    info.root_ino = parent->root_ino;
+    Lineage lineage = cat->LineageOf(parent->id, info.fork_seq);
+    lineage.insert(lineage.begin(), Level{info.id, UINT64_MAX});
+    STRATA_RETURN_IF_ERROR(StartChild(info.id, lineage, info.root_ino));
+  }
+  Status st = catalog_->Update([&](CatalogData& c) {
+    c.next_branch_id = info.id + 1;
+    c.branches.push_back(info);
+    return Status::OK();
+  });
+  if (!st.ok()) {
+    versions_->DropBranch(info.id).PermitUnchecked();
+    return st;
+  }
+  return info;
+}
+
+Status BranchManager::DeleteBranch(const std::string& name) {
+  std::lock_guard lock(mu_);
+  std::shared_ptr<const CatalogData> cat = catalog_->Current();
+  const BranchInfo* b = cat->FindBranch(name);
+  if (!b) return NoBranch(name);
+  const uint32_t id = b->id;
+  if (auto kids = cat->ChildrenOf(id); !kids.empty()) {
+    return Status::Busy("branch '" + name + "' has child branches (" + Join(kids) +
+                        "): delete them first");
+  }
+  if (auto snaps = cat->SnapshotsOf(id); !snaps.empty()) {
+    return Status::Busy("branch '" + name + "' has snapshots (" + Join(snaps) +
+                        "): delete them first");
+  }
+  STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
+    std::erase_if(c.branches, [&](const BranchInfo& x) { return x.id == id; });
+    return Status::OK();
+  }));
+  if (gone_) gone_(name);
+  // The catalog no longer names it: a failure here only leaks objects.
+  Status st = versions_->DropBranch(id);
+  if (!st.ok()) spdlog::warn("branch {} deleted; cleaning its data failed: {}", id, st.ToString());
+  return Status::OK();
+}
+
+Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
+  std::lock_guard lock(mu_);
+  std::shared_ptr<const CatalogData> cat = catalog_->Current();
+  const BranchInfo* b = cat->FindBranch(name);
+  if (!b) return NoBranch(name);
+  if (b->parent == 0) {
+    return Status::Invalid("branch '" + name + "' is a root branch: it has no parent to reset to");
+  }
+  if (auto kids = cat->ChildrenOf(b->id); !kids.empty()) {
+    return Status::Busy("branch '" + name + "' has child branches (" + Join(kids) +
+                        "): delete them before a reset");
+  }
+  if (auto snaps = cat->SnapshotsOf(b->id); !snaps.empty()) {
+    return Status::Busy("branch '" + name + "' has snapshots (" + Join(snaps) +
+                        "): delete them before a reset");
+  }
+  const BranchInfo* parent = cat->FindBranchById(b->parent);
+  if (!parent) return Status::Corruption("catalog: parent of '" + name + "' is missing");
+  BranchInfo info = *b;
+  const uint32_t old_id = b->id;
+  info.id = cat->next_branch_id;
+  info.created_ns = NowNs();
+  STRATA_ASSIGN_OR_RETURN(info.fork_seq, ResolveForkSeq(*cat, *parent, ForkSpec{}));
+  Lineage lineage = cat->LineageOf(parent->id, info.fork_seq);
+  lineage.insert(lineage.begin(), Level{info.id, UINT64_MAX});
+  STRATA_RETURN_IF_ERROR(StartChild(info.id, lineage, info.root_ino));
+  Status st = catalog_->Update([&](CatalogData& c) {
+    c.next_branch_id = info.id + 1;
+    for (auto& x : c.branches) {
+      if (x.id == old_id) x = info;
+    }
+    return Status::OK();
+  });
+  if (!st.ok()) {
+    versions_->DropBranch(info.id).PermitUnchecked();
+    return st;
+  }
+  if (gone_) gone_(name);
+  Status drop = versions_->DropBranch(old_id);
+  if (!drop.ok())
+    spdlog::warn("branch {} reset; cleaning old data failed: {}", old_id, drop.ToString());
+  return info;
+}
+
+Result<SnapshotInfo> BranchManager::CreateSnapshot(const std::string& branch,
+                                                   const std::string& name) {
+  STRATA_RETURN_IF_ERROR(ValidateName("snapshot", name));
+  std::lock_guard lock(mu_);
+  std::shared_ptr<const CatalogData> cat = catalog_->Current();
+  const BranchInfo* b = cat->FindBranch(branch);
+  if (!b) return NoBranch(branch);
+  if (cat->FindSnapshot(name)) return Status::Exists("snapshot '" + name + "' already exists");
+  SnapshotInfo s;
+  s.name = name;
+  s.branch = b->id;
+  s.created_ns = NowNs();
+  s.seq = versions_->HeadSeq(b->id);
+  STRATA_RETURN_IF_ERROR(versions_->Sync());
+  STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
+    c.snapshots.push_back(s);
+    return Status::OK();
+  }));
+  return s;
+}
+
+Status BranchManager::DeleteSnapshot(const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (!catalog_->Current()->FindSnapshot(name)) {
+    return Status::NotFound("no snapshot named '" + name + "'");
+  }
+  return catalog_->Update([&](CatalogData& c) {
+    std::erase_if(c.snapshots, [&](const SnapshotInfo& s) { return s.name == name; });
+    return Status::OK();
+  });
+}
+
+}  // namespace strata

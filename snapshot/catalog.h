@@ -1,0 +1,76 @@
+// Catalog: the branch tree and the snapshots of a store.
+//
+// Stored as one small JSON object per version ("catalog/<version>.json"),
+// written with PutIfAbsent, so a change is atomic and two writers can never
+// overwrite each other. Creating a branch or snapshot adds one entry: O(1) in
+// the size of the data (DESIGN.md invariant 1). Format: docs/store-layout.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "layers/version_store.h"
+#include "objstore/object_store.h"
+
+namespace strata {
+
+struct BranchInfo {
+  uint32_t id = 0;
+  std::string name;
+  uint32_t parent = 0;  // 0: a root branch
+  uint64_t fork_seq = 0;
+  uint64_t root_ino = 0;
+  int64_t created_ns = 0;
+};
+
+struct SnapshotInfo {
+  std::string name;
+  uint32_t branch = 0;
+  uint64_t seq = 0;
+  int64_t created_ns = 0;
+};
+
+struct CatalogData {
+  uint64_t version = 0;
+  uint32_t next_branch_id = 1;
+  std::vector<BranchInfo> branches;
+  std::vector<SnapshotInfo> snapshots;
+
+  const BranchInfo* FindBranch(const std::string& name) const;
+  const BranchInfo* FindBranchById(uint32_t id) const;
+  const SnapshotInfo* FindSnapshot(const std::string& name) const;
+  std::vector<std::string> ChildrenOf(uint32_t id) const;
+  std::vector<std::string> SnapshotsOf(uint32_t id) const;
+  // The read path of branch `id` at `max_seq` (layers/version_store.h).
+  Lineage LineageOf(uint32_t id, uint64_t max_seq = UINT64_MAX) const;
+};
+
+std::string EncodeCatalog(const CatalogData& c);
+Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& name);
+
+class Catalog {
+ public:
+  // Loads the newest catalog of `store`, or an empty one if it has none.
+  static Result<std::unique_ptr<Catalog>> Load(ObjectStore* store);
+
+  // The current catalog; never modified once published.
+  std::shared_ptr<const CatalogData> Current() const;
+  // Applies `mutate` to a copy and stores it as the next version. If mutate or
+  // the write fails nothing changes.
+  Status Update(const std::function<Status(CatalogData&)>& mutate);
+
+ private:
+  Catalog(ObjectStore* store, std::shared_ptr<const CatalogData> data)
+      : store_(store), data_(std::move(data)) {}
+  ObjectStore* const store_;
+  std::mutex update_mu_;  // serializes Update
+  mutable std::mutex mu_;
+  std::shared_ptr<const CatalogData> data_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace strata

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# bad_input: every bad request fails with exit 1 and exactly one stderr line
+# "strata: ...", and leaves no half-made state (branch + snapshot lists are
+# unchanged). Also: missing/malformed stores, a second mount of the same
+# store, init over an existing store.
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_tools
+[[ "$STRATA_NATIVE" == 1 ]] && { log "SKIP: bad_input needs strata"; exit 0; }
+
+strata_init
+start_daemon
+strata branch create main >/dev/null || fail "branch create main failed"
+echo hello >"$MNT/main/file"
+strata snapshot create main s1 >/dev/null || fail "snapshot create failed"
+strata branch create child --from main@s1 >/dev/null || fail "branch create child failed"
+strata branch create grandchild --from child >/dev/null || fail "branch create grandchild failed"
+
+# The durable shape of the branch tree and the snapshots (not the moving seqs).
+state() {
+  local b s
+  b=$(strata branch list --json | jres |
+    jq -cS 'if type == "object" then (.branches // .result) else . end
+            | map({name, parent, fork_seq}) | sort_by(.name)') || fail "branch list --json failed"
+  s=$(strata snapshot list --json | jres |
+    jq -cS 'if type == "object" then (.snapshots // .result) else . end
+            | map({name, branch, seq}) | sort_by(.name)') || fail "snapshot list --json failed"
+  printf '%s\n%s\n' "$b" "$s"
+}
+BEFORE=$(state)
+log "state: $BEFORE"
+
+N=0
+# expect_fail DESCRIPTION CMD...: exit 1, one stderr line starting "strata:",
+# state unchanged.
+expect_fail() {
+  local what=$1 rc=0 err
+  shift
+  N=$((N + 1))
+  err=$("$@" 2>&1 >/dev/null) || rc=$?
+  [[ $rc == 1 ]] || fail "$what: exit $rc, expected 1 (stderr: $err)"
+  [[ $(grep -c '' <<<"$err") == 1 ]] || fail "$what: stderr is not one line: $err"
+  [[ "$err" == strata:* ]] || fail "$what: stderr does not start with 'strata:': $err"
+  [[ "$(state)" == "$BEFORE" ]] || fail "$what: branch/snapshot state changed: $(state)"
+  ok "$what -> $err"
+}
+
+S=$STRATA_BIN
+FUTURE=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
+LONG=$(printf 'x%.0s' $(seq 1 300))
+
+check "bad branch / snapshot requests"
+expect_fail "branch create from unknown parent" "$S" branch create x --from nosuch
+expect_fail "branch create from unknown snapshot" "$S" branch create x --from main@nosuch
+expect_fail "branch create from a snapshot of another branch" "$S" branch create x --from child@s1
+expect_fail "duplicate branch name" "$S" branch create child --from main
+expect_fail "duplicate root branch name" "$S" branch create main
+expect_fail "duplicate snapshot name" "$S" snapshot create main s1
+expect_fail "snapshot of unknown branch" "$S" snapshot create nosuch s9
+expect_fail "@seq:abc" "$S" branch create x --from main@seq:abc
+expect_fail "@seq:-1" "$S" branch create x --from main@seq:-1
+expect_fail "@seq:99999999999 (beyond head)" "$S" branch create x --from main@seq:99999999999
+expect_fail "@time:garbage" "$S" branch create x --from main@time:garbage
+expect_fail "@time in the future ($FUTURE)" "$S" branch create x --from "main@time:$FUTURE"
+expect_fail "@time before the branch existed" "$S" branch create x --from "main@time:2000-01-01T00:00:00Z"
+expect_fail "branch delete of unknown name" "$S" branch delete nosuch
+expect_fail "branch delete of a branch with children" "$S" branch delete main
+expect_fail "branch delete of a branch with children (child)" "$S" branch delete child
+expect_fail "branch reset of unknown name" "$S" branch reset nosuch
+expect_fail "branch reset of a root branch" "$S" branch reset main
+expect_fail "snapshot delete of unknown name" "$S" snapshot delete nosuch
+expect_fail "invalid branch name '.hidden'" "$S" branch create .hidden
+expect_fail "invalid branch name 'a/b'" "$S" branch create a/b
+expect_fail "invalid branch name ''" "$S" branch create ""
+expect_fail "invalid branch name '..'" "$S" branch create ..
+expect_fail "invalid branch name (300 chars)" "$S" branch create "$LONG"
+expect_fail "invalid branch name with '@'" "$S" branch create a@b
+expect_fail "invalid snapshot name 'a/b'" "$S" snapshot create main a/b
+expect_fail "invalid snapshot name ''" "$S" snapshot create main ""
+
+check "bad stores and mounts"
+M2=$ROOT/mnt2
+mkdir -p "$M2" "$ROOT/bad"
+TRACKED_MOUNTS+=("$M2")
+expect_fail "mount of a missing store" "$S" mount file:///nonexistent/strata-store "$M2" --cache-dir "$ROOT/c2"
+mountpoint -q "$M2" && fail "missing store: something got mounted on $M2"
+echo '{ this is not json' >"$ROOT/bad/store.json"
+expect_fail "mount of a malformed store (garbage store.json)" "$S" mount "file://$ROOT/bad" "$M2" --cache-dir "$ROOT/c3"
+mountpoint -q "$M2" && fail "malformed store: something got mounted on $M2"
+expect_fail "mount of a non-URL string" "$S" mount "not a url" "$M2" --cache-dir "$ROOT/c4"
+expect_fail "mount of an unknown scheme" "$S" mount "ftp://example/x" "$M2" --cache-dir "$ROOT/c5"
+expect_fail "mount of a relative file URL" "$S" mount "file://relative/path" "$M2" --cache-dir "$ROOT/c6"
+expect_fail "second mount of the same store" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c7"
+mountpoint -q "$M2" && fail "second mount: something got mounted on $M2"
+expect_fail "mount on a missing mountpoint" "$S" mount "$STORE_URL" "$ROOT/no/such/dir" --cache-dir "$ROOT/c8"
+expect_fail "init on an existing store" "$S" init "$STORE_URL"
+expect_fail "init with a non-URL" "$S" init "not a url"
+expect_fail "daemon command with a mount that is not strata" "$S" status --mount "$ROOT/bad"
+
+check "the first mount still works"
+[[ $(cat "$MNT/main/file") == hello ]] || fail "first mount no longer serves main/file"
+[[ $(cat "$MNT/child/file") == hello ]] || fail "first mount no longer serves child/file"
+strata status >/dev/null || fail "status on the first mount failed"
+strata branch create late --from main >/dev/null || fail "branch create on the first mount failed"
+strata branch delete late || fail "branch delete failed"
+[[ "$(state)" == "$BEFORE" ]] || fail "state changed after create+delete of 'late'"
+ok "first mount healthy; $N bad inputs rejected cleanly"
+umount_daemon

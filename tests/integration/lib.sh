@@ -1,0 +1,426 @@
+# shellcheck shell=bash disable=SC2034  # globals here are read by the scripts that source this file
+# Shared harness for strata integration tests, the demo and the benchmark.
+#
+# Source it, then call the helpers. Every process we start is tracked by PID and
+# killed by PID in the EXIT trap (never by name); every mount we made is
+# unmounted there; the temp root is removed unless STRATA_KEEP_TMP=1.
+#
+# Environment:
+#   STRATA_BIN      path to the strata CLI (default: <repo>/build/strata)
+#   LEDGER_BIN      path to the ledger client (default: <repo>/build/tests/ledger)
+#   PGBIN           PostgreSQL 15 binaries (default /usr/lib/postgresql/15/bin)
+#   STRATA_NATIVE=1 harness development only: no strata at all, "branches" are
+#                   plain directories under $MNT (branching/snapshots fail).
+#   STRATA_ROOT     use this directory as the root instead of a fresh mktemp -d
+#                   (it is then kept at exit; the demo uses ./.strata-demo)
+#   STRATA_TMPDIR   parent of the mktemp root (default /tmp)
+#   STRATA_KEEP_TMP=1 keep the temp root at exit (for post-mortems)
+
+set -euo pipefail
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$LIB_DIR/../.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+STRATA_BIN=${STRATA_BIN:-$REPO_DIR/build/strata}
+LEDGER_BIN=${LEDGER_BIN:-$REPO_DIR/build/tests/ledger}
+STRATA_NATIVE=${STRATA_NATIVE:-0}
+TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
+PG_USER=${PG_USER:-postgres}
+
+# ---------------------------------------------------------------- logging --
+
+log() { printf '[%s %s] %s\n' "$(date +%H:%M:%S)" "$TEST_NAME" "$*"; }
+check() { printf '[%s %s] CHECK: %s\n' "$(date +%H:%M:%S)" "$TEST_NAME" "$*"; }
+ok() { printf '[%s %s]   ok: %s\n' "$(date +%H:%M:%S)" "$TEST_NAME" "$*"; }
+fail() {
+  printf '[%s %s] FAIL: %s\n' "$(date +%H:%M:%S)" "$TEST_NAME" "$*" >&2
+  exit 1
+}
+# now_ms: wall clock in milliseconds.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+now_us() { echo $(($(date +%s%N) / 1000)); }
+
+# ------------------------------------------------------------- temp root --
+
+if [[ -n "${STRATA_ROOT:-}" ]]; then
+  ROOT=$STRATA_ROOT
+  mkdir -p "$ROOT"
+  ROOT_IS_TEMP=0
+else
+  ROOT=$(mktemp -d "${STRATA_TMPDIR:-/tmp}/strata-${TEST_NAME}.XXXXXX")
+  ROOT_IS_TEMP=1
+fi
+ROOT=$(cd "$ROOT" && pwd)
+chmod 755 "$ROOT"
+STORE_DIR=$ROOT/store
+STORE_URL=file://$STORE_DIR
+MNT=$ROOT/mnt
+CACHE_DIR=$ROOT/cache
+LOG_DIR=$ROOT/log     # daemon + postgres logs (outside the mount)
+SOCK_DIR=$ROOT/sock   # unix sockets of every postgres we start
+SOCK_DIR_IS_TEMP=0
+if ((${#SOCK_DIR} > 80)); then # sun_path is 108 bytes, keep room for .s.PGSQL.NNNNN
+  SOCK_DIR=$(mktemp -d /tmp/strata-sock.XXXXXX)
+  SOCK_DIR_IS_TEMP=1
+fi
+DAEMON_LOG=$LOG_DIR/strata-daemon.log
+mkdir -p "$LOG_DIR" "$SOCK_DIR"
+chown "$PG_USER:" "$LOG_DIR" "$SOCK_DIR"
+chmod 777 "$LOG_DIR"
+chmod 755 "$SOCK_DIR"
+export STRATA_MOUNT=$MNT
+
+# Tracked state.
+declare -a TRACKED_PIDS=()        # background jobs and daemons
+declare -a TRACKED_MOUNTS=()      # mountpoints we mounted
+declare -A PG_PORT=()             # datadir -> port of a running server
+declare -A PG_PID=()              # datadir -> postmaster pid
+declare -A PG_LOG=()              # datadir -> server log file
+declare -A DAEMON_PID=()          # mountpoint -> strata daemon pid
+declare -A DAEMON_LOGS=()         # mountpoint -> daemon log
+
+track_pid() { TRACKED_PIDS+=("$1"); }
+
+pid_alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
+
+# kill_tree SIG PID: PID and its direct children (found by parent PID).
+kill_tree() {
+  local sig=$1 pid=$2 child
+  pid_alive "$pid" || return 0
+  for child in $(pgrep -P "$pid" 2>/dev/null || true); do
+    kill "-$sig" "$child" 2>/dev/null || true
+  done
+  kill "-$sig" "$pid" 2>/dev/null || true
+}
+
+# wait_gone PID SECONDS: wait for a (non-child) process to exit.
+wait_gone() {
+  local pid=$1 secs=${2:-30} i
+  for ((i = 0; i < secs * 10; i++)); do
+    pid_alive "$pid" || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# --------------------------------------------------------------- cleanup --
+
+dump_diagnostics() {
+  local f dd
+  echo "---------------- diagnostics ($TEST_NAME, root $ROOT) ----------------" >&2
+  for f in "${DAEMON_LOGS[@]}" "$DAEMON_LOG"; do
+    if [[ -s "$f" ]]; then
+      echo "--- tail of strata daemon log $f" >&2
+      tail -n 60 "$f" >&2 || true
+    fi
+  done
+  for f in "$LOG_DIR"/pg-*.log; do
+    [[ -s "$f" ]] || continue
+    echo "--- tail of postgres log $f" >&2
+    tail -n 40 "$f" >&2 || true
+  done
+  for dd in "${!PG_PORT[@]}"; do
+    echo "--- server still registered: $dd port ${PG_PORT[$dd]}" >&2
+  done
+  echo "-----------------------------------------------------------------------" >&2
+}
+
+lib_cleanup() {
+  local rc=$? pid dd m
+  set +e
+  trap - EXIT INT TERM
+  if ((rc != 0)); then
+    dump_diagnostics
+  fi
+  # 1. postgres servers: immediate stop, then SIGKILL the postmaster and children.
+  for dd in "${!PG_PID[@]}"; do
+    pid=${PG_PID[$dd]}
+    if pid_alive "$pid"; then
+      timeout 20 runuser -u "$PG_USER" -- "$PGBIN/pg_ctl" -D "$dd" -m immediate -w -t 15 stop \
+        >/dev/null 2>&1
+      kill_tree KILL "$pid"
+    fi
+  done
+  # 2. background jobs (pgbench, ledger writers, ...).
+  for pid in "${TRACKED_PIDS[@]}"; do
+    kill_tree TERM "$pid"
+  done
+  sleep 0.2
+  for pid in "${TRACKED_PIDS[@]}"; do
+    kill_tree KILL "$pid"
+  done
+  # 3. our mounts: polite umount, then lazy unmount, then the daemon by PID.
+  for m in "${TRACKED_MOUNTS[@]}"; do
+    if mountpoint -q "$m" 2>/dev/null; then
+      if [[ "$STRATA_NATIVE" != 1 ]]; then
+        timeout 60 "$STRATA_BIN" umount "$m" >/dev/null 2>&1
+      fi
+      mountpoint -q "$m" 2>/dev/null && { fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
+    fi
+  done
+  for m in "${!DAEMON_PID[@]}"; do
+    pid=${DAEMON_PID[$m]}
+    if pid_alive "$pid"; then
+      kill -TERM "$pid" 2>/dev/null
+      wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null
+    fi
+  done
+  # 4. the temp root (never while something is still mounted below it).
+  if ((ROOT_IS_TEMP)) && [[ "${STRATA_KEEP_TMP:-0}" != 1 ]]; then
+    if grep -q " ${ROOT}/" /proc/self/mounts 2>/dev/null; then
+      echo "[$TEST_NAME] not removing $ROOT: something is still mounted below it" >&2
+    else
+      rm -rf "$ROOT"
+    fi
+  else
+    echo "[$TEST_NAME] kept $ROOT" >&2
+  fi
+  ((SOCK_DIR_IS_TEMP)) && rm -rf "$SOCK_DIR"
+  if ((rc == 0)); then
+    log "PASS"
+  else
+    echo "[$TEST_NAME] FAILED (exit $rc)" >&2
+  fi
+  exit "$rc"
+}
+trap lib_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- strata --
+
+# strata ARGS...: the CLI; output passes through.
+strata() {
+  [[ "$STRATA_NATIVE" == 1 ]] && fail "strata $* is not available with STRATA_NATIVE=1"
+  "$STRATA_BIN" "$@"
+}
+
+# jres: unwrap {"ok":true,"result":X} if the CLI printed the raw daemon answer.
+jres() { jq -c 'if type == "object" and has("ok") and has("result") then .result else . end'; }
+
+# strata_json ARGS...: run a --json command and print its (unwrapped) result.
+strata_json() { strata "$@" --json | jres; }
+
+require_tools() {
+  local t
+  for t in jq runuser mountpoint pgrep "$PGBIN/pg_ctl" "$PGBIN/initdb" "$PGBIN/psql" "$PGBIN/pgbench"; do
+    command -v "$t" >/dev/null 2>&1 || fail "missing tool: $t (run tools/setup.sh)"
+  done
+  if [[ "$STRATA_NATIVE" != 1 ]]; then
+    [[ -x "$STRATA_BIN" ]] || fail "strata CLI not found at $STRATA_BIN (build first, or set STRATA_BIN)"
+    [[ -e /dev/fuse ]] || fail "/dev/fuse missing (modprobe fuse)"
+  fi
+  [[ $(id -u) == 0 ]] || fail "integration tests run as root (they run postgres via runuser -u $PG_USER)"
+}
+
+# strata_init [URL]
+strata_init() {
+  local url=${1:-$STORE_URL}
+  [[ "$STRATA_NATIVE" == 1 ]] && return 0
+  strata init "$url"
+}
+
+# start_daemon [URL [MOUNTPOINT [CACHE_DIR]]]: mount and record the daemon PID.
+start_daemon() {
+  local url=${1:-$STORE_URL} m=${2:-$MNT} cache=${3:-$CACHE_DIR} pid dlog
+  mkdir -p "$m"
+  chmod 755 "$m"
+  TRACKED_MOUNTS+=("$m")
+  if [[ "$STRATA_NATIVE" == 1 ]]; then
+    return 0
+  fi
+  dlog=$LOG_DIR/strata-daemon-$(basename "$m").log
+  [[ "$m" == "$MNT" ]] && dlog=$DAEMON_LOG
+  DAEMON_LOGS[$m]=$dlog
+  mkdir -p "$cache"
+  local t0
+  t0=$(now_ms)
+  strata mount "$url" "$m" --cache-dir "$cache" --log-file "$dlog" ||
+    fail "strata mount $url $m failed"
+  mountpoint -q "$m" || fail "strata mount returned but $m is not a mountpoint"
+  pid=$(strata status --mount "$m" --json | jres | jq -r '.pid')
+  [[ "$pid" =~ ^[0-9]+$ ]] || fail "strata status --json gave no daemon pid"
+  DAEMON_PID[$m]=$pid
+  log "mounted $url on $m in $(($(now_ms) - t0)) ms (daemon pid $pid)"
+}
+
+# umount_daemon [MOUNTPOINT]: strata umount, wait for the daemon to exit.
+umount_daemon() {
+  local m=${1:-$MNT} pid
+  if [[ "$STRATA_NATIVE" == 1 ]]; then
+    return 0
+  fi
+  pid=${DAEMON_PID[$m]:-}
+  strata umount "$m" || fail "strata umount $m failed"
+  mountpoint -q "$m" && fail "$m is still mounted after strata umount"
+  if [[ -n "$pid" ]]; then
+    wait_gone "$pid" 60 || fail "daemon $pid did not exit after umount"
+    unset "DAEMON_PID[$m]"
+  fi
+  log "unmounted $m"
+}
+
+# daemon_pid [MOUNTPOINT]: the live daemon's pid according to strata status.
+daemon_pid() { strata status --mount "${1:-$MNT}" --json | jres | jq -r '.pid'; }
+
+# branch_seq BRANCH: the branch's current op seq (strata status).
+branch_seq() {
+  strata status --json | jres | jq -er --arg b "$1" '.branches[] | select(.name == $b) | .seq'
+}
+
+# create_root_branch NAME: a new, empty root branch owned by postgres.
+create_root_branch() {
+  local name=$1
+  if [[ "$STRATA_NATIVE" == 1 ]]; then
+    mkdir -p "$MNT/$name"
+    chown "$PG_USER:" "$MNT/$name"
+    return 0
+  fi
+  strata branch create "$name" --owner "$PG_USER" >/dev/null || fail "branch create $name failed"
+  [[ -d "$MNT/$name" ]] || fail "new branch $name does not show up as $MNT/$name"
+}
+
+# timed_json CMD...: run a strata --json command; sets TJ_WALL_US (wall clock
+# around the CLI call), TJ_US (the answer's elapsed_us, "" if absent) and TJ_OUT.
+TJ_WALL_US=0
+TJ_US=
+TJ_OUT=
+timed_json() {
+  local t0 t1
+  t0=$(now_us)
+  TJ_OUT=$(strata "$@" --json) || fail "strata $* failed"
+  t1=$(now_us)
+  TJ_WALL_US=$((t1 - t0))
+  TJ_US=$(jres <<<"$TJ_OUT" | jq -r '.elapsed_us // empty')
+}
+
+# fmt_ms MICROSECONDS: "12.345" (milliseconds, 3 decimals).
+fmt_ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+
+# -------------------------------------------------------------- postgres --
+
+# datadir BRANCH_OR_PATH: an absolute path is used as is, else MNT/BRANCH.
+datadir() { if [[ "$1" == /* ]]; then echo "$1"; else echo "$MNT/$1"; fi; }
+
+as_pg() { runuser -u "$PG_USER" -- "$@"; }
+
+# Settings for every cluster we create (the strata-recommended ones).
+PG_EXTRA_CONF=${PG_EXTRA_CONF:-}
+pg_settings() {
+  cat <<EOF
+
+# --- added by strata tests (recommended settings for clusters on strata)
+wal_recycle = off
+wal_init_zero = off
+dynamic_shared_memory_type = posix
+listen_addresses = ''
+unix_socket_directories = '$SOCK_DIR'
+logging_collector = off
+log_min_messages = warning
+log_checkpoints = on
+fsync = on
+max_connections = 50
+$PG_EXTRA_CONF
+EOF
+}
+
+# pg_init BRANCH: initdb --data-checksums as postgres, then append settings.
+pg_init() {
+  local dd t0
+  dd=$(datadir "$1")
+  [[ -d "$dd" ]] || fail "pg_init: $dd does not exist"
+  t0=$(now_ms)
+  as_pg "$PGBIN/initdb" --data-checksums -U postgres --auth=trust -E UTF8 --locale=C -D "$dd" \
+    >"$LOG_DIR/initdb-$(basename "$dd").log" 2>&1 ||
+    { tail -n 30 "$LOG_DIR/initdb-$(basename "$dd").log" >&2; fail "initdb on $dd failed"; }
+  pg_settings | as_pg tee -a "$dd/postgresql.conf" >/dev/null
+  log "initdb --data-checksums on $dd: $(($(now_ms) - t0)) ms"
+}
+
+# pg_start BRANCH PORT: start a server (waits until it accepts connections;
+# crash recovery included).
+pg_start() {
+  local dd port=$2 lf pid t0
+  dd=$(datadir "$1")
+  lf=$LOG_DIR/pg-$(basename "$dd").log
+  touch "$lf"
+  chown "$PG_USER:" "$lf"
+  t0=$(now_ms)
+  if ! as_pg "$PGBIN/pg_ctl" -D "$dd" -l "$lf" -o "-p $port" -w -t 600 start >/dev/null; then
+    tail -n 40 "$lf" >&2
+    fail "postgres on $dd (port $port) did not start"
+  fi
+  pid=$(head -n 1 "$dd/postmaster.pid")
+  PG_PORT[$dd]=$port
+  PG_PID[$dd]=$pid
+  PG_LOG[$dd]=$lf
+  log "postgres on $dd up on port $port (pid $pid) in $(($(now_ms) - t0)) ms"
+}
+
+# pg_stop BRANCH [MODE]: clean shutdown (fast by default).
+pg_stop() {
+  local dd mode=${2:-fast}
+  dd=$(datadir "$1")
+  as_pg "$PGBIN/pg_ctl" -D "$dd" -m "$mode" -w -t 300 stop >/dev/null ||
+    fail "pg_ctl stop on $dd failed"
+  unset "PG_PORT[$dd]" "PG_PID[$dd]"
+  log "postgres on $dd stopped ($mode)"
+}
+
+# pg_forget BRANCH: the server was killed on purpose; stop tracking it.
+pg_forget() {
+  local dd
+  dd=$(datadir "$1")
+  unset "PG_PORT[$dd]" "PG_PID[$dd]"
+}
+
+# psql_q PORT SQL [DB]: one query, unaligned tuples only, stops on error.
+psql_q() {
+  as_pg "$PGBIN/psql" -h "$SOCK_DIR" -p "$1" -d "${3:-postgres}" -X -A -t -q \
+    -v ON_ERROR_STOP=1 -c "$2"
+}
+
+# pgb PORT ARGS...: pgbench against database postgres.
+pgb() {
+  local port=$1
+  shift
+  as_pg "$PGBIN/pgbench" -h "$SOCK_DIR" -p "$port" "$@" postgres
+}
+
+# conninfo PORT: a libpq conninfo string for the ledger client.
+conninfo() { echo "host=$SOCK_DIR port=$1 dbname=postgres user=postgres"; }
+
+# amcheck PORT: pg_amcheck --heapallindexed on every database; fails loudly.
+# Corruption reports go to stdout; NOTICEs (extension exists) are ignored.
+amcheck() {
+  local out err rc=0
+  err=$(mktemp)
+  out=$(as_pg "$PGBIN/pg_amcheck" -h "$SOCK_DIR" -p "$1" -U postgres --all --install-missing \
+    --heapallindexed 2>"$err") || rc=$?
+  grep -v -e '^NOTICE:' "$err" >&2 || true
+  rm -f "$err"
+  if ((rc != 0)) || [[ -n "$out" ]]; then
+    echo "$out" >&2
+    fail "pg_amcheck on port $1 reported problems (exit $rc)"
+  fi
+  ok "pg_amcheck --heapallindexed --all clean (port $1)"
+}
+
+# checksums BRANCH: pg_checksums --check on a stopped cluster.
+checksums() {
+  local dd out
+  dd=$(datadir "$1")
+  out=$(as_pg "$PGBIN/pg_checksums" --check -D "$dd" 2>&1) ||
+    { echo "$out" >&2; fail "pg_checksums --check on $dd failed"; }
+  ok "pg_checksums --check $dd: $(grep -E 'Bad checksums' <<<"$out" | tr -s ' ')"
+}
+
+# tree_digest DIR: sha256 of every regular file + type/size/mode of every entry.
+tree_digest() {
+  local d=$1
+  (
+    cd "$d" &&
+      find . -mindepth 1 ! -name postmaster.pid -printf '%y %m %U %G %p %l\n' | LC_ALL=C sort &&
+      find . -type f ! -name postmaster.pid -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+  )
+}

@@ -1,0 +1,326 @@
+#include "tools/mount_command.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/daemon.h"
+#include "tools/cache_dir.h"
+#include "tools/control_client.h"
+
+extern char** environ;
+
+namespace strata::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kDaemonExitTimeout = std::chrono::minutes(10);
+constexpr auto kPollInterval = std::chrono::milliseconds(20);
+
+std::string Absolute(const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+  std::string base = cwd;
+  if (base != "/") base += '/';
+  return base + path;
+}
+
+// The absolute path of `path` without resolving its last component, which
+// may be a dead FUSE mount that cannot be stat'ed.
+std::string AbsoluteParentResolved(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  char resolved[PATH_MAX];
+  if (realpath(dir.c_str(), resolved) == nullptr) return Absolute(path);
+  std::string out = resolved;
+  if (out != "/") out += '/';
+  return out + base;
+}
+
+// Runs fusermount3 with `args`, for users who may not call umount2 themselves.
+Status RunFusermount(const std::vector<std::string>& args, const std::string& mountpoint) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> argv_s = {"fusermount3"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  argv_s.push_back("--");
+  argv_s.push_back(mountpoint);
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, "fusermount3", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(pipefd[1]);
+  if (rc != 0) {
+    close(pipefd[0]);
+    return Status::FromErrno(rc, "run fusermount3");
+  }
+  std::string err;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof(buf))) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    err.append(buf, static_cast<size_t>(n));
+  }
+  close(pipefd[0]);
+  int wstatus = 0;
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return Status::OK();
+  while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+  for (char& c : err) {
+    if (c == '\n') c = ' ';
+  }
+  if (err.find("busy") != std::string::npos) return Status::Busy(err);
+  return Status::IO("fusermount3 failed: " +
+                    (err.empty() ? "exit status " + std::to_string(WEXITSTATUS(wstatus)) : err));
+}
+
+// umount2(path, flags), falling back to fusermount3 when not privileged.
+Status Unmount(const std::string& path, bool detach) {
+  if (umount2(path.c_str(), detach ? MNT_DETACH : 0) == 0) return Status::OK();
+  int err = errno;
+  if (err == EPERM) {
+    return RunFusermount(
+        detach ? std::vector<std::string>{"-u", "-z"} : std::vector<std::string>{"-u"}, path);
+  }
+  if (err == EBUSY) return Status::Busy(path + " is busy");
+  if (err == EINVAL) return Status::Invalid(path + " is not mounted");
+  return Status::FromErrno(err, "unmount " + path);
+}
+
+// True while `pid` names a live process (a zombie no longer serves anything;
+// where nobody reaps, it would otherwise be waited for in vain).
+bool ProcessAlive(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(stat_file, stat)) return true;  // no /proc: trust kill()
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return true;
+  char state = stat[paren + 2];
+  return state != 'Z' && state != 'X';
+}
+
+// True if `path` is a FUSE mount whose daemon is gone. stat() alone can be
+// answered from the kernel's attribute cache; statfs() always asks the daemon.
+bool IsDeadMount(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return errno == ENOTCONN;
+  struct statfs fs;
+  return statfs(path.c_str(), &fs) != 0 && errno == ENOTCONN;
+}
+
+// Checks that `path` is an existing directory, detaching a dead FUSE mount
+// there first; returns its canonical absolute path.
+Result<std::string> PrepareMountpoint(const std::string& path) {
+  struct stat st;
+  if (IsDeadMount(path)) {
+    std::string abs = AbsoluteParentResolved(path);
+    STRATA_RETURN_IF_ERROR(Unmount(abs, /*detach=*/true));
+    fprintf(stderr, "strata: note: detached a dead mount at %s\n", abs.c_str());
+  }
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::NotFound("mount point " + path + " does not exist");
+    return Status::FromErrno(errno, "stat " + path);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status(Code::kNotDir, "mount point " + path + " is not a directory");
+  }
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) == nullptr) {
+    return Status::FromErrno(errno, "realpath " + path);
+  }
+  std::string abs = resolved;
+  struct stat sock_st;
+  if (lstat((abs + "/.strata.sock").c_str(), &sock_st) == 0) {
+    return Status::Exists(abs + " is already a strata mount: run 'strata umount " + abs +
+                          "' first");
+  }
+  DIR* dir = opendir(abs.c_str());
+  if (dir == nullptr) return Status::FromErrno(errno, "open directory " + abs);
+  bool empty = true;
+  while (struct dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") {
+      empty = false;
+      break;
+    }
+  }
+  closedir(dir);
+  if (!empty) return Status(Code::kNotEmpty, "mount point " + abs + " is not empty");
+  return abs;
+}
+
+// Reads the daemon's start report: one line, or EOF if it died first.
+std::string ReadReadyLine(int fd) {
+  std::string line;
+  char c;
+  for (;;) {
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || c == '\n') break;
+    line += c;
+  }
+  return line;
+}
+
+// Reaps a child that is about to exit, without waiting long for one that is not.
+void ReapSoon(pid_t pid) {
+  for (int i = 0; i < 50; ++i) {
+    if (waitpid(pid, nullptr, WNOHANG) != 0) return;
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+}  // namespace
+
+Status Mount(const MountArgs& args) {
+  STRATA_ASSIGN_OR_RETURN(std::string mountpoint, PrepareMountpoint(args.mountpoint));
+  std::string cache_dir = Absolute(
+      args.cache_dir ? *args.cache_dir : DefaultCacheDir(args.store_url, CacheDirEnvFromProcess()));
+  STRATA_RETURN_IF_ERROR(MakeDirs(cache_dir, 0700));
+
+  MountOptions opts;
+  opts.store_url = args.store_url;
+  opts.mountpoint = mountpoint;
+  opts.cache_dir = cache_dir;
+  opts.foreground = args.foreground;
+  if (args.log_file) {
+    opts.log_file = *args.log_file == "-" ? "-" : Absolute(*args.log_file);
+  } else {
+    opts.log_file = args.foreground ? "-" : cache_dir + "/strata.log";
+  }
+
+  if (args.foreground) {
+    int rc = RunDaemon(opts, -1);
+    if (rc != 0) return Status::IO("daemon exited with status " + std::to_string(rc));
+    return Status::OK();
+  }
+
+  int log_fd = -1;
+  if (opts.log_file != "-") {
+    log_fd = open(opts.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (log_fd < 0) return Status::FromErrno(errno, "open log file " + opts.log_file);
+  }
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) {
+    int err = errno;
+    if (log_fd >= 0) close(log_fd);
+    return Status::FromErrno(err, "pipe");
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(ready[0]);
+    close(ready[1]);
+    if (log_fd >= 0) close(log_fd);
+    return Status::FromErrno(err, "fork");
+  }
+  if (pid == 0) {
+    close(ready[0]);
+    setsid();
+    if (chdir("/") != 0) _exit(1);
+    int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd >= 0) {
+      dup2(null_fd, STDIN_FILENO);
+      if (null_fd > STDERR_FILENO) close(null_fd);
+    }
+    if (log_fd >= 0) {
+      dup2(log_fd, STDOUT_FILENO);
+      dup2(log_fd, STDERR_FILENO);
+      close(log_fd);
+    }
+    _exit(RunDaemon(opts, ready[1]));
+  }
+  close(ready[1]);
+  if (log_fd >= 0) close(log_fd);
+  std::string line = ReadReadyLine(ready[0]);
+  close(ready[0]);
+  if (line == "OK") {
+    printf("mounted %s at %s (pid %d, cache %s)\n", opts.store_url.c_str(), mountpoint.c_str(),
+           static_cast<int>(pid), cache_dir.c_str());
+    return Status::OK();
+  }
+  ReapSoon(pid);
+  if (line.rfind("ERR ", 0) == 0 && line.size() > 4) return Status::IO(line.substr(4));
+  std::string log = opts.log_file == "-" ? "its output" : opts.log_file;
+  return Status::IO("daemon exited during start; see " + log);
+}
+
+Status Umount(const std::string& path) {
+  if (IsDeadMount(path)) {
+    std::string abs = AbsoluteParentResolved(path);
+    STRATA_RETURN_IF_ERROR(Unmount(abs, /*detach=*/true));
+    printf("detached dead mount %s (its daemon was gone)\n", abs.c_str());
+    return Status::OK();
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOENT) return Status::NotFound(path + " does not exist");
+    return Status::FromErrno(err, "stat " + path);
+  }
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) == nullptr) {
+    return Status::FromErrno(errno, "realpath " + path);
+  }
+  std::string mountpoint = resolved;
+
+  STRATA_ASSIGN_OR_RETURN(nlohmann::json status,
+                          ControlClient(mountpoint).Call({{"op", "status"}}));
+  auto pid_it = status.is_object() ? status.find("pid") : status.end();
+  if (!status.is_object() || pid_it == status.end() || !pid_it->is_number_integer() ||
+      pid_it->get<int64_t>() <= 0) {
+    return Status::IO("the strata daemon serving " + mountpoint + " did not report its pid");
+  }
+  const pid_t pid = static_cast<pid_t>(pid_it->get<int64_t>());
+
+  Status s = Unmount(mountpoint, /*detach=*/false);
+  if (s.code() == Code::kBusy) {
+    return Status::Busy(mountpoint + " is busy: stop the postgres servers using it first");
+  }
+  STRATA_RETURN_IF_ERROR(s);
+
+  const Clock::time_point deadline = Clock::now() + kDaemonExitTimeout;
+  while (ProcessAlive(pid)) {
+    if (Clock::now() >= deadline) {
+      return Status::IO("unmounted " + mountpoint + " but the daemon (pid " + std::to_string(pid) +
+                        ") has not exited after 10 minutes; see its log");
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  printf("unmounted %s\n", mountpoint.c_str());
+  return Status::OK();
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,29 @@
+// `strata mount` and `strata umount`: start a daemon for a store on a mount
+// point (in the background by default) and stop it again, waiting until it has
+// flushed every branch to the store.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+
+namespace strata::cli {
+
+struct MountArgs {
+  std::string store_url;
+  std::string mountpoint;
+  std::optional<std::string> cache_dir;  // default: DefaultCacheDir(store_url)
+  std::optional<std::string> log_file;   // default: CACHE/strata.log, "-" in the foreground
+  bool foreground = false;
+};
+
+// Prints "mounted URL at MOUNT (pid N, cache DIR)" once the daemon reports the
+// mount live. In the foreground, serves until unmounted.
+Status Mount(const MountArgs& args);
+
+// Unmounts, waits for the daemon to exit, prints "unmounted MOUNT". A dead
+// mount (its daemon gone) is detached.
+Status Umount(const std::string& mountpoint);
+
+}  // namespace strata::cli

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# setup.sh: install the build + test dependencies (Debian 12, as root) and
+# build strata. Idempotent: apt only runs when a package is missing.
+#
+#   bash tools/setup.sh          # deps + ./build (RelWithDebInfo)
+#   bash tools/setup.sh --asan   # ... + ./build-asan (ASan/UBSan, unit tests only)
+#   STRATA_JOBS=N                # parallel build jobs (default 2)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+JOBS=${STRATA_JOBS:-2}
+ASAN=0
+for a in "$@"; do
+  case "$a" in
+    --asan) ASAN=1 ;;
+    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '==> %s\n' "$*"; }
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  libfuse3-dev fuse3 librocksdb-dev libzstd-dev libxxhash-dev libssl-dev
+  libcurl4-openssl-dev libpq-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  postgresql-15 postgresql-contrib clang-format
+  jq procps util-linux kmod perl ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  say "installing: ${missing[*]}"
+  if [[ $(id -u) != 0 ]]; then
+    echo "setup.sh: missing packages (${missing[*]}); run as root" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # The postgresql-15 package may create and start a default cluster on port
+  # 5432; we leave it alone and never use that port.
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  say "all packages present"
+fi
+
+# FUSE: the kernel module / device node.
+if [[ ! -e /dev/fuse ]]; then
+  modprobe fuse 2>/dev/null || true
+fi
+if [[ ! -e /dev/fuse && $(id -u) == 0 ]]; then
+  mknod -m 0666 /dev/fuse c 10 229 2>/dev/null || true
+fi
+if [[ -e /dev/fuse ]]; then
+  say "/dev/fuse present"
+else
+  echo "setup.sh: WARNING: /dev/fuse is missing (modprobe fuse failed); mounts will not work" >&2
+fi
+
+configure_build() {
+  local dir=$1
+  shift
+  say "configure $dir $*"
+  cmake -S "$REPO" -B "$REPO/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  say "build $dir (-j$JOBS)"
+  cmake --build "$REPO/$dir" -j "$JOBS"
+}
+
+configure_build build -DSTRATA_SANITIZE=OFF -DSTRATA_INTEGRATION=ON
+if ((ASAN)); then
+  configure_build build-asan -DSTRATA_SANITIZE=ON -DSTRATA_INTEGRATION=OFF
+fi
+say "done"

@@ -1,0 +1,476 @@
+#include "walsink/local_sink.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "walsink/op_record.h"
+
+namespace strata {
+
+namespace {
+
+constexpr std::string_view kSegmentSuffix = ".log";
+constexpr size_t kSegmentDigits = 20;
+
+// Closes the fd when the last user lets go: a syncer in flight keeps the old
+// segment open across a rotation.
+struct SegmentFile {
+  explicit SegmentFile(int f) : fd(f) {}
+  ~SegmentFile() {
+    if (fd >= 0) ::close(fd);
+  }
+  SegmentFile(const SegmentFile&) = delete;
+  SegmentFile& operator=(const SegmentFile&) = delete;
+  int fd;
+};
+
+struct Segment {
+  std::string path;
+  uint64_t size = 0;  // bytes of complete records
+  // branch -> highest seq of that branch in this segment; decides Trim.
+  std::unordered_map<uint32_t, uint64_t> max_seq;
+};
+
+bool ParseSegmentName(std::string_view name, uint64_t* start) {
+  if (name.size() != kSegmentDigits + kSegmentSuffix.size() || !name.ends_with(kSegmentSuffix)) {
+    return false;
+  }
+  uint64_t v = 0;
+  for (size_t i = 0; i < kSegmentDigits; i++) {
+    const char c = name[i];
+    if (c < '0' || c > '9') return false;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *start = v;
+  return true;
+}
+
+Status FsyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open directory " + dir);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::FromErrno(err, "fsync directory " + dir);
+  return Status::OK();
+}
+
+// Reads the first `limit` bytes of `path` (fewer if the file is shorter).
+Status ReadPrefix(const std::string& path, uint64_t limit, std::string* out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Status::FromErrno(err, "stat " + path);
+  }
+  const uint64_t n = std::min<uint64_t>(limit, static_cast<uint64_t>(st.st_size));
+  out->resize(n);
+  uint64_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, out->data() + done, n - done, static_cast<off_t>(done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::FromErrno(err, "read " + path);
+    }
+    if (r == 0) break;  // shrank under us; the caller sees a short buffer
+    done += static_cast<uint64_t>(r);
+  }
+  out->resize(done);
+  ::close(fd);
+  return Status::OK();
+}
+
+bool AllZero(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
+}
+
+class LocalSink final : public Sink {
+ public:
+  LocalSink(std::string dir, LocalSinkOptions options)
+      : dir_(std::move(dir)), opts_(std::move(options)) {}
+  ~LocalSink() override {
+    if (dir_fd_ >= 0) ::close(dir_fd_);  // also releases the flock
+  }
+
+  // Scans and repairs the directory; see local_sink.h. Runs before the sink
+  // is shared, so it takes no locks.
+  Status Recover();
+
+  Result<uint64_t> Append(const OpRecord& rec) override;
+  Status Sync(uint64_t token) override;
+  uint64_t Tail() override;
+  Status Replay(const std::function<Status(const OpRecord&)>& fn) override;
+  Status Trim(uint32_t branch, uint64_t seq) override;
+  SinkStats Stats() override;
+
+ private:
+  std::string PathOf(uint64_t start) const { return dir_ + "/" + SegmentFileName(start); }
+  int DataSync(int fd) const {
+    return opts_.fdatasync_for_test ? opts_.fdatasync_for_test(fd) : ::fdatasync(fd);
+  }
+  // Makes the sink refuse every later Append and Sync. After a failed
+  // fdatasync the kernel may have dropped the dirty pages and cleared the
+  // error, so a retry could "succeed" without the data (fsyncgate): the only
+  // honest answer from then on is an error. REQUIRES mu_.
+  Status FailLocked(int err, const std::string& what);
+  // Creates segment `start`, makes its directory entry durable and makes it
+  // current. REQUIRES mu_ (or Recover).
+  Status CreateSegmentLocked(uint64_t start);
+  // fdatasyncs the current segment and switches to a new one, so Sync never
+  // has to look at more than the current file. REQUIRES mu_.
+  Status RotateLocked();
+
+  const std::string dir_;
+  const LocalSinkOptions opts_;
+  // The directory, flock'ed for the sink's lifetime (one writer per op log);
+  // also the handle for directory fsyncs. Set by Recover.
+  int dir_fd_ = -1;
+
+  // mu_ guards everything below. It is held across write(2) (appends are
+  // ordered anyway) but never across the group-commit fdatasync, so appends
+  // continue while a sync is in flight.
+  std::mutex mu_;
+  std::condition_variable sync_cv_;                 // signalled when a syncer finishes
+  std::map<uint64_t, Segment> segments_;            // by start offset; the last is current
+  std::shared_ptr<SegmentFile> cur_;                // the current segment, open for writing
+  uint64_t appended_ = 0;                           // logical offset after the last record
+  uint64_t synced_ = 0;                             // everything below is durable
+  bool syncing_ = false;                            // a thread is in fdatasync for Sync
+  Status error_;                                    // sticky; see FailLocked
+  std::unordered_map<uint32_t, uint64_t> trimmed_;  // branch -> seq covered by layers
+  uint64_t appended_bytes_ = 0;
+  uint64_t syncs_ = 0;
+  uint64_t sync_waits_ = 0;
+};
+
+Status LocalSink::FailLocked(int err, const std::string& what) {
+  const Status s = Status::FromErrno(err, what);
+  error_ =
+      Status(s.code(), "op log " + dir_ + " failed, refusing writes and syncs: " + s.message());
+  spdlog::error("{}", error_.message());
+  sync_cv_.notify_all();
+  return error_;
+}
+
+Status LocalSink::CreateSegmentLocked(uint64_t start) {
+  const std::string path = PathOf(start);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "create " + path);
+  auto file = std::make_shared<SegmentFile>(fd);
+  // The directory entry must be durable before any Sync covering records in
+  // this file can return; doing it here, once per segment, keeps Sync to a
+  // single fdatasync.
+  if (::fsync(dir_fd_) != 0) {
+    const Status st = Status::FromErrno(errno, "fsync directory " + dir_);
+    ::unlink(path.c_str());
+    return st;
+  }
+  segments_[start] = Segment{path, 0, {}};
+  cur_ = std::move(file);
+  return Status::OK();
+}
+
+Status LocalSink::RotateLocked() {
+  const Segment& old = segments_.rbegin()->second;
+  if (DataSync(cur_->fd) != 0) return FailLocked(errno, "fdatasync " + old.path);
+  // Every earlier segment was synced when it was rotated out, so the whole
+  // log up to here is durable now.
+  synced_ = std::max(synced_, appended_);
+  sync_cv_.notify_all();
+  return CreateSegmentLocked(appended_);
+}
+
+Status LocalSink::Recover() {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir_, ec)) {
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) return Status::FromErrno(ec.value(), "create directory " + dir_);
+    const std::string parent = std::filesystem::path(dir_).parent_path().string();
+    STRATA_RETURN_IF_ERROR(FsyncDir(parent.empty() ? "." : parent));
+  }
+  dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd_ < 0) return Status::FromErrno(errno, "open directory " + dir_);
+  if (::flock(dir_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return Status::Busy("op log " + dir_ + " is open in another sink");
+    return Status::FromErrno(errno, "lock directory " + dir_);
+  }
+  std::filesystem::directory_iterator it(dir_, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    uint64_t start = 0;
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec) && ParseSegmentName(it->path().filename().string(), &start)) {
+      segments_[start] = Segment{PathOf(start), 0, {}};
+    }
+  }
+  if (ec) return Status::FromErrno(ec.value(), "list directory " + dir_);
+
+  if (segments_.empty()) {
+    STRATA_RETURN_IF_ERROR(CreateSegmentLocked(0));
+    return Status::OK();
+  }
+
+  uint64_t prev_end = 0;
+  std::string data;
+  for (auto it = segments_.begin(); it != segments_.end(); ++it) {
+    Segment& seg = it->second;
+    const bool last = std::next(it) == segments_.end();
+    if (it->first < prev_end) {
+      return Status::Corruption("op log segment " + seg.path + " overlaps the previous segment");
+    }
+    STRATA_RETURN_IF_ERROR(ReadPrefix(seg.path, UINT64_MAX, &data));
+    size_t off = 0;
+    while (off < data.size()) {
+      OpRecord rec;
+      size_t used = 0;
+      const std::string_view rest = std::string_view(data).substr(off);
+      const Status st = DecodeOpRecord(rest, &rec, &used);
+      if (st.ok()) {
+        uint64_t& m = seg.max_seq[rec.branch];
+        m = std::max(m, rec.seq);
+        off += used;
+        continue;
+      }
+      // A crash can leave a partial frame, or zeros where the file was
+      // extended but the data never written, at the end of the last segment
+      // only: older segments were fdatasynced before the next was created.
+      if (last && (st.IsNotFound() || AllZero(rest))) {
+        spdlog::warn("op log segment {}: truncating torn tail at offset {} ({} bytes): {}",
+                     seg.path, off, rest.size(), st.message());
+        break;
+      }
+      return Status::Corruption("op log segment " + seg.path + " offset " + std::to_string(off) +
+                                ": " + st.message());
+    }
+    seg.size = off;
+    prev_end = it->first + seg.size;
+  }
+
+  // Reopen the last segment for appending. Truncate the torn tail, then
+  // fdatasync whatever is there even if nothing was cut: a previous process
+  // may have died with dirty pages whose writeback error nobody has seen, and
+  // what Replay hands out must be durable.
+  auto& [start, last] = *segments_.rbegin();
+  const int fd = ::open(last.path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open " + last.path);
+  cur_ = std::make_shared<SegmentFile>(fd);
+  if (::ftruncate(fd, static_cast<off_t>(last.size)) != 0) {
+    return Status::FromErrno(errno, "truncate " + last.path);
+  }
+  if (DataSync(fd) != 0) return Status::FromErrno(errno, "fdatasync " + last.path);
+  appended_ = synced_ = start + last.size;
+  return Status::OK();
+}
+
+Result<uint64_t> LocalSink::Append(const OpRecord& rec) {
+  // Encode and checksum outside the lock so concurrent appenders overlap.
+  std::string frame;
+  EncodeOpRecord(rec, &frame);
+  if (frame.size() > kOpRecordHeaderBytes + kOpRecordMaxBodyBytes) {
+    return Status(Code::kTooBig,
+                  "op record of " + std::to_string(frame.size()) + " bytes exceeds the limit");
+  }
+
+  std::lock_guard<std::mutex> l(mu_);
+  if (!error_.ok()) return error_;
+  if (segments_.rbegin()->second.size > 0 &&
+      segments_.rbegin()->second.size + frame.size() > opts_.segment_bytes) {
+    STRATA_RETURN_IF_ERROR(RotateLocked());
+  }
+  Segment& seg = segments_.rbegin()->second;
+  size_t done = 0;
+  while (done < frame.size()) {
+    const ssize_t w = ::pwrite(cur_->fd, frame.data() + done, frame.size() - done,
+                               static_cast<off_t>(seg.size + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      const int err = errno;
+      // Cut off the partial frame so the next record does not land after
+      // garbage; if even that fails the file can no longer be trusted.
+      if (done > 0 && ::ftruncate(cur_->fd, static_cast<off_t>(seg.size)) != 0) {
+        return FailLocked(errno, "truncate partial record in " + seg.path);
+      }
+      return Status::FromErrno(err, "write " + seg.path);
+    }
+    done += static_cast<size_t>(w);
+  }
+  seg.size += frame.size();
+  appended_ += frame.size();
+  appended_bytes_ += frame.size();
+  uint64_t& m = seg.max_seq[rec.branch];
+  m = std::max(m, rec.seq);
+  return appended_;
+}
+
+Status LocalSink::Sync(uint64_t token) {
+  std::unique_lock<std::mutex> l(mu_);
+  sync_waits_++;
+  if (token > appended_) {
+    return Status::Invalid("sync token " + std::to_string(token) + " is past the op log tail " +
+                           std::to_string(appended_));
+  }
+  for (;;) {
+    if (!error_.ok()) return error_;
+    if (synced_ >= token) return Status::OK();
+    if (syncing_) {
+      // Someone else is in fdatasync; it may or may not cover our token
+      // (it captured the tail when it started), so re-check when it is done.
+      sync_cv_.wait(l);
+      continue;
+    }
+    // Become the syncer for everything appended so far: that is the group.
+    syncing_ = true;
+    const uint64_t target = appended_;
+    const std::shared_ptr<SegmentFile> file = cur_;
+    const std::string path = segments_.rbegin()->second.path;
+    l.unlock();
+    const int rc = DataSync(file->fd);
+    const int err = errno;
+    l.lock();
+    syncing_ = false;
+    syncs_++;
+    if (rc != 0) {
+      FailLocked(err, "fdatasync " + path).PermitUnchecked();
+    } else {
+      synced_ = std::max(synced_, target);
+    }
+    sync_cv_.notify_all();
+  }
+}
+
+uint64_t LocalSink::Tail() {
+  std::lock_guard<std::mutex> l(mu_);
+  return appended_;
+}
+
+Status LocalSink::Replay(const std::function<Status(const OpRecord&)>& fn) {
+  // Replay what was complete when it started; later appends are not shown.
+  std::vector<std::pair<uint64_t, Segment>> snap;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [start, seg] : segments_)
+      snap.emplace_back(start, Segment{seg.path, seg.size, {}});
+  }
+  std::string data;
+  for (const auto& [start, seg] : snap) {
+    Status st = ReadPrefix(seg.path, seg.size, &data);
+    if (st.IsNotFound()) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (segments_.count(start) == 0) continue;  // trimmed while we ran
+    }
+    STRATA_RETURN_IF_ERROR(st);
+    if (data.size() < seg.size) {
+      return Status::Corruption("op log segment " + seg.path + " is " +
+                                std::to_string(data.size()) + " bytes, expected " +
+                                std::to_string(seg.size));
+    }
+    size_t off = 0;
+    while (off < data.size()) {
+      OpRecord rec;
+      size_t used = 0;
+      st = DecodeOpRecord(std::string_view(data).substr(off), &rec, &used);
+      if (!st.ok()) {
+        // Recover already validated every byte; this is damage since Open.
+        return Status::Corruption("op log segment " + seg.path + " offset " + std::to_string(off) +
+                                  ": " + st.message());
+      }
+      STRATA_RETURN_IF_ERROR(fn(rec));
+      off += used;
+    }
+  }
+  return Status::OK();
+}
+
+Status LocalSink::Trim(uint32_t branch, uint64_t seq) {
+  std::vector<std::string> doomed;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (seq == UINT64_MAX) {
+      // A deleted branch: its records matter to nobody. Forget it entirely so
+      // the id's state does not linger.
+      trimmed_.erase(branch);
+      for (auto& [start, seg] : segments_) seg.max_seq.erase(branch);
+    } else {
+      uint64_t& t = trimmed_[branch];
+      t = std::max(t, seq);
+    }
+    const uint64_t current = segments_.rbegin()->first;
+    for (auto it = segments_.begin(); it != segments_.end() && it->first != current;) {
+      const bool covered =
+          std::all_of(it->second.max_seq.begin(), it->second.max_seq.end(), [&](const auto& kv) {
+            auto t = trimmed_.find(kv.first);
+            return t != trimmed_.end() && kv.second <= t->second;
+          });
+      if (covered) {
+        doomed.push_back(it->second.path);
+        it = segments_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Unlink outside the lock. No directory fsync: a segment that reappears
+  // after a crash holds only covered records, which replay filters out.
+  Status result;
+  for (const std::string& path : doomed) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT && result.ok()) {
+      result = Status::FromErrno(errno, "delete trimmed op log segment " + path);
+    }
+  }
+  return result;
+}
+
+SinkStats LocalSink::Stats() {
+  std::lock_guard<std::mutex> l(mu_);
+  SinkStats s;
+  for (const auto& [start, seg] : segments_) s.bytes_on_disk += seg.size;
+  s.segments = segments_.size();
+  s.appended_bytes = appended_bytes_;
+  s.syncs = syncs_;
+  s.sync_waits = sync_waits_;
+  return s;
+}
+
+}  // namespace
+
+std::string SegmentFileName(uint64_t start) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%020llu.log", static_cast<unsigned long long>(start));
+  return buf;
+}
+
+Result<std::unique_ptr<Sink>> OpenLocalSink(const std::string& dir,
+                                            const LocalSinkOptions& options) {
+  if (dir.empty()) return Status::Invalid("op log directory is empty");
+  auto sink = std::make_unique<LocalSink>(dir, options);
+  STRATA_RETURN_IF_ERROR(sink->Recover());
+  return std::unique_ptr<Sink>(std::move(sink));
+}
+
+Result<std::unique_ptr<Sink>> OpenLocalSink(const std::string& dir, uint64_t segment_bytes) {
+  LocalSinkOptions options;
+  options.segment_bytes = segment_bytes;
+  return OpenLocalSink(dir, options);
+}
+
+}  // namespace strata
