@@ -16,6 +16,9 @@ else
 fi
 P=$MNT/root
 C=$MNT/child
+# A new root branch's top directory is 0700 like a fresh PGDATA; the
+# non-root checks below need to traverse it.
+chmod 755 "$P"
 
 # Parent content: random data, several pages, a small file, a nested dir, a hole.
 head -c $((3 * 1024 * 1024 + 123)) /dev/urandom >"$P/big"
