@@ -522,7 +522,9 @@ int FuseServer::Loop() {
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(options_.max_threads));
-  fuse_loop_cfg_set_idle_threads(cfg, 4);
+  // Keep every worker: creating one costs a thread plus a cloned /dev/fuse fd,
+  // and under load libfuse would otherwise churn through thousands a second.
+  fuse_loop_cfg_set_idle_threads(cfg, static_cast<unsigned>(options_.max_threads));
   int rc = fuse_session_loop_mt(session_, cfg);
   fuse_loop_cfg_destroy(cfg);
   return rc;

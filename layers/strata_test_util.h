@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "layers/key.h"
 #include "layers/version_store.h"
 #include "objstore/file_store.h"
 #include "walsink/sink.h"

@@ -122,10 +122,10 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
 
 Status VersionStore::CreateBranch(uint32_t branch) {
   if (Find(branch)) return Status::Exists("branch id " + std::to_string(branch) + " exists");
+  // Nothing is written: a branch without a manifest is empty (LoadManifest),
+  // which keeps creation O(1) and cheap.
   auto bs = std::make_shared<BranchState>(branch);
   bs->manifest.branch = branch;
-  bs->manifest.version = 1;
-  STRATA_RETURN_IF_ERROR(StoreManifest(store_, bs->manifest));
   bs->active = std::make_shared<Memtable>();
   bs->active_since_ns = NowNs();
   std::unique_lock lock(branches_mu_);

@@ -67,7 +67,7 @@ class VersionStore {
   // before anything else.
   Status Recover(const std::vector<uint32_t>& branches);
 
-  // Registers a new, empty branch and writes its first manifest.
+  // Registers a new, empty branch. Writes nothing to the store.
   Status CreateBranch(uint32_t branch);
   // Forgets a branch: memtable, index entries, op-log records, store objects.
   Status DropBranch(uint32_t branch);

@@ -78,8 +78,8 @@ Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const Bra
       break;
     }
   }
-  // The fork point must survive a crash before anything names it.
-  STRATA_RETURN_IF_ERROR(versions_->Sync());
+  // The caller makes the fork point durable (one Sync) before the catalog
+  // names it.
   return seq;
 }
 
@@ -245,6 +245,7 @@ Result<SnapshotInfo> BranchManager::CreateSnapshot(const std::string& branch,
   s.branch = b->id;
   s.created_ns = NowNs();
   s.seq = versions_->HeadSeq(b->id);
+  // The snapshot's seq must survive a crash before the catalog names it.
   STRATA_RETURN_IF_ERROR(versions_->Sync());
   STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
     c.snapshots.push_back(s);

@@ -40,7 +40,7 @@ class BranchManager {
   Status DeleteSnapshot(const std::string& name);
 
  private:
-  // The seq of the parent named by `spec`, made durable.
+  // The seq of the parent named by `spec`. The caller syncs it (StartChild).
   Result<uint64_t> ResolveForkSeq(const CatalogData& cat, const BranchInfo& parent,
                                   const ForkSpec& spec);
   // Makes a child of a running cluster start as its own server: removes

@@ -1,6 +1,8 @@
 // TestEnv (layers/strata_test_util.h) plus the catalog and branch manager.
 #pragma once
 
+#include <cstdio>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,5 +56,54 @@ class BranchEnv : public TestEnv {
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<BranchManager> manager_;
 };
+
+}  // namespace strata::testing
+
+namespace strata::testing {
+
+// Counts writes (Put/PutIfAbsent: objects and bytes) and can fail catalog writes.
+class CountingStore : public ObjectStoreWrapper {
+ public:
+  using ObjectStoreWrapper::ObjectStoreWrapper;
+  Status Put(const std::string& k, std::string_view d) override {
+    Count(k, d);
+    return ObjectStoreWrapper::Put(k, d);
+  }
+  Status PutIfAbsent(const std::string& k, std::string_view d) override {
+    if (fail_catalog && k.rfind("catalog/", 0) == 0) {
+      return Status::IO("injected: catalog write failed");
+    }
+    Count(k, d);
+    return ObjectStoreWrapper::PutIfAbsent(k, d);
+  }
+  void Reset() {
+    puts = 0;
+    bytes = 0;
+    keys.clear();
+  }
+  uint64_t puts = 0;
+  uint64_t bytes = 0;
+  std::vector<std::string> keys;
+  bool fail_catalog = false;
+
+ private:
+  void Count(const std::string& k, std::string_view d) {
+    puts++;
+    bytes += d.size();
+    keys.push_back(k);
+  }
+};
+
+// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" for a time in ns (FormatRfc3339 keeps ms).
+inline std::string Rfc3339Ns(int64_t ns) {
+  time_t t = static_cast<time_t>(ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ns % 1000000000));
+  return buf;
+}
 
 }  // namespace strata::testing
