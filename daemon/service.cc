@@ -76,6 +76,18 @@ std::string Str(const json& req, const char* field) {
   return it->get<std::string>();
 }
 
+// An optional uid/gid field: an integer in [0, 2^32 - 2] (2^32 - 1 is -1).
+uint32_t Id(const json& req, const char* field) {
+  auto it = req.find(field);
+  if (it == req.end() || it->is_null()) return 0;
+  if (!it->is_number_integer() || it->get<int64_t>() < 0 ||
+      it->get<int64_t>() >= int64_t{UINT32_MAX}) {
+    throw std::invalid_argument(std::string("field '") + field +
+                                "' must be an integer from 0 to 4294967294");
+  }
+  return static_cast<uint32_t>(it->get<int64_t>());
+}
+
 }  // namespace
 
 std::string Service::Handle(const std::string& line) {
@@ -125,7 +137,7 @@ std::string Service::Handle(const std::string& line) {
     } else if (op == "branch_create") {
       std::string from;
       if (req.contains("from") && !req["from"].is_null()) from = Str(req, "from");
-      uint32_t uid = req.value("uid", 0u), gid = req.value("gid", 0u);
+      const uint32_t uid = Id(req, "uid"), gid = Id(req, "gid");
       Result<BranchInfo> b = ctx_.branches->CreateBranch(Str(req, "name"), from, uid, gid);
       if (!b.ok()) return Error(b.status()).dump();
       result = BranchJson(*ctx_.catalog->Current(), *b, ctx_.versions);

@@ -38,9 +38,9 @@ TEST_P(FsData, WritesAtOddOffsetsSpanningPagesAndHolesReadZeros) {
     uint64_t off;
     size_t len;
   };
-  const std::vector<W> writes = {{3, 10},       {8190, 5},      {8192 * 3 + 7, 8192 * 2 + 11},
-                                 {100, 8192},   {40000, 1},     {8192 * 10, 8192},
-                                 {8191, 1},     {0, 1}};
+  const std::vector<W> writes = {{3, 10},     {8190, 5},  {8192 * 3 + 7, 8192 * 2 + 11},
+                                 {100, 8192}, {40000, 1}, {8192 * 10, 8192},
+                                 {8191, 1},   {0, 1}};
   uint64_t seed = 1;
   for (const W& w : writes) {
     std::string s = Bytes(w.len, seed++);
@@ -102,9 +102,7 @@ TEST_P(FsTruncate, SameBranchMidPage) { CheckTruncateExtend("main", "main", 8192
 TEST_P(FsTruncate, SameBranchPageAligned) { CheckTruncateExtend("main", "main", 8192 * 2); }
 TEST_P(FsTruncate, ChildOverParentDataToZero) { CheckTruncateExtend("main", "kid", 0); }
 TEST_P(FsTruncate, ChildOverParentDataMidPage) { CheckTruncateExtend("main", "kid", 8192 + 333); }
-TEST_P(FsTruncate, ChildOverParentDataPageAligned) {
-  CheckTruncateExtend("main", "kid", 8192 * 2);
-}
+TEST_P(FsTruncate, ChildOverParentDataPageAligned) { CheckTruncateExtend("main", "kid", 8192 * 2); }
 
 TEST_P(FsData, UnlinkRecreateAndRenameOverInAChildLeaveTheParentAlone) {
   ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), "data"));
@@ -134,8 +132,7 @@ TEST_P(FsData, UnlinkRecreateAndRenameOverInAChildLeaveTheParentAlone) {
   EXPECT_EQ(Nlink("main", f.ino), 1u);
   EXPECT_EQ(ReadAll("main", InoOf("main", Root(), "other")), "other-bytes");
   EXPECT_EQ(ReadAll("main", InoOf("main", Root(), "postmaster.opts")), "");
-  EXPECT_EQ(Names("main", Root()),
-            (std::vector<std::string>{"data", "other", "postmaster.opts"}));
+  EXPECT_EQ(Names("main", Root()), (std::vector<std::string>{"data", "other", "postmaster.opts"}));
   EXPECT_EQ(CodeOf(Fs("main").Lookup(Root(), "kid-only")), Code::kNotFound);
 }
 

@@ -1,8 +1,8 @@
 // BranchFs namespace operations, in memory, in layers and after recovery.
 #include "fs/branch_fs.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/stat.h>

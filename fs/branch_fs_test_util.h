@@ -116,7 +116,7 @@ class FsTest : public ::testing::TestWithParam<Mode> {
   std::map<std::string, std::unique_ptr<BranchFs>> fs_;
 };
 
-#define STRATA_FS_MODES                                                                 \
+#define STRATA_FS_MODES                                                                   \
   ::testing::Values(::strata::testing::Mode::kMemtable, ::strata::testing::Mode::kLayers, \
                     ::strata::testing::Mode::kReopen, ::strata::testing::Mode::kLayersReopen)
 

@@ -19,11 +19,40 @@ std::string BranchPrefix(char tag, uint32_t branch) {
   return k;
 }
 
+// User keys are escaped (0x00 -> 0x00 0xFF) and end in 0x00 0x00, which keeps
+// byte order and makes them prefix-free: a key that is a prefix of another
+// still sorts, with all its versions, before the longer one.
+void AppendEscaped(std::string* dst, std::string_view key) {
+  for (char c : key) {
+    dst->push_back(c);
+    if (c == '\0') dst->push_back('\xff');
+  }
+}
+
 std::string VersionKey(uint32_t branch, std::string_view key, uint64_t seq) {
   std::string k = BranchPrefix('v', branch);
-  k.append(key);
+  AppendEscaped(&k, key);
+  k.append(2, '\0');
   PutBig64(&k, ~seq);
   return k;
+}
+
+// The user key of an escaped key body (without branch prefix and seq).
+std::string Unescape(std::string_view body) {
+  std::string out;
+  out.reserve(body.size());
+  for (size_t i = 0; i < body.size(); i++) {
+    if (body[i] == '\0') {
+      if (i + 1 < body.size() && body[i + 1] == '\xff') {
+        out.push_back('\0');
+        i++;
+        continue;
+      }
+      break;  // the 0x00 0x00 terminator
+    }
+    out.push_back(body[i]);
+  }
+  return out;
 }
 
 std::string LayerMarker(uint32_t branch, uint32_t layer_no) {
@@ -77,6 +106,16 @@ Status DecodeVersion(std::string_view in, uint64_t seq, IndexedVersion* out) {
   return Status::Corruption("index: malformed version value (delete the index to rebuild it)");
 }
 
+// The index is a cache of the store: a write lost in a crash (entries and
+// their layer marker go in one batch) is re-indexed from the layer on the
+// next mount, so RocksDB's own WAL is pure overhead. Memtables are flushed
+// on a clean close.
+rocksdb::WriteOptions CacheWrite() {
+  rocksdb::WriteOptions w;
+  w.disableWAL = true;
+  return w;
+}
+
 Status FromRocks(const rocksdb::Status& s, const char* what) {
   if (s.ok()) return Status::OK();
   if (s.IsNoSpace()) return Status::NoSpace(std::string("index ") + what + ": " + s.ToString());
@@ -122,7 +161,7 @@ Status Index::AddLayer(uint32_t branch, uint32_t layer_no, const std::vector<Lay
     batch.Put(k, v);
   }
   batch.Put(LayerMarker(branch, layer_no), "");
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "write");
+  return FromRocks(db_->Write(CacheWrite(), &batch), "write");
 }
 
 Result<std::optional<IndexedVersion>> Index::Get(uint32_t branch, std::string_view key,
@@ -149,21 +188,21 @@ Status Index::Scan(uint32_t branch, std::string_view prefix, uint64_t max_seq,
                    const std::function<void(std::string_view, const IndexedVersion&)>& fn) {
   std::string start = BranchPrefix('v', branch);
   const size_t head = start.size();
-  start.append(prefix);
+  AppendEscaped(&start, prefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   std::string last;
   bool have_last = false;
   for (it->Seek(start); it->Valid(); it->Next()) {
     std::string_view ik = it->key().ToStringView();
     if (ik.substr(0, start.size()) != start) break;
-    std::string_view key = ik.substr(head, ik.size() - head - 8);
-    if (have_last && key == last) continue;
+    std::string_view body = ik.substr(head, ik.size() - head - 8);
+    if (have_last && body == last) continue;
     uint64_t seq = ~DecodeBig64(ik.data() + ik.size() - 8);
     if (seq > max_seq) continue;
     IndexedVersion v;
     STRATA_RETURN_IF_ERROR(DecodeVersion(it->value().ToStringView(), seq, &v));
-    fn(key, v);
-    last.assign(key);
+    fn(Unescape(body), v);
+    last.assign(body);
     have_last = true;
   }
   return FromRocks(it->status(), "scan");
@@ -192,7 +231,7 @@ Status Index::DropBranch(uint32_t branch) {
     std::string end = BranchPrefix(tag, branch + 1);
     batch.DeleteRange(begin, end);
   }
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "drop branch");
+  return FromRocks(db_->Write(CacheWrite(), &batch), "drop branch");
 }
 
 uint64_t Index::ApproximateBytes() {

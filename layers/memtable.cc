@@ -3,25 +3,14 @@
 #include <algorithm>
 #include <mutex>
 
-#include "common/coding.h"
-
 namespace strata {
 
-std::string Memtable::InternalKey(std::string_view key, uint64_t seq) {
-  std::string ik;
-  ik.reserve(key.size() + 8);
-  ik.append(key);
-  PutBig64(&ik, ~seq);
-  return ik;
-}
-
 void Memtable::Add(std::string_view key, uint64_t seq, bool tombstone, std::string value) {
-  std::string ik = InternalKey(key, seq);
   std::unique_lock lock(mu_);
-  bytes_ += ik.size() + value.size() + 64;
+  bytes_ += key.size() + value.size() + 72;
   min_seq_ = std::min(min_seq_, seq);
   max_seq_ = std::max(max_seq_, seq);
-  map_.insert_or_assign(std::move(ik), Version{seq, tombstone, std::move(value)});
+  map_.insert_or_assign(Slot(key, seq), Version{seq, tombstone, std::move(value)});
 }
 
 void Memtable::AddTime(uint64_t seq, uint64_t time_ns) {
@@ -33,14 +22,9 @@ void Memtable::AddTime(uint64_t seq, uint64_t time_ns) {
 }
 
 std::optional<Version> Memtable::Get(std::string_view key, uint64_t max_seq) const {
-  std::string target = InternalKey(key, max_seq);
   std::shared_lock lock(mu_);
-  auto it = map_.lower_bound(target);
-  if (it == map_.end()) return std::nullopt;
-  const std::string& ik = it->first;
-  if (ik.size() != key.size() + 8 || std::string_view(ik).substr(0, key.size()) != key) {
-    return std::nullopt;
-  }
+  auto it = map_.lower_bound(Probe(key, max_seq));
+  if (it == map_.end() || it->first.first != key) return std::nullopt;
   return it->second;
 }
 
@@ -49,10 +33,9 @@ void Memtable::Scan(std::string_view prefix, uint64_t max_seq,
   std::shared_lock lock(mu_);
   std::string_view last_key;
   bool have_last = false;
-  for (auto it = map_.lower_bound(prefix); it != map_.end(); ++it) {
-    std::string_view ik = it->first;
-    if (ik.substr(0, prefix.size()) != prefix) break;
-    std::string_view key = ik.substr(0, ik.size() - 8);
+  for (auto it = map_.lower_bound(Probe(prefix, UINT64_MAX)); it != map_.end(); ++it) {
+    std::string_view key = it->first.first;
+    if (key.substr(0, prefix.size()) != prefix) break;
     if (have_last && key == last_key) continue;  // an older version of a key already answered
     if (it->second.seq > max_seq) continue;
     fn(key, it->second);
@@ -63,7 +46,7 @@ void Memtable::Scan(std::string_view prefix, uint64_t max_seq,
 
 void Memtable::ForEach(const std::function<void(std::string_view key, const Version&)>& fn) const {
   std::shared_lock lock(mu_);
-  for (const auto& [ik, v] : map_) fn(std::string_view(ik).substr(0, ik.size() - 8), v);
+  for (const auto& [slot, v] : map_) fn(slot.first, v);
 }
 
 std::optional<TimePoint> Memtable::SeqAtTime(uint64_t t) const {

@@ -45,16 +45,25 @@ class Memtable {
   const std::vector<TimePoint>& times() const { return times_; }
 
  private:
-  // Internal key: user key followed by big-endian ~seq, so that for one user
-  // key the newest version sorts first.
-  static std::string InternalKey(std::string_view key, uint64_t seq);
+  // Orders (key, seq) by key, then newest seq first: the layer order. Compares
+  // keys whole, so a key that is a prefix of another still sorts first.
+  struct Order {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      const int c = std::string_view(a.first).compare(std::string_view(b.first));
+      return c < 0 || (c == 0 && a.second > b.second);
+    }
+  };
+  using Slot = std::pair<std::string, uint64_t>;
+  using Probe = std::pair<std::string_view, uint64_t>;
 
   mutable std::shared_mutex mu_;
-  std::map<std::string, Version, std::less<>> map_;  // GUARDED_BY(mu_)
-  std::vector<TimePoint> times_;                     // GUARDED_BY(mu_)
-  size_t bytes_ = 0;                                 // GUARDED_BY(mu_)
-  uint64_t min_seq_ = UINT64_MAX;                    // GUARDED_BY(mu_)
-  uint64_t max_seq_ = 0;                             // GUARDED_BY(mu_)
+  std::map<Slot, Version, Order> map_;  // GUARDED_BY(mu_)
+  std::vector<TimePoint> times_;        // GUARDED_BY(mu_)
+  size_t bytes_ = 0;                    // GUARDED_BY(mu_)
+  uint64_t min_seq_ = UINT64_MAX;       // GUARDED_BY(mu_)
+  uint64_t max_seq_ = 0;                // GUARDED_BY(mu_)
 };
 
 }  // namespace strata

@@ -157,8 +157,8 @@ TEST(Memtable, ForEachIsLayerOrderKeyAscSeqDesc) {
   m.Add("a", 4, false, "a4");
   std::vector<std::pair<std::string, uint64_t>> got;
   m.ForEach([&](std::string_view k, const Version& v) { got.emplace_back(k, v.seq); });
-  EXPECT_EQ(got, (std::vector<std::pair<std::string, uint64_t>>{
-                     {"a", 4}, {"a", 2}, {"b", 3}, {"b", 1}}));
+  EXPECT_EQ(
+      got, (std::vector<std::pair<std::string, uint64_t>>{{"a", 4}, {"a", 2}, {"b", 3}, {"b", 1}}));
   EXPECT_GT(m.ApproximateBytes(), 0u);
 }
 

@@ -96,6 +96,7 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   std::set<uint32_t> unknown;
   uint64_t replayed = 0;
   Status st = sink_->Replay([&](const OpRecord& rec) -> Status {
+    max_branch_in_log_ = std::max(max_branch_in_log_, rec.branch);
     std::shared_ptr<BranchState> bs = Find(rec.branch);
     if (!bs) {
       unknown.insert(rec.branch);

@@ -42,7 +42,9 @@ using Lineage = std::vector<Level>;
 struct VersionStoreOptions {
   std::string index_dir;
   size_t memtable_bytes = 64 << 20;  // a memtable this big is flushed to a layer
-  int zstd_level = 1;
+  // zstd "fast" level 1: twice the speed of level 1 on PostgreSQL heap pages
+  // (1.3 GB/s vs 0.69 GB/s per core, ratio 17.9x vs 20.7x; zstd -b -B8192).
+  int zstd_level = -1;
   int idle_flush_seconds = 30;  // a memtable older than this is flushed even if small
   bool background_flush = true;
 };
@@ -72,6 +74,10 @@ class VersionStore {
   // Forgets a branch: memtable, index entries, op-log records, store objects.
   Status DropBranch(uint32_t branch);
   bool HasBranch(uint32_t branch);
+  // The largest branch id Recover met in the op log, known or not. A branch
+  // whose creation failed may have left records there, so a new branch must
+  // never reuse an id at or below it.
+  uint32_t MaxBranchIdInLog() const { return max_branch_in_log_; }
 
   // Applies `puts` to `branch` under its next seq; returns that seq. The op
   // is in the op log but not yet durable: see Sync.
@@ -127,6 +133,8 @@ class VersionStore {
   Sink* const sink_;
   const std::unique_ptr<Index> index_;
   const VersionStoreOptions options_;
+
+  uint32_t max_branch_in_log_ = 0;  // set once by Recover
 
   std::shared_mutex branches_mu_;
   std::map<uint32_t, std::shared_ptr<BranchState>> branches_;  // GUARDED_BY(branches_mu_)

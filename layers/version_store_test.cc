@@ -68,10 +68,10 @@ void ExpectWorld(VersionStore* vs) {
   EXPECT_EQ(Answer(vs, kParent, "d"), Page('d'));
   EXPECT_EQ(Answer(vs, kParent, "e"), "<absent>");  // the parent never sees the child
   EXPECT_EQ(Answer(vs, kChild, "a"), Page('z'));
-  EXPECT_EQ(Answer(vs, kChild, "b"), Page('b'));      // deleted in the parent after the fork
-  EXPECT_EQ(Answer(vs, kChild, "c"), "<absent>");     // the child's tombstone
-  EXPECT_EQ(Answer(vs, kParent, "c"), "C2");          // ... hides it only in the child
-  EXPECT_EQ(Answer(vs, kChild, "d"), "<absent>");     // written after the fork
+  EXPECT_EQ(Answer(vs, kChild, "b"), Page('b'));       // deleted in the parent after the fork
+  EXPECT_EQ(Answer(vs, kChild, "c"), "<absent>");      // the child's tombstone
+  EXPECT_EQ(Answer(vs, kParent, "c"), "C2");           // ... hides it only in the child
+  EXPECT_EQ(Answer(vs, kChild, "d"), "<absent>");      // written after the fork
   EXPECT_EQ(Answer(vs, {{2, 2}, {1, 2}}, "a"), "A2");  // before the child's own write
   EXPECT_EQ(Answer(vs, {{2, 0}, {1, 2}}, "c"), "C2");
   EXPECT_EQ(ScanAnswer(vs, kParent, ""), "a=A2;c=C2;d=page:d;");
@@ -113,9 +113,9 @@ TEST(VersionStore, GrandchildSeesEachAncestorOnlyUpToItsForkPoint) {
   VersionStore* vs = env.vs();
   for (uint32_t b : {1u, 2u, 3u}) ASSERT_OK(vs->CreateBranch(b));
   ASSERT_OK(vs->Commit(1, {{"x", false, "root1"}, {"y", false, "root1"}}));  // 1:1
-  ASSERT_OK(vs->Commit(2, {{"y", false, "child1"}}));                       // 2:1
-  ASSERT_OK(vs->Commit(1, {{"x", false, "root2"}}));                        // 1:2, after fork
-  ASSERT_OK(vs->Commit(2, {{"z", false, "child2"}}));                       // 2:2, after fork
+  ASSERT_OK(vs->Commit(2, {{"y", false, "child1"}}));                        // 2:1
+  ASSERT_OK(vs->Commit(1, {{"x", false, "root2"}}));                         // 1:2, after fork
+  ASSERT_OK(vs->Commit(2, {{"z", false, "child2"}}));                        // 2:2, after fork
   ASSERT_OK(vs->Commit(3, {{"w", false, "gc1"}}));
   const Lineage grandchild = {{3, UINT64_MAX}, {2, 1}, {1, 1}};
   for (int round = 0; round < 2; round++) {

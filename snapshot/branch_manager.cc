@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "layers/inode.h"
 #include "layers/key.h"
 #include "snapshot/fork_spec.h"
@@ -83,6 +85,11 @@ Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const Bra
   return seq;
 }
 
+uint32_t BranchManager::NextId(const CatalogData& cat) {
+  next_id_ = std::max({next_id_, cat.next_branch_id, versions_->MaxBranchIdInLog() + 1});
+  return next_id_++;
+}
+
 Status BranchManager::ApplyPostgresFixups(const Lineage& child, uint64_t root) {
   const std::string pid_key = DirentKey(root, "postmaster.pid");
   STRATA_ASSIGN_OR_RETURN(std::optional<std::string> dirent, versions_->Get(child, pid_key));
@@ -119,7 +126,7 @@ Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const st
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   if (cat->FindBranch(name)) return Status::Exists("branch '" + name + "' already exists");
   BranchInfo info;
-  info.id = cat->next_branch_id;
+  info.id = NextId(*cat);
   info.name = name;
   info.created_ns = NowNs();
   if (from.empty()) {
@@ -208,7 +215,7 @@ Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
   if (!parent) return Status::Corruption("catalog: parent of '" + name + "' is missing");
   BranchInfo info = *b;
   const uint32_t old_id = b->id;
-  info.id = cat->next_branch_id;
+  info.id = NextId(*cat);
   info.created_ns = NowNs();
   STRATA_ASSIGN_OR_RETURN(info.fork_seq, ResolveForkSeq(*cat, *parent, ForkSpec{}));
   Lineage lineage = cat->LineageOf(parent->id, info.fork_seq);

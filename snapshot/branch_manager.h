@@ -49,9 +49,14 @@ class BranchManager {
   // A new branch in the version store forked at (parent, seq), with fixups.
   Status StartChild(uint32_t id, const Lineage& lineage, uint64_t root);
 
+  // An id never used before, not even by a creation that failed and left
+  // op-log records behind. REQUIRES: mu_ held.
+  uint32_t NextId(const CatalogData& cat);
+
   Catalog* const catalog_;
   VersionStore* const versions_;
-  std::mutex mu_;  // one branch/snapshot change at a time
+  std::mutex mu_;         // one branch/snapshot change at a time
+  uint32_t next_id_ = 0;  // GUARDED_BY(mu_)
   std::function<void(const std::string&)> gone_;
 };
 

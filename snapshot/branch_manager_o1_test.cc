@@ -51,8 +51,8 @@ void MeasureBranchCost(int commits, int pages_per_commit, Cost* child, Cost* sna
 
 TEST(BranchManagerCost, BranchAndSnapshotWriteTheSameMetadataWhateverTheDataSize) {
   Cost small_child, small_snap, big_child, big_snap;
-  MeasureBranchCost(10, 1, &small_child, &small_snap);    // 10 pages
-  MeasureBranchCost(10, 1000, &big_child, &big_snap);     // 10000 pages
+  MeasureBranchCost(10, 1, &small_child, &small_snap);  // 10 pages
+  MeasureBranchCost(10, 1000, &big_child, &big_snap);   // 10000 pages
   EXPECT_EQ(small_child.puts, big_child.puts);
   EXPECT_EQ(small_child.bytes, big_child.bytes);
   EXPECT_EQ(small_child.keys, big_child.keys);
@@ -91,14 +91,12 @@ TEST(BranchManagerPostgres, ChildDoesNotInheritThePostmasterPid) {
     ASSERT_OK_AND_ASSIGN(auto in_parent, env.vs()->Get(env.LineageOf("main"), dirent));
     EXPECT_TRUE(in_parent.has_value());
     std::vector<std::string> child_names, parent_names;
-    ASSERT_OK(env.vs()->Scan(env.LineageOf("child"), DirentPrefix(main.root_ino),
-                             [&](std::string_view k, const std::string&) {
-                               child_names.emplace_back(DirentName(k));
-                             }));
-    ASSERT_OK(env.vs()->Scan(env.LineageOf("main"), DirentPrefix(main.root_ino),
-                             [&](std::string_view k, const std::string&) {
-                               parent_names.emplace_back(DirentName(k));
-                             }));
+    ASSERT_OK(env.vs()->Scan(
+        env.LineageOf("child"), DirentPrefix(main.root_ino),
+        [&](std::string_view k, const std::string&) { child_names.emplace_back(DirentName(k)); }));
+    ASSERT_OK(env.vs()->Scan(
+        env.LineageOf("main"), DirentPrefix(main.root_ino),
+        [&](std::string_view k, const std::string&) { parent_names.emplace_back(DirentName(k)); }));
     EXPECT_EQ(child_names, std::vector<std::string>{"PG_VERSION"});
     EXPECT_EQ(parent_names, (std::vector<std::string>{"PG_VERSION", "postmaster.pid"}));
     // The parent's inode keeps its link.

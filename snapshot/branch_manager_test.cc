@@ -76,7 +76,8 @@ class ForkTest : public ::testing::Test {
     const uint32_t next_id = env.catalog()->Current()->next_branch_id;
     const std::vector<std::string> objects = env.List("branches/");
     Result<BranchInfo> r = env.manager()->CreateBranch(name, from, 0, 0);
-    EXPECT_EQ(r.status().code(), code) << name << " from '" << from << "': " << r.status().ToString();
+    EXPECT_EQ(r.status().code(), code)
+        << name << " from '" << from << "': " << r.status().ToString();
     if (!r.ok()) {
       EXPECT_FALSE(r.status().message().empty());
     }

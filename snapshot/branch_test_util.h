@@ -40,9 +40,7 @@ class BranchEnv : public TestEnv {
     for (const BranchInfo& b : catalog_->Current()->branches) ids.push_back(b.id);
     return ids;
   }
-  const BranchInfo* Find(const std::string& name) {
-    return catalog_->Current()->FindBranch(name);
-  }
+  const BranchInfo* Find(const std::string& name) { return catalog_->Current()->FindBranch(name); }
   Lineage LineageOf(const std::string& branch) {
     auto cat = catalog_->Current();
     const BranchInfo* b = cat->FindBranch(branch);

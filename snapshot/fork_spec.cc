@@ -46,8 +46,15 @@ Result<int64_t> ParseRfc3339(const std::string& s) {
       !ParseDigits(s, 17, 2, &sec)) {
     return bad();
   }
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (mon < 1 || mon > 12 || day < 1 || day > kDays[mon - 1] + (mon == 2 && leap) || hour > 23 ||
+      min > 59 || sec > 60) {
     return bad();
+  }
+  // Nanoseconds since the epoch fit an int64 from 1677 until 2262.
+  if (year < 1678 || year > 2261) {
+    return Status::Invalid("time '" + s + "' is out of range: RFC 3339 times in years 1678-2261");
   }
   size_t pos = 19;
   int64_t frac_ns = 0;
@@ -90,13 +97,20 @@ Result<int64_t> ParseRfc3339(const std::string& s) {
 }
 
 std::string FormatRfc3339(int64_t ns) {
-  time_t t = static_cast<time_t>(ns / 1000000000);
+  // Floor division, so times before the epoch print a valid fraction.
+  int64_t secs = ns / 1000000000;
+  int64_t frac = ns % 1000000000;
+  if (frac < 0) {
+    frac += 1000000000;
+    secs -= 1;
+  }
+  time_t t = static_cast<time_t>(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>((ns % 1000000000) / 1000000));
+                static_cast<int>(frac / 1000000));
   return buf;
 }
 

@@ -36,21 +36,37 @@ TEST(Rfc3339, ZuluOffsetsAndFractions) {
   EXPECT_EQ(Parse("2026-11-21T10:00:00.250+01:00"), (kT - 3600) * kS + 250000000);
   EXPECT_EQ(Parse("2026-11-21T10:00:00.123456789Z"), kT * kS + 123456789);
   EXPECT_EQ(Parse("2026-11-21T10:00:00.1234567891234Z"), kT * kS + 123456789);  // ns precision
-  EXPECT_EQ(Parse("2024-02-29T23:59:59Z"), int64_t{1709251199} * kS);          // leap day
+  EXPECT_EQ(Parse("2024-02-29T23:59:59Z"), int64_t{1709251199} * kS);           // leap day
   EXPECT_EQ(Parse("1970-01-01T00:00:00Z"), 0);
   EXPECT_EQ(Parse("1969-12-31T23:59:59.5Z"), -kS / 2);
 }
 
 TEST(Rfc3339, MalformedTimesAreInvalid) {
-  for (const char* s : {"", "2026", "2026-11-21", "2026-11-21T10:00:00", "2026-11-21T10:00Z",
-                        "2026-11-21X10:00:00Z", "2026/11/21T10:00:00Z", "2026-13-21T10:00:00Z",
-                        "2026-00-21T10:00:00Z", "2026-11-00T10:00:00Z", "2026-11-32T10:00:00Z",
-                        "2026-11-21T24:00:00Z", "2026-11-21T10:60:00Z", "2026-11-21T10:00:61Z",
-                        "2026-11-21T10:00:00.Z", "2026-11-21T10:00:00+1:00",
-                        "2026-11-21T10:00:00+01", "2026-11-21T10:00:00+0100",
-                        "2026-11-21T10:00:00+24:00", "2026-11-21T10:00:00+01:60",
-                        "2026-11-21T10:00:00ZZ", "2026-11-21T10:00:00Z ", " 2026-11-21T10:00:00Z",
-                        "2026-1a-21T10:00:00Z", "2026-11-21T10:00:00UTC"}) {
+  for (const char* s : {"",
+                        "2026",
+                        "2026-11-21",
+                        "2026-11-21T10:00:00",
+                        "2026-11-21T10:00Z",
+                        "2026-11-21X10:00:00Z",
+                        "2026/11/21T10:00:00Z",
+                        "2026-13-21T10:00:00Z",
+                        "2026-00-21T10:00:00Z",
+                        "2026-11-00T10:00:00Z",
+                        "2026-11-32T10:00:00Z",
+                        "2026-11-21T24:00:00Z",
+                        "2026-11-21T10:60:00Z",
+                        "2026-11-21T10:00:61Z",
+                        "2026-11-21T10:00:00.Z",
+                        "2026-11-21T10:00:00+1:00",
+                        "2026-11-21T10:00:00+01",
+                        "2026-11-21T10:00:00+0100",
+                        "2026-11-21T10:00:00+24:00",
+                        "2026-11-21T10:00:00+01:60",
+                        "2026-11-21T10:00:00ZZ",
+                        "2026-11-21T10:00:00Z ",
+                        " 2026-11-21T10:00:00Z",
+                        "2026-1a-21T10:00:00Z",
+                        "2026-11-21T10:00:00UTC"}) {
     ExpectInvalidTime(s);
   }
 }
@@ -108,9 +124,8 @@ TEST(ForkSpec, ValidSpecs) {
 TEST(ForkSpec, InvalidSpecs) {
   for (const char* s : {"", "@snap", "main@", "main@seq:", "main@seq:-1", "main@seq:+1",
                         "main@seq:1x", "main@seq: 1", "main@seq:18446744073709551616",
-                        "main@time:", "main@time:yesterday", "main@time:2026-11-21",
-                        "main@a@b", "main@bad name", "-main", "ma in", "main@-snap",
-                        "main/x", "main@snap/x"}) {
+                        "main@time:", "main@time:yesterday", "main@time:2026-11-21", "main@a@b",
+                        "main@bad name", "-main", "ma in", "main@-snap", "main/x", "main@snap/x"}) {
     Result<ForkSpec> r = ParseForkSpec(s);
     EXPECT_EQ(r.status().code(), Code::kInvalid) << "'" << s << "' was accepted";
     if (!r.ok()) {
@@ -125,10 +140,10 @@ TEST(ForkSpec, Names) {
   EXPECT_TRUE(ValidateName("branch", "_x").ok());
   EXPECT_TRUE(ValidateName("branch", "0").ok());
   EXPECT_TRUE(ValidateName("branch", std::string(63, 'n')).ok());
-  for (const std::string& bad : {std::string(), std::string(64, 'n'), std::string("-a"),
-                                 std::string("a b"), std::string("a.b"), std::string(".a"),
-                                 std::string("a/b"), std::string("a@b"), std::string("é"),
-                                 std::string("a\0b", 3), std::string("a\n")}) {
+  for (const std::string& bad :
+       {std::string(), std::string(64, 'n'), std::string("-a"), std::string("a b"),
+        std::string("a.b"), std::string(".a"), std::string("a/b"), std::string("a@b"),
+        std::string("é"), std::string("a\0b", 3), std::string("a\n")}) {
     Status st = ValidateName("snapshot", bad);
     EXPECT_EQ(st.code(), Code::kInvalid) << "'" << bad << "' was accepted";
     EXPECT_NE(st.message().find("snapshot"), std::string::npos) << st.message();
