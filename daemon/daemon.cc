@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "daemon/control_server.h"
 #include "daemon/service.h"
@@ -50,6 +52,38 @@ Status MakeDir(const std::string& dir) {
   return Status::OK();
 }
 
+// The store's identity, from store.json: a random id made by `strata init`.
+Result<std::string> StoreId(ObjectStore* store);
+
+// A cache directory holds one store's op log: replaying it into another store
+// would apply ops to the wrong branches. The first mount writes the store id
+// into CACHE_DIR/STORE; later mounts must match it.
+Status BindCacheDir(const std::string& dir, const std::string& store_id, const std::string& url) {
+  const std::string path = dir + "/STORE";
+  std::string existing;
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[256] = {};
+    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    existing.assign(buf, n);
+    while (!existing.empty() && existing.back() == '\n') existing.pop_back();
+  }
+  if (existing.empty()) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return Status::FromErrno(errno, "create " + path);
+    std::fprintf(f, "%s\n", store_id.c_str());
+    const bool ok = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+    std::fclose(f);
+    if (!ok) return Status::FromErrno(errno, "write " + path);
+    return Status::OK();
+  }
+  if (existing != store_id) {
+    return Status::Invalid("cache directory " + dir + " belongs to another store (id " + existing +
+                           "), not " + url + " (id " + store_id + "): use another --cache-dir");
+  }
+  return Status::OK();
+}
+
 Status CheckStore(ObjectStore* store) {
   Result<std::string> marker = store->Get(kStoreMarker);
   if (marker.status().IsNotFound()) {
@@ -59,13 +93,30 @@ Status CheckStore(ObjectStore* store) {
   if (!marker.ok()) return marker.status();
   try {
     auto j = nlohmann::json::parse(*marker);
-    if (j.at("kind").get<std::string>() != "strata-store" || j.at("format").get<int>() != 1) {
+    if (j.at("kind").get<std::string>() != "strata-store" || j.at("format").get<int>() != 1 ||
+        j.at("id").get<std::string>().empty()) {
       return Status::Corruption("store " + store->Url() + " has an unsupported store.json");
     }
   } catch (const std::exception& e) {
     return Status::Corruption("store " + store->Url() + ": store.json is malformed: " + e.what());
   }
   return Status::OK();
+}
+
+Result<std::string> StoreId(ObjectStore* store) {
+  STRATA_ASSIGN_OR_RETURN(std::string marker, store->Get(kStoreMarker));
+  try {
+    return nlohmann::json::parse(marker).at("id").get<std::string>();
+  } catch (const std::exception& e) {
+    return Status::Corruption("store " + store->Url() + ": store.json is malformed: " + e.what());
+  }
+}
+
+std::string RandomId() {
+  std::random_device rd;
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  return buf;
 }
 
 void SetupLogging(const std::string& log_file) {
@@ -104,7 +155,10 @@ class CacheLock {
 
 Status InitStore(const std::string& url) {
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenObjectStore(url));
-  nlohmann::json j = {{"kind", "strata-store"}, {"format", 1}, {"created", FormatRfc3339(NowNs())}};
+  nlohmann::json j = {{"kind", "strata-store"},
+                      {"format", 1},
+                      {"id", RandomId()},
+                      {"created", FormatRfc3339(NowNs())}};
   Status st = store->PutIfAbsent(kStoreMarker, j.dump(2) + "\n");
   if (st.IsExists()) return Status::Exists("a strata store already exists at " + url);
   return st;
@@ -131,6 +185,9 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   Result<std::unique_ptr<ObjectStore>> store = OpenObjectStore(opts.store_url);
   if (!store.ok()) return fail(store.status());
   if (st = CheckStore(store->get()); !st.ok()) return fail(st);
+  Result<std::string> store_id = StoreId(store->get());
+  if (!store_id.ok()) return fail(store_id.status());
+  if (st = BindCacheDir(opts.cache_dir, *store_id, opts.store_url); !st.ok()) return fail(st);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   Result<std::unique_ptr<StoreLease>> lease = (*store)->AcquireLease(

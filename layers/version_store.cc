@@ -161,6 +161,14 @@ Status VersionStore::DropBranch(uint32_t branch) {
 Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  // Backpressure: if flushing falls behind (or the store is failing), writers
+  // wait instead of growing memory without bound.
+  const size_t limit = 4 * options_.memtable_bytes;
+  for (int spins = 0; Backlog(bs.get()) > limit; spins++) {
+    flusher_cv_.notify_one();
+    if (spins % 2000 == 0) spdlog::warn("branch {}: writes wait for the flusher", branch);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   OpRecord rec;
   rec.branch = branch;
   rec.puts = std::move(puts);
@@ -186,6 +194,13 @@ Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts)
   }
   if (want_flush) flusher_cv_.notify_one();
   return rec.seq;
+}
+
+size_t VersionStore::Backlog(BranchState* bs) {
+  std::shared_lock lock(bs->mu);
+  size_t bytes = bs->active->ApproximateBytes();
+  for (const auto& f : bs->frozen) bytes += f->ApproximateBytes();
+  return bytes;
 }
 
 Status VersionStore::Sync() { return sink_->Sync(sink_->Tail()); }

@@ -128,6 +128,8 @@ class VersionStore {
   Result<std::string> ReadValue(const IndexedVersion& v);
   void ApplyToMemtable(BranchState* bs, const OpRecord& rec);
   void FlusherLoop();
+  // Bytes of a branch's memtables not yet in layers.
+  size_t Backlog(BranchState* bs);
 
   ObjectStore* const store_;
   Sink* const sink_;

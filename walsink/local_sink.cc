@@ -101,6 +101,17 @@ Status ReadPrefix(const std::string& path, uint64_t limit, std::string* out) {
   return Status::OK();
 }
 
+// Whether a decodable record starts anywhere after the first byte of `data`.
+bool ValidFrameAfter(std::string_view data) {
+  for (size_t p = 1; p < data.size(); p++) {
+    if (static_cast<uint8_t>(data[p]) != kOpRecordMagic) continue;
+    OpRecord rec;
+    size_t used = 0;
+    if (DecodeOpRecord(data.substr(p), &rec, &used).ok()) return true;
+  }
+  return false;
+}
+
 bool AllZero(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
 }
@@ -254,7 +265,12 @@ Status LocalSink::Recover() {
       // A crash can leave a partial frame, or zeros where the file was
       // extended but the data never written, at the end of the last segment
       // only: older segments were fdatasynced before the next was created.
-      if (last && (st.IsNotFound() || AllZero(rest))) {
+      // After a power loss, the unsynced tail can also hold a complete-looking
+      // frame with a page of garbage in it. Like PostgreSQL's WAL, the first
+      // bad record ends the log when no valid record follows it: records past
+      // the last Sync were never acknowledged. A valid record after a bad one
+      // is damage inside the durable log, which is corruption.
+      if (last && (st.IsNotFound() || AllZero(rest) || !ValidFrameAfter(rest))) {
         spdlog::warn("op log segment {}: truncating torn tail at offset {} ({} bytes): {}",
                      seg.path, off, rest.size(), st.message());
         break;

@@ -217,7 +217,9 @@ TEST(LocalSinkTest, CorruptionIsReportedWithFileAndOffset) {
   EXPECT_NE(r.status().message().find(segs[2].filename().string()), std::string::npos);
 }
 
-TEST(LocalSinkTest, ChecksumMismatchInLastSegmentIsCorruption) {
+// A power loss can leave the unsynced last record complete but with garbage
+// in it: with nothing valid after it, it ends the log like a torn tail.
+TEST(LocalSinkTest, BadLastRecordOfLastSegmentEndsTheLog) {
   TempDir d;
   {
     auto sink = Open(d.path());
@@ -225,10 +227,26 @@ TEST(LocalSinkTest, ChecksumMismatchInLastSegmentIsCorruption) {
   }
   const fs::path last = Segments(d.path()).back();
   FlipByte(last, fs::file_size(last) - 10);  // inside the last, complete record
+  auto sink = Open(d.path());
+  const auto recs = ReplayAll(sink.get());
+  ASSERT_EQ(recs.size(), 9u);
+  EXPECT_EQ(recs.back().second, 9u);
+  ASSERT_TRUE(sink->Append(Rec(1, 10)).ok());  // the log goes on after the cut
+  EXPECT_EQ(ReplayAll(sink.get()).size(), 10u);
+}
+
+// Damage followed by valid records is inside the durable log: corruption.
+TEST(LocalSinkTest, ChecksumMismatchBeforeValidRecordsIsCorruption) {
+  TempDir d;
+  {
+    auto sink = Open(d.path());
+    for (uint64_t s = 1; s <= 10; s++) ASSERT_TRUE(sink->Append(Rec(1, s)).ok());
+  }
+  const fs::path last = Segments(d.path()).back();
+  FlipByte(last, fs::file_size(last) / 2);
   auto r = OpenLocalSink(d.path());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("checksum"), std::string::npos);
 }
 
 TEST(LocalSinkTest, CorruptionAfterOpenFailsReplay) {
