@@ -119,6 +119,15 @@ std::string RandomId() {
   return buf;
 }
 
+// CACHE_DIR/exit-status tells `strata umount` (not our parent) whether the
+// final flush worked: "ok", or the error.
+void WriteExitStatus(const std::string& cache_dir, const std::string& verdict) {
+  if (std::FILE* f = std::fopen((cache_dir + "/exit-status").c_str(), "w")) {
+    std::fprintf(f, "%s\n", verdict.c_str());
+    std::fclose(f);
+  }
+}
+
 void SetupLogging(const std::string& log_file) {
   std::shared_ptr<spdlog::logger> logger;
   if (log_file == "-") {
@@ -233,6 +242,7 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   if (st = fuse->Mount(); !st.ok()) return fail(st);
   if (st = control.Start(); !st.ok()) return fail(st);
   spdlog::info("mounted {} at {}", opts.store_url, opts.mountpoint);
+  ::unlink((opts.cache_dir + "/exit-status").c_str());
   Ready(ready_fd, "OK");
 
   int rc = fuse->Loop();
@@ -242,8 +252,10 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   Status flushed = (*versions)->FlushAll();
   if (!flushed.ok()) {
     spdlog::error("final flush failed (the op log still holds every op): {}", flushed.ToString());
+    WriteExitStatus(opts.cache_dir, flushed.ToString());
     return 1;
   }
+  WriteExitStatus(opts.cache_dir, "ok");
   spdlog::info("all branches flushed to the store; exiting");
   return 0;
 }

@@ -196,10 +196,18 @@ Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts)
   return rec.seq;
 }
 
-size_t VersionStore::Backlog(BranchState* bs) {
+std::vector<std::shared_ptr<Memtable>> VersionStore::Tables(BranchState* bs) {
   std::shared_lock lock(bs->mu);
-  size_t bytes = bs->active->ApproximateBytes();
-  for (const auto& f : bs->frozen) bytes += f->ApproximateBytes();
+  std::vector<std::shared_ptr<Memtable>> tables;
+  tables.reserve(bs->frozen.size() + 1);
+  tables.push_back(bs->active);
+  tables.insert(tables.end(), bs->frozen.rbegin(), bs->frozen.rend());
+  return tables;
+}
+
+size_t VersionStore::Backlog(BranchState* bs) {
+  size_t bytes = 0;
+  for (const auto& t : Tables(bs)) bytes += t->ApproximateBytes();
   return bytes;
 }
 
@@ -237,13 +245,7 @@ Result<std::optional<std::string>> VersionStore::Get(const Lineage& lineage, std
   for (const Level& level : lineage) {
     std::shared_ptr<BranchState> bs = Find(level.branch);
     if (!bs) return Status::NotFound("branch id " + std::to_string(level.branch) + " is gone");
-    std::vector<std::shared_ptr<Memtable>> tables;
-    {
-      std::shared_lock lock(bs->mu);
-      tables.reserve(bs->frozen.size() + 1);
-      tables.push_back(bs->active);
-      tables.insert(tables.end(), bs->frozen.rbegin(), bs->frozen.rend());
-    }
+    const std::vector<std::shared_ptr<Memtable>> tables = Tables(bs.get());
     for (const auto& t : tables) {
       std::optional<Version> v = t->Get(key, level.max_seq);
       if (v) return v->tombstone ? Out() : Out(std::move(v->value));
@@ -266,12 +268,7 @@ Status VersionStore::Scan(const Lineage& lineage, std::string_view prefix,
   for (const Level& level : lineage) {
     std::shared_ptr<BranchState> bs = Find(level.branch);
     if (!bs) return Status::NotFound("branch id " + std::to_string(level.branch) + " is gone");
-    std::vector<std::shared_ptr<Memtable>> tables;
-    {
-      std::shared_lock lock(bs->mu);
-      tables.push_back(bs->active);
-      tables.insert(tables.end(), bs->frozen.rbegin(), bs->frozen.rend());
-    }
+    const std::vector<std::shared_ptr<Memtable>> tables = Tables(bs.get());
     for (const auto& t : tables) {
       t->Scan(prefix, level.max_seq, [&](std::string_view k, const Version& v) {
         if (decided.count(k)) return;
@@ -303,12 +300,7 @@ Status VersionStore::Scan(const Lineage& lineage, std::string_view prefix,
 Result<uint64_t> VersionStore::SeqAtTime(uint32_t branch, uint64_t time_ns) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
-  std::vector<std::shared_ptr<Memtable>> tables;
-  {
-    std::shared_lock lock(bs->mu);
-    tables.push_back(bs->active);
-    tables.insert(tables.end(), bs->frozen.rbegin(), bs->frozen.rend());
-  }
+  const std::vector<std::shared_ptr<Memtable>> tables = Tables(bs.get());
   for (const auto& t : tables) {
     std::optional<TimePoint> p = t->SeqAtTime(time_ns);
     if (p) return p->seq;
@@ -432,11 +424,10 @@ BranchStats VersionStore::Stats(uint32_t branch) {
   BranchStats s;
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return s;
+  s.memtable_bytes = Backlog(bs.get());
   std::shared_lock lock(bs->mu);
   s.head_seq = bs->head_seq;
   s.durable_seq = bs->manifest.durable_seq;
-  s.memtable_bytes = bs->active->ApproximateBytes();
-  for (const auto& f : bs->frozen) s.memtable_bytes += f->ApproximateBytes();
   s.layers = bs->manifest.layers.size();
   for (const LayerMeta& l : bs->manifest.layers) s.layer_bytes += l.bytes;
   return s;

@@ -128,6 +128,8 @@ class VersionStore {
   Result<std::string> ReadValue(const IndexedVersion& v);
   void ApplyToMemtable(BranchState* bs, const OpRecord& rec);
   void FlusherLoop();
+  // The branch's memtables, newest first (active, then frozen).
+  std::vector<std::shared_ptr<Memtable>> Tables(BranchState* bs);
   // Bytes of a branch's memtables not yet in layers.
   size_t Backlog(BranchState* bs);
 

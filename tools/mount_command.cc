@@ -304,6 +304,7 @@ Status Umount(const std::string& path) {
     return Status::IO("the strata daemon serving " + mountpoint + " did not report its pid");
   }
   const pid_t pid = static_cast<pid_t>(pid_it->get<int64_t>());
+  const std::string cache_dir = status.value("cache_dir", "");
 
   Status s = Unmount(mountpoint, /*detach=*/false);
   if (s.code() == Code::kBusy) {
@@ -318,6 +319,16 @@ Status Umount(const std::string& path) {
                         ") has not exited after 10 minutes; see its log");
     }
     std::this_thread::sleep_for(kPollInterval);
+  }
+  // The daemon is not our child: its verdict on the final flush is in a file.
+  std::string verdict;
+  if (!cache_dir.empty()) {
+    std::ifstream in(cache_dir + "/exit-status");
+    std::getline(in, verdict);
+  }
+  if (!verdict.empty() && verdict != "ok") {
+    return Status::IO("unmounted " + mountpoint + ", but the daemon's final flush failed (" +
+                      verdict + "); the op log still holds every op: mount again to retry");
   }
   printf("unmounted %s\n", mountpoint.c_str());
   return Status::OK();
