@@ -33,10 +33,12 @@ BranchFs::BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino)
     : versions_(versions), lineage_(std::move(lineage)), root_(root_ino) {}
 
 Result<InodeAttr> BranchFs::LoadAttr(uint64_t ino) {
+  uint64_t gen;
   {
     std::lock_guard lock(cache_mu_);
     auto it = attrs_.find(ino);
     if (it != attrs_.end()) return it->second;
+    gen = cache_gen_;
   }
   STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(lineage_, AttrKey(ino)));
   if (!v) return Status::NotFound("no inode " + std::to_string(ino));
@@ -44,7 +46,13 @@ Result<InodeAttr> BranchFs::LoadAttr(uint64_t ino) {
   if (!DecodeInodeAttr(*v, &a)) {
     return Status::Corruption("inode " + std::to_string(ino) + ": malformed attributes");
   }
-  CacheAttr(a);
+  // A mutation may have committed and cached a newer version while we read:
+  // only cache what we read if no mutation ran in between.
+  std::lock_guard lock(cache_mu_);
+  if (cache_gen_ == gen) {
+    if (attrs_.size() >= kAttrCacheMax) attrs_.clear();
+    attrs_.emplace(ino, a);
+  }
   return a;
 }
 
@@ -52,6 +60,7 @@ void BranchFs::CacheAttr(const InodeAttr& a) {
   std::lock_guard lock(cache_mu_);
   if (attrs_.size() >= kAttrCacheMax) attrs_.clear();
   attrs_[a.ino] = a;
+  cache_gen_++;
 }
 
 Result<InodeAttr> BranchFs::GetAttr(uint64_t ino) { return LoadAttr(ino); }

@@ -88,6 +88,7 @@ class BranchFs {
   std::mutex mu_;  // serializes mutations of this branch
   std::mutex cache_mu_;
   std::unordered_map<uint64_t, InodeAttr> attrs_;  // GUARDED_BY(cache_mu_): write-through
+  uint64_t cache_gen_ = 0;  // GUARDED_BY(cache_mu_): bumped by every mutation's CacheAttr
 };
 
 }  // namespace strata
