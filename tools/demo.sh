@@ -20,20 +20,22 @@ if [[ "${DEMO_SKIP_SETUP:-0}" != 1 ]]; then
   bash tools/setup.sh
 fi
 
+# The store (the durable data) lives under the working directory. The mount
+# point, sockets and logs live under /tmp/strata-demo, where the postgres user
+# can reach them even when the checkout is under a private home directory.
 DEMO=$REPO/.strata-demo
-if mountpoint -q "$DEMO/mnt" 2>/dev/null; then
-  say "A previous demo is still mounted on $DEMO/mnt; unmounting it"
-  "${STRATA_BIN:-$REPO/build/strata}" umount "$DEMO/mnt" || fusermount3 -uz "$DEMO/mnt" || umount -l "$DEMO/mnt"
+RUN=/tmp/strata-demo
+if mountpoint -q "$RUN/mnt" 2>/dev/null; then
+  say "A previous demo is still mounted on $RUN/mnt; unmounting it"
+  "${STRATA_BIN:-$REPO/build/strata}" umount "$RUN/mnt" || fusermount3 -uz "$RUN/mnt" || umount -l "$RUN/mnt"
 fi
-rm -rf "$DEMO"
-mkdir -p "$DEMO"
+rm -rf "$DEMO" "$RUN"
+mkdir -p "$DEMO" "$RUN"
 
-export STRATA_ROOT=$DEMO TEST_NAME=demo
+export STRATA_ROOT=$RUN STRATA_STORE_DIR=$DEMO/store TEST_NAME=demo
 # shellcheck source=tests/integration/lib.sh
 source "$REPO/tests/integration/lib.sh"
 require_tools
-runuser -u postgres -- test -x "$DEMO" ||
-  fail "user postgres cannot reach $DEMO (make the checkout's parent directories world-traversable)"
 
 P_MAIN=55432
 P_CHILD=55433

@@ -52,7 +52,7 @@ else
 fi
 ROOT=$(cd "$ROOT" && pwd)
 chmod 755 "$ROOT"
-STORE_DIR=$ROOT/store
+STORE_DIR=${STRATA_STORE_DIR:-$ROOT/store}
 STORE_URL=file://$STORE_DIR
 MNT=$ROOT/mnt
 CACHE_DIR=$ROOT/cache
