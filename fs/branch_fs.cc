@@ -249,7 +249,9 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Invalid("rename flags");
   std::lock_guard lock(mu_);
   STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(old_dir));
-  STRATA_ASSIGN_OR_RETURN(InodeAttr np, LoadDir(new_dir));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr new_parent, LoadDir(new_dir));
+  // One directory may be both parents: then both names must edit one copy.
+  InodeAttr& np = old_dir == new_dir ? op : new_parent;
   STRATA_ASSIGN_OR_RETURN(auto src_entry, LookupEntry(old_dir, old_name));
   if (!src_entry) return Status::NotFound("no such entry");
   STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadAttr(src_entry->first));
@@ -341,10 +343,15 @@ Status BranchFs::TruncatePuts(InodeAttr* a, uint64_t size, std::vector<KeyPut>* 
     // A fresh data id hides every old page at once, in O(1).
     a->data_id = MakeIno(branch(), versions_->AllocCounter(branch()));
   } else {
+    // Tombstones only for pages that exist past the cut (in this branch or
+    // an ancestor): the cost follows the data, not the old size, so a huge
+    // sparse file truncates cheaply.
     const uint64_t keep = BlocksFor(size);
-    for (uint64_t b = keep; b < BlocksFor(a->size); b++) {
-      puts->push_back({PageKey(a->data_id, b), true, ""});
-    }
+    STRATA_RETURN_IF_ERROR(versions_->ScanKeys(lineage_, KeyPrefix(a->data_id, KeyKind::kPage),
+                                               PageKey(a->data_id, keep),
+                                               [&](std::string_view key) {
+                                                 puts->push_back({std::string(key), true, ""});
+                                               }));
     if (size % kPageSize != 0) {
       const uint64_t last = size / kPageSize;
       STRATA_ASSIGN_OR_RETURN(std::string page, ReadPage(a->data_id, last));

@@ -88,6 +88,37 @@ TEST_P(FsNamespace, RenameOverNoReplaceExchangeAndCycles) {
   EXPECT_EQ(s2.parent, Root());
 }
 
+// Renaming a directory over an empty one in the same parent removes one
+// subdirectory, so the parent loses exactly one link.
+TEST_P(FsNamespace, RenameDirOverEmptyDirInSameParentFixesParentLinks) {
+  BranchFs& fs = Fs("main");
+  ASSERT_OK(Create("main", Root(), "x", S_IFDIR | 0755));
+  ASSERT_OK(Create("main", Root(), "y", S_IFDIR | 0755));
+  EXPECT_EQ(Nlink("main", Root()), 4u);
+  ASSERT_OK(fs.Rename(Root(), "x", Root(), "y", 0));
+  Restart();
+  EXPECT_EQ(Names("main", Root()), (NameList{"y"}));
+  EXPECT_EQ(Nlink("main", Root()), 3u);
+}
+
+// Truncation tombstones only the pages that exist: cutting a petabyte-sized
+// sparse file must not try to write 1.3e11 tombstones.
+TEST_P(FsNamespace, TruncatingAHugeSparseFileCostsWhatItHolds) {
+  ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), "sparse"));
+  ASSERT_OK(Truncate("main", f.ino, uint64_t{1} << 50));
+  WriteStr("main", f.ino, 5ull << 30, "far");
+  WriteStr("main", f.ino, 0, "near");
+  ASSERT_OK(Truncate("main", f.ino, 2));
+  ASSERT_OK(Truncate("main", f.ino, 6ull << 30));
+  Restart();
+  std::string buf(8, 'x');
+  ASSERT_OK_AND_ASSIGN(size_t n, Fs("main").Read(f.ino, 5ull << 30, buf.size(), buf.data()));
+  EXPECT_EQ(n, buf.size());
+  EXPECT_EQ(buf, std::string(8, '\0'));  // the page past the cut stays hidden
+  ASSERT_OK_AND_ASSIGN(n, Fs("main").Read(f.ino, 0, buf.size(), buf.data()));
+  EXPECT_EQ(buf, std::string("ne") + std::string(6, '\0'));
+}
+
 TEST_P(FsNamespace, HardLinksSymlinksAndReadlink) {
   BranchFs& fs = Fs("main");
   ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), "f"));

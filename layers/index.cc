@@ -185,14 +185,17 @@ Result<std::optional<IndexedVersion>> Index::Get(uint32_t branch, std::string_vi
 }
 
 Status Index::Scan(uint32_t branch, std::string_view prefix, uint64_t max_seq,
-                   const std::function<void(std::string_view, const IndexedVersion&)>& fn) {
+                   const std::function<void(std::string_view, const IndexedVersion&)>& fn,
+                   std::string_view from) {
   std::string start = BranchPrefix('v', branch);
   const size_t head = start.size();
   AppendEscaped(&start, prefix);
+  std::string seek = BranchPrefix('v', branch);
+  AppendEscaped(&seek, from > prefix ? from : prefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   std::string last;
   bool have_last = false;
-  for (it->Seek(start); it->Valid(); it->Next()) {
+  for (it->Seek(seek); it->Valid(); it->Next()) {
     std::string_view ik = it->key().ToStringView();
     if (ik.substr(0, start.size()) != start) break;
     std::string_view body = ik.substr(head, ik.size() - head - 8);

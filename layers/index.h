@@ -53,8 +53,10 @@ class Index {
                                             uint64_t max_seq);
   // fn(key, version) for each distinct key with `prefix` in `branch`, newest
   // version <= max_seq, in key order.
+  // Keys before `start` (if given and after `prefix`) are skipped.
   Status Scan(uint32_t branch, std::string_view prefix, uint64_t max_seq,
-              const std::function<void(std::string_view, const IndexedVersion&)>& fn);
+              const std::function<void(std::string_view, const IndexedVersion&)>& fn,
+              std::string_view start = {});
   // The time point with the largest time_ns <= t.
   Result<std::optional<TimePoint>> SeqAtTime(uint32_t branch, uint64_t t);
   // Removes everything of a branch.

@@ -29,11 +29,13 @@ std::optional<Version> Memtable::Get(std::string_view key, uint64_t max_seq) con
 }
 
 void Memtable::Scan(std::string_view prefix, uint64_t max_seq,
-                    const std::function<void(std::string_view, const Version&)>& fn) const {
+                    const std::function<void(std::string_view, const Version&)>& fn,
+                    std::string_view start) const {
+  const std::string_view from = start > prefix ? start : prefix;
   std::shared_lock lock(mu_);
   std::string_view last_key;
   bool have_last = false;
-  for (auto it = map_.lower_bound(Probe(prefix, UINT64_MAX)); it != map_.end(); ++it) {
+  for (auto it = map_.lower_bound(Probe(from, UINT64_MAX)); it != map_.end(); ++it) {
     std::string_view key = it->first.first;
     if (key.substr(0, prefix.size()) != prefix) break;
     if (have_last && key == last_key) continue;  // an older version of a key already answered

@@ -31,8 +31,10 @@ class Memtable {
   std::optional<Version> Get(std::string_view key, uint64_t max_seq) const;
   // Calls fn(key, version) for every distinct key starting with `prefix`, with
   // its newest version <= max_seq (tombstones included), in key order.
+  // Keys before `start` (if given and after `prefix`) are skipped.
   void Scan(std::string_view prefix, uint64_t max_seq,
-            const std::function<void(std::string_view, const Version&)>& fn) const;
+            const std::function<void(std::string_view, const Version&)>& fn,
+            std::string_view start = {}) const;
   // Every entry in layer order; for flushing. REQUIRES: no concurrent Add.
   void ForEach(const std::function<void(std::string_view key, const Version&)>& fn) const;
   // The largest time point with time_ns <= t, if the memtable holds one.

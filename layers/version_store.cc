@@ -19,9 +19,7 @@ Result<std::unique_ptr<VersionStore>> VersionStore::Open(ObjectStore* store, Sin
 
 VersionStore::VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
                            const VersionStoreOptions& options)
-    : store_(store), sink_(sink), index_(std::move(index)), options_(options) {
-  if (options_.background_flush) flusher_ = std::thread([this] { FlusherLoop(); });
-}
+    : store_(store), sink_(sink), index_(std::move(index)), options_(options) {}
 
 VersionStore::~VersionStore() {
   {
@@ -54,6 +52,13 @@ Status VersionStore::IndexLayerFromStore(uint32_t branch, const LayerMeta& meta)
   }
   STRATA_ASSIGN_OR_RETURN(std::string block, store_->GetRange(key, index_offset, index_length));
   STRATA_ASSIGN_OR_RETURN(LayerIndex li, DecodeLayerIndex(block, footer, key));
+  // A layer copied or misplaced under another name must not be believed.
+  if (li.info.branch != branch || li.info.min_seq != meta.min_seq ||
+      li.info.max_seq != meta.max_seq) {
+    return Status::Corruption("layer " + key + " holds branch " + std::to_string(li.info.branch) +
+                              " seqs " + std::to_string(li.info.min_seq) + ".." +
+                              std::to_string(li.info.max_seq) + ", not what the manifest names");
+  }
   return index_->AddLayer(branch, meta.no, li.entries, li.times);
 }
 
@@ -118,6 +123,8 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
     STRATA_RETURN_IF_ERROR(sink_->Trim(b, Find(b)->manifest.durable_seq));
   }
   spdlog::info("recovered {} branches; replayed {} op-log records", branches.size(), replayed);
+  // Only now: replay fills memtables without the locks a flush takes.
+  if (options_.background_flush) flusher_ = std::thread([this] { FlusherLoop(); });
   return Status::OK();
 }
 
@@ -145,8 +152,11 @@ Status VersionStore::DropBranch(uint32_t branch) {
     }
   }
   if (bs) {
-    // Wait for an in-flight flush, so it cannot re-create objects we delete.
+    // Fence in-flight flushes and commits: once `dropped` is set under both
+    // locks, neither can write for this branch again.
     std::lock_guard flush_lock(bs->flush_mu);
+    std::lock_guard commit_lock(bs->commit_mu);
+    bs->dropped = true;
   }
   STRATA_RETURN_IF_ERROR(index_->DropBranch(branch));
   STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->List(BranchObjectPrefix(branch)));
@@ -163,10 +173,18 @@ Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts)
   if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
   // Backpressure: if flushing falls behind (or the store is failing), writers
   // wait instead of growing memory without bound.
+  // After kStallLimitMs the write fails (EIO): a stuck store must surface as
+  // an error, never as a hang or a lie. Without a flusher (tests flushing by
+  // hand) there is nobody to wait for.
   const size_t limit = 4 * options_.memtable_bytes;
-  for (int spins = 0; Backlog(bs.get()) > limit; spins++) {
+  constexpr int kStallLimitMs = 120000;
+  for (int waited = 0; flusher_.joinable() && Backlog(bs.get()) > limit; waited += 5) {
+    if (waited >= kStallLimitMs) {
+      return Status::Unavailable("branch " + std::to_string(branch) +
+                                 ": flushing to the store has been stuck for 120 s");
+    }
     flusher_cv_.notify_one();
-    if (spins % 2000 == 0) spdlog::warn("branch {}: writes wait for the flusher", branch);
+    if (waited % 10000 == 0) spdlog::warn("branch {}: writes wait for the flusher", branch);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   OpRecord rec;
@@ -175,6 +193,7 @@ Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts)
   bool want_flush = false;
   {
     std::lock_guard commit_lock(bs->commit_mu);
+    if (bs->dropped) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
     std::shared_ptr<Memtable> active;
     {
       std::shared_lock lock(bs->mu);
@@ -183,8 +202,14 @@ Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts)
       rec.time_ns = std::max<uint64_t>(bs->last_time_ns, NowNs());
       active = bs->active;
     }
-    STRATA_ASSIGN_OR_RETURN(uint64_t token, sink_->Append(rec));
-    (void)token;
+    Result<uint64_t> appended = sink_->Append(rec);
+    if (!appended.ok()) {
+      // kTooBig would read as ENAMETOOLONG at the FUSE boundary.
+      if (appended.status().code() == Code::kTooBig) {
+        return Status::IO("branch " + std::to_string(branch) + ": " + appended.status().message());
+      }
+      return appended.status();
+    }
     for (KeyPut& p : rec.puts) active->Add(p.key, rec.seq, p.tombstone, std::move(p.value));
     active->AddTime(rec.seq, rec.time_ns);
     std::unique_lock lock(bs->mu);
@@ -261,38 +286,58 @@ Result<std::optional<std::string>> VersionStore::Get(const Lineage& lineage, std
   return Out();
 }
 
-Status VersionStore::Scan(const Lineage& lineage, std::string_view prefix,
-                          const std::function<void(std::string_view, const std::string&)>& fn) {
+Result<std::map<std::string, std::optional<IndexedVersion>, std::less<>>> VersionStore::Collect(
+    const Lineage& lineage, std::string_view prefix, std::string_view start, bool with_values) {
   // The newest source that mentions a key decides it; sources go newest first.
   std::map<std::string, std::optional<IndexedVersion>, std::less<>> decided;
   for (const Level& level : lineage) {
     std::shared_ptr<BranchState> bs = Find(level.branch);
     if (!bs) return Status::NotFound("branch id " + std::to_string(level.branch) + " is gone");
-    const std::vector<std::shared_ptr<Memtable>> tables = Tables(bs.get());
-    for (const auto& t : tables) {
-      t->Scan(prefix, level.max_seq, [&](std::string_view k, const Version& v) {
-        if (decided.count(k)) return;
-        std::optional<IndexedVersion> iv;
-        if (!v.tombstone) {
-          iv.emplace();
-          iv->inline_value = true;
-          iv->value = v.value;
-        }
-        decided.emplace(std::string(k), std::move(iv));
-      });
+    for (const auto& t : Tables(bs.get())) {
+      t->Scan(
+          prefix, level.max_seq,
+          [&](std::string_view k, const Version& v) {
+            if (decided.count(k)) return;
+            std::optional<IndexedVersion> iv;
+            if (!v.tombstone) {
+              iv.emplace();
+              iv->inline_value = true;
+              if (with_values) iv->value = v.value;
+            }
+            decided.emplace(std::string(k), std::move(iv));
+          },
+          start);
     }
-    STRATA_RETURN_IF_ERROR(index_->Scan(level.branch, prefix, level.max_seq,
-                                        [&](std::string_view k, const IndexedVersion& v) {
-                                          if (decided.count(k)) return;
-                                          std::optional<IndexedVersion> iv;
-                                          if (!v.tombstone) iv = v;
-                                          decided.emplace(std::string(k), std::move(iv));
-                                        }));
+    STRATA_RETURN_IF_ERROR(index_->Scan(
+        level.branch, prefix, level.max_seq,
+        [&](std::string_view k, const IndexedVersion& v) {
+          if (decided.count(k)) return;
+          std::optional<IndexedVersion> iv;
+          if (!v.tombstone) iv = v;
+          decided.emplace(std::string(k), std::move(iv));
+        },
+        start));
   }
+  return decided;
+}
+
+Status VersionStore::Scan(const Lineage& lineage, std::string_view prefix,
+                          const std::function<void(std::string_view, const std::string&)>& fn) {
+  STRATA_ASSIGN_OR_RETURN(auto decided, Collect(lineage, prefix, {}, /*with_values=*/true));
   for (const auto& [k, v] : decided) {
     if (!v) continue;
     STRATA_ASSIGN_OR_RETURN(std::string value, ReadValue(*v));
     fn(k, value);
+  }
+  return Status::OK();
+}
+
+Status VersionStore::ScanKeys(const Lineage& lineage, std::string_view prefix,
+                              std::string_view start,
+                              const std::function<void(std::string_view)>& fn) {
+  STRATA_ASSIGN_OR_RETURN(auto decided, Collect(lineage, prefix, start, /*with_values=*/false));
+  for (const auto& [k, v] : decided) {
+    if (v) fn(k);
   }
   return Status::OK();
 }
@@ -311,6 +356,29 @@ Result<uint64_t> VersionStore::SeqAtTime(uint32_t branch, uint64_t time_ns) {
 }
 
 Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt) {
+  Manifest current;
+  uint64_t counter;
+  {
+    std::shared_lock lock(bs->mu);
+    current = bs->manifest;
+    counter = bs->next_counter;
+  }
+  // A previous attempt published the manifest but failed to index the layer:
+  // only the (cache) indexing is left to do.
+  if (mt->MaxSeq() <= current.durable_seq) {
+    for (const LayerMeta& meta : current.layers) {
+      if (meta.max_seq != mt->MaxSeq()) continue;
+      STRATA_RETURN_IF_ERROR(IndexLayerFromStore(bs->id, meta));
+      {
+        std::unique_lock lock(bs->mu);
+        bs->frozen.erase(bs->frozen.begin());
+      }
+      return sink_->Trim(bs->id, current.durable_seq);
+    }
+    return Status::Corruption("branch " + std::to_string(bs->id) + ": manifest covers seq " +
+                              std::to_string(mt->MaxSeq()) + " but names no layer ending there");
+  }
+
   LayerBuilder builder(bs->id, options_.zstd_level);
   mt->ForEach([&](std::string_view key, const Version& v) {
     builder.Add(key, v.seq, v.tombstone, v.value);
@@ -318,13 +386,7 @@ Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& 
   for (const TimePoint& t : mt->times()) builder.AddTime(t.seq, t.time_ns);
   std::string object = builder.Finish();
 
-  Manifest next;
-  uint64_t counter;
-  {
-    std::shared_lock lock(bs->mu);
-    next = bs->manifest;
-    counter = bs->next_counter;
-  }
+  Manifest next = current;
   LayerMeta meta;
   meta.no = next.next_layer_no;
   meta.min_seq = mt->MinSeq();
@@ -342,11 +404,25 @@ Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& 
   next.last_time_ns = std::max(next.last_time_ns, meta.max_time_ns);
   next.next_counter = std::max(next.next_counter, counter);
   next.layers.push_back(meta);
-  STRATA_RETURN_IF_ERROR(StoreManifest(store_, next));
+  Status stored = StoreManifest(store_, next);
+  if (!stored.ok()) {
+    // The write may have happened even though it reported an error (a failed
+    // directory fsync, a timed-out request): believe the store, not the error.
+    Result<Manifest> now = LoadManifest(store_, bs->id);
+    if (!now.ok() || now->version != next.version || now->durable_seq != next.durable_seq ||
+        now->layers.size() != next.layers.size()) {
+      return stored;
+    }
+    spdlog::warn("branch {}: manifest {} was stored despite an error: {}", bs->id, next.version,
+                 stored.ToString());
+  }
+  {
+    std::unique_lock lock(bs->mu);
+    bs->manifest = next;  // published: from here on only indexing can be left
+  }
   STRATA_RETURN_IF_ERROR(index_->AddLayer(bs->id, meta.no, builder.entries(), mt->times()));
   {
     std::unique_lock lock(bs->mu);
-    bs->manifest = next;
     bs->frozen.erase(bs->frozen.begin());
   }
   spdlog::debug("branch {}: flushed layer {} (seq {}..{}, {} entries, {} bytes)", bs->id, meta.no,
@@ -358,6 +434,7 @@ Status VersionStore::Flush(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
   std::lock_guard flush_lock(bs->flush_mu);
+  if (bs->dropped) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
   {
     // commit_mu: no op may be half-added to the memtable we freeze.
     std::lock_guard commit_lock(bs->commit_mu);

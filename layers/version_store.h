@@ -66,7 +66,7 @@ class VersionStore {
 
   // Loads the manifests of `branches`, indexes any layer the local index
   // lacks, and replays the sink's records past each durable_seq. Call once,
-  // before anything else.
+  // before anything else; starts the background flusher.
   Status Recover(const std::vector<uint32_t>& branches);
 
   // Registers a new, empty branch. Writes nothing to the store.
@@ -93,6 +93,10 @@ class VersionStore {
   // fn(key, value) for each live key starting with `prefix`, in key order.
   Status Scan(const Lineage& lineage, std::string_view prefix,
               const std::function<void(std::string_view, const std::string&)>& fn);
+  // fn(key) for each live key with `prefix` that is >= `start`, in key order,
+  // without reading any value.
+  Status ScanKeys(const Lineage& lineage, std::string_view prefix, std::string_view start,
+                  const std::function<void(std::string_view)>& fn);
   // The highest seq of `branch` whose op happened at or before `time_ns`;
   // kNotFound if the branch had no op by then.
   Result<uint64_t> SeqAtTime(uint32_t branch, uint64_t time_ns);
@@ -118,11 +122,16 @@ class VersionStore {
     std::vector<std::shared_ptr<Memtable>> frozen;  // oldest first
     Manifest manifest;
     int64_t active_since_ns = 0;
+    bool dropped = false;  // set under flush_mu and commit_mu by DropBranch
   };
 
   VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
                const VersionStoreOptions& options);
   std::shared_ptr<BranchState> Find(uint32_t branch);
+  // The newest visible version of every key with `prefix` (>= `start`) across
+  // `lineage`; nullopt marks a deleted key.
+  Result<std::map<std::string, std::optional<IndexedVersion>, std::less<>>> Collect(
+      const Lineage& lineage, std::string_view prefix, std::string_view start, bool with_values);
   Status IndexLayerFromStore(uint32_t branch, const LayerMeta& meta);
   Status FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt);
   Result<std::string> ReadValue(const IndexedVersion& v);

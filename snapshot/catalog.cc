@@ -131,7 +131,14 @@ Status Catalog::Update(const std::function<Status(CatalogData&)>& mutate) {
   auto next = std::make_shared<CatalogData>(*Current());
   STRATA_RETURN_IF_ERROR(mutate(*next));
   next->version++;
-  STRATA_RETURN_IF_ERROR(store_->PutIfAbsent(CatalogKey(next->version), EncodeCatalog(*next)));
+  const std::string bytes = EncodeCatalog(*next);
+  Status st = store_->PutIfAbsent(CatalogKey(next->version), bytes);
+  if (!st.ok()) {
+    // The write may have landed despite the error (a failed directory fsync,
+    // a timed-out request): if the store holds exactly this version, it did.
+    Result<std::string> stored = store_->Get(CatalogKey(next->version));
+    if (!stored.ok() || *stored != bytes) return st;
+  }
   if (next->version > 3) store_->Delete(CatalogKey(next->version - 3)).PermitUnchecked();
   std::lock_guard lock(mu_);
   data_ = std::move(next);
