@@ -21,6 +21,9 @@ struct LocalSinkOptions {
   // Start a new segment when the next record would grow the current one past
   // this (a single larger record still gets a segment of its own).
   uint64_t segment_bytes = 64ull << 20;
+  // Keep a zero-filled spare segment ready (a background thread), so appends
+  // overwrite allocated blocks and fdatasync needs no metadata commit.
+  bool preallocate = true;
   // Test hook: replaces fdatasync(2) on segment files; returns 0 or -1 with
   // errno set. Empty in production.
   std::function<int(int fd)> fdatasync_for_test;

@@ -42,8 +42,14 @@ OpRecord Rec(uint32_t branch, uint64_t seq, size_t value_bytes = 100) {
   return r;
 }
 
-std::unique_ptr<Sink> Open(const std::string& dir, uint64_t segment_bytes = 64ull << 20) {
-  auto r = OpenLocalSink(dir, segment_bytes);
+// Most tests cut and measure segment files, so they run without the
+// zero-filled spare segments; PreallocatedSegments covers those.
+std::unique_ptr<Sink> Open(const std::string& dir, uint64_t segment_bytes = 64ull << 20,
+                           bool preallocate = false) {
+  LocalSinkOptions options;
+  options.segment_bytes = segment_bytes;
+  options.preallocate = preallocate;
+  auto r = OpenLocalSink(dir, options);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? std::move(r).value() : nullptr;
 }
@@ -142,6 +148,33 @@ TEST(LocalSinkTest, RotatesAcrossManySegments) {
   auto got = ReplayAll(sink.get());
   ASSERT_EQ(got.size(), 1000u);
   for (uint64_t s = 1; s <= 1000; s++) EXPECT_EQ(got[s - 1].second, s);
+}
+
+// With spares, segments start zero-filled: records overwrite the zeros, a
+// rotated-out segment is cut to its records, and after a crash the zero tail
+// of the last one reads as a torn tail, losing nothing.
+TEST(LocalSinkTest, PreallocatedSegments) {
+  TempDir d;
+  constexpr uint64_t kSeg = 4096;
+  {
+    auto sink = Open(d.path(), kSeg, /*preallocate=*/true);
+    // Give the preparer time to have a spare ready before each rotation.
+    for (uint64_t s = 1; s <= 60; s++) {
+      ASSERT_TRUE(sink->Append(Rec(1, s)).ok());
+      ASSERT_TRUE(sink->Sync(sink->Tail()).ok());
+      if (s % 5 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const auto segs = Segments(d.path());
+    ASSERT_GE(segs.size(), 3u);
+    for (size_t i = 0; i + 1 < segs.size(); i++) EXPECT_LE(fs::file_size(segs[i]), kSeg);
+    EXPECT_EQ(fs::file_size(segs.back()), kSeg);  // a spare: zeros past the records
+  }                                               // a crash keeps the files as they are
+  auto sink = Open(d.path(), kSeg, /*preallocate=*/true);
+  const auto got = ReplayAll(sink.get());
+  ASSERT_EQ(got.size(), 60u);
+  EXPECT_EQ(got.back().second, 60u);
+  ASSERT_TRUE(sink->Append(Rec(1, 61)).ok());
+  EXPECT_EQ(ReplayAll(sink.get()).size(), 61u);
 }
 
 TEST(LocalSinkTest, TornTailIsTruncated) {
