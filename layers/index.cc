@@ -136,6 +136,9 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir) {
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.block_cache = rocksdb::NewLRUCache(64 << 20);
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Compactions of a cache must not take CPU from the FUSE threads.
+  options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW);
+  options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::HIGH);
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, &db);
   if (!s.ok()) return Status::IO("open index " + dir + ": " + s.ToString());

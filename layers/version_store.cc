@@ -1,6 +1,8 @@
 #include "layers/version_store.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -470,6 +472,10 @@ Status VersionStore::FlushAll() {
 }
 
 void VersionStore::FlusherLoop() {
+  // Flushing is background work (compression, uploads): on a small machine
+  // it must yield the CPU to the FUSE threads that serve PostgreSQL. Linux
+  // nice values are per thread.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   std::unique_lock lock(flusher_mu_);
   while (!stop_) {
     flusher_cv_.wait_for(lock, std::chrono::seconds(1));
