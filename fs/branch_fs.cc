@@ -94,6 +94,28 @@ Status BranchFs::Commit(std::vector<KeyPut> puts) {
   return versions_->Commit(branch(), std::move(puts)).status();
 }
 
+InodeAttr BranchFs::NewInode(InodeAttr* parent, uint32_t mode, uint32_t uid, uint32_t gid,
+                             uint64_t rdev) {
+  const int64_t now = NowNs();
+  InodeAttr a;
+  a.ino = MakeIno(branch(), versions_->AllocCounter(branch()));
+  a.mode = mode;
+  a.uid = uid;
+  a.gid = gid;
+  if (parent->mode & S_ISGID) {  // BSD group semantics of setgid directories
+    a.gid = parent->gid;
+    if (S_ISDIR(mode)) a.mode |= S_ISGID;
+  }
+  a.nlink = S_ISDIR(mode) ? 2 : 1;
+  a.data_id = a.ino;
+  a.rdev = rdev;
+  a.parent = S_ISDIR(mode) ? parent->ino : 0;
+  a.atime_ns = a.mtime_ns = a.ctime_ns = now;
+  parent->mtime_ns = parent->ctime_ns = now;
+  if (S_ISDIR(mode)) parent->nlink++;
+  return a;
+}
+
 Result<InodeAttr> BranchFs::MakeNode(uint64_t dir, std::string_view name, uint32_t mode,
                                      uint32_t uid, uint32_t gid, uint64_t rdev) {
   STRATA_RETURN_IF_ERROR(NameCheck(name));
@@ -101,23 +123,7 @@ Result<InodeAttr> BranchFs::MakeNode(uint64_t dir, std::string_view name, uint32
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(dir, name));
   if (existing) return Status::Exists("entry exists");
-  const int64_t now = NowNs();
-  InodeAttr a;
-  a.ino = MakeIno(branch(), versions_->AllocCounter(branch()));
-  a.mode = mode;
-  a.uid = uid;
-  a.gid = gid;
-  if (parent.mode & S_ISGID) {  // BSD group semantics of setgid directories
-    a.gid = parent.gid;
-    if (S_ISDIR(mode)) a.mode |= S_ISGID;
-  }
-  a.nlink = S_ISDIR(mode) ? 2 : 1;
-  a.data_id = a.ino;
-  a.rdev = rdev;
-  a.parent = S_ISDIR(mode) ? dir : 0;
-  a.atime_ns = a.mtime_ns = a.ctime_ns = now;
-  parent.mtime_ns = parent.ctime_ns = now;
-  if (S_ISDIR(mode)) parent.nlink++;
+  const InodeAttr a = NewInode(&parent, mode, uid, gid, rdev);
   STRATA_RETURN_IF_ERROR(Commit(
       {PutAttr(a), {DirentKey(dir, name), false, EncodeDirent(a.ino, a.mode)}, PutAttr(parent)}));
   CacheAttr(a);
@@ -135,17 +141,8 @@ Result<InodeAttr> BranchFs::Symlink(uint64_t dir, std::string_view name, std::st
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(dir, name));
   if (existing) return Status::Exists("entry exists");
-  const int64_t now = NowNs();
-  InodeAttr a;
-  a.ino = MakeIno(branch(), versions_->AllocCounter(branch()));
-  a.mode = S_IFLNK | 0777;
-  a.uid = uid;
-  a.gid = gid;
-  a.nlink = 1;
+  InodeAttr a = NewInode(&parent, S_IFLNK | 0777, uid, gid, 0);
   a.size = target.size();
-  a.data_id = a.ino;
-  a.atime_ns = a.mtime_ns = a.ctime_ns = now;
-  parent.mtime_ns = parent.ctime_ns = now;
   STRATA_RETURN_IF_ERROR(Commit({PutAttr(a),
                                  {SymlinkKey(a.ino), false, std::string(target)},
                                  {DirentKey(dir, name), false, EncodeDirent(a.ino, a.mode)},

@@ -74,6 +74,9 @@ class BranchFs {
   Result<InodeAttr> LoadDir(uint64_t dir);
   Result<bool> DirIsEmpty(uint64_t dir);
   Status Commit(std::vector<KeyPut> puts);
+  // A fresh inode of `mode` under directory *parent, whose times and link
+  // count are updated (not stored). REQUIRES: mu_ held.
+  InodeAttr NewInode(InodeAttr* parent, uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev);
   Result<std::string> ReadPage(uint64_t data_id, uint64_t block);
   // Puts for truncating `a` to `size` (a is updated, not stored).
   Status TruncatePuts(InodeAttr* a, uint64_t size, std::vector<KeyPut>* puts);
