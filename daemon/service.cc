@@ -110,6 +110,7 @@ std::string Service::Handle(const std::string& line) {
     if (op == "status") {
       auto cat = ctx_.catalog->Current();
       SinkStats sink = ctx_.sink->Stats();
+      const CacheStats l1 = ctx_.versions->PageCacheStats();
       json branches = json::array();
       uint64_t mem = 0, layers = 0, layer_bytes = 0;
       for (const BranchInfo& b : cat->branches) {
@@ -133,6 +134,13 @@ std::string Service::Handle(const std::string& line) {
                 {"oplog_bytes", sink.bytes_on_disk},
                 {"oplog_segments", sink.segments},
                 {"oplog_syncs", sink.syncs},
+                {"cache",
+                 {{"l1",
+                   {{"hits", l1.hits},
+                    {"misses", l1.misses},
+                    {"bytes", l1.bytes},
+                    {"capacity", l1.capacity},
+                    {"evictions", l1.evictions}}}}},
                 {"oplog_sync_waits", sink.sync_waits}};
     } else if (op == "branch_create") {
       std::string from;

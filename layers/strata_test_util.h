@@ -114,6 +114,7 @@ class TestEnv {
     return r.ok() ? *r : std::vector<std::string>{};
   }
 
+  VersionStoreOptions& options() { return options_; }  // change before Open
   const std::string& dir() const { return dir_.path(); }
   std::string store_root() const { return dir_.path() + "/store"; }
   ObjectStore* store() { return wrapper_ ? wrapper_.get() : file_store_.get(); }

@@ -21,7 +21,11 @@ Result<std::unique_ptr<VersionStore>> VersionStore::Open(ObjectStore* store, Sin
 
 VersionStore::VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
                            const VersionStoreOptions& options)
-    : store_(store), sink_(sink), index_(std::move(index)), options_(options) {}
+    : store_(store),
+      sink_(sink),
+      index_(std::move(index)),
+      options_(options),
+      page_cache_(options.page_cache_bytes) {}
 
 VersionStore::~VersionStore() {
   {
@@ -161,6 +165,7 @@ Status VersionStore::DropBranch(uint32_t branch) {
     bs->dropped = true;
   }
   STRATA_RETURN_IF_ERROR(index_->DropBranch(branch));
+  page_cache_.EraseBranch(branch);
   STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->List(BranchObjectPrefix(branch)));
   // Manifests last: until they are gone a crash leaves a loadable branch.
   std::stable_partition(keys.begin(), keys.end(), [](const std::string& k) {
@@ -256,6 +261,8 @@ uint64_t VersionStore::AllocCounter(uint32_t branch) {
 
 Result<std::string> VersionStore::ReadValue(const IndexedVersion& v) {
   if (v.inline_value) return v.value;
+  const PageCache::Key cache_key{v.layer_branch, v.layer_no, v.ref.offset};
+  if (auto hit = page_cache_.Lookup(cache_key)) return *hit;
   const std::string key = LayerObjectKey(v.layer_branch, v.layer_no);
   Result<std::string> bytes = store_->GetRange(key, v.ref.offset, v.ref.length);
   if (!bytes.ok()) {
@@ -263,7 +270,12 @@ Result<std::string> VersionStore::ReadValue(const IndexedVersion& v) {
     return bytes.status();
   }
   Result<std::string> value = DecodeLayerValue(*bytes, v.ref, key);
-  if (!value.ok()) spdlog::error("{}", value.status().ToString());
+  if (!value.ok()) {
+    spdlog::error("{}", value.status().ToString());
+    return value;
+  }
+  // Layers never change, so a cached value never goes stale.
+  page_cache_.Insert(cache_key, std::make_shared<const std::string>(*value));
   return value;
 }
 

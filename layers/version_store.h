@@ -25,6 +25,7 @@
 #include "layers/index.h"
 #include "layers/manifest.h"
 #include "layers/memtable.h"
+#include "layers/page_cache.h"
 #include "objstore/object_store.h"
 #include "walsink/sink.h"
 
@@ -47,6 +48,8 @@ struct VersionStoreOptions {
   int zstd_level = -1;
   int idle_flush_seconds = 30;  // a memtable older than this is flushed even if small
   bool background_flush = true;
+  // L1: decompressed layer values kept in memory (0 disables).
+  uint64_t page_cache_bytes = 256ull << 20;
 };
 
 struct BranchStats {
@@ -106,6 +109,7 @@ class VersionStore {
   Status FlushAll();
 
   BranchStats Stats(uint32_t branch);
+  CacheStats PageCacheStats() { return page_cache_.Stats(); }
   Index* index() { return index_.get(); }
 
  private:
@@ -146,6 +150,7 @@ class VersionStore {
   Sink* const sink_;
   const std::unique_ptr<Index> index_;
   const VersionStoreOptions options_;
+  PageCache page_cache_;
 
   uint32_t max_branch_in_log_ = 0;  // set once by Recover
 

@@ -175,6 +175,29 @@ TEST(VersionStore, RecoverRebuildsADeletedIndexFromLayers) {
   EXPECT_EQ(env.vs()->Stats(2).durable_seq, 4u);
 }
 
+// The L1 cache serves a value read from a layer the second time, and with
+// the cache off every answer is the same (invariant 5).
+TEST(VersionStore, PageCacheServesRepeatedLayerReadsAndIsOptional) {
+  for (uint64_t capacity : {uint64_t{1} << 20, uint64_t{0}}) {
+    SCOPED_TRACE(capacity);
+    TestEnv env;
+    env.options().page_cache_bytes = capacity;
+    ASSERT_OK(env.Open());
+    ASSERT_OK(env.vs()->CreateBranch(1));
+    const std::string page(8192, 'p');
+    ASSERT_OK(env.vs()->Commit(1, {{"k", false, page}}));
+    ASSERT_OK(env.vs()->Flush(1));
+    for (int i = 0; i < 3; i++) {
+      ASSERT_OK_AND_ASSIGN(auto v, env.vs()->Get({{1, UINT64_MAX}}, "k"));
+      EXPECT_EQ(v, std::optional<std::string>(page));
+    }
+    const CacheStats s = env.vs()->PageCacheStats();
+    EXPECT_EQ(s.hits, capacity ? 2u : 0u);
+    EXPECT_EQ(s.misses, 3u - s.hits);
+    EXPECT_EQ(s.bytes, capacity ? page.size() : 0u);
+  }
+}
+
 TEST(VersionStore, StatsTrackHeadAndDurableSeq) {
   TestEnv env;
   ASSERT_OK(env.Open());

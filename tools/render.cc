@@ -89,6 +89,12 @@ std::string RenderStatus(const nlohmann::json& st) {
       {"store size", SizeCell(st, "store_bytes")},
       {"snapshots", Cell(st, "snapshots")},
   };
+  if (const nlohmann::json* cache = Field(st, "cache")) {
+    if (const nlohmann::json* l1 = Field(*cache, "l1")) {
+      kv.push_back({"L1 cache", Cell(*l1, "hits") + " hits, " + Cell(*l1, "misses") + " misses, " +
+                                    SizeCell(*l1, "bytes") + " of " + SizeCell(*l1, "capacity")});
+    }
+  }
   std::string out;
   size_t width = 0;
   for (const auto& [k, v] : kv) width = std::max(width, k.size() + 1);
