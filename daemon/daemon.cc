@@ -16,6 +16,7 @@
 
 #include "daemon/control_server.h"
 #include "daemon/service.h"
+#include "daemon/store_stack.h"
 #include "fs/fuse_server.h"
 #include "layers/inode.h"
 #include "snapshot/fork_spec.h"
@@ -163,7 +164,10 @@ class CacheLock {
 }  // namespace
 
 Status InitStore(const std::string& url) {
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenObjectStore(url));
+  StoreStackOptions sopts;
+  sopts.url = url;
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<StoreStack> stack, StoreStack::Open(sopts));
+  ObjectStore* store = stack->store();
   nlohmann::json j = {{"kind", "strata-store"},
                       {"format", 1},
                       {"id", RandomId()},
@@ -191,26 +195,38 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
 
   CacheLock cache_lock;
   if (st = cache_lock.Acquire(opts.cache_dir); !st.ok()) return fail(st);
-  Result<std::unique_ptr<ObjectStore>> store = OpenObjectStore(opts.store_url);
-  if (!store.ok()) return fail(store.status());
-  if (st = CheckStore(store->get()); !st.ok()) return fail(st);
-  Result<std::string> store_id = StoreId(store->get());
+  StoreStackOptions sopts;
+  sopts.url = opts.store_url;
+  sopts.cache_dir = opts.cache_dir;
+  sopts.cache_bytes = opts.cache_bytes;
+  sopts.faults = opts.inject_faults;
+  sopts.retry_deadline = std::chrono::milliseconds(opts.store_timeout_ms);
+  Result<std::unique_ptr<StoreStack>> stack = StoreStack::Open(sopts);
+  if (!stack.ok()) return fail(stack.status());
+  ObjectStore* const store = (*stack)->store();
+  if (!opts.inject_faults.empty()) {
+    spdlog::warn("injecting object-store faults for testing: {}", opts.inject_faults);
+  }
+  if (st = CheckStore(store); !st.ok()) return fail(st);
+  Result<std::string> store_id = StoreId(store);
   if (!store_id.ok()) return fail(store_id.status());
   if (st = BindCacheDir(opts.cache_dir, *store_id, opts.store_url); !st.ok()) return fail(st);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  Result<std::unique_ptr<StoreLease>> lease = (*store)->AcquireLease(
+  Result<std::unique_ptr<StoreLease>> lease = (*stack)->base()->AcquireLease(
       "pid " + std::to_string(getpid()) + " on " + host + ", mount " + opts.mountpoint);
   if (!lease.ok()) return fail(lease.status());
   if (st = MakeDir(opts.sink_dir); !st.ok()) return fail(st);
   Result<std::unique_ptr<Sink>> sink = OpenLocalSink(opts.sink_dir);
   if (!sink.ok()) return fail(sink.status());
-  Result<std::unique_ptr<Catalog>> catalog = Catalog::Load(store->get());
+  Result<std::unique_ptr<Catalog>> catalog = Catalog::Load(store);
   if (!catalog.ok()) return fail(catalog.status());
   VersionStoreOptions vopts;
   vopts.index_dir = opts.cache_dir + "/index";
-  Result<std::unique_ptr<VersionStore>> versions =
-      VersionStore::Open(store->get(), sink->get(), vopts);
+  // The store may fall behind the acknowledged barriers by one retry budget,
+  // no more: after that, fsync fails with EIO until flushes get through.
+  vopts.max_store_lag_seconds = static_cast<int>((opts.store_timeout_ms + 999) / 1000);
+  Result<std::unique_ptr<VersionStore>> versions = VersionStore::Open(store, sink->get(), vopts);
   if (!versions.ok()) return fail(versions.status());
   std::vector<uint32_t> ids;
   for (const BranchInfo& b : (*catalog)->Current()->branches) ids.push_back(b.id);
@@ -224,8 +240,9 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   auto fuse = std::make_unique<FuseServer>(versions->get(), catalog->get(), fopts);
   branches.SetBranchGoneListener([&](const std::string& name) { fuse->InvalidateBranch(name); });
 
-  ServiceContext sctx{store->get(), sink->get(),     versions->get(), catalog->get(),
-                      &branches,    opts.mountpoint, opts.cache_dir};
+  ServiceContext sctx{
+      store,     sink->get(),     versions->get(), catalog->get(),
+      &branches, opts.mountpoint, opts.cache_dir,  [&] { return (*stack)->StatsJson(); }};
   Service service(sctx);
   ControlServer control(fopts.control_socket, [&](const std::string& line) {
     std::string answer = service.Handle(line);

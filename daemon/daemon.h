@@ -1,6 +1,7 @@
 // The strata daemon: mounts a store and serves it until unmounted.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/status.h"
@@ -8,12 +9,15 @@
 namespace strata {
 
 struct MountOptions {
-  std::string store_url;   // file:///abs/path
+  std::string store_url;   // file:///abs/path or s3://bucket/prefix?...
   std::string mountpoint;  // absolute path of an existing empty directory
   std::string cache_dir;   // index, op log (the local sink) and logs live here
   std::string sink_dir;    // default: cache_dir + "/sink"
   std::string log_file;    // default: cache_dir + "/strata.log"; "-" = stderr
   bool foreground = false;
+  int64_t cache_bytes = -1;          // L2 capacity; -1: default for the store kind, 0: off
+  int64_t store_timeout_ms = 60000;  // retry budget of one object-store call
+  std::string inject_faults;         // test-only: objstore fault spec (store_stack.h)
 };
 
 // Creates a new, empty store at `url`. kExists if one is already there,

@@ -142,6 +142,7 @@ std::string Service::Handle(const std::string& line) {
                     {"capacity", l1.capacity},
                     {"evictions", l1.evictions}}}}},
                 {"oplog_sync_waits", sink.sync_waits}};
+      if (ctx_.store_stats) result["cache"].update(ctx_.store_stats());
     } else if (op == "branch_create") {
       std::string from;
       if (req.contains("from") && !req["from"].is_null()) from = Str(req, "from");

@@ -2,6 +2,8 @@
 // JSON answer (docs/control-protocol.md).
 #pragma once
 
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "layers/version_store.h"
@@ -19,6 +21,8 @@ struct ServiceContext {
   BranchManager* branches = nullptr;
   std::string mountpoint;
   std::string cache_dir;
+  // {"l2": ..., "l3": ...} of the object-store stack; merged into status.cache.
+  std::function<nlohmann::json()> store_stats;
 };
 
 class Service {

@@ -475,4 +475,28 @@ Result<std::string> DecodeLayerValue(std::string_view compressed, const ValueRef
   return out;
 }
 
+Result<LayerIndex> VerifyLayerObject(std::string_view object, const std::string& name) {
+  const size_t footer_size = LayerFooterSize();
+  if (object.size() < footer_size) {
+    return Corrupt(name, "object is " + U64(object.size()) + " bytes, shorter than a footer");
+  }
+  std::string_view footer = object.substr(object.size() - footer_size);
+  uint64_t index_offset = 0, index_length = 0;
+  STRATA_RETURN_IF_ERROR(DecodeLayerFooter(footer, name, &index_offset, &index_length));
+  if (index_offset + index_length + footer_size != object.size()) {
+    return Corrupt(name, "footer does not match the object size " + U64(object.size()));
+  }
+  STRATA_ASSIGN_OR_RETURN(
+      LayerIndex index, DecodeLayerIndex(object.substr(index_offset, index_length), footer, name));
+  for (const LayerEntry& e : index.entries) {
+    if (e.tombstone || e.inline_value) continue;
+    if (e.ref.offset > index_offset || e.ref.length > index_offset - e.ref.offset) {
+      return Corrupt(name, "value at offset " + U64(e.ref.offset) + " runs into the index");
+    }
+    STRATA_RETURN_IF_ERROR(
+        DecodeLayerValue(object.substr(e.ref.offset, e.ref.length), e.ref, name).status());
+  }
+  return index;
+}
+
 }  // namespace strata

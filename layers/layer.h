@@ -98,4 +98,9 @@ Result<LayerIndex> DecodeLayerIndex(std::string_view index_block, std::string_vi
 Result<std::string> DecodeLayerValue(std::string_view compressed, const ValueRef& ref,
                                      const std::string& name);
 
+// Checks a whole layer object: footer, index and every value's checksum and
+// zstd frame. Returns the decoded index (its info names branch and seqs) or
+// the first problem found, as kCorruption naming `name`.
+Result<LayerIndex> VerifyLayerObject(std::string_view object, const std::string& name);
+
 }  // namespace strata

@@ -307,6 +307,25 @@ TEST(LayerTest, ValueByteFlipIsCorruptionNamingLayer) {
   }
 }
 
+TEST(LayerTest, VerifyLayerObjectChecksEveryByteOfTheObject) {
+  uint64_t index_offset = 0;
+  const std::string object = SmallLayer(&index_offset);
+  auto index = VerifyLayerObject(object, kName);
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  EXPECT_EQ(index->entries.size(), OpenLayer(object, kName)->entries.size());
+  // Values, index and footer: a flip anywhere is caught without a hint of
+  // where to look.
+  for (size_t pos = 0; pos < object.size(); pos++) {
+    std::string bad = object;
+    bad[pos] = static_cast<char>(bad[pos] ^ 0x01);
+    auto r = VerifyLayerObject(bad, kName);
+    ASSERT_FALSE(r.ok()) << "flip at " << pos << " of " << object.size();
+    ExpectCorruptionNamingLayer(r.status());
+  }
+  EXPECT_FALSE(VerifyLayerObject(object.substr(1), kName).ok());
+  EXPECT_FALSE(VerifyLayerObject("", kName).ok());
+}
+
 TEST(LayerTest, TruncatedObjectsAreCorruption) {
   uint64_t index_offset = 0;
   const std::string object = SmallLayer(&index_offset);

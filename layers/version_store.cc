@@ -12,6 +12,15 @@
 #include "layers/key.h"
 
 namespace strata {
+namespace {
+
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<VersionStore>> VersionStore::Open(ObjectStore* store, Sink* sink,
                                                          const VersionStoreOptions& options) {
@@ -45,6 +54,18 @@ std::shared_ptr<VersionStore::BranchState> VersionStore::Find(uint32_t branch) {
 bool VersionStore::HasBranch(uint32_t branch) { return Find(branch) != nullptr; }
 
 Status VersionStore::IndexLayerFromStore(uint32_t branch, const LayerMeta& meta) {
+  Status st = IndexLayerOnce(branch, meta);
+  if (st.code() != Code::kCorruption) return st;
+  // Maybe a rotten cached copy (L2): drop it and read the store of record.
+  const std::string key = LayerObjectKey(branch, meta.no);
+  spdlog::warn("{}; dropping cached copies of {} and reading it again", st.ToString(), key);
+  store_->Invalidate(key);
+  st = IndexLayerOnce(branch, meta);
+  if (!st.ok()) spdlog::error("layer object {}: {}", key, st.ToString());
+  return st;
+}
+
+Status VersionStore::IndexLayerOnce(uint32_t branch, const LayerMeta& meta) {
   const std::string key = LayerObjectKey(branch, meta.no);
   STRATA_ASSIGN_OR_RETURN(uint64_t size, store_->Size(key));
   const uint64_t footer_size = LayerFooterSize();
@@ -243,7 +264,30 @@ size_t VersionStore::Backlog(BranchState* bs) {
   return bytes;
 }
 
-Status VersionStore::Sync() { return sink_->Sync(sink_->Tail()); }
+Status VersionStore::Sync() {
+  STRATA_RETURN_IF_ERROR(sink_->Sync(sink_->Tail()));
+  if (options_.max_store_lag_seconds <= 0) return Status::OK();
+  std::lock_guard lock(store_health_mu_);
+  if (flush_failing_since_ns_ == 0) return Status::OK();
+  const int64_t failing_s = (SteadyNs() - flush_failing_since_ns_) / 1000000000;
+  if (failing_s < options_.max_store_lag_seconds) return Status::OK();
+  // The op log holds the ops, but the store of record cannot take them: tell
+  // the caller rather than let the gap grow without bound.
+  return Status::Unavailable("flushes to the object store have failed for " +
+                             std::to_string(failing_s) + " s (last: " + last_flush_error_ +
+                             "); barriers fail until the store is back");
+}
+
+void VersionStore::NoteFlushResult(const Status& st) {
+  std::lock_guard lock(store_health_mu_);
+  if (st.ok()) {
+    if (flush_failing_since_ns_ != 0) spdlog::info("flushes reach the object store again");
+    flush_failing_since_ns_ = 0;
+    return;
+  }
+  if (flush_failing_since_ns_ == 0) flush_failing_since_ns_ = SteadyNs();
+  last_flush_error_ = st.ToString();
+}
 
 uint64_t VersionStore::HeadSeq(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
@@ -264,14 +308,25 @@ Result<std::string> VersionStore::ReadValue(const IndexedVersion& v) {
   const PageCache::Key cache_key{v.layer_branch, v.layer_no, v.ref.offset};
   if (auto hit = page_cache_.Lookup(cache_key)) return *hit;
   const std::string key = LayerObjectKey(v.layer_branch, v.layer_no);
-  Result<std::string> bytes = store_->GetRange(key, v.ref.offset, v.ref.length);
-  if (!bytes.ok()) {
-    spdlog::error("read of layer {} failed: {}", key, bytes.status().ToString());
-    return bytes.status();
+  Result<std::string> value = Status::OK();
+  // A value that fails its checksum may have rotted in a local cache below
+  // (L2): drop the cached copy and read the store of record once more.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Result<std::string> bytes = store_->GetRange(key, v.ref.offset, v.ref.length);
+    if (!bytes.ok()) {
+      spdlog::error("read of layer {} failed: {}", key, bytes.status().ToString());
+      return bytes.status();
+    }
+    value = DecodeLayerValue(*bytes, v.ref, key);
+    if (value.ok() || value.status().code() != Code::kCorruption) break;
+    if (attempt == 0) {
+      spdlog::warn("{}; dropping cached copies of {} and reading it again",
+                   value.status().ToString(), key);
+      store_->Invalidate(key);
+    }
   }
-  Result<std::string> value = DecodeLayerValue(*bytes, v.ref, key);
   if (!value.ok()) {
-    spdlog::error("{}", value.status().ToString());
+    spdlog::error("corrupt layer object {} in the store: {}", key, value.status().ToString());
     return value;
   }
   // Layers never change, so a cached value never goes stale.
@@ -466,7 +521,9 @@ Status VersionStore::Flush(uint32_t branch) {
       if (bs->frozen.empty()) return Status::OK();
       oldest = bs->frozen.front();
     }
-    STRATA_RETURN_IF_ERROR(FlushOne(bs.get(), oldest));
+    Status st = FlushOne(bs.get(), oldest);
+    NoteFlushResult(st);
+    STRATA_RETURN_IF_ERROR(st);
   }
 }
 

@@ -50,6 +50,11 @@ struct VersionStoreOptions {
   bool background_flush = true;
   // L1: decompressed layer values kept in memory (0 disables).
   uint64_t page_cache_bytes = 256ull << 20;
+  // Once flushes to the object store have failed for longer than this, every
+  // barrier (Sync) fails with kUnavailable until a flush succeeds again, so
+  // the store never falls further behind the acknowledged barriers than this
+  // without PostgreSQL hearing of it. 0: barriers ignore the store.
+  int max_store_lag_seconds = 0;
 };
 
 struct BranchStats {
@@ -85,7 +90,8 @@ class VersionStore {
   // Applies `puts` to `branch` under its next seq; returns that seq. The op
   // is in the op log but not yet durable: see Sync.
   Result<uint64_t> Commit(uint32_t branch, std::vector<KeyPut> puts);
-  // Barrier: returns once every op committed so far is durable in the sink.
+  // Barrier: returns once every op committed so far is durable in the sink;
+  // fails while the store is down (see max_store_lag_seconds).
   Status Sync();
   uint64_t HeadSeq(uint32_t branch);
   // A fresh counter for inode numbers and data ids of `branch` (layers/key.h).
@@ -137,6 +143,9 @@ class VersionStore {
   Result<std::map<std::string, std::optional<IndexedVersion>, std::less<>>> Collect(
       const Lineage& lineage, std::string_view prefix, std::string_view start, bool with_values);
   Status IndexLayerFromStore(uint32_t branch, const LayerMeta& meta);
+  Status IndexLayerOnce(uint32_t branch, const LayerMeta& meta);
+  // Records whether a flush reached the store (for max_store_lag_seconds).
+  void NoteFlushResult(const Status& st);
   Status FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt);
   Result<std::string> ReadValue(const IndexedVersion& v);
   void ApplyToMemtable(BranchState* bs, const OpRecord& rec);
@@ -153,6 +162,10 @@ class VersionStore {
   PageCache page_cache_;
 
   uint32_t max_branch_in_log_ = 0;  // set once by Recover
+
+  std::mutex store_health_mu_;
+  int64_t flush_failing_since_ns_ = 0;  // GUARDED_BY(store_health_mu_); 0: healthy
+  std::string last_flush_error_;        // GUARDED_BY(store_health_mu_)
 
   std::shared_mutex branches_mu_;
   std::map<uint32_t, std::shared_ptr<BranchState>> branches_;  // GUARDED_BY(branches_mu_)

@@ -13,10 +13,12 @@
 #include <functional>
 #include <random>
 
+#include "common/fd_util.h"
+
 namespace strata {
 namespace {
 
-constexpr std::string_view kTempPrefix = ".tmp-";
+constexpr std::string_view kTempPrefix = kTempFilePrefix;
 constexpr std::string_view kLockName = "LOCK";
 
 bool IsTempName(std::string_view name) { return name.substr(0, kTempPrefix.size()) == kTempPrefix; }
@@ -26,56 +28,6 @@ std::string DirName(const std::string& path) {
   if (slash == std::string::npos) return "";
   if (slash == 0) return "/";
   return path.substr(0, slash);
-}
-
-// splitmix64: turns a counter into well-spread bits for temp names.
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-std::string TempName() {
-  // A random per-process base plus a counter: unique within the process and,
-  // with O_EXCL and a retry, safe against other processes too.
-  static const uint64_t base = [] {
-    std::random_device rd;
-    return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(getpid());
-  }();
-  static std::atomic<uint64_t> counter{0};
-  char buf[32];
-  snprintf(buf, sizeof(buf), "%016llx",
-           static_cast<unsigned long long>(Mix(base + counter.fetch_add(1))));
-  return std::string(kTempPrefix) + buf;
-}
-
-// Closes an fd on scope exit unless released.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-Status WriteAll(int fd, std::string_view data, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, what);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::OK();
 }
 
 // Reads exactly `len` bytes at `offset`; a short file is reported, not padded.
@@ -155,29 +107,12 @@ std::string FileObjectStore::What(std::string_view op, const std::string& key) c
 }
 
 Status FileObjectStore::CheckKey(std::string_view op, const std::string& key) const {
-  auto bad = [&](std::string_view why) {
-    std::string shown = key;
-    std::replace(shown.begin(), shown.end(), '\0', '?');
-    return Status::Invalid("file store " + root_ + ": " + std::string(op) + ": invalid key \"" +
-                           shown + "\": " + std::string(why));
-  };
-  if (key.empty()) return bad("empty");
-  if (key.find('\0') != std::string::npos) return bad("contains a NUL byte");
-  if (key.front() == '/') return bad("must be relative");
-  if (key.back() == '/') return bad("ends with '/'");
-  if (key.find("//") != std::string::npos) return bad("contains \"//\"");
-  if (key.find("..") != std::string::npos) return bad("contains \"..\"");
-  if (key == kLockName) return bad("LOCK is reserved for the mount lease");
-  size_t start = 0;
-  while (start <= key.size()) {
-    size_t end = key.find('/', start);
-    if (end == std::string::npos) end = key.size();
-    std::string_view comp(key.data() + start, end - start);
-    if (comp == ".") return bad("contains a \".\" component");
-    if (IsTempName(comp)) return bad("components starting with \".tmp-\" are reserved");
-    start = end + 1;
-  }
-  return Status::OK();
+  std::string_view why = InvalidKeyReason(key);
+  if (why.empty()) return Status::OK();
+  std::string shown = key;
+  std::replace(shown.begin(), shown.end(), '\0', '?');
+  return Status::Invalid("file store " + root_ + ": " + std::string(op) + ": invalid key \"" +
+                         shown + "\": " + std::string(why));
 }
 
 Status FileObjectStore::EnsureDir(const std::string& dir, const std::string& what) {
@@ -225,7 +160,7 @@ Status FileObjectStore::WriteTemp(const std::string& dir, std::string_view data,
     std::shared_lock<std::shared_mutex> l(dir_mu_);
     STRATA_RETURN_IF_ERROR(EnsureDir(dir, what));
     for (int attempt = 0; fd < 0; attempt++) {
-      *tmp = dir + "/" + TempName();
+      *tmp = dir + "/" + TempFileName();
       fd = open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       if (fd < 0 && (errno != EEXIST || attempt >= 8)) return Status::FromErrno(errno, what);
     }

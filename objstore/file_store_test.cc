@@ -376,7 +376,7 @@ TEST(OpenObjectStoreTest, RejectsMalformedUrlsWithOneClearMessage) {
   for (const std::string url :
        {"", "/tmp/store", "tmp/store", "file:", "file:/tmp/x", "file://", "file:///", "file:////",
         "file://tmp/store", "file://host/tmp/store", "file:///tmp/../etc", "file:///tmp/./x",
-        "file:///..", "http://example.com/x", "://x", "s3://bucket/prefix"}) {
+        "file:///..", "http://example.com/x", "://x"}) {
     auto s = OpenObjectStore(url);
     ASSERT_FALSE(s.ok()) << url;
     EXPECT_EQ(s.status().code(), Code::kInvalid) << url;
@@ -385,8 +385,13 @@ TEST(OpenObjectStoreTest, RejectsMalformedUrlsWithOneClearMessage) {
     EXPECT_NE(s.status().message().find("file:///absolute/path"), std::string::npos)
         << s.status().message();
   }
-  EXPECT_NE(OpenObjectStore("s3://b/p").status().message().find("later release"),
-            std::string::npos);
+  // s3:// URLs go to the S3 store, which names what is wrong (s3_url_test.cc has the rest).
+  auto s3 = OpenObjectStore("s3://Bad_Bucket/p");
+  ASSERT_FALSE(s3.ok());
+  EXPECT_EQ(s3.status().code(), Code::kInvalid);
+  EXPECT_NE(s3.status().message().find("\"s3://Bad_Bucket/p\": invalid bucket name"),
+            std::string::npos)
+      << s3.status().message();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "objstore/file_store.h"
+#include "objstore/s3_store.h"
 
 namespace strata {
 namespace {
@@ -21,11 +22,32 @@ bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
+std::string_view InvalidKeyReason(std::string_view key) {
+  if (key.empty()) return "empty";
+  if (key.find('\0') != std::string_view::npos) return "contains a NUL byte";
+  if (key.front() == '/') return "must be relative";
+  if (key.back() == '/') return "ends with '/'";
+  if (key.find("//") != std::string_view::npos) return "contains \"//\"";
+  if (key.find("..") != std::string_view::npos) return "contains \"..\"";
+  if (key == "LOCK") return "LOCK is reserved for the mount lease";
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t end = key.find('/', start);
+    if (end == std::string_view::npos) end = key.size();
+    std::string_view comp = key.substr(start, end - start);
+    if (comp == ".") return "contains a \".\" component";
+    if (comp.starts_with(".tmp-")) return "components starting with \".tmp-\" are reserved";
+    start = end + 1;
+  }
+  return {};
+}
+
 Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url) {
-  const std::string expected = "expected file:///absolute/path";
+  const std::string expected = "expected file:///absolute/path or s3://bucket[/prefix]";
   if (url.find('\0') != std::string::npos) return BadUrl(url, "contains a NUL byte");
   if (StartsWithNoCase(url, "s3://")) {
-    return BadUrl(url, "s3:// stores come in a later release; " + expected);
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<S3ObjectStore> s3, S3ObjectStore::Open(url));
+    return std::unique_ptr<ObjectStore>(std::move(s3));
   }
   if (!StartsWithNoCase(url, "file://")) {
     size_t colon = url.find("://");

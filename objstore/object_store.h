@@ -52,6 +52,10 @@ class ObjectStore {
   virtual Result<std::unique_ptr<StoreLease>> AcquireLease(const std::string& holder) = 0;
   // The URL this store was opened from.
   virtual std::string Url() const = 0;
+  // Drops any locally cached copy of `key`, because a reader found it corrupt;
+  // the next read goes to the source of truth. A no-op for stores that cache
+  // nothing.
+  virtual void Invalidate(const std::string& key) { (void)key; }
 };
 
 // Forwards every call to a wrapped store, so a test wrapper overrides one method.
@@ -73,6 +77,7 @@ class ObjectStoreWrapper : public ObjectStore {
     return target_->AcquireLease(h);
   }
   std::string Url() const override { return target_->Url(); }
+  void Invalidate(const std::string& k) override { target_->Invalidate(k); }
 
  protected:
   ObjectStore* target() const { return target_; }
@@ -81,8 +86,14 @@ class ObjectStoreWrapper : public ObjectStore {
   ObjectStore* const target_;
 };
 
-// Opens the store at `url` ("file:///abs/path"). kInvalid for a malformed URL
-// or unsupported scheme. Does not check that a strata store exists there.
+// Why `key` is not a valid key under the rules at the top of this file, e.g.
+// "contains \"..\""; empty when it is valid. Shared by every implementation so
+// that they all refuse the same keys.
+std::string_view InvalidKeyReason(std::string_view key);
+
+// Opens the store at `url`: "file:///abs/path" or "s3://bucket[/prefix]" (see
+// docs/s3.md). kInvalid for a malformed URL, an unsupported scheme, or an s3://
+// URL without credentials. Does not check that a strata store exists there.
 Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url);
 
 }  // namespace strata

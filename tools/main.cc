@@ -15,6 +15,7 @@
 #include "daemon/daemon.h"
 #include "tools/commands.h"
 #include "tools/mount_command.h"
+#include "tools/verify_command.h"
 
 #ifndef STRATA_VERSION
 #define STRATA_VERSION "0.0.0"
@@ -68,6 +69,14 @@ void Build(CLI::App& app, Invocation& inv) {
                   "Serve in this process until unmounted; log to stderr");
   mount->add_option("--log-file", inv.mount.log_file,
                     "Daemon log (default: CACHE_DIR/strata.log; stderr with --foreground)");
+  mount->add_option("--cache-size", inv.mount.cache_size,
+                    "Cap of the on-disk layer cache (L2), e.g. 512M or 8G; 0 turns it off "
+                    "(default: 8G for s3:// stores, off for file://)");
+  mount->add_option("--store-timeout", inv.mount.store_timeout_s,
+                    "Seconds one object-store call may take, retries included (default 60)");
+  mount->add_option("--inject-faults", inv.mount.inject_faults,
+                    "Testing only: fail and delay object-store calls, e.g. "
+                    "error_rate=0.2,latency_ms=20");
   mount->callback([&inv] { inv.action = [&inv] { return Mount(inv.mount); }; });
 
   CLI::App* umount = app.add_subcommand("umount", "Unmount and wait for the daemon to flush");
@@ -132,6 +141,14 @@ void Build(CLI::App& app, Invocation& inv) {
   AddDaemonOptions(sdelete, &inv.daemon, true);
   sdelete->callback(
       [&inv] { inv.action = [&inv] { return SnapshotDelete(inv.daemon, inv.name, std::cout); }; });
+
+  CLI::App* verify =
+      app.add_subcommand("verify", "Check every object of a store against its checksums");
+  verify->add_option("STORE_URL", inv.store_url, "file:///path or s3://bucket/prefix")->required();
+  verify->add_flag("--json", inv.daemon.json, "Print the report as JSON");
+  verify->callback([&inv] {
+    inv.action = [&inv] { return Verify(inv.store_url, inv.daemon.json, std::cout); };
+  });
 
   CLI::App* status = app.add_subcommand("status", "Show the daemon, store and branches");
   AddDaemonOptions(status, &inv.daemon, true);

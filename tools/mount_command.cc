@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "daemon/daemon.h"
+#include "daemon/store_stack.h"
 #include "tools/cache_dir.h"
 #include "tools/control_client.h"
 
@@ -203,6 +204,15 @@ void ReapSoon(pid_t pid) {
 }  // namespace
 
 Status Mount(const MountArgs& args) {
+  // Bad options fail before anything is made.
+  int64_t cache_bytes = -1;
+  if (args.cache_size) {
+    STRATA_ASSIGN_OR_RETURN(cache_bytes, ParseByteSize(*args.cache_size));
+  }
+  if (args.inject_faults) STRATA_RETURN_IF_ERROR(ParseFaultSpec(*args.inject_faults).status());
+  if (args.store_timeout_s < 1 || args.store_timeout_s > 3600) {
+    return Status::Invalid("--store-timeout must be 1..3600 seconds");
+  }
   STRATA_ASSIGN_OR_RETURN(std::string mountpoint, PrepareMountpoint(args.mountpoint));
   std::string cache_dir = Absolute(
       args.cache_dir ? *args.cache_dir : DefaultCacheDir(args.store_url, CacheDirEnvFromProcess()));
@@ -213,6 +223,9 @@ Status Mount(const MountArgs& args) {
   opts.mountpoint = mountpoint;
   opts.cache_dir = cache_dir;
   opts.foreground = args.foreground;
+  opts.cache_bytes = cache_bytes;
+  opts.store_timeout_ms = int64_t{args.store_timeout_s} * 1000;
+  opts.inject_faults = args.inject_faults.value_or("");
   if (args.log_file) {
     opts.log_file = *args.log_file == "-" ? "-" : Absolute(*args.log_file);
   } else {

@@ -16,6 +16,9 @@ struct MountArgs {
   std::optional<std::string> cache_dir;  // default: DefaultCacheDir(store_url)
   std::optional<std::string> log_file;   // default: CACHE/strata.log, "-" in the foreground
   bool foreground = false;
+  std::optional<std::string> cache_size;     // L2 cap, e.g. "8G"; "0" turns L2 off
+  int store_timeout_s = 60;                  // retry budget of one object-store call
+  std::optional<std::string> inject_faults;  // test-only (docs/cli.md)
 };
 
 // Prints "mounted URL at MOUNT (pid N, cache DIR)" once the daemon reports the

@@ -94,6 +94,19 @@ std::string RenderStatus(const nlohmann::json& st) {
       kv.push_back({"L1 cache", Cell(*l1, "hits") + " hits, " + Cell(*l1, "misses") + " misses, " +
                                     SizeCell(*l1, "bytes") + " of " + SizeCell(*l1, "capacity")});
     }
+    if (const nlohmann::json* l2 = Field(*cache, "l2")) {
+      kv.push_back({"L2 cache", Cell(*l2, "hits") + " hits, " + Cell(*l2, "misses") + " misses, " +
+                                    SizeCell(*l2, "bytes") + " of " + SizeCell(*l2, "capacity") +
+                                    ", " + SizeCell(*l2, "fetched_bytes") + " fetched"});
+    } else {
+      kv.push_back({"L2 cache", "off"});
+    }
+    if (const nlohmann::json* l3 = Field(*cache, "l3")) {
+      kv.push_back({"L3 store", Cell(*l3, "reads") + " reads (" + SizeCell(*l3, "read_bytes") +
+                                    "), " + Cell(*l3, "writes") + " writes (" +
+                                    SizeCell(*l3, "write_bytes") + "), " + Cell(*l3, "retries") +
+                                    " retries, " + Cell(*l3, "errors") + " errors"});
+    }
   }
   std::string out;
   size_t width = 0;

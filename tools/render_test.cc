@@ -84,6 +84,32 @@ TEST(RenderTest, StatusToleratesMissingFields) {
   EXPECT_NE(out.find("NAME  PARENT"), std::string::npos);
 }
 
+TEST(RenderTest, StatusShowsEveryCacheTier) {
+  json st = {{"cache",
+              {{"l1", {{"hits", 5}, {"misses", 2}, {"bytes", 8192}, {"capacity", 1048576}}},
+               {"l2", nullptr},
+               {"l3",
+                {{"reads", 7},
+                 {"read_bytes", 2048},
+                 {"writes", 1},
+                 {"write_bytes", 1024},
+                 {"retries", 3},
+                 {"errors", 0}}}}}};
+  std::string out = RenderStatus(st);
+  EXPECT_NE(out.find("L1 cache:    5 hits, 2 misses, 8.0 KiB of 1.0 MiB\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("L2 cache:    off\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("L3 store:    7 reads (2.0 KiB), 1 writes (1.0 KiB), 3 retries, 0 errors\n"),
+            std::string::npos)
+      << out;
+  st["cache"]["l2"] = {
+      {"hits", 9}, {"misses", 4}, {"bytes", 4096}, {"capacity", 1 << 30}, {"fetched_bytes", 512}};
+  out = RenderStatus(st);
+  EXPECT_NE(out.find("L2 cache:    9 hits, 4 misses, 4.0 KiB of 1.0 GiB, 512 B fetched\n"),
+            std::string::npos)
+      << out;
+}
+
 TEST(RenderTest, Confirmations) {
   json child = Branch("agent-1", "main", 100, 100);
   child["elapsed_us"] = 1234;

@@ -24,7 +24,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libfuse3-dev fuse3 librocksdb-dev libzstd-dev libxxhash-dev libssl-dev
   libcurl4-openssl-dev libpq-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpugixml-dev
   postgresql-15 postgresql-contrib clang-format
   jq procps util-linux kmod perl ca-certificates
 )
@@ -48,6 +48,33 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   say "all packages present"
+fi
+
+# s3rver (tests/s3rver): the local S3 server of the s3:// tests. Debian's
+# nodejs + npm are enough; a node already on PATH is used as it is.
+if ! command -v node >/dev/null; then
+  if [[ $(id -u) != 0 ]]; then
+    echo "setup.sh: node is missing (for tests/s3rver); run as root" >&2
+    exit 1
+  fi
+  say "installing: nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends nodejs npm || {
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends nodejs npm
+  }
+fi
+command -v npm >/dev/null || { echo "setup.sh: node is installed but npm is not" >&2; exit 1; }
+S3RVER=$REPO/tests/s3rver
+# Reinstalled (and re-patched) whenever the lock file or the patch changes.
+s3rver_stamp=$(cat "$S3RVER/package-lock.json" "$S3RVER/patch-s3rver.js" | sha256sum | cut -d' ' -f1)
+if [[ $(cat "$S3RVER/node_modules/.strata-stamp" 2>/dev/null) != "$s3rver_stamp" ]]; then
+  say "npm ci in tests/s3rver"
+  (cd "$S3RVER" && npm ci --no-audit --no-fund --loglevel=error)
+  node "$S3RVER/patch-s3rver.js"
+  echo "$s3rver_stamp" >"$S3RVER/node_modules/.strata-stamp"
+else
+  say "s3rver present"
 fi
 
 # FUSE: the kernel module / device node.

@@ -15,6 +15,9 @@
 #                   (it is then kept at exit; the demo uses ./.strata-demo)
 #   STRATA_TMPDIR   parent of the mktemp root (default /tmp)
 #   STRATA_KEEP_TMP=1 keep the temp root at exit (for post-mortems)
+#   STRATA_STORE=s3 keep the store in a real S3-compatible server (s3rver on
+#                   loopback, started here and stopped by PID at exit) instead
+#                   of a file:// directory
 
 set -euo pipefail
 
@@ -24,7 +27,9 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 STRATA_BIN=${STRATA_BIN:-$REPO_DIR/build/strata}
 LEDGER_BIN=${LEDGER_BIN:-$REPO_DIR/build/tests/ledger}
 STRATA_NATIVE=${STRATA_NATIVE:-0}
+STRATA_STORE=${STRATA_STORE:-file}
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
+[[ "$STRATA_STORE" == s3 && "$TEST_NAME" != *.s3 ]] && TEST_NAME=$TEST_NAME.s3
 PG_USER=${PG_USER:-postgres}
 
 # ---------------------------------------------------------------- logging --
@@ -54,6 +59,8 @@ ROOT=$(cd "$ROOT" && pwd)
 chmod 755 "$ROOT"
 STORE_DIR=${STRATA_STORE_DIR:-$ROOT/store}
 STORE_URL=file://$STORE_DIR
+S3_DIR=$ROOT/s3rver   # s3rver's pid, endpoint, log and objects (STRATA_STORE=s3)
+S3_ENDPOINT=
 MNT=$ROOT/mnt
 CACHE_DIR=$ROOT/cache
 LOG_DIR=$ROOT/log     # daemon + postgres logs (outside the mount)
@@ -165,7 +172,9 @@ lib_cleanup() {
       wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null
     fi
   done
-  # 4. the temp root (never while something is still mounted below it).
+  # 4. the S3 server, once every daemon has flushed to it.
+  [[ -n "$S3_ENDPOINT" ]] && bash "$REPO_DIR/tests/s3rver/stop.sh" "$S3_DIR" >/dev/null 2>&1
+  # 5. the temp root (never while something is still mounted below it).
   if ((ROOT_IS_TEMP)) && [[ "${STRATA_KEEP_TMP:-0}" != 1 ]]; then
     if grep -q " ${ROOT}/" /proc/self/mounts 2>/dev/null; then
       echo "[$TEST_NAME] not removing $ROOT: something is still mounted below it" >&2
@@ -186,6 +195,33 @@ lib_cleanup() {
 trap lib_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# ------------------------------------------------------------------- s3 --
+
+# s3_start: start (or restart, on the same port) the test's s3rver and point
+# STORE_URL at a bucket prefix named after the test.
+s3_start() {
+  local port=${S3_ENDPOINT##*:}
+  S3_ENDPOINT=$(bash "$REPO_DIR/tests/s3rver/start.sh" "$S3_DIR" ${S3_ENDPOINT:+"$port"}) ||
+    fail "could not start s3rver (see $S3_DIR/s3rver.log)"
+  STORE_URL="s3://strata-test/${TEST_NAME//./-}?endpoint=$S3_ENDPOINT"
+  log "s3rver (pid $(cat "$S3_DIR/pid")) at $S3_ENDPOINT"
+}
+
+# s3_stop: stop the test's s3rver by its PID (the store becomes unreachable).
+s3_stop() {
+  bash "$REPO_DIR/tests/s3rver/stop.sh" "$S3_DIR" || fail "could not stop s3rver"
+  log "s3rver stopped"
+}
+
+if [[ "$STRATA_STORE" == s3 ]]; then
+  # s3rver accepts any credentials; the signer is covered by AWS's vectors.
+  export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+  unset AWS_SESSION_TOKEN AWS_PROFILE
+  s3_start
+elif [[ "$STRATA_STORE" != file ]]; then
+  fail "STRATA_STORE must be file or s3, not $STRATA_STORE"
+fi
 
 # ---------------------------------------------------------------- strata --
 
@@ -422,5 +458,30 @@ tree_digest() {
     cd "$d" &&
       find . -mindepth 1 ! -name postmaster.pid -printf '%y %m %U %G %p %l\n' | LC_ALL=C sort &&
       find . -type f ! -name postmaster.pid -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+  )
+}
+
+# flip_byte FILE OFFSET: xor one byte of FILE with 0x01, in place.
+flip_byte() {
+  local f=$1 off=$2 b
+  b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+  [[ -n "$b" ]] || fail "flip_byte: $f has no byte at $off"
+  printf "$(printf '\\%03o' $((b ^ 1)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# file_digests DIR: "sha256  path" of every regular file, or "EIO  path" for
+# a file that cannot be read (postmaster.pid excluded).
+file_digests() {
+  local f sum
+  (
+    cd "$1" &&
+      find . -type f ! -name postmaster.pid -print0 | LC_ALL=C sort -z |
+      while IFS= read -r -d '' f; do
+        if sum=$(sha256sum <"$f" 2>/dev/null); then
+          echo "${sum%% *}  $f"
+        else
+          echo "EIO  $f"
+        fi
+      done
   )
 }
