@@ -86,7 +86,7 @@ R[first_ms]=$(($(now_ms) - T0))
 R[first_bytes]=$(l3_read_bytes)
 
 B0=$(l3_read_bytes)
-R[cold]=$(select_only strata "$P_STRATA" cold)
+R[cold]=$(select_only strata "$P_STRATA" cold | xargs printf "%.1f")
 R[cold_bytes]=$(($(l3_read_bytes) - B0))
 log "[strata] cold select-only: ${R[cold]} tps, fetched $(mib "${R[cold_bytes]}") MiB"
 ro=()

@@ -226,6 +226,12 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   // The store may fall behind the acknowledged barriers by one retry budget,
   // no more: after that, fsync fails with EIO until flushes get through.
   vopts.max_store_lag_seconds = static_cast<int>((opts.store_timeout_ms + 999) / 1000);
+  StoreLease* const held = lease->get();
+  vopts.may_write = [held]() -> Status {
+    if (!held->lost()) return Status::OK();
+    return Status::Busy("the store lease was lost (another daemon may have taken the store "
+                        "over): this daemon no longer writes to the store");
+  };
   Result<std::unique_ptr<VersionStore>> versions = VersionStore::Open(store, sink->get(), vopts);
   if (!versions.ok()) return fail(versions.status());
   std::vector<uint32_t> ids;

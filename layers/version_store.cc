@@ -425,6 +425,7 @@ Result<uint64_t> VersionStore::SeqAtTime(uint32_t branch, uint64_t time_ns) {
 }
 
 Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt) {
+  if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
   Manifest current;
   uint64_t counter;
   {

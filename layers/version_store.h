@@ -55,6 +55,9 @@ struct VersionStoreOptions {
   // the store never falls further behind the acknowledged barriers than this
   // without PostgreSQL hearing of it. 0: barriers ignore the store.
   int max_store_lag_seconds = 0;
+  // Asked before every flush writes to the store; a non-OK answer fails the
+  // flush (the daemon refuses to write once its store lease is lost).
+  std::function<Status()> may_write;
 };
 
 struct BranchStats {

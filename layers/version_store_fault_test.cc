@@ -243,6 +243,24 @@ TEST(VersionStoreFaults, BarriersFailWhileTheStoreIsDownLongerThanTheLagBound) {
   }
 }
 
+TEST(VersionStoreFaults, FlushWritesNothingWhileMayWriteRefuses) {
+  TestEnv env;
+  bool allowed = false;
+  env.options().may_write = [&allowed]() -> Status {
+    return allowed ? Status::OK() : Status::Busy("lease lost");
+  };
+  ASSERT_OK(env.Open());
+  ASSERT_OK(env.vs()->CreateBranch(1));
+  ASSERT_OK(env.vs()->Commit(1, {{"a", false, "1"}}));
+  EXPECT_EQ(CodeOf(env.vs()->Flush(1)), Code::kBusy);
+  EXPECT_TRUE(env.List("branches/").empty());
+  ASSERT_OK_AND_ASSIGN(auto a, env.vs()->Get({{1, UINT64_MAX}}, "a"));
+  EXPECT_EQ(a, std::optional<std::string>("1"));
+  allowed = true;
+  ASSERT_OK(env.vs()->Flush(1));
+  EXPECT_FALSE(env.List("branches/").empty());
+}
+
 TEST(VersionStoreFaults, FailedFlushKeepsDataReadableAndALaterFlushSucceeds) {
   TestEnv env;
   FaultInjectingStore* faults = env.Wrap<FaultInjectingStore>();

@@ -24,6 +24,9 @@ namespace strata {
 class StoreLease {
  public:
   virtual ~StoreLease() = default;
+  // True once another holder may have taken the store over (an expired lease
+  // that could not be renewed in time); the holder must stop writing.
+  virtual bool lost() const { return false; }
 };
 
 class ObjectStore {

@@ -86,7 +86,7 @@ class S3Lease : public StoreLease {
   S3Lease& operator=(const S3Lease&) = delete;
 
   // True once the lease is known to be lost (see above). Never goes back.
-  bool lost() const { return lost_.load(); }
+  bool lost() const override { return lost_.load(); }
   // The random token in our record.
   const std::string& token() const { return record_.token; }
 

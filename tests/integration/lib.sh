@@ -215,7 +215,7 @@ s3_stop() {
 }
 
 if [[ "$STRATA_STORE" == s3 ]]; then
-  # s3rver accepts any credentials; the signer is covered by AWS's vectors.
+  # s3rver checks the access key (S3RVER), not the signature: AWS's vectors cover that.
   export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
   unset AWS_SESSION_TOKEN AWS_PROFILE
   s3_start
