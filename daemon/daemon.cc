@@ -229,8 +229,9 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   StoreLease* const held = lease->get();
   vopts.may_write = [held]() -> Status {
     if (!held->lost()) return Status::OK();
-    return Status::Busy("the store lease was lost (another daemon may have taken the store "
-                        "over): this daemon no longer writes to the store");
+    return Status::Busy(
+        "the store lease was lost (another daemon may have taken the store "
+        "over): this daemon no longer writes to the store");
   };
   Result<std::unique_ptr<VersionStore>> versions = VersionStore::Open(store, sink->get(), vopts);
   if (!versions.ok()) return fail(versions.status());
