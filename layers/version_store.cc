@@ -55,8 +55,9 @@ bool VersionStore::HasBranch(uint32_t branch) { return Find(branch) != nullptr; 
 
 Status VersionStore::IndexLayerFromStore(uint32_t branch, const LayerMeta& meta) {
   Status st = IndexLayerOnce(branch, meta);
-  if (st.code() != Code::kCorruption) return st;
-  // Maybe a rotten cached copy (L2): drop it and read the store of record.
+  if (st.code() != Code::kCorruption && st.code() != Code::kInvalid) return st;
+  // Maybe a rotten or stale cached copy (L2; a leaked layer number is reused
+  // by a later flush): drop it and read the store of record.
   const std::string key = LayerObjectKey(branch, meta.no);
   spdlog::warn("{}; dropping cached copies of {} and reading it again", st.ToString(), key);
   store_->Invalidate(key);
@@ -309,15 +310,20 @@ Result<std::string> VersionStore::ReadValue(const IndexedVersion& v) {
   if (auto hit = page_cache_.Lookup(cache_key)) return *hit;
   const std::string key = LayerObjectKey(v.layer_branch, v.layer_no);
   Result<std::string> value = Status::OK();
-  // A value that fails its checksum may have rotted in a local cache below
-  // (L2): drop the cached copy and read the store of record once more.
+  // A value that fails its checksum (or a range the cached size refuses) may
+  // come from a rotten or stale copy in a local cache below (L2): drop the
+  // cached copy and read the store of record once more.
   for (int attempt = 0; attempt < 2; ++attempt) {
     Result<std::string> bytes = store_->GetRange(key, v.ref.offset, v.ref.length);
-    if (!bytes.ok()) {
+    if (bytes.ok()) {
+      value = DecodeLayerValue(*bytes, v.ref, key);
+    } else if (bytes.status().code() == Code::kInvalid) {
+      // The index names a range the object does not have.
+      value = Status::Corruption("layer " + key + ": " + bytes.status().message());
+    } else {
       spdlog::error("read of layer {} failed: {}", key, bytes.status().ToString());
       return bytes.status();
     }
-    value = DecodeLayerValue(*bytes, v.ref, key);
     if (value.ok() || value.status().code() != Code::kCorruption) break;
     if (attempt == 0) {
       spdlog::warn("{}; dropping cached copies of {} and reading it again",

@@ -158,13 +158,18 @@ TEST(VersionStoreCorruption, RebuildingTheIndexFromACorruptLayerFails) {
 
 // A cache below the version store whose copy of every object is rotten (one
 // flipped byte per range read) until the reader invalidates it.
+// With `stale_size`, it refuses every range instead, as a cache holding a
+// stale size record of an object would.
 class RottenCacheStore : public ObjectStoreWrapper {
  public:
-  using ObjectStoreWrapper::ObjectStoreWrapper;
+  explicit RottenCacheStore(ObjectStore* target, bool stale_size = false)
+      : ObjectStoreWrapper(target), stale_size_(stale_size) {}
   Result<std::string> GetRange(const std::string& k, uint64_t off, uint64_t len) override {
     Result<std::string> r = target()->GetRange(k, off, len);
     std::lock_guard lock(mu_);
-    if (r.ok() && !r->empty() && !fresh_.count(k)) (*r)[r->size() / 2] ^= 0x40;
+    if (fresh_.count(k) || !r.ok()) return r;
+    if (stale_size_) return Status::Invalid("range runs past the end of " + k);
+    if (!r->empty()) (*r)[r->size() / 2] ^= 0x40;
     return r;
   }
   void Invalidate(const std::string& k) override {
@@ -178,26 +183,30 @@ class RottenCacheStore : public ObjectStoreWrapper {
   }
 
  private:
+  const bool stale_size_;
   std::mutex mu_;
   std::set<std::string> fresh_;
   int invalidations_ = 0;
 };
 
 TEST(VersionStoreCorruption, RottenCachedValueIsDroppedAndReadAgainFromTheStore) {
-  TestEnv env;
-  RottenCacheStore* cache = env.Wrap<RottenCacheStore>();
-  ASSERT_OK(env.Open());
-  ASSERT_OK(env.vs()->CreateBranch(1));
-  ASSERT_OK(env.vs()->Commit(1, {{"page", false, Page('p')}}));
-  ASSERT_OK(env.vs()->Flush(1));
-  ASSERT_OK_AND_ASSIGN(auto v, env.vs()->Get({{1, UINT64_MAX}}, "page"));
-  EXPECT_EQ(v, std::optional<std::string>(Page('p')));
-  EXPECT_EQ(cache->invalidations(), 1);
+  for (bool stale_size : {false, true}) {
+    SCOPED_TRACE(stale_size);
+    TestEnv env;
+    RottenCacheStore* cache = env.Wrap<RottenCacheStore>(stale_size);
+    ASSERT_OK(env.Open());
+    ASSERT_OK(env.vs()->CreateBranch(1));
+    ASSERT_OK(env.vs()->Commit(1, {{"page", false, Page('p')}}));
+    ASSERT_OK(env.vs()->Flush(1));
+    ASSERT_OK_AND_ASSIGN(auto v, env.vs()->Get({{1, UINT64_MAX}}, "page"));
+    EXPECT_EQ(v, std::optional<std::string>(Page('p')));
+    EXPECT_EQ(cache->invalidations(), 1);
+  }
 }
 
 TEST(VersionStoreCorruption, RottenCachedIndexIsDroppedAndReadAgainOnRebuild) {
   TestEnv env;
-  RottenCacheStore* cache = env.Wrap<RottenCacheStore>();
+  RottenCacheStore* cache = env.Wrap<RottenCacheStore>(false);
   ASSERT_OK(env.Open());
   ASSERT_OK(env.vs()->CreateBranch(1));
   ASSERT_OK(env.vs()->Commit(1, {{"small", false, "s"}}));
