@@ -166,6 +166,7 @@ class CacheLock {
 Status InitStore(const std::string& url) {
   StoreStackOptions sopts;
   sopts.url = url;
+  sopts.retry_deadline = std::chrono::seconds(15);  // a person is waiting
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<StoreStack> stack, StoreStack::Open(sopts));
   ObjectStore* store = stack->store();
   nlohmann::json j = {{"kind", "strata-store"},

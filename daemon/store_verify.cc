@@ -1,5 +1,6 @@
 #include "daemon/store_verify.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -40,6 +41,9 @@ class Verifier {
 
   Result<VerifyReport> Run(int threads) {
     STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->List(""));
+    if (std::find(keys.begin(), keys.end(), "store.json") == keys.end()) {
+      return Status::NotFound("no strata store at " + store_->Url() + " (no store.json)");
+    }
     std::vector<std::string> layers;
     for (const std::string& key : keys) Classify(key, &layers);
     // Manifests are read first (above), so each layer is checked against the

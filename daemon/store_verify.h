@@ -37,8 +37,8 @@ struct VerifyReport {
 };
 
 // `threads` objects are read at once. Fails only if the store cannot be
-// listed; every per-object failure (including a read that failed after
-// retries) is a problem in the report.
+// listed or has no store.json (kNotFound); every per-object failure
+// (including a read that failed after retries) is a problem in the report.
 Result<VerifyReport> VerifyStore(ObjectStore* store, int threads = 4);
 
 }  // namespace strata

@@ -65,6 +65,12 @@ TEST_F(StoreVerifyTest, CleanStoreHasNoProblems) {
   EXPECT_TRUE(r.unknown.empty());
 }
 
+TEST(StoreVerify, AStoreWithoutStoreJsonIsNotFound) {
+  testing::TempDir dir;
+  FileObjectStore empty(dir.path());
+  EXPECT_EQ(VerifyStore(&empty).status().code(), Code::kNotFound);
+}
+
 TEST_F(StoreVerifyTest, FlippedByteAnywhereInALayerIsReportedByName) {
   const std::string key = LayerObjectKey(1, 2);
   std::ifstream in(Path(key), std::ios::binary | std::ios::ate);

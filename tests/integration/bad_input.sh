@@ -102,6 +102,26 @@ expect_fail "mount on a missing mountpoint" "$S" mount "$STORE_URL" "$ROOT/no/su
 expect_fail "init on an existing store" "$S" init "$STORE_URL"
 expect_fail "init with a non-URL" "$S" init "not a url"
 expect_fail "daemon command with a mount that is not strata" "$S" status --mount "$ROOT/bad"
+expect_fail "mount with a bad --cache-size" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --cache-size 12X
+expect_fail "mount with a bad --inject-faults" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --inject-faults nope=1
+expect_fail "mount with --store-timeout 0" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --store-timeout 0
+[[ -e "$ROOT/c10" ]] && fail "a refused mount option left a cache directory behind"
+expect_fail "verify of a missing store" "$S" verify file:///nonexistent/strata-store
+expect_fail "verify of a non-URL" "$S" verify "not a url"
+
+if [[ "$STRATA_STORE" == s3 ]]; then
+  check "bad s3:// stores"
+  expect_fail "init in a bucket that does not exist" "$S" init "s3://no-such-bucket/x?endpoint=$S3_ENDPOINT"
+  expect_fail "mount of a bucket that does not exist" "$S" mount "s3://no-such-bucket/x?endpoint=$S3_ENDPOINT" "$M2" --cache-dir "$ROOT/c11"
+  expect_fail "an invalid bucket name" "$S" init "s3://Bad_Bucket/x?endpoint=$S3_ENDPOINT"
+  expect_fail "an unknown s3 URL parameter" "$S" init "s3://strata-test/x?endpoint=$S3_ENDPOINT&colour=blue"
+  expect_fail "a wrong access key" env AWS_ACCESS_KEY_ID=WRONG "$S" init "s3://strata-test/x?endpoint=$S3_ENDPOINT"
+  expect_fail "no credentials at all" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+    AWS_SHARED_CREDENTIALS_FILE=/nonexistent/credentials "$S" init "s3://strata-test/x?endpoint=$S3_ENDPOINT"
+  expect_fail "mount of an unreachable endpoint" "$S" mount "s3://strata-test/x?endpoint=http://127.0.0.1:9" "$M2" --cache-dir "$ROOT/c12" --store-timeout 2
+  mountpoint -q "$M2" && fail "bad s3 stores: something got mounted on $M2"
+  expect_fail "verify of a store in a bucket that does not exist" "$S" verify "s3://no-such-bucket/x?endpoint=$S3_ENDPOINT"
+fi
 
 check "the first mount still works"
 [[ $(cat "$MNT/main/file") == hello ]] || fail "first mount no longer serves main/file"
