@@ -1,8 +1,6 @@
 #include "objstore/object_store.h"
 
-#include <algorithm>
-#include <cctype>
-
+#include "common/text.h"
 #include "objstore/file_store.h"
 #include "objstore/s3_store.h"
 
@@ -11,13 +9,6 @@ namespace {
 
 Status BadUrl(const std::string& url, const std::string& why) {
   return Status::Invalid("invalid store URL \"" + url + "\": " + why);
-}
-
-bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() &&
-         std::equal(prefix.begin(), prefix.end(), s.begin(), [](char p, char c) {
-           return std::tolower(static_cast<unsigned char>(c)) == p;
-         });
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace strata {
 namespace {
 
@@ -12,21 +14,6 @@ constexpr std::string_view kHowTo =
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary "
     "credentials), or put them in ~/.aws/credentials (another file: AWS_SHARED_CREDENTIALS_FILE; "
     "another profile than [default]: AWS_PROFILE)";
-
-std::string_view Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -38,7 +25,7 @@ Result<S3Credentials> ParseSharedCredentials(std::string_view text, const std::s
   size_t start = 0;
   while (start < text.size()) {
     size_t end = std::min(text.find('\n', start), text.size());
-    std::string_view line = Trim(text.substr(start, end - start));
+    std::string_view line = TrimAsciiSpace(text.substr(start, end - start));
     start = end + 1;
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
     if (line.front() == '[') {
@@ -46,15 +33,15 @@ Result<S3Credentials> ParseSharedCredentials(std::string_view text, const std::s
         return Status::Invalid("S3 credentials file " + file + ": malformed section line \"" +
                                std::string(line) + "\"");
       }
-      in_profile = Trim(line.substr(1, line.size() - 2)) == profile;
+      in_profile = TrimAsciiSpace(line.substr(1, line.size() - 2)) == profile;
       found = found || in_profile;
       continue;
     }
     if (!in_profile) continue;
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) continue;  // not ours to judge: other tools' syntax
-    std::string key = Lower(Trim(line.substr(0, eq)));
-    std::string value(Trim(line.substr(eq + 1)));
+    std::string key = AsciiLower(TrimAsciiSpace(line.substr(0, eq)));
+    std::string value(TrimAsciiSpace(line.substr(eq + 1)));
     if (key == "aws_access_key_id") creds.keys.access_key_id = value;
     if (key == "aws_secret_access_key") creds.keys.secret_access_key = value;
     if (key == "aws_session_token") creds.keys.session_token = value;

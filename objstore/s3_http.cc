@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/text.h"
+
 namespace strata {
 namespace {
 
@@ -28,23 +30,6 @@ CURLcode GlobalInit() {
     return curl_global_init(CURL_GLOBAL_DEFAULT);
   }();
   return rc;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // What one transfer reads from and writes to.
@@ -68,8 +53,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* arg) {
     // A new status line (after "100 Continue", say): forget earlier headers.
     t->response->headers.clear();
   } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-    std::string name = Lower(Trim(line.substr(0, colon)));
-    std::string value(Trim(line.substr(colon + 1)));
+    std::string name = AsciiLower(TrimAsciiSpace(line.substr(0, colon)));
+    std::string value(TrimAsciiSpace(line.substr(colon + 1)));
     if (name == "content-length" && t->expect_body) {
       // A hint only, capped: the body is whatever arrives (curl checks its length).
       uint64_t len = std::strtoull(value.c_str(), nullptr, 10);

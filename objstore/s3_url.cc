@@ -1,9 +1,10 @@
 #include "objstore/s3_url.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <vector>
+
+#include "common/text.h"
 
 namespace strata {
 namespace {
@@ -80,9 +81,7 @@ std::string_view InvalidPrefixReason(std::string_view prefix) {
 std::optional<std::string> NormalizeEndpoint(std::string_view e) {
   std::string scheme;
   for (std::string_view s : {"http://", "https://"}) {
-    if (e.size() > s.size() && std::equal(s.begin(), s.end(), e.begin(), [](char a, char b) {
-          return a == std::tolower(static_cast<unsigned char>(b));
-        })) {
+    if (e.size() > s.size() && StartsWithNoCase(e, s)) {
       scheme = s;
     }
   }
@@ -170,9 +169,7 @@ std::string S3Location::BaseUrl() const {
 }
 
 Result<S3Location> ParseS3Url(const std::string& url, const EnvLookup& env) {
-  if (url.size() < 5 || !std::equal(url.begin(), url.begin() + 5, "s3://", [](char a, char b) {
-        return std::tolower(static_cast<unsigned char>(a)) == b;
-      })) {
+  if (!StartsWithNoCase(url, "s3://")) {
     return BadUrl(url, "not an s3:// URL");
   }
   const std::string_view after_scheme = std::string_view(url).substr(5);

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "common/text.h"
+
 namespace strata::sigv4 {
 namespace {
 
@@ -28,14 +30,6 @@ bool IsUnreserved(unsigned char c) {
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Trims, and collapses every inner whitespace run to a single space.
 std::string CanonicalHeaderValue(std::string_view v) {
@@ -59,7 +53,7 @@ KeyValues MergedHeaders(const KeyValues& headers) {
   KeyValues lowered;
   lowered.reserve(headers.size());
   for (const auto& [name, value] : headers) {
-    lowered.emplace_back(ToLower(name), CanonicalHeaderValue(value));
+    lowered.emplace_back(AsciiLower(name), CanonicalHeaderValue(value));
   }
   // Stable: duplicates keep the caller's order, which AWS signs as given.
   std::stable_sort(lowered.begin(), lowered.end(),
@@ -78,7 +72,7 @@ KeyValues MergedHeaders(const KeyValues& headers) {
 
 bool HasHeader(const KeyValues& headers, std::string_view lower_name) {
   for (const auto& h : headers) {
-    if (ToLower(h.first) == lower_name) return true;
+    if (AsciiLower(h.first) == lower_name) return true;
   }
   return false;
 }
