@@ -5,7 +5,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <memory>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/temp_dir.h"
 #include "layers/key.h"
 #include "layers/version_store.h"
 #include "objstore/file_store.h"
@@ -46,25 +46,6 @@ Status ToStatus(const Result<T>& r) {
   lhs = std::move(STRATA_TEST_CONCAT(_r_, __LINE__)).value()
 // The code of a Status or Result, for EXPECT_EQ(CodeOf(x), Code::kExists).
 #define CodeOf(expr) ::strata::testing::ToStatus((expr)).code()
-
-// A fresh directory under /tmp, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/strata-test-XXXXXX";
-    char* p = mkdtemp(tmpl);
-    if (p == nullptr) abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class TestEnv {
  public:

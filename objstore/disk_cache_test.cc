@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "objstore/cache_file.h"
 #include "objstore/fault_injection.h"
 #include "objstore/file_store.h"
@@ -31,24 +31,7 @@ namespace cf = cache_file;
 
 constexpr uint64_t kChunk = 4096;
 
-// A fresh directory under /tmp, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/strata-disk-cache-XXXXXX";
-    char* p = mkdtemp(tmpl);
-    if (p == nullptr) abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 // Captures what spdlog's default logger writes while alive.
 class LogCapture {

@@ -1,11 +1,11 @@
 #include "objstore/metered_store.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
+#include <memory>
 #include <string>
 
+#include "common/temp_dir.h"
 #include "objstore/fault_injection.h"
 #include "objstore/file_store.h"
 
@@ -14,23 +14,10 @@ namespace {
 
 class MeteredStoreTest : public ::testing::Test {
  protected:
-  MeteredStoreTest() {
-    char tmpl[] = "/tmp/strata-meter-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) abort();
-    root_ = tmpl;
-    files_ = std::make_unique<FileObjectStore>(root_);
-    faults_ = std::make_unique<FaultInjectingStore>(files_.get());
-  }
-  ~MeteredStoreTest() override {
-    faults_.reset();
-    files_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
-
-  std::string root_;
-  std::unique_ptr<FileObjectStore> files_;
-  std::unique_ptr<FaultInjectingStore> faults_;
+  testing::TempDir dir_;
+  std::unique_ptr<FileObjectStore> files_ = std::make_unique<FileObjectStore>(dir_.path());
+  std::unique_ptr<FaultInjectingStore> faults_ =
+      std::make_unique<FaultInjectingStore>(files_.get());
 };
 
 TEST_F(MeteredStoreTest, CountsCallsAndBytes) {
