@@ -53,9 +53,6 @@ Status MakeDir(const std::string& dir) {
   return Status::OK();
 }
 
-// The store's identity, from store.json: a random id made by `strata init`.
-Result<std::string> StoreId(ObjectStore* store);
-
 // A cache directory holds one store's op log: replaying it into another store
 // would apply ops to the wrong branches. The first mount writes the store id
 // into CACHE_DIR/STORE; later mounts must match it.
@@ -85,32 +82,15 @@ Status BindCacheDir(const std::string& dir, const std::string& store_id, const s
   return Status::OK();
 }
 
-Status CheckStore(ObjectStore* store) {
+// Reads store.json: the store's identity, a random id made by `strata init`.
+Result<std::string> CheckStore(ObjectStore* store) {
   Result<std::string> marker = store->Get(kStoreMarker);
   if (marker.status().IsNotFound()) {
     return Status::NotFound("no strata store at " + store->Url() +
                             " (create one with `strata init " + store->Url() + "`)");
   }
   if (!marker.ok()) return marker.status();
-  try {
-    auto j = nlohmann::json::parse(*marker);
-    if (j.at("kind").get<std::string>() != "strata-store" || j.at("format").get<int>() != 1 ||
-        j.at("id").get<std::string>().empty()) {
-      return Status::Corruption("store " + store->Url() + " has an unsupported store.json");
-    }
-  } catch (const std::exception& e) {
-    return Status::Corruption("store " + store->Url() + ": store.json is malformed: " + e.what());
-  }
-  return Status::OK();
-}
-
-Result<std::string> StoreId(ObjectStore* store) {
-  STRATA_ASSIGN_OR_RETURN(std::string marker, store->Get(kStoreMarker));
-  try {
-    return nlohmann::json::parse(marker).at("id").get<std::string>();
-  } catch (const std::exception& e) {
-    return Status::Corruption("store " + store->Url() + ": store.json is malformed: " + e.what());
-  }
+  return ParseStoreMarker(*marker, store->Url());
 }
 
 std::string RandomId() {
@@ -163,6 +143,19 @@ class CacheLock {
 
 }  // namespace
 
+Result<std::string> ParseStoreMarker(const std::string& data, const std::string& url) {
+  try {
+    auto j = nlohmann::json::parse(data);
+    if (j.at("kind").get<std::string>() != "strata-store" || j.at("format").get<int>() != 1 ||
+        j.at("id").get<std::string>().empty()) {
+      return Status::Corruption("store " + url + " has an unsupported store.json");
+    }
+    return j.at("id").get<std::string>();
+  } catch (const std::exception& e) {
+    return Status::Corruption("store " + url + ": store.json is malformed: " + e.what());
+  }
+}
+
 Status InitStore(const std::string& url) {
   StoreStackOptions sopts;
   sopts.url = url;
@@ -208,8 +201,7 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   if (!opts.inject_faults.empty()) {
     spdlog::warn("injecting object-store faults for testing: {}", opts.inject_faults);
   }
-  if (st = CheckStore(store); !st.ok()) return fail(st);
-  Result<std::string> store_id = StoreId(store);
+  Result<std::string> store_id = CheckStore(store);
   if (!store_id.ok()) return fail(store_id.status());
   if (st = BindCacheDir(opts.cache_dir, *store_id, opts.store_url); !st.ok()) return fail(st);
   char host[256] = {};

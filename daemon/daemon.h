@@ -20,6 +20,10 @@ struct MountOptions {
   std::string inject_faults;         // test-only: objstore fault spec (store_stack.h)
 };
 
+// Parses a store's store.json (`data`): the store's id, or kCorruption naming
+// `url` if it is malformed or of an unsupported kind or format.
+Result<std::string> ParseStoreMarker(const std::string& data, const std::string& url);
+
 // Creates a new, empty store at `url`. kExists if one is already there,
 // kInvalid for a malformed URL.
 Status InitStore(const std::string& url);

@@ -4,10 +4,10 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include "daemon/daemon.h"
 #include "layers/layer.h"
 #include "layers/manifest.h"
 #include "snapshot/catalog.h"
@@ -99,12 +99,8 @@ class Verifier {
   void CheckMarker(const std::string& key) {
     Result<std::string> data = Read(key);
     if (!data.ok()) return Problem(key, data.status().ToString());
-    try {
-      auto j = nlohmann::json::parse(*data);
-      if (j.at("kind").get<std::string>() != "strata-store") Problem(key, "not a strata store");
-    } catch (const std::exception& e) {
-      Problem(key, std::string("malformed: ") + e.what());
-    }
+    Result<std::string> id = ParseStoreMarker(*data, store_->Url());
+    if (!id.ok()) Problem(key, id.status().ToString());
   }
 
   void CheckCatalog(const std::string& key) {

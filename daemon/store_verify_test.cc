@@ -101,6 +101,17 @@ TEST_F(StoreVerifyTest, MissingLayerAndBadManifestAndCatalogAreProblems) {
   EXPECT_EQ(r.problems.size(), 3u);
 }
 
+TEST_F(StoreVerifyTest, AMalformedStoreJsonIsAProblem) {
+  for (const char* marker : {"{not json", R"({"kind": "other", "format": 1, "id": "x"})",
+                             R"({"kind": "strata-store", "format": 2, "id": "x"})"}) {
+    SCOPED_TRACE(marker);
+    ASSERT_OK(env_.file_store()->Put("store.json", marker));
+    VerifyReport r = Verify();
+    ASSERT_EQ(r.problems.size(), 1u);
+    EXPECT_EQ(r.problems[0].key, "store.json");
+  }
+}
+
 TEST_F(StoreVerifyTest, LeakedLayersAreNotesAndStrangeKeysAreListed) {
   ASSERT_OK_AND_ASSIGN(std::string layer, env_.file_store()->Get(LayerObjectKey(1, 2)));
   ASSERT_OK(env_.file_store()->Put(LayerObjectKey(1, 7), layer));  // a crashed flush's leftover
