@@ -256,9 +256,11 @@ strata_init() {
   strata init "$url"
 }
 
-# start_daemon [URL [MOUNTPOINT [CACHE_DIR]]]: mount and record the daemon PID.
+# start_daemon [URL [MOUNTPOINT [CACHE_DIR [MOUNT_OPTION...]]]]: mount and
+# record the daemon PID. Options after the third argument go to strata mount.
 start_daemon() {
   local url=${1:-$STORE_URL} m=${2:-$MNT} cache=${3:-$CACHE_DIR} pid dlog
+  shift $(($# < 3 ? $# : 3))
   mkdir -p "$m"
   chmod 755 "$m"
   TRACKED_MOUNTS+=("$m")
@@ -271,13 +273,13 @@ start_daemon() {
   mkdir -p "$cache"
   local t0
   t0=$(now_ms)
-  strata mount "$url" "$m" --cache-dir "$cache" --log-file "$dlog" ||
-    fail "strata mount $url $m failed"
+  strata mount "$url" "$m" --cache-dir "$cache" --log-file "$dlog" "$@" ||
+    fail "strata mount $url $m $* failed"
   mountpoint -q "$m" || fail "strata mount returned but $m is not a mountpoint"
   pid=$(strata status --mount "$m" --json | jres | jq -r '.pid')
   [[ "$pid" =~ ^[0-9]+$ ]] || fail "strata status --json gave no daemon pid"
   DAEMON_PID[$m]=$pid
-  log "mounted $url on $m in $(($(now_ms) - t0)) ms (daemon pid $pid)"
+  log "mounted $url on $m${*:+ with $*} in $(($(now_ms) - t0)) ms (daemon pid $pid)"
 }
 
 # umount_daemon [MOUNTPOINT]: strata umount, wait for the daemon to exit.

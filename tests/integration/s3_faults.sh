@@ -20,17 +20,8 @@ LEDGER=$ROOT/ledger.txt
 : >"$LEDGER"
 strata_init
 
-# mount_with ARGS...: start_daemon with extra mount options.
-mount_with() {
-  local pid
-  mkdir -p "$MNT"
-  TRACKED_MOUNTS+=("$MNT")
-  strata mount "$STORE_URL" "$MNT" --cache-dir "$CACHE_DIR" --log-file "$DAEMON_LOG" "$@" ||
-    fail "strata mount $* failed"
-  pid=$(daemon_pid)
-  DAEMON_PID[$MNT]=$pid
-  log "mounted with $* (daemon pid $pid)"
-}
+# mount_with ARGS...: mount with extra mount options.
+mount_with() { start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "$@"; }
 
 l3() { strata status --json | jres | jq -r ".cache.l3.$1"; }
 
