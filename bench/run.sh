@@ -29,18 +29,14 @@ export PG_EXTRA_CONF="shared_buffers = 128MB"
 
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/../tests/integration/lib.sh"
+# shellcheck source=bench/stats.sh
+source "$(dirname "$0")/stats.sh"
 require_tools
 
 P_NATIVE=55461
 P_STRATA=55462
 P_SMALL=55463
 P_BIG=55464
-
-median() { LC_ALL=C sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "n/a"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# p99 by nearest rank
-p99() { LC_ALL=C sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "n/a"; exit } r = int(0.99 * NR); if (r < 0.99 * NR) r++; if (r < 1) r = 1; print v[r] }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", b / a }'; }
-tps_of() { awk '/^tps = / { print $3; exit }' "$1"; }
 
 declare -A R=()
 

@@ -23,14 +23,13 @@ export PG_EXTRA_CONF="shared_buffers = 128MB"
 
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/../tests/integration/lib.sh"
+# shellcheck source=bench/stats.sh
+source "$(dirname "$0")/stats.sh"
 require_tools
 
 P_NATIVE=55465
 P_STRATA=55466
 
-median() { LC_ALL=C sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "n/a"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", b / a }'; }
-tps_of() { awk '/^tps = / { print $3; exit }' "$1"; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 l3_read_bytes() { strata status --json | jres | jq -r '.cache.l3.read_bytes'; }
 
