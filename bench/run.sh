@@ -42,27 +42,19 @@ declare -A R=()
 
 # run_side NAME DATADIR PORT: init + TPS measurements on one side.
 run_side() {
-  local side=$1 dd=$2 port=$3 t0 i f rw=() ro=()
+  local side=$1 dd=$2 port=$3 t0 rw=() ro=()
   log "[$side] initdb + start"
   pg_init "$dd"
   pg_start "$dd" "$port"
   log "[$side] pgbench -i -s $BENCH_SCALE"
   t0=$(now_ms)
-  pgb "$port" -i -s "$BENCH_SCALE" -q >"$LOG_DIR/$side-init.log" 2>&1 || { cat "$LOG_DIR/$side-init.log"; fail "pgbench -i on $side"; }
+  pgb_init "$port" "$BENCH_SCALE"
   R[$side.init]=$(awk -v ms=$(($(now_ms) - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
   psql_q "$port" "CHECKPOINT"
-  for ((i = 1; i <= BENCH_RUNS; i++)); do
-    f=$LOG_DIR/$side-rw-$i.log
-    pgb "$port" -c 8 -j 2 -T "$BENCH_SECONDS" >"$f" 2>&1 || { cat "$f"; fail "pgbench rw on $side"; }
-    rw+=("$(tps_of "$f")")
-    log "[$side] read-write run $i: ${rw[-1]} tps"
-  done
-  for ((i = 1; i <= BENCH_RUNS; i++)); do
-    f=$LOG_DIR/$side-ro-$i.log
-    pgb "$port" -S -c 8 -j 2 -T "$BENCH_SECONDS" >"$f" 2>&1 || { cat "$f"; fail "pgbench -S on $side"; }
-    ro+=("$(tps_of "$f")")
-    log "[$side] select-only run $i: ${ro[-1]} tps"
-  done
+  tps_runs "$side" read-write "$port" -c 8 -j 2
+  rw=("${TPS_RUNS[@]}")
+  tps_runs "$side" select-only "$port" -S -c 8 -j 2
+  ro=("${TPS_RUNS[@]}")
   R[$side.rw]=$(printf "%s\n" "${rw[@]}" | median | xargs printf "%.1f")
   R[$side.ro]=$(printf "%s\n" "${ro[@]}" | median | xargs printf "%.1f")
   R[$side.rw_all]="${rw[*]}"
@@ -106,17 +98,13 @@ run_side strata "$MNT/main" "$P_STRATA"
 
 log "[strata] branch latency on a scale-1 database (server running)"
 create_root_branch small
-pg_init small
-pg_start small "$P_SMALL"
-pgb "$P_SMALL" -i -s 1 -q >/dev/null 2>&1 || fail "pgbench -i -s 1"
+pg_setup small "$P_SMALL" 1
 branch_latency small small
 pg_stop small
 
 log "[strata] branch latency on a scale-$BENCH_BIG_SCALE database (server running)"
 create_root_branch big
-pg_init big
-pg_start big "$P_BIG"
-pgb "$P_BIG" -i -s "$BENCH_BIG_SCALE" -q >/dev/null 2>&1 || fail "pgbench -i -s $BENCH_BIG_SCALE"
+pg_setup big "$P_BIG" "$BENCH_BIG_SCALE"
 branch_latency big big
 pg_stop big
 STATUS=$(strata status --json | jres)

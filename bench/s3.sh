@@ -47,9 +47,7 @@ log "root $ROOT; scale $BENCH_SCALE; runs $BENCH_RUNS x $BENCH_SECONDS s"
 NATIVE=$ROOT/native
 mkdir -p "$NATIVE"
 chown postgres: "$NATIVE"
-pg_init "$NATIVE"
-pg_start "$NATIVE" "$P_NATIVE"
-pgb "$P_NATIVE" -i -s "$BENCH_SCALE" -q >"$LOG_DIR/native-init.log" 2>&1 || fail "pgbench -i native"
+pg_setup "$NATIVE" "$P_NATIVE" "$BENCH_SCALE"
 psql_q "$P_NATIVE" "CHECKPOINT" >/dev/null
 ro=()
 for ((i = 1; i <= BENCH_RUNS; i++)); do
@@ -64,9 +62,7 @@ rm -rf "$NATIVE"
 strata_init
 start_daemon
 create_root_branch main
-pg_init main
-pg_start main "$P_STRATA"
-pgb "$P_STRATA" -i -s "$BENCH_SCALE" -q >"$LOG_DIR/strata-init.log" 2>&1 || fail "pgbench -i strata"
+pg_setup main "$P_STRATA" "$BENCH_SCALE"
 psql_q "$P_STRATA" "CHECKPOINT" >/dev/null
 pg_stop main
 umount_daemon

@@ -9,3 +9,17 @@ p99() { LC_ALL=C sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "n/a"; e
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", b / a }'; }
 # tps_of LOG: the TPS figure of a pgbench log.
 tps_of() { awk '/^tps = / { print $3; exit }' "$1"; }
+# tps_runs SIDE KIND PORT PGBENCH_ARGS...: $BENCH_RUNS pgbench runs of
+# $BENCH_SECONDS s each (logs in $LOG_DIR/SIDE-KIND-N.log); the TPS of each
+# run goes to the array TPS_RUNS. Needs tests/integration/lib.sh.
+tps_runs() {
+  local side=$1 kind=$2 port=$3 i f
+  shift 3
+  TPS_RUNS=()
+  for ((i = 1; i <= BENCH_RUNS; i++)); do
+    f=$LOG_DIR/$side-$kind-$i.log
+    pgb "$port" "$@" -T "$BENCH_SECONDS" >"$f" 2>&1 || { cat "$f"; fail "pgbench $kind on $side"; }
+    TPS_RUNS+=("$(tps_of "$f")")
+    log "[$side] $kind run $i: ${TPS_RUNS[-1]} tps"
+  done
+}

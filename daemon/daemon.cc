@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "fs/fuse_server.h"
 #include "layers/inode.h"
 #include "snapshot/fork_spec.h"
+#include "walsink/shipping_sink.h"
 
 namespace strata {
 
@@ -212,10 +214,27 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   if (st = MakeDir(opts.sink_dir); !st.ok()) return fail(st);
   Result<std::unique_ptr<Sink>> sink = OpenLocalSink(opts.sink_dir);
   if (!sink.ok()) return fail(sink.status());
+  ShippingSink* shipping = nullptr;
+  if (!opts.sink_addr.empty()) {
+    Result<HostPort> addr = ParseHostPort(opts.sink_addr);
+    if (!addr.ok()) return fail(addr.status());
+    ShippingSinkOptions shopts;
+    shopts.server = *addr;
+    shopts.store_id = *store_id;
+    shopts.barrier_timeout_ms = static_cast<int>(opts.sink_timeout_ms);
+    Result<std::unique_ptr<ShippingSink>> shipped = ShippingSink::Open(std::move(*sink), shopts);
+    if (!shipped.ok()) return fail(shipped.status());
+    shipping = shipped->get();
+    *sink = std::move(*shipped);
+    spdlog::info("shipping the op log to walsink {} (barrier timeout {} ms)", opts.sink_addr,
+                 opts.sink_timeout_ms);
+  }
+  const Durability default_tier = shipping ? Durability::kRemote : Durability::kLocal;
   Result<std::unique_ptr<Catalog>> catalog = Catalog::Load(store);
   if (!catalog.ok()) return fail(catalog.status());
   VersionStoreOptions vopts;
   vopts.index_dir = opts.cache_dir + "/index";
+  vopts.default_durability = default_tier;
   // The store may fall behind the acknowledged barriers by one retry budget,
   // no more: after that, fsync fails with EIO until flushes get through.
   vopts.max_store_lag_seconds = static_cast<int>((opts.store_timeout_ms + 999) / 1000);
@@ -233,6 +252,8 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   if (st = (*versions)->Recover(ids); !st.ok()) return fail(st);
 
   BranchManager branches(catalog->get(), versions->get());
+  branches.SetDurabilityPolicy(default_tier, shipping != nullptr);
+  if (st = branches.ApplyDurabilities(); !st.ok()) return fail(st);
   FuseOptions fopts;
   fopts.mountpoint = opts.mountpoint;
   fopts.control_socket = opts.cache_dir + "/control.sock";
@@ -242,7 +263,24 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
 
   ServiceContext sctx{
       store,     sink->get(),     versions->get(), catalog->get(),
-      &branches, opts.mountpoint, opts.cache_dir,  [&] { return (*stack)->StatsJson(); }};
+      &branches, opts.mountpoint, opts.cache_dir,  [&] { return (*stack)->StatsJson(); },
+      nullptr};
+  if (shipping) {
+    sctx.sink_stats = [shipping] {
+      const ShippingStats s = shipping->Shipping();
+      return nlohmann::json{{"server", s.server},
+                            {"connected", s.connected},
+                            {"tail", s.tail},
+                            {"acked_offset", s.acked_offset},
+                            {"unacked_bytes", s.tail - std::min(s.tail, s.acked_offset)},
+                            {"reconnects", s.reconnects},
+                            {"frames_sent", s.frames_sent},
+                            {"bytes_sent", s.bytes_sent},
+                            {"acks", s.acks},
+                            {"barrier_timeouts", s.barrier_timeouts},
+                            {"last_error", s.last_error}};
+    };
+  }
   Service service(sctx);
   ControlServer control(fopts.control_socket, [&](const std::string& line) {
     std::string answer = service.Handle(line);

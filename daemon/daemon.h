@@ -18,6 +18,10 @@ struct MountOptions {
   int64_t cache_bytes = -1;          // L2 capacity; -1: default for the store kind, 0: off
   int64_t store_timeout_ms = 60000;  // retry budget of one object-store call
   std::string inject_faults;         // test-only: objstore fault spec (store_stack.h)
+  // HOST:PORT of a walsink server to ship the op log to; empty: none (the
+  // op log stays on this machine and `remote` durability is unavailable).
+  std::string sink_addr;
+  int64_t sink_timeout_ms = 60000;  // a remote barrier fails with EIO after this
 };
 
 // Parses a store's store.json (`data`): the store's id, or kCorruption naming

@@ -54,6 +54,11 @@ json BranchJson(const CatalogData& cat, const BranchInfo& b, VersionStore* vs) {
           {"fork_seq", b.fork_seq},
           {"seq", s.head_seq},
           {"durable_seq", s.durable_seq},
+          {"durability", DurabilityName(s.durability)},
+          // The sink holds seqs up to acked_seq; the store up to durable_seq.
+          // lag: records only the sink has (what a crash replays).
+          {"acked_seq", s.acked_seq},
+          {"lag", s.acked_seq > s.durable_seq ? s.acked_seq - s.durable_seq : 0},
           {"created", FormatRfc3339(b.created_ns)},
           {"memtable_bytes", s.memtable_bytes},
           {"layers", s.layers},
@@ -143,11 +148,18 @@ std::string Service::Handle(const std::string& line) {
                     {"evictions", l1.evictions}}}}},
                 {"oplog_sync_waits", sink.sync_waits}};
       if (ctx_.store_stats) result["cache"].update(ctx_.store_stats());
+      result["walsink"] = ctx_.sink_stats ? ctx_.sink_stats() : json(nullptr);
     } else if (op == "branch_create") {
       std::string from;
       if (req.contains("from") && !req["from"].is_null()) from = Str(req, "from");
       const uint32_t uid = Id(req, "uid"), gid = Id(req, "gid");
-      Result<BranchInfo> b = ctx_.branches->CreateBranch(Str(req, "name"), from, uid, gid);
+      std::optional<Durability> tier;
+      if (req.contains("durability") && !req["durability"].is_null()) {
+        Result<Durability> d = ParseDurability(Str(req, "durability"));
+        if (!d.ok()) return Error(d.status()).dump();
+        tier = *d;
+      }
+      Result<BranchInfo> b = ctx_.branches->CreateBranch(Str(req, "name"), from, uid, gid, tier);
       if (!b.ok()) return Error(b.status()).dump();
       result = BranchJson(*ctx_.catalog->Current(), *b, ctx_.versions);
       result["elapsed_us"] = elapsed_us();
@@ -162,6 +174,13 @@ std::string Service::Handle(const std::string& line) {
       Status st = ctx_.branches->DeleteBranch(Str(req, "name"));
       if (!st.ok()) return Error(st).dump();
       result = json::object();
+    } else if (op == "branch_set") {
+      Result<Durability> d = ParseDurability(Str(req, "durability"));
+      if (!d.ok()) return Error(d.status()).dump();
+      Result<BranchInfo> b = ctx_.branches->SetDurability(Str(req, "name"), *d);
+      if (!b.ok()) return Error(b.status()).dump();
+      result = BranchJson(*ctx_.catalog->Current(), *b, ctx_.versions);
+      spdlog::info("branch {}: durability is now {}", b->name, DurabilityName(*d));
     } else if (op == "branch_reset") {
       Result<BranchInfo> b = ctx_.branches->ResetBranch(Str(req, "name"));
       if (!b.ok()) return Error(b.status()).dump();

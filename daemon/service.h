@@ -23,6 +23,8 @@ struct ServiceContext {
   std::string cache_dir;
   // {"l2": ..., "l3": ...} of the object-store stack; merged into status.cache.
   std::function<nlohmann::json()> store_stats;
+  // The op log's shipping to a walsink server; null when there is none.
+  std::function<nlohmann::json()> sink_stats;
 };
 
 class Service {

@@ -49,8 +49,9 @@ class ServiceTest : public ::testing::Test {
   }
   void ExpectBranchObject(const json& b, const std::string& name, const json& parent,
                           uint64_t fork_seq, uint64_t seq) {
-    for (const char* f : {"name", "id", "parent", "fork_seq", "seq", "durable_seq", "created",
-                          "memtable_bytes", "layers", "layer_bytes"}) {
+    for (const char* f :
+         {"name", "id", "parent", "fork_seq", "seq", "durable_seq", "durability", "acked_seq",
+          "lag", "created", "memtable_bytes", "layers", "layer_bytes"}) {
       EXPECT_TRUE(b.contains(f)) << "branch object lacks " << f << ": " << b.dump();
     }
     EXPECT_EQ(b["name"], name);
@@ -170,6 +171,26 @@ TEST_F(ServiceTest, OutOfRangeUidGidAreInvalid) {
   ExpectError(R"({"op": "branch_create", "name": "b", "uid": 4294967296})", "invalid");
   ExpectError(R"({"op": "branch_create", "name": "c", "gid": 1.5})", "invalid");
   EXPECT_TRUE(env.catalog()->Current()->branches.empty());
+}
+
+TEST_F(ServiceTest, DurabilityAtCreationAndBranchSet) {
+  json b = Ok({{"op", "branch_create"}, {"name", "main"}, {"durability", "ephemeral"}});
+  EXPECT_EQ(b["durability"], "ephemeral");
+  b = Ok({{"op", "branch_create"}, {"name", "other"}});
+  EXPECT_EQ(b["durability"], "local");  // no walsink here: the default is local
+  b = Ok({{"op", "branch_set"}, {"name", "main"}, {"durability", "local"}});
+  EXPECT_EQ(b["durability"], "local");
+  ExpectError(R"({"op":"branch_set","name":"main","durability":"sometimes"})", "invalid");
+  ExpectError(R"({"op":"branch_set","name":"main","durability":"remote"})", "invalid");
+  ExpectError(R"({"op":"branch_set","name":"main"})", "invalid");
+  ExpectError(R"({"op":"branch_set","name":"nope","durability":"local"})", "not_found");
+  ExpectError(R"({"op":"branch_create","name":"x","durability":"remote"})", "invalid");
+  ExpectError(R"({"op":"branch_create","name":"y","durability":7})", "invalid");
+  // Nothing was made by the refused requests.
+  json list = Ok({{"op", "branch_list"}});
+  EXPECT_EQ(list.size(), 2u);
+  json st = Ok({{"op", "status"}});
+  EXPECT_TRUE(st.contains("walsink") && st["walsink"].is_null()) << st.dump();
 }
 
 }  // namespace

@@ -476,6 +476,6 @@ Result<std::vector<DirEntry>> BranchFs::ReadDir(uint64_t dir) {
   return out;
 }
 
-Status BranchFs::Sync() { return versions_->Sync(); }
+Status BranchFs::Sync() { return versions_->Sync(lineage_.front().branch); }
 
 }  // namespace strata

@@ -110,19 +110,28 @@ void VersionStore::ApplyToMemtable(BranchState* bs, const OpRecord& rec) {
   bs->last_time_ns = std::max(bs->last_time_ns, rec.time_ns);
 }
 
+std::shared_ptr<VersionStore::BranchState> VersionStore::NewBranchState(uint32_t branch) {
+  auto bs = std::make_shared<BranchState>(branch);
+  bs->active = std::make_shared<Memtable>();
+  bs->active_since_ns = NowNs();
+  bs->durability = options_.default_durability;
+  return bs;
+}
+
 Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   for (uint32_t b : branches) {
     STRATA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(store_, b));
     for (const LayerMeta& meta : m.layers) {
       if (!index_->HasLayer(b, meta.no)) STRATA_RETURN_IF_ERROR(IndexLayerFromStore(b, meta));
     }
-    auto bs = std::make_shared<BranchState>(b);
+    auto bs = NewBranchState(b);
     bs->head_seq = m.durable_seq;
     bs->last_time_ns = m.last_time_ns;
     bs->next_counter = m.next_counter;
-    bs->active = std::make_shared<Memtable>();
-    bs->active_since_ns = NowNs();
     bs->manifest = std::move(m);
+    // Tell the sink what the store holds before replay: a sink with a server
+    // registers the branch and asks it only for the records past this.
+    STRATA_RETURN_IF_ERROR(sink_->Trim(b, bs->manifest.durable_seq));
     std::unique_lock lock(branches_mu_);
     branches_[b] = std::move(bs);
   }
@@ -147,7 +156,10 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   });
   STRATA_RETURN_IF_ERROR(st);
   for (uint32_t b : unknown) STRATA_RETURN_IF_ERROR(sink_->Trim(b, UINT64_MAX));
+  const uint64_t tail = sink_->Tail();
   for (uint32_t b : branches) {
+    // The first barrier after a restart covers whatever replay brought back.
+    Find(b)->last_token = tail;
     STRATA_RETURN_IF_ERROR(sink_->Trim(b, Find(b)->manifest.durable_seq));
   }
   spdlog::info("recovered {} branches; replayed {} op-log records", branches.size(), replayed);
@@ -160,10 +172,8 @@ Status VersionStore::CreateBranch(uint32_t branch) {
   if (Find(branch)) return Status::Exists("branch id " + std::to_string(branch) + " exists");
   // Nothing is written: a branch without a manifest is empty (LoadManifest),
   // which keeps creation O(1) and cheap.
-  auto bs = std::make_shared<BranchState>(branch);
+  auto bs = NewBranchState(branch);
   bs->manifest.branch = branch;
-  bs->active = std::make_shared<Memtable>();
-  bs->active_since_ns = NowNs();
   std::unique_lock lock(branches_mu_);
   branches_[branch] = std::move(bs);
   return Status::OK();
@@ -239,6 +249,7 @@ Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts)
       }
       return appended.status();
     }
+    bs->last_token = *appended;
     for (KeyPut& p : rec.puts) active->Add(p.key, rec.seq, p.tombstone, std::move(p.value));
     active->AddTime(rec.seq, rec.time_ns);
     std::unique_lock lock(bs->mu);
@@ -267,6 +278,27 @@ size_t VersionStore::Backlog(BranchState* bs) {
 
 Status VersionStore::Sync() {
   STRATA_RETURN_IF_ERROR(sink_->Sync(sink_->Tail()));
+  return CheckStoreHealth();
+}
+
+Status VersionStore::Sync(uint32_t branch) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  const Durability tier = bs->durability;
+  STRATA_RETURN_IF_ERROR(sink_->Barrier(bs->last_token, tier));
+  // An ephemeral barrier promises nothing, so a store outage cannot break it.
+  if (tier == Durability::kEphemeral) return Status::OK();
+  return CheckStoreHealth();
+}
+
+Status VersionStore::SetDurability(uint32_t branch, Durability tier) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  bs->durability = tier;
+  return Status::OK();
+}
+
+Status VersionStore::CheckStoreHealth() {
   if (options_.max_store_lag_seconds <= 0) return Status::OK();
   std::lock_guard lock(store_health_mu_);
   if (flush_failing_since_ns_ == 0) return Status::OK();
@@ -584,6 +616,8 @@ BranchStats VersionStore::Stats(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return s;
   s.memtable_bytes = Backlog(bs.get());
+  s.acked_seq = sink_->AckedSeq(branch);
+  s.durability = bs->durability;
   std::shared_lock lock(bs->mu);
   s.head_seq = bs->head_seq;
   s.durable_seq = bs->manifest.durable_seq;

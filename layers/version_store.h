@@ -58,6 +58,8 @@ struct VersionStoreOptions {
   // Asked before every flush writes to the store; a non-OK answer fails the
   // flush (the daemon refuses to write once its store lease is lost).
   std::function<Status()> may_write;
+  // The tier of a branch until SetDurability says otherwise.
+  Durability default_durability = Durability::kLocal;
 };
 
 struct BranchStats {
@@ -66,6 +68,8 @@ struct BranchStats {
   uint64_t memtable_bytes = 0;
   uint64_t layers = 0;
   uint64_t layer_bytes = 0;
+  uint64_t acked_seq = 0;  // highest seq the sink has made durable (Sink::AckedSeq)
+  Durability durability = Durability::kLocal;
 };
 
 class VersionStore {
@@ -93,9 +97,16 @@ class VersionStore {
   // Applies `puts` to `branch` under its next seq; returns that seq. The op
   // is in the op log but not yet durable: see Sync.
   Result<uint64_t> Commit(uint32_t branch, std::vector<KeyPut> puts);
-  // Barrier: returns once every op committed so far is durable in the sink;
-  // fails while the store is down (see max_store_lag_seconds).
+  // Barrier for all branches: returns once every op committed so far is
+  // durable in the strongest tier the sink offers (Sink::Sync); fails while
+  // the store is down (see max_store_lag_seconds). Branch and snapshot
+  // creation use it: a fork point must outlive any crash, whatever the tiers.
   Status Sync();
+  // Barrier for `branch` in its durability tier (fsync, fdatasync, O_SYNC):
+  // every op of the branch committed so far is durable in that tier.
+  Status Sync(uint32_t branch);
+  // Changes the tier of `branch`; later barriers use it.
+  Status SetDurability(uint32_t branch, Durability tier);
   uint64_t HeadSeq(uint32_t branch);
   // A fresh counter for inode numbers and data ids of `branch` (layers/key.h).
   uint64_t AllocCounter(uint32_t branch);
@@ -136,11 +147,17 @@ class VersionStore {
     Manifest manifest;
     int64_t active_since_ns = 0;
     bool dropped = false;  // set under flush_mu and commit_mu by DropBranch
+    // Sink token of the branch's newest record: what its barrier waits for.
+    std::atomic<uint64_t> last_token{0};
+    std::atomic<Durability> durability{Durability::kLocal};
   };
 
   VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
                const VersionStoreOptions& options);
   std::shared_ptr<BranchState> Find(uint32_t branch);
+  std::shared_ptr<BranchState> NewBranchState(uint32_t branch);
+  // Fails barriers once the store has been failing too long.
+  Status CheckStoreHealth();
   // The newest visible version of every key with `prefix` (>= `start`) across
   // `lineage`; nullopt marks a deleted key.
   Result<std::map<std::string, std::optional<IndexedVersion>, std::less<>>> Collect(

@@ -85,8 +85,22 @@ Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const Bra
   return seq;
 }
 
-uint32_t BranchManager::NextId(const CatalogData& cat) {
-  next_id_ = std::max({next_id_, cat.next_branch_id, versions_->MaxBranchIdInLog() + 1});
+Result<uint32_t> BranchManager::NextId(const CatalogData& cat) {
+  next_id_ = std::max({next_id_, versions_->MaxBranchIdInLog() + 1});
+  if (next_id_ >= reserved_end_) {
+    // Reserve a block of ids in the catalog before handing any out: a branch
+    // whose creation fails may leave records under its id in the op log or
+    // on the walsink server, and a later branch must never inherit them,
+    // whatever was trimmed since. One catalog write per kIdBlock creations.
+    constexpr uint32_t kIdBlock = 64;
+    const uint32_t from = std::max(next_id_, cat.next_branch_id);
+    STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
+      c.next_branch_id = std::max(c.next_branch_id, from + kIdBlock);
+      return Status::OK();
+    }));
+    next_id_ = from;
+    reserved_end_ = from + kIdBlock;
+  }
   return next_id_++;
 }
 
@@ -111,8 +125,51 @@ Status BranchManager::ApplyPostgresFixups(const Lineage& child, uint64_t root) {
   return Status::OK();
 }
 
-Status BranchManager::StartChild(uint32_t id, const Lineage& lineage, uint64_t root) {
+Status BranchManager::CheckTier(Durability tier) const {
+  if (tier == Durability::kRemote && !remote_available_) {
+    return Status::Invalid(
+        "durability 'remote' needs a walsink server: mount the store with --sink HOST:PORT");
+  }
+  return Status::OK();
+}
+
+Status BranchManager::ApplyDurabilities() {
+  std::lock_guard lock(mu_);
+  for (const BranchInfo& b : catalog_->Current()->branches) {
+    const Durability tier = b.durability.value_or(default_tier_);
+    Status st = CheckTier(tier);
+    if (!st.ok()) return Status::Invalid("branch '" + b.name + "': " + st.message());
+    STRATA_RETURN_IF_ERROR(versions_->SetDurability(b.id, tier));
+  }
+  return Status::OK();
+}
+
+Result<BranchInfo> BranchManager::SetDurability(const std::string& name, Durability tier) {
+  std::lock_guard lock(mu_);
+  STRATA_RETURN_IF_ERROR(CheckTier(tier));
+  const BranchInfo* b = catalog_->Current()->FindBranch(name);
+  if (!b) return NoBranch(name);
+  const uint32_t id = b->id;
+  BranchInfo info;
+  STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
+    for (auto& x : c.branches) {
+      if (x.id == id) {
+        x.durability = tier;
+        info = x;
+      }
+    }
+    return Status::OK();
+  }));
+  // Catalog first: a crash in between leaves the new tier recorded, which the
+  // next mount applies.
+  STRATA_RETURN_IF_ERROR(versions_->SetDurability(id, tier));
+  return info;
+}
+
+Status BranchManager::StartChild(uint32_t id, const Lineage& lineage, uint64_t root,
+                                 Durability tier) {
   STRATA_RETURN_IF_ERROR(versions_->CreateBranch(id));
+  STRATA_RETURN_IF_ERROR(versions_->SetDurability(id, tier));
   Status st = ApplyPostgresFixups(lineage, root);
   if (st.ok()) st = versions_->Sync();
   if (!st.ok()) versions_->DropBranch(id).PermitUnchecked();
@@ -120,18 +177,23 @@ Status BranchManager::StartChild(uint32_t id, const Lineage& lineage, uint64_t r
 }
 
 Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const std::string& from,
-                                               uint32_t uid, uint32_t gid) {
+                                               uint32_t uid, uint32_t gid,
+                                               std::optional<Durability> tier) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
+  STRATA_RETURN_IF_ERROR(CheckTier(tier.value_or(default_tier_)));
   std::lock_guard lock(mu_);
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   if (cat->FindBranch(name)) return Status::Exists("branch '" + name + "' already exists");
   BranchInfo info;
-  info.id = NextId(*cat);
+  STRATA_ASSIGN_OR_RETURN(info.id, NextId(*cat));
+  cat = catalog_->Current();
   info.name = name;
   info.created_ns = NowNs();
+  info.durability = tier.value_or(default_tier_);
   if (from.empty()) {
     info.root_ino = MakeIno(info.id, kRootCounter);
     STRATA_RETURN_IF_ERROR(versions_->CreateBranch(info.id));
+    STRATA_RETURN_IF_ERROR(versions_->SetDurability(info.id, *info.durability));
     InodeAttr root;
     root.ino = info.root_ino;
     root.mode = S_IFDIR | 0700;
@@ -156,10 +218,10 @@ Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const st
     info.root_ino = parent->root_ino;
     Lineage lineage = cat->LineageOf(parent->id, info.fork_seq);
     lineage.insert(lineage.begin(), Level{info.id, UINT64_MAX});
-    STRATA_RETURN_IF_ERROR(StartChild(info.id, lineage, info.root_ino));
+    STRATA_RETURN_IF_ERROR(StartChild(info.id, lineage, info.root_ino, *info.durability));
   }
   Status st = catalog_->Update([&](CatalogData& c) {
-    c.next_branch_id = info.id + 1;
+    c.next_branch_id = std::max(c.next_branch_id, info.id + 1);
     c.branches.push_back(info);
     return Status::OK();
   });
@@ -215,14 +277,15 @@ Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
   if (!parent) return Status::Corruption("catalog: parent of '" + name + "' is missing");
   BranchInfo info = *b;
   const uint32_t old_id = b->id;
-  info.id = NextId(*cat);
+  STRATA_ASSIGN_OR_RETURN(info.id, NextId(*cat));
   info.created_ns = NowNs();
   STRATA_ASSIGN_OR_RETURN(info.fork_seq, ResolveForkSeq(*cat, *parent, ForkSpec{}));
   Lineage lineage = cat->LineageOf(parent->id, info.fork_seq);
   lineage.insert(lineage.begin(), Level{info.id, UINT64_MAX});
-  STRATA_RETURN_IF_ERROR(StartChild(info.id, lineage, info.root_ino));
+  STRATA_RETURN_IF_ERROR(
+      StartChild(info.id, lineage, info.root_ino, info.durability.value_or(default_tier_)));
   Status st = catalog_->Update([&](CatalogData& c) {
-    c.next_branch_id = info.id + 1;
+    c.next_branch_id = std::max(c.next_branch_id, info.id + 1);
     for (auto& x : c.branches) {
       if (x.id == old_id) x = info;
     }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -29,10 +30,23 @@ class BranchManager {
     gone_ = std::move(fn);
   }
 
+  // The tier of branches created without one, and whether a walsink server
+  // is there to make kRemote possible. Call before anything else.
+  void SetDurabilityPolicy(Durability default_tier, bool remote_available) {
+    default_tier_ = default_tier;
+    remote_available_ = remote_available;
+  }
+  // Hands every branch's tier to the version store (after Recover). Fails if
+  // a branch wants kRemote and there is no walsink server.
+  Status ApplyDurabilities();
+
   // `from` empty: a new root branch whose top directory is owned by uid/gid,
-  // mode 0700. Otherwise a fork spec (snapshot/fork_spec.h).
+  // mode 0700. Otherwise a fork spec (snapshot/fork_spec.h). `tier` unset:
+  // the default tier (SetDurabilityPolicy), recorded in the catalog.
   Result<BranchInfo> CreateBranch(const std::string& name, const std::string& from, uint32_t uid,
-                                  uint32_t gid);
+                                  uint32_t gid, std::optional<Durability> tier = std::nullopt);
+  // Changes a branch's tier; the next barrier of the branch uses it.
+  Result<BranchInfo> SetDurability(const std::string& name, Durability tier);
   Status DeleteBranch(const std::string& name);
   // Moves the branch to its parent's current head, dropping its own changes.
   Result<BranchInfo> ResetBranch(const std::string& name);
@@ -47,16 +61,23 @@ class BranchManager {
   // postmaster.pid, which names the parent's postmaster (docs/postgres.md).
   Status ApplyPostgresFixups(const Lineage& child, uint64_t root);
   // A new branch in the version store forked at (parent, seq), with fixups.
-  Status StartChild(uint32_t id, const Lineage& lineage, uint64_t root);
+  Status StartChild(uint32_t id, const Lineage& lineage, uint64_t root, Durability tier);
 
   // An id never used before, not even by a creation that failed and left
-  // op-log records behind. REQUIRES: mu_ held.
-  uint32_t NextId(const CatalogData& cat);
+  // op-log records behind: ids come from a block reserved in the catalog.
+  // REQUIRES: mu_ held.
+  Result<uint32_t> NextId(const CatalogData& cat);
+
+  // kInvalid if `tier` cannot be honoured on this mount.
+  Status CheckTier(Durability tier) const;
 
   Catalog* const catalog_;
   VersionStore* const versions_;
-  std::mutex mu_;         // one branch/snapshot change at a time
-  uint32_t next_id_ = 0;  // GUARDED_BY(mu_)
+  Durability default_tier_ = Durability::kLocal;
+  bool remote_available_ = false;
+  std::mutex mu_;              // one branch/snapshot change at a time
+  uint32_t next_id_ = 0;       // GUARDED_BY(mu_)
+  uint32_t reserved_end_ = 0;  // ids below this (from next_id_) are ours; GUARDED_BY(mu_)
   std::function<void(const std::string&)> gone_;
 };
 

@@ -126,9 +126,11 @@ TEST(BranchManagerFailure, FailedCatalogWriteLeavesNoBranchBehind) {
   store->fail_catalog = false;
 }
 
-// A creation that failed at the catalog write used id N and wrote op-log
-// records for it; the next creation reuses id N. After a crash, replay must
-// not hand the dead attempt's records to the new branch.
+// A creation that fails at the catalog write must leave nothing that a later
+// branch could inherit: ids come from blocks reserved in the catalog, so the
+// failed attempt gets no id at all here, and an attempt that fails later
+// (after writing op-log records) burns its id. After a crash, replay must not
+// hand a dead attempt's records to the new branch.
 TEST(BranchManagerFailure, ReusedIdAfterAFailedCreationRecoversTheNewBranchsData) {
   BranchEnv env;
   CountingStore* store = env.Wrap<CountingStore>();

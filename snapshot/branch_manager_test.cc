@@ -40,7 +40,8 @@ TEST(BranchManager, RootBranchHasATopDirectoryOwnedByUidGidMode0700) {
   EXPECT_EQ(main.fork_seq, 0u);
   EXPECT_EQ(main.root_ino, MakeIno(1, kRootCounter));
   EXPECT_EQ(env.vs()->HeadSeq(1), 1u);
-  EXPECT_EQ(env.catalog()->Current()->version, 1u);
+  // Two catalog versions: the reserved block of branch ids, then the branch.
+  EXPECT_EQ(env.catalog()->Current()->version, 2u);
   for (int round = 0; round < 2; round++) {  // before and after a restart
     ASSERT_NE(env.Find("main"), nullptr);
     ASSERT_OK_AND_ASSIGN(auto bytes, env.vs()->Get(env.LineageOf("main"), AttrKey(main.root_ino)));
@@ -219,6 +220,84 @@ TEST_F(ForkTest, SnapshotIsAPointerToTheHeadSeq) {
   const SnapshotInfo* again = env.catalog()->Current()->FindSnapshot("s4");
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->seq, 4u);
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+using testing::BranchEnv;
+
+TEST(BranchDurability, DefaultExplicitAndChangedTiersAreKeptInTheCatalog) {
+  BranchEnv env;
+  ASSERT_OK(env.Open());
+  env.manager()->SetDurabilityPolicy(Durability::kRemote, true);
+  ASSERT_OK_AND_ASSIGN(BranchInfo main, env.manager()->CreateBranch("main", "", 0, 0));
+  EXPECT_EQ(main.durability, Durability::kRemote);  // the mount's default, recorded
+  ASSERT_OK_AND_ASSIGN(BranchInfo eph,
+                       env.manager()->CreateBranch("eph", "main", 0, 0, Durability::kEphemeral));
+  EXPECT_EQ(eph.durability, Durability::kEphemeral);
+  EXPECT_EQ(env.vs()->Stats(eph.id).durability, Durability::kEphemeral);
+  ASSERT_OK_AND_ASSIGN(BranchInfo changed,
+                       env.manager()->SetDurability("main", Durability::kLocal));
+  EXPECT_EQ(changed.durability, Durability::kLocal);
+  EXPECT_EQ(env.vs()->Stats(main.id).durability, Durability::kLocal);
+  EXPECT_EQ(CodeOf(env.manager()->SetDurability("nope", Durability::kLocal)), Code::kNotFound);
+
+  // After a restart the catalog gives every branch its tier back.
+  ASSERT_OK(env.ReopenFromCatalog());
+  env.manager()->SetDurabilityPolicy(Durability::kRemote, true);
+  ASSERT_OK(env.manager()->ApplyDurabilities());
+  EXPECT_EQ(env.Find("main")->durability, Durability::kLocal);
+  EXPECT_EQ(env.vs()->Stats(main.id).durability, Durability::kLocal);
+  EXPECT_EQ(env.vs()->Stats(eph.id).durability, Durability::kEphemeral);
+
+  // A reset keeps the tier.
+  ASSERT_OK_AND_ASSIGN(BranchInfo reset, env.manager()->ResetBranch("eph"));
+  EXPECT_EQ(reset.durability, Durability::kEphemeral);
+  EXPECT_EQ(env.vs()->Stats(reset.id).durability, Durability::kEphemeral);
+}
+
+TEST(BranchDurability, RemoteNeedsAWalsinkAndIsRefusedWithoutOne) {
+  BranchEnv env;
+  ASSERT_OK(env.Open());
+  env.manager()->SetDurabilityPolicy(Durability::kLocal, false);
+  const uint64_t version = env.catalog()->Current()->version;
+  Result<BranchInfo> r = env.manager()->CreateBranch("r", "", 0, 0, Durability::kRemote);
+  EXPECT_EQ(CodeOf(r), Code::kInvalid);
+  EXPECT_NE(r.status().message().find("--sink"), std::string::npos) << r.status().message();
+  EXPECT_EQ(env.catalog()->Current()->version, version);  // nothing made
+  ASSERT_OK(env.manager()->CreateBranch("main", "", 0, 0));
+  EXPECT_EQ(env.Find("main")->durability, Durability::kLocal);
+  EXPECT_EQ(CodeOf(env.manager()->SetDurability("main", Durability::kRemote)), Code::kInvalid);
+  EXPECT_EQ(env.Find("main")->durability, Durability::kLocal);
+
+  // A store whose branch wants remote cannot be mounted without a walsink.
+  env.manager()->SetDurabilityPolicy(Durability::kRemote, true);
+  ASSERT_OK(env.manager()->SetDurability("main", Durability::kRemote));
+  ASSERT_OK(env.ReopenFromCatalog());
+  env.manager()->SetDurabilityPolicy(Durability::kLocal, false);
+  Status st = env.manager()->ApplyDurabilities();
+  EXPECT_EQ(st.code(), Code::kInvalid);
+  EXPECT_NE(st.message().find("branch 'main'"), std::string::npos) << st.message();
+}
+
+TEST(BranchDurability, CatalogWithoutTiersMeansTheDefaultAndBadTiersAreCorruption) {
+  CatalogData c;
+  c.branches.push_back({1, "old", 0, 0, 1, 0, std::nullopt});
+  c.branches.push_back({2, "new", 1, 5, 1, 0, Durability::kEphemeral});
+  const std::string bytes = EncodeCatalog(c);
+  EXPECT_EQ(bytes.find("\"durability\":\"remote\""), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(CatalogData back, DecodeCatalog(bytes, "c"));
+  EXPECT_EQ(back.branches[0].durability, std::nullopt);
+  EXPECT_EQ(back.branches[1].durability, Durability::kEphemeral);
+  std::string bad = bytes;
+  bad.replace(bad.find("ephemeral"), 9, "forever!!");
+  Result<CatalogData> r = DecodeCatalog(bad, "c");
+  EXPECT_EQ(CodeOf(r), Code::kCorruption);
+  EXPECT_NE(r.status().message().find("forever!!"), std::string::npos) << r.status().message();
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ std::string EncodeCatalog(const CatalogData& c) {
                              {"fork_seq", b.fork_seq},
                              {"root_ino", b.root_ino},
                              {"created_ns", b.created_ns}});
+    if (b.durability) j["branches"].back()["durability"] = DurabilityName(*b.durability);
   }
   j["snapshots"] = nlohmann::json::array();
   for (const auto& s : c.snapshots) {
@@ -98,7 +99,13 @@ Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& na
     for (const auto& b : j.at("branches")) {
       c.branches.push_back({b.at("id").get<uint32_t>(), b.at("name").get<std::string>(),
                             b.at("parent").get<uint32_t>(), b.at("fork_seq").get<uint64_t>(),
-                            b.at("root_ino").get<uint64_t>(), b.at("created_ns").get<int64_t>()});
+                            b.at("root_ino").get<uint64_t>(), b.at("created_ns").get<int64_t>(),
+                            std::nullopt});
+      if (b.contains("durability")) {
+        Result<Durability> d = ParseDurability(b.at("durability").get<std::string>());
+        if (!d.ok()) return Status::Corruption("catalog " + name + ": " + d.status().message());
+        c.branches.back().durability = *d;
+      }
     }
     for (const auto& s : j.at("snapshots")) {
       c.snapshots.push_back({s.at("name").get<std::string>(), s.at("branch").get<uint32_t>(),

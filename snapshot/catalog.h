@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct BranchInfo {
   uint64_t fork_seq = 0;
   uint64_t root_ino = 0;
   int64_t created_ns = 0;
+  // How durable the branch's barriers are; unset in catalogs older than
+  // durability tiers, which means the mount's default.
+  std::optional<Durability> durability;
 };
 
 struct SnapshotInfo {

@@ -37,6 +37,7 @@ Status BranchCreate(const BranchCreateArgs& args, std::ostream& out) {
 
   json req = {{"op", "branch_create"}, {"name", args.name}, {"uid", owner.uid}, {"gid", owner.gid}};
   if (args.from) req["from"] = *args.from;
+  if (args.durability) req["durability"] = *args.durability;
   STRATA_ASSIGN_OR_RETURN(json branch, ControlClient(mount).Call(req));
   if (args.daemon.json) {
     PrintJson(out, branch);
@@ -52,6 +53,19 @@ Status BranchList(const DaemonArgs& args, std::ostream& out) {
     PrintJson(out, list);
   } else {
     out << RenderBranchTable(list);
+  }
+  return Status::OK();
+}
+
+Status BranchSet(const DaemonArgs& args, const std::string& name, const std::string& durability,
+                 std::ostream& out) {
+  STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
+  STRATA_ASSIGN_OR_RETURN(
+      json branch, Call(args, {{"op", "branch_set"}, {"name", name}, {"durability", durability}}));
+  if (args.json) {
+    PrintJson(out, branch);
+  } else {
+    out << "branch " << name << ": durability " << Cell(branch, "durability") << "\n";
   }
   return Status::OK();
 }

@@ -24,10 +24,13 @@ struct BranchCreateArgs {
   std::optional<std::string> from;        // PARENT[@SNAPSHOT|@seq:N|@time:RFC3339]
   std::optional<std::string> owner;       // USER, UID, USER:GROUP or UID:GID
   std::optional<std::string> checkpoint;  // libpq conninfo of the parent's server
+  std::optional<std::string> durability;  // remote, local or ephemeral
 };
 
 Status BranchCreate(const BranchCreateArgs& args, std::ostream& out);
 Status BranchList(const DaemonArgs& args, std::ostream& out);
+Status BranchSet(const DaemonArgs& args, const std::string& name, const std::string& durability,
+                 std::ostream& out);
 Status BranchDelete(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status BranchReset(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status SnapshotCreate(const DaemonArgs& args, const std::string& branch, const std::string& name,

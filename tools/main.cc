@@ -16,6 +16,7 @@
 #include "tools/commands.h"
 #include "tools/mount_command.h"
 #include "tools/verify_command.h"
+#include "tools/walsink_command.h"
 
 #ifndef STRATA_VERSION
 #define STRATA_VERSION "0.0.0"
@@ -38,6 +39,8 @@ struct Invocation {
   BranchCreateArgs branch_create;
   std::string name;
   std::string branch;
+  WalsinkServeArgs walsink;
+  std::string durability;
 };
 
 void AddDaemonOptions(CLI::App* cmd, DaemonArgs* args, bool with_json) {
@@ -77,6 +80,12 @@ void Build(CLI::App& app, Invocation& inv) {
   mount->add_option("--inject-faults", inv.mount.inject_faults,
                     "Testing only: fail and delay object-store calls, e.g. "
                     "error_rate=0.2,latency_ms=20");
+  mount->add_option("--sink", inv.mount.sink,
+                    "HOST:PORT of a walsink server to ship the op log to (strata walsink serve); "
+                    "branches then default to durability 'remote'");
+  mount->add_option("--sink-timeout", inv.mount.sink_timeout_s,
+                    "Seconds a 'remote' fsync waits for the walsink server before failing "
+                    "with EIO (default 60)");
   mount->callback([&inv] { inv.action = [&inv] { return Mount(inv.mount); }; });
 
   CLI::App* umount = app.add_subcommand("umount", "Unmount and wait for the daemon to flush");
@@ -100,6 +109,9 @@ void Build(CLI::App& app, Invocation& inv) {
       ->add_option("--checkpoint", bc.checkpoint,
                    "libpq conninfo of the parent's running server: CHECKPOINT it first")
       ->needs(from);
+  bcreate->add_option("--durability", bc.durability,
+                      "remote, local or ephemeral: what an fsync waits for (default: remote "
+                      "with a walsink server, else local)");
   AddDaemonOptions(bcreate, &bc.daemon, true);
   bcreate->callback(
       [&inv] { inv.action = [&inv] { return BranchCreate(inv.branch_create, std::cout); }; });
@@ -107,6 +119,14 @@ void Build(CLI::App& app, Invocation& inv) {
   CLI::App* blist = branch->add_subcommand("list", "List branches");
   AddDaemonOptions(blist, &inv.daemon, true);
   blist->callback([&inv] { inv.action = [&inv] { return BranchList(inv.daemon, std::cout); }; });
+
+  CLI::App* bset = branch->add_subcommand("set", "Change a branch's settings");
+  bset->add_option("NAME", inv.name, "The branch")->required();
+  bset->add_option("--durability", inv.durability, "remote, local or ephemeral")->required();
+  AddDaemonOptions(bset, &inv.daemon, true);
+  bset->callback([&inv] {
+    inv.action = [&inv] { return BranchSet(inv.daemon, inv.name, inv.durability, std::cout); };
+  });
 
   CLI::App* bdelete = branch->add_subcommand("delete", "Delete a branch without children");
   bdelete->add_option("NAME", inv.name, "The branch")->required();
@@ -149,6 +169,19 @@ void Build(CLI::App& app, Invocation& inv) {
   verify->callback([&inv] {
     inv.action = [&inv] { return Verify(inv.store_url, inv.daemon.json, std::cout); };
   });
+
+  CLI::App* walsink = app.add_subcommand("walsink", "Run a walsink server (remote op-log sink)");
+  walsink->require_subcommand(1);
+  CLI::App* wserve = walsink->add_subcommand(
+      "serve", "Keep the op logs of mounts on other machines durable; runs until SIGTERM/SIGINT");
+  wserve->add_option("--dir", inv.walsink.dir, "Directory of the op logs (one per store id)")
+      ->required();
+  wserve->add_option("--listen", inv.walsink.listen, "HOST:PORT to listen on (port 0: any free)")
+      ->required();
+  wserve->add_option("--port-file", inv.walsink.port_file,
+                     "Write the bound port to this file once listening");
+  wserve->add_option("--log-file", inv.walsink.log_file, "Log here instead of stderr");
+  wserve->callback([&inv] { inv.action = [&inv] { return WalsinkServe(inv.walsink); }; });
 
   CLI::App* status = app.add_subcommand("status", "Show the daemon, store and branches");
   AddDaemonOptions(status, &inv.daemon, true);

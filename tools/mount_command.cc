@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/socket.h"
 #include "daemon/daemon.h"
 #include "daemon/store_stack.h"
 #include "tools/cache_dir.h"
@@ -213,6 +214,13 @@ Status Mount(const MountArgs& args) {
   if (args.store_timeout_s < 1 || args.store_timeout_s > 3600) {
     return Status::Invalid("--store-timeout must be 1..3600 seconds");
   }
+  if (args.sink) {
+    Result<HostPort> hp = ParseHostPort(*args.sink);
+    if (!hp.ok()) return Status::Invalid("--sink: " + hp.status().message());
+  }
+  if (args.sink_timeout_s < 1 || args.sink_timeout_s > 3600) {
+    return Status::Invalid("--sink-timeout must be 1..3600 seconds");
+  }
   STRATA_ASSIGN_OR_RETURN(std::string mountpoint, PrepareMountpoint(args.mountpoint));
   std::string cache_dir = Absolute(
       args.cache_dir ? *args.cache_dir : DefaultCacheDir(args.store_url, CacheDirEnvFromProcess()));
@@ -226,6 +234,8 @@ Status Mount(const MountArgs& args) {
   opts.cache_bytes = cache_bytes;
   opts.store_timeout_ms = int64_t{args.store_timeout_s} * 1000;
   opts.inject_faults = args.inject_faults.value_or("");
+  opts.sink_addr = args.sink.value_or("");
+  opts.sink_timeout_ms = int64_t{args.sink_timeout_s} * 1000;
   if (args.log_file) {
     opts.log_file = *args.log_file == "-" ? "-" : Absolute(*args.log_file);
   } else {

@@ -19,6 +19,8 @@ struct MountArgs {
   std::optional<std::string> cache_size;     // L2 cap, e.g. "8G"; "0" turns L2 off
   int store_timeout_s = 60;                  // retry budget of one object-store call
   std::optional<std::string> inject_faults;  // test-only (docs/cli.md)
+  std::optional<std::string> sink;           // HOST:PORT of a walsink server
+  int sink_timeout_s = 60;                   // a remote barrier fails after this
 };
 
 // Prints "mounted URL at MOUNT (pid N, cache DIR)" once the daemon reports the

@@ -58,11 +58,12 @@ std::string RenderBranchTable(const nlohmann::json& branches) {
            {"FORK_SEQ", true},
            {"SEQ", true},
            {"DURABLE_SEQ", true},
+           {"DURABILITY"},
            {"CREATED"}});
   for (const auto& b : ArrayOrEmpty(&branches)) {
     bool root = Field(b, "parent") == nullptr;
     t.AddRow({Cell(b, "name"), Cell(b, "parent"), root ? "-" : Cell(b, "fork_seq"), Cell(b, "seq"),
-              Cell(b, "durable_seq"), Cell(b, "created")});
+              Cell(b, "durable_seq"), Cell(b, "durability"), Cell(b, "created")});
   }
   return t.Render();
 }
@@ -108,6 +109,20 @@ std::string RenderStatus(const nlohmann::json& st) {
                                     " retries, " + Cell(*l3, "errors") + " errors"});
     }
   }
+  if (const nlohmann::json* ws = Field(st, "walsink"); ws && ws->is_object()) {
+    std::string line =
+        Cell(*ws, "server") +
+        (Field(*ws, "connected") && (*ws)["connected"].get<bool>() ? ", connected"
+                                                                   : ", NOT CONNECTED") +
+        ", " + SizeCell(*ws, "unacked_bytes") + " unacknowledged, " + Cell(*ws, "reconnects") +
+        " reconnects";
+    if (Cell(*ws, "last_error") != "" && Cell(*ws, "last_error") != "-") {
+      line += " (last error: " + Cell(*ws, "last_error") + ")";
+    }
+    kv.push_back({"walsink", line});
+  } else {
+    kv.push_back({"walsink", "none (op log on this machine only)"});
+  }
   std::string out;
   size_t width = 0;
   for (const auto& [k, v] : kv) width = std::max(width, k.size() + 1);
@@ -120,15 +135,18 @@ std::string RenderStatus(const nlohmann::json& st) {
            {"PARENT"},
            {"FORK_SEQ", true},
            {"SEQ", true},
+           {"TIER"},
+           {"ACKED_SEQ", true},
            {"DURABLE_SEQ", true},
+           {"LAG", true},
            {"MEMTABLE", true},
            {"LAYERS", true},
            {"LAYER_BYTES", true}});
   for (const auto& b : ArrayOrEmpty(Field(st, "branches"))) {
     bool root = Field(b, "parent") == nullptr;
     t.AddRow({Cell(b, "name"), Cell(b, "parent"), root ? "-" : Cell(b, "fork_seq"), Cell(b, "seq"),
-              Cell(b, "durable_seq"), SizeCell(b, "memtable_bytes"), Cell(b, "layers"),
-              SizeCell(b, "layer_bytes")});
+              Cell(b, "durability"), Cell(b, "acked_seq"), Cell(b, "durable_seq"), Cell(b, "lag"),
+              SizeCell(b, "memtable_bytes"), Cell(b, "layers"), SizeCell(b, "layer_bytes")});
   }
   out += t.Render();
   return out;

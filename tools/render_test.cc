@@ -14,6 +14,9 @@ json Branch(const char* name, json parent, uint64_t fork, uint64_t seq) {
           {"fork_seq", fork},
           {"seq", seq},
           {"durable_seq", seq / 2},
+          {"durability", "remote"},
+          {"acked_seq", seq - 1},
+          {"lag", seq - 1 - seq / 2},
           {"created", "2024-05-01T12:00:00Z"},
           {"memtable_bytes", 2048},
           {"layers", 3},
@@ -35,11 +38,11 @@ TEST(RenderTest, Cells) {
 TEST(RenderTest, BranchTable) {
   json list = json::array({Branch("main", nullptr, 0, 120), Branch("agent-1", "main", 100, 130)});
   EXPECT_EQ(RenderBranchTable(list),
-            "NAME     PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  CREATED\n"
-            "main     -              -  120           60  2024-05-01T12:00:00Z\n"
-            "agent-1  main         100  130           65  2024-05-01T12:00:00Z\n");
+            "NAME     PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED\n"
+            "main     -              -  120           60  remote      2024-05-01T12:00:00Z\n"
+            "agent-1  main         100  130           65  remote      2024-05-01T12:00:00Z\n");
   EXPECT_EQ(RenderBranchTable(json::array()),
-            "NAME  PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  CREATED\n");
+            "NAME  PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED\n");
 }
 
 TEST(RenderTest, SnapshotTable) {
@@ -62,7 +65,13 @@ TEST(RenderTest, Status) {
              {"layer_bytes", 3145728},
              {"store_bytes", 4194304},
              {"oplog_bytes", 512},
-             {"oplog_segments", 1}};
+             {"oplog_segments", 1},
+             {"walsink",
+              {{"server", "10.0.0.5:7000"},
+               {"connected", true},
+               {"unacked_bytes", 4096},
+               {"reconnects", 1},
+               {"last_error", ""}}}};
   EXPECT_EQ(RenderStatus(st),
             "store:       file:///s\n"
             "mount:       /mnt/pg\n"
@@ -73,9 +82,24 @@ TEST(RenderTest, Status) {
             "layers:      3 (3.0 MiB)\n"
             "store size:  4.0 MiB\n"
             "snapshots:   2\n"
+            "walsink:     10.0.0.5:7000, connected, 4.0 KiB unacknowledged, 1 reconnects\n"
             "\n"
-            "NAME  PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  MEMTABLE  LAYERS  LAYER_BYTES\n"
-            "main  -              -   10            5   2.0 KiB       3     12.3 MiB\n");
+            "NAME  PARENT  FORK_SEQ  SEQ  TIER    ACKED_SEQ  DURABLE_SEQ  LAG  MEMTABLE  LAYERS  "
+            "LAYER_BYTES\n"
+            "main  -              -   10  remote          9            5    4   2.0 KiB       3  "
+            "   12.3 MiB\n");
+  st["walsink"] = {{"server", "10.0.0.5:7000"},
+                   {"connected", false},
+                   {"unacked_bytes", 0},
+                   {"reconnects", 3},
+                   {"last_error", "connection refused"}};
+  EXPECT_NE(RenderStatus(st).find("walsink:     10.0.0.5:7000, NOT CONNECTED, 0 B unacknowledged, "
+                                  "3 reconnects (last error: connection refused)\n"),
+            std::string::npos)
+      << RenderStatus(st);
+  st["walsink"] = nullptr;
+  EXPECT_NE(RenderStatus(st).find("walsink:     none (op log on this machine only)\n"),
+            std::string::npos);
 }
 
 TEST(RenderTest, StatusToleratesMissingFields) {

@@ -32,15 +32,24 @@ class FaultSink : public SinkWrapper {
     return SinkWrapper::Append(rec);
   }
   Status Sync(uint64_t token) override {
+    STRATA_RETURN_IF_ERROR(SyncFault());
+    return SinkWrapper::Sync(token);
+  }
+  Status Barrier(uint64_t token, Durability tier) override {
+    if (tier == Durability::kEphemeral) return Status::OK();
+    STRATA_RETURN_IF_ERROR(SyncFault());
+    return SinkWrapper::Barrier(token, tier);
+  }
+
+ private:
+  Status SyncFault() {
     Sleep(sync_latency_us_);
     if (broken_ || Take(&fail_syncs_)) {
       if (sticky_) broken_ = true;
       return Status::IO("fault injection: sync failed");
     }
-    return SinkWrapper::Sync(token);
+    return Status::OK();
   }
-
- private:
   static bool Take(std::atomic<int>* n) {
     int v = n->load();
     while (v > 0 && !n->compare_exchange_weak(v, v - 1)) {

@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/coding.h"
+#include "common/fd_util.h"
 #include "walsink/op_record.h"
 
 namespace strata {
@@ -152,6 +154,9 @@ class LocalSink final : public Sink {
   Status Replay(const std::function<Status(const OpRecord&)>& fn) override;
   Status Trim(uint32_t branch, uint64_t seq) override;
   SinkStats Stats() override;
+  uint64_t AckedSeq(uint32_t branch) override;
+  Status ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
+                    uint64_t* next) override;
 
  private:
   std::string PathOf(uint64_t start) const { return dir_ + "/" + SegmentFileName(start); }
@@ -198,14 +203,16 @@ class LocalSink final : public Sink {
   // ordered anyway) but never across the group-commit fdatasync, so appends
   // continue while a sync is in flight.
   std::mutex mu_;
-  std::condition_variable sync_cv_;                 // signalled when a syncer finishes
-  std::map<uint64_t, Segment> segments_;            // by start offset; the last is current
-  std::shared_ptr<SegmentFile> cur_;                // the current segment, open for writing
-  uint64_t appended_ = 0;                           // logical offset after the last record
-  uint64_t synced_ = 0;                             // everything below is durable
-  bool syncing_ = false;                            // a thread is in fdatasync for Sync
-  Status error_;                                    // sticky; see FailLocked
-  std::unordered_map<uint32_t, uint64_t> trimmed_;  // branch -> seq covered by layers
+  std::condition_variable sync_cv_;                      // signalled when a syncer finishes
+  std::map<uint64_t, Segment> segments_;                 // by start offset; the last is current
+  std::shared_ptr<SegmentFile> cur_;                     // the current segment, open for writing
+  uint64_t appended_ = 0;                                // logical offset after the last record
+  uint64_t synced_ = 0;                                  // everything below is durable
+  bool syncing_ = false;                                 // a thread is in fdatasync for Sync
+  Status error_;                                         // sticky; see FailLocked
+  std::unordered_map<uint32_t, uint64_t> trimmed_;       // branch -> seq covered by layers
+  std::unordered_map<uint32_t, uint64_t> appended_seq_;  // branch -> last seq appended
+  std::unordered_map<uint32_t, uint64_t> synced_seq_;    // branch -> last seq synced
   uint64_t appended_bytes_ = 0;
   uint64_t syncs_ = 0;
   uint64_t sync_waits_ = 0;
@@ -296,6 +303,7 @@ Status LocalSink::RotateLocked() {
   // Every earlier segment was synced when it was rotated out, so the whole
   // log up to here is durable now.
   synced_ = std::max(synced_, appended_);
+  synced_seq_ = appended_seq_;
   sync_cv_.notify_all();
   return CreateSegmentLocked(appended_);
 }
@@ -386,6 +394,12 @@ Status LocalSink::Recover() {
   }
   if (DataSync(fd) != 0) return Status::FromErrno(errno, "fdatasync " + last.path);
   appended_ = synced_ = start + last.size;
+  for (const auto& [seg_start, seg] : segments_) {
+    for (const auto& [b, seq] : seg.max_seq) {
+      appended_seq_[b] = std::max(appended_seq_[b], seq);
+    }
+  }
+  synced_seq_ = appended_seq_;
   return Status::OK();
 }
 
@@ -432,6 +446,7 @@ Result<uint64_t> LocalSink::Append(const OpRecord& rec) {
   appended_bytes_ += frame.size();
   uint64_t& m = seg.max_seq[rec.branch];
   m = std::max(m, rec.seq);
+  appended_seq_[rec.branch] = rec.seq;
   const uint64_t token = appended_;
   // Start writeback of what piled up since the last kick, without waiting, so
   // a barrier's fdatasync finds little dirty data: under a heavy write load
@@ -466,6 +481,9 @@ Status LocalSink::Sync(uint64_t token) {
     // Become the syncer for everything appended so far: that is the group.
     syncing_ = true;
     const uint64_t target = appended_;
+    // Per-branch seqs for AckedSeq; a copy per group commit is cheap next to
+    // the fdatasync it rides on.
+    std::unordered_map<uint32_t, uint64_t> target_seqs = appended_seq_;
     const std::shared_ptr<SegmentFile> file = cur_;
     const std::string path = segments_.rbegin()->second.path;
     l.unlock();
@@ -478,6 +496,9 @@ Status LocalSink::Sync(uint64_t token) {
       FailLocked(err, "fdatasync " + path).PermitUnchecked();
     } else {
       synced_ = std::max(synced_, target);
+      for (const auto& [b, seq] : target_seqs) {
+        if (appended_seq_.count(b)) synced_seq_[b] = std::max(synced_seq_[b], seq);
+      }
     }
     sync_cv_.notify_all();
   }
@@ -534,6 +555,8 @@ Status LocalSink::Trim(uint32_t branch, uint64_t seq) {
       // A deleted branch: its records matter to nobody. Forget it entirely so
       // the id's state does not linger.
       trimmed_.erase(branch);
+      appended_seq_.erase(branch);
+      synced_seq_.erase(branch);
       for (auto& [start, seg] : segments_) seg.max_seq.erase(branch);
     } else {
       uint64_t& t = trimmed_[branch];
@@ -563,6 +586,88 @@ Status LocalSink::Trim(uint32_t branch, uint64_t seq) {
     }
   }
   return result;
+}
+
+uint64_t LocalSink::AckedSeq(uint32_t branch) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = synced_seq_.find(branch);
+  return it == synced_seq_.end() ? 0 : it->second;
+}
+
+Status LocalSink::ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
+                             uint64_t* next) {
+  frames->clear();
+  std::string path;
+  uint64_t start = 0, size = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    // The segment holding `from`, or the first one after it when `from` was
+    // trimmed away or sits at the end of a segment.
+    auto it = segments_.upper_bound(from);
+    if (it != segments_.begin()) {
+      auto prev = std::prev(it);
+      if (from < prev->first + prev->second.size) it = prev;
+    }
+    if (it == segments_.end()) {
+      *first = *next = std::max(from, appended_);
+      return Status::OK();
+    }
+    path = it->second.path;
+    start = it->first;
+    size = it->second.size;
+  }
+  const uint64_t pos = std::max(from, start);
+  *first = *next = pos;
+  const uint64_t avail = start + size - pos;
+  if (avail == 0) return Status::OK();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    // Trimmed between the lookup and the open: the caller asks again.
+    if (errno == ENOENT) return Status::OK();
+    return Status::FromErrno(errno, "open " + path);
+  }
+  FdCloser closer(fd);
+  uint64_t want = std::min<uint64_t>(avail, std::max<size_t>(max_bytes, kOpRecordHeaderBytes));
+  for (;;) {
+    frames->resize(want);
+    size_t done = 0;
+    while (done < want) {
+      const ssize_t r =
+          ::pread(fd, frames->data() + done, want - done, static_cast<off_t>(pos - start + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return Status::FromErrno(errno, "read " + path);
+      if (r == 0) {
+        return Status::Corruption("op log segment " + path + " ends before offset " +
+                                  std::to_string(pos - start + want));
+      }
+      done += static_cast<size_t>(r);
+    }
+    // Keep whole frames only; make room for a first frame larger than asked.
+    size_t off = 0;
+    while (off + kOpRecordHeaderBytes <= frames->size()) {
+      const size_t len = kOpRecordHeaderBytes + DecodeFixed32(frames->data() + off + 1);
+      if (off + len > frames->size()) break;
+      off += len;
+    }
+    if (off == 0 && want < avail) {
+      const size_t len = frames->size() >= kOpRecordHeaderBytes
+                             ? kOpRecordHeaderBytes + DecodeFixed32(frames->data() + 1)
+                             : kOpRecordHeaderBytes;
+      if (len > avail) {
+        return Status::Corruption("op log segment " + path + " offset " +
+                                  std::to_string(pos - start) + ": frame runs past the segment");
+      }
+      want = len;
+      continue;
+    }
+    if (off == 0) {
+      return Status::Corruption("op log segment " + path + " offset " +
+                                std::to_string(pos - start) + ": partial frame inside the log");
+    }
+    frames->resize(off);
+    *next = pos + off;
+    return Status::OK();
+  }
 }
 
 SinkStats LocalSink::Stats() {

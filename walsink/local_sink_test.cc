@@ -527,5 +527,81 @@ TEST(FaultSinkTest, InjectsFailuresAndForwards) {
   EXPECT_EQ(sink.Tail(), *t);
 }
 
+// ReadFrames hands out whole frames by logical offset: what the shipping sink
+// sends to the walsink server.
+TEST(LocalSinkTest, ReadFramesReturnsWholeFramesInOrder) {
+  TempDir d;
+  auto sink = Open(d.path(), 4096);  // many small segments
+  std::vector<uint64_t> ends;
+  for (uint64_t s = 1; s <= 60; s++) {
+    auto t = sink->Append(Rec(1, s, s == 30 ? 20000 : 200));  // seq 30 outgrows a segment
+    ASSERT_TRUE(t.ok());
+    ends.push_back(*t);
+  }
+  std::vector<uint64_t> seqs;
+  uint64_t pos = 0;
+  for (;;) {
+    std::string frames;
+    uint64_t first = 0, next = 0;
+    ASSERT_TRUE(sink->ReadFrames(pos, 1000, &frames, &first, &next).ok());
+    EXPECT_EQ(first, pos);  // nothing trimmed
+    if (frames.empty()) {
+      EXPECT_EQ(next, pos);
+      break;
+    }
+    EXPECT_EQ(next - first, frames.size());
+    for (size_t off = 0; off < frames.size();) {
+      OpRecord r;
+      size_t used = 0;
+      ASSERT_TRUE(DecodeOpRecord(std::string_view(frames).substr(off), &r, &used).ok());
+      seqs.push_back(r.seq);
+      off += used;
+      // Every frame ends exactly at the token Append returned for it.
+      EXPECT_EQ(first + off, ends[r.seq - 1]);
+    }
+    pos = next;
+  }
+  ASSERT_EQ(seqs.size(), 60u);
+  for (uint64_t s = 1; s <= 60; s++) EXPECT_EQ(seqs[s - 1], s);
+  EXPECT_EQ(pos, sink->Tail());
+}
+
+TEST(LocalSinkTest, ReadFramesSkipsTrimmedSegments) {
+  TempDir d;
+  auto sink = Open(d.path(), 2048);
+  for (uint64_t s = 1; s <= 40; s++) ASSERT_TRUE(sink->Append(Rec(1, s, 300)).ok());
+  ASSERT_TRUE(sink->Trim(1, 20).ok());
+  std::string frames;
+  uint64_t first = 0, next = 0;
+  ASSERT_TRUE(sink->ReadFrames(0, 1 << 20, &frames, &first, &next).ok());
+  EXPECT_GT(first, 0u);  // the trimmed segments are skipped
+  OpRecord r;
+  size_t used = 0;
+  ASSERT_TRUE(DecodeOpRecord(frames, &r, &used).ok());
+  EXPECT_LE(r.seq, 21u);  // at most records 1..20 are gone, never a later one
+  EXPECT_GT(r.seq, 1u);
+}
+
+TEST(LocalSinkTest, AckedSeqIsTheLastSyncedSeqOfEachBranch) {
+  TempDir d;
+  {
+    auto sink = Open(d.path());
+    uint64_t t = 0;
+    for (uint64_t s = 1; s <= 5; s++) {
+      t = *sink->Append(Rec(1, s));
+      if (s <= 3) t = *sink->Append(Rec(2, s));
+    }
+    EXPECT_EQ(sink->AckedSeq(1), 0u);
+    ASSERT_TRUE(sink->Sync(t).ok());
+    EXPECT_EQ(sink->AckedSeq(1), 5u);
+    EXPECT_EQ(sink->AckedSeq(2), 3u);
+    EXPECT_EQ(sink->AckedSeq(7), 0u);
+    ASSERT_TRUE(sink->Trim(2, UINT64_MAX).ok());
+    EXPECT_EQ(sink->AckedSeq(2), 0u);
+  }
+  auto sink = Open(d.path());  // what recovery finds on disk is synced
+  EXPECT_EQ(sink->AckedSeq(1), 5u);
+}
+
 }  // namespace
 }  // namespace strata

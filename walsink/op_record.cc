@@ -16,12 +16,16 @@ constexpr size_t kBodyHeaderSize = 4 + 8 + 8 + 4;
 // Smallest possible put: key length u32, flags u8, value length u32.
 constexpr size_t kMinPutSize = 4 + 1 + 4;
 
-uint32_t BodyChecksum(const char* p, size_t n) {
+}  // namespace
+
+uint32_t OpFrameChecksum(const char* p, size_t n) {
   // Low 32 bits of XXH64 (seed 0): XXH64 runs at memory speed on 64-bit CPUs,
   // faster than XXH32 on the 1 MiB records that dominate, and 32 bits are
   // plenty to catch media errors and torn writes in one frame.
   return static_cast<uint32_t>(XXH64(p, n, 0));
 }
+
+namespace {
 
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 // Lets the fuzzer reach the body parser past the checksum (op_record_fuzz.cc).
@@ -68,7 +72,7 @@ void EncodeOpRecord(const OpRecord& rec, std::string* dst) {
       dst->append(p.value);
     }
   }
-  const uint32_t crc = BodyChecksum(dst->data() + body_start, dst->size() - body_start);
+  const uint32_t crc = OpFrameChecksum(dst->data() + body_start, dst->size() - body_start);
   char* hdr = dst->data() + frame_start + 5;
   for (int i = 0; i < 4; i++) hdr[i] = static_cast<char>(crc >> (8 * i));
 }
@@ -96,7 +100,7 @@ Status DecodeOpRecord(std::string_view in, OpRecord* rec, size_t* consumed) {
                             std::to_string(body_len) + " bytes)");
   }
   const std::string_view body = in.substr(kOpRecordHeaderBytes, body_len);
-  const uint32_t crc = BodyChecksum(body.data(), body.size());
+  const uint32_t crc = OpFrameChecksum(body.data(), body.size());
   if (crc != stored_crc && kVerifyChecksum) {
     return Status::Corruption("op record: checksum mismatch (stored " + Hex(stored_crc) +
                               ", computed " + Hex(crc) + ", body " + std::to_string(body_len) +

@@ -37,6 +37,9 @@ inline constexpr uint32_t kOpRecordMaxBodyBytes = 64u << 20;
 // KeyPut flags byte; every other bit must be zero.
 inline constexpr uint8_t kOpPutTombstone = 0x01;
 
+// The frame checksum of `n` body bytes (also used by the walsink protocol).
+uint32_t OpFrameChecksum(const char* body, size_t n);
+
 // Appends the framed encoding of `rec` to `dst`. The body must not exceed
 // kOpRecordMaxBodyBytes; a tombstone's value must be empty (it is not written).
 void EncodeOpRecord(const OpRecord& rec, std::string* dst);

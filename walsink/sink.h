@@ -1,18 +1,30 @@
 // Sink: where the op log goes to be durable.
 //
-// The local sink (this issue) is a directory of segment files on local disk;
-// the remote walsink server comes later behind the same interface.
+// The local sink is a directory of segment files on local disk
+// (walsink/local_sink.h); the shipping sink (walsink/shipping_sink.h) wraps a
+// local sink and ships every record to a walsink server over TCP.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "walsink/op_record.h"
 
 namespace strata {
+
+// How durable a branch's barriers are (DESIGN.md, durability tiers).
+enum class Durability : uint8_t {
+  kRemote = 0,     // the walsink server has fdatasync'ed the records
+  kLocal = 1,      // the local op log is fdatasync'ed; shipping is asynchronous
+  kEphemeral = 2,  // nothing is waited for; a crash keeps an ordered prefix
+};
+const char* DurabilityName(Durability d);
+// "remote", "local" or "ephemeral"; kInvalid naming the choices otherwise.
+Result<Durability> ParseDurability(std::string_view s);
 
 struct SinkStats {
   uint64_t bytes_on_disk = 0;  // size of all live segments
@@ -52,6 +64,23 @@ class Sink {
   // deleted branch.
   virtual Status Trim(uint32_t branch, uint64_t seq) = 0;
   virtual SinkStats Stats() = 0;
+
+  // A barrier in tier `tier`: kEphemeral returns at once; otherwise as Sync.
+  // A sink with a remote part overrides it (walsink/shipping_sink.h).
+  virtual Status Barrier(uint64_t token, Durability tier) {
+    return tier == Durability::kEphemeral ? Status::OK() : Sync(token);
+  }
+  // The highest seq of `branch` the sink has made durable (0: none or unknown).
+  virtual uint64_t AckedSeq(uint32_t branch) = 0;
+  // Whole frames from logical offset `from` (a token): at most about
+  // `max_bytes`, but always at least one frame if there is one. *first is
+  // where they start (past `from` if the records there were trimmed away),
+  // *next where they end; an empty result means nothing past `from` yet.
+  virtual Status ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
+                            uint64_t* next) {
+    (void)from, (void)max_bytes, (void)frames, (void)first, (void)next;
+    return Status(Code::kNotSupported, "this sink cannot be read by offset");
+  }
 };
 
 // A sink in directory `dir` (created if missing). Segments rotate at

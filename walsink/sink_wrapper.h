@@ -21,6 +21,12 @@ class SinkWrapper : public Sink {
   }
   Status Trim(uint32_t branch, uint64_t seq) override { return base_->Trim(branch, seq); }
   SinkStats Stats() override { return base_->Stats(); }
+  Status Barrier(uint64_t token, Durability tier) override { return base_->Barrier(token, tier); }
+  uint64_t AckedSeq(uint32_t branch) override { return base_->AckedSeq(branch); }
+  Status ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
+                    uint64_t* next) override {
+    return base_->ReadFrames(from, max_bytes, frames, first, next);
+  }
 
   Sink* base() { return base_.get(); }
 

@@ -21,7 +21,7 @@ state() {
   local b s
   b=$(strata branch list --json | jres |
     jq -cS 'if type == "object" then (.branches // .result) else . end
-            | map({name, parent, fork_seq}) | sort_by(.name)') || fail "branch list --json failed"
+            | map({name, parent, fork_seq, durability}) | sort_by(.name)') || fail "branch list --json failed"
   s=$(strata snapshot list --json | jres |
     jq -cS 'if type == "object" then (.snapshots // .result) else . end
             | map({name, branch, seq}) | sort_by(.name)') || fail "snapshot list --json failed"
@@ -67,6 +67,11 @@ expect_fail "branch delete of unknown name" "$S" branch delete nosuch
 expect_fail "branch delete of a branch with children" "$S" branch delete main
 expect_fail "branch delete of a branch with children (child)" "$S" branch delete child
 expect_fail "branch reset of unknown name" "$S" branch reset nosuch
+expect_fail "branch create with an unknown durability" "$S" branch create x --durability forever
+expect_fail "branch create remote without a walsink" "$S" branch create x --durability remote
+expect_fail "branch set remote without a walsink" "$S" branch set main --durability remote
+expect_fail "branch set of unknown name" "$S" branch set nosuch --durability local
+expect_fail "branch set with an unknown durability" "$S" branch set main --durability sometimes
 expect_fail "branch reset of a root branch" "$S" branch reset main
 expect_fail "snapshot delete of unknown name" "$S" snapshot delete nosuch
 expect_fail "invalid branch name '.hidden'" "$S" branch create .hidden
@@ -105,6 +110,9 @@ expect_fail "daemon command with a mount that is not strata" "$S" status --mount
 expect_fail "mount with a bad --cache-size" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --cache-size 12X
 expect_fail "mount with a bad --inject-faults" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --inject-faults nope=1
 expect_fail "mount with --store-timeout 0" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --store-timeout 0
+expect_fail "mount with a --sink without port" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink localhost
+expect_fail "mount with a --sink port 0" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink 127.0.0.1:0
+expect_fail "mount with --sink-timeout 0" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink 127.0.0.1:9 --sink-timeout 0
 [[ -e "$ROOT/c10" ]] && fail "a refused mount option left a cache directory behind"
 expect_fail "verify of a missing store" "$S" verify file:///nonexistent/strata-store
 expect_fail "verify of a non-URL" "$S" verify "not a url"

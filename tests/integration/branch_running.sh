@@ -11,9 +11,7 @@ P_CHILD=55422
 strata_init
 start_daemon
 create_root_branch main
-pg_init main
-pg_start main "$P_MAIN"
-pgb "$P_MAIN" -i -s 5 -q >"$LOG_DIR/pgbench-init.log" 2>&1 || { cat "$LOG_DIR/pgbench-init.log"; fail "pgbench -i failed"; }
+pg_setup main "$P_MAIN" 5
 
 check "snapshot + branch while pgbench -c 4 writes to main"
 pgb "$P_MAIN" -c 4 -j 2 -T 20 >"$LOG_DIR/pgbench-load.log" 2>&1 &

@@ -61,6 +61,9 @@ STORE_DIR=${STRATA_STORE_DIR:-$ROOT/store}
 STORE_URL=file://$STORE_DIR
 S3_DIR=$ROOT/s3rver   # s3rver's pid, endpoint, log and objects (STRATA_STORE=s3)
 S3_ENDPOINT=
+SINK_DIR=$ROOT/walsink # `strata walsink serve`: its data, port file and log (sink_start)
+SINK_ADDR=
+SINK_PID=
 MNT=$ROOT/mnt
 CACHE_DIR=$ROOT/cache
 LOG_DIR=$ROOT/log     # daemon + postgres logs (outside the mount)
@@ -172,7 +175,11 @@ lib_cleanup() {
       wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null
     fi
   done
-  # 4. the S3 server, once every daemon has flushed to it.
+  # 4. the walsink and S3 servers, once every daemon has flushed.
+  if pid_alive "$SINK_PID"; then
+    kill -TERM "$SINK_PID" 2>/dev/null
+    wait_gone "$SINK_PID" 10 || kill -KILL "$SINK_PID" 2>/dev/null
+  fi
   [[ -n "$S3_ENDPOINT" ]] && bash "$REPO_DIR/tests/s3rver/stop.sh" "$S3_DIR" >/dev/null 2>&1
   # 5. the temp root (never while something is still mounted below it).
   if ((ROOT_IS_TEMP)) && [[ "${STRATA_KEEP_TMP:-0}" != 1 ]]; then
@@ -222,6 +229,38 @@ if [[ "$STRATA_STORE" == s3 ]]; then
 elif [[ "$STRATA_STORE" != file ]]; then
   fail "STRATA_STORE must be file or s3, not $STRATA_STORE"
 fi
+
+# --------------------------------------------------------------- walsink --
+
+# sink_start: start `strata walsink serve` on loopback (again on the same port
+# after sink_stop), keeping its data in $SINK_DIR/data. Sets SINK_ADDR.
+sink_start() {
+  local port=0 i
+  [[ -n "$SINK_ADDR" ]] && port=${SINK_ADDR##*:}
+  mkdir -p "$SINK_DIR"
+  rm -f "$SINK_DIR/port"
+  "$STRATA_BIN" walsink serve --dir "$SINK_DIR/data" --listen "127.0.0.1:$port" \
+    --port-file "$SINK_DIR/port" >>"$LOG_DIR/walsink.log" 2>&1 &
+  SINK_PID=$!
+  for i in $(seq 1 100); do
+    [[ -s "$SINK_DIR/port" ]] && break
+    pid_alive "$SINK_PID" || fail "strata walsink serve exited (see $LOG_DIR/walsink.log)"
+    sleep 0.1
+  done
+  [[ -s "$SINK_DIR/port" ]] || fail "strata walsink serve did not start listening"
+  SINK_ADDR=127.0.0.1:$(cat "$SINK_DIR/port")
+  log "walsink (pid $SINK_PID) at $SINK_ADDR"
+}
+
+# sink_stop [SIGNAL]: stop the walsink server by PID (TERM by default; KILL
+# for a crash). The address is kept for sink_start.
+sink_stop() {
+  local sig=${1:-TERM}
+  pid_alive "$SINK_PID" || fail "no walsink server to stop"
+  kill -"$sig" "$SINK_PID"
+  wait_gone "$SINK_PID" 20 || fail "walsink $SINK_PID did not exit after SIG$sig"
+  log "walsink stopped (SIG$sig)"
+}
 
 # ---------------------------------------------------------------- strata --
 
@@ -300,6 +339,20 @@ umount_daemon() {
 
 # daemon_pid [MOUNTPOINT]: the live daemon's pid according to strata status.
 daemon_pid() { strata status --mount "${1:-$MNT}" --json | jres | jq -r '.pid'; }
+
+# kill_daemon [MOUNTPOINT]: kill -9 the daemon (a crash), wait for it, and
+# lazy-unmount the dead mount so start_daemon can mount there again.
+kill_daemon() {
+  local m=${1:-$MNT} pid
+  pid=$(daemon_pid "$m")
+  [[ "$pid" =~ ^[0-9]+$ ]] || fail "no daemon pid from strata status"
+  kill -9 "$pid"
+  wait_gone "$pid" 30 || fail "daemon $pid still alive after kill -9"
+  unset "DAEMON_PID[$m]"
+  umount -l "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
+  mountpoint -q "$m" && fail "$m still mounted after lazy unmount"
+  log "killed strata daemon $pid (kill -9) and lazy-unmounted $m"
+}
 
 # branch_seq BRANCH: the branch's current op seq (strata status).
 branch_seq() {
@@ -410,6 +463,56 @@ pg_forget() {
   local dd
   dd=$(datadir "$1")
   unset "PG_PORT[$dd]" "PG_PID[$dd]"
+}
+
+# kill_pg BRANCH: kill -9 the branch's postmaster and every backend (a power
+# loss takes them all), and wait until they are gone.
+kill_pg() {
+  local dd pm backends b
+  dd=$(datadir "$1")
+  pm=${PG_PID[$dd]:-}
+  [[ -n "$pm" ]] || fail "kill_pg: no postgres running on $dd"
+  backends=$(pgrep -P "$pm" | tr '\n' ' ' || true)
+  kill -9 "$pm" 2>/dev/null || true
+  for b in $backends; do kill -9 "$b" 2>/dev/null || true; done
+  wait_gone "$pm" 30 || fail "postmaster $pm still alive"
+  for b in $backends; do wait_gone "$b" 30 || fail "backend $b still alive"; done
+  pg_forget "$1"
+  log "killed postmaster $pm and its children (kill -9)"
+}
+
+# pgb_init PORT SCALE: pgbench -i -s SCALE; on failure, show its log and fail.
+pgb_init() {
+  local f=$LOG_DIR/pgbench-init-$1.log
+  pgb "$1" -i -s "$2" -q >"$f" 2>&1 || { tail -n 20 "$f" >&2; fail "pgbench -i -s $2 on port $1 failed"; }
+}
+
+# pg_setup BRANCH_OR_DATADIR PORT SCALE: initdb, start, pgbench -i -s SCALE.
+pg_setup() {
+  pg_init "$1"
+  pg_start "$1" "$2"
+  pgb_init "$2" "$3"
+}
+
+# load_start PORT LEDGER TAG: the ledger writer (ids from TAG * 10^7) and
+# pgbench -c 2 in the background, until a crash ends them (or 120 s).
+load_start() {
+  local port=$1 ledger=$2 tag=$3
+  "$LEDGER_BIN" write "$(conninfo "$port")" "$ledger" --seconds 120 --start $((tag * 10000000)) \
+    >"$LOG_DIR/ledger-$tag.log" 2>&1 &
+  LOAD_W_PID=$!
+  track_pid "$LOAD_W_PID"
+  pgb "$port" -c 2 -j 1 -T 120 >"$LOG_DIR/pgbench-$tag.log" 2>&1 &
+  LOAD_B_PID=$!
+  track_pid "$LOAD_B_PID"
+}
+
+# load_wait TAG: after the crash, reap the load; the ledger writer must have
+# stopped cleanly (it stops at the first connection error).
+load_wait() {
+  wait "$LOAD_W_PID" || fail "ledger writer failed (see $LOG_DIR/ledger-$1.log)"
+  tail -n 1 "$LOG_DIR/ledger-$1.log"
+  wait "$LOAD_B_PID" || true # pgbench fails by design
 }
 
 # psql_q PORT SQL [DB]: one query, unaligned tuples only, stops on error.

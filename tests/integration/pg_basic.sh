@@ -15,7 +15,7 @@ pg_start main "$PORT"
 
 check "pgbench -i -s 5"
 t0=$(now_ms)
-pgb "$PORT" -i -s 5 -q >"$LOG_DIR/pgbench-init.log" 2>&1 || { cat "$LOG_DIR/pgbench-init.log"; fail "pgbench -i failed"; }
+pgb_init "$PORT" 5
 ok "pgbench -i -s 5 in $(($(now_ms) - t0)) ms"
 
 check "pgbench -c 4 -j 2 -T 15 runs without errors"

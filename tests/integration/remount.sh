@@ -9,9 +9,7 @@ PORT=55441
 strata_init
 start_daemon
 create_root_branch main
-pg_init main
-pg_start main "$PORT"
-pgb "$PORT" -i -s 5 -q >"$LOG_DIR/pgbench-init.log" 2>&1 || { cat "$LOG_DIR/pgbench-init.log"; fail "pgbench -i failed"; }
+pg_setup main "$PORT" 5
 pgb "$PORT" -c 2 -T 5 >/dev/null 2>&1 || fail "pgbench load failed"
 psql_q "$PORT" "CREATE TABLE marker AS SELECT 42 AS v"
 N_HIST=$(psql_q "$PORT" "SELECT count(*) FROM pgbench_history")

@@ -11,9 +11,7 @@ PORT=55491
 strata_init
 start_daemon
 create_root_branch main
-pg_init main
-pg_start main "$PORT"
-pgb "$PORT" -i -s 2 -q >"$LOG_DIR/pgbench-init.log" 2>&1 || fail "pgbench -i failed"
+pg_setup main "$PORT" 2
 pg_stop main
 GOOD=$(file_digests "$MNT/main")
 umount_daemon

@@ -28,10 +28,7 @@ l3() { strata status --json | jres | jq -r ".cache.l3.$1"; }
 check "20% of store calls fail, each delayed 5 ms: pgbench -i, pgbench and a ledger writer"
 mount_with --inject-faults error_rate=0.2,latency_ms=5,seed=42
 create_root_branch main
-pg_init main
-pg_start main "$PORT"
-pgb "$PORT" -i -s 5 -q >"$LOG_DIR/pgbench-init.log" 2>&1 ||
-  { cat "$LOG_DIR/pgbench-init.log"; fail "pgbench -i failed under faults"; }
+pg_setup main "$PORT" 5
 "$LEDGER_BIN" write "$(conninfo "$PORT")" "$LEDGER" --seconds 20 --start 1000000 \
   >"$LOG_DIR/ledger-1.log" 2>&1 &
 W_PID=$!

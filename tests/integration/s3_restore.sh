@@ -18,10 +18,7 @@ SCALE=${RESTORE_SCALE:-10}
 strata_init
 start_daemon
 create_root_branch main
-pg_init main
-pg_start main "$PORT"
-pgb "$PORT" -i -s "$SCALE" -q >"$LOG_DIR/pgbench-init.log" 2>&1 ||
-  { cat "$LOG_DIR/pgbench-init.log"; fail "pgbench -i failed"; }
+pg_setup main "$PORT" "$SCALE"
 pgb "$PORT" -c 2 -j 1 -T 5 >"$LOG_DIR/pgbench-run.log" 2>&1 || fail "pgbench run failed"
 psql_q "$PORT" "CHECKPOINT" >/dev/null
 strata branch create agent --from main --checkpoint "$(conninfo "$PORT")" >/dev/null ||

@@ -9,9 +9,13 @@
 //     a connection error (exit 0 in both cases; it prints how many commits were
 //     acknowledged). Setup errors exit 1.
 //
-//   ledger check CONNINFO LEDGER_FILE
+//   ledger check CONNINFO LEDGER_FILE [--prefix]
 //     Verifies every id in LEDGER_FILE is present in table ledger. Prints the
 //     counts; exit 1 listing the first missing ids otherwise.
+//     --prefix: the contract of an `ephemeral` branch instead. Acknowledged
+//     commits may be missing, but only at the end: the ids present must be a
+//     prefix of LEDGER_FILE (a consistent earlier state, no holes). Prints
+//     how many were lost.
 
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -34,7 +38,7 @@ namespace {
 int Usage() {
   std::fprintf(stderr,
                "usage: ledger write CONNINFO LEDGER_FILE [--seconds N] [--start ID]\n"
-               "       ledger check CONNINFO LEDGER_FILE\n");
+               "       ledger check CONNINFO LEDGER_FILE [--prefix]\n");
   return 2;
 }
 
@@ -135,7 +139,7 @@ int Write(const std::string& conninfo, const std::string& path, int64_t seconds,
   return 0;
 }
 
-int Check(const std::string& conninfo, const std::string& path) {
+int Check(const std::string& conninfo, const std::string& path, bool prefix) {
   std::ifstream in(path);
   if (!in) {
     std::fprintf(stderr, "ledger: cannot read %s\n", path.c_str());
@@ -173,6 +177,23 @@ int Check(const std::string& conninfo, const std::string& path) {
     if (!present.count(v)) missing.push_back(v);
   std::printf("ledger: %zu acknowledged ids in %s, %zu rows in table, %zu missing\n", acked.size(),
               path.c_str(), present.size(), missing.size());
+  if (prefix) {
+    // Present ids must be acked[0..k) for some k: everything after the first
+    // missing id must be missing too.
+    size_t k = 0;
+    while (k < acked.size() && present.count(acked[k])) k++;
+    for (size_t i = k; i < acked.size(); ++i) {
+      if (present.count(acked[i])) {
+        std::fprintf(stderr,
+                     "ledger: NOT A PREFIX: id %lld is missing but later id %lld is there\n",
+                     (long long)acked[k], (long long)acked[i]);
+        return 1;
+      }
+    }
+    std::printf("ledger: prefix of %zu acknowledged commits kept, %zu lost at the end\n", k,
+                acked.size() - k);
+    return 0;
+  }
   if (missing.empty()) return 0;
   std::fprintf(stderr, "ledger: acknowledged commits are MISSING; first ids:");
   for (size_t i = 0; i < missing.size() && i < 20; ++i)
@@ -187,8 +208,9 @@ int main(int argc, char** argv) {
   if (argc < 4) return Usage();
   const std::string cmd = argv[1], conninfo = argv[2], path = argv[3];
   if (cmd == "check") {
-    if (argc != 4) return Usage();
-    return Check(conninfo, path);
+    if (argc == 4) return Check(conninfo, path, false);
+    if (argc == 5 && std::string(argv[4]) == "--prefix") return Check(conninfo, path, true);
+    return Usage();
   }
   if (cmd != "write") return Usage();
   int64_t seconds = 10, start = 1;

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2119  # lib.sh helpers take optional arguments
+# bench/walsink.sh: commit latency and read-write TPS of each durability tier
+# against native ext4 with fsync, side by side, in one run (as root).
+#
+#   bash bench/walsink.sh
+#
+# A walsink server runs on loopback with its data on the same disk as the
+# native cluster (under /var/tmp by default); the strata mount ships its op
+# log there. One scale-$BENCH_SCALE database is made on a base branch; each
+# tier gets its own branch forked from it (no data copied), so every side
+# starts from the same state:
+#   - commit latency: pgbench -c 1, one single-row INSERT per transaction,
+#     $BENCH_LAT_SECONDS s, every transaction logged: median and p99;
+#   - read-write TPS: pgbench -c 8 -j 2 -T $BENCH_SECONDS, median of
+#     $BENCH_RUNS runs.
+#
+# Environment: BENCH_SECONDS (30), BENCH_RUNS (3), BENCH_LAT_SECONDS (15),
+# BENCH_SCALE (10), STRATA_TMPDIR (/var/tmp), STRATA_BIN (build/strata).
+set -euo pipefail
+
+BENCH_SECONDS=${BENCH_SECONDS:-30}
+BENCH_RUNS=${BENCH_RUNS:-3}
+BENCH_LAT_SECONDS=${BENCH_LAT_SECONDS:-15}
+BENCH_SCALE=${BENCH_SCALE:-10}
+export STRATA_TMPDIR=${STRATA_TMPDIR:-/var/tmp}
+export TEST_NAME=bench-walsink
+export PG_EXTRA_CONF="shared_buffers = 128MB"
+
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/../tests/integration/lib.sh"
+# shellcheck source=bench/stats.sh
+source "$(dirname "$0")/stats.sh"
+require_tools
+
+P_NATIVE=55471
+P_BASE=55472
+P_TIER=55473
+SIDES=(native remote local ephemeral)
+declare -A R=()
+
+INSERT_SQL=$LOG_DIR/insert.sql
+echo "INSERT INTO commit_bench(v) VALUES (1);" >"$INSERT_SQL"
+chmod 644 "$INSERT_SQL"
+
+# measure SIDE PORT: commit latency, then read-write TPS runs.
+measure() {
+  local side=$1 port=$2 rw=() lat
+  psql_q "$port" "CREATE TABLE IF NOT EXISTS commit_bench(id bigserial PRIMARY KEY, v int)"
+  psql_q "$port" "CHECKPOINT"
+  rm -f "$LOG_DIR/lat-$side".*
+  pgb "$port" -n -c 1 -j 1 -T "$BENCH_LAT_SECONDS" -f "$INSERT_SQL" -l \
+    --log-prefix="$LOG_DIR/lat-$side" >"$LOG_DIR/$side-lat.log" 2>&1 ||
+    { cat "$LOG_DIR/$side-lat.log"; fail "pgbench latency run on $side"; }
+  # Per-transaction log: client xact latency_us script epoch epoch_us.
+  lat=$(cat "$LOG_DIR/lat-$side".* | awk '{print $3 / 1000}')
+  R[$side.lat_n]=$(wc -l <<<"$lat")
+  R[$side.lat_med]=$(median <<<"$lat" | xargs printf "%.3f")
+  R[$side.lat_p99]=$(p99 <<<"$lat" | xargs printf "%.3f")
+  log "[$side] commit latency over ${R[$side.lat_n]} commits: median ${R[$side.lat_med]} ms, p99 ${R[$side.lat_p99]} ms"
+  tps_runs "$side" read-write "$port" -c 8 -j 2
+  rw=("${TPS_RUNS[@]}")
+  R[$side.rw]=$(printf "%s\n" "${rw[@]}" | median | xargs printf "%.1f")
+  R[$side.rw_all]="${rw[*]}"
+}
+
+log "root $ROOT ($(df --output=source,fstype "$ROOT" | tail -n 1)); scale $BENCH_SCALE; $BENCH_RUNS x $BENCH_SECONDS s"
+
+# --- native ext4, fsync on
+NATIVE=$ROOT/native
+mkdir -p "$NATIVE"
+chown postgres: "$NATIVE"
+pg_setup "$NATIVE" "$P_NATIVE" "$BENCH_SCALE"
+measure native "$P_NATIVE"
+pg_stop "$NATIVE"
+rm -rf "$NATIVE"
+
+# --- strata, op log shipped to a walsink on loopback
+sink_start
+strata_init
+start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
+create_root_branch base
+pg_setup base "$P_BASE" "$BENCH_SCALE"
+pg_stop base
+for tier in remote local ephemeral; do
+  strata branch create "$tier" --from base --durability "$tier" >/dev/null || fail "branch create $tier"
+  pg_start "$tier" "$P_TIER"
+  measure "$tier" "$P_TIER"
+  pg_stop "$tier"
+done
+STATUS=$(strata status --json | jres)
+umount_daemon
+
+# --- report
+echo
+echo "strata walsink benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores  $(uname -r)"
+echo "walsink on loopback, same disk as native; pgbench scale $BENCH_SCALE"
+echo
+printf '%-10s | %12s | %12s | %14s | %14s | %8s\n' side "commit p50" "commit p99" "rw TPS median" "rw TPS runs" "vs native"
+printf '%-10s-+-%12s-+-%12s-+-%14s-+-%14s-+-%8s\n' ---------- ------------ ------------ -------------- -------------- --------
+for side in "${SIDES[@]}"; do
+  printf '%-10s | %9s ms | %9s ms | %14s | %14s | %8s\n' "$side" "${R[$side.lat_med]}" \
+    "${R[$side.lat_p99]}" "${R[$side.rw]}" "$(tr ' ' '/' <<<"${R[$side.rw_all]}")" \
+    "$(ratio "${R[native.rw]}" "${R[$side.rw]}")x"
+done
+echo
+echo "walsink after the run: $(jq -c '.walsink | {acks, reconnects, barrier_timeouts, bytes_sent}' <<<"$STATUS" 2>/dev/null || echo n/a)"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# walsink_machine_loss: lose the machine that runs postgres. Under load on a
+# `remote` branch, kill -9 the daemon and postgres, delete the whole cache
+# directory (index, L2 and the local op log), and mount the same store and
+# walsink from an empty cache directory: every acknowledged commit must be
+# there. Then the `ephemeral` contract: after the same loss an ephemeral
+# branch comes back at a consistent earlier state (postgres starts, amcheck
+# is clean, the commits present are a prefix of those acknowledged) and may
+# have lost recent ones.
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_tools
+[[ -x "$LEDGER_BIN" ]] || fail "ledger client not found at $LEDGER_BIN (set LEDGER_BIN)"
+
+PORT=55462
+EPORT=55463
+sink_start
+strata_init
+start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
+create_root_branch main
+pg_setup main "$PORT" 2
+LEDGER=$ROOT/ledger.txt
+: >"$LEDGER"
+
+# lose_machine CACHE_DIR BRANCH: kill -9 daemon and postgres, delete the cache.
+lose_machine() {
+  kill_daemon
+  kill_pg "$2"
+  load_wait "$3"
+  rm -rf "$1"
+  log "deleted the cache directory $1 (index, L2, local op log)"
+}
+
+check "remote branch: load, then lose the machine"
+load_start "$PORT" "$LEDGER" 1
+sleep 6
+lose_machine "$CACHE_DIR" main 1
+acked=$(grep -c '' "$LEDGER")
+((acked > 0)) || fail "the ledger writer got no commit acknowledged"
+
+check "mount store + walsink on an empty cache directory"
+CACHE2=$ROOT/cache-new-machine
+start_daemon "$STORE_URL" "$MNT" "$CACHE2" --sink "$SINK_ADDR"
+grep -E 'walsink .*replayed [0-9]+ records' "$DAEMON_LOG" | tail -n 1
+pg_start main "$PORT"
+"$LEDGER_BIN" check "$(conninfo "$PORT")" "$LEDGER" || fail "acknowledged commits lost with the machine"
+ok "all $acked acknowledged commits are back on the new machine"
+amcheck "$PORT"
+pg_stop main
+checksums main
+
+check "ephemeral branch: a consistent earlier state after losing the machine"
+strata branch create eph --from main --durability ephemeral >/dev/null || fail "branch create eph failed"
+tier=$(strata_json branch list | jq -r '.[] | select(.name == "eph") | .durability')
+[[ "$tier" == ephemeral ]] || fail "eph has durability $tier"
+pg_start eph "$EPORT"
+ELEDGER=$ROOT/ledger-eph.txt
+: >"$ELEDGER"
+load_start "$EPORT" "$ELEDGER" 2
+sleep 5
+lose_machine "$CACHE2" eph 2
+eacked=$(grep -c '' "$ELEDGER")
+start_daemon "$STORE_URL" "$MNT" "$ROOT/cache-third-machine" --sink "$SINK_ADDR"
+pg_start eph "$EPORT"
+"$LEDGER_BIN" check "$(conninfo "$EPORT")" "$ELEDGER" --prefix ||
+  fail "the ephemeral branch did not come back at a consistent earlier state"
+amcheck "$EPORT"
+ok "ephemeral: postgres recovered, amcheck clean, a prefix of $eacked acknowledged commits kept"
+pg_stop eph
+checksums eph
+
+check "main is untouched by the ephemeral branch's loss"
+pg_start main "$PORT"
+"$LEDGER_BIN" check "$(conninfo "$PORT")" "$LEDGER" || fail "main lost commits"
+pg_stop main
+umount_daemon

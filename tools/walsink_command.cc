@@ -1,0 +1,92 @@
+#include "tools/walsink_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "common/fd_util.h"
+#include "common/socket.h"
+#include "walsink/sink_server.h"
+
+namespace strata::cli {
+namespace {
+
+Status SetupLogging(const std::optional<std::string>& log_file) {
+  std::shared_ptr<spdlog::sinks::sink> sink;
+  if (!log_file || *log_file == "-") {
+    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  } else {
+    try {
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(*log_file);
+    } catch (const spdlog::spdlog_ex& e) {
+      return Status::IO("cannot open log file " + *log_file + ": " + e.what());
+    }
+  }
+  auto logger = std::make_shared<spdlog::logger>("walsink", std::move(sink));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
+  return Status::OK();
+}
+
+// Written to a temp file and renamed into place, so whoever polls for the
+// file never reads half of it.
+Status WritePortFile(const std::string& path, uint16_t port) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string tmp =
+      (parent.empty() ? std::string(".") : parent.string()) + "/" + TempFileName();
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "write port file " + path);
+  Status st = WriteAll(fd, std::to_string(port) + "\n", "port file " + tmp);
+  ::close(fd);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = Status::FromErrno(errno, "write port file " + path);
+  }
+  if (!st.ok()) ::unlink(tmp.c_str());
+  return st;
+}
+
+}  // namespace
+
+Status WalsinkServe(const WalsinkServeArgs& args) {
+  // A bad address is refused before anything touches the disk.
+  STRATA_ASSIGN_OR_RETURN(const HostPort hp, ParseHostPort(args.listen, true));
+  STRATA_RETURN_IF_ERROR(SetupLogging(args.log_file));
+  // Blocked before the server starts its threads, which inherit the mask, so
+  // SIGINT and SIGTERM wait for the sigwait below instead of killing us.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  SinkServerOptions opts;
+  opts.dir = args.dir;
+  opts.listen = args.listen;
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SinkServer> server, SinkServer::Start(opts));
+  const std::string where = FormatHostPort({hp.host, server->port()});
+  if (args.port_file) STRATA_RETURN_IF_ERROR(WritePortFile(*args.port_file, server->port()));
+  if (args.log_file && *args.log_file != "-") {
+    spdlog::info("walsink: pid {} serving {} on {}", getpid(), args.dir, where);
+  }
+  fprintf(stderr, "strata walsink: serving %s on %s\n", args.dir.c_str(), where.c_str());
+  fflush(stderr);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("walsink: {} received, stopping", strsignal(sig));
+  server->Stop();
+  spdlog::info("walsink: stopped");
+  return Status::OK();
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,458 @@
+#include "walsink/shipping_sink.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/coding.h"
+#include "common/fd_util.h"
+#include "walsink/sink_protocol.h"
+
+namespace strata {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A server that stops answering (a dead machine sends no RST) must break the
+// connection long before a barrier gives up: TCP_USER_TIMEOUT bounds how long
+// sent data may stay unacknowledged, keepalives probe an idle connection.
+void TuneSocket(int fd) {
+  const int user_timeout_ms = 10000, on = 1, idle = 5, intvl = 2, cnt = 3;
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+void SetRecvTimeout(int fd, int ms) {
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+// Reads frames until one that is not an ACK; an ERROR becomes its Status.
+Status ReadReply(int fd, const std::string& peer, SinkFrame* f) {
+  for (;;) {
+    STRATA_RETURN_IF_ERROR(ReadSinkFrame(fd, peer, f));
+    if (f->type == SinkMsg::kAck) continue;
+    if (f->type != SinkMsg::kError) return Status::OK();
+    SinkError code;
+    std::string msg;
+    STRATA_RETURN_IF_ERROR(ParseError(f->body, &code, &msg));
+    return SinkErrorStatus(code, msg);
+  }
+}
+
+// Opens a connection and says HELLO.
+Status Handshake(const ShippingSinkOptions& o, const std::string& peer, int* out) {
+  STRATA_ASSIGN_OR_RETURN(int fd, ConnectTcp(o.server, o.connect_timeout_ms));
+  TuneSocket(fd);
+  std::string hello;
+  EncodeHello(o.store_id, &hello);
+  SetRecvTimeout(fd, std::max(o.connect_timeout_ms, 1000));
+  Status st = SendAll(fd, hello, peer);
+  SinkFrame f;
+  if (st.ok()) st = ReadReply(fd, peer, &f);
+  uint16_t version = 0;
+  if (st.ok() && f.type != SinkMsg::kHelloOk) {
+    st = Status::Corruption(peer + " answered HELLO with message type " +
+                            std::to_string(static_cast<int>(f.type)));
+  }
+  if (st.ok()) st = ParseHelloOk(f.body, &version);
+  if (!st.ok()) {
+    ::close(fd);
+    return st;
+  }
+  SetRecvTimeout(fd, 0);
+  *out = fd;
+  return Status::OK();
+}
+
+}  // namespace
+
+ShippingSink::ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options)
+    : local_(std::move(local)), opts_(options) {
+  stats_.server = FormatHostPort(opts_.server);
+}
+
+Result<std::unique_ptr<ShippingSink>> ShippingSink::Open(std::unique_ptr<Sink> local,
+                                                         const ShippingSinkOptions& options) {
+  STRATA_RETURN_IF_ERROR(CheckSinkStoreId(options.store_id));
+  if (options.server.port == 0) return Status::Invalid("walsink server address has no port");
+  return std::unique_ptr<ShippingSink>(new ShippingSink(std::move(local), options));
+}
+
+ShippingSink::~ShippingSink() {
+  {
+    std::lock_guard l(mu_);
+    stop_ = true;
+    if (conn_fd_ >= 0) ::shutdown(conn_fd_, SHUT_RDWR);
+  }
+  work_cv_.notify_all();
+  ack_cv_.notify_all();
+  if (shipper_.joinable()) shipper_.join();
+}
+
+std::string ShippingSink::Peer() const { return "walsink " + FormatHostPort(opts_.server); }
+
+void ShippingSink::StartShipping() {
+  std::lock_guard l(mu_);
+  if (started_ || stop_) return;
+  started_ = true;
+  shipper_ = std::thread([this] { ShipLoop(); });
+}
+
+Result<uint64_t> ShippingSink::Append(const OpRecord& rec) {
+  Result<uint64_t> token = local_->Append(rec);
+  if (!token.ok()) return token;
+  if (!started_) StartShipping();
+  // Take mu_ once before notifying: the shipper checks the tail under mu_,
+  // so it either sees this record or is already waiting for the notify.
+  { std::lock_guard l(mu_); }
+  work_cv_.notify_one();
+  return token;
+}
+
+Status ShippingSink::Barrier(uint64_t token, Durability tier) {
+  if (tier == Durability::kEphemeral) return Status::OK();
+  if (tier == Durability::kLocal) return local_->Sync(token);
+  if (!started_) StartShipping();
+  std::unique_lock l(mu_);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
+  while (acked_ < token) {
+    if (stop_) return Status::Unavailable("op log shipping is stopping");
+    if (ack_cv_.wait_until(l, deadline) == std::cv_status::timeout && acked_ < token) {
+      stats_.barrier_timeouts++;
+      const std::string why =
+          stats_.last_error.empty() ? "" : " (last error: " + stats_.last_error + ")";
+      return Status::Unavailable(Peer() + " has not acknowledged the op log within " +
+                                 std::to_string(opts_.barrier_timeout_ms / 1000) + " s" + why);
+    }
+  }
+  return Status::OK();
+}
+
+Status ShippingSink::Trim(uint32_t branch, uint64_t seq) {
+  {
+    std::lock_guard l(mu_);
+    if (seq == UINT64_MAX) {
+      if (covered_.erase(branch) || server_last_.count(branch)) drops_.push_back(branch);
+      dropped_.insert(branch);
+      dirty_.erase(branch);
+      acked_seq_.erase(branch);
+      server_last_.erase(branch);
+    } else {
+      auto [it, fresh] = covered_.try_emplace(branch, seq);
+      if (fresh || seq > it->second) {
+        it->second = std::max(it->second, seq);
+        dirty_.insert(branch);
+      }
+    }
+  }
+  // Bookkeeping first: a shipper that finds these records gone must already
+  // see the new covered seq, so BRANCH reaches the server before any later
+  // record of the branch (otherwise the server would see a seq gap).
+  work_cv_.notify_one();
+  return local_->Trim(branch, seq);
+}
+
+uint64_t ShippingSink::AckedSeq(uint32_t branch) {
+  std::lock_guard l(mu_);
+  auto it = acked_seq_.find(branch);
+  return it == acked_seq_.end() ? 0 : it->second;
+}
+
+ShippingStats ShippingSink::Shipping() {
+  const uint64_t tail = local_->Tail();
+  std::lock_guard l(mu_);
+  ShippingStats s = stats_;
+  s.connected = conn_fd_ >= 0 && !broken_;
+  s.tail = tail;
+  s.acked_offset = acked_;
+  return s;
+}
+
+void ShippingSink::ApplyLocked(const Pending& p) {
+  acked_ = std::max(acked_, p.end);
+  if (p.seq != 0 && !dropped_.count(p.branch)) {
+    uint64_t& a = acked_seq_[p.branch];
+    a = std::max(a, p.seq);
+  }
+}
+
+void ShippingSink::AddPendingLocked(const Pending& p) {
+  if (pending_.empty() && p.msg <= acked_msgs_) {
+    ApplyLocked(p);
+    ack_cv_.notify_all();
+  } else {
+    pending_.push_back(p);
+  }
+}
+
+void ShippingSink::Break(uint64_t generation, const Status& why) {
+  std::lock_guard l(mu_);
+  if (generation != generation_ || broken_) return;
+  broken_ = true;
+  stats_.last_error = why.message();
+  if (!stop_) spdlog::warn("{}: connection lost, will reconnect: {}", Peer(), why.message());
+  if (conn_fd_ >= 0) ::shutdown(conn_fd_, SHUT_RDWR);
+  work_cv_.notify_all();
+}
+
+void ShippingSink::AckLoop(int fd, uint64_t generation) {
+  const std::string peer = Peer();
+  for (;;) {
+    SinkFrame f;
+    Status st = ReadSinkFrame(fd, peer, &f);
+    if (st.ok() && f.type == SinkMsg::kError) {
+      SinkError code;
+      std::string msg;
+      st = ParseError(f.body, &code, &msg);
+      if (st.ok()) st = SinkErrorStatus(code, msg);
+    } else if (st.ok() && f.type != SinkMsg::kAck) {
+      st = Status::Corruption(peer + " sent an unexpected message type " +
+                              std::to_string(static_cast<int>(f.type)));
+    }
+    uint64_t count = 0;
+    if (st.ok()) st = ParseAck(f.body, &count);
+    if (!st.ok()) return Break(generation, st);
+    std::unique_lock l(mu_);
+    if (count < acked_msgs_ || count > sent_msgs_) {
+      // Counts only grow and never pass what was sent: a confused server.
+      const std::string why = peer + " acknowledged " + std::to_string(count) + " messages, " +
+                              std::to_string(sent_msgs_) + " were sent";
+      l.unlock();
+      return Break(generation, Status::Corruption(why));
+    }
+    acked_msgs_ = count;
+    stats_.acks++;
+    while (!pending_.empty() && pending_.front().msg <= count) {
+      ApplyLocked(pending_.front());
+      pending_.pop_front();
+    }
+    ack_cv_.notify_all();
+  }
+}
+
+Status ShippingSink::Connect(int* fd) {
+  STRATA_RETURN_IF_ERROR(Handshake(opts_, Peer(), fd));
+  std::lock_guard l(mu_);
+  generation_++;
+  broken_ = false;
+  conn_fd_ = *fd;
+  conn_registered_.clear();
+  sent_msgs_ = acked_msgs_ = 0;
+  pending_.clear();
+  // Resend everything the server has not acknowledged; it drops duplicates.
+  cursor_ = acked_;
+  if (!stats_.last_error.empty()) spdlog::info("{}: connected again", Peer());
+  stats_.last_error.clear();
+  const uint64_t gen = generation_;
+  ack_reader_ = std::thread([this, fd = *fd, gen] { AckLoop(fd, gen); });
+  return Status::OK();
+}
+
+void ShippingSink::Disconnect(int* fd) {
+  if (*fd < 0) return;
+  ::shutdown(*fd, SHUT_RDWR);
+  if (ack_reader_.joinable()) ack_reader_.join();
+  std::lock_guard l(mu_);
+  ::close(*fd);
+  *fd = -1;
+  conn_fd_ = -1;
+  pending_.clear();
+  stats_.reconnects++;
+}
+
+Result<bool> ShippingSink::ShipOnce(int fd) {
+  std::string frames;
+  uint64_t first = 0, next = 0;
+  STRATA_RETURN_IF_ERROR(local_->ReadFrames(cursor_, opts_.batch_bytes, &frames, &first, &next));
+  std::string out;
+  uint64_t records = 0;
+  {
+    std::lock_guard l(mu_);
+    // Control messages after the read and before its frames: a Trim that
+    // removed records the read skipped has already marked its branch dirty.
+    for (uint32_t b : drops_) {
+      EncodeDrop(b, &out);
+      conn_registered_.erase(b);
+      AddPendingLocked({++sent_msgs_, cursor_, 0, 0});
+    }
+    drops_.clear();
+    for (uint32_t b : dirty_) {
+      if (!conn_registered_.count(b)) continue;  // registered with the new value when used
+      EncodeBranch(b, covered_[b], &out);
+      AddPendingLocked({++sent_msgs_, cursor_, 0, 0});
+    }
+    dirty_.clear();
+    if (first > cursor_) AddPendingLocked({sent_msgs_, first, 0, 0});  // trimmed away
+    for (size_t off = 0; off < frames.size();) {
+      const size_t len = kOpRecordHeaderBytes + DecodeFixed32(frames.data() + off + 1);
+      const std::string_view frame(frames.data() + off, len);
+      off += len;
+      const uint64_t end = first + off;
+      uint32_t b = 0;
+      uint64_t seq = 0;
+      PeekOpRecordId(frame, &b, &seq);
+      auto known = server_last_.find(b);
+      if (dropped_.count(b) || (known != server_last_.end() && seq <= known->second)) {
+        AddPendingLocked({sent_msgs_, end, b, dropped_.count(b) ? 0 : seq});
+        continue;
+      }
+      if (conn_registered_.insert(b).second) {
+        EncodeBranch(b, covered_.try_emplace(b, 0).first->second, &out);
+        AddPendingLocked({++sent_msgs_, end - len, 0, 0});
+      }
+      out.append(frame);
+      records++;
+      AddPendingLocked({++sent_msgs_, end, b, seq});
+    }
+    cursor_ = std::max(cursor_, next);
+    stats_.frames_sent += records;
+    stats_.bytes_sent += out.size();
+  }
+  if (!out.empty()) STRATA_RETURN_IF_ERROR(SendAll(fd, out, Peer()));
+  return !out.empty() || first != next;
+}
+
+void ShippingSink::ShipLoop() {
+  int fd = -1;
+  int backoff_ms = 50;
+  std::unique_lock l(mu_);
+  while (!stop_) {
+    if (fd >= 0 && broken_) {
+      l.unlock();
+      Disconnect(&fd);
+      l.lock();
+      continue;
+    }
+    if (fd < 0) {
+      l.unlock();
+      Status st = Connect(&fd);
+      l.lock();
+      if (!st.ok()) {
+        if (stats_.last_error != st.message()) {
+          spdlog::warn("{}: cannot connect, retrying: {}", Peer(), st.message());
+        }
+        stats_.last_error = st.message();
+        work_cv_.wait_for(l, std::chrono::milliseconds(backoff_ms), [&] { return stop_; });
+        backoff_ms = std::min(backoff_ms * 2, 2000);
+        continue;
+      }
+      backoff_ms = 50;
+    }
+    const uint64_t gen = generation_;
+    l.unlock();
+    Result<bool> did = ShipOnce(fd);
+    l.lock();
+    if (!did.ok()) {
+      if (did.status().code() == Code::kCorruption || did.status().code() == Code::kIO) {
+        // The local log itself failed: nothing to resend from. Keep trying;
+        // barriers time out and report it.
+        spdlog::error("{}: reading the local op log failed: {}", Peer(), did.status().message());
+      }
+      l.unlock();
+      Break(gen, did.status());
+      l.lock();
+      continue;
+    }
+    if (*did) continue;
+    // Idle: wait for an append, a trim, a drop or a broken connection.
+    work_cv_.wait_for(l, std::chrono::seconds(1), [&] {
+      return stop_ || broken_ || !dirty_.empty() || !drops_.empty() || local_->Tail() > cursor_;
+    });
+  }
+  l.unlock();
+  Disconnect(&fd);
+}
+
+Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& fn) {
+  BranchSeqs after;
+  {
+    std::lock_guard l(mu_);
+    for (const auto& [b, covered] : covered_) after.emplace_back(b, covered);
+  }
+  const std::string peer = Peer();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
+  int fd = -1;
+  for (;;) {
+    Status st = Handshake(opts_, peer, &fd);
+    if (st.ok()) break;
+    if (!st.retryable() || Clock::now() >= deadline) {
+      return Status(st.code(), "cannot replay the op log from " + peer + ": " + st.message());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  FdCloser closer(fd);
+  std::string req;
+  EncodeReplay(after, &req);
+  STRATA_RETURN_IF_ERROR(SendAll(fd, req, peer));
+  uint64_t records = 0;
+  BranchSeqs known;
+  for (;;) {
+    SinkFrame f;
+    STRATA_RETURN_IF_ERROR(ReadReply(fd, peer, &f));
+    if (f.type == SinkMsg::kReplayEnd) {
+      STRATA_RETURN_IF_ERROR(ParseBranchSeqs(f.body, &known));
+      break;
+    }
+    if (f.type != SinkMsg::kAppend) {
+      return Status::Corruption(peer + " sent message type " +
+                                std::to_string(static_cast<int>(f.type)) + " during replay");
+    }
+    OpRecord rec;
+    size_t used = 0;
+    STRATA_RETURN_IF_ERROR(DecodeOpRecord(f.raw, &rec, &used));
+    STRATA_RETURN_IF_ERROR(fn(rec));
+    records++;
+  }
+  // Branches the server holds that we do not know were left by a branch
+  // creation that failed: forget them there too.
+  std::string drops;
+  uint64_t ndrops = 0;
+  {
+    std::lock_guard l(mu_);
+    for (const auto& [b, last] : known) {
+      if (covered_.count(b)) {
+        server_last_[b] = last;
+      } else {
+        EncodeDrop(b, &drops);
+        ndrops++;
+      }
+    }
+  }
+  if (ndrops > 0) {
+    STRATA_RETURN_IF_ERROR(SendAll(fd, drops, peer));
+    for (uint64_t acked = 0; acked < ndrops;) {
+      SinkFrame f;
+      STRATA_RETURN_IF_ERROR(ReadSinkFrame(fd, peer, &f));
+      if (f.type == SinkMsg::kError) {
+        SinkError code;
+        std::string msg;
+        STRATA_RETURN_IF_ERROR(ParseError(f.body, &code, &msg));
+        return SinkErrorStatus(code, msg);
+      }
+      if (f.type == SinkMsg::kAck) STRATA_RETURN_IF_ERROR(ParseAck(f.body, &acked));
+    }
+  }
+  spdlog::info("{}: replayed {} records of {} branches; dropped {} unknown branches", peer, records,
+               after.size(), ndrops);
+  return Status::OK();
+}
+
+Status ShippingSink::Replay(const std::function<Status(const OpRecord&)>& fn) {
+  STRATA_RETURN_IF_ERROR(ReplayRemote(fn));
+  STRATA_RETURN_IF_ERROR(local_->Replay(fn));
+  StartShipping();
+  return Status::OK();
+}
+
+}  // namespace strata

@@ -1,0 +1,143 @@
+// ShippingSink: the op log on local disk, shipped in order to a walsink
+// server (docs/sink-protocol.md).
+//
+// Every record is appended to the local sink first (a page-cache write), and
+// a shipper thread streams the local log from its cursor to the server; an
+// ack reader moves the acknowledged offset forward. After a dropped
+// connection the shipper reconnects with backoff and resends everything past
+// the acknowledged offset; the server drops what it already has, so nothing
+// is duplicated or reordered. Barriers honour the branch's tier: kRemote
+// waits for the server's acknowledgement (failing with kUnavailable after
+// `barrier_timeout_ms`), kLocal fdatasyncs the local log, kEphemeral returns.
+//
+// Replay hands out the server's records of the registered branches first,
+// then the local log's; the caller skips seqs it already has. Register each
+// known branch with Trim(branch, durable_seq) before Replay. Shipping starts
+// when Replay finishes (or at the first Append if there is no Replay).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/socket.h"
+#include "walsink/sink.h"
+
+namespace strata {
+
+struct ShippingSinkOptions {
+  HostPort server;
+  std::string store_id;  // the namespace on the server (store.json's id)
+  // A kRemote barrier fails after waiting this long; Replay keeps trying to
+  // reach the server this long.
+  int barrier_timeout_ms = 60000;
+  int connect_timeout_ms = 2000;
+  size_t batch_bytes = 1 << 20;  // frames read from the local log per send
+};
+
+struct ShippingStats {
+  std::string server;
+  bool connected = false;
+  uint64_t tail = 0;          // local log offset after the last record
+  uint64_t acked_offset = 0;  // everything below is durable on the server
+  uint64_t reconnects = 0;
+  uint64_t frames_sent = 0;  // resends included
+  uint64_t bytes_sent = 0;
+  uint64_t acks = 0;
+  uint64_t barrier_timeouts = 0;
+  std::string last_error;  // empty while healthy
+};
+
+class ShippingSink final : public Sink {
+ public:
+  static Result<std::unique_ptr<ShippingSink>> Open(std::unique_ptr<Sink> local,
+                                                    const ShippingSinkOptions& options);
+  ~ShippingSink() override;
+
+  Result<uint64_t> Append(const OpRecord& rec) override;
+  // A kRemote barrier: the strongest this sink offers.
+  Status Sync(uint64_t token) override { return Barrier(token, Durability::kRemote); }
+  Status Barrier(uint64_t token, Durability tier) override;
+  uint64_t Tail() override { return local_->Tail(); }
+  Status Replay(const std::function<Status(const OpRecord&)>& fn) override;
+  Status Trim(uint32_t branch, uint64_t seq) override;
+  SinkStats Stats() override { return local_->Stats(); }
+  // The highest seq of `branch` the server has acknowledged.
+  uint64_t AckedSeq(uint32_t branch) override;
+  Status ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
+                    uint64_t* next) override {
+    return local_->ReadFrames(from, max_bytes, frames, first, next);
+  }
+
+  ShippingStats Shipping();
+  Sink* local() { return local_.get(); }
+
+ private:
+  // A position in the local log that becomes acknowledged once the server
+  // has acknowledged `msg` messages of the current connection.
+  struct Pending {
+    uint64_t msg = 0;
+    uint64_t end = 0;  // local log offset reached
+    uint32_t branch = 0;
+    uint64_t seq = 0;  // 0: no record
+  };
+
+  ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options);
+  std::string Peer() const;
+  void StartShipping();
+  void ShipLoop();
+  void AckLoop(int fd, uint64_t generation);
+  // One pass of the shipper: reads what is new and sends it. Returns false
+  // if there was nothing to do.
+  Result<bool> ShipOnce(int fd);
+  Status Connect(int* fd);
+  void Disconnect(int* fd);
+  // Marks the connection of `generation` broken (the shipper reconnects).
+  void Break(uint64_t generation, const Status& why);
+  // Records that `p` is reached once `p.msg` messages are acknowledged.
+  void AddPendingLocked(const Pending& p);
+  void ApplyLocked(const Pending& p);
+  Status ReplayRemote(const std::function<Status(const OpRecord&)>& fn);
+
+  const std::unique_ptr<Sink> local_;
+  const ShippingSinkOptions opts_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // wakes the shipper
+  std::condition_variable ack_cv_;   // wakes barriers
+  bool stop_ = false;
+  std::atomic<bool> started_{false};  // set under mu_; read without it
+  std::thread shipper_;
+
+  // Branch bookkeeping (GUARDED_BY mu_).
+  std::map<uint32_t, uint64_t> covered_;      // registered branch -> seq in layers
+  std::set<uint32_t> dirty_;                  // covered moved; send BRANCH again
+  std::vector<uint32_t> drops_;               // DROP still to send
+  std::set<uint32_t> dropped_;                // never ship these again
+  std::map<uint32_t, uint64_t> server_last_;  // from REPLAY_END: the server has these
+  std::map<uint32_t, uint64_t> acked_seq_;
+
+  // The current connection (GUARDED_BY mu_, except what only the shipper uses).
+  int conn_fd_ = -1;
+  uint64_t generation_ = 0;
+  bool broken_ = false;
+  std::thread ack_reader_;
+  std::set<uint32_t> conn_registered_;  // branches sent BRANCH on this connection
+  uint64_t sent_msgs_ = 0;              // counted messages sent on this connection
+  uint64_t acked_msgs_ = 0;
+  std::deque<Pending> pending_;
+  uint64_t cursor_ = 0;  // next local offset to ship (shipper only)
+  uint64_t acked_ = 0;   // local offset acknowledged by the server
+
+  ShippingStats stats_;
+};
+
+}  // namespace strata

@@ -1,0 +1,272 @@
+#include "walsink/sink_protocol.h"
+
+#include "common/coding.h"
+#include "common/socket.h"
+
+namespace strata {
+
+namespace {
+
+constexpr size_t kMaxStoreIdBytes = 64;
+// Control messages are small; only APPEND (an op record) may be large.
+constexpr uint32_t kMaxControlBodyBytes = 16u << 20;
+constexpr size_t kMaxErrorMessageBytes = 4096;
+
+std::string HexByte(uint8_t v) {
+  static const char* const kHex = "0123456789abcdef";
+  return std::string("0x") + kHex[v >> 4] + kHex[v & 15];
+}
+
+bool KnownType(uint8_t t) {
+  return (t >= static_cast<uint8_t>(SinkMsg::kHello) &&
+          t <= static_cast<uint8_t>(SinkMsg::kError)) ||
+         t == static_cast<uint8_t>(SinkMsg::kAppend);
+}
+
+Status Malformed(const char* what) {
+  return Status::Corruption(std::string("walsink message: malformed ") + what);
+}
+
+}  // namespace
+
+const char* SinkErrorName(SinkError e) {
+  switch (e) {
+    case SinkError::kBadFrame:
+      return "bad frame";
+    case SinkError::kBadMessage:
+      return "bad message";
+    case SinkError::kVersion:
+      return "unsupported version";
+    case SinkError::kBadStoreId:
+      return "bad store id";
+    case SinkError::kUnknownBranch:
+      return "unknown branch";
+    case SinkError::kSeqGap:
+      return "seq gap";
+    case SinkError::kNoSpace:
+      return "sink disk full";
+    case SinkError::kIO:
+      return "sink I/O error";
+  }
+  return "unknown error";
+}
+
+Status SinkErrorStatus(SinkError e, const std::string& message) {
+  const std::string m = std::string("walsink server: ") + SinkErrorName(e) + ": " + message;
+  switch (e) {
+    case SinkError::kNoSpace:
+      return Status(Code::kNoSpace, m, true);  // space may be freed: keep trying
+    case SinkError::kIO:
+      return Status::IO(m, true);
+    case SinkError::kUnknownBranch:
+    case SinkError::kSeqGap:
+    case SinkError::kBadFrame:
+      return Status::Corruption(m);
+    default:
+      return Status::Invalid(m);
+  }
+}
+
+SinkError SinkErrorFor(const Status& st) {
+  // A damaged log on the server's disk is the server's I/O problem, not a bad
+  // frame from the client.
+  return st.code() == Code::kNoSpace ? SinkError::kNoSpace : SinkError::kIO;
+}
+
+void EncodeSinkFrame(SinkMsg type, std::string_view body, std::string* dst) {
+  dst->push_back(static_cast<char>(type));
+  PutFixed32(dst, static_cast<uint32_t>(body.size()));
+  PutFixed32(dst, OpFrameChecksum(body.data(), body.size()));
+  dst->append(body);
+}
+
+void EncodeHello(std::string_view store_id, std::string* dst) {
+  std::string b;
+  b.push_back(static_cast<char>(kSinkProtocolVersion & 0xff));
+  b.push_back(static_cast<char>(kSinkProtocolVersion >> 8));
+  b.push_back(static_cast<char>(store_id.size() & 0xff));
+  b.push_back(static_cast<char>(store_id.size() >> 8));
+  b.append(store_id);
+  EncodeSinkFrame(SinkMsg::kHello, b, dst);
+}
+
+void EncodeHelloOk(std::string* dst) {
+  std::string b;
+  b.push_back(static_cast<char>(kSinkProtocolVersion & 0xff));
+  b.push_back(static_cast<char>(kSinkProtocolVersion >> 8));
+  EncodeSinkFrame(SinkMsg::kHelloOk, b, dst);
+}
+
+void EncodeBranch(uint32_t branch, uint64_t covered, std::string* dst) {
+  std::string b;
+  PutFixed32(&b, branch);
+  PutFixed64(&b, covered);
+  EncodeSinkFrame(SinkMsg::kBranch, b, dst);
+}
+
+void EncodeDrop(uint32_t branch, std::string* dst) {
+  std::string b;
+  PutFixed32(&b, branch);
+  EncodeSinkFrame(SinkMsg::kDrop, b, dst);
+}
+
+namespace {
+std::string BranchSeqsBody(const BranchSeqs& list) {
+  std::string b;
+  PutFixed32(&b, static_cast<uint32_t>(list.size()));
+  for (const auto& [branch, seq] : list) {
+    PutFixed32(&b, branch);
+    PutFixed64(&b, seq);
+  }
+  return b;
+}
+}  // namespace
+
+void EncodeReplay(const BranchSeqs& after, std::string* dst) {
+  EncodeSinkFrame(SinkMsg::kReplay, BranchSeqsBody(after), dst);
+}
+
+void EncodeReplayEnd(const BranchSeqs& last, std::string* dst) {
+  EncodeSinkFrame(SinkMsg::kReplayEnd, BranchSeqsBody(last), dst);
+}
+
+void EncodeAck(uint64_t count, std::string* dst) {
+  std::string b;
+  PutFixed64(&b, count);
+  EncodeSinkFrame(SinkMsg::kAck, b, dst);
+}
+
+void EncodeError(SinkError code, std::string_view message, std::string* dst) {
+  std::string b;
+  b.push_back(static_cast<char>(code));
+  if (message.size() > kMaxErrorMessageBytes) {
+    // Cut at a character boundary: the message is UTF-8.
+    size_t n = kMaxErrorMessageBytes;
+    while (n > 0 && (static_cast<uint8_t>(message[n]) & 0xC0) == 0x80) n--;
+    message = message.substr(0, n);
+  }
+  b.append(message);
+  EncodeSinkFrame(SinkMsg::kError, b, dst);
+}
+
+Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame) {
+  char hdr[kOpRecordHeaderBytes];
+  STRATA_RETURN_IF_ERROR(ReadFull(fd, hdr, sizeof(hdr), peer));
+  const uint8_t type = static_cast<uint8_t>(hdr[0]);
+  const uint32_t len = DecodeFixed32(hdr + 1);
+  const uint32_t crc = DecodeFixed32(hdr + 5);
+  if (!KnownType(type)) {
+    return Status::Corruption("walsink frame: unknown type " + HexByte(type));
+  }
+  const uint32_t limit =
+      type == static_cast<uint8_t>(SinkMsg::kAppend) ? kOpRecordMaxBodyBytes : kMaxControlBodyBytes;
+  if (len > limit) {
+    return Status::Corruption("walsink frame: body length " + std::to_string(len) +
+                              " exceeds the limit of " + std::to_string(limit));
+  }
+  std::string body(len, '\0');
+  Status st = ReadFull(fd, body.data(), len, peer);
+  if (st.IsNotFound()) st = Status::IO(peer + " closed the connection inside a frame");
+  if (!st.ok() && len > 0) {
+    return Status::IO("truncated walsink frame (" + std::to_string(len) +
+                      "-byte body): " + st.message());
+  }
+  STRATA_RETURN_IF_ERROR(st);
+  if (OpFrameChecksum(body.data(), body.size()) != crc) {
+    return Status::Corruption("walsink frame: checksum mismatch (type " + HexByte(type) + ", " +
+                              std::to_string(len) + "-byte body)");
+  }
+  frame->type = static_cast<SinkMsg>(type);
+  if (frame->type == SinkMsg::kAppend) {
+    frame->raw.assign(hdr, sizeof(hdr));
+    frame->raw.append(body);
+  } else {
+    frame->raw.clear();
+  }
+  frame->body = std::move(body);
+  return Status::OK();
+}
+
+Status ParseHello(std::string_view body, uint16_t* version, std::string* store_id) {
+  if (body.size() < 4) return Malformed("HELLO");
+  *version =
+      static_cast<uint16_t>(static_cast<uint8_t>(body[0]) | (static_cast<uint8_t>(body[1]) << 8));
+  const size_t n = static_cast<uint8_t>(body[2]) | (static_cast<uint8_t>(body[3]) << 8);
+  if (body.size() != 4 + n) return Malformed("HELLO");
+  store_id->assign(body.substr(4));
+  return Status::OK();
+}
+
+Status ParseHelloOk(std::string_view body, uint16_t* version) {
+  if (body.size() != 2) return Malformed("HELLO_OK");
+  *version =
+      static_cast<uint16_t>(static_cast<uint8_t>(body[0]) | (static_cast<uint8_t>(body[1]) << 8));
+  return Status::OK();
+}
+
+Status ParseBranch(std::string_view body, uint32_t* branch, uint64_t* covered) {
+  Reader r(body);
+  if (!r.GetFixed32(branch) || !r.GetFixed64(covered) || r.remaining() != 0) {
+    return Malformed("BRANCH");
+  }
+  return Status::OK();
+}
+
+Status ParseDrop(std::string_view body, uint32_t* branch) {
+  Reader r(body);
+  if (!r.GetFixed32(branch) || r.remaining() != 0) return Malformed("DROP");
+  return Status::OK();
+}
+
+Status ParseBranchSeqs(std::string_view body, BranchSeqs* out) {
+  Reader r(body);
+  uint32_t n = 0;
+  if (!r.GetFixed32(&n) || r.remaining() != static_cast<size_t>(n) * 12) {
+    return Malformed("branch list");
+  }
+  out->clear();
+  out->reserve(n);
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t b = 0;
+    uint64_t s = 0;
+    r.GetFixed32(&b);
+    r.GetFixed64(&s);
+    out->emplace_back(b, s);
+  }
+  return Status::OK();
+}
+
+Status ParseAck(std::string_view body, uint64_t* count) {
+  Reader r(body);
+  if (!r.GetFixed64(count) || r.remaining() != 0) return Malformed("ACK");
+  return Status::OK();
+}
+
+Status ParseError(std::string_view body, SinkError* code, std::string* message) {
+  if (body.empty()) return Malformed("ERROR");
+  *code = static_cast<SinkError>(static_cast<uint8_t>(body[0]));
+  message->assign(body.substr(1));
+  return Status::OK();
+}
+
+Status CheckSinkStoreId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxStoreIdBytes) {
+    return Status::Invalid("store id must be 1.." + std::to_string(kMaxStoreIdBytes) +
+                           " characters, got " + std::to_string(id.size()));
+  }
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return Status::Invalid("store id may hold only letters, digits, '-' and '_'");
+  }
+  return Status::OK();
+}
+
+bool PeekOpRecordId(std::string_view frame, uint32_t* branch, uint64_t* seq) {
+  if (frame.size() < kOpRecordHeaderBytes + 12) return false;
+  *branch = DecodeFixed32(frame.data() + kOpRecordHeaderBytes);
+  *seq = DecodeFixed64(frame.data() + kOpRecordHeaderBytes + 4);
+  return true;
+}
+
+}  // namespace strata

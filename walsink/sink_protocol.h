@@ -1,0 +1,96 @@
+// The walsink wire protocol: framed, checksummed messages between a daemon
+// (the sink client) and `strata walsink serve`. Byte format and rules:
+// docs/sink-protocol.md.
+//
+// Every message is a frame with the op-record frame layout (op_record.h):
+// type u8 | body length u32 | checksum u32 | body, the checksum being the low
+// 32 bits of XXH64(body). An APPEND is an op-record frame verbatim.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "walsink/op_record.h"
+
+namespace strata {
+
+inline constexpr uint16_t kSinkProtocolVersion = 1;
+
+enum class SinkMsg : uint8_t {
+  kHello = 0x10,             // client: version u16, store id (u16 length + bytes)
+  kHelloOk = 0x11,           // server: version u16
+  kBranch = 0x12,            // client: branch u32, covered seq u64 (register + trim)
+  kDrop = 0x13,              // client: branch u32 (forget the branch)
+  kReplay = 0x14,            // client: branch/seq list: send records with seq > after
+  kReplayEnd = 0x15,         // server: branch/seq list: every branch known, its last seq
+  kAck = 0x16,               // server: count u64 of client messages processed and durable
+  kError = 0x17,             // server: error code u8, message; the server then closes
+  kAppend = kOpRecordMagic,  // client (and replay): one op record frame
+};
+
+// Error codes carried by kError.
+enum class SinkError : uint8_t {
+  kBadFrame = 1,       // bad type, length or checksum; truncated frame
+  kBadMessage = 2,     // a frame whose body does not parse, or out of order
+  kVersion = 3,        // protocol version not supported
+  kBadStoreId = 4,     // HELLO's store id is not acceptable
+  kUnknownBranch = 5,  // APPEND for a branch not registered with BRANCH
+  kSeqGap = 6,         // APPEND with seq past the branch's last seq + 1
+  kNoSpace = 7,        // the sink's disk is full
+  kIO = 8,             // the sink failed to write or sync
+};
+
+const char* SinkErrorName(SinkError e);
+// The Status a client reports for an error frame from the server.
+Status SinkErrorStatus(SinkError e, const std::string& message);
+// The error code a server sends when its op log fails (to open, append or
+// sync): kNoSpace for a full disk, kIO for everything else.
+SinkError SinkErrorFor(const Status& st);
+
+struct SinkFrame {
+  SinkMsg type = SinkMsg::kError;
+  std::string body;
+  // The whole frame as read (header + body); set for kAppend only.
+  std::string raw;
+};
+
+using BranchSeqs = std::vector<std::pair<uint32_t, uint64_t>>;
+
+// Frame builders: append one frame to *dst.
+void EncodeSinkFrame(SinkMsg type, std::string_view body, std::string* dst);
+void EncodeHello(std::string_view store_id, std::string* dst);
+void EncodeHelloOk(std::string* dst);
+void EncodeBranch(uint32_t branch, uint64_t covered, std::string* dst);
+void EncodeDrop(uint32_t branch, std::string* dst);
+void EncodeReplay(const BranchSeqs& after, std::string* dst);
+void EncodeReplayEnd(const BranchSeqs& last, std::string* dst);
+void EncodeAck(uint64_t count, std::string* dst);
+void EncodeError(SinkError code, std::string_view message, std::string* dst);
+
+// Reads one frame from a socket. kNotFound: the peer closed cleanly between
+// frames. kCorruption: an unknown type, a length over the limit or a
+// checksum mismatch (the stream cannot be resynchronised; close it). kIO:
+// socket errors and a connection closed mid-frame.
+Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame);
+
+// Body parsers: kCorruption on a body that does not parse exactly.
+Status ParseHello(std::string_view body, uint16_t* version, std::string* store_id);
+Status ParseHelloOk(std::string_view body, uint16_t* version);
+Status ParseBranch(std::string_view body, uint32_t* branch, uint64_t* covered);
+Status ParseDrop(std::string_view body, uint32_t* branch);
+Status ParseBranchSeqs(std::string_view body, BranchSeqs* out);  // kReplay, kReplayEnd
+Status ParseAck(std::string_view body, uint64_t* count);
+Status ParseError(std::string_view body, SinkError* code, std::string* message);
+
+// A store id names a namespace directory on the sink: 1..64 of [A-Za-z0-9_-].
+Status CheckSinkStoreId(std::string_view id);
+
+// The branch and seq of an op-record frame without decoding the puts; false
+// if the frame is too short to hold them.
+bool PeekOpRecordId(std::string_view frame, uint32_t* branch, uint64_t* seq);
+
+}  // namespace strata

@@ -1,0 +1,258 @@
+#include "walsink/sink_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "common/socket.h"
+#include "walsink/local_sink.h"
+#include "walsink/sink_server_internal.h"
+
+namespace strata {
+
+namespace {
+
+std::string PeerName(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown peer";
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    port = ntohs(a->sin6_port);
+  } else if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    port = ntohs(a->sin_port);
+  }
+  return FormatHostPort({host, port});
+}
+
+// A client that stops reading must not pin a thread forever, and one whose
+// machine vanished must not hold its namespace open: bound sends, and let
+// keepalive notice dead peers within about two minutes.
+void TuneSocket(int fd) {
+  const int one = 1, idle = 60, interval = 10, probes = 6;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // ACK latency is fsync latency
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+  const timeval send_timeout{60, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SinkServer>> SinkServer::Start(const SinkServerOptions& options) {
+  if (options.dir.empty()) return Status::Invalid("walsink: no directory given");
+  STRATA_ASSIGN_OR_RETURN(const HostPort hp, ParseHostPort(options.listen, true));
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return Status::FromErrno(ec.value(), "create walsink directory " + options.dir);
+  SinkServerOptions opts = options;
+  if (!opts.open_log) {
+    opts.open_log = [](const std::string& dir) { return OpenLocalSink(dir); };
+  }
+  std::unique_ptr<SinkServer> s(new SinkServer(std::move(opts)));
+  const std::string lock_path = options.dir + "/LOCK";
+  s->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd_ < 0) return Status::FromErrno(errno, "open " + lock_path);
+  if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status::Busy("walsink directory " + options.dir +
+                          " is in use by another walsink server");
+    }
+    return Status::FromErrno(errno, "lock " + lock_path);
+  }
+  STRATA_ASSIGN_OR_RETURN(s->listen_fd_, ListenTcp(hp, &s->port_));
+  s->acceptor_ = std::thread([p = s.get()] { p->AcceptLoop(); });
+  return s;
+}
+
+SinkServer::SinkServer(SinkServerOptions options) : opts_(std::move(options)) {}
+
+SinkServer::~SinkServer() { Stop(); }
+
+void SinkServer::Stop() {
+  std::lock_guard<std::mutex> stop(stop_mu_);
+  stopping_ = true;
+  // shutdown() wakes the acceptor blocked in accept(); close only after the join.
+  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+  if (acceptor_.joinable()) acceptor_.join();
+  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+  std::map<uint64_t, std::unique_ptr<Connection>> conns;
+  {
+    std::lock_guard<std::mutex> l(conns_mu_);
+    for (auto& [id, c] : conns_) ::shutdown(c->fd, SHUT_RDWR);
+    conns.swap(conns_);
+  }
+  for (auto& [id, c] : conns) c->reader.join();
+  conns.clear();
+  {
+    std::lock_guard<std::mutex> l(ns_mu_);
+    namespaces_.clear();  // closes every log
+  }
+  if (lock_fd_ >= 0) ::close(std::exchange(lock_fd_, -1));
+}
+
+SinkServerStats SinkServer::Stats() const {
+  SinkServerStats s;
+  s.connections = connections_;
+  s.frames = frames_;
+  s.appended = appended_;
+  s.duplicates = duplicates_;
+  s.acks = acks_;
+  s.errors = errors_;
+  {
+    std::lock_guard<std::mutex> l(conns_mu_);
+    for (const auto& [id, c] : conns_) s.open_connections += c->finished ? 0 : 1;
+  }
+  std::lock_guard<std::mutex> l(ns_mu_);
+  s.namespaces = namespaces_.size();
+  return s;
+}
+
+Result<SinkStats> SinkServer::LogStats(const std::string& store_id) {
+  std::lock_guard<std::mutex> l(ns_mu_);
+  auto it = namespaces_.find(store_id);
+  if (it == namespaces_.end()) return Status::NotFound("store " + store_id + " is not open");
+  std::lock_guard<std::mutex> nl(it->second->mu);
+  if (!it->second->log) return Status::NotFound("store " + store_id + " is not open");
+  return it->second->log->Stats();
+}
+
+void SinkServer::AcceptLoop() {
+  while (!stopping_) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (stopping_) return;
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      // Out of fds or memory: back off instead of spinning while connections end.
+      spdlog::warn("walsink: accept on port {} failed: {}", port_, std::strerror(errno));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      ReapFinished();
+      continue;
+    }
+    ReapFinished();
+    TuneSocket(fd);
+    std::lock_guard<std::mutex> l(conns_mu_);
+    auto c = std::make_unique<Connection>(next_conn_id_++, fd, PeerName(fd));
+    Connection* raw = c.get();
+    conns_.emplace(raw->id, std::move(c));
+    connections_++;
+    raw->reader = std::thread([this, raw] { Serve(raw); });
+  }
+}
+
+void SinkServer::ReapFinished() {
+  std::vector<std::unique_ptr<Connection>> done;
+  {
+    std::lock_guard<std::mutex> l(conns_mu_);
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      if (!it->second->finished) {
+        ++it;
+        continue;
+      }
+      done.push_back(std::move(it->second));
+      it = conns_.erase(it);
+    }
+  }
+  for (auto& c : done) c->reader.join();
+}
+
+Result<std::shared_ptr<SinkServer::Namespace>> SinkServer::Acquire(const std::string& store_id) {
+  std::shared_ptr<Namespace> ns;
+  {
+    std::lock_guard<std::mutex> l(ns_mu_);
+    std::shared_ptr<Namespace>& slot = namespaces_[store_id];
+    if (!slot) slot = std::make_shared<Namespace>(store_id, opts_.dir + "/" + store_id);
+    if (slot->failed) {
+      return Status::IO("the op log of store " + store_id + " failed; it is reopened once its " +
+                        std::to_string(slot->users) + " remaining connection(s) close");
+    }
+    slot->users++;
+    ns = slot;
+  }
+  Status st;
+  {
+    // Opening (recovery reads the whole log) holds only this namespace.
+    std::lock_guard<std::mutex> l(ns->mu);
+    if (!ns->log && ns->error.ok()) {
+      if (st = OpenLog(ns.get()); !st.ok()) {
+        ns->error =
+            Status(st.code(), "cannot open the op log of store " + store_id + ": " + st.message());
+        ns->failed = true;
+        spdlog::error("walsink: {}", ns->error.message());
+      }
+    }
+    st = ns->error;
+  }
+  if (!st.ok()) {
+    Release(ns);
+    return st;
+  }
+  return ns;
+}
+
+Status SinkServer::OpenLog(Namespace* ns) {
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Sink> log, opts_.open_log(ns->dir));
+  std::map<uint32_t, uint64_t> last;
+  STRATA_RETURN_IF_ERROR(log->Replay([&](const OpRecord& rec) {
+    uint64_t& m = last[rec.branch];
+    m = std::max(m, rec.seq);
+    return Status::OK();
+  }));
+  spdlog::info("walsink: opened the op log of store {} ({} branches, {} bytes)", ns->id,
+               last.size(), log->Stats().bytes_on_disk);
+  ns->log = std::move(log);
+  ns->last = std::move(last);
+  return Status::OK();
+}
+
+void SinkServer::Release(const std::shared_ptr<Namespace>& ns) {
+  std::lock_guard<std::mutex> l(ns_mu_);
+  if (--ns->users > 0 || !ns->failed) return;
+  // The last user of a failed log is gone: close it (and its flock) now, so
+  // the next HELLO recovers the log from disk.
+  auto it = namespaces_.find(ns->id);
+  if (it != namespaces_.end() && it->second == ns) namespaces_.erase(it);
+  std::lock_guard<std::mutex> nl(ns->mu);
+  ns->log.reset();
+}
+
+void SinkServer::FailNamespace(Namespace* ns, const Status& st) {
+  {
+    std::lock_guard<std::mutex> l(ns->mu);
+    if (!ns->failed) {
+      ns->error = Status::IO("store " + ns->id + ": " + st.message());
+      ns->failed = true;
+      spdlog::error(
+          "walsink: the op log of store {} failed; closing its connections, and it is "
+          "reopened from disk once they are gone: {}",
+          ns->id, st.message());
+    }
+  }
+  // Wake every reader of the namespace (also those blocked in recv): each
+  // then sends ERROR `sink I/O error` and closes.
+  std::lock_guard<std::mutex> l(conns_mu_);
+  for (auto& [id, c] : conns_) {
+    if (c->ns.get() == ns && !c->killed.exchange(true)) ::shutdown(c->fd, SHUT_RD);
+  }
+}
+
+}  // namespace strata

@@ -1,0 +1,327 @@
+// One connection of the walsink server: its reader thread (Serve), which
+// applies messages in order, and its acknowledger thread (AckLoop).
+// Protocol: docs/sink-protocol.md.
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <unordered_map>
+
+#include "common/socket.h"
+#include "walsink/sink_server.h"
+#include "walsink/sink_server_internal.h"
+
+namespace strata {
+
+namespace {
+
+// Replayed records are sent in batches of about this many bytes.
+constexpr size_t kReplayBatchBytes = 1 << 20;
+
+// After an ERROR, reads and drops what the client still sends until it
+// closes (at most 2 s): closing a socket with unread data sends a reset,
+// which can destroy the ERROR before the client has read it.
+void Linger(int fd) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  char buf[16 << 10];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n == 0 || (n < 0 && errno != EINTR)) return;
+  }
+}
+
+std::string TypeName(SinkMsg t) {
+  static const char* const kHex = "0123456789abcdef";
+  const auto v = static_cast<uint8_t>(t);
+  return std::string("type 0x") + kHex[v >> 4] + kHex[v & 15];
+}
+
+}  // namespace
+
+void SinkServer::Serve(Connection* c) {
+  Next end = Hello(c);
+  std::thread acker;
+  if (!end) {
+    acker = std::thread([this, c] { AckLoop(c); });
+    while (!end) end = ReadAndApply(c);
+    {
+      std::lock_guard<std::mutex> l(c->ack_mu);
+      c->reader_done = true;
+    }
+    c->ack_cv.notify_one();
+    // The acker first acknowledges everything applied, so an ERROR comes
+    // after the ACK of every message before the bad one.
+    acker.join();
+  }
+  if (c->killed) {
+    std::lock_guard<std::mutex> l(c->ns->mu);
+    end = End{SinkError::kIO, c->ns->error.message()};
+  }
+  if (end->code) {
+    Refuse(c, *end);
+  } else if (c->ns) {
+    spdlog::info("walsink: {} (store {}) disconnected", c->peer, c->store_id);
+  }
+  // Release before the socket closes: a client that saw the close may HELLO
+  // again at once, and must then find a failed namespace reopenable.
+  if (c->ns) Release(c->ns);
+  if (end->code && !stopping_) {
+    ::shutdown(c->fd, SHUT_WR);
+    Linger(c->fd);
+  }
+  ::shutdown(c->fd, SHUT_RDWR);
+  c->finished = true;
+}
+
+void SinkServer::AckLoop(Connection* c) {
+  Sink* const log = c->ns->log.get();
+  uint64_t acked = 0;
+  std::unique_lock<std::mutex> l(c->ack_mu);
+  for (;;) {
+    c->ack_cv.wait(l, [&] { return c->count > acked || c->reader_done; });
+    if (c->count == acked || stopping_ || c->killed) return;
+    const uint64_t count = c->count, token = c->token;
+    l.unlock();
+    // The log's group commit shares one fdatasync among all waiting threads,
+    // while the reader goes on appending.
+    const Status st = log->Sync(token);
+    if (!st.ok()) {
+      FailNamespace(c->ns.get(), st);
+      return;
+    }
+    std::string ack;
+    EncodeAck(count, &ack);
+    acks_++;                    // before the send, so a client that has the ACK sees it counted
+    if (!Send(c, ack)) return;  // the reader sees the dead socket
+    acked = count;
+    l.lock();
+  }
+}
+
+void SinkServer::Publish(Connection* c, uint64_t token) {
+  {
+    std::lock_guard<std::mutex> l(c->ack_mu);
+    c->count++;
+    c->token = std::max(c->token, token);
+  }
+  c->ack_cv.notify_one();
+}
+
+SinkServer::Next SinkServer::ReadFailed(Connection* c, const Status& st) {
+  if (stopping_ || c->killed || st.IsNotFound()) return End{};
+  // kCorruption: bad type, length or checksum; kIO: the peer closed (or the
+  // socket failed) inside a frame. Both are a bad frame.
+  return End{SinkError::kBadFrame, st.message()};
+}
+
+SinkServer::Next SinkServer::Hello(Connection* c) {
+  SinkFrame f;
+  Status st = ReadSinkFrame(c->fd, c->peer, &f);
+  if (!st.ok()) return ReadFailed(c, st);
+  frames_++;
+  if (f.type != SinkMsg::kHello) {
+    return End{SinkError::kBadMessage, "the first message must be HELLO, got " + TypeName(f.type)};
+  }
+  uint16_t version = 0;
+  std::string id;
+  if (st = ParseHello(f.body, &version, &id); !st.ok()) {
+    return End{SinkError::kBadMessage, st.message()};
+  }
+  if (version != kSinkProtocolVersion) {
+    return End{SinkError::kVersion, "protocol version " + std::to_string(version) +
+                                        " is not supported (this server speaks " +
+                                        std::to_string(kSinkProtocolVersion) + ")"};
+  }
+  if (st = CheckSinkStoreId(id); !st.ok()) return End{SinkError::kBadStoreId, st.message()};
+  c->store_id = id;
+  Result<std::shared_ptr<Namespace>> ns = Acquire(id);
+  if (!ns.ok()) return End{SinkErrorFor(ns.status()), ns.status().message()};
+  {
+    std::lock_guard<std::mutex> l(conns_mu_);
+    c->ns = std::move(ns).value();
+  }
+  std::string out;
+  EncodeHelloOk(&out);
+  if (!Send(c, out)) return End{};
+  spdlog::info("walsink: {} connected to store {}", c->peer, id);
+  return std::nullopt;
+}
+
+SinkServer::Next SinkServer::ReadAndApply(Connection* c) {
+  SinkFrame f;
+  const Status st = ReadSinkFrame(c->fd, c->peer, &f);
+  if (!st.ok()) return ReadFailed(c, st);
+  frames_++;
+  switch (f.type) {
+    case SinkMsg::kBranch:
+      return Branch(c, f.body);
+    case SinkMsg::kDrop:
+      return Drop(c, f.body);
+    case SinkMsg::kAppend:
+      return Append(c, f.raw);
+    case SinkMsg::kReplay:
+      return Replay(c, f.body);
+    case SinkMsg::kHello:
+      return End{SinkError::kBadMessage, "HELLO sent twice"};
+    default:
+      return End{SinkError::kBadMessage, TypeName(f.type) + " is not a client message"};
+  }
+}
+
+SinkServer::Next SinkServer::Branch(Connection* c, std::string_view body) {
+  uint32_t branch = 0;
+  uint64_t covered = 0;
+  if (Status st = ParseBranch(body, &branch, &covered); !st.ok()) {
+    return End{SinkError::kBadMessage, st.message()};
+  }
+  Namespace* ns = c->ns.get();
+  {
+    std::lock_guard<std::mutex> l(ns->mu);
+    if (ns->failed) return End{SinkError::kIO, ns->error.message()};
+    uint64_t& last = ns->last[branch];
+    last = std::max(last, covered);
+  }
+  // A failed unlink only costs space; the records stay replayable.
+  if (Status st = ns->log->Trim(branch, covered); !st.ok()) {
+    spdlog::warn("walsink: store {}: trimming branch {}: {}", ns->id, branch, st.message());
+  }
+  Publish(c, 0);
+  return std::nullopt;
+}
+
+SinkServer::Next SinkServer::Drop(Connection* c, std::string_view body) {
+  uint32_t branch = 0;
+  if (Status st = ParseDrop(body, &branch); !st.ok()) {
+    return End{SinkError::kBadMessage, st.message()};
+  }
+  Namespace* ns = c->ns.get();
+  {
+    std::lock_guard<std::mutex> l(ns->mu);
+    if (ns->failed) return End{SinkError::kIO, ns->error.message()};
+    ns->last.erase(branch);
+  }
+  if (Status st = ns->log->Trim(branch, UINT64_MAX); !st.ok()) {
+    spdlog::warn("walsink: store {}: dropping branch {}: {}", ns->id, branch, st.message());
+  }
+  Publish(c, 0);
+  return std::nullopt;
+}
+
+SinkServer::Next SinkServer::Append(Connection* c, std::string_view frame) {
+  OpRecord rec;
+  size_t used = 0;
+  if (Status st = DecodeOpRecord(frame, &rec, &used); !st.ok()) {
+    return End{SinkError::kBadFrame, st.message()};
+  }
+  Namespace* ns = c->ns.get();
+  const std::string where =
+      "branch " + std::to_string(rec.branch) + " seq " + std::to_string(rec.seq);
+  uint64_t token = 0;
+  Status failure;
+  {
+    std::lock_guard<std::mutex> l(ns->mu);
+    if (ns->failed) return End{SinkError::kIO, ns->error.message()};
+    auto it = ns->last.find(rec.branch);
+    if (it == ns->last.end()) {
+      return End{SinkError::kUnknownBranch,
+                 "APPEND of " + where + ": the branch is not registered"};
+    }
+    if (rec.seq <= it->second) {
+      // Already here (resent after a reconnect) but maybe not synced yet:
+      // the ACK waits for a sync of everything appended so far.
+      duplicates_++;
+      token = ns->log->Tail();
+    } else if (rec.seq > it->second + 1) {
+      return End{SinkError::kSeqGap,
+                 "APPEND of " + where + ": the branch's last seq is " + std::to_string(it->second)};
+    } else if (Result<uint64_t> r = ns->log->Append(rec); r.ok()) {
+      it->second = rec.seq;
+      token = *r;
+      appended_++;
+    } else {
+      failure = r.status();
+    }
+  }
+  if (!failure.ok()) return LogFailed(c, Status(failure.code(), where + ": " + failure.message()));
+  Publish(c, token);
+  return std::nullopt;
+}
+
+SinkServer::End SinkServer::LogFailed(Connection* c, const Status& st) {
+  Namespace* ns = c->ns.get();
+  if (st.code() == Code::kNoSpace) {
+    // A failed write was cut back and the log goes on, unless the log itself
+    // failed for good (a sync hit ENOSPC): a sync tells the two apart.
+    const Status probe = ns->log->Sync(ns->log->Tail());
+    if (probe.ok()) return End{SinkError::kNoSpace, st.message()};
+    FailNamespace(ns, probe);
+  } else {
+    FailNamespace(ns, st);
+  }
+  std::lock_guard<std::mutex> l(ns->mu);
+  return End{SinkError::kIO, ns->error.message()};
+}
+
+SinkServer::Next SinkServer::Replay(Connection* c, std::string_view body) {
+  BranchSeqs list;
+  if (Status st = ParseBranchSeqs(body, &list); !st.ok()) {
+    return End{SinkError::kBadMessage, st.message()};
+  }
+  Namespace* ns = c->ns.get();
+  // Only durable records go out: a client that recovered a record this
+  // server then lost would meet a seq gap later.
+  if (Status st = ns->log->Sync(ns->log->Tail()); !st.ok()) return LogFailed(c, st);
+  const std::unordered_map<uint32_t, uint64_t> after(list.begin(), list.end());
+  std::string out;
+  bool sent = true;
+  const Status st = ns->log->Replay([&](const OpRecord& rec) {
+    auto it = after.find(rec.branch);
+    if (it == after.end() || rec.seq <= it->second) return Status::OK();
+    EncodeOpRecord(rec, &out);
+    if (out.size() >= kReplayBatchBytes) {
+      sent = Send(c, out);
+      out.clear();
+      if (!sent) return Status::IO("send failed");
+    }
+    return Status::OK();
+  });
+  if (!sent) return End{};
+  if (!st.ok()) return End{SinkError::kIO, "replay of store " + ns->id + ": " + st.message()};
+  BranchSeqs last;
+  {
+    std::lock_guard<std::mutex> l(ns->mu);
+    last.assign(ns->last.begin(), ns->last.end());
+  }
+  EncodeReplayEnd(last, &out);
+  if (!Send(c, out)) return End{};
+  return std::nullopt;
+}
+
+bool SinkServer::Send(Connection* c, std::string_view bytes) {
+  std::lock_guard<std::mutex> l(c->write_mu);
+  if (c->write_closed) return false;
+  if (SendAll(c->fd, bytes, c->peer).ok()) return true;
+  c->write_closed = true;
+  return false;
+}
+
+void SinkServer::Refuse(Connection* c, const End& end) {
+  errors_++;
+  spdlog::warn("walsink: {} (store {}): {}: {}; closing the connection", c->peer, c->store_id,
+               SinkErrorName(*end.code), end.message);
+  std::string out;
+  EncodeError(*end.code, end.message, &out);
+  std::lock_guard<std::mutex> l(c->write_mu);
+  if (c->write_closed) return;
+  c->write_closed = true;
+  SendAll(c->fd, out, c->peer).PermitUnchecked();  // the peer may be gone already
+}
+
+}  // namespace strata
