@@ -9,7 +9,7 @@
 # native cluster (under /var/tmp by default); the strata mount ships its op
 # log there. One scale-$BENCH_SCALE database is made on a base branch; each
 # tier gets its own branch forked from it (no data copied), so every side
-# starts from the same state:
+# starts from the same state (freshly mounted, nothing left to flush):
 #   - commit latency: pgbench -c 1, one single-row INSERT per transaction,
 #     $BENCH_LAT_SECONDS s, every transaction logged: median and p99;
 #   - read-write TPS: pgbench -c 8 -j 2 -T $BENCH_SECONDS, median of
@@ -61,7 +61,8 @@ measure() {
   tps_runs "$side" read-write "$port" -c 8 -j 2
   rw=("${TPS_RUNS[@]}")
   R[$side.rw]=$(printf "%s\n" "${rw[@]}" | median | xargs printf "%.1f")
-  R[$side.rw_all]="${rw[*]}"
+  R[$side.rw_all]=$(printf '%.0f/' "${rw[@]}")
+  R[$side.rw_all]=${R[$side.rw_all]%/}
 }
 
 log "root $ROOT ($(df --output=source,fstype "$ROOT" | tail -n 1)); scale $BENCH_SCALE; $BENCH_RUNS x $BENCH_SECONDS s"
@@ -83,6 +84,10 @@ create_root_branch base
 pg_setup base "$P_BASE" "$BENCH_SCALE"
 pg_stop base
 for tier in remote local ephemeral; do
+  # Start each tier from the same quiet state: an unmount flushes every
+  # memtable, so no tier pays for flushing (zstd, uploads) what another wrote.
+  umount_daemon
+  start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
   strata branch create "$tier" --from base --durability "$tier" >/dev/null || fail "branch create $tier"
   pg_start "$tier" "$P_TIER"
   measure "$tier" "$P_TIER"
@@ -100,7 +105,7 @@ printf '%-10s | %12s | %12s | %14s | %14s | %8s\n' side "commit p50" "commit p99
 printf '%-10s-+-%12s-+-%12s-+-%14s-+-%14s-+-%8s\n' ---------- ------------ ------------ -------------- -------------- --------
 for side in "${SIDES[@]}"; do
   printf '%-10s | %9s ms | %9s ms | %14s | %14s | %8s\n' "$side" "${R[$side.lat_med]}" \
-    "${R[$side.lat_p99]}" "${R[$side.rw]}" "$(tr ' ' '/' <<<"${R[$side.rw_all]}")" \
+    "${R[$side.lat_p99]}" "${R[$side.rw]}" "${R[$side.rw_all]}" \
     "$(ratio "${R[native.rw]}" "${R[$side.rw]}")x"
 done
 echo
