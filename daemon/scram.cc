@@ -16,13 +16,6 @@ namespace {
 
 constexpr std::string_view kMechanism = "SCRAM-SHA-256";
 
-std::string Sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(md), len);
-}
-
 std::string SaltedPassword(std::string_view password, std::string_view salt, int iterations) {
   unsigned char out[32];
   PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
@@ -101,7 +94,7 @@ Verifier MakeVerifier(std::string_view password, std::string_view salt, int iter
   Verifier v;
   v.salt = std::string(salt);
   v.iterations = iterations;
-  v.stored_key = Sha256(sigv4::HmacSha256(salted, "Client Key"));
+  v.stored_key = sigv4::Sha256(sigv4::HmacSha256(salted, "Client Key"));
   v.server_key = sigv4::HmacSha256(salted, "Server Key");
   return v;
 }
@@ -203,7 +196,7 @@ Result<std::string> ServerExchange::Final(std::string_view msg) {
       client_first_bare_ + "," + server_first_ + "," + std::string(without_proof);
   const std::string client_signature = sigv4::HmacSha256(v_.stored_key, auth);
   const std::string client_key = Xor(*proof, client_signature);
-  if (!SameBytes(Sha256(client_key), v_.stored_key)) {
+  if (!SameBytes(sigv4::Sha256(client_key), v_.stored_key)) {
     return Status(Code::kPermission, "password authentication failed");
   }
   return "v=" + Base64Encode(sigv4::HmacSha256(v_.server_key, auth));

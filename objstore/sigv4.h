@@ -128,6 +128,8 @@ std::string SigningKey(std::string_view secret_access_key, std::string_view date
 
 // --- Primitives. ---
 
+// Raw 32-byte SHA-256(data).
+std::string Sha256(std::string_view data);
 // Lowercase hex of SHA-256(data). Sha256Hex("") is the empty-payload hash.
 std::string Sha256Hex(std::string_view data);
 // Raw 32-byte HMAC-SHA256(key, data).
