@@ -43,10 +43,7 @@ Status ReadReply(int fd, const std::string& peer, SinkFrame* f) {
     STRATA_RETURN_IF_ERROR(ReadSinkFrame(fd, peer, f));
     if (f->type == SinkMsg::kAck) continue;
     if (f->type != SinkMsg::kError) return Status::OK();
-    SinkError code;
-    std::string msg;
-    STRATA_RETURN_IF_ERROR(ParseError(f->body, &code, &msg));
-    return SinkErrorStatus(code, msg);
+    return ErrorFrameStatus(f->body);
   }
 }
 
@@ -63,7 +60,7 @@ Status Handshake(const ShippingSinkOptions& o, const std::string& peer, int* out
   uint16_t version = 0;
   if (st.ok() && f.type != SinkMsg::kHelloOk) {
     st = Status::Corruption(peer + " answered HELLO with message type " +
-                            std::to_string(static_cast<int>(f.type)));
+                            SinkTypeName(static_cast<uint8_t>(f.type)));
   }
   if (st.ok()) st = ParseHelloOk(f.body, &version);
   if (!st.ok()) {
@@ -212,13 +209,10 @@ void ShippingSink::AckLoop(int fd, uint64_t generation) {
     SinkFrame f;
     Status st = ReadSinkFrame(fd, peer, &f);
     if (st.ok() && f.type == SinkMsg::kError) {
-      SinkError code;
-      std::string msg;
-      st = ParseError(f.body, &code, &msg);
-      if (st.ok()) st = SinkErrorStatus(code, msg);
+      st = ErrorFrameStatus(f.body);
     } else if (st.ok() && f.type != SinkMsg::kAck) {
       st = Status::Corruption(peer + " sent an unexpected message type " +
-                              std::to_string(static_cast<int>(f.type)));
+                              SinkTypeName(static_cast<uint8_t>(f.type)));
     }
     uint64_t count = 0;
     if (st.ok()) st = ParseAck(f.body, &count);
@@ -406,7 +400,7 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
     }
     if (f.type != SinkMsg::kAppend) {
       return Status::Corruption(peer + " sent message type " +
-                                std::to_string(static_cast<int>(f.type)) + " during replay");
+                                SinkTypeName(static_cast<uint8_t>(f.type)) + " during replay");
     }
     OpRecord rec;
     size_t used = 0;
@@ -434,12 +428,7 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
     for (uint64_t acked = 0; acked < ndrops;) {
       SinkFrame f;
       STRATA_RETURN_IF_ERROR(ReadSinkFrame(fd, peer, &f));
-      if (f.type == SinkMsg::kError) {
-        SinkError code;
-        std::string msg;
-        STRATA_RETURN_IF_ERROR(ParseError(f.body, &code, &msg));
-        return SinkErrorStatus(code, msg);
-      }
+      if (f.type == SinkMsg::kError) return ErrorFrameStatus(f.body);
       if (f.type == SinkMsg::kAck) STRATA_RETURN_IF_ERROR(ParseAck(f.body, &acked));
     }
   }

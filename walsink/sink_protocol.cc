@@ -12,11 +12,6 @@ constexpr size_t kMaxStoreIdBytes = 64;
 constexpr uint32_t kMaxControlBodyBytes = 16u << 20;
 constexpr size_t kMaxErrorMessageBytes = 4096;
 
-std::string HexByte(uint8_t v) {
-  static const char* const kHex = "0123456789abcdef";
-  return std::string("0x") + kHex[v >> 4] + kHex[v & 15];
-}
-
 bool KnownType(uint8_t t) {
   return (t >= static_cast<uint8_t>(SinkMsg::kHello) &&
           t <= static_cast<uint8_t>(SinkMsg::kError)) ||
@@ -156,7 +151,7 @@ Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame) {
   const uint32_t len = DecodeFixed32(hdr + 1);
   const uint32_t crc = DecodeFixed32(hdr + 5);
   if (!KnownType(type)) {
-    return Status::Corruption("walsink frame: unknown type " + HexByte(type));
+    return Status::Corruption("walsink frame: unknown type " + SinkTypeName(type));
   }
   const uint32_t limit =
       type == static_cast<uint8_t>(SinkMsg::kAppend) ? kOpRecordMaxBodyBytes : kMaxControlBodyBytes;
@@ -173,8 +168,8 @@ Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame) {
   }
   STRATA_RETURN_IF_ERROR(st);
   if (OpFrameChecksum(body.data(), body.size()) != crc) {
-    return Status::Corruption("walsink frame: checksum mismatch (type " + HexByte(type) + ", " +
-                              std::to_string(len) + "-byte body)");
+    return Status::Corruption("walsink frame: checksum mismatch (type " + SinkTypeName(type) +
+                              ", " + std::to_string(len) + "-byte body)");
   }
   frame->type = static_cast<SinkMsg>(type);
   if (frame->type == SinkMsg::kAppend) {
@@ -247,6 +242,18 @@ Status ParseError(std::string_view body, SinkError* code, std::string* message) 
   *code = static_cast<SinkError>(static_cast<uint8_t>(body[0]));
   message->assign(body.substr(1));
   return Status::OK();
+}
+
+Status ErrorFrameStatus(std::string_view body) {
+  SinkError code;
+  std::string message;
+  STRATA_RETURN_IF_ERROR(ParseError(body, &code, &message));
+  return SinkErrorStatus(code, message);
+}
+
+std::string SinkTypeName(uint8_t type) {
+  static const char* const kHex = "0123456789abcdef";
+  return std::string("0x") + kHex[type >> 4] + kHex[type & 15];
 }
 
 Status CheckSinkStoreId(std::string_view id) {

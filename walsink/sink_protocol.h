@@ -85,6 +85,11 @@ Status ParseDrop(std::string_view body, uint32_t* branch);
 Status ParseBranchSeqs(std::string_view body, BranchSeqs* out);  // kReplay, kReplayEnd
 Status ParseAck(std::string_view body, uint64_t* count);
 Status ParseError(std::string_view body, SinkError* code, std::string* message);
+// What a client reports for an ERROR frame: SinkErrorStatus of its code and
+// message, or the parse error if the body is malformed.
+Status ErrorFrameStatus(std::string_view body);
+// "0x17": a frame type for messages.
+std::string SinkTypeName(uint8_t type);
 
 // A store id names a namespace directory on the sink: 1..64 of [A-Za-z0-9_-].
 Status CheckSinkStoreId(std::string_view id);

@@ -37,11 +37,7 @@ void Linger(int fd) {
   }
 }
 
-std::string TypeName(SinkMsg t) {
-  static const char* const kHex = "0123456789abcdef";
-  const auto v = static_cast<uint8_t>(t);
-  return std::string("type 0x") + kHex[v >> 4] + kHex[v & 15];
-}
+std::string TypeName(SinkMsg t) { return "type " + SinkTypeName(static_cast<uint8_t>(t)); }
 
 }  // namespace
 
