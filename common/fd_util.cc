@@ -1,5 +1,7 @@
 #include "common/fd_util.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -35,6 +37,17 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
     data.remove_prefix(static_cast<size_t>(n));
   }
   return Status::OK();
+}
+
+Result<int> LockDirectory(const std::string& dir, const std::string& busy_message) {
+  const std::string path = dir + "/LOCK";
+  FdCloser fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return Status::Busy(busy_message);
+    return Status::FromErrno(errno, "lock " + path);
+  }
+  return fd.release();
 }
 
 std::string TempFileName() {

@@ -27,6 +27,11 @@ class FdCloser {
 // Writes all of `data` (retrying short writes and EINTR); the error names `what`.
 Status WriteAll(int fd, std::string_view data, const std::string& what);
 
+// Takes an exclusive flock on DIR/LOCK (created if missing) and returns its
+// fd: one process per directory until that fd is closed. kBusy with
+// `busy_message` if another process holds it.
+Result<int> LockDirectory(const std::string& dir, const std::string& busy_message);
+
 // The prefix of every temp file name made by TempFileName.
 constexpr std::string_view kTempFilePrefix = ".tmp-";
 

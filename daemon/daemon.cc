@@ -4,7 +4,6 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/fd_util.h"
 #include "daemon/control_server.h"
 #include "daemon/service.h"
 #include "daemon/store_stack.h"
@@ -127,12 +127,8 @@ void SetupLogging(const std::string& log_file) {
 class CacheLock {
  public:
   Status Acquire(const std::string& dir) {
-    std::string path = dir + "/LOCK";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) return Status::FromErrno(errno, "open " + path);
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      return Status::Busy("cache directory " + dir + " is in use by another strata daemon");
-    }
+    STRATA_ASSIGN_OR_RETURN(
+        fd_, LockDirectory(dir, "cache directory " + dir + " is in use by another strata daemon"));
     return Status::OK();
   }
   ~CacheLock() {

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "common/fd_util.h"
 #include "common/socket.h"
 #include "walsink/local_sink.h"
 #include "walsink/sink_server_internal.h"
@@ -69,16 +69,9 @@ Result<std::unique_ptr<SinkServer>> SinkServer::Start(const SinkServerOptions& o
     opts.open_log = [](const std::string& dir) { return OpenLocalSink(dir); };
   }
   std::unique_ptr<SinkServer> s(new SinkServer(std::move(opts)));
-  const std::string lock_path = options.dir + "/LOCK";
-  s->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (s->lock_fd_ < 0) return Status::FromErrno(errno, "open " + lock_path);
-  if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return Status::Busy("walsink directory " + options.dir +
-                          " is in use by another walsink server");
-    }
-    return Status::FromErrno(errno, "lock " + lock_path);
-  }
+  STRATA_ASSIGN_OR_RETURN(s->lock_fd_,
+                          LockDirectory(options.dir, "walsink directory " + options.dir +
+                                                         " is in use by another walsink server"));
   STRATA_ASSIGN_OR_RETURN(s->listen_fd_, ListenTcp(hp, &s->port_));
   s->acceptor_ = std::thread([p = s.get()] { p->AcceptLoop(); });
   return s;
