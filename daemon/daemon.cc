@@ -1,8 +1,6 @@
 #include "daemon/daemon.h"
 
 #include <fcntl.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -15,6 +13,7 @@
 #include <random>
 
 #include "common/fd_util.h"
+#include "common/logging.h"
 #include "daemon/control_server.h"
 #include "daemon/service.h"
 #include "daemon/store_stack.h"
@@ -111,18 +110,6 @@ void WriteExitStatus(const std::string& cache_dir, const std::string& verdict) {
   }
 }
 
-void SetupLogging(const std::string& log_file) {
-  std::shared_ptr<spdlog::logger> logger;
-  if (log_file == "-") {
-    logger = spdlog::stderr_color_mt("strata");
-  } else {
-    logger = spdlog::basic_logger_mt("strata", log_file);
-  }
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
-}
-
 // Exclusive use of the cache directory: two daemons must never share an op log.
 class CacheLock {
  public:
@@ -180,7 +167,9 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   };
   Status st = MakeDir(opts.cache_dir);
   if (!st.ok()) return Ready(ready_fd, "ERR " + st.ToString()), 1;
-  SetupLogging(opts.log_file);
+  if (st = SetupLogging("strata", opts.log_file); !st.ok()) {
+    return Ready(ready_fd, "ERR " + st.ToString()), 1;
+  }
   RaiseFdLimit();
   spdlog::info("strata daemon pid {} starting: store {}, mount {}, cache {}", getpid(),
                opts.store_url, opts.mountpoint, opts.cache_dir);

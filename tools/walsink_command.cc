@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -14,29 +12,12 @@
 #include <memory>
 
 #include "common/fd_util.h"
+#include "common/logging.h"
 #include "common/socket.h"
 #include "walsink/sink_server.h"
 
 namespace strata::cli {
 namespace {
-
-Status SetupLogging(const std::optional<std::string>& log_file) {
-  std::shared_ptr<spdlog::sinks::sink> sink;
-  if (!log_file || *log_file == "-") {
-    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  } else {
-    try {
-      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(*log_file);
-    } catch (const spdlog::spdlog_ex& e) {
-      return Status::IO("cannot open log file " + *log_file + ": " + e.what());
-    }
-  }
-  auto logger = std::make_shared<spdlog::logger>("walsink", std::move(sink));
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
-  return Status::OK();
-}
 
 // Written to a temp file and renamed into place, so whoever polls for the
 // file never reads half of it.
@@ -60,7 +41,7 @@ Status WritePortFile(const std::string& path, uint16_t port) {
 Status WalsinkServe(const WalsinkServeArgs& args) {
   // A bad address is refused before anything touches the disk.
   STRATA_ASSIGN_OR_RETURN(const HostPort hp, ParseHostPort(args.listen, true));
-  STRATA_RETURN_IF_ERROR(SetupLogging(args.log_file));
+  STRATA_RETURN_IF_ERROR(SetupLogging("walsink", args.log_file.value_or("")));
   // Blocked before the server starts its threads, which inherit the mask, so
   // SIGINT and SIGTERM wait for the sigwait below instead of killing us.
   sigset_t stop_signals;
