@@ -157,11 +157,9 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   STRATA_RETURN_IF_ERROR(st);
   for (uint32_t b : unknown) STRATA_RETURN_IF_ERROR(sink_->Trim(b, UINT64_MAX));
   const uint64_t tail = sink_->Tail();
-  for (uint32_t b : branches) {
-    // The first barrier after a restart covers whatever replay brought back.
-    Find(b)->last_token = tail;
-    STRATA_RETURN_IF_ERROR(sink_->Trim(b, Find(b)->manifest.durable_seq));
-  }
+  // The first barrier after a restart covers whatever replay brought back.
+  // (Known branches were trimmed to their durable_seq before the replay.)
+  for (uint32_t b : branches) Find(b)->last_token = tail;
   spdlog::info("recovered {} branches; replayed {} op-log records", branches.size(), replayed);
   // Only now: replay fills memtables without the locks a flush takes.
   if (options_.background_flush) flusher_ = std::thread([this] { FlusherLoop(); });
