@@ -5,8 +5,7 @@
 # clean. Three rounds.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
-require_tools
-[[ -x "$LEDGER_BIN" ]] || fail "ledger client not found at $LEDGER_BIN (set LEDGER_BIN)"
+require_tools ledger
 
 PORT=55451
 ROUNDS=${CRASH_ROUNDS:-3}

@@ -276,8 +276,12 @@ jres() { jq -c 'if type == "object" and has("ok") and has("result") then .result
 # strata_json ARGS...: run a --json command and print its (unwrapped) result.
 strata_json() { strata "$@" --json | jres; }
 
+# require_tools [ledger]: what every test needs; "ledger" adds the ledger client.
 require_tools() {
   local t
+  if [[ "${1:-}" == ledger ]]; then
+    [[ -x "$LEDGER_BIN" ]] || fail "ledger client not found at $LEDGER_BIN (set LEDGER_BIN)"
+  fi
   for t in jq runuser mountpoint pgrep "$PGBIN/pg_ctl" "$PGBIN/initdb" "$PGBIN/psql" "$PGBIN/pgbench"; do
     command -v "$t" >/dev/null 2>&1 || fail "missing tool: $t (run tools/setup.sh)"
   done

@@ -11,9 +11,8 @@
 #    there.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
-require_tools
+require_tools ledger
 [[ "$STRATA_STORE" == s3 ]] || fail "s3_faults runs on an s3:// store (STRATA_STORE=s3)"
-[[ -x "$LEDGER_BIN" ]] || fail "ledger client not found at $LEDGER_BIN (set LEDGER_BIN)"
 
 PORT=55481
 LEDGER=$ROOT/ledger.txt

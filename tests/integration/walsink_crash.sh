@@ -8,8 +8,7 @@
 # WALSINK_CRASH_ROUNDS (default 40: 20 daemon kills, 20 postgres kills).
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
-require_tools
-[[ -x "$LEDGER_BIN" ]] || fail "ledger client not found at $LEDGER_BIN (set LEDGER_BIN)"
+require_tools ledger
 
 PORT=55461
 ROUNDS=${WALSINK_CRASH_ROUNDS:-40}

@@ -7,8 +7,7 @@
 # client get an ERROR frame and change nothing for the real client.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
-require_tools
-[[ -x "$LEDGER_BIN" ]] || fail "ledger client not found at $LEDGER_BIN (set LEDGER_BIN)"
+require_tools ledger
 
 PORT=55464
 TIMEOUT_S=3

@@ -9,8 +9,7 @@
 # have lost recent ones.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
-require_tools
-[[ -x "$LEDGER_BIN" ]] || fail "ledger client not found at $LEDGER_BIN (set LEDGER_BIN)"
+require_tools ledger
 
 PORT=55462
 EPORT=55463
