@@ -66,6 +66,8 @@ int Status::ToErrno() const {
       return ENAMETOOLONG;
     case Code::kNotSupported:
       return EOPNOTSUPP;
+    case Code::kQuota:
+      return EDQUOT;
     case Code::kIO:
     case Code::kCorruption:
     case Code::kUnavailable:

@@ -28,6 +28,7 @@ enum class Code {
   kUnavailable,   // EIO after retries: a service could not be reached
   kTooBig,        // ENAMETOOLONG
   kNotSupported,  // EOPNOTSUPP
+  kQuota,         // EDQUOT: an owner's quota would be exceeded
 };
 
 class [[nodiscard]] Status {
@@ -47,6 +48,7 @@ class [[nodiscard]] Status {
   static Status Busy(std::string m) { return {Code::kBusy, std::move(m)}; }
   static Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m), true}; }
+  static Status Quota(std::string m) { return {Code::kQuota, std::move(m)}; }
   // From an errno value of a failed system call; `what` names the call and object.
   static Status FromErrno(int err, const std::string& what);
 

@@ -7,15 +7,25 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "common/fd_util.h"
 #include "common/logging.h"
-#include "daemon/control_server.h"
-#include "daemon/service.h"
+#include "daemon/api.h"
+#include "daemon/branch_access.h"
+#include "daemon/credentials.h"
+#include "daemon/endpoint_manager.h"
+#include "daemon/fleet.h"
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
+#include "daemon/proxy.h"
+#include "daemon/status_metrics.h"
 #include "daemon/store_stack.h"
 #include "fs/fuse_server.h"
 #include "layers/inode.h"
@@ -126,6 +136,99 @@ class CacheLock {
   int fd_ = -1;
 };
 
+// SIGTERM, SIGINT and SIGHUP, delivered to a thread through a pipe: stopping
+// takes work (the postgres servers on the mount first) that no signal
+// handler may do.
+class SignalPipe {
+ public:
+  Status Install() {
+    if (::pipe2(fds_, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+    write_fd_ = fds_[1];
+    struct sigaction sa = {};
+    sa.sa_handler = [](int sig) {
+      const char c = static_cast<char>(sig);
+      ssize_t n = ::write(write_fd_, &c, 1);
+      (void)n;
+    };
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    return Status::OK();
+  }
+  // The signal received, or 0 after Cancel().
+  int Wait() {
+    char c = 0;
+    while (::read(fds_[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    return c;
+  }
+  void Cancel() {
+    const char c = 0;
+    ssize_t n = ::write(fds_[1], &c, 1);
+    (void)n;
+  }
+  ~SignalPipe() {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
+    write_fd_ = -1;
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+ private:
+  static inline std::atomic<int> write_fd_{-1};
+  int fds_[2] = {-1, -1};
+};
+
+// The API token: the file's first line, or a new random token written to a
+// new file (0600) on the first mount.
+Result<std::string> LoadApiToken(const std::string& path) {
+  std::string token;
+  if (std::FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[512] = {};
+    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    token.assign(buf, n);
+    token = token.substr(0, token.find('\n'));
+    if (token.size() < 16) {
+      return Status::Invalid("API token file " + path + " holds fewer than 16 characters");
+    }
+    return token;
+  }
+  if (errno != ENOENT) return Status::FromErrno(errno, "read " + path);
+  token = RandomId() + RandomId();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "create " + path);
+  FdCloser closer(fd);
+  STRATA_RETURN_IF_ERROR(WriteAll(fd, token + "\n", path));
+  if (::fsync(fd) != 0) return Status::FromErrno(errno, "fsync " + path);
+  return token;
+}
+
+nlohmann::json ShippingStatsJson(const ShippingStats& s) {
+  return {{"server", s.server},
+          {"connected", s.connected},
+          {"tail", s.tail},
+          {"acked_offset", s.acked_offset},
+          {"unacked_bytes", s.tail - std::min(s.tail, s.acked_offset)},
+          {"reconnects", s.reconnects},
+          {"frames_sent", s.frames_sent},
+          {"bytes_sent", s.bytes_sent},
+          {"acks", s.acks},
+          {"barrier_timeouts", s.barrier_timeouts},
+          {"last_error", s.last_error}};
+}
+
+nlohmann::json ProxyStatsJson(const ProxyStats& s) {
+  return {{"accepted", s.accepted},
+          {"active", s.active},
+          {"sessions", s.sessions},
+          {"auth_failures", s.auth_failures},
+          {"refused", s.refused},
+          {"cancels", s.cancels},
+          {"protocol_errors", s.protocol_errors}};
+}
+
 }  // namespace
 
 Result<std::string> ParseStoreMarker(const std::string& data, const std::string& url) {
@@ -167,6 +270,9 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   };
   Status st = MakeDir(opts.cache_dir);
   if (!st.ok()) return Ready(ready_fd, "ERR " + st.ToString()), 1;
+  // The postgres servers run as another user and must reach their socket
+  // directories under CACHE_DIR/pg: search permission only, no listing.
+  ::chmod(opts.cache_dir.c_str(), 0711);
   if (st = SetupLogging("strata", opts.log_file); !st.ok()) {
     return Ready(ready_fd, "ERR " + st.ToString()), 1;
   }
@@ -243,52 +349,129 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   fopts.mountpoint = opts.mountpoint;
   fopts.control_socket = opts.cache_dir + "/control.sock";
   fopts.statfs_path = opts.cache_dir;
+  // SIGTERM must stop the postgres servers on the mount while it still serves.
+  fopts.handle_signals = false;
   auto fuse = std::make_unique<FuseServer>(versions->get(), catalog->get(), fopts);
   branches.SetBranchGoneListener([&](const std::string& name) { fuse->InvalidateBranch(name); });
 
-  ServiceContext sctx{
-      store,     sink->get(),     versions->get(), catalog->get(),
-      &branches, opts.mountpoint, opts.cache_dir,  [&] { return (*stack)->StatsJson(); },
-      nullptr};
-  if (shipping) {
-    sctx.sink_stats = [shipping] {
-      const ShippingStats s = shipping->Shipping();
-      return nlohmann::json{{"server", s.server},
-                            {"connected", s.connected},
-                            {"tail", s.tail},
-                            {"acked_offset", s.acked_offset},
-                            {"unacked_bytes", s.tail - std::min(s.tail, s.acked_offset)},
-                            {"reconnects", s.reconnects},
-                            {"frames_sent", s.frames_sent},
-                            {"bytes_sent", s.bytes_sent},
-                            {"acks", s.acks},
-                            {"barrier_timeouts", s.barrier_timeouts},
-                            {"last_error", s.last_error}};
-    };
+  Metrics metrics;
+  EndpointOptions eopts;
+  eopts.run_dir = opts.cache_dir + "/pg";
+  eopts.bin_dir = opts.pg_bin_dir;
+  eopts.user = opts.pg_user;
+  eopts.idle_timeout_s = opts.idle_timeout_s;
+  eopts.settings = opts.pg_settings;
+  Catalog* const cat = catalog->get();
+  const std::string mountpoint = opts.mountpoint;
+  EndpointManager endpoints(
+      eopts,
+      [cat, mountpoint](const std::string& name) -> Result<EndpointTarget> {
+        auto c = cat->Current();
+        const BranchInfo* b = c->FindBranch(name);
+        if (!b) return Status::NotFound("branch \"" + name + "\" does not exist");
+        return EndpointTarget{b->id, mountpoint + "/" + name, b->idle_timeout_s};
+      },
+      [v = versions->get()](uint32_t id) { return v->Flush(id); }, &metrics);
+  if (st = endpoints.Init(); !st.ok()) {
+    spdlog::warn("endpoints cannot start postgres servers: {}", st.ToString());
   }
-  Service service(sctx);
-  ControlServer control(fopts.control_socket, [&](const std::string& line) {
-    std::string answer = service.Handle(line);
-    // A created branch may have a cached negative entry.
-    if (line.find("\"branch_create\"") != std::string::npos) {
-      try {
-        auto j = nlohmann::json::parse(line);
-        fuse->InvalidateBranch(j.value("name", ""));
-      } catch (...) {
-      }
-    }
-    return answer;
+  Credentials credentials(cat);
+  FleetOptions flopts;
+  flopts.mountpoint = opts.mountpoint;
+  flopts.run_dir = eopts.run_dir;
+  flopts.pg_bin_dir = opts.pg_bin_dir;
+  flopts.pg_user = opts.pg_user;
+  flopts.default_quota = {opts.quota_branches, opts.quota_bytes};
+  Fleet fleet(flopts, cat, versions->get(), &branches, &endpoints, &credentials, &metrics);
+  BranchAccess access(cat, &credentials, &endpoints, [&fleet](const std::string& owner) {
+    return fleet.CheckSessionQuota(owner);
   });
+  std::unique_ptr<Proxy> proxy;
+  if (!opts.proxy_addr.empty()) {
+    Result<HostPort> hp = ParseHostPort(opts.proxy_addr, /*allow_zero_port=*/true);
+    if (!hp.ok()) return fail(hp.status());
+    ProxyOptions popts;
+    popts.listen = *hp;
+    proxy = std::make_unique<Proxy>(popts, &access);
+    if (st = proxy->Start(); !st.ok()) return fail(st);
+  }
+  Result<std::string> token = LoadApiToken(
+      opts.api_token_file.empty() ? opts.cache_dir + "/api-token" : opts.api_token_file);
+  if (!token.ok()) return fail(token.status());
+
+  ApiContext actx;
+  actx.store = store;
+  actx.sink = sink->get();
+  actx.versions = versions->get();
+  actx.catalog = cat;
+  actx.branches = &branches;
+  actx.fleet = &fleet;
+  actx.endpoints = &endpoints;
+  actx.credentials = &credentials;
+  actx.metrics = &metrics;
+  actx.mountpoint = opts.mountpoint;
+  actx.cache_dir = opts.cache_dir;
+  actx.api_token = *token;
+  actx.credential_ttl_s = opts.credential_ttl_s;
+  actx.store_stats = [&] { return (*stack)->StatsJson(); };
+  if (shipping) actx.sink_stats = [shipping] { return ShippingStatsJson(shipping->Shipping()); };
+  if (proxy) {
+    actx.proxy_address =
+        FormatHostPort({ParseHostPort(opts.proxy_addr, true)->host, proxy->port()});
+    actx.proxy_stats = [p = proxy.get()] { return ProxyStatsJson(p->Stats()); };
+  }
+  actx.branch_created = [&](const std::string& name) { fuse->InvalidateBranch(name); };
+  AddStatusMetrics(&metrics, actx);
+
+  // Requests may arrive as soon as the TCP listener is up, before the Api
+  // (which names the listener's port) exists.
+  std::unique_ptr<Api> api;
+  std::atomic<Api*> api_ptr{nullptr};
+  HttpServer http([&api_ptr](const HttpRequest& req) {
+    if (Api* a = api_ptr.load()) return a->Handle(req);
+    HttpResponse r;
+    r.status = 503;
+    r.body = R"({"code":"unavailable","error":"the daemon is still starting"})"
+             "\n";
+    return r;
+  });
+  if (!opts.api_addr.empty()) {
+    Result<HostPort> hp = ParseHostPort(opts.api_addr, /*allow_zero_port=*/true);
+    if (!hp.ok()) return fail(hp.status());
+    if (st = http.ListenTcp(*hp); !st.ok()) return fail(st);
+    actx.api_address = FormatHostPort({hp->host, http.port()});
+  }
+  api = std::make_unique<Api>(actx);
+  api_ptr = api.get();
+
+  SignalPipe signals;
+  if (st = signals.Install(); !st.ok()) return fail(st);
   if (st = fuse->Mount(); !st.ok()) return fail(st);
-  if (st = control.Start(); !st.ok()) return fail(st);
-  spdlog::info("mounted {} at {}", opts.store_url, opts.mountpoint);
+  if (st = http.ListenUnix(fopts.control_socket); !st.ok()) return fail(st);
+  std::thread stopper([&] {
+    const int sig = signals.Wait();
+    if (sig <= 0) return;
+    spdlog::info("signal {}: stopping the proxy and the postgres servers, then unmounting", sig);
+    if (proxy) proxy->Stop();
+    endpoints.Drain();
+    fuse->Exit();
+  });
+  fleet.StartReaper(std::chrono::seconds(1));
+  spdlog::info("mounted {} at {}; proxy {}, api {} and {}", opts.store_url, opts.mountpoint,
+               actx.proxy_address.empty() ? "off" : actx.proxy_address,
+               actx.api_address.empty() ? "off" : actx.api_address, fopts.control_socket);
   ::unlink((opts.cache_dir + "/exit-status").c_str());
   Ready(ready_fd, "OK");
 
   int rc = fuse->Loop();
   spdlog::info("unmounting (loop rc {})", rc);
-  control.Stop();
-  fuse.reset();  // unmounts if a signal ended the loop
+  fleet.StopReaper();
+  if (proxy) proxy->Stop();
+  endpoints.Drain();
+  signals.Cancel();
+  stopper.join();
+  http.Stop();
+  fuse.reset();  // unmounts if Exit() ended the loop
   Status flushed = (*versions)->FlushAll();
   if (!flushed.ok()) {
     spdlog::error("final flush failed (the op log still holds every op): {}", flushed.ToString());

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -22,6 +24,20 @@ struct MountOptions {
   // op log stays on this machine and `remote` durability is unavailable).
   std::string sink_addr;
   int64_t sink_timeout_ms = 60000;  // a remote barrier fails with EIO after this
+
+  // Endpoints (docs/api.md): the proxy clients connect to, the control API's
+  // TCP listener (the unix socket CACHE_DIR/control.sock is always there), and
+  // the postgres servers the daemon runs. An empty address turns it off.
+  std::string proxy_addr = "127.0.0.1:55432";
+  std::string api_addr = "127.0.0.1:55433";
+  std::string api_token_file;    // default: CACHE_DIR/api-token, made at the first mount
+  int64_t idle_timeout_s = 300;  // a server without clients this long is suspended
+  std::string pg_bin_dir = "/usr/lib/postgresql/15/bin";
+  std::string pg_user = "postgres";
+  std::vector<std::pair<std::string, std::string>> pg_settings;  // extra -c name=value
+  int64_t quota_branches = -1;                                   // per-owner default; -1: unlimited
+  int64_t quota_bytes = -1;                                      // per-owner default; -1: unlimited
+  int64_t credential_ttl_s = 86400;  // default lifetime of an issued credential
 };
 
 // Parses a store's store.json (`data`): the store's id, or kCorruption naming

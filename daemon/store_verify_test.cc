@@ -36,7 +36,7 @@ class StoreVerifyTest : public ::testing::Test {
     CatalogData c;
     c.version = 1;
     c.next_branch_id = 2;
-    c.branches.push_back({1, "main", 0, 0, 1, 0, std::nullopt});
+    c.branches.push_back({1, "main", 0, 0, 1, 0, std::nullopt, "", 0, 0});
     ASSERT_OK(store->Put("catalog/00000000000000000001.json", EncodeCatalog(c)));
     ASSERT_OK(env_.vs()->CreateBranch(1));
     ASSERT_OK(env_.vs()->Commit(1, {{"a", false, Page('a')}, {"b", false, "small"}}));

@@ -4,8 +4,10 @@
 #include <fuse_lowlevel.h>
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -495,7 +497,7 @@ FuseServer::FuseServer(VersionStore* versions, Catalog* catalog, FuseOptions opt
 FuseServer::~FuseServer() {
   if (session_) {
     if (mounted_) fuse_session_unmount(session_);
-    fuse_remove_signal_handlers(session_);
+    if (options_.handle_signals) fuse_remove_signal_handlers(session_);
     fuse_session_destroy(session_);
   }
 }
@@ -509,7 +511,9 @@ Status FuseServer::Mount() {
   static const fuse_lowlevel_ops ops = MakeOps();
   session_ = fuse_session_new(&args, &ops, sizeof(ops), this);
   if (!session_) return Status::IO("fuse_session_new failed");
-  if (fuse_set_signal_handlers(session_) != 0) return Status::IO("cannot set signal handlers");
+  if (options_.handle_signals && fuse_set_signal_handlers(session_) != 0) {
+    return Status::IO("cannot set signal handlers");
+  }
   if (fuse_session_mount(session_, options_.mountpoint.c_str()) != 0) {
     return Status::IO("cannot mount FUSE at " + options_.mountpoint +
                       " (is /dev/fuse there and are you root?)");
@@ -525,9 +529,32 @@ int FuseServer::Loop() {
   // Keep every worker: creating one costs a thread plus a cloned /dev/fuse fd,
   // and under load libfuse would otherwise churn through thousands a second.
   fuse_loop_cfg_set_idle_threads(cfg, static_cast<unsigned>(options_.max_threads));
+  loop_thread_ = pthread_self();
+  looping_ = true;
   int rc = fuse_session_loop_mt(session_, cfg);
+  looping_ = false;
   fuse_loop_cfg_destroy(cfg);
   return rc;
+}
+
+namespace {
+void WakeHandler(int) {}
+}  // namespace
+
+void FuseServer::Exit() {
+  if (!session_) return;
+  fuse_session_exit(session_);
+  // The loop's thread waits in sem_wait(), which any handled signal
+  // interrupts; it then sees the exit flag and cancels the workers. Repeat in
+  // case the signal lands just before it starts waiting.
+  struct sigaction sa = {};
+  sa.sa_handler = WakeHandler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR2, &sa, nullptr);
+  while (looping_) {
+    pthread_kill(loop_thread_, SIGUSR2);
+    for (int i = 0; i < 20 && looping_; i++) usleep(5000);
+  }
 }
 
 void FuseServer::InvalidateBranch(const std::string& name) {

@@ -6,6 +6,9 @@
 // no file descriptor is pinned per inode.
 #pragma once
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,6 +31,10 @@ struct FuseOptions {
   std::string statfs_path;      // statfs answers for the filesystem holding this path
   double attr_timeout = 86400;  // only strata changes a branch, so caches stay valid
   int max_threads = 16;
+  // Let SIGTERM/SIGINT/SIGHUP end the loop (libfuse's handlers). Off when the
+  // owner must do work first (stop the servers running on the mount) and then
+  // calls Exit().
+  bool handle_signals = true;
 };
 
 class FuseServer {
@@ -37,8 +44,11 @@ class FuseServer {
 
   // Creates the session and mounts it.
   Status Mount();
-  // Serves requests until unmounted or signalled. Returns 0 on a clean exit.
+  // Serves requests until unmounted, signalled or Exit(). Returns 0 on a
+  // clean exit.
   int Loop();
+  // Ends Loop() from another thread, as libfuse's signal handler would.
+  void Exit();
   // Drops the kernel's cached root entry for `name` (branch created, deleted
   // or reset) and forgets the branch's BranchFs if it is gone.
   void InvalidateBranch(const std::string& name);
@@ -64,6 +74,8 @@ class FuseServer {
   const FuseOptions options_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
+  std::atomic<bool> looping_{false};
+  pthread_t loop_thread_{};
 
   std::mutex nodes_mu_;
   std::unordered_map<uint64_t, Node> nodes_;               // GUARDED_BY(nodes_mu_)

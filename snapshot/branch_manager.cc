@@ -144,25 +144,30 @@ Status BranchManager::ApplyDurabilities() {
   return Status::OK();
 }
 
-Result<BranchInfo> BranchManager::SetDurability(const std::string& name, Durability tier) {
+Result<BranchInfo> BranchManager::UpdateBranch(const std::string& name, const BranchPatch& patch) {
+  if (patch.expires_ns && *patch.expires_ns < 0) return Status::Invalid("expires_at must be >= 0");
+  if (patch.idle_timeout_s && *patch.idle_timeout_s < 0) {
+    return Status::Invalid("idle_timeout_seconds must be >= 0");
+  }
   std::lock_guard lock(mu_);
-  STRATA_RETURN_IF_ERROR(CheckTier(tier));
+  if (patch.tier) STRATA_RETURN_IF_ERROR(CheckTier(*patch.tier));
   const BranchInfo* b = catalog_->Current()->FindBranch(name);
   if (!b) return NoBranch(name);
   const uint32_t id = b->id;
   BranchInfo info;
   STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
     for (auto& x : c.branches) {
-      if (x.id == id) {
-        x.durability = tier;
-        info = x;
-      }
+      if (x.id != id) continue;
+      if (patch.tier) x.durability = *patch.tier;
+      if (patch.expires_ns) x.expires_ns = *patch.expires_ns;
+      if (patch.idle_timeout_s) x.idle_timeout_s = *patch.idle_timeout_s;
+      info = x;
     }
     return Status::OK();
   }));
   // Catalog first: a crash in between leaves the new tier recorded, which the
   // next mount applies.
-  STRATA_RETURN_IF_ERROR(versions_->SetDurability(id, tier));
+  if (patch.tier) STRATA_RETURN_IF_ERROR(versions_->SetDurability(id, *patch.tier));
   return info;
 }
 
@@ -177,14 +182,22 @@ Status BranchManager::StartChild(uint32_t id, const Lineage& lineage, uint64_t r
 }
 
 Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const std::string& from,
-                                               uint32_t uid, uint32_t gid,
-                                               std::optional<Durability> tier) {
+                                               const BranchOptions& opts) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
+  const std::optional<Durability> tier = opts.tier;
+  const uint32_t uid = opts.uid, gid = opts.gid;
   STRATA_RETURN_IF_ERROR(CheckTier(tier.value_or(default_tier_)));
+  if (opts.expires_ns < 0 || opts.idle_timeout_s < 0) {
+    return Status::Invalid("expires_at and idle_timeout_seconds must be >= 0");
+  }
   std::lock_guard lock(mu_);
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   if (cat->FindBranch(name)) return Status::Exists("branch '" + name + "' already exists");
+  if (admit_) STRATA_RETURN_IF_ERROR(admit_(*cat, opts.owner));
   BranchInfo info;
+  info.owner = opts.owner;
+  info.expires_ns = opts.expires_ns;
+  info.idle_timeout_s = opts.idle_timeout_s;
   STRATA_ASSIGN_OR_RETURN(info.id, NextId(*cat));
   cat = catalog_->Current();
   info.name = name;
@@ -248,6 +261,7 @@ Status BranchManager::DeleteBranch(const std::string& name) {
   }
   STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
     std::erase_if(c.branches, [&](const BranchInfo& x) { return x.id == id; });
+    std::erase_if(c.credentials, [&](const CredentialInfo& x) { return x.branch == id; });
     return Status::OK();
   }));
   if (gone_) gone_(name);
@@ -288,6 +302,10 @@ Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
     c.next_branch_id = std::max(c.next_branch_id, info.id + 1);
     for (auto& x : c.branches) {
       if (x.id == old_id) x = info;
+    }
+    // The name is the same branch to its users: its credentials follow it.
+    for (auto& x : c.credentials) {
+      if (x.branch == old_id) x.branch = info.id;
     }
     return Status::OK();
   });

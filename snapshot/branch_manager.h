@@ -19,6 +19,22 @@
 
 namespace strata {
 
+// What a new branch starts with besides its name and fork point.
+struct BranchOptions {
+  uint32_t uid = 0, gid = 0;       // owner of a new root branch's top directory
+  std::optional<Durability> tier;  // unset: the default tier
+  std::string owner;               // fleet label quotas count against; "" = none
+  int64_t expires_ns = 0;          // when the reaper deletes it; 0 = never
+  int64_t idle_timeout_s = 0;      // its endpoint's idle timeout; 0 = the mount's
+};
+
+// A change of a branch's settings; unset fields stay as they are.
+struct BranchPatch {
+  std::optional<Durability> tier;
+  std::optional<int64_t> expires_ns;
+  std::optional<int64_t> idle_timeout_s;
+};
+
 class BranchManager {
  public:
   BranchManager(Catalog* catalog, VersionStore* versions)
@@ -40,13 +56,26 @@ class BranchManager {
   // a branch wants kRemote and there is no walsink server.
   Status ApplyDurabilities();
 
+  // Asked, under the manager's lock, before a branch of `owner` is created;
+  // a non-OK status refuses the creation before anything is made (quotas).
+  using Admission = std::function<Status(const CatalogData&, const std::string& owner)>;
+  void SetAdmission(Admission fn) { admit_ = std::move(fn); }
+
   // `from` empty: a new root branch whose top directory is owned by uid/gid,
-  // mode 0700. Otherwise a fork spec (snapshot/fork_spec.h). `tier` unset:
+  // mode 0700. Otherwise a fork spec (snapshot/fork_spec.h). An unset tier is
   // the default tier (SetDurabilityPolicy), recorded in the catalog.
+  Result<BranchInfo> CreateBranch(const std::string& name, const std::string& from,
+                                  const BranchOptions& opts);
   Result<BranchInfo> CreateBranch(const std::string& name, const std::string& from, uint32_t uid,
-                                  uint32_t gid, std::optional<Durability> tier = std::nullopt);
-  // Changes a branch's tier; the next barrier of the branch uses it.
-  Result<BranchInfo> SetDurability(const std::string& name, Durability tier);
+                                  uint32_t gid, std::optional<Durability> tier = std::nullopt) {
+    return CreateBranch(name, from, BranchOptions{uid, gid, tier, "", 0, 0});
+  }
+  // Changes a branch's settings; a new tier applies from the next barrier.
+  Result<BranchInfo> UpdateBranch(const std::string& name, const BranchPatch& patch);
+  Result<BranchInfo> SetDurability(const std::string& name, Durability tier) {
+    return UpdateBranch(name, BranchPatch{tier, std::nullopt, std::nullopt});
+  }
+  // Deletes the branch and its credentials.
   Status DeleteBranch(const std::string& name);
   // Moves the branch to its parent's current head, dropping its own changes.
   Result<BranchInfo> ResetBranch(const std::string& name);
@@ -79,6 +108,7 @@ class BranchManager {
   uint32_t next_id_ = 0;       // GUARDED_BY(mu_)
   uint32_t reserved_end_ = 0;  // ids below this (from next_id_) are ours; GUARDED_BY(mu_)
   std::function<void(const std::string&)> gone_;
+  Admission admit_;
 };
 
 }  // namespace strata

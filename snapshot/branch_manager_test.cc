@@ -286,8 +286,8 @@ TEST(BranchDurability, RemoteNeedsAWalsinkAndIsRefusedWithoutOne) {
 
 TEST(BranchDurability, CatalogWithoutTiersMeansTheDefaultAndBadTiersAreCorruption) {
   CatalogData c;
-  c.branches.push_back({1, "old", 0, 0, 1, 0, std::nullopt});
-  c.branches.push_back({2, "new", 1, 5, 1, 0, Durability::kEphemeral});
+  c.branches.push_back({1, "old", 0, 0, 1, 0, std::nullopt, "", 0, 0});
+  c.branches.push_back({2, "new", 1, 5, 1, 0, Durability::kEphemeral, "", 0, 0});
   const std::string bytes = EncodeCatalog(c);
   EXPECT_EQ(bytes.find("\"durability\":\"remote\""), std::string::npos);
   ASSERT_OK_AND_ASSIGN(CatalogData back, DecodeCatalog(bytes, "c"));

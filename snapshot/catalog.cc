@@ -37,6 +37,13 @@ const SnapshotInfo* CatalogData::FindSnapshot(const std::string& name) const {
   return nullptr;
 }
 
+const CredentialInfo* CatalogData::FindCredential(const std::string& id) const {
+  for (const auto& c : credentials) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
 std::vector<std::string> CatalogData::ChildrenOf(uint32_t id) const {
   std::vector<std::string> out;
   for (const auto& b : branches) {
@@ -77,12 +84,33 @@ std::string EncodeCatalog(const CatalogData& c) {
                              {"fork_seq", b.fork_seq},
                              {"root_ino", b.root_ino},
                              {"created_ns", b.created_ns}});
-    if (b.durability) j["branches"].back()["durability"] = DurabilityName(*b.durability);
+    nlohmann::json& jb = j["branches"].back();
+    if (b.durability) jb["durability"] = DurabilityName(*b.durability);
+    if (!b.owner.empty()) jb["owner"] = b.owner;
+    if (b.expires_ns) jb["expires_ns"] = b.expires_ns;
+    if (b.idle_timeout_s) jb["idle_timeout_s"] = b.idle_timeout_s;
   }
   j["snapshots"] = nlohmann::json::array();
   for (const auto& s : c.snapshots) {
     j["snapshots"].push_back(
         {{"name", s.name}, {"branch", s.branch}, {"seq", s.seq}, {"created_ns", s.created_ns}});
+  }
+  if (!c.credentials.empty()) {
+    j["credentials"] = nlohmann::json::array();
+    for (const auto& cr : c.credentials) {
+      j["credentials"].push_back({{"id", cr.id},
+                                  {"branch", cr.branch},
+                                  {"role", cr.role},
+                                  {"verifier", cr.verifier},
+                                  {"created_ns", cr.created_ns},
+                                  {"expires_ns", cr.expires_ns}});
+    }
+  }
+  if (!c.quotas.empty()) {
+    j["quotas"] = nlohmann::json::object();
+    for (const auto& [owner, q] : c.quotas) {
+      j["quotas"][owner] = {{"max_branches", q.max_branches}, {"max_bytes", q.max_bytes}};
+    }
   }
   return j.dump(1);
 }
@@ -100,16 +128,32 @@ Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& na
       c.branches.push_back({b.at("id").get<uint32_t>(), b.at("name").get<std::string>(),
                             b.at("parent").get<uint32_t>(), b.at("fork_seq").get<uint64_t>(),
                             b.at("root_ino").get<uint64_t>(), b.at("created_ns").get<int64_t>(),
-                            std::nullopt});
+                            std::nullopt, "", 0, 0});
       if (b.contains("durability")) {
         Result<Durability> d = ParseDurability(b.at("durability").get<std::string>());
         if (!d.ok()) return Status::Corruption("catalog " + name + ": " + d.status().message());
         c.branches.back().durability = *d;
       }
+      c.branches.back().owner = b.value("owner", "");
+      c.branches.back().expires_ns = b.value("expires_ns", int64_t{0});
+      c.branches.back().idle_timeout_s = b.value("idle_timeout_s", int64_t{0});
     }
     for (const auto& s : j.at("snapshots")) {
       c.snapshots.push_back({s.at("name").get<std::string>(), s.at("branch").get<uint32_t>(),
                              s.at("seq").get<uint64_t>(), s.at("created_ns").get<int64_t>()});
+    }
+    if (j.contains("credentials")) {
+      for (const auto& cr : j.at("credentials")) {
+        c.credentials.push_back(
+            {cr.at("id").get<std::string>(), cr.at("branch").get<uint32_t>(),
+             cr.at("role").get<std::string>(), cr.at("verifier").get<std::string>(),
+             cr.at("created_ns").get<int64_t>(), cr.at("expires_ns").get<int64_t>()});
+      }
+    }
+    if (j.contains("quotas")) {
+      for (const auto& [owner, q] : j.at("quotas").items()) {
+        c.quotas[owner] = {q.at("max_branches").get<int64_t>(), q.at("max_bytes").get<int64_t>()};
+      }
     }
     return c;
   } catch (const std::exception& e) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,30 @@ struct BranchInfo {
   // How durable the branch's barriers are; unset in catalogs older than
   // durability tiers, which means the mount's default.
   std::optional<Durability> durability;
+  // Fleet controls (docs/api.md): who the branch counts against, when the
+  // reaper deletes it (0: never), and after how many seconds without a client
+  // its server is suspended (0: the mount's default).
+  std::string owner;
+  int64_t expires_ns = 0;
+  int64_t idle_timeout_s = 0;
+};
+
+// A password credential for one branch's endpoint. Only the SCRAM verifier is
+// kept; `id` is the user name a client connects with.
+struct CredentialInfo {
+  std::string id;
+  uint32_t branch =
+      0;             // the only branch it opens (an id: a new branch of the same name is another)
+  std::string role;  // the role the session runs as in the branch's server
+  std::string verifier;  // "SCRAM-SHA-256$iter:salt$StoredKey:ServerKey"
+  int64_t created_ns = 0;
+  int64_t expires_ns = 0;  // 0: never
+};
+
+// Per-owner limits; -1: unlimited.
+struct OwnerQuota {
+  int64_t max_branches = -1;
+  int64_t max_bytes = -1;
 };
 
 struct SnapshotInfo {
@@ -44,10 +69,13 @@ struct CatalogData {
   uint32_t next_branch_id = 1;
   std::vector<BranchInfo> branches;
   std::vector<SnapshotInfo> snapshots;
+  std::vector<CredentialInfo> credentials;
+  std::map<std::string, OwnerQuota> quotas;  // by owner
 
   const BranchInfo* FindBranch(const std::string& name) const;
   const BranchInfo* FindBranchById(uint32_t id) const;
   const SnapshotInfo* FindSnapshot(const std::string& name) const;
+  const CredentialInfo* FindCredential(const std::string& id) const;
   std::vector<std::string> ChildrenOf(uint32_t id) const;
   std::vector<std::string> SnapshotsOf(uint32_t id) const;
   // The read path of branch `id` at `max_seq` (layers/version_store.h).

@@ -1,11 +1,103 @@
 #include "tools/cli_format.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <utility>
 
 namespace strata::cli {
+
+namespace {
+
+// Digits only (no sign, no spaces) into an int64; false on overflow.
+bool ParseDigits(std::string_view s, int64_t* out) {
+  if (s.empty() || s.front() < '0' || s.front() > '9') return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+}  // namespace
+
+std::string OneLine(std::string_view text) {
+  size_t end = text.find_last_not_of(" \t\r\n");
+  text = end == std::string_view::npos ? std::string_view() : text.substr(0, end + 1);
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (text[i] == '\r' || text[i] == '\n') {
+      while (i < text.size() && (text[i] == '\r' || text[i] == '\n')) ++i;
+      out += "; ";
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+Result<int64_t> ParseDuration(std::string_view text) {
+  std::string_view digits = text;
+  int64_t unit = 1;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        unit = 0;
+        break;
+    }
+    if (unit != 0) {
+      digits.remove_suffix(1);
+    } else {
+      unit = 1;
+    }
+  }
+  int64_t n = 0;
+  if (!ParseDigits(digits, &n)) {
+    return Status::Invalid("bad duration \"" + std::string(text) +
+                           "\": want a number of seconds, or N with s, m, h or d "
+                           "(e.g. 90s, 15m, 2h, 7d)");
+  }
+  if (n == 0) {
+    return Status::Invalid("bad duration \"" + std::string(text) + "\": must be at least 1s");
+  }
+  if (n > kMaxDurationSeconds / unit) {
+    return Status::Invalid("bad duration \"" + std::string(text) + "\": at most 10 years (" +
+                           std::to_string(kMaxDurationSeconds / 86400) + "d)");
+  }
+  return n * unit;
+}
+
+std::string FormatDuration(int64_t seconds) {
+  if (seconds != 0 && seconds % 86400 == 0) return std::to_string(seconds / 86400) + "d";
+  if (seconds != 0 && seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
+  if (seconds != 0 && seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
+  return std::to_string(seconds) + "s";
+}
+
+Result<int64_t> ParseCount(std::string_view text) {
+  int64_t n = 0;
+  if (!ParseDigits(text, &n)) {
+    return Status::Invalid("bad number \"" + std::string(text) + "\": want a whole number >= 0");
+  }
+  return n;
+}
+
+Result<int64_t> ParseLimit(const std::string& text, LimitParser parse) {
+  if (text == "unlimited" || text == "-1") return int64_t{-1};
+  STRATA_ASSIGN_OR_RETURN(int64_t n, parse(text));
+  if (n < 0) return Status::Invalid("bad limit \"" + text + "\": want >= 0, or unlimited");
+  return n;
+}
 
 std::string HumanSize(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};

@@ -1,11 +1,38 @@
-// Human-readable output of the command line: sizes, durations, aligned tables.
+// Human-readable output of the command line (sizes, durations, aligned tables)
+// and the parsing of the values people type: durations, counts, quota limits.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "common/status.h"
+
 namespace strata::cli {
+
+// `text` on one line: trailing whitespace dropped, each run of CR/LF between
+// lines replaced by "; " (the CLI prints errors and table cells on one line).
+std::string OneLine(std::string_view text);
+
+// The longest DURATION accepted: ten years, as the daemon's API.
+inline constexpr int64_t kMaxDurationSeconds = int64_t{10} * 366 * 24 * 3600;
+
+// A DURATION: "90s", "15m", "2h", "7d", or a plain number of seconds ("600").
+// 1 second to 10 years. kInvalid with one sentence naming `text` otherwise.
+Result<int64_t> ParseDuration(std::string_view text);
+
+// Seconds in the largest unit that divides them exactly: 90 -> "90s",
+// 300 -> "5m", 7200 -> "2h", 86400 -> "1d"; 0 -> "0s". ParseDuration reads it back.
+std::string FormatDuration(int64_t seconds);
+
+// A non-negative decimal integer ("0", "12"). kInvalid otherwise.
+Result<int64_t> ParseCount(std::string_view text);
+
+// A quota limit: "unlimited" or "-1" -> -1 (no limit), else `parse(text)`,
+// which must give a value >= 0 (ParseCount, or the daemon's ParseByteSize).
+using LimitParser = Result<int64_t> (*)(const std::string&);
+Result<int64_t> ParseLimit(const std::string& text, LimitParser parse);
 
 // "0 B", "512 B", "1.0 KiB", "12.3 MiB", ... up to EiB; one decimal above bytes.
 std::string HumanSize(uint64_t bytes);

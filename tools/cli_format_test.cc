@@ -56,5 +56,81 @@ TEST(TableTest, HeaderOnlyAndShortRows) {
             "xyz\n");
 }
 
+TEST(OneLineTest, JoinsLinesAndTrimsTheEnd) {
+  EXPECT_EQ(OneLine("plain"), "plain");
+  EXPECT_EQ(OneLine("FATAL:  x\nLOG:  shut down\n"), "FATAL:  x; LOG:  shut down");
+  EXPECT_EQ(OneLine("a\r\n\r\nb \n"), "a; b");
+  EXPECT_EQ(OneLine("\n\n"), "");
+  EXPECT_EQ(OneLine(""), "");
+}
+
+TEST(ParseDurationTest, UnitsAndPlainSeconds) {
+  EXPECT_EQ(*ParseDuration("90s"), 90);
+  EXPECT_EQ(*ParseDuration("15m"), 900);
+  EXPECT_EQ(*ParseDuration("2h"), 7200);
+  EXPECT_EQ(*ParseDuration("7d"), 604800);
+  EXPECT_EQ(*ParseDuration("600"), 600);
+  EXPECT_EQ(*ParseDuration("1"), 1);
+  EXPECT_EQ(*ParseDuration("3660d"), kMaxDurationSeconds);
+}
+
+TEST(ParseDurationTest, RefusesWithOneSentence) {
+  for (const char* bad : {"", "s", "1.5h", "-5m", "+5m", "5 m", " 5m", "5M", "5w", "5ms", "1h30m",
+                          "abc", "99999999999999999999"}) {
+    Result<int64_t> r = ParseDuration(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Code::kInvalid);
+    EXPECT_EQ(r.status().message(), std::string("bad duration \"") + bad +
+                                        "\": want a number of seconds, or N with s, m, h or d "
+                                        "(e.g. 90s, 15m, 2h, 7d)")
+        << bad;
+  }
+  EXPECT_EQ(ParseDuration("0").status().message(), "bad duration \"0\": must be at least 1s");
+  EXPECT_EQ(ParseDuration("0m").status().message(), "bad duration \"0m\": must be at least 1s");
+  EXPECT_EQ(ParseDuration("3661d").status().message(),
+            "bad duration \"3661d\": at most 10 years (3660d)");
+  EXPECT_FALSE(ParseDuration("9223372036854775807d").ok());
+  EXPECT_FALSE(ParseDuration("316224001").ok());
+}
+
+TEST(FormatDurationTest, LargestExactUnitAndRoundTrip) {
+  EXPECT_EQ(FormatDuration(0), "0s");
+  EXPECT_EQ(FormatDuration(90), "90s");
+  EXPECT_EQ(FormatDuration(300), "5m");
+  EXPECT_EQ(FormatDuration(5400), "90m");
+  EXPECT_EQ(FormatDuration(7200), "2h");
+  EXPECT_EQ(FormatDuration(86400), "1d");
+  EXPECT_EQ(FormatDuration(90000), "25h");
+  for (int64_t s : {1, 59, 61, 3600, 86399, 604800}) {
+    EXPECT_EQ(*ParseDuration(FormatDuration(s)), s) << s;
+  }
+}
+
+TEST(ParseCountTest, NonNegativeDecimalsOnly) {
+  EXPECT_EQ(*ParseCount("0"), 0);
+  EXPECT_EQ(*ParseCount("42"), 42);
+  for (const char* bad : {"", "-1", "+1", "1.0", "1k", " 1", "x"}) {
+    EXPECT_FALSE(ParseCount(bad).ok()) << bad;
+  }
+  EXPECT_EQ(ParseCount("x").status().message(), "bad number \"x\": want a whole number >= 0");
+}
+
+Result<int64_t> FakeSize(const std::string& text) {
+  if (text == "10G") return int64_t{10} << 30;
+  if (text == "neg") return int64_t{-5};
+  return Status::Invalid("bad size \"" + text + "\"");
+}
+
+TEST(ParseLimitTest, UnlimitedOrTheParsersValue) {
+  EXPECT_EQ(*ParseLimit("unlimited", FakeSize), -1);
+  EXPECT_EQ(*ParseLimit("-1", FakeSize), -1);
+  EXPECT_EQ(*ParseLimit("10G", FakeSize), int64_t{10} << 30);
+  EXPECT_EQ(ParseLimit("10X", FakeSize).status().message(), "bad size \"10X\"");
+  EXPECT_EQ(ParseLimit("neg", FakeSize).status().message(),
+            "bad limit \"neg\": want >= 0, or unlimited");
+  EXPECT_FALSE(ParseLimit("-2", FakeSize).ok());
+  EXPECT_FALSE(ParseLimit("Unlimited", FakeSize).ok());
+}
+
 }  // namespace
 }  // namespace strata::cli

@@ -1,8 +1,11 @@
+// Branch, snapshot and status commands on the control API (docs/api.md).
 #include "tools/commands.h"
 
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "tools/cli_format.h"
+#include "tools/command_util.h"
 #include "tools/control_client.h"
 #include "tools/names.h"
 #include "tools/owner.h"
@@ -15,80 +18,128 @@ namespace {
 
 using nlohmann::json;
 
-Result<json> Call(const DaemonArgs& args, const json& request) {
-  STRATA_ASSIGN_OR_RETURN(std::string mount, ResolveMountArg(args.mount));
-  return ControlClient(mount).Call(request);
+std::string BranchPath(const std::string& name) { return "/v1/branches/" + PathSegment(name); }
+
+// ttl_seconds or expires_at from --ttl / --expires-at (at most one).
+Status AddExpiry(const std::optional<std::string>& ttl, const std::optional<std::string>& at,
+                 json* body) {
+  if (ttl && at) return Status::Invalid("give --ttl or --expires-at, not both");
+  if (ttl) {
+    Result<int64_t> s = ParseDuration(*ttl);
+    if (!s.ok()) return Status::Invalid("--ttl: " + s.status().message());
+    (*body)["ttl_seconds"] = *s;
+  }
+  if (at) (*body)["expires_at"] = *at;  // the daemon parses RFC 3339 and refuses the past
+  return Status::OK();
 }
 
-void PrintJson(std::ostream& out, const json& j) { out << j.dump(2) << "\n"; }
+Status AddIdleTimeout(const std::optional<std::string>& idle, json* body) {
+  if (!idle) return Status::OK();
+  Result<int64_t> s = ParseDuration(*idle);
+  if (!s.ok()) return Status::Invalid("--idle-timeout: " + s.status().message());
+  (*body)["idle_timeout_seconds"] = *s;
+  return Status::OK();
+}
 
 }  // namespace
 
-Status BranchCreate(const BranchCreateArgs& args, std::ostream& out) {
+Result<json> BranchCreateBody(const BranchCreateArgs& args) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", args.name));
-  Owner owner = CallerOwner();
-  if (args.owner) {
-    STRATA_ASSIGN_OR_RETURN(owner, ResolveOwner(*args.owner));
+  json body = {{"name", args.name}};
+  if (args.from) body["from"] = *args.from;
+  if (args.initdb && args.from) {
+    return Status::Invalid("--initdb makes a new root branch: it cannot be combined with --from");
   }
+  if (args.chown && (args.from || args.initdb)) {
+    return Status::Invalid(
+        "--chown applies to a new root branch without --initdb (an initdb cluster belongs to "
+        "the postgres user; a fork keeps its parent's owners)");
+  }
+  if (args.checkpoint && !args.from) return Status::Invalid("--checkpoint needs --from");
+  if (args.owner) {
+    STRATA_RETURN_IF_ERROR(ValidateName("owner", *args.owner));
+    body["owner"] = *args.owner;
+  }
+  STRATA_RETURN_IF_ERROR(AddExpiry(args.ttl, args.expires_at, &body));
+  STRATA_RETURN_IF_ERROR(AddIdleTimeout(args.idle_timeout, &body));
+  if (args.durability) body["durability"] = *args.durability;
+  if (args.initdb) body["initdb"] = true;
+  if (!args.from && !args.initdb) {
+    Owner owner = CallerOwner();
+    if (args.chown) {
+      STRATA_ASSIGN_OR_RETURN(owner, ResolveOwner(*args.chown));
+    }
+    body["uid"] = owner.uid;
+    body["gid"] = owner.gid;
+  }
+  return body;
+}
+
+Result<json> BranchPatchBody(const BranchSetArgs& args) {
+  STRATA_RETURN_IF_ERROR(ValidateName("branch", args.name));
+  json body = json::object();
+  if (args.durability) body["durability"] = *args.durability;
+  if (args.no_expiry && (args.ttl || args.expires_at)) {
+    return Status::Invalid("give one of --ttl, --expires-at and --no-expiry");
+  }
+  STRATA_RETURN_IF_ERROR(AddExpiry(args.ttl, args.expires_at, &body));
+  if (args.no_expiry) body["expires_at"] = nullptr;
+  if (args.default_idle_timeout && args.idle_timeout) {
+    return Status::Invalid("give --idle-timeout or --default-idle-timeout, not both");
+  }
+  STRATA_RETURN_IF_ERROR(AddIdleTimeout(args.idle_timeout, &body));
+  if (args.default_idle_timeout) body["idle_timeout_seconds"] = nullptr;
+  if (body.empty()) {
+    return Status::Invalid(
+        "nothing to change: give --durability, --ttl, --expires-at, --no-expiry, "
+        "--idle-timeout or --default-idle-timeout");
+  }
+  return body;
+}
+
+Status BranchCreate(const BranchCreateArgs& args, std::ostream& out) {
+  STRATA_ASSIGN_OR_RETURN(json body, BranchCreateBody(args));
   STRATA_ASSIGN_OR_RETURN(std::string mount, ResolveMountArg(args.daemon.mount));
   // Fail on a missing daemon before touching the parent's server.
   STRATA_RETURN_IF_ERROR(FindControlSocket(mount).status());
   if (args.checkpoint) STRATA_RETURN_IF_ERROR(CheckpointServer(*args.checkpoint));
-
-  json req = {{"op", "branch_create"}, {"name", args.name}, {"uid", owner.uid}, {"gid", owner.gid}};
-  if (args.from) req["from"] = *args.from;
-  if (args.durability) req["durability"] = *args.durability;
-  STRATA_ASSIGN_OR_RETURN(json branch, ControlClient(mount).Call(req));
-  if (args.daemon.json) {
-    PrintJson(out, branch);
-  } else {
-    out << DescribeBranchCreated(branch) << "\n";
-  }
+  STRATA_ASSIGN_OR_RETURN(json branch, ControlClient(mount).Call("POST", "/v1/branches", body));
+  PrintResult(args.daemon, branch, DescribeBranchCreated(branch) + "\n", out);
   return Status::OK();
 }
 
 Status BranchList(const DaemonArgs& args, std::ostream& out) {
-  STRATA_ASSIGN_OR_RETURN(json list, Call(args, {{"op", "branch_list"}}));
-  if (args.json) {
-    PrintJson(out, list);
-  } else {
-    out << RenderBranchTable(list);
-  }
+  STRATA_ASSIGN_OR_RETURN(json list, CallDaemon(args, "GET", "/v1/branches"));
+  PrintResult(args, list, RenderBranchTable(list), out);
   return Status::OK();
 }
 
-Status BranchSet(const DaemonArgs& args, const std::string& name, const std::string& durability,
-                 std::ostream& out) {
+Status BranchShow(const DaemonArgs& args, const std::string& name, std::ostream& out) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
-  STRATA_ASSIGN_OR_RETURN(
-      json branch, Call(args, {{"op", "branch_set"}, {"name", name}, {"durability", durability}}));
-  if (args.json) {
-    PrintJson(out, branch);
-  } else {
-    out << "branch " << name << ": durability " << Cell(branch, "durability") << "\n";
-  }
+  STRATA_ASSIGN_OR_RETURN(json branch, CallDaemon(args, "GET", BranchPath(name)));
+  PrintResult(args, branch, RenderBranchDetail(branch), out);
+  return Status::OK();
+}
+
+Status BranchSet(const BranchSetArgs& args, std::ostream& out) {
+  STRATA_ASSIGN_OR_RETURN(json body, BranchPatchBody(args));
+  STRATA_ASSIGN_OR_RETURN(json branch,
+                          CallDaemon(args.daemon, "PATCH", BranchPath(args.name), body));
+  PrintResult(args.daemon, branch, DescribeBranchSettings(branch) + "\n", out);
   return Status::OK();
 }
 
 Status BranchDelete(const DaemonArgs& args, const std::string& name, std::ostream& out) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
-  STRATA_ASSIGN_OR_RETURN(json result, Call(args, {{"op", "branch_delete"}, {"name", name}}));
-  if (args.json) {
-    PrintJson(out, result);
-  } else {
-    out << "deleted branch " << name << "\n";
-  }
+  STRATA_ASSIGN_OR_RETURN(json result, CallDaemon(args, "DELETE", BranchPath(name)));
+  PrintResult(args, result, "deleted branch " + name + "\n", out);
   return Status::OK();
 }
 
 Status BranchReset(const DaemonArgs& args, const std::string& name, std::ostream& out) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
-  STRATA_ASSIGN_OR_RETURN(json branch, Call(args, {{"op", "branch_reset"}, {"name", name}}));
-  if (args.json) {
-    PrintJson(out, branch);
-  } else {
-    out << DescribeBranchReset(branch) << "\n";
-  }
+  STRATA_ASSIGN_OR_RETURN(json branch, CallDaemon(args, "POST", BranchPath(name) + "/reset"));
+  PrintResult(args, branch, DescribeBranchReset(branch) + "\n", out);
   return Status::OK();
 }
 
@@ -97,43 +148,28 @@ Status SnapshotCreate(const DaemonArgs& args, const std::string& branch, const s
   STRATA_RETURN_IF_ERROR(ValidateName("branch", branch));
   STRATA_RETURN_IF_ERROR(ValidateName("snapshot", name));
   STRATA_ASSIGN_OR_RETURN(
-      json snap, Call(args, {{"op", "snapshot_create"}, {"branch", branch}, {"name", name}}));
-  if (args.json) {
-    PrintJson(out, snap);
-  } else {
-    out << DescribeSnapshotCreated(snap) << "\n";
-  }
+      json snap, CallDaemon(args, "POST", "/v1/snapshots", {{"branch", branch}, {"name", name}}));
+  PrintResult(args, snap, DescribeSnapshotCreated(snap) + "\n", out);
   return Status::OK();
 }
 
 Status SnapshotList(const DaemonArgs& args, std::ostream& out) {
-  STRATA_ASSIGN_OR_RETURN(json list, Call(args, {{"op", "snapshot_list"}}));
-  if (args.json) {
-    PrintJson(out, list);
-  } else {
-    out << RenderSnapshotTable(list);
-  }
+  STRATA_ASSIGN_OR_RETURN(json list, CallDaemon(args, "GET", "/v1/snapshots"));
+  PrintResult(args, list, RenderSnapshotTable(list), out);
   return Status::OK();
 }
 
 Status SnapshotDelete(const DaemonArgs& args, const std::string& name, std::ostream& out) {
   STRATA_RETURN_IF_ERROR(ValidateName("snapshot", name));
-  STRATA_ASSIGN_OR_RETURN(json result, Call(args, {{"op", "snapshot_delete"}, {"name", name}}));
-  if (args.json) {
-    PrintJson(out, result);
-  } else {
-    out << "deleted snapshot " << name << "\n";
-  }
+  STRATA_ASSIGN_OR_RETURN(json result,
+                          CallDaemon(args, "DELETE", "/v1/snapshots/" + PathSegment(name)));
+  PrintResult(args, result, "deleted snapshot " + name + "\n", out);
   return Status::OK();
 }
 
 Status ShowStatus(const DaemonArgs& args, std::ostream& out) {
-  STRATA_ASSIGN_OR_RETURN(json st, Call(args, {{"op", "status"}}));
-  if (args.json) {
-    PrintJson(out, st);
-  } else {
-    out << RenderStatus(st);
-  }
+  STRATA_ASSIGN_OR_RETURN(json st, CallDaemon(args, "GET", "/v1/status"));
+  PrintResult(args, st, RenderStatus(st), out);
   return Status::OK();
 }
 

@@ -1,10 +1,14 @@
-// The commands that talk to a running daemon over the control socket:
-// branch create/list/delete/reset, snapshot create/list/delete, status.
-// Each prints its result to `out` and returns a Status whose message is the
-// one line the CLI prints on failure.
+// The commands that talk to a running daemon over its control API
+// (docs/api.md, through CACHE_DIR/control.sock): branches, snapshots,
+// endpoints, credentials, owners and status. Each prints its result to `out`
+// and returns a Status whose message is the one line the CLI prints on
+// failure. The request bodies are built by pure functions (the *Body ones)
+// that refuse bad flags before anything is sent.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -21,22 +25,70 @@ struct DaemonArgs {
 struct BranchCreateArgs {
   DaemonArgs daemon;
   std::string name;
-  std::optional<std::string> from;        // PARENT[@SNAPSHOT|@seq:N|@time:RFC3339]
-  std::optional<std::string> owner;       // USER, UID, USER:GROUP or UID:GID
-  std::optional<std::string> checkpoint;  // libpq conninfo of the parent's server
-  std::optional<std::string> durability;  // remote, local or ephemeral
+  std::optional<std::string> from;          // PARENT[@SNAPSHOT|@seq:N|@time:RFC3339]
+  std::optional<std::string> owner;         // fleet owner label quotas count against
+  std::optional<std::string> ttl;           // DURATION until the branch is deleted
+  std::optional<std::string> expires_at;    // RFC 3339 time the branch is deleted
+  std::optional<std::string> idle_timeout;  // DURATION before its endpoint is suspended
+  std::optional<std::string> durability;    // remote, local or ephemeral
+  bool initdb = false;                      // make the new root branch a cluster
+  std::optional<std::string> chown;         // USER, UID, USER:GROUP or UID:GID of a new root branch
+  std::optional<std::string> checkpoint;    // libpq conninfo of the parent's server
 };
+
+struct BranchSetArgs {
+  DaemonArgs daemon;
+  std::string name;
+  std::optional<std::string> durability;
+  std::optional<std::string> ttl;         // from now
+  std::optional<std::string> expires_at;  // RFC 3339
+  bool no_expiry = false;                 // never deleted by the reaper
+  std::optional<std::string> idle_timeout;
+  bool default_idle_timeout = false;  // back to the mount's --idle-timeout
+};
+
+struct CredentialIssueArgs {
+  DaemonArgs daemon;
+  std::string branch;
+  std::optional<std::string> role;        // default (daemon): postgres
+  std::optional<std::string> ttl;         // default (daemon): the mount's --credential-ttl
+  std::optional<std::string> expires_at;  // RFC 3339
+};
+
+struct OwnerQuotaArgs {
+  DaemonArgs daemon;
+  std::string owner;
+  std::optional<int64_t> max_branches;  // -1: unlimited
+  std::optional<int64_t> max_bytes;     // -1: unlimited
+};
+
+// Request bodies; kInvalid with one sentence for bad or conflicting flags.
+// BranchCreateBody resolves --chown (or the caller) to uid/gid for a new root
+// branch without --initdb.
+Result<nlohmann::json> BranchCreateBody(const BranchCreateArgs& args);
+Result<nlohmann::json> BranchPatchBody(const BranchSetArgs& args);
+Result<nlohmann::json> CredentialIssueBody(const CredentialIssueArgs& args);
+Result<nlohmann::json> QuotaBody(const OwnerQuotaArgs& args);
 
 Status BranchCreate(const BranchCreateArgs& args, std::ostream& out);
 Status BranchList(const DaemonArgs& args, std::ostream& out);
-Status BranchSet(const DaemonArgs& args, const std::string& name, const std::string& durability,
-                 std::ostream& out);
+Status BranchShow(const DaemonArgs& args, const std::string& name, std::ostream& out);
+Status BranchSet(const BranchSetArgs& args, std::ostream& out);
 Status BranchDelete(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status BranchReset(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status SnapshotCreate(const DaemonArgs& args, const std::string& branch, const std::string& name,
                       std::ostream& out);
 Status SnapshotList(const DaemonArgs& args, std::ostream& out);
 Status SnapshotDelete(const DaemonArgs& args, const std::string& name, std::ostream& out);
+Status EndpointStart(const DaemonArgs& args, const std::string& branch, std::ostream& out);
+Status EndpointSuspend(const DaemonArgs& args, const std::string& branch, std::ostream& out);
+Status EndpointStatus(const DaemonArgs& args, const std::string& branch, std::ostream& out);
+Status EndpointList(const DaemonArgs& args, std::ostream& out);
+Status CredentialIssue(const CredentialIssueArgs& args, std::ostream& out);
+Status CredentialList(const DaemonArgs& args, const std::string& branch, std::ostream& out);
+Status CredentialRevoke(const DaemonArgs& args, const std::string& id, std::ostream& out);
+Status OwnerShow(const DaemonArgs& args, const std::string& owner, std::ostream& out);
+Status OwnerQuota(const OwnerQuotaArgs& args, std::ostream& out);
 Status ShowStatus(const DaemonArgs& args, std::ostream& out);
 
 }  // namespace strata::cli

@@ -1,21 +1,22 @@
+// The control API client (control_client.h): HTTP over the unix socket with libcurl.
 #include "tools/control_client.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <utility>
+
+#include "tools/cli_format.h"
 
 namespace strata::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Closes a file descriptor on scope exit.
 class Fd {
@@ -41,18 +42,30 @@ bool MeansNoDaemon(int err) {
          err == EINVAL || err == ENOTSOCK;
 }
 
-// Waits until `fd` is ready for `events` or the deadline passes.
-Status WaitFor(int fd, short events, Clock::time_point deadline, const std::string& mount) {
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      return Status::Unavailable("the strata daemon serving " + mount + " did not answer in time");
-    }
-    struct pollfd p = {fd, events, 0};
-    int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 60000)));
-    if (n > 0) return Status::OK();
-    if (n < 0 && errno != EINTR) return Status::FromErrno(errno, "poll control socket");
-  }
+// curl_global_init is not thread-safe and must run before any other curl
+// call: once per process, never undone (objstore/s3_http.cc does the same).
+CURLcode GlobalInit() {
+  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+  return rc;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+size_t AppendBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+// The first line of `text`, at most 200 bytes.
+std::string FirstLine(std::string_view text) {
+  std::string_view line = text.substr(0, text.find_first_of("\r\n"));
+  if (line.size() > 200) return std::string(line.substr(0, 200)) + "...";
+  return std::string(line);
 }
 
 }  // namespace
@@ -98,115 +111,143 @@ Code CodeFromWire(std::string_view code) {
   if (code == "busy") return Code::kBusy;
   if (code == "corruption") return Code::kCorruption;
   if (code == "unavailable") return Code::kUnavailable;
-  if (code == "permission") return Code::kPermission;
+  if (code == "permission" || code == "unauthorized") return Code::kPermission;
   if (code == "not_empty") return Code::kNotEmpty;
+  if (code == "no_space") return Code::kNoSpace;
+  if (code == "quota") return Code::kQuota;
+  if (code == "not_supported") return Code::kNotSupported;
   return Code::kIO;  // "io" and anything this client does not know yet
 }
 
-Result<nlohmann::json> ParseAnswer(std::string_view line) {
-  nlohmann::json answer = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (answer.is_discarded() || !answer.is_object()) {
-    return Status::IO("malformed answer from the strata daemon: not a JSON object");
+Result<nlohmann::json> DecodeResponse(long http_status, std::string_view body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (http_status >= 200 && http_status < 300) {
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return nlohmann::json(nullptr);
+    if (j.is_discarded()) {
+      return Status::IO("malformed answer from the strata daemon (HTTP " +
+                        std::to_string(http_status) + "): not JSON: " + FirstLine(body));
+    }
+    return j;
   }
-  auto ok = answer.find("ok");
-  if (ok == answer.end() || !ok->is_boolean()) {
-    return Status::IO("malformed answer from the strata daemon: no \"ok\" field");
+  const nlohmann::json* error = nullptr;
+  if (!j.is_discarded() && j.is_object()) {
+    if (auto e = j.find("error"); e != j.end() && e->is_string() && !e->empty()) error = &*e;
   }
-  if (ok->get<bool>()) {
-    auto result = answer.find("result");
-    if (result == answer.end()) return nlohmann::json(nullptr);
-    return *result;
-  }
-  std::string message = "the strata daemon reported an error without a message";
-  if (auto e = answer.find("error"); e != answer.end() && e->is_string() && !e->empty()) {
-    message = e->get<std::string>();
+  if (error == nullptr) {
+    std::string first = FirstLine(body);
+    return Status::IO("the daemon answered HTTP " + std::to_string(http_status) + ": " +
+                      (first.empty() ? "(no body)" : first));
   }
   Code code = Code::kIO;
-  if (auto c = answer.find("code"); c != answer.end() && c->is_string()) {
+  if (auto c = j.find("code"); c != j.end() && c->is_string()) {
     code = CodeFromWire(c->get<std::string>());
   }
-  return Status(code, message);
+  return Status(code, OneLine(error->get<std::string>()));
 }
 
-Result<nlohmann::json> ControlClient::Call(const nlohmann::json& request) const {
-  STRATA_ASSIGN_OR_RETURN(std::string path, FindControlSocket(mount_));
-  const Clock::time_point deadline = Clock::now() + timeout_;
+std::string PathSegment(std::string_view segment) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : segment) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Result<nlohmann::json> ControlClient::Call(const std::string& method, const std::string& path,
+                                           const nlohmann::json& body) const {
+  STRATA_ASSIGN_OR_RETURN(std::string socket_path, FindControlSocket(mount_));
 
   // sun_path holds 108 bytes; reach a longer path through its directory.
   std::unique_ptr<Fd> dir_fd;
-  std::string connect_path = path;
-  struct sockaddr_un addr = {};
-  if (path.size() >= sizeof(addr.sun_path)) {
-    size_t slash = path.rfind('/');
-    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+  std::string connect_path = socket_path;
+  if (socket_path.size() >= sizeof(sockaddr_un::sun_path)) {
+    size_t slash = socket_path.rfind('/');
+    std::string dir = slash == 0 ? "/" : socket_path.substr(0, slash);
     dir_fd = std::make_unique<Fd>(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (dir_fd->get() < 0) {
       if (MeansNoDaemon(errno)) return NoDaemon(mount_);
       return Status::FromErrno(errno, "open " + dir);
     }
-    connect_path = "/proc/self/fd/" + std::to_string(dir_fd->get()) + path.substr(slash);
-    if (connect_path.size() >= sizeof(addr.sun_path)) {
-      return Status::Invalid("control socket name is too long: " + path);
+    connect_path = "/proc/self/fd/" + std::to_string(dir_fd->get()) + socket_path.substr(slash);
+    if (connect_path.size() >= sizeof(sockaddr_un::sun_path)) {
+      return Status::Invalid("control socket name is too long: " + socket_path);
     }
   }
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, connect_path.data(), connect_path.size());
 
-  Fd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (sock.get() < 0) return Status::FromErrno(errno, "socket");
-  int rc;
-  do {
-    rc = connect(sock.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr));
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    if (MeansNoDaemon(errno)) return NoDaemon(mount_);
-    return Status::FromErrno(errno, "connect to " + path);
+  if (CURLcode rc = GlobalInit(); rc != CURLE_OK) {
+    return Status::IO(std::string("curl_global_init: ") + curl_easy_strerror(rc));
   }
-
-  std::string line = request.dump() + "\n";
-  size_t sent = 0;
-  while (sent < line.size()) {
-    STRATA_RETURN_IF_ERROR(WaitFor(sock.get(), POLLOUT, deadline, mount_));
-    ssize_t n =
-        send(sock.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      if (errno == EPIPE || errno == ECONNRESET) {
-        return Status::Unavailable("the strata daemon serving " + mount_ +
-                                   " closed the connection; see its log");
-      }
-      return Status::FromErrno(errno, "send to " + path);
-    }
-    sent += static_cast<size_t>(n);
-  }
-
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return Status::IO("curl_easy_init failed");
+  CURL* c = curl.get();
+  const std::string url = "http://strata" + path;
+  const std::string payload = body.is_null() ? std::string() : body.dump();
+  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  auto add_header = [&headers](const char* h) {
+    headers.reset(curl_slist_append(headers.release(), h));
+  };
+  add_header("Accept: application/json");
+  add_header("Expect:");
+  // No body: no Content-Type (curl would add a form type for the empty POSTFIELDS).
+  add_header(body.is_null() ? "Content-Type:" : "Content-Type: application/json");
+  if (!headers) return Status::IO("curl_slist_append failed");
   std::string answer;
-  char buf[65536];
-  for (;;) {
-    size_t nl = answer.find('\n');
-    if (nl != std::string::npos) {
-      answer.resize(nl);
-      break;
-    }
-    STRATA_RETURN_IF_ERROR(WaitFor(sock.get(), POLLIN, deadline, mount_));
-    ssize_t n = recv(sock.get(), buf, sizeof(buf), MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      if (errno == ECONNRESET)
-        n = 0;
-      else
-        return Status::FromErrno(errno, "read from " + path);
-    }
-    if (n == 0) {
-      if (answer.empty()) {
-        return Status::Unavailable("the strata daemon serving " + mount_ +
-                                   " closed the connection without answering; see its log");
-      }
-      break;  // tolerate a last line without '\n'
-    }
-    answer.append(buf, static_cast<size_t>(n));
+  char errbuf[CURL_ERROR_SIZE] = "";
+
+  curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, connect_path.c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(c, CURLOPT_PROXY, "");  // never an $http_proxy
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  if (method != "GET") {
+    // Content-Length even for no body (0): some servers want one on POST.
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
   }
-  return ParseAnswer(answer);
+
+  CURLcode rc = curl_easy_perform(c);
+  switch (rc) {
+    case CURLE_OK:
+      break;
+    case CURLE_COULDNT_CONNECT: {
+      long err = 0;
+      curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &err);
+      if (err == EACCES || err == EPERM) {
+        return Status(Code::kPermission, "permission denied on " + socket_path +
+                                             ", the control socket of " + mount_ +
+                                             " (it admits the daemon's user only)");
+      }
+      return NoDaemon(mount_);
+    }
+    case CURLE_OPERATION_TIMEDOUT:
+      return Status::Unavailable("the strata daemon serving " + mount_ + " did not answer in " +
+                                 std::to_string(timeout_.count() / 1000) + " s; see its log");
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+      return Status::Unavailable("the strata daemon serving " + mount_ +
+                                 " closed the connection without answering; see its log");
+    default:
+      return Status::IO("talking to the strata daemon serving " + mount_ + ": " +
+                        (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  return DecodeResponse(status, answer);
 }
 
 }  // namespace strata::cli

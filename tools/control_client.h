@@ -1,6 +1,7 @@
-// Client side of the control protocol (docs/control-protocol.md): finds the
-// daemon serving a mount through MOUNT/.strata.sock, sends one JSON request
-// line and reads one JSON answer line.
+// Client side of the daemon's control API (docs/api.md): finds the daemon
+// serving a mount through MOUNT/.strata.sock and sends it HTTP requests with
+// JSON bodies over that unix socket (CACHE_DIR/control.sock), with libcurl.
+// The unix socket needs no token: its file permissions admit the caller.
 #pragma once
 
 #include <chrono>
@@ -12,7 +13,7 @@
 
 namespace strata::cli {
 
-// Branch create may wait for a checkpoint or a flush: be generous.
+// Branch create may wait for a checkpoint, an initdb or a flush: be generous.
 inline constexpr std::chrono::milliseconds kDefaultControlTimeout = std::chrono::minutes(10);
 
 // The mount to talk to: `flag` if non-empty, else $STRATA_MOUNT, else kInvalid
@@ -24,12 +25,19 @@ Result<std::string> ResolveMountArg(const std::string& flag);
 // kUnavailable "no strata daemon serves MOUNT" when there is none.
 Result<std::string> FindControlSocket(const std::string& mount);
 
-// Maps a protocol error code ("not_found", "busy", ...) to a Code.
+// Maps an API error code ("not_found", "busy", "quota", ...) to a Code;
+// unknown codes are kIO.
 Code CodeFromWire(std::string_view code);
 
-// Decodes one answer line: the `result` on {"ok": true}, or a Status carrying
-// the daemon's `error` and `code` on {"ok": false}.
-Result<nlohmann::json> ParseAnswer(std::string_view line);
+// Decodes one HTTP answer. 2xx: the JSON body (null for an empty body; kIO if
+// it is not JSON). Otherwise a Status with the body's "code" (CodeFromWire)
+// and "error" (on one line: OneLine); a body that is not such an object gives kIO "the daemon
+// answered HTTP <n>: <its first line>".
+Result<nlohmann::json> DecodeResponse(long http_status, std::string_view body);
+
+// One path segment percent-encoded: RFC 3986 unreserved characters
+// (A-Z a-z 0-9 - . _ ~) as they are, every other byte as %XX.
+std::string PathSegment(std::string_view segment);
 
 class ControlClient {
  public:
@@ -37,8 +45,12 @@ class ControlClient {
                          std::chrono::milliseconds timeout = kDefaultControlTimeout)
       : mount_(std::move(mount)), timeout_(timeout) {}
 
-  // Sends `request` (an object with at least "op") and returns the result.
-  Result<nlohmann::json> Call(const nlohmann::json& request) const;
+  // Sends `method` `path` ("/v1/branches", segments already encoded with
+  // PathSegment) with `body` as JSON (none if null) and decodes the answer
+  // (DecodeResponse). kUnavailable "no strata daemon serves MOUNT" when
+  // nothing listens.
+  Result<nlohmann::json> Call(const std::string& method, const std::string& path,
+                              const nlohmann::json& body = nullptr) const;
 
   const std::string& mount() const { return mount_; }
 

@@ -1,5 +1,6 @@
 // The `strata` command line: creates stores, mounts them, and drives a running
-// daemon (branches, snapshots, status) over its control socket. See docs/cli.md.
+// daemon (branches, snapshots, endpoints, credentials, owners, status) over
+// its HTTP control API (command_line.cc). See docs/cli.md.
 //
 // Exit status: 0 on success, 1 on an error (one line "strata: <message>" on
 // stderr), 2 on a usage error.
@@ -13,7 +14,7 @@
 
 #include "common/status.h"
 #include "daemon/daemon.h"
-#include "tools/commands.h"
+#include "tools/command_line.h"
 #include "tools/mount_command.h"
 #include "tools/verify_command.h"
 #include "tools/walsink_command.h"
@@ -35,18 +36,39 @@ struct Invocation {
   std::string store_url;
   MountArgs mount;
   std::string umount_path;
-  DaemonArgs daemon;
-  BranchCreateArgs branch_create;
-  std::string name;
-  std::string branch;
+  bool json = false;
   WalsinkServeArgs walsink;
-  std::string durability;
+  DaemonInvocation daemon;
 };
 
-void AddDaemonOptions(CLI::App* cmd, DaemonArgs* args, bool with_json) {
-  cmd->add_option("--mount", args->mount,
-                  "Mount point of the daemon to talk to (default: $STRATA_MOUNT)");
-  if (with_json) cmd->add_flag("--json", args->json, "Print the result as JSON");
+// The proxy, API, endpoint, quota and credential options of `strata mount`.
+void AddServiceOptions(CLI::App* mount, ServiceFlags& f) {
+  mount->add_option("--proxy", f.proxy,
+                    "HOST:PORT where clients connect to branches' servers with issued "
+                    "credentials (port 0: any free), or off (default 127.0.0.1:55432)");
+  mount->add_option("--api", f.api,
+                    "HOST:PORT of the HTTP control API on TCP, with a bearer token (port 0: any "
+                    "free), or off; CACHE_DIR/control.sock always serves it "
+                    "(default 127.0.0.1:55433)");
+  mount->add_option("--api-token-file", f.api_token_file,
+                    "The API's bearer token, made (0600) if missing (default CACHE_DIR/api-token)");
+  mount->add_option("--idle-timeout", f.idle_timeout,
+                    "Suspend a branch's server after this long without clients; DURATION: 90s, "
+                    "15m, 2h, 7d or seconds (default 5m)");
+  mount->add_option("--pg-bin", f.pg_bin,
+                    "Directory of postgres and initdb (default /usr/lib/postgresql/15/bin)");
+  mount->add_option("--pg-user", f.pg_user,
+                    "The user the branches' servers and initdb run as (default postgres)");
+  mount
+      ->add_option("--pg-setting", f.pg_settings,
+                   "NAME=VALUE passed to every server as -c NAME=VALUE; repeatable")
+      ->allow_extra_args(false);  // one value per --pg-setting: never the positionals
+  mount->add_option("--quota-branches", f.quota_branches,
+                    "Default per-owner limit on branches: N, or unlimited (default)");
+  mount->add_option("--quota-bytes", f.quota_bytes,
+                    "Default per-owner limit on bytes: SIZE (e.g. 10G), or unlimited (default)");
+  mount->add_option("--credential-ttl", f.credential_ttl,
+                    "Default lifetime of an issued credential; DURATION (default 24h)");
 }
 
 void Build(CLI::App& app, Invocation& inv) {
@@ -86,6 +108,7 @@ void Build(CLI::App& app, Invocation& inv) {
   mount->add_option("--sink-timeout", inv.mount.sink_timeout_s,
                     "Seconds a 'remote' fsync waits for the walsink server before failing "
                     "with EIO (default 60)");
+  AddServiceOptions(mount, inv.mount.service);
   mount->callback([&inv] { inv.action = [&inv] { return Mount(inv.mount); }; });
 
   CLI::App* umount = app.add_subcommand("umount", "Unmount and wait for the daemon to flush");
@@ -93,82 +116,12 @@ void Build(CLI::App& app, Invocation& inv) {
   umount->add_option("MOUNTPOINT", inv.umount_path, "The mount point")->required();
   umount->callback([&inv] { inv.action = [&inv] { return Umount(inv.umount_path); }; });
 
-  CLI::App* branch = app.add_subcommand("branch", "Create, list, delete and reset branches");
-  branch->require_subcommand(1);
-
-  CLI::App* bcreate = branch->add_subcommand("create", "Create a branch (O(1), no data copied)");
-  BranchCreateArgs& bc = inv.branch_create;
-  bcreate->add_option("NAME", bc.name, "The new branch")->required();
-  CLI::Option* from = bcreate->add_option(
-      "--from", bc.from,
-      "PARENT[@SNAPSHOT|@seq:N|@time:RFC3339] to fork from; without it, a new root branch");
-  bcreate->add_option("--owner", bc.owner,
-                      "USER, UID, USER:GROUP or UID:GID owning a new root branch "
-                      "(default: the caller's real uid and gid)");
-  bcreate
-      ->add_option("--checkpoint", bc.checkpoint,
-                   "libpq conninfo of the parent's running server: CHECKPOINT it first")
-      ->needs(from);
-  bcreate->add_option("--durability", bc.durability,
-                      "remote, local or ephemeral: what an fsync waits for (default: remote "
-                      "with a walsink server, else local)");
-  AddDaemonOptions(bcreate, &bc.daemon, true);
-  bcreate->callback(
-      [&inv] { inv.action = [&inv] { return BranchCreate(inv.branch_create, std::cout); }; });
-
-  CLI::App* blist = branch->add_subcommand("list", "List branches");
-  AddDaemonOptions(blist, &inv.daemon, true);
-  blist->callback([&inv] { inv.action = [&inv] { return BranchList(inv.daemon, std::cout); }; });
-
-  CLI::App* bset = branch->add_subcommand("set", "Change a branch's settings");
-  bset->add_option("NAME", inv.name, "The branch")->required();
-  bset->add_option("--durability", inv.durability, "remote, local or ephemeral")->required();
-  AddDaemonOptions(bset, &inv.daemon, true);
-  bset->callback([&inv] {
-    inv.action = [&inv] { return BranchSet(inv.daemon, inv.name, inv.durability, std::cout); };
-  });
-
-  CLI::App* bdelete = branch->add_subcommand("delete", "Delete a branch without children");
-  bdelete->add_option("NAME", inv.name, "The branch")->required();
-  AddDaemonOptions(bdelete, &inv.daemon, true);
-  bdelete->callback(
-      [&inv] { inv.action = [&inv] { return BranchDelete(inv.daemon, inv.name, std::cout); }; });
-
-  CLI::App* breset = branch->add_subcommand(
-      "reset", "Throw away a branch's changes: fork it again from its parent's head");
-  breset->add_option("NAME", inv.name, "The branch")->required();
-  AddDaemonOptions(breset, &inv.daemon, true);
-  breset->callback(
-      [&inv] { inv.action = [&inv] { return BranchReset(inv.daemon, inv.name, std::cout); }; });
-
-  CLI::App* snapshot = app.add_subcommand("snapshot", "Create, list and delete snapshots");
-  snapshot->require_subcommand(1);
-
-  CLI::App* screate = snapshot->add_subcommand("create", "Name a branch's current state");
-  screate->add_option("BRANCH", inv.branch, "The branch")->required();
-  screate->add_option("NAME", inv.name, "The new snapshot")->required();
-  AddDaemonOptions(screate, &inv.daemon, true);
-  screate->callback([&inv] {
-    inv.action = [&inv] { return SnapshotCreate(inv.daemon, inv.branch, inv.name, std::cout); };
-  });
-
-  CLI::App* slist = snapshot->add_subcommand("list", "List snapshots");
-  AddDaemonOptions(slist, &inv.daemon, true);
-  slist->callback([&inv] { inv.action = [&inv] { return SnapshotList(inv.daemon, std::cout); }; });
-
-  CLI::App* sdelete = snapshot->add_subcommand("delete", "Delete a snapshot");
-  sdelete->add_option("NAME", inv.name, "The snapshot")->required();
-  AddDaemonOptions(sdelete, &inv.daemon, true);
-  sdelete->callback(
-      [&inv] { inv.action = [&inv] { return SnapshotDelete(inv.daemon, inv.name, std::cout); }; });
-
   CLI::App* verify =
       app.add_subcommand("verify", "Check every object of a store against its checksums");
   verify->add_option("STORE_URL", inv.store_url, "file:///path or s3://bucket/prefix")->required();
-  verify->add_flag("--json", inv.daemon.json, "Print the report as JSON");
-  verify->callback([&inv] {
-    inv.action = [&inv] { return Verify(inv.store_url, inv.daemon.json, std::cout); };
-  });
+  verify->add_flag("--json", inv.json, "Print the report as JSON");
+  verify->callback(
+      [&inv] { inv.action = [&inv] { return Verify(inv.store_url, inv.json, std::cout); }; });
 
   CLI::App* walsink = app.add_subcommand("walsink", "Run a walsink server (remote op-log sink)");
   walsink->require_subcommand(1);
@@ -183,9 +136,7 @@ void Build(CLI::App& app, Invocation& inv) {
   wserve->add_option("--log-file", inv.walsink.log_file, "Log here instead of stderr");
   wserve->callback([&inv] { inv.action = [&inv] { return WalsinkServe(inv.walsink); }; });
 
-  CLI::App* status = app.add_subcommand("status", "Show the daemon, store and branches");
-  AddDaemonOptions(status, &inv.daemon, true);
-  status->callback([&inv] { inv.action = [&inv] { return ShowStatus(inv.daemon, std::cout); }; });
+  AddDaemonCommands(app, inv.daemon, &inv.action);
 }
 
 int Main(int argc, char** argv) {

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "daemon/store_stack.h"
 #include "tools/cache_dir.h"
 #include "tools/control_client.h"
+#include "tools/owner.h"
 
 extern char** environ;
 
@@ -202,6 +204,27 @@ void ReapSoon(pid_t pid) {
   }
 }
 
+// The paths of explicit --api-token-file and --pg-bin made absolute (the
+// daemon runs from "/"), --pg-bin holding postgres and initdb, and an
+// explicit --pg-user existing.
+Status CheckServiceFiles(const ServiceFlags& f, MountOptions* opts) {
+  if (f.api_token_file) opts->api_token_file = Absolute(*f.api_token_file);
+  if (f.pg_bin) {
+    opts->pg_bin_dir = Absolute(*f.pg_bin);
+    for (const char* tool : {"postgres", "initdb"}) {
+      std::string path = opts->pg_bin_dir + "/" + tool;
+      if (access(path.c_str(), X_OK) != 0) {
+        return Status::Invalid("--pg-bin: " + path + " is not an executable file");
+      }
+    }
+  }
+  if (f.pg_user) {
+    Result<Owner> user = ResolveOwner(*f.pg_user);
+    if (!user.ok()) return Status::Invalid("--pg-user: " + user.status().message());
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status Mount(const MountArgs& args) {
@@ -221,12 +244,14 @@ Status Mount(const MountArgs& args) {
   if (args.sink_timeout_s < 1 || args.sink_timeout_s > 3600) {
     return Status::Invalid("--sink-timeout must be 1..3600 seconds");
   }
+  MountOptions opts;
+  STRATA_RETURN_IF_ERROR(ApplyServiceFlags(args.service, ParseByteSize, &opts));
+  STRATA_RETURN_IF_ERROR(CheckServiceFiles(args.service, &opts));
   STRATA_ASSIGN_OR_RETURN(std::string mountpoint, PrepareMountpoint(args.mountpoint));
   std::string cache_dir = Absolute(
       args.cache_dir ? *args.cache_dir : DefaultCacheDir(args.store_url, CacheDirEnvFromProcess()));
   STRATA_RETURN_IF_ERROR(MakeDirs(cache_dir, 0700));
 
-  MountOptions opts;
   opts.store_url = args.store_url;
   opts.mountpoint = mountpoint;
   opts.cache_dir = cache_dir;
@@ -319,8 +344,8 @@ Status Umount(const std::string& path) {
   }
   std::string mountpoint = resolved;
 
-  STRATA_ASSIGN_OR_RETURN(nlohmann::json status,
-                          ControlClient(mountpoint).Call({{"op", "status"}}));
+  const ControlClient daemon(mountpoint);
+  STRATA_ASSIGN_OR_RETURN(nlohmann::json status, daemon.Call("GET", "/v1/status"));
   auto pid_it = status.is_object() ? status.find("pid") : status.end();
   if (!status.is_object() || pid_it == status.end() || !pid_it->is_number_integer() ||
       pid_it->get<int64_t>() <= 0) {
@@ -329,9 +354,16 @@ Status Umount(const std::string& path) {
   const pid_t pid = static_cast<pid_t>(pid_it->get<int64_t>());
   const std::string cache_dir = status.value("cache_dir", "");
 
+  // The daemon's own postgres servers have files open on the mount: stop them
+  // (each with a shutdown checkpoint) so only other users can keep it busy.
+  Result<nlohmann::json> suspended = daemon.Call("POST", "/v1/endpoints/suspend");
   Status s = Unmount(mountpoint, /*detach=*/false);
   if (s.code() == Code::kBusy) {
-    return Status::Busy(mountpoint + " is busy: stop the postgres servers using it first");
+    std::string why =
+        suspended.ok()
+            ? ""
+            : " (suspending the daemon's own servers failed: " + suspended.status().message() + ")";
+    return Status::Busy(mountpoint + " is busy: stop the postgres servers using it first" + why);
   }
   STRATA_RETURN_IF_ERROR(s);
 

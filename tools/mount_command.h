@@ -1,12 +1,14 @@
 // `strata mount` and `strata umount`: start a daemon for a store on a mount
-// point (in the background by default) and stop it again, waiting until it has
-// flushed every branch to the store.
+// point (in the background by default) and stop it again, after suspending the
+// postgres servers it runs, waiting until it has flushed every branch to the
+// store.
 #pragma once
 
 #include <optional>
 #include <string>
 
 #include "common/status.h"
+#include "tools/mount_flags.h"
 
 namespace strata::cli {
 
@@ -21,14 +23,16 @@ struct MountArgs {
   std::optional<std::string> inject_faults;  // test-only (docs/cli.md)
   std::optional<std::string> sink;           // HOST:PORT of a walsink server
   int sink_timeout_s = 60;                   // a remote barrier fails after this
+  ServiceFlags service;                      // proxy, API, endpoints, quotas, credentials
 };
 
 // Prints "mounted URL at MOUNT (pid N, cache DIR)" once the daemon reports the
 // mount live. In the foreground, serves until unmounted.
 Status Mount(const MountArgs& args);
 
-// Unmounts, waits for the daemon to exit, prints "unmounted MOUNT". A dead
-// mount (its daemon gone) is detached.
+// Suspends the daemon's endpoints (POST /v1/endpoints/suspend: its own
+// postgres servers would keep the mount busy), unmounts, waits for the daemon
+// to exit, prints "unmounted MOUNT". A dead mount (its daemon gone) is detached.
 Status Umount(const std::string& mountpoint);
 
 }  // namespace strata::cli

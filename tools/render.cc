@@ -1,3 +1,4 @@
+// Rendering of branches, snapshots and status (render.h).
 #include "tools/render.h"
 
 #include <algorithm>
@@ -11,13 +12,6 @@ namespace strata::cli {
 
 namespace {
 
-const nlohmann::json* Field(const nlohmann::json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
 // " in X.XXX ms" from elapsed_us, or "" without it.
 std::string Elapsed(const nlohmann::json& obj) {
   const nlohmann::json* us = Field(obj, "elapsed_us");
@@ -30,12 +24,45 @@ const nlohmann::json& ArrayOrEmpty(const nlohmann::json* j) {
   return j != nullptr && j->is_array() ? *j : kEmpty;
 }
 
+// " for owner O" and ", expires at T" of a branch, or "".
+std::string OwnerAndExpiry(const nlohmann::json& branch) {
+  std::string out;
+  if (Field(branch, "owner")) out += " for owner " + Cell(branch, "owner");
+  if (Field(branch, "expires_at")) out += ", expires at " + Cell(branch, "expires_at");
+  return out;
+}
+
+// "running, 2 connections, idle timeout 5m" of a branch's endpoint, or "-".
+std::string EndpointSummary(const nlohmann::json& branch) {
+  const nlohmann::json* e = Field(branch, "endpoint");
+  if (e == nullptr) return "-";
+  return Cell(*e, "state") + ", " + Cell(*e, "connections") + " connections, idle timeout " +
+         DurationCell(*e, "idle_timeout_seconds");
+}
+
 }  // namespace
+
+const nlohmann::json* Field(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string KeyValues(const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::string out;
+  size_t width = 0;
+  for (const auto& [k, v] : kv) width = std::max(width, k.size() + 1);
+  for (const auto& [k, v] : kv) {
+    out += k + ":" + std::string(width - k.size() - 1, ' ') + "  " + v + "\n";
+  }
+  return out;
+}
 
 std::string Cell(const nlohmann::json& obj, const char* key) {
   const nlohmann::json* v = Field(obj, key);
   if (v == nullptr) return "-";
-  if (v->is_string()) return v->get<std::string>();
+  if (v->is_string()) return OneLine(v->get<std::string>());
   return v->dump();
 }
 
@@ -45,6 +72,21 @@ std::string SizeCell(const nlohmann::json& obj, const char* key) {
   if (v->is_number_unsigned()) return HumanSize(v->get<uint64_t>());
   int64_t n = v->get<int64_t>();
   return n < 0 ? v->dump() : HumanSize(static_cast<uint64_t>(n));
+}
+
+std::string DurationCell(const nlohmann::json& obj, const char* key) {
+  const nlohmann::json* v = Field(obj, key);
+  if (v == nullptr || !v->is_number_integer()) return "-";
+  return FormatDuration(v->get<int64_t>());
+}
+
+std::string ExpiryCell(const nlohmann::json& obj) {
+  return Field(obj, "expires_at") ? Cell(obj, "expires_at") : "never";
+}
+
+std::string EndpointStateCell(const nlohmann::json& branch) {
+  const nlohmann::json* e = Field(branch, "endpoint");
+  return e ? Cell(*e, "state") : "-";
 }
 
 std::string ForkPoint(const nlohmann::json& branch) {
@@ -59,13 +101,48 @@ std::string RenderBranchTable(const nlohmann::json& branches) {
            {"SEQ", true},
            {"DURABLE_SEQ", true},
            {"DURABILITY"},
-           {"CREATED"}});
+           {"CREATED"},
+           {"STATE"},
+           {"OWNER"},
+           {"EXPIRES"}});
   for (const auto& b : ArrayOrEmpty(&branches)) {
     bool root = Field(b, "parent") == nullptr;
     t.AddRow({Cell(b, "name"), Cell(b, "parent"), root ? "-" : Cell(b, "fork_seq"), Cell(b, "seq"),
-              Cell(b, "durable_seq"), Cell(b, "durability"), Cell(b, "created")});
+              Cell(b, "durable_seq"), Cell(b, "durability"), Cell(b, "created"),
+              EndpointStateCell(b), Cell(b, "owner"), Cell(b, "expires_at")});
   }
   return t.Render();
+}
+
+std::string RenderBranchDetail(const nlohmann::json& b) {
+  std::string parent = Field(b, "parent")
+                           ? Cell(b, "parent") + " (forked at seq " + Cell(b, "fork_seq") + ")"
+                           : "- (a root branch)";
+  return KeyValues({
+      {"name", Cell(b, "name")},
+      {"id", Cell(b, "id")},
+      {"parent", parent},
+      {"created", Cell(b, "created")},
+      {"owner", Cell(b, "owner")},
+      {"expires", ExpiryCell(b)},
+      {"durability", Cell(b, "durability")},
+      {"seq", Cell(b, "seq")},
+      {"acked seq", Cell(b, "acked_seq")},
+      {"durable seq", Cell(b, "durable_seq")},
+      {"lag", Cell(b, "lag")},
+      {"memtable", SizeCell(b, "memtable_bytes")},
+      {"layers", Cell(b, "layers") + " (" + SizeCell(b, "layer_bytes") + ")"},
+      {"endpoint", EndpointSummary(b)},
+  });
+}
+
+std::string DescribeBranchSettings(const nlohmann::json& b) {
+  std::string out = "branch " + Cell(b, "name") + ": durability " + Cell(b, "durability") +
+                    ", expires " + ExpiryCell(b);
+  if (const nlohmann::json* e = Field(b, "endpoint")) {
+    out += ", idle timeout " + DurationCell(*e, "idle_timeout_seconds");
+  }
+  return out;
 }
 
 std::string RenderSnapshotTable(const nlohmann::json& snapshots) {
@@ -76,6 +153,29 @@ std::string RenderSnapshotTable(const nlohmann::json& snapshots) {
   return t.Render();
 }
 
+namespace {
+
+// "HOST:PORT, N active connections, M sessions, K auth failures, R refused", or "off".
+std::string ProxyLine(const nlohmann::json& st) {
+  if (!Field(st, "proxy")) return "off";
+  std::string line = Cell(st, "proxy");
+  if (const nlohmann::json* p = Field(st, "proxy_stats"); p && p->is_object()) {
+    line += ", " + Cell(*p, "active") + " active connections, " + Cell(*p, "sessions") +
+            " sessions, " + Cell(*p, "auth_failures") + " auth failures, " + Cell(*p, "refused") +
+            " refused";
+  }
+  return line;
+}
+
+// "HOST:PORT (bearer token), CACHE_DIR/control.sock", or the socket only.
+std::string ApiLine(const nlohmann::json& st) {
+  std::string sock = Cell(st, "cache_dir") + "/control.sock";
+  if (!Field(st, "api")) return sock + " only";
+  return Cell(st, "api") + " (bearer token), " + sock;
+}
+
+}  // namespace
+
 std::string RenderStatus(const nlohmann::json& st) {
   std::string segments = Cell(st, "oplog_segments");
   std::vector<std::pair<std::string, std::string>> kv = {
@@ -83,12 +183,16 @@ std::string RenderStatus(const nlohmann::json& st) {
       {"mount", Cell(st, "mount")},
       {"cache dir", Cell(st, "cache_dir")},
       {"daemon pid", Cell(st, "pid")},
+      {"proxy", ProxyLine(st)},
+      {"api", ApiLine(st)},
       {"op log", SizeCell(st, "oplog_bytes") + " in " + segments +
                      (segments == "1" ? " segment" : " segments")},
       {"memtable", SizeCell(st, "memtable_bytes")},
       {"layers", Cell(st, "layer_count") + " (" + SizeCell(st, "layer_bytes") + ")"},
       {"store size", SizeCell(st, "store_bytes")},
       {"snapshots", Cell(st, "snapshots")},
+      {"credentials", Cell(st, "credentials")},
+      {"endpoints", Cell(st, "endpoints_running") + " running"},
   };
   if (const nlohmann::json* cache = Field(st, "cache")) {
     if (const nlohmann::json* l1 = Field(*cache, "l1")) {
@@ -123,13 +227,7 @@ std::string RenderStatus(const nlohmann::json& st) {
   } else {
     kv.push_back({"walsink", "none (op log on this machine only)"});
   }
-  std::string out;
-  size_t width = 0;
-  for (const auto& [k, v] : kv) width = std::max(width, k.size() + 1);
-  for (const auto& [k, v] : kv) {
-    out += k + ":" + std::string(width - k.size() - 1, ' ') + "  " + v + "\n";
-  }
-  out += "\n";
+  std::string out = KeyValues(kv) + "\n";
 
   Table t({{"NAME"},
            {"PARENT"},
@@ -141,12 +239,16 @@ std::string RenderStatus(const nlohmann::json& st) {
            {"LAG", true},
            {"MEMTABLE", true},
            {"LAYERS", true},
-           {"LAYER_BYTES", true}});
+           {"LAYER_BYTES", true},
+           {"STATE"},
+           {"OWNER"},
+           {"EXPIRES"}});
   for (const auto& b : ArrayOrEmpty(Field(st, "branches"))) {
     bool root = Field(b, "parent") == nullptr;
     t.AddRow({Cell(b, "name"), Cell(b, "parent"), root ? "-" : Cell(b, "fork_seq"), Cell(b, "seq"),
               Cell(b, "durability"), Cell(b, "acked_seq"), Cell(b, "durable_seq"), Cell(b, "lag"),
-              SizeCell(b, "memtable_bytes"), Cell(b, "layers"), SizeCell(b, "layer_bytes")});
+              SizeCell(b, "memtable_bytes"), Cell(b, "layers"), SizeCell(b, "layer_bytes"),
+              EndpointStateCell(b), Cell(b, "owner"), Cell(b, "expires_at")});
   }
   out += t.Render();
   return out;
@@ -154,8 +256,9 @@ std::string RenderStatus(const nlohmann::json& st) {
 
 std::string DescribeBranchCreated(const nlohmann::json& branch) {
   std::string fork = ForkPoint(branch);
-  if (fork.empty()) return "created root branch " + Cell(branch, "name");
-  return "created branch " + Cell(branch, "name") + " from " + fork + Elapsed(branch);
+  if (fork.empty()) return "created root branch " + Cell(branch, "name") + OwnerAndExpiry(branch);
+  return "created branch " + Cell(branch, "name") + " from " + fork + Elapsed(branch) +
+         OwnerAndExpiry(branch);
 }
 
 std::string DescribeBranchReset(const nlohmann::json& branch) {

@@ -1,34 +1,60 @@
-// Text rendering of the daemon's JSON objects (docs/control-protocol.md) for
-// the human-readable output of the command line. Missing or null fields show
-// as "-", so an older or newer daemon never makes the CLI fail to print.
+// Text rendering of the daemon's JSON objects (docs/api.md) for the
+// human-readable output of the command line: branches, snapshots, status.
+// Missing or null fields show as "-", so an older or newer daemon never makes
+// the CLI fail to print. Endpoints, credentials, owners: render_fleet.h.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace strata::cli {
 
-// A field as a table cell: strings as they are, numbers in decimal, null or
-// missing as "-".
+// obj[key] if obj is an object holding a non-null `key`, else nullptr.
+const nlohmann::json* Field(const nlohmann::json& obj, const char* key);
+
+// "key:  value" lines, the values aligned one column past the longest key.
+std::string KeyValues(const std::vector<std::pair<std::string, std::string>>& kv);
+
+// A field as a table cell: strings on one line (OneLine), numbers in
+// decimal, null or missing as "-".
 std::string Cell(const nlohmann::json& obj, const char* key);
 
 // A byte-count field as HumanSize, or "-".
 std::string SizeCell(const nlohmann::json& obj, const char* key);
 
+// A seconds field as FormatDuration ("5m"), or "-".
+std::string DurationCell(const nlohmann::json& obj, const char* key);
+
+// The "expires_at" field, or "never" when it is null or missing.
+std::string ExpiryCell(const nlohmann::json& obj);
+
+// A branch's endpoint state ("running", "suspended", ...), or "-".
+std::string EndpointStateCell(const nlohmann::json& branch);
+
 // "PARENT@seq:N" of a branch object, or "" for a root branch.
 std::string ForkPoint(const nlohmann::json& branch);
 
-// NAME PARENT FORK_SEQ SEQ DURABLE_SEQ CREATED, from an array of branch objects.
+// NAME PARENT FORK_SEQ SEQ DURABLE_SEQ DURABILITY CREATED STATE OWNER EXPIRES,
+// from an array of branch objects (new columns go last: scripts cut by position).
 std::string RenderBranchTable(const nlohmann::json& branches);
+
+// Every field of one branch object, one per line (`branch show`).
+std::string RenderBranchDetail(const nlohmann::json& branch);
+
+// "branch NAME: durability TIER, expires T|never[, idle timeout D]" (`branch set`).
+std::string DescribeBranchSettings(const nlohmann::json& branch);
 
 // NAME BRANCH SEQ CREATED, from an array of snapshot objects.
 std::string RenderSnapshotTable(const nlohmann::json& snapshots);
 
-// The `status` result: a key/value block, a blank line, then the branch table
-// with per-branch memtable and layer sizes.
+// The `status` result: a key/value block (store, proxy and API addresses,
+// caches, walsink, ...), a blank line, then the branch table with per-branch
+// tiers, memtable and layer sizes, endpoint state, owner and expiry.
 std::string RenderStatus(const nlohmann::json& status);
 
-// One-line confirmations of branch_create, branch_reset and snapshot_create.
+// One-line confirmations of branch create, branch reset and snapshot create.
 std::string DescribeBranchCreated(const nlohmann::json& branch);
 std::string DescribeBranchReset(const nlohmann::json& branch);
 std::string DescribeSnapshotCreated(const nlohmann::json& snapshot);

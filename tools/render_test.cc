@@ -1,3 +1,4 @@
+// Tests of the rendering of branches, snapshots and status.
 #include "tools/render.h"
 
 #include <gtest/gtest.h>
@@ -20,7 +21,18 @@ json Branch(const char* name, json parent, uint64_t fork, uint64_t seq) {
           {"created", "2024-05-01T12:00:00Z"},
           {"memtable_bytes", 2048},
           {"layers", 3},
-          {"layer_bytes", 12897485}};
+          {"layer_bytes", 12897485},
+          {"owner", nullptr},
+          {"expires_at", nullptr}};
+}
+
+// A branch with an owner, an expiry and a running endpoint.
+json FleetBranch(const char* name, json parent, uint64_t fork, uint64_t seq) {
+  json b = Branch(name, parent, fork, seq);
+  b["owner"] = "team-a";
+  b["expires_at"] = "2024-05-02T12:00:00.000Z";
+  b["endpoint"] = {{"state", "running"}, {"connections", 2}, {"idle_timeout_seconds", 300}};
+  return b;
 }
 
 TEST(RenderTest, Cells) {
@@ -31,18 +43,73 @@ TEST(RenderTest, Cells) {
   EXPECT_EQ(Cell(o, "missing"), "-");
   EXPECT_EQ(Cell(o, "big"), "18446744073709551615");
   EXPECT_EQ(Cell(json("not an object"), "s"), "-");
+  EXPECT_EQ(Cell(json({{"m", "FATAL: x\nLOG: y\n"}}), "m"), "FATAL: x; LOG: y");
   EXPECT_EQ(SizeCell(o, "n"), "42 B");
   EXPECT_EQ(SizeCell(o, "s"), "-");
 }
 
+TEST(RenderTest, DurationAndExpiryCells) {
+  json o = {{"t", 300}, {"s", "x"}, {"expires_at", nullptr}};
+  EXPECT_EQ(DurationCell(o, "t"), "5m");
+  EXPECT_EQ(DurationCell(o, "s"), "-");
+  EXPECT_EQ(DurationCell(o, "missing"), "-");
+  EXPECT_EQ(ExpiryCell(o), "never");
+  o["expires_at"] = "2030-01-01T00:00:00.000Z";
+  EXPECT_EQ(ExpiryCell(o), "2030-01-01T00:00:00.000Z");
+  EXPECT_EQ(EndpointStateCell(FleetBranch("a", nullptr, 0, 1)), "running");
+  EXPECT_EQ(EndpointStateCell(Branch("a", nullptr, 0, 1)), "-");
+}
+
+TEST(RenderTest, KeyValuesAlignsValues) {
+  EXPECT_EQ(KeyValues({{"a", "1"}, {"longer key", "2"}}),
+            "a:           1\n"
+            "longer key:  2\n");
+  EXPECT_EQ(KeyValues({}), "");
+}
+
 TEST(RenderTest, BranchTable) {
-  json list = json::array({Branch("main", nullptr, 0, 120), Branch("agent-1", "main", 100, 130)});
+  json list =
+      json::array({Branch("main", nullptr, 0, 120), FleetBranch("agent-1", "main", 100, 130)});
   EXPECT_EQ(RenderBranchTable(list),
-            "NAME     PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED\n"
-            "main     -              -  120           60  remote      2024-05-01T12:00:00Z\n"
-            "agent-1  main         100  130           65  remote      2024-05-01T12:00:00Z\n");
-  EXPECT_EQ(RenderBranchTable(json::array()),
-            "NAME  PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED\n");
+            "NAME     PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED               STATE  "
+            "  OWNER   EXPIRES\n"
+            "main     -              -  120           60  remote      2024-05-01T12:00:00Z  -      "
+            "  -       -\n"
+            "agent-1  main         100  130           65  remote      2024-05-01T12:00:00Z  running"
+            "  team-a  2024-05-02T12:00:00.000Z\n");
+  EXPECT_EQ(
+      RenderBranchTable(json::array()),
+      "NAME  PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED  STATE  OWNER  EXPIRES\n");
+}
+
+TEST(RenderTest, BranchDetail) {
+  EXPECT_EQ(RenderBranchDetail(FleetBranch("agent-1", "main", 100, 130)),
+            "name:         agent-1\n"
+            "id:           1\n"
+            "parent:       main (forked at seq 100)\n"
+            "created:      2024-05-01T12:00:00Z\n"
+            "owner:        team-a\n"
+            "expires:      2024-05-02T12:00:00.000Z\n"
+            "durability:   remote\n"
+            "seq:          130\n"
+            "acked seq:    129\n"
+            "durable seq:  65\n"
+            "lag:          64\n"
+            "memtable:     2.0 KiB\n"
+            "layers:       3 (12.3 MiB)\n"
+            "endpoint:     running, 2 connections, idle timeout 5m\n");
+  std::string root = RenderBranchDetail(Branch("main", nullptr, 0, 10));
+  EXPECT_NE(root.find("parent:       - (a root branch)\n"), std::string::npos) << root;
+  EXPECT_NE(root.find("owner:        -\n"), std::string::npos) << root;
+  EXPECT_NE(root.find("expires:      never\n"), std::string::npos) << root;
+  EXPECT_NE(root.find("endpoint:     -\n"), std::string::npos) << root;
+}
+
+TEST(RenderTest, BranchSettings) {
+  EXPECT_EQ(DescribeBranchSettings(FleetBranch("agent-1", "main", 100, 130)),
+            "branch agent-1: durability remote, expires 2024-05-02T12:00:00.000Z, idle timeout 5m");
+  EXPECT_EQ(DescribeBranchSettings(Branch("main", nullptr, 0, 1)),
+            "branch main: durability remote, expires never");
 }
 
 TEST(RenderTest, SnapshotTable) {
@@ -54,57 +121,84 @@ TEST(RenderTest, SnapshotTable) {
 }
 
 TEST(RenderTest, Status) {
-  json st = {{"store", "file:///s"},
-             {"mount", "/mnt/pg"},
-             {"cache_dir", "/var/cache/strata/x"},
-             {"pid", 4242},
-             {"branches", json::array({Branch("main", nullptr, 0, 10)})},
-             {"snapshots", 2},
-             {"memtable_bytes", 1024},
-             {"layer_count", 3},
-             {"layer_bytes", 3145728},
-             {"store_bytes", 4194304},
-             {"oplog_bytes", 512},
-             {"oplog_segments", 1},
-             {"walsink",
-              {{"server", "10.0.0.5:7000"},
-               {"connected", true},
-               {"unacked_bytes", 4096},
-               {"reconnects", 1},
-               {"last_error", ""}}}};
+  json st = {
+      {"store", "file:///s"},
+      {"mount", "/mnt/pg"},
+      {"cache_dir", "/var/cache/strata/x"},
+      {"pid", 4242},
+      {"proxy", "127.0.0.1:55432"},
+      {"api", "127.0.0.1:55433"},
+      {"proxy_stats",
+       {{"accepted", 9},
+        {"active", 1},
+        {"sessions", 7},
+        {"auth_failures", 2},
+        {"refused", 0},
+        {"cancels", 0},
+        {"protocol_errors", 0}}},
+      {"branches", json::array({Branch("main", nullptr, 0, 10), FleetBranch("a1", "main", 5, 10)})},
+      {"snapshots", 2},
+      {"credentials", 3},
+      {"endpoints_running", 1},
+      {"memtable_bytes", 1024},
+      {"layer_count", 3},
+      {"layer_bytes", 3145728},
+      {"store_bytes", 4194304},
+      {"oplog_bytes", 512},
+      {"oplog_segments", 1},
+      {"walsink",
+       {{"server", "10.0.0.5:7000"},
+        {"connected", true},
+        {"unacked_bytes", 4096},
+        {"reconnects", 1},
+        {"last_error", ""}}}};
   EXPECT_EQ(RenderStatus(st),
-            "store:       file:///s\n"
-            "mount:       /mnt/pg\n"
-            "cache dir:   /var/cache/strata/x\n"
-            "daemon pid:  4242\n"
-            "op log:      512 B in 1 segment\n"
-            "memtable:    1.0 KiB\n"
-            "layers:      3 (3.0 MiB)\n"
-            "store size:  4.0 MiB\n"
-            "snapshots:   2\n"
-            "walsink:     10.0.0.5:7000, connected, 4.0 KiB unacknowledged, 1 reconnects\n"
+            "store:        file:///s\n"
+            "mount:        /mnt/pg\n"
+            "cache dir:    /var/cache/strata/x\n"
+            "daemon pid:   4242\n"
+            "proxy:        127.0.0.1:55432, 1 active connections, 7 sessions, 2 auth failures, 0 "
+            "refused\n"
+            "api:          127.0.0.1:55433 (bearer token), /var/cache/strata/x/control.sock\n"
+            "op log:       512 B in 1 segment\n"
+            "memtable:     1.0 KiB\n"
+            "layers:       3 (3.0 MiB)\n"
+            "store size:   4.0 MiB\n"
+            "snapshots:    2\n"
+            "credentials:  3\n"
+            "endpoints:    1 running\n"
+            "walsink:      10.0.0.5:7000, connected, 4.0 KiB unacknowledged, 1 reconnects\n"
             "\n"
             "NAME  PARENT  FORK_SEQ  SEQ  TIER    ACKED_SEQ  DURABLE_SEQ  LAG  MEMTABLE  LAYERS  "
-            "LAYER_BYTES\n"
+            "LAYER_BYTES  STATE    OWNER   EXPIRES\n"
             "main  -              -   10  remote          9            5    4   2.0 KiB       3  "
-            "   12.3 MiB\n");
+            "   12.3 MiB  -        -       -\n"
+            "a1    main           5   10  remote          9            5    4   2.0 KiB       3  "
+            "   12.3 MiB  running  team-a  2024-05-02T12:00:00.000Z\n");
+  st["proxy"] = nullptr;
+  st["api"] = nullptr;
+  std::string off = RenderStatus(st);
+  EXPECT_NE(off.find("proxy:        off\n"), std::string::npos) << off;
+  EXPECT_NE(off.find("api:          /var/cache/strata/x/control.sock only\n"), std::string::npos)
+      << off;
   st["walsink"] = {{"server", "10.0.0.5:7000"},
                    {"connected", false},
                    {"unacked_bytes", 0},
                    {"reconnects", 3},
                    {"last_error", "connection refused"}};
-  EXPECT_NE(RenderStatus(st).find("walsink:     10.0.0.5:7000, NOT CONNECTED, 0 B unacknowledged, "
+  EXPECT_NE(RenderStatus(st).find("walsink:      10.0.0.5:7000, NOT CONNECTED, 0 B unacknowledged, "
                                   "3 reconnects (last error: connection refused)\n"),
             std::string::npos)
       << RenderStatus(st);
   st["walsink"] = nullptr;
-  EXPECT_NE(RenderStatus(st).find("walsink:     none (op log on this machine only)\n"),
+  EXPECT_NE(RenderStatus(st).find("walsink:      none (op log on this machine only)\n"),
             std::string::npos);
 }
 
 TEST(RenderTest, StatusToleratesMissingFields) {
   std::string out = RenderStatus(json::object());
-  EXPECT_NE(out.find("daemon pid:  -\n"), std::string::npos);
+  EXPECT_NE(out.find("daemon pid:   -\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("proxy:        off\n"), std::string::npos) << out;
   EXPECT_NE(out.find("NAME  PARENT"), std::string::npos);
 }
 
@@ -120,16 +214,16 @@ TEST(RenderTest, StatusShowsEveryCacheTier) {
                  {"retries", 3},
                  {"errors", 0}}}}}};
   std::string out = RenderStatus(st);
-  EXPECT_NE(out.find("L1 cache:    5 hits, 2 misses, 8.0 KiB of 1.0 MiB\n"), std::string::npos)
+  EXPECT_NE(out.find("L1 cache:     5 hits, 2 misses, 8.0 KiB of 1.0 MiB\n"), std::string::npos)
       << out;
-  EXPECT_NE(out.find("L2 cache:    off\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("L3 store:    7 reads (2.0 KiB), 1 writes (1.0 KiB), 3 retries, 0 errors\n"),
+  EXPECT_NE(out.find("L2 cache:     off\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("L3 store:     7 reads (2.0 KiB), 1 writes (1.0 KiB), 3 retries, 0 errors\n"),
             std::string::npos)
       << out;
   st["cache"]["l2"] = {
       {"hits", 9}, {"misses", 4}, {"bytes", 4096}, {"capacity", 1 << 30}, {"fetched_bytes", 512}};
   out = RenderStatus(st);
-  EXPECT_NE(out.find("L2 cache:    9 hits, 4 misses, 4.0 KiB of 1.0 GiB, 512 B fetched\n"),
+  EXPECT_NE(out.find("L2 cache:     9 hits, 4 misses, 4.0 KiB of 1.0 GiB, 512 B fetched\n"),
             std::string::npos)
       << out;
 }
@@ -139,6 +233,13 @@ TEST(RenderTest, Confirmations) {
   child["elapsed_us"] = 1234;
   EXPECT_EQ(DescribeBranchCreated(child), "created branch agent-1 from main@seq:100 in 1.234 ms");
   EXPECT_EQ(DescribeBranchCreated(Branch("main", nullptr, 0, 0)), "created root branch main");
+  EXPECT_EQ(DescribeBranchCreated(FleetBranch("main", nullptr, 0, 0)),
+            "created root branch main for owner team-a, expires at 2024-05-02T12:00:00.000Z");
+  json fleet_child = FleetBranch("agent-1", "main", 100, 100);
+  fleet_child["elapsed_us"] = 1234;
+  EXPECT_EQ(DescribeBranchCreated(fleet_child),
+            "created branch agent-1 from main@seq:100 in 1.234 ms for owner team-a, expires at "
+            "2024-05-02T12:00:00.000Z");
   EXPECT_EQ(DescribeBranchReset(Branch("agent-1", "main", 150, 150)),
             "reset branch agent-1 to main@seq:150");
   json snap = {{"name", "s1"}, {"branch", "main"}, {"seq", 9}, {"elapsed_us", 80}};

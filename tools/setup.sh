@@ -23,7 +23,7 @@ say() { printf '==> %s\n' "$*"; }
 PACKAGES=(
   build-essential cmake pkg-config git
   libfuse3-dev fuse3 librocksdb-dev libzstd-dev libxxhash-dev libssl-dev
-  libcurl4-openssl-dev libpq-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
+  libcurl4-openssl-dev libpq-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libmicrohttpd-dev curl
   libgtest-dev libgmock-dev libbenchmark-dev libpugixml-dev
   postgresql-15 postgresql-contrib clang-format
   jq procps util-linux kmod perl ca-certificates

@@ -88,6 +88,7 @@ declare -A PG_PID=()              # datadir -> postmaster pid
 declare -A PG_LOG=()              # datadir -> server log file
 declare -A DAEMON_PID=()          # mountpoint -> strata daemon pid
 declare -A DAEMON_LOGS=()         # mountpoint -> daemon log
+declare -A DAEMON_CACHE=()        # mountpoint -> cache dir
 
 track_pid() { TRACKED_PIDS+=("$1"); }
 
@@ -282,7 +283,7 @@ require_tools() {
   if [[ "${1:-}" == ledger ]]; then
     [[ -x "$LEDGER_BIN" ]] || fail "ledger client not found at $LEDGER_BIN (set LEDGER_BIN)"
   fi
-  for t in jq runuser mountpoint pgrep "$PGBIN/pg_ctl" "$PGBIN/initdb" "$PGBIN/psql" "$PGBIN/pgbench"; do
+  for t in jq curl runuser mountpoint pgrep "$PGBIN/pg_ctl" "$PGBIN/initdb" "$PGBIN/psql" "$PGBIN/pgbench"; do
     command -v "$t" >/dev/null 2>&1 || fail "missing tool: $t (run tools/setup.sh)"
   done
   if [[ "$STRATA_NATIVE" != 1 ]]; then
@@ -316,8 +317,12 @@ start_daemon() {
   mkdir -p "$cache"
   local t0
   t0=$(now_ms)
-  strata mount "$url" "$m" --cache-dir "$cache" --log-file "$dlog" "$@" ||
+  # Any free ports for the proxy and the API unless the caller picks them.
+  local ports=(--proxy 127.0.0.1:0 --api 127.0.0.1:0)
+  [[ " $* " == *" --proxy "* || " $* " == *" --api "* ]] && ports=()
+  strata mount "$url" "$m" --cache-dir "$cache" --log-file "$dlog" "${ports[@]}" "$@" ||
     fail "strata mount $url $m $* failed"
+  DAEMON_CACHE[$m]=$cache
   mountpoint -q "$m" || fail "strata mount returned but $m is not a mountpoint"
   pid=$(strata status --mount "$m" --json | jres | jq -r '.pid')
   [[ "$pid" =~ ^[0-9]+$ ]] || fail "strata status --json gave no daemon pid"
@@ -339,6 +344,36 @@ umount_daemon() {
     unset "DAEMON_PID[$m]"
   fi
   log "unmounted $m"
+}
+
+# _api_call METHOD PATH [JSON]: one control-API request over the daemon's
+# unix socket (docs/api.md); prints the HTTP status, a newline, the body.
+# The mount is $API_MOUNT, else $MNT.
+_api_call() {
+  local method=$1 path=$2 body=${3:-} m=${API_MOUNT:-$MNT} out
+  local sock="${DAEMON_CACHE[$m]:-$CACHE_DIR}/control.sock"
+  out=$(curl -sS --unix-socket "$sock" -X "$method" -H 'Content-Type: application/json' \
+    ${body:+--data-binary "$body"} -w '\n%{http_code}' "http://strata$path") ||
+    fail "api $method $path: curl failed"
+  printf '%s\n%s\n' "${out##*$'\n'}" "${out%$'\n'*}"
+}
+# api METHOD PATH [JSON]: prints the body; fails the test on a 4xx/5xx.
+api() {
+  local out status
+  out=$(_api_call "$@")
+  status=${out%%$'\n'*}
+  ((status < 400)) || fail "api $1 $2 ${3:-}: HTTP $status: ${out#*$'\n'}"
+  printf '%s\n' "${out#*$'\n'}"
+}
+# api_expect STATUS METHOD PATH [JSON]: prints the body; fails the test unless
+# the answer has that HTTP status.
+api_expect() {
+  local want=$1 out status
+  shift
+  out=$(_api_call "$@")
+  status=${out%%$'\n'*}
+  [[ "$status" == "$want" ]] || fail "api $1 $2 ${3:-}: HTTP $status, expected $want: ${out#*$'\n'}"
+  printf '%s\n' "${out#*$'\n'}"
 }
 
 # daemon_pid [MOUNTPOINT]: the live daemon's pid according to strata status.
@@ -371,7 +406,7 @@ create_root_branch() {
     chown "$PG_USER:" "$MNT/$name"
     return 0
   fi
-  strata branch create "$name" --owner "$PG_USER" >/dev/null || fail "branch create $name failed"
+  strata branch create "$name" --chown "$PG_USER" >/dev/null || fail "branch create $name failed"
   [[ -d "$MNT/$name" ]] || fail "new branch $name does not show up as $MNT/$name"
 }
 

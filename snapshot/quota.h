@@ -1,0 +1,33 @@
+// Per-owner quotas: how many branches an owner may have and how many bytes
+// they may store, checked before a branch is created (docs/api.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "layers/version_store.h"
+#include "snapshot/catalog.h"
+
+namespace strata {
+
+struct OwnerUsage {
+  int64_t branches = 0;
+  // Bytes the owner's branches add to the store: their own layers and
+  // memtables; what a branch shares with its parent counts for the parent.
+  int64_t bytes = 0;
+};
+
+OwnerUsage UsageOf(const CatalogData& cat, const std::string& owner, VersionStore* versions);
+
+// The catalog's quota of `owner`, or `defaults` when it has none.
+OwnerQuota QuotaOf(const CatalogData& cat, const std::string& owner, const OwnerQuota& defaults);
+
+// OK if `owner` may have one more branch; kQuota naming the limit otherwise.
+// Branches without an owner are never limited.
+Status CheckNewBranch(const std::string& owner, const OwnerQuota& quota, const OwnerUsage& usage);
+
+// OK if `owner` is within its byte quota (a session may start); kQuota otherwise.
+Status CheckBytes(const std::string& owner, const OwnerQuota& quota, const OwnerUsage& usage);
+
+}  // namespace strata

@@ -1,0 +1,224 @@
+// The daemon subcommands of the command line (command_line.h): options, checks
+// CLI11 can do (exclusions, needs), and the action each one runs.
+#include "tools/command_line.h"
+
+#include <iostream>
+
+#include "daemon/store_stack.h"
+#include "tools/cli_format.h"
+
+namespace strata::cli {
+
+namespace {
+
+constexpr const char* kDurationHelp = "DURATION: 90s, 15m, 2h, 7d or seconds";
+
+void AddDaemonOptions(CLI::App* cmd, DaemonArgs* args) {
+  cmd->add_option("--mount", args->mount,
+                  "Mount point of the daemon to talk to (default: $STRATA_MOUNT)");
+  cmd->add_flag("--json", args->json, "Print the result as JSON");
+}
+
+// A subcommand taking one positional argument into inv.name and running `fn`.
+using NameCommand = Status (*)(const DaemonArgs&, const std::string&, std::ostream&);
+void AddNameCommand(CLI::App* parent, const char* name, const char* help, const char* arg,
+                    const char* arg_help, NameCommand fn, DaemonInvocation& inv,
+                    std::function<Status()>* action) {
+  CLI::App* cmd = parent->add_subcommand(name, help);
+  cmd->add_option(arg, inv.name, arg_help)->required();
+  AddDaemonOptions(cmd, &inv.daemon);
+  cmd->callback(
+      [&inv, action, fn] { *action = [&inv, fn] { return fn(inv.daemon, inv.name, std::cout); }; });
+}
+
+void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* branch =
+      app.add_subcommand("branch", "Create, list, change, delete and reset branches");
+  branch->require_subcommand(1);
+
+  CLI::App* create = branch->add_subcommand("create", "Create a branch (O(1), no data copied)");
+  BranchCreateArgs& bc = inv.branch_create;
+  create->add_option("NAME", bc.name, "The new branch")->required();
+  CLI::Option* from = create->add_option(
+      "--from", bc.from,
+      "PARENT[@SNAPSHOT|@seq:N|@time:RFC3339] to fork from; without it, a new root branch");
+  create->add_option("--owner", bc.owner,
+                     "Owner label (tenant, agent) the branch counts against for quotas");
+  CLI::Option* ttl = create->add_option(
+      "--ttl", bc.ttl, std::string("Delete the branch after this long; ") + kDurationHelp);
+  create->add_option("--expires-at", bc.expires_at, "Delete the branch at this RFC 3339 time")
+      ->excludes(ttl);
+  create->add_option("--idle-timeout", bc.idle_timeout,
+                     std::string("Suspend the branch's endpoint after this long without "
+                                 "clients (default: the mount's); ") +
+                         kDurationHelp);
+  create->add_option("--durability", bc.durability,
+                     "remote, local or ephemeral: what an fsync waits for (default: remote "
+                     "with a walsink server, else local)");
+  CLI::Option* initdb = create->add_flag("--initdb", bc.initdb,
+                                         "Run initdb: the new root branch is a PostgreSQL cluster");
+  initdb->excludes(from);
+  create
+      ->add_option("--chown", bc.chown,
+                   "USER, UID, USER:GROUP or UID:GID owning a new root branch's top directory "
+                   "(default: the caller's real uid and gid)")
+      ->excludes(from)
+      ->excludes(initdb);
+  create
+      ->add_option("--checkpoint", bc.checkpoint,
+                   "libpq conninfo of the parent's running server: CHECKPOINT it first")
+      ->needs(from);
+  AddDaemonOptions(create, &bc.daemon);
+  create->callback(
+      [&inv, action] { *action = [&inv] { return BranchCreate(inv.branch_create, std::cout); }; });
+
+  CLI::App* list = branch->add_subcommand("list", "List branches");
+  AddDaemonOptions(list, &inv.daemon);
+  list->callback(
+      [&inv, action] { *action = [&inv] { return BranchList(inv.daemon, std::cout); }; });
+
+  AddNameCommand(branch, "show", "Show every field of one branch", "NAME", "The branch", BranchShow,
+                 inv, action);
+
+  CLI::App* set = branch->add_subcommand("set", "Change a branch's settings");
+  BranchSetArgs& bs = inv.branch_set;
+  set->add_option("NAME", bs.name, "The branch")->required();
+  set->add_option("--durability", bs.durability, "remote, local or ephemeral");
+  CLI::Option* sttl = set->add_option(
+      "--ttl", bs.ttl, std::string("Delete the branch this long from now; ") + kDurationHelp);
+  CLI::Option* sat =
+      set->add_option("--expires-at", bs.expires_at, "Delete the branch at this RFC 3339 time")
+          ->excludes(sttl);
+  set->add_flag("--no-expiry", bs.no_expiry, "Never delete the branch on a timer")
+      ->excludes(sttl)
+      ->excludes(sat);
+  CLI::Option* idle = set->add_option(
+      "--idle-timeout", bs.idle_timeout,
+      std::string("Suspend the branch's endpoint after this long without clients; ") +
+          kDurationHelp);
+  set->add_flag("--default-idle-timeout", bs.default_idle_timeout,
+                "Use the mount's --idle-timeout again")
+      ->excludes(idle);
+  AddDaemonOptions(set, &bs.daemon);
+  set->callback(
+      [&inv, action] { *action = [&inv] { return BranchSet(inv.branch_set, std::cout); }; });
+
+  AddNameCommand(branch, "delete", "Delete a branch without children", "NAME", "The branch",
+                 BranchDelete, inv, action);
+  AddNameCommand(branch, "reset",
+                 "Throw away a branch's changes: fork it again from its parent's head", "NAME",
+                 "The branch", BranchReset, inv, action);
+}
+
+void AddSnapshotCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* snapshot = app.add_subcommand("snapshot", "Create, list and delete snapshots");
+  snapshot->require_subcommand(1);
+
+  CLI::App* create = snapshot->add_subcommand("create", "Name a branch's current state");
+  create->add_option("BRANCH", inv.branch, "The branch")->required();
+  create->add_option("NAME", inv.name, "The new snapshot")->required();
+  AddDaemonOptions(create, &inv.daemon);
+  create->callback([&inv, action] {
+    *action = [&inv] { return SnapshotCreate(inv.daemon, inv.branch, inv.name, std::cout); };
+  });
+
+  CLI::App* list = snapshot->add_subcommand("list", "List snapshots");
+  AddDaemonOptions(list, &inv.daemon);
+  list->callback(
+      [&inv, action] { *action = [&inv] { return SnapshotList(inv.daemon, std::cout); }; });
+
+  AddNameCommand(snapshot, "delete", "Delete a snapshot", "NAME", "The snapshot", SnapshotDelete,
+                 inv, action);
+}
+
+void AddEndpointCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* endpoint = app.add_subcommand(
+      "endpoint", "Start, suspend and inspect the postgres servers the daemon runs per branch");
+  endpoint->require_subcommand(1);
+  AddNameCommand(endpoint, "start", "Start a branch's server now (else the first client does)",
+                 "BRANCH", "The branch", EndpointStart, inv, action);
+  AddNameCommand(endpoint, "suspend", "Stop a branch's server cleanly and flush the branch",
+                 "BRANCH", "The branch", EndpointSuspend, inv, action);
+  AddNameCommand(endpoint, "status", "Show a branch's server", "BRANCH", "The branch",
+                 EndpointStatus, inv, action);
+  CLI::App* list = endpoint->add_subcommand("list", "List the servers of all branches");
+  AddDaemonOptions(list, &inv.daemon);
+  list->callback(
+      [&inv, action] { *action = [&inv] { return EndpointList(inv.daemon, std::cout); }; });
+}
+
+void AddCredentialCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* credential = app.add_subcommand(
+      "credential", "Issue, list and revoke passwords for a branch's server (via the proxy)");
+  credential->require_subcommand(1);
+
+  CLI::App* issue = credential->add_subcommand(
+      "issue", "Issue a user and password that open one branch; the password is shown once");
+  CredentialIssueArgs& ci = inv.credential_issue;
+  issue->add_option("BRANCH", ci.branch, "The branch it opens")->required();
+  issue->add_option("--role", ci.role, "The role the session runs as (default: postgres)");
+  CLI::Option* ttl = issue->add_option(
+      "--ttl", ci.ttl,
+      std::string("Valid for this long (default: the mount's --credential-ttl); ") + kDurationHelp);
+  issue->add_option("--expires-at", ci.expires_at, "Valid until this RFC 3339 time")->excludes(ttl);
+  AddDaemonOptions(issue, &ci.daemon);
+  issue->callback([&inv, action] {
+    *action = [&inv] { return CredentialIssue(inv.credential_issue, std::cout); };
+  });
+
+  AddNameCommand(credential, "list", "List a branch's credentials (never their passwords)",
+                 "BRANCH", "The branch", CredentialList, inv, action);
+  AddNameCommand(credential, "revoke", "Revoke a credential: it opens nothing from now on", "ID",
+                 "The credential's id (its user name)", CredentialRevoke, inv, action);
+}
+
+void AddOwnerCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* owner = app.add_subcommand("owner", "Show an owner's usage and set its quota");
+  owner->require_subcommand(1);
+  AddNameCommand(owner, "show", "Show an owner's branches and bytes against its quota", "OWNER",
+                 "The owner label", OwnerShow, inv, action);
+
+  CLI::App* quota = owner->add_subcommand("quota", "Set an owner's quota");
+  OwnerQuotaArgs& oq = inv.owner_quota;
+  quota->add_option("OWNER", oq.owner, "The owner label")->required();
+  quota->add_option("--max-branches", inv.max_branches,
+                    "Most branches the owner may have: N, or unlimited (-1)");
+  quota->add_option("--max-bytes", inv.max_bytes,
+                    "Most bytes the owner's branches may hold: SIZE (e.g. 10G), or unlimited "
+                    "(-1)");
+  AddDaemonOptions(quota, &oq.daemon);
+  quota->callback([&inv, action] {
+    *action = [&inv]() -> Status {
+      OwnerQuotaArgs& q = inv.owner_quota;
+      if (inv.max_branches) {
+        Result<int64_t> n =
+            ParseLimit(*inv.max_branches, [](const std::string& s) { return ParseCount(s); });
+        if (!n.ok()) return Status::Invalid("--max-branches: " + n.status().message());
+        q.max_branches = *n;
+      }
+      if (inv.max_bytes) {
+        Result<int64_t> n = ParseLimit(*inv.max_bytes, ParseByteSize);
+        if (!n.ok()) return Status::Invalid("--max-bytes: " + n.status().message());
+        q.max_bytes = *n;
+      }
+      return OwnerQuota(q, std::cout);
+    };
+  });
+}
+
+}  // namespace
+
+void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  AddBranchCommands(app, inv, action);
+  AddSnapshotCommands(app, inv, action);
+  AddEndpointCommands(app, inv, action);
+  AddCredentialCommands(app, inv, action);
+  AddOwnerCommands(app, inv, action);
+
+  CLI::App* status = app.add_subcommand("status", "Show the daemon, store, endpoints and branches");
+  AddDaemonOptions(status, &inv.daemon);
+  status->callback(
+      [&inv, action] { *action = [&inv] { return ShowStatus(inv.daemon, std::cout); }; });
+}
+
+}  // namespace strata::cli

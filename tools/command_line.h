@@ -1,0 +1,32 @@
+// The command-line grammar of the subcommands that drive a running daemon
+// (branch, snapshot, endpoint, credential, owner, status; docs/cli.md). The
+// parsed arguments live in a DaemonInvocation; the chosen subcommand stores
+// the action to run after parsing.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "tools/commands.h"
+
+namespace strata::cli {
+
+struct DaemonInvocation {
+  DaemonArgs daemon;
+  BranchCreateArgs branch_create;
+  BranchSetArgs branch_set;
+  CredentialIssueArgs credential_issue;
+  OwnerQuotaArgs owner_quota;
+  std::optional<std::string> max_branches;  // owner quota, before parsing
+  std::optional<std::string> max_bytes;
+  std::string name;    // the NAME, BRANCH, ID or OWNER argument
+  std::string branch;  // snapshot create's BRANCH
+};
+
+// Adds the daemon subcommands to `app`; the chosen one sets *action.
+void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action);
+
+}  // namespace strata::cli

@@ -1,0 +1,113 @@
+// Tests of the checks of `strata mount`'s endpoint, API and quota flags.
+#include "tools/mount_flags.h"
+
+#include <gtest/gtest.h>
+
+namespace strata::cli {
+namespace {
+
+Result<int64_t> FakeSize(const std::string& text) {
+  if (text == "10G") return int64_t{10} << 30;
+  return Status::Invalid("bad size \"" + text +
+                         "\": want a number of bytes, or N with K, M, G or T");
+}
+
+TEST(ApplyServiceFlagsTest, UnsetFlagsKeepTheDefaults) {
+  MountOptions opts;
+  ASSERT_TRUE(ApplyServiceFlags({}, FakeSize, &opts).ok());
+  MountOptions defaults;
+  EXPECT_EQ(opts.proxy_addr, defaults.proxy_addr);
+  EXPECT_EQ(opts.api_addr, defaults.api_addr);
+  EXPECT_EQ(opts.api_token_file, "");
+  EXPECT_EQ(opts.idle_timeout_s, 300);
+  EXPECT_EQ(opts.credential_ttl_s, 86400);
+  EXPECT_EQ(opts.pg_bin_dir, defaults.pg_bin_dir);
+  EXPECT_EQ(opts.pg_user, "postgres");
+  EXPECT_TRUE(opts.pg_settings.empty());
+  EXPECT_EQ(opts.quota_branches, -1);
+  EXPECT_EQ(opts.quota_bytes, -1);
+}
+
+TEST(ApplyServiceFlagsTest, EveryFlag) {
+  ServiceFlags f;
+  f.proxy = "0.0.0.0:6432";
+  f.api = "off";
+  f.api_token_file = "/etc/strata/token";
+  f.idle_timeout = "90s";
+  f.pg_bin = "/opt/pg16/bin";
+  f.pg_user = "pg";
+  f.pg_settings = {"shared_buffers=256MB", "log_statement=", "a.b=x=y"};
+  f.quota_branches = "50";
+  f.quota_bytes = "10G";
+  f.credential_ttl = "7d";
+  MountOptions opts;
+  ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok());
+  EXPECT_EQ(opts.proxy_addr, "0.0.0.0:6432");
+  EXPECT_EQ(opts.api_addr, "");
+  EXPECT_EQ(opts.api_token_file, "/etc/strata/token");
+  EXPECT_EQ(opts.idle_timeout_s, 90);
+  EXPECT_EQ(opts.pg_bin_dir, "/opt/pg16/bin");
+  EXPECT_EQ(opts.pg_user, "pg");
+  using Setting = std::pair<std::string, std::string>;
+  EXPECT_EQ(
+      opts.pg_settings,
+      (std::vector<Setting>{{"shared_buffers", "256MB"}, {"log_statement", ""}, {"a.b", "x=y"}}));
+  EXPECT_EQ(opts.quota_branches, 50);
+  EXPECT_EQ(opts.quota_bytes, int64_t{10} << 30);
+  EXPECT_EQ(opts.credential_ttl_s, 7 * 86400);
+
+  f = {};
+  f.proxy = "off";
+  f.api = "[::1]:0";
+  f.quota_branches = "unlimited";
+  f.quota_bytes = "-1";
+  ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok());
+  EXPECT_EQ(opts.proxy_addr, "");
+  EXPECT_EQ(opts.api_addr, "[::1]:0");
+  EXPECT_EQ(opts.quota_branches, -1);
+  EXPECT_EQ(opts.quota_bytes, -1);
+}
+
+std::string Refusal(void (*edit)(ServiceFlags&)) {
+  ServiceFlags f;
+  edit(f);
+  MountOptions opts;
+  Status s = ApplyServiceFlags(f, FakeSize, &opts);
+  EXPECT_EQ(s.code(), Code::kInvalid);
+  return s.message();
+}
+
+TEST(ApplyServiceFlagsTest, RefusesBadFlagsNamingThem) {
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.proxy = "localhost"; }).rfind("--proxy: ", 0), 0u);
+  EXPECT_NE(
+      Refusal([](ServiceFlags& f) { f.proxy = "localhost"; }).find("; or 'off' to turn it off"),
+      std::string::npos);
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.api = "1.2.3.4:99999"; }).rfind("--api: ", 0), 0u);
+  EXPECT_EQ(Refusal([](ServiceFlags& f) {
+              f.proxy = "127.0.0.1:7000";
+              f.api = "127.0.0.1:7000";
+            }),
+            "--proxy and --api cannot both listen on 127.0.0.1:7000");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.api = "127.0.0.1:55432"; }),
+            "--proxy and --api cannot both listen on 127.0.0.1:55432");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.idle_timeout = "5 min"; }).rfind("--idle-timeout: ", 0),
+            0u);
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.credential_ttl = "0"; }),
+            "--credential-ttl: bad duration \"0\": must be at least 1s");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.pg_settings = {"=1"}; }).rfind("--pg-setting: ", 0),
+            0u);
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.pg_settings = {"work_mem"}; }),
+            "--pg-setting: bad \"work_mem\": want NAME=VALUE with a postgres setting name, e.g. "
+            "shared_buffers=256MB");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.pg_settings = {"a b=1"}; }).rfind("--pg-setting", 0),
+            0u);
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.quota_branches = "many"; }),
+            "--quota-branches: bad number \"many\": want a whole number >= 0");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.quota_bytes = "lots"; }),
+            "--quota-bytes: bad size \"lots\": want a number of bytes, or N with K, M, G or T");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.pg_user = ""; }), "--pg-user: empty user name");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.pg_bin = ""; }), "--pg-bin: empty path");
+}
+
+}  // namespace
+}  // namespace strata::cli

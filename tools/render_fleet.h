@@ -1,0 +1,31 @@
+// Text rendering of the fleet objects of the control API (docs/api.md):
+// endpoints (a branch's postgres server run by the daemon), credentials and
+// owners. Missing or null fields show as "-", as in render.h.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace strata::cli {
+
+// "endpoint BRANCH: STATE[, pid N, C connections], idle timeout D[; last
+// error: E]" (`endpoint start|suspend`).
+std::string DescribeEndpoint(const nlohmann::json& endpoint);
+
+// Every field of one endpoint object, one per line (`endpoint status`).
+std::string RenderEndpointDetail(const nlohmann::json& endpoint);
+
+// BRANCH STATE PID CONNECTIONS IDLE_TIMEOUT STARTS LAST_ACTIVE LAST_ERROR.
+std::string RenderEndpointTable(const nlohmann::json& endpoints);
+
+// A newly issued credential: user, password, branch, role, expiry and URI,
+// and a note that the password is not shown again (`credential issue`).
+std::string RenderCredentialIssued(const nlohmann::json& credential);
+
+// ID ROLE CREATED EXPIRES, from an array of credential objects.
+std::string RenderCredentialTable(const nlohmann::json& credentials);
+
+// An owner's usage against its quota (`owner show`, `owner quota`).
+std::string RenderOwner(const nlohmann::json& owner);
+
+}  // namespace strata::cli
