@@ -5,7 +5,9 @@
 # Builds strata, creates an embedded store under ./.strata-demo/, runs
 # PostgreSQL 15 on branch "main" under a pgbench write load, takes a snapshot
 # and forks branch "child" from it while the load runs, starts a second
-# PostgreSQL on the child and shows both answering independently. Every
+# PostgreSQL on the child and shows both answering independently; then an
+# agent's loop through the HTTP API: fork, connect through the proxy (which
+# wakes the fork's own server), suspend, delete. Every
 # process it starts is stopped again (by PID) when it exits, even on failure.
 set -euo pipefail
 
@@ -89,10 +91,23 @@ echo "   (main keeps growing pgbench_history under load; the child froze at snap
 wait "$LOAD_PID" || { cat "$LOG_DIR/pgbench-load.log"; fail "pgbench load failed"; }
 grep -E '^(number of transactions actually processed|tps)' "$LOG_DIR/pgbench-load.log" | sed 's/^/   main load: /'
 
-say "7. strata status"
+say "7. An agent's loop through the HTTP API: fork, connect through the proxy, throw away"
+b=$(api POST /v1/branches '{"name":"try-1","from":"main","owner":"agent-7","ttl_seconds":3600}')
+echo "   POST /v1/branches try-1 from main         -> $(fmt_ms "$(jq -r .elapsed_us <<<"$b")") ms in the daemon"
+uri=$(api POST /v1/branches/try-1/credentials '{"ttl_seconds":600}' | jq -r .uri)
+echo "   POST /v1/branches/try-1/credentials       -> ${uri%%:*}://${uri#*://}" | sed 's/:[A-Za-z0-9]*@/:****@/'
+t0=$(now_ms)
+rows=$("$PGBIN/psql" -X -At "$uri" -c "SELECT count(*) FROM pgbench_accounts")
+echo "   psql through the proxy (wakes try-1's own server): $rows accounts in $(($(now_ms) - t0)) ms"
+grep "endpoint try-1: woke up" "$DAEMON_LOG" | tail -1 | sed 's/^.*endpoint/   daemon log: endpoint/'
+api POST /v1/branches/try-1/endpoint/suspend | jq -r '"   suspend: state " + .state'
+api DELETE /v1/branches/try-1 >/dev/null
+echo "   DELETE /v1/branches/try-1: gone (its credential too)"
+
+say "8. strata status"
 strata status
 
-say "8. Stop both servers and unmount"
+say "9. Stop both servers and unmount"
 pg_stop child
 pg_stop main
 umount_daemon
