@@ -109,8 +109,10 @@ check "malformed startup packets get an error and the proxy keeps serving"
 for packet in '\x00\x00\x00\x03' '\x7f\xff\xff\xff' 'GET / HTTP/1.1\r\n\r\n' \
   '\x00\x00\x00\x08\x00\x02\x00\x00'; do
   exec 3<>"/dev/tcp/127.0.0.1/$PPORT"
+  # The proxy may answer and close before the whole packet is written, and the
+  # rest of the write then meets a reset: that is a refusal too, not a failure.
   # shellcheck disable=SC2059  # the packet is a printf format on purpose
-  printf "$packet" >&3
+  printf "$packet" >&3 2>/dev/null || true
   reply=$(timeout 15 head -c 200 <&3 2>/dev/null | tr -d '\0' || true)
   exec 3<&- 3>&-
   [[ "$reply" == E* || -z "$reply" ]] || fail "packet $packet got: $reply"
