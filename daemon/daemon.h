@@ -38,6 +38,15 @@ struct MountOptions {
   int64_t quota_branches = -1;                                   // per-owner default; -1: unlimited
   int64_t quota_bytes = -1;                                      // per-owner default; -1: unlimited
   int64_t credential_ttl_s = 86400;  // default lifetime of an issued credential
+
+  // History and garbage collection (docs/gc.md). history_s is the store-wide
+  // default window of branches that set none; the collector runs every
+  // gc_interval_ms and rewrites at most gc_rate_bytes per second.
+  int64_t history_s = 3600;
+  bool gc = true;
+  int64_t gc_interval_ms = 60000;
+  int64_t gc_rate_bytes = 64ll << 20;
+  int64_t memtable_bytes = 64ll << 20;  // a memtable this big is flushed to a layer
 };
 
 // Parses a store's store.json (`data`): the store's id, or kCorruption naming

@@ -150,21 +150,60 @@ bool Index::HasLayer(uint32_t branch, uint32_t layer_no) {
   return db_->Get(rocksdb::ReadOptions(), LayerMarker(branch, layer_no), &v).ok();
 }
 
-Status Index::AddLayer(uint32_t branch, uint32_t layer_no, const std::vector<LayerEntry>& entries,
-                       const std::vector<TimePoint>& times) {
-  rocksdb::WriteBatch batch;
+namespace {
+
+void PutLayer(rocksdb::WriteBatch* batch, uint32_t branch, uint32_t layer_no,
+              const std::vector<LayerEntry>& entries, const std::vector<TimePoint>& times) {
   for (const LayerEntry& e : entries) {
-    batch.Put(VersionKey(branch, e.key, e.seq), EncodeVersion(branch, layer_no, e));
+    batch->Put(VersionKey(branch, e.key, e.seq), EncodeVersion(branch, layer_no, e));
   }
   for (const TimePoint& t : times) {
     std::string k = BranchPrefix('t', branch);
     PutBig64(&k, t.time_ns);
     std::string v;
     PutFixed64(&v, t.seq);
-    batch.Put(k, v);
+    batch->Put(k, v);
   }
-  batch.Put(LayerMarker(branch, layer_no), "");
+  batch->Put(LayerMarker(branch, layer_no), "");
+}
+
+}  // namespace
+
+Status Index::AddLayer(uint32_t branch, uint32_t layer_no, const std::vector<LayerEntry>& entries,
+                       const std::vector<TimePoint>& times) {
+  rocksdb::WriteBatch batch;
+  PutLayer(&batch, branch, layer_no, entries, times);
   return FromRocks(db_->Write(CacheWrite(), &batch), "write");
+}
+
+Result<std::vector<uint32_t>> Index::Layers(uint32_t branch) {
+  const std::string prefix = BranchPrefix('l', branch);
+  std::vector<uint32_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() == prefix.size() + 4) {
+      out.push_back(DecodeBig32(it->key().data() + prefix.size()));
+    }
+  }
+  STRATA_RETURN_IF_ERROR(FromRocks(it->status(), "scan"));
+  return out;
+}
+
+Status Index::ApplyCompaction(uint32_t branch, const std::vector<uint32_t>& removed,
+                              const std::vector<std::pair<std::string, uint64_t>>& pruned,
+                              const std::vector<AddedLayer>& added,
+                              const std::vector<Repointed>& repointed) {
+  rocksdb::WriteBatch batch;
+  for (uint32_t no : removed) batch.Delete(LayerMarker(branch, no));
+  for (const auto& [key, seq] : pruned) batch.Delete(VersionKey(branch, key, seq));
+  // Later operations of a batch win: entries the new layers hold are put
+  // after any delete of the same version.
+  for (const AddedLayer& a : added) PutLayer(&batch, branch, a.no, *a.entries, *a.times);
+  for (const Repointed& r : repointed) {
+    batch.Put(VersionKey(branch, r.entry->key, r.entry->seq),
+              EncodeVersion(branch, r.layer_no, *r.entry));
+  }
+  return FromRocks(db_->Write(CacheWrite(), &batch), "compaction");
 }
 
 Result<std::optional<IndexedVersion>> Index::Get(uint32_t branch, std::string_view key,

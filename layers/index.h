@@ -17,6 +17,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "layers/layer.h"
@@ -59,6 +61,25 @@ class Index {
               std::string_view start = {});
   // The time point with the largest time_ns <= t.
   Result<std::optional<TimePoint>> SeqAtTime(uint32_t branch, uint64_t t);
+  // The layer numbers of `branch` whose entries are indexed (its markers).
+  Result<std::vector<uint32_t>> Layers(uint32_t branch);
+  // One atomic batch for a compaction of `branch` (docs/gc.md): forgets the
+  // markers of `removed` layers and the versions in `pruned`, then indexes
+  // every entry and time point of the `added` layers, and points `repointed`
+  // versions at the layer that now holds them.
+  struct AddedLayer {
+    uint32_t no = 0;
+    const std::vector<LayerEntry>* entries = nullptr;
+    const std::vector<TimePoint>* times = nullptr;
+  };
+  struct Repointed {
+    uint32_t layer_no = 0;
+    const LayerEntry* entry = nullptr;
+  };
+  Status ApplyCompaction(uint32_t branch, const std::vector<uint32_t>& removed,
+                         const std::vector<std::pair<std::string, uint64_t>>& pruned,
+                         const std::vector<AddedLayer>& added,
+                         const std::vector<Repointed>& repointed);
   // Removes everything of a branch.
   Status DropBranch(uint32_t branch);
   uint64_t ApproximateBytes();

@@ -11,6 +11,14 @@
 //
 // Inode numbers are (branch id << 40) | counter, so inodes a branch creates
 // never collide with those it inherited from its ancestors.
+//
+// Ino 0 is never an inode: its keys are bookkeeping for garbage collection
+// (docs/gc.md), invisible to the filesystem, and sort before every inode:
+//   kDead     suffix data_id (u64 BE)      value: empty. Every page of that
+//             data id this branch wrote before this seq is superseded here
+//             (the file was truncated to zero or its inode purged).
+//   kOrphan   suffix ino (u64 BE)          value: empty; tombstoned on purge.
+//             The inode lost its last name while it may still be open.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +33,14 @@ constexpr uint32_t kPageSize = 8192;
 constexpr int kInoBranchShift = 40;
 constexpr uint64_t kRootCounter = 1;  // counter of a root branch's top directory
 
-enum class KeyKind : uint8_t { kAttr = 1, kDirent = 2, kPage = 3, kSymlink = 4 };
+enum class KeyKind : uint8_t {
+  kAttr = 1,
+  kDirent = 2,
+  kPage = 3,
+  kSymlink = 4,
+  kDead = 5,
+  kOrphan = 6
+};
 
 inline uint64_t MakeIno(uint32_t branch, uint64_t counter) {
   return (static_cast<uint64_t>(branch) << kInoBranchShift) | counter;
@@ -54,6 +69,19 @@ inline std::string PageKey(uint64_t data_id, uint64_t block) {
   PutBig64(&k, block);
   return k;
 }
+
+inline std::string DeadKey(uint64_t data_id) {
+  std::string k = KeyPrefix(0, KeyKind::kDead);
+  PutBig64(&k, data_id);
+  return k;
+}
+inline std::string OrphanKey(uint64_t ino) {
+  std::string k = KeyPrefix(0, KeyKind::kOrphan);
+  PutBig64(&k, ino);
+  return k;
+}
+// The data id or ino in the suffix of a kDead or kOrphan key.
+inline uint64_t MetaKeyId(std::string_view key) { return DecodeBig64(key.data() + 9); }
 
 // Accessors for a key known to be well-formed (it came from our own encoder).
 inline uint64_t KeyIno(std::string_view key) { return DecodeBig64(key.data()); }

@@ -253,6 +253,22 @@ void LayerBuilder::Add(std::string_view key, uint64_t seq, bool tombstone, std::
   entries_.push_back(std::move(e));
 }
 
+void LayerBuilder::AddFrame(std::string_view key, uint64_t seq, const ValueRef& src,
+                            std::string_view frame) {
+  assert(entries_.empty() || key > std::string_view(entries_.back().key) ||
+         (key == entries_.back().key && seq < entries_.back().seq));
+  assert(frame.size() == src.length);
+  LayerEntry e;
+  e.key.assign(key);
+  e.seq = seq;
+  e.ref = src;
+  e.ref.offset = data_.size();
+  data_.append(frame);
+  min_seq_ = std::min(min_seq_, seq);
+  max_seq_ = std::max(max_seq_, seq);
+  entries_.push_back(std::move(e));
+}
+
 void LayerBuilder::AddTime(uint64_t seq, uint64_t time_ns) {
   // Any order is accepted: Finish() sorts. Ops are numbered and recorded by
   // different threads, so insisting on order here would turn a harmless race

@@ -55,6 +55,11 @@ class LayerBuilder {
   LayerBuilder(uint32_t branch, int zstd_level = 1);
   // REQUIRES: (key, seq) sorts after every previously added entry.
   void Add(std::string_view key, uint64_t seq, bool tombstone, std::string_view value);
+  // Adds a value already compressed by another layer: `frame` is the bytes
+  // src.offset..+src.length of that layer, copied as they are (compaction
+  // moves values without recompressing them). REQUIRES: as for Add, and the
+  // caller verified the frame against src.checksum.
+  void AddFrame(std::string_view key, uint64_t seq, const ValueRef& src, std::string_view frame);
   void AddTime(uint64_t seq, uint64_t time_ns);
   // Appends index, time map and footer; returns the whole object. Call once;
   // the builder is spent afterwards. The entries written, with their
@@ -63,6 +68,10 @@ class LayerBuilder {
   const std::vector<LayerEntry>& entries() const { return entries_; }
   // Bytes of compressed values so far (the index and footer are not counted).
   size_t ApproximateSize() const { return data_.size(); }
+  bool Empty() const { return entries_.empty() && times_.empty(); }
+  // The seq range Finish() records (0..0 for an empty layer).
+  uint64_t MinSeq() const { return Empty() ? 0 : min_seq_; }
+  uint64_t MaxSeq() const { return Empty() ? 0 : max_seq_; }
 
  private:
   uint32_t branch_;

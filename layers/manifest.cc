@@ -16,7 +16,28 @@ std::string ManifestKey(uint32_t branch, uint64_t version) {
   return ManifestPrefix(branch) + buf;
 }
 
+constexpr int kFormat = 2;  // 2: layer kinds and the history floor
+
+Result<LayerKind> ParseLayerKind(const std::string& s, const std::string& name) {
+  for (LayerKind k : {LayerKind::kDelta, LayerKind::kCompacted, LayerKind::kDetach}) {
+    if (s == LayerKindName(k)) return k;
+  }
+  return Status::Corruption("manifest " + name + ": unknown layer kind '" + s + "'");
+}
+
 }  // namespace
+
+const char* LayerKindName(LayerKind k) {
+  switch (k) {
+    case LayerKind::kDelta:
+      return "delta";
+    case LayerKind::kCompacted:
+      return "compacted";
+    case LayerKind::kDetach:
+      return "detach";
+  }
+  return "?";
+}
 
 std::string BranchObjectPrefix(uint32_t branch) {
   return "branches/" + std::to_string(branch) + "/";
@@ -30,13 +51,15 @@ std::string LayerObjectKey(uint32_t branch, uint32_t layer_no) {
 
 std::string EncodeManifest(const Manifest& m) {
   nlohmann::json j;
-  j["format"] = 1;
+  j["format"] = kFormat;
   j["branch"] = m.branch;
   j["version"] = m.version;
   j["durable_seq"] = m.durable_seq;
   j["next_counter"] = m.next_counter;
   j["last_time_ns"] = m.last_time_ns;
   j["next_layer_no"] = m.next_layer_no;
+  j["history_floor"] = m.history_floor;
+  j["history_floor_ns"] = m.history_floor_ns;
   j["layers"] = nlohmann::json::array();
   for (const LayerMeta& l : m.layers) {
     j["layers"].push_back({{"no", l.no},
@@ -45,7 +68,8 @@ std::string EncodeManifest(const Manifest& m) {
                            {"min_time_ns", l.min_time_ns},
                            {"max_time_ns", l.max_time_ns},
                            {"bytes", l.bytes},
-                           {"entries", l.entries}});
+                           {"entries", l.entries},
+                           {"kind", LayerKindName(l.kind)}});
   }
   return j.dump();
 }
@@ -53,8 +77,12 @@ std::string EncodeManifest(const Manifest& m) {
 Result<Manifest> DecodeManifest(const std::string& data, const std::string& name) {
   try {
     nlohmann::json j = nlohmann::json::parse(data);
-    if (j.at("format").get<int>() != 1) {
-      return Status::Corruption("manifest " + name + ": unsupported format");
+    // Format 1 (no kinds, no floor) reads as all-delta with full history.
+    const int format = j.at("format").get<int>();
+    if (format < 1 || format > kFormat) {
+      return Status::Corruption("manifest " + name + ": format " + std::to_string(format) +
+                                " is not one this strata reads (1.." + std::to_string(kFormat) +
+                                "); a newer strata wrote it");
     }
     Manifest m;
     m.branch = j.at("branch").get<uint32_t>();
@@ -63,11 +91,15 @@ Result<Manifest> DecodeManifest(const std::string& data, const std::string& name
     m.next_counter = j.at("next_counter").get<uint64_t>();
     m.last_time_ns = j.at("last_time_ns").get<uint64_t>();
     m.next_layer_no = j.at("next_layer_no").get<uint32_t>();
+    m.history_floor = j.value("history_floor", uint64_t{0});
+    m.history_floor_ns = j.value("history_floor_ns", uint64_t{0});
     for (const auto& l : j.at("layers")) {
-      m.layers.push_back({l.at("no").get<uint32_t>(), l.at("min_seq").get<uint64_t>(),
-                          l.at("max_seq").get<uint64_t>(), l.at("min_time_ns").get<uint64_t>(),
-                          l.at("max_time_ns").get<uint64_t>(), l.at("bytes").get<uint64_t>(),
-                          l.at("entries").get<uint64_t>()});
+      LayerMeta meta{l.at("no").get<uint32_t>(),          l.at("min_seq").get<uint64_t>(),
+                     l.at("max_seq").get<uint64_t>(),     l.at("min_time_ns").get<uint64_t>(),
+                     l.at("max_time_ns").get<uint64_t>(), l.at("bytes").get<uint64_t>(),
+                     l.at("entries").get<uint64_t>()};
+      STRATA_ASSIGN_OR_RETURN(meta.kind, ParseLayerKind(l.value("kind", "delta"), name));
+      m.layers.push_back(meta);
     }
     return m;
   } catch (const std::exception& e) {

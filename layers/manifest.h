@@ -13,6 +13,11 @@
 
 namespace strata {
 
+// What wrote a layer: a memtable flush, a compaction (the retained versions
+// of the layers it replaced) or a detach (the inherited state at seq 0).
+enum class LayerKind : uint8_t { kDelta = 0, kCompacted = 1, kDetach = 2 };
+const char* LayerKindName(LayerKind k);
+
 struct LayerMeta {
   uint32_t no = 0;
   uint64_t min_seq = 0;
@@ -21,6 +26,7 @@ struct LayerMeta {
   uint64_t max_time_ns = 0;
   uint64_t bytes = 0;
   uint64_t entries = 0;
+  LayerKind kind = LayerKind::kDelta;
 };
 
 struct Manifest {
@@ -30,6 +36,10 @@ struct Manifest {
   uint64_t next_counter = 2;  // inode/data id counter (layers/key.h) not yet used
   uint64_t last_time_ns = 0;  // time of durable_seq
   uint32_t next_layer_no = 1;
+  // History below this seq (and time) is gone: garbage collection kept only
+  // what the retained points need (docs/gc.md). 0: all history is there.
+  uint64_t history_floor = 0;
+  uint64_t history_floor_ns = 0;
   std::vector<LayerMeta> layers;
 };
 

@@ -66,7 +66,7 @@ Status VersionStore::IndexLayerFromStore(uint32_t branch, const LayerMeta& meta)
   return st;
 }
 
-Status VersionStore::IndexLayerOnce(uint32_t branch, const LayerMeta& meta) {
+Result<LayerIndex> VersionStore::LoadLayerIndex(uint32_t branch, const LayerMeta& meta) {
   const std::string key = LayerObjectKey(branch, meta.no);
   STRATA_ASSIGN_OR_RETURN(uint64_t size, store_->Size(key));
   const uint64_t footer_size = LayerFooterSize();
@@ -87,7 +87,33 @@ Status VersionStore::IndexLayerOnce(uint32_t branch, const LayerMeta& meta) {
                               " seqs " + std::to_string(li.info.min_seq) + ".." +
                               std::to_string(li.info.max_seq) + ", not what the manifest names");
   }
+  return li;
+}
+
+Status VersionStore::IndexLayerOnce(uint32_t branch, const LayerMeta& meta) {
+  STRATA_ASSIGN_OR_RETURN(LayerIndex li, LoadLayerIndex(branch, meta));
   return index_->AddLayer(branch, meta.no, li.entries, li.times);
+}
+
+Status VersionStore::ReconcileIndex(uint32_t branch, const Manifest& m) {
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint32_t> indexed, index_->Layers(branch));
+  std::set<uint32_t> named;
+  for (const LayerMeta& meta : m.layers) named.insert(meta.no);
+  const bool stale =
+      std::any_of(indexed.begin(), indexed.end(), [&](uint32_t no) { return !named.count(no); });
+  if (stale) {
+    // Entries of layers a compaction replaced may still be here, and one of
+    // them could surface where a pruned tombstone used to hide it.
+    spdlog::info("branch {}: the index names layers the manifest does not; indexing it anew",
+                 branch);
+    STRATA_RETURN_IF_ERROR(index_->DropBranch(branch));
+  }
+  for (const LayerMeta& meta : m.layers) {
+    if (stale || !index_->HasLayer(branch, meta.no)) {
+      STRATA_RETURN_IF_ERROR(IndexLayerFromStore(branch, meta));
+    }
+  }
+  return Status::OK();
 }
 
 // Bumps the branch's id counter past every inode and data id a replayed op
@@ -121,13 +147,14 @@ std::shared_ptr<VersionStore::BranchState> VersionStore::NewBranchState(uint32_t
 Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   for (uint32_t b : branches) {
     STRATA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(store_, b));
-    for (const LayerMeta& meta : m.layers) {
-      if (!index_->HasLayer(b, meta.no)) STRATA_RETURN_IF_ERROR(IndexLayerFromStore(b, meta));
-    }
+    STRATA_RETURN_IF_ERROR(ReconcileIndex(b, m));
     auto bs = NewBranchState(b);
     bs->head_seq = m.durable_seq;
     bs->last_time_ns = m.last_time_ns;
     bs->next_counter = m.next_counter;
+    bs->next_layer_no = m.next_layer_no;
+    bs->history_floor = m.history_floor;
+    bs->history_floor_ns = m.history_floor_ns;
     bs->manifest = std::move(m);
     // Tell the sink what the store holds before replay: a sink with a server
     // registers the branch and asks it only for the records past this.
@@ -172,6 +199,7 @@ Status VersionStore::CreateBranch(uint32_t branch) {
   // which keeps creation O(1) and cheap.
   auto bs = NewBranchState(branch);
   bs->manifest.branch = branch;
+  bs->next_layer_no = bs->manifest.next_layer_no;
   std::unique_lock lock(branches_mu_);
   branches_[branch] = std::move(bs);
   return Status::OK();
@@ -190,6 +218,9 @@ Status VersionStore::DropBranch(uint32_t branch) {
   if (bs) {
     // Fence in-flight flushes and commits: once `dropped` is set under both
     // locks, neither can write for this branch again.
+    // gc_mu: a compaction in flight finishes (or fails) before the objects
+    // go, so it cannot leave new layers under a deleted branch.
+    std::lock_guard gc_lock(bs->gc_mu);
     std::lock_guard flush_lock(bs->flush_mu);
     std::lock_guard commit_lock(bs->commit_mu);
     bs->dropped = true;
@@ -370,24 +401,50 @@ Result<std::string> VersionStore::ReadValue(const IndexedVersion& v) {
   return value;
 }
 
+void VersionStore::CountReadSources(uint32_t sources) {
+  size_t b = 0;
+  while (b < std::size(kReadSourceBounds) && sources > kReadSourceBounds[b]) b++;
+  read_sources_[b].fetch_add(1, std::memory_order_relaxed);
+  read_sources_sum_.fetch_add(sources, std::memory_order_relaxed);
+}
+
+ReadSourceStats VersionStore::ReadSources() {
+  ReadSourceStats s;
+  for (size_t b = 0; b < kReadSourceBuckets; b++) {
+    s.buckets[b] = read_sources_[b].load(std::memory_order_relaxed);
+    s.count += s.buckets[b];
+  }
+  s.sum = read_sources_sum_.load(std::memory_order_relaxed);
+  return s;
+}
+
 Result<std::optional<std::string>> VersionStore::Get(const Lineage& lineage, std::string_view key) {
   using Out = std::optional<std::string>;
+  auto guard = readers_.Read();  // the layer an index entry names outlives this read
+  uint32_t sources = 0;
   for (const Level& level : lineage) {
     std::shared_ptr<BranchState> bs = Find(level.branch);
     if (!bs) return Status::NotFound("branch id " + std::to_string(level.branch) + " is gone");
     const std::vector<std::shared_ptr<Memtable>> tables = Tables(bs.get());
     for (const auto& t : tables) {
+      sources++;
       std::optional<Version> v = t->Get(key, level.max_seq);
-      if (v) return v->tombstone ? Out() : Out(std::move(v->value));
+      if (v) {
+        CountReadSources(sources);
+        return v->tombstone ? Out() : Out(std::move(v->value));
+      }
     }
+    sources++;
     STRATA_ASSIGN_OR_RETURN(std::optional<IndexedVersion> iv,
                             index_->Get(level.branch, key, level.max_seq));
     if (iv) {
+      CountReadSources(sources);
       if (iv->tombstone) return Out();
       STRATA_ASSIGN_OR_RETURN(std::string value, ReadValue(*iv));
       return Out(std::move(value));
     }
   }
+  CountReadSources(sources);
   return Out();
 }
 
@@ -428,6 +485,7 @@ Result<std::map<std::string, std::optional<IndexedVersion>, std::less<>>> Versio
 
 Status VersionStore::Scan(const Lineage& lineage, std::string_view prefix,
                           const std::function<void(std::string_view, const std::string&)>& fn) {
+  auto guard = readers_.Read();
   STRATA_ASSIGN_OR_RETURN(auto decided, Collect(lineage, prefix, {}, /*with_values=*/true));
   for (const auto& [k, v] : decided) {
     if (!v) continue;
@@ -440,6 +498,7 @@ Status VersionStore::Scan(const Lineage& lineage, std::string_view prefix,
 Status VersionStore::ScanKeys(const Lineage& lineage, std::string_view prefix,
                               std::string_view start,
                               const std::function<void(std::string_view)>& fn) {
+  auto guard = readers_.Read();
   STRATA_ASSIGN_OR_RETURN(auto decided, Collect(lineage, prefix, start, /*with_values=*/false));
   for (const auto& [k, v] : decided) {
     if (v) fn(k);
@@ -494,7 +553,7 @@ Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& 
 
   Manifest next = current;
   LayerMeta meta;
-  meta.no = next.next_layer_no;
+  meta.no = TakeLayerNo(bs);
   meta.min_seq = mt->MinSeq();
   meta.max_seq = mt->MaxSeq();
   meta.min_time_ns = mt->times().empty() ? 0 : mt->times().front().time_ns;
@@ -505,23 +564,15 @@ Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& 
   // manifest references, so overwriting it is safe.
   STRATA_RETURN_IF_ERROR(store_->Put(LayerObjectKey(bs->id, meta.no), object));
   next.version++;
-  next.next_layer_no++;
+  {
+    std::shared_lock lock(bs->mu);
+    next.next_layer_no = std::max(next.next_layer_no, bs->next_layer_no);
+  }
   next.durable_seq = meta.max_seq;
   next.last_time_ns = std::max(next.last_time_ns, meta.max_time_ns);
   next.next_counter = std::max(next.next_counter, counter);
   next.layers.push_back(meta);
-  Status stored = StoreManifest(store_, next);
-  if (!stored.ok()) {
-    // The write may have happened even though it reported an error (a failed
-    // directory fsync, a timed-out request): believe the store, not the error.
-    Result<Manifest> now = LoadManifest(store_, bs->id);
-    if (!now.ok() || now->version != next.version || now->durable_seq != next.durable_seq ||
-        now->layers.size() != next.layers.size()) {
-      return stored;
-    }
-    spdlog::warn("branch {}: manifest {} was stored despite an error: {}", bs->id, next.version,
-                 stored.ToString());
-  }
+  STRATA_RETURN_IF_ERROR(StoreManifestChecked(bs, next));
   {
     std::unique_lock lock(bs->mu);
     bs->manifest = next;  // published: from here on only indexing can be left
@@ -534,6 +585,23 @@ Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& 
   spdlog::debug("branch {}: flushed layer {} (seq {}..{}, {} entries, {} bytes)", bs->id, meta.no,
                 meta.min_seq, meta.max_seq, meta.entries, meta.bytes);
   return sink_->Trim(bs->id, next.durable_seq);
+}
+
+Status VersionStore::StoreManifestChecked(BranchState* bs, const Manifest& next) {
+  Status stored = StoreManifest(store_, next);
+  if (stored.ok()) return stored;
+  // The write may have happened even though it reported an error (a failed
+  // directory fsync, a timed-out request): believe the store, not the error.
+  Result<Manifest> now = LoadManifest(store_, bs->id);
+  if (!now.ok() || EncodeManifest(*now) != EncodeManifest(next)) return stored;
+  spdlog::warn("branch {}: manifest {} was stored despite an error: {}", bs->id, next.version,
+               stored.ToString());
+  return Status::OK();
+}
+
+uint32_t VersionStore::TakeLayerNo(BranchState* bs) {
+  std::unique_lock lock(bs->mu);
+  return bs->next_layer_no++;
 }
 
 Status VersionStore::Flush(uint32_t branch) {

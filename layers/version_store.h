@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,7 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/reader_epochs.h"
 #include "common/status.h"
+#include "layers/gc_plan.h"
 #include "layers/index.h"
 #include "layers/manifest.h"
 #include "layers/memtable.h"
@@ -70,6 +73,36 @@ struct BranchStats {
   uint64_t layer_bytes = 0;
   uint64_t acked_seq = 0;  // highest seq the sink has made durable (Sink::AckedSeq)
   Durability durability = Durability::kLocal;
+};
+
+// When Compact rewrites a layer (docs/gc.md, "Compaction").
+struct CompactionPolicy {
+  double rewrite_garbage_ratio = 0.5;     // a layer at least this much garbage is rewritten
+  uint64_t small_layer_bytes = 16 << 20;  // layers below this are merged ...
+  size_t merge_small_layers = 8;          // ... once there are this many of them
+  uint64_t max_input_bytes = 256 << 20;   // layer bytes read per Compact call, at most
+  uint64_t target_layer_bytes = 64 << 20;
+};
+
+struct CompactionResult {
+  uint64_t layers_before = 0, layers_after = 0;
+  uint64_t bytes_before = 0, bytes_after = 0;
+  uint64_t read_bytes = 0;     // layer objects read to rewrite them
+  uint64_t written_bytes = 0;  // layer objects written
+  uint64_t deleted_layers = 0, written_layers = 0;
+  uint64_t pruned_versions = 0;  // garbage versions dropped from the index
+  SpaceAccount space;            // of the layers before this pass
+};
+
+// Read-source histogram of Get: how many sources (memtables and index
+// levels) one key read consulted. Bucket i counts reads with at most
+// kReadSourceBounds[i] sources; the last bucket is everything above.
+inline constexpr uint32_t kReadSourceBounds[] = {1, 2, 3, 4, 6, 8, 12, 16};
+inline constexpr size_t kReadSourceBuckets = std::size(kReadSourceBounds) + 1;
+struct ReadSourceStats {
+  uint64_t buckets[kReadSourceBuckets] = {};
+  uint64_t count = 0;
+  uint64_t sum = 0;
 };
 
 class VersionStore {
@@ -128,6 +161,35 @@ class VersionStore {
   Status Flush(uint32_t branch);
   Status FlushAll();
 
+  // Garbage collection (docs/gc.md). Compact analyzes the branch's layers
+  // against `points`, rewrites the layers the policy picks into compacted
+  // ones, publishes a manifest naming them (and the history floor), prunes
+  // the index, waits for readers that may still use the old layers, and
+  // deletes them. kill -9 at any moment leaves either the old or the new
+  // manifest, and every object the surviving one names.
+  Result<CompactionResult> Compact(uint32_t branch, const GcPoints& points,
+                                   const CompactionPolicy& policy);
+  // The analysis alone: what the branch's layers hold against `points`.
+  Result<SpaceAccount> Analyze(uint32_t branch, const GcPoints& points);
+  // Copies into `branch`, at seq 0, every live key `ancestors` (the
+  // branch's lineage without its own level) show, so that the branch no
+  // longer reads them. Returns the bytes of the layers written. The caller
+  // then changes the catalog so the branch's lineage is itself alone.
+  Result<uint64_t> Detach(uint32_t branch, const Lineage& ancestors);
+  // Deletes objects under the branch's prefix that no manifest names: layers
+  // of a crashed flush or compaction, manifests older than the previous one.
+  Result<uint64_t> SweepLeaked(uint32_t branch);
+  // Points older than the floor are gone (seq, time). RaiseHistoryFloor
+  // only ever raises it; Compact persists it in the next manifest it writes.
+  std::pair<uint64_t, uint64_t> HistoryFloor(uint32_t branch);
+  void RaiseHistoryFloor(uint32_t branch, uint64_t seq, uint64_t time_ns);
+  // The newest op of `branch` at or before `time_ns` (seq and its time), or
+  // nullopt if it had none by then.
+  Result<std::optional<TimePoint>> PointAtTime(uint32_t branch, uint64_t time_ns);
+  ReadSourceStats ReadSources();
+  // Bytes of every layer of every branch.
+  uint64_t StoreBytes();
+
   BranchStats Stats(uint32_t branch);
   CacheStats PageCacheStats() { return page_cache_.Stats(); }
   Index* index() { return index_.get(); }
@@ -137,6 +199,7 @@ class VersionStore {
     explicit BranchState(uint32_t id) : id(id) {}
     const uint32_t id;
     std::mutex commit_mu;  // orders seq assignment with the sink append; before mu
+    std::mutex gc_mu;      // one Compact/Detach/SweepLeaked at a time; before flush_mu
     std::mutex flush_mu;   // one flush at a time; before mu
     std::shared_mutex mu;  // guards the fields below
     uint64_t head_seq = 0;
@@ -145,6 +208,9 @@ class VersionStore {
     std::shared_ptr<Memtable> active;
     std::vector<std::shared_ptr<Memtable>> frozen;  // oldest first
     Manifest manifest;
+    uint32_t next_layer_no = 1;  // >= manifest.next_layer_no; see TakeLayerNo
+    uint64_t history_floor = 0;  // >= manifest.history_floor; see HistoryFloor
+    uint64_t history_floor_ns = 0;
     int64_t active_since_ns = 0;
     bool dropped = false;  // set under flush_mu and commit_mu by DropBranch
     // Sink token of the branch's newest record: what its barrier waits for.
@@ -164,6 +230,22 @@ class VersionStore {
       const Lineage& lineage, std::string_view prefix, std::string_view start, bool with_values);
   Status IndexLayerFromStore(uint32_t branch, const LayerMeta& meta);
   Status IndexLayerOnce(uint32_t branch, const LayerMeta& meta);
+  // The index block of one layer, verified against what the manifest says.
+  Result<LayerIndex> LoadLayerIndex(uint32_t branch, const LayerMeta& meta);
+  // Drops the index of a branch whose markers name layers its manifest does
+  // not (a compaction's index batch lost in a crash) and indexes it anew.
+  Status ReconcileIndex(uint32_t branch, const Manifest& m);
+  Result<std::vector<LayerContents>> LoadContents(uint32_t branch, const Manifest& m);
+  // A fresh layer number of the branch (never reused by this process).
+  uint32_t TakeLayerNo(BranchState* bs);
+  struct Rewrite;
+  Status BuildRewrite(BranchState* bs, const std::vector<LayerContents>& layers,
+                      const GcAnalysis& a, const GcPoints& points, const CompactionPolicy& policy,
+                      Rewrite* rw);
+  Status PublishRewrite(BranchState* bs, const std::vector<LayerContents>& layers,
+                        const GcAnalysis& a, const GcPoints& points, Rewrite* rw);
+  Status StoreManifestChecked(BranchState* bs, const Manifest& next);
+  void CountReadSources(uint32_t sources);
   // Records whether a flush reached the store (for max_store_lag_seconds).
   void NoteFlushResult(const Status& st);
   Status FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt);
@@ -180,6 +262,11 @@ class VersionStore {
   const std::unique_ptr<Index> index_;
   const VersionStoreOptions options_;
   PageCache page_cache_;
+  // Readers of layer objects found through the index hold a guard; GC waits
+  // for them before it deletes a layer it unpublished.
+  ReaderEpochs readers_;
+  std::atomic<uint64_t> read_sources_[kReadSourceBuckets] = {};
+  std::atomic<uint64_t> read_sources_sum_{0};
 
   uint32_t max_branch_in_log_ = 0;  // set once by Recover
 
