@@ -34,7 +34,10 @@ std::string OneLine(std::string_view text) {
   return out;
 }
 
-Result<int64_t> ParseDuration(std::string_view text) {
+namespace {
+
+// A DURATION of at least `min_seconds` (0 or 1).
+Result<int64_t> ParseDurationFrom(std::string_view text, int64_t min_seconds) {
   std::string_view digits = text;
   int64_t unit = 1;
   if (!digits.empty()) {
@@ -67,7 +70,7 @@ Result<int64_t> ParseDuration(std::string_view text) {
                            "\": want a number of seconds, or N with s, m, h or d "
                            "(e.g. 90s, 15m, 2h, 7d)");
   }
-  if (n == 0) {
+  if (n < min_seconds) {
     return Status::Invalid("bad duration \"" + std::string(text) + "\": must be at least 1s");
   }
   if (n > kMaxDurationSeconds / unit) {
@@ -76,6 +79,12 @@ Result<int64_t> ParseDuration(std::string_view text) {
   }
   return n * unit;
 }
+
+}  // namespace
+
+Result<int64_t> ParseDuration(std::string_view text) { return ParseDurationFrom(text, 1); }
+
+Result<int64_t> ParseWindow(std::string_view text) { return ParseDurationFrom(text, 0); }
 
 std::string FormatDuration(int64_t seconds) {
   if (seconds != 0 && seconds % 86400 == 0) return std::to_string(seconds / 86400) + "d";
@@ -111,6 +120,13 @@ std::string HumanSize(uint64_t bytes) {
   }
   char buf[32];
   snprintf(buf, sizeof(buf), "%.1f %s", value, kUnits[unit]);
+  return buf;
+}
+
+std::string FormatElapsedMs(int64_t ms) {
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000.0);
   return buf;
 }
 

@@ -22,6 +22,9 @@ inline constexpr int64_t kMaxDurationSeconds = int64_t{10} * 366 * 24 * 3600;
 // 1 second to 10 years. kInvalid with one sentence naming `text` otherwise.
 Result<int64_t> ParseDuration(std::string_view text);
 
+// A history window: a DURATION, or 0 ("0", "0s", "0h", ...) for none.
+Result<int64_t> ParseWindow(std::string_view text);
+
 // Seconds in the largest unit that divides them exactly: 90 -> "90s",
 // 300 -> "5m", 7200 -> "2h", 86400 -> "1d"; 0 -> "0s". ParseDuration reads it back.
 std::string FormatDuration(int64_t seconds);
@@ -36,6 +39,10 @@ Result<int64_t> ParseLimit(const std::string& text, LimitParser parse);
 
 // "0 B", "512 B", "1.0 KiB", "12.3 MiB", ... up to EiB; one decimal above bytes.
 std::string HumanSize(uint64_t bytes);
+
+// Milliseconds for people: "450 ms" below a second, else seconds with one
+// decimal ("2.3 s"); negative values as "-5 ms".
+std::string FormatElapsedMs(int64_t ms);
 
 // Microseconds as milliseconds with three decimals: 1234 -> "1.234".
 std::string FormatMillis(int64_t micros);

@@ -93,6 +93,28 @@ TEST(ParseDurationTest, RefusesWithOneSentence) {
   EXPECT_FALSE(ParseDuration("316224001").ok());
 }
 
+TEST(ParseWindowTest, ZeroOrADuration) {
+  EXPECT_EQ(*ParseWindow("0"), 0);
+  EXPECT_EQ(*ParseWindow("0s"), 0);
+  EXPECT_EQ(*ParseWindow("0h"), 0);
+  EXPECT_EQ(*ParseWindow("1h"), 3600);
+  EXPECT_EQ(*ParseWindow("3660d"), kMaxDurationSeconds);
+  EXPECT_EQ(ParseWindow("1h30m").status().message(),
+            "bad duration \"1h30m\": want a number of seconds, or N with s, m, h or d "
+            "(e.g. 90s, 15m, 2h, 7d)");
+  EXPECT_EQ(ParseWindow("3661d").status().message(),
+            "bad duration \"3661d\": at most 10 years (3660d)");
+  EXPECT_FALSE(ParseWindow("-1").ok());
+}
+
+TEST(FormatElapsedMsTest, MillisecondsThenSeconds) {
+  EXPECT_EQ(FormatElapsedMs(0), "0 ms");
+  EXPECT_EQ(FormatElapsedMs(999), "999 ms");
+  EXPECT_EQ(FormatElapsedMs(1000), "1.0 s");
+  EXPECT_EQ(FormatElapsedMs(2349), "2.3 s");
+  EXPECT_EQ(FormatElapsedMs(125000), "125.0 s");
+}
+
 TEST(FormatDurationTest, LargestExactUnitAndRoundTrip) {
   EXPECT_EQ(FormatDuration(0), "0s");
   EXPECT_EQ(FormatDuration(90), "90s");

@@ -12,6 +12,9 @@ namespace strata::cli {
 namespace {
 
 constexpr const char* kDurationHelp = "DURATION: 90s, 15m, 2h, 7d or seconds";
+constexpr const char* kHistoryHelp =
+    "How far back the branch can be forked or restored (@seq:, @time:); DURATION, or 0 for "
+    "none";
 
 void AddDaemonOptions(CLI::App* cmd, DaemonArgs* args) {
   cmd->add_option("--mount", args->mount,
@@ -68,6 +71,8 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
       ->add_option("--checkpoint", bc.checkpoint,
                    "libpq conninfo of the parent's running server: CHECKPOINT it first")
       ->needs(from);
+  create->add_option("--history", bc.history,
+                     std::string(kHistoryHelp) + " (default: the mount's)");
   AddDaemonOptions(create, &bc.daemon);
   create->callback(
       [&inv, action] { *action = [&inv] { return BranchCreate(inv.branch_create, std::cout); }; });
@@ -99,6 +104,9 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   set->add_flag("--default-idle-timeout", bs.default_idle_timeout,
                 "Use the mount's --idle-timeout again")
       ->excludes(idle);
+  CLI::Option* history = set->add_option("--history", bs.history, kHistoryHelp);
+  set->add_flag("--default-history", bs.default_history, "Use the mount's --history again")
+      ->excludes(history);
   AddDaemonOptions(set, &bs.daemon);
   set->callback(
       [&inv, action] { *action = [&inv] { return BranchSet(inv.branch_set, std::cout); }; });
@@ -108,6 +116,10 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddNameCommand(branch, "reset",
                  "Throw away a branch's changes: fork it again from its parent's head", "NAME",
                  "The branch", BranchReset, inv, action);
+  AddNameCommand(branch, "detach",
+                 "Copy what a fork reads from its parent into it: a root branch, so the "
+                 "parent's history can be collected",
+                 "NAME", "The branch", BranchDetach, inv, action);
 }
 
 void AddSnapshotCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
@@ -214,6 +226,13 @@ void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddEndpointCommands(app, inv, action);
   AddCredentialCommands(app, inv, action);
   AddOwnerCommands(app, inv, action);
+
+  CLI::App* gc = app.add_subcommand(
+      "gc", "Compact layers and collect garbage now: what no branch's history window keeps");
+  gc->add_option("BRANCH", inv.name, "Only this branch (default: every branch)");
+  AddDaemonOptions(gc, &inv.daemon);
+  gc->callback(
+      [&inv, action] { *action = [&inv] { return RunGc(inv.daemon, inv.name, std::cout); }; });
 
   CLI::App* status = app.add_subcommand("status", "Show the daemon, store, endpoints and branches");
   AddDaemonOptions(status, &inv.daemon);

@@ -2,6 +2,7 @@
 // one API call on the mount the arguments name, and printing a result.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -13,11 +14,12 @@
 namespace strata::cli {
 
 // `method` `path` on the daemon serving args.mount (or $STRATA_MOUNT).
-inline Result<nlohmann::json> CallDaemon(const DaemonArgs& args, const std::string& method,
-                                         const std::string& path,
-                                         const nlohmann::json& body = nullptr) {
+inline Result<nlohmann::json> CallDaemon(
+    const DaemonArgs& args, const std::string& method, const std::string& path,
+    const nlohmann::json& body = nullptr,
+    std::chrono::milliseconds timeout = kDefaultControlTimeout) {
   STRATA_ASSIGN_OR_RETURN(std::string mount, ResolveMountArg(args.mount));
-  return ControlClient(mount).Call(method, path, body);
+  return ControlClient(mount, timeout).Call(method, path, body);
 }
 
 // With --json the daemon's answer (2-space indent), else `human` as is.

@@ -1,6 +1,7 @@
 // Branch, snapshot and status commands on the control API (docs/api.md).
 #include "tools/commands.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -20,24 +21,41 @@ using nlohmann::json;
 
 std::string BranchPath(const std::string& name) { return "/v1/branches/" + PathSegment(name); }
 
+// body[field] = the seconds `parse` reads from the value of `flag`, if given.
+Status AddSeconds(const char* flag, const std::optional<std::string>& text,
+                  Result<int64_t> (*parse)(std::string_view), const char* field, json* body) {
+  if (!text) return Status::OK();
+  Result<int64_t> s = parse(*text);
+  if (!s.ok()) return Status::Invalid(std::string(flag) + ": " + s.status().message());
+  (*body)[field] = *s;
+  return Status::OK();
+}
+
 // ttl_seconds or expires_at from --ttl / --expires-at (at most one).
 Status AddExpiry(const std::optional<std::string>& ttl, const std::optional<std::string>& at,
                  json* body) {
   if (ttl && at) return Status::Invalid("give --ttl or --expires-at, not both");
-  if (ttl) {
-    Result<int64_t> s = ParseDuration(*ttl);
-    if (!s.ok()) return Status::Invalid("--ttl: " + s.status().message());
-    (*body)["ttl_seconds"] = *s;
-  }
+  STRATA_RETURN_IF_ERROR(AddSeconds("--ttl", ttl, ParseDuration, "ttl_seconds", body));
   if (at) (*body)["expires_at"] = *at;  // the daemon parses RFC 3339 and refuses the past
   return Status::OK();
 }
 
 Status AddIdleTimeout(const std::optional<std::string>& idle, json* body) {
-  if (!idle) return Status::OK();
-  Result<int64_t> s = ParseDuration(*idle);
-  if (!s.ok()) return Status::Invalid("--idle-timeout: " + s.status().message());
-  (*body)["idle_timeout_seconds"] = *s;
+  return AddSeconds("--idle-timeout", idle, ParseDuration, "idle_timeout_seconds", body);
+}
+
+Status AddHistory(const std::optional<std::string>& history, json* body) {
+  return AddSeconds("--history", history, ParseWindow, "history_seconds", body);
+}
+
+// POST /v1/branches/NAME/ACTION; prints the branch it answers with `describe`.
+Status PostBranchAction(const DaemonArgs& args, const std::string& name, const char* action,
+                        std::string (*describe)(const json&), std::chrono::milliseconds timeout,
+                        std::ostream& out) {
+  STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
+  STRATA_ASSIGN_OR_RETURN(json branch,
+                          CallDaemon(args, "POST", BranchPath(name) + action, nullptr, timeout));
+  PrintResult(args, branch, describe(branch) + "\n", out);
   return Status::OK();
 }
 
@@ -62,6 +80,7 @@ Result<json> BranchCreateBody(const BranchCreateArgs& args) {
   }
   STRATA_RETURN_IF_ERROR(AddExpiry(args.ttl, args.expires_at, &body));
   STRATA_RETURN_IF_ERROR(AddIdleTimeout(args.idle_timeout, &body));
+  STRATA_RETURN_IF_ERROR(AddHistory(args.history, &body));
   if (args.durability) body["durability"] = *args.durability;
   if (args.initdb) body["initdb"] = true;
   if (!args.from && !args.initdb) {
@@ -89,10 +108,15 @@ Result<json> BranchPatchBody(const BranchSetArgs& args) {
   }
   STRATA_RETURN_IF_ERROR(AddIdleTimeout(args.idle_timeout, &body));
   if (args.default_idle_timeout) body["idle_timeout_seconds"] = nullptr;
+  if (args.default_history && args.history) {
+    return Status::Invalid("give --history or --default-history, not both");
+  }
+  STRATA_RETURN_IF_ERROR(AddHistory(args.history, &body));
+  if (args.default_history) body["history_seconds"] = nullptr;
   if (body.empty()) {
     return Status::Invalid(
         "nothing to change: give --durability, --ttl, --expires-at, --no-expiry, "
-        "--idle-timeout or --default-idle-timeout");
+        "--idle-timeout, --default-idle-timeout, --history or --default-history");
   }
   return body;
 }
@@ -137,10 +161,12 @@ Status BranchDelete(const DaemonArgs& args, const std::string& name, std::ostrea
 }
 
 Status BranchReset(const DaemonArgs& args, const std::string& name, std::ostream& out) {
-  STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
-  STRATA_ASSIGN_OR_RETURN(json branch, CallDaemon(args, "POST", BranchPath(name) + "/reset"));
-  PrintResult(args, branch, DescribeBranchReset(branch) + "\n", out);
-  return Status::OK();
+  return PostBranchAction(args, name, "/reset", DescribeBranchReset, kDefaultControlTimeout, out);
+}
+
+Status BranchDetach(const DaemonArgs& args, const std::string& name, std::ostream& out) {
+  // A detach copies what the branch reads from its ancestors: it may take long.
+  return PostBranchAction(args, name, "/detach", DescribeBranchDetached, kLongControlTimeout, out);
 }
 
 Status SnapshotCreate(const DaemonArgs& args, const std::string& branch, const std::string& name,

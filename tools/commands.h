@@ -1,6 +1,6 @@
 // The commands that talk to a running daemon over its control API
 // (docs/api.md, through CACHE_DIR/control.sock): branches, snapshots,
-// endpoints, credentials, owners and status. Each prints its result to `out`
+// endpoints, credentials, owners, status and GC. Each prints its result to `out`
 // and returns a Status whose message is the one line the CLI prints on
 // failure. The request bodies are built by pure functions (the *Body ones)
 // that refuse bad flags before anything is sent.
@@ -34,6 +34,7 @@ struct BranchCreateArgs {
   bool initdb = false;                      // make the new root branch a cluster
   std::optional<std::string> chown;         // USER, UID, USER:GROUP or UID:GID of a new root branch
   std::optional<std::string> checkpoint;    // libpq conninfo of the parent's server
+  std::optional<std::string> history;       // DURATION or 0: the branch's history window
 };
 
 struct BranchSetArgs {
@@ -44,7 +45,9 @@ struct BranchSetArgs {
   std::optional<std::string> expires_at;  // RFC 3339
   bool no_expiry = false;                 // never deleted by the reaper
   std::optional<std::string> idle_timeout;
-  bool default_idle_timeout = false;  // back to the mount's --idle-timeout
+  bool default_idle_timeout = false;   // back to the mount's --idle-timeout
+  std::optional<std::string> history;  // DURATION or 0
+  bool default_history = false;        // back to the mount's --history
 };
 
 struct CredentialIssueArgs {
@@ -69,6 +72,8 @@ Result<nlohmann::json> BranchCreateBody(const BranchCreateArgs& args);
 Result<nlohmann::json> BranchPatchBody(const BranchSetArgs& args);
 Result<nlohmann::json> CredentialIssueBody(const CredentialIssueArgs& args);
 Result<nlohmann::json> QuotaBody(const OwnerQuotaArgs& args);
+// {"branch": BRANCH}, or {} for every branch when `branch` is empty.
+Result<nlohmann::json> GcBody(const std::string& branch);
 
 Status BranchCreate(const BranchCreateArgs& args, std::ostream& out);
 Status BranchList(const DaemonArgs& args, std::ostream& out);
@@ -76,6 +81,7 @@ Status BranchShow(const DaemonArgs& args, const std::string& name, std::ostream&
 Status BranchSet(const BranchSetArgs& args, std::ostream& out);
 Status BranchDelete(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status BranchReset(const DaemonArgs& args, const std::string& name, std::ostream& out);
+Status BranchDetach(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status SnapshotCreate(const DaemonArgs& args, const std::string& branch, const std::string& name,
                       std::ostream& out);
 Status SnapshotList(const DaemonArgs& args, std::ostream& out);
@@ -90,5 +96,8 @@ Status CredentialRevoke(const DaemonArgs& args, const std::string& id, std::ostr
 Status OwnerShow(const DaemonArgs& args, const std::string& owner, std::ostream& out);
 Status OwnerQuota(const OwnerQuotaArgs& args, std::ostream& out);
 Status ShowStatus(const DaemonArgs& args, std::ostream& out);
+// A compaction and GC pass now (gc_command.cc), of `branch` or (empty) every
+// branch; while it runs, progress on stderr if stderr is a terminal.
+Status RunGc(const DaemonArgs& args, const std::string& branch, std::ostream& out);
 
 }  // namespace strata::cli

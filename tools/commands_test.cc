@@ -89,6 +89,22 @@ TEST(BranchCreateBodyTest, RefusesConflictsAndBadValues) {
   EXPECT_EQ(message([](auto& a) { a.ttl = "soon"; }).rfind("--ttl: bad duration \"soon\"", 0), 0u);
   EXPECT_EQ(message([](auto& a) { a.idle_timeout = "0"; }),
             "--idle-timeout: bad duration \"0\": must be at least 1s");
+  EXPECT_EQ(message([](auto& a) { a.history = "1 h"; }),
+            "--history: bad duration \"1 h\": want a number of seconds, or N with s, m, h or d "
+            "(e.g. 90s, 15m, 2h, 7d)");
+  EXPECT_EQ(message([](auto& a) { a.history = "3661d"; }),
+            "--history: bad duration \"3661d\": at most 10 years (3660d)");
+}
+
+TEST(BranchCreateBodyTest, HistoryWindow) {
+  BranchCreateArgs a;
+  a.name = "agent-7";
+  a.from = "main";
+  a.history = "2h";
+  EXPECT_EQ(*BranchCreateBody(a),
+            json({{"name", "agent-7"}, {"from", "main"}, {"history_seconds", 7200}}));
+  a.history = "0";
+  EXPECT_EQ((*BranchCreateBody(a))["history_seconds"], 0);
 }
 
 TEST(BranchPatchBodyTest, SetsAndClears) {
@@ -109,12 +125,30 @@ TEST(BranchPatchBodyTest, SetsAndClears) {
   EXPECT_EQ(BranchPatchBody(a)->dump(), R"({"expires_at":null,"idle_timeout_seconds":null})");
 }
 
+TEST(BranchPatchBodyTest, HistoryWindowAndDefault) {
+  BranchSetArgs a;
+  a.name = "main";
+  a.history = "7d";
+  EXPECT_EQ(*BranchPatchBody(a), json({{"history_seconds", 604800}}));
+  a.history = "0s";
+  EXPECT_EQ(*BranchPatchBody(a), json({{"history_seconds", 0}}));
+  a.history.reset();
+  a.default_history = true;
+  EXPECT_EQ(BranchPatchBody(a)->dump(), R"({"history_seconds":null})");
+  a.history = "1h";
+  EXPECT_EQ(BranchPatchBody(a).status().message(), "give --history or --default-history, not both");
+  a.default_history = false;
+  a.history = "forever";
+  EXPECT_EQ(BranchPatchBody(a).status().message().rfind("--history: bad duration \"forever\"", 0),
+            0u);
+}
+
 TEST(BranchPatchBodyTest, NeedsOneChangeAndNoConflicts) {
   BranchSetArgs a;
   a.name = "main";
   EXPECT_EQ(BranchPatchBody(a).status().message(),
             "nothing to change: give --durability, --ttl, --expires-at, --no-expiry, "
-            "--idle-timeout or --default-idle-timeout");
+            "--idle-timeout, --default-idle-timeout, --history or --default-history");
   a.no_expiry = true;
   a.expires_at = "2030-01-01T00:00:00Z";
   EXPECT_EQ(BranchPatchBody(a).status().message(),
@@ -143,6 +177,13 @@ TEST(CredentialIssueBodyTest, RoleAndExpiry) {
             json({{"role", "app"}, {"expires_at", "2030-01-01T00:00:00Z"}}));
   a.branch = "";
   EXPECT_FALSE(CredentialIssueBody(a).ok());
+}
+
+TEST(GcBodyTest, OneBranchOrEvery) {
+  EXPECT_EQ(*GcBody(""), json::object());
+  EXPECT_EQ(*GcBody("main"), json({{"branch", "main"}}));
+  EXPECT_EQ(GcBody("a/b").status().message(),
+            "invalid branch name 'a/b': use 1-63 letters, digits, '-' or '_'");
 }
 
 TEST(QuotaBodyTest, LimitsAndUnlimited) {

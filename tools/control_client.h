@@ -15,6 +15,8 @@ namespace strata::cli {
 
 // Branch create may wait for a checkpoint, an initdb or a flush: be generous.
 inline constexpr std::chrono::milliseconds kDefaultControlTimeout = std::chrono::minutes(10);
+// A GC pass or a detach rewrites data at a bounded rate: wait for as long as it takes.
+inline constexpr std::chrono::milliseconds kLongControlTimeout = std::chrono::hours(24);
 
 // The mount to talk to: `flag` if non-empty, else $STRATA_MOUNT, else kInvalid
 // "no mount given: pass --mount MOUNTPOINT or set STRATA_MOUNT".

@@ -71,6 +71,24 @@ void AddServiceOptions(CLI::App* mount, ServiceFlags& f) {
                     "Default lifetime of an issued credential; DURATION (default 24h)");
 }
 
+// The history window, compaction and GC options of `strata mount`.
+void AddHistoryOptions(CLI::App* mount, ServiceFlags& f) {
+  mount->add_option("--history", f.history,
+                    "Default history window: how far back a branch can be forked or restored "
+                    "(@seq:, @time:); DURATION, or 0 for none (default 1h)");
+  mount->add_flag("--no-gc", f.no_gc,
+                  "No background compaction and garbage collection ('strata gc' still runs a "
+                  "pass)");
+  mount->add_option("--gc-interval", f.gc_interval,
+                    "Time between background compaction and GC passes; DURATION (default 60s)");
+  mount->add_option("--gc-rate", f.gc_rate,
+                    "Most bytes compaction rewrites per second, e.g. 64M; at least 1M "
+                    "(default 64M)");
+  mount->add_option("--memtable-size", f.memtable_size,
+                    "Flush a memtable to a layer once it holds this SIZE, e.g. 64M; at least 1M "
+                    "(default 64M)");
+}
+
 void Build(CLI::App& app, Invocation& inv) {
   app.set_version_flag("--version", std::string("strata ") + STRATA_VERSION);
   app.require_subcommand(1);
@@ -109,6 +127,7 @@ void Build(CLI::App& app, Invocation& inv) {
                     "Seconds a 'remote' fsync waits for the walsink server before failing "
                     "with EIO (default 60)");
   AddServiceOptions(mount, inv.mount.service);
+  AddHistoryOptions(mount, inv.mount.service);
   mount->callback([&inv] { inv.action = [&inv] { return Mount(inv.mount); }; });
 
   CLI::App* umount = app.add_subcommand("umount", "Unmount and wait for the daemon to flush");

@@ -1,4 +1,5 @@
-// Checks of `strata mount`'s endpoint, API and quota flags (mount_flags.h).
+// Checks of `strata mount`'s endpoint, API, quota, history and GC flags
+// (mount_flags.h).
 #include "tools/mount_flags.h"
 
 #include "common/socket.h"
@@ -29,6 +30,38 @@ bool IsSettingNameChar(char c) {
 }
 
 Result<int64_t> ParseCountString(const std::string& text) { return ParseCount(text); }
+
+// A SIZE of at least kMinGcSizeFlag.
+Result<int64_t> BigSize(const std::string& flag, const std::string& text, LimitParser parse_size) {
+  Result<int64_t> n = parse_size(text);
+  if (!n.ok()) return Status::Invalid(flag + ": " + n.status().message());
+  if (*n < kMinGcSizeFlag) {
+    return Status::Invalid(flag + ": " + text + " is too small: want at least 1M");
+  }
+  return n;
+}
+
+// --history, --no-gc, --gc-interval, --gc-rate, --memtable-size.
+Status ApplyHistoryFlags(const ServiceFlags& f, LimitParser parse_size, MountOptions* opts) {
+  if (f.history) {
+    Result<int64_t> s = ParseWindow(*f.history);
+    if (!s.ok()) return Status::Invalid("--history: " + s.status().message());
+    opts->history_s = *s;
+  }
+  if (f.no_gc) opts->gc = false;
+  if (f.gc_interval) {
+    STRATA_ASSIGN_OR_RETURN(int64_t s, Duration("--gc-interval", *f.gc_interval));
+    opts->gc_interval_ms = s * 1000;
+  }
+  if (f.gc_rate) {
+    STRATA_ASSIGN_OR_RETURN(opts->gc_rate_bytes, BigSize("--gc-rate", *f.gc_rate, parse_size));
+  }
+  if (f.memtable_size) {
+    STRATA_ASSIGN_OR_RETURN(opts->memtable_bytes,
+                            BigSize("--memtable-size", *f.memtable_size, parse_size));
+  }
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -85,7 +118,7 @@ Status ApplyServiceFlags(const ServiceFlags& f, LimitParser parse_size, MountOpt
     if (!n.ok()) return Status::Invalid("--quota-bytes: " + n.status().message());
     opts->quota_bytes = *n;
   }
-  return Status::OK();
+  return ApplyHistoryFlags(f, parse_size, opts);
 }
 
 }  // namespace strata::cli

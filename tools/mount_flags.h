@@ -1,6 +1,7 @@
-// The endpoint, API and quota flags of `strata mount` (docs/cli.md), checked
-// and turned into MountOptions before the daemon starts, so a typo fails with
-// one line instead of a daemon that will not start. A pure function: files
+// The endpoint, API, quota, history and GC flags of `strata mount`
+// (docs/cli.md), checked and turned into MountOptions before the daemon
+// starts, so a typo fails with one line instead of a daemon that will not
+// start. A pure function: files
 // and users are checked by the caller (mount_command.cc).
 #pragma once
 
@@ -26,7 +27,15 @@ struct ServiceFlags {
   std::optional<std::string> quota_branches;  // N, or unlimited / -1
   std::optional<std::string> quota_bytes;     // SIZE, or unlimited / -1
   std::optional<std::string> credential_ttl;  // DURATION
+  std::optional<std::string> history;         // DURATION, or 0: the default history window
+  bool no_gc = false;                         // no background compaction and GC
+  std::optional<std::string> gc_interval;     // DURATION between background passes
+  std::optional<std::string> gc_rate;         // SIZE rewritten per second at most
+  std::optional<std::string> memtable_size;   // SIZE at which a memtable is flushed
 };
+
+// The smallest --gc-rate and --memtable-size.
+inline constexpr int64_t kMinGcSizeFlag = int64_t{1} << 20;
 
 // Sets the matching MountOptions fields; "off" turns the proxy or the TCP API
 // off (empty address). kInvalid "--FLAG: why" for the first bad flag.

@@ -1,4 +1,5 @@
-// Tests of the checks of `strata mount`'s endpoint, API and quota flags.
+// Tests of the checks of `strata mount`'s endpoint, API, quota, history and
+// GC flags.
 #include "tools/mount_flags.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,10 @@ namespace {
 
 Result<int64_t> FakeSize(const std::string& text) {
   if (text == "10G") return int64_t{10} << 30;
+  if (text == "4M") return int64_t{4} << 20;
+  if (text == "1M") return int64_t{1} << 20;
+  if (text == "512K") return int64_t{512} << 10;
+  if (text == "0") return 0;
   return Status::Invalid("bad size \"" + text +
                          "\": want a number of bytes, or N with K, M, G or T");
 }
@@ -26,6 +31,41 @@ TEST(ApplyServiceFlagsTest, UnsetFlagsKeepTheDefaults) {
   EXPECT_TRUE(opts.pg_settings.empty());
   EXPECT_EQ(opts.quota_branches, -1);
   EXPECT_EQ(opts.quota_bytes, -1);
+  EXPECT_EQ(opts.history_s, 3600);
+  EXPECT_TRUE(opts.gc);
+  EXPECT_EQ(opts.gc_interval_ms, 60000);
+  EXPECT_EQ(opts.gc_rate_bytes, int64_t{64} << 20);
+  EXPECT_EQ(opts.memtable_bytes, int64_t{64} << 20);
+}
+
+TEST(ApplyServiceFlagsTest, HistoryAndGcFlags) {
+  ServiceFlags f;
+  f.history = "7d";
+  f.no_gc = true;
+  f.gc_interval = "5m";
+  f.gc_rate = "10G";
+  f.memtable_size = "4M";
+  MountOptions opts;
+  ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok());
+  EXPECT_EQ(opts.history_s, 7 * 86400);
+  EXPECT_FALSE(opts.gc);
+  EXPECT_EQ(opts.gc_interval_ms, 300000);
+  EXPECT_EQ(opts.gc_rate_bytes, int64_t{10} << 30);
+  EXPECT_EQ(opts.memtable_bytes, int64_t{4} << 20);
+
+  f = {};
+  f.history = "0";
+  f.gc_interval = "1";
+  f.gc_rate = "1M";
+  f.memtable_size = "1M";
+  ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok());
+  EXPECT_EQ(opts.history_s, 0);
+  EXPECT_EQ(opts.gc_interval_ms, 1000);
+  EXPECT_EQ(opts.gc_rate_bytes, int64_t{1} << 20);
+  EXPECT_EQ(opts.memtable_bytes, int64_t{1} << 20);
+  f.history = "0s";
+  ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok());
+  EXPECT_EQ(opts.history_s, 0);
 }
 
 TEST(ApplyServiceFlagsTest, EveryFlag) {
@@ -107,6 +147,27 @@ TEST(ApplyServiceFlagsTest, RefusesBadFlagsNamingThem) {
             "--quota-bytes: bad size \"lots\": want a number of bytes, or N with K, M, G or T");
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.pg_user = ""; }), "--pg-user: empty user name");
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.pg_bin = ""; }), "--pg-bin: empty path");
+}
+
+TEST(ApplyServiceFlagsTest, RefusesBadHistoryAndGcFlags) {
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.history = "1h30m"; }),
+            "--history: bad duration \"1h30m\": want a number of seconds, or N with s, m, h or d "
+            "(e.g. 90s, 15m, 2h, 7d)");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.history = "3661d"; }),
+            "--history: bad duration \"3661d\": at most 10 years (3660d)");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.history = "-1"; }).rfind("--history: ", 0), 0u);
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.gc_interval = "0"; }),
+            "--gc-interval: bad duration \"0\": must be at least 1s");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.gc_interval = "500ms"; }).rfind("--gc-interval: ", 0),
+            0u);
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.gc_rate = "fast"; }),
+            "--gc-rate: bad size \"fast\": want a number of bytes, or N with K, M, G or T");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.gc_rate = "512K"; }),
+            "--gc-rate: 512K is too small: want at least 1M");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.memtable_size = "0"; }),
+            "--memtable-size: 0 is too small: want at least 1M");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.memtable_size = "-4M"; }),
+            "--memtable-size: bad size \"-4M\": want a number of bytes, or N with K, M, G or T");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tools/cli_format.h"
+#include "tools/render_gc.h"
 
 namespace strata::cli {
 
@@ -38,6 +39,21 @@ std::string EndpointSummary(const nlohmann::json& branch) {
   if (e == nullptr) return "-";
   return Cell(*e, "state") + ", " + Cell(*e, "connections") + " connections, idle timeout " +
          DurationCell(*e, "idle_timeout_seconds");
+}
+
+// "1h", "1h (default)" when the branch follows the mount's window, or "-".
+std::string HistoryWindow(const nlohmann::json& branch) {
+  std::string window = DurationCell(branch, "history_seconds");
+  const nlohmann::json* d = Field(branch, "history_default");
+  if (window != "-" && d && d->is_boolean() && d->get<bool>()) window += " (default)";
+  return window;
+}
+
+// "seq N (TIME)" of the oldest point a fork or restore may use, or "-".
+std::string OldestPoint(const nlohmann::json& branch) {
+  const nlohmann::json* p = Field(branch, "oldest_point");
+  if (p == nullptr) return "-";
+  return "seq " + Cell(*p, "seq") + " (" + Cell(*p, "time") + ")";
 }
 
 }  // namespace
@@ -104,12 +120,17 @@ std::string RenderBranchTable(const nlohmann::json& branches) {
            {"CREATED"},
            {"STATE"},
            {"OWNER"},
-           {"EXPIRES"}});
+           {"EXPIRES"},
+           {"LOGICAL", true},
+           {"EXCLUSIVE", true},
+           {"HISTORY", true}});
   for (const auto& b : ArrayOrEmpty(&branches)) {
     bool root = Field(b, "parent") == nullptr;
     t.AddRow({Cell(b, "name"), Cell(b, "parent"), root ? "-" : Cell(b, "fork_seq"), Cell(b, "seq"),
               Cell(b, "durable_seq"), Cell(b, "durability"), Cell(b, "created"),
-              EndpointStateCell(b), Cell(b, "owner"), Cell(b, "expires_at")});
+              EndpointStateCell(b), Cell(b, "owner"), Cell(b, "expires_at"),
+              SizeCell(b, "logical_bytes"), SizeCell(b, "exclusive_bytes"),
+              SizeCell(b, "history_bytes")});
   }
   return t.Render();
 }
@@ -132,6 +153,13 @@ std::string RenderBranchDetail(const nlohmann::json& b) {
       {"lag", Cell(b, "lag")},
       {"memtable", SizeCell(b, "memtable_bytes")},
       {"layers", Cell(b, "layers") + " (" + SizeCell(b, "layer_bytes") + ")"},
+      {"history", HistoryWindow(b)},
+      {"oldest point", OldestPoint(b)},
+      {"logical size", SizeCell(b, "logical_bytes")},
+      {"exclusive size", SizeCell(b, "exclusive_bytes")},
+      {"history size", SizeCell(b, "history_bytes")},
+      {"space as of", Cell(b, "space_as_of")},
+      {"detached from", Cell(b, "detached_from")},
       {"endpoint", EndpointSummary(b)},
   });
 }
@@ -142,6 +170,7 @@ std::string DescribeBranchSettings(const nlohmann::json& b) {
   if (const nlohmann::json* e = Field(b, "endpoint")) {
     out += ", idle timeout " + DurationCell(*e, "idle_timeout_seconds");
   }
+  if (Field(b, "history_seconds")) out += ", history " + HistoryWindow(b);
   return out;
 }
 
@@ -167,6 +196,12 @@ std::string ProxyLine(const nlohmann::json& st) {
   return line;
 }
 
+// "1h by default": the window of branches that set none, or "-".
+std::string DefaultHistory(const nlohmann::json& st) {
+  std::string window = DurationCell(st, "history_default_seconds");
+  return window == "-" ? window : window + " by default";
+}
+
 // "HOST:PORT (bearer token), CACHE_DIR/control.sock", or the socket only.
 std::string ApiLine(const nlohmann::json& st) {
   std::string sock = Cell(st, "cache_dir") + "/control.sock";
@@ -190,6 +225,7 @@ std::string RenderStatus(const nlohmann::json& st) {
       {"memtable", SizeCell(st, "memtable_bytes")},
       {"layers", Cell(st, "layer_count") + " (" + SizeCell(st, "layer_bytes") + ")"},
       {"store size", SizeCell(st, "store_bytes")},
+      {"history", DefaultHistory(st)},
       {"snapshots", Cell(st, "snapshots")},
       {"credentials", Cell(st, "credentials")},
       {"endpoints", Cell(st, "endpoints_running") + " running"},
@@ -227,6 +263,9 @@ std::string RenderStatus(const nlohmann::json& st) {
   } else {
     kv.push_back({"walsink", "none (op log on this machine only)"});
   }
+  const nlohmann::json* gc = Field(st, "gc");
+  kv.push_back({"gc", gc ? GcSummary(*gc) : "-"});
+  if (gc) kv.push_back({"last gc", LastGcPass(*gc)});
   std::string out = KeyValues(kv) + "\n";
 
   Table t({{"NAME"},
@@ -265,6 +304,13 @@ std::string DescribeBranchReset(const nlohmann::json& branch) {
   std::string fork = ForkPoint(branch);
   if (fork.empty()) return "reset branch " + Cell(branch, "name");
   return "reset branch " + Cell(branch, "name") + " to " + fork;
+}
+
+std::string DescribeBranchDetached(const nlohmann::json& branch) {
+  std::string out = "detached branch " + Cell(branch, "name");
+  if (Field(branch, "detached_from")) out += " from " + Cell(branch, "detached_from");
+  if (Field(branch, "copied_bytes")) out += " (copied " + SizeCell(branch, "copied_bytes") + ")";
+  return out + Elapsed(branch);
 }
 
 std::string DescribeSnapshotCreated(const nlohmann::json& snap) {

@@ -36,27 +36,33 @@ std::string EndpointStateCell(const nlohmann::json& branch);
 // "PARENT@seq:N" of a branch object, or "" for a root branch.
 std::string ForkPoint(const nlohmann::json& branch);
 
-// NAME PARENT FORK_SEQ SEQ DURABLE_SEQ DURABILITY CREATED STATE OWNER EXPIRES,
-// from an array of branch objects (new columns go last: scripts cut by position).
+// NAME PARENT FORK_SEQ SEQ DURABLE_SEQ DURABILITY CREATED STATE OWNER EXPIRES
+// LOGICAL EXCLUSIVE HISTORY, from an array of branch objects (new columns go
+// last: scripts cut by position).
 std::string RenderBranchTable(const nlohmann::json& branches);
 
 // Every field of one branch object, one per line (`branch show`).
 std::string RenderBranchDetail(const nlohmann::json& branch);
 
-// "branch NAME: durability TIER, expires T|never[, idle timeout D]" (`branch set`).
+// "branch NAME: durability TIER, expires T|never[, idle timeout D][, history
+// W[ (default)]]" (`branch set`).
 std::string DescribeBranchSettings(const nlohmann::json& branch);
 
 // NAME BRANCH SEQ CREATED, from an array of snapshot objects.
 std::string RenderSnapshotTable(const nlohmann::json& snapshots);
 
 // The `status` result: a key/value block (store, proxy and API addresses,
-// caches, walsink, ...), a blank line, then the branch table with per-branch
-// tiers, memtable and layer sizes, endpoint state, owner and expiry.
+// caches, walsink, history default, gc, ...), a blank line, then the branch
+// table with per-branch tiers, memtable and layer sizes, endpoint state, owner
+// and expiry.
 std::string RenderStatus(const nlohmann::json& status);
 
-// One-line confirmations of branch create, branch reset and snapshot create.
+// One-line confirmations of branch create, branch reset, branch detach and
+// snapshot create.
 std::string DescribeBranchCreated(const nlohmann::json& branch);
 std::string DescribeBranchReset(const nlohmann::json& branch);
+// "detached branch NAME from PARENT[ (copied SIZE)][ in X.XXX ms]".
+std::string DescribeBranchDetached(const nlohmann::json& branch);
 std::string DescribeSnapshotCreated(const nlohmann::json& snapshot);
 
 }  // namespace strata::cli

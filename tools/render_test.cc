@@ -35,6 +35,20 @@ json FleetBranch(const char* name, json parent, uint64_t fork, uint64_t seq) {
   return b;
 }
 
+// A detached branch as a daemon with history windows and space accounting
+// sends it (docs/api.md).
+json SpaceBranch() {
+  return json::parse(R"({
+    "name": "agent-1", "id": 1, "parent": null, "fork_seq": 0, "seq": 130,
+    "durable_seq": 65, "durability": "remote", "acked_seq": 129, "lag": 64,
+    "created": "2024-05-01T12:00:00Z", "memtable_bytes": 2048, "layers": 3,
+    "layer_bytes": 12897485, "owner": null, "expires_at": null,
+    "history_seconds": 3600, "history_default": true,
+    "oldest_point": {"seq": 4711, "time": "2026-12-04T12:00:00Z"},
+    "logical_bytes": 536870912, "exclusive_bytes": 12897485, "history_bytes": 1572864,
+    "space_as_of": "2026-12-04T13:00:00Z", "detached_from": "main"})");
+}
+
 TEST(RenderTest, Cells) {
   json o = {{"s", "x"}, {"n", 42}, {"z", nullptr}, {"big", 18446744073709551615ULL}};
   EXPECT_EQ(Cell(o, "s"), "x");
@@ -72,37 +86,73 @@ TEST(RenderTest, BranchTable) {
       json::array({Branch("main", nullptr, 0, 120), FleetBranch("agent-1", "main", 100, 130)});
   EXPECT_EQ(RenderBranchTable(list),
             "NAME     PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED               STATE  "
-            "  OWNER   EXPIRES\n"
+            "  OWNER   EXPIRES                   LOGICAL  EXCLUSIVE  HISTORY\n"
             "main     -              -  120           60  remote      2024-05-01T12:00:00Z  -      "
-            "  -       -\n"
+            "  -       -                               -          -        -\n"
             "agent-1  main         100  130           65  remote      2024-05-01T12:00:00Z  running"
-            "  team-a  2024-05-02T12:00:00.000Z\n");
-  EXPECT_EQ(
-      RenderBranchTable(json::array()),
-      "NAME  PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED  STATE  OWNER  EXPIRES\n");
+            "  team-a  2024-05-02T12:00:00.000Z        -          -        -\n");
+  EXPECT_EQ(RenderBranchTable(json::array()),
+            "NAME  PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED  STATE  OWNER  EXPIRES  "
+            "LOGICAL  EXCLUSIVE  HISTORY\n");
+}
+
+TEST(RenderTest, BranchTableSpaceColumns) {
+  json list = json::array({SpaceBranch()});
+  EXPECT_EQ(RenderBranchTable(list),
+            "NAME     PARENT  FORK_SEQ  SEQ  DURABLE_SEQ  DURABILITY  CREATED               STATE  "
+            "OWNER  EXPIRES    LOGICAL  EXCLUSIVE  HISTORY\n"
+            "agent-1  -              -  130           65  remote      2024-05-01T12:00:00Z  -      "
+            "-      -        512.0 MiB   12.3 MiB  1.5 MiB\n");
 }
 
 TEST(RenderTest, BranchDetail) {
   EXPECT_EQ(RenderBranchDetail(FleetBranch("agent-1", "main", 100, 130)),
-            "name:         agent-1\n"
-            "id:           1\n"
-            "parent:       main (forked at seq 100)\n"
-            "created:      2024-05-01T12:00:00Z\n"
-            "owner:        team-a\n"
-            "expires:      2024-05-02T12:00:00.000Z\n"
-            "durability:   remote\n"
-            "seq:          130\n"
-            "acked seq:    129\n"
-            "durable seq:  65\n"
-            "lag:          64\n"
-            "memtable:     2.0 KiB\n"
-            "layers:       3 (12.3 MiB)\n"
-            "endpoint:     running, 2 connections, idle timeout 5m\n");
+            "name:            agent-1\n"
+            "id:              1\n"
+            "parent:          main (forked at seq 100)\n"
+            "created:         2024-05-01T12:00:00Z\n"
+            "owner:           team-a\n"
+            "expires:         2024-05-02T12:00:00.000Z\n"
+            "durability:      remote\n"
+            "seq:             130\n"
+            "acked seq:       129\n"
+            "durable seq:     65\n"
+            "lag:             64\n"
+            "memtable:        2.0 KiB\n"
+            "layers:          3 (12.3 MiB)\n"
+            "history:         -\n"
+            "oldest point:    -\n"
+            "logical size:    -\n"
+            "exclusive size:  -\n"
+            "history size:    -\n"
+            "space as of:     -\n"
+            "detached from:   -\n"
+            "endpoint:        running, 2 connections, idle timeout 5m\n");
   std::string root = RenderBranchDetail(Branch("main", nullptr, 0, 10));
-  EXPECT_NE(root.find("parent:       - (a root branch)\n"), std::string::npos) << root;
-  EXPECT_NE(root.find("owner:        -\n"), std::string::npos) << root;
-  EXPECT_NE(root.find("expires:      never\n"), std::string::npos) << root;
-  EXPECT_NE(root.find("endpoint:     -\n"), std::string::npos) << root;
+  EXPECT_NE(root.find("parent:          - (a root branch)\n"), std::string::npos) << root;
+  EXPECT_NE(root.find("owner:           -\n"), std::string::npos) << root;
+  EXPECT_NE(root.find("expires:         never\n"), std::string::npos) << root;
+  EXPECT_NE(root.find("endpoint:        -\n"), std::string::npos) << root;
+}
+
+TEST(RenderTest, BranchDetailHistoryAndSpace) {
+  std::string out = RenderBranchDetail(SpaceBranch());
+  EXPECT_NE(out.find("layers:          3 (12.3 MiB)\n"
+                     "history:         1h (default)\n"
+                     "oldest point:    seq 4711 (2026-12-04T12:00:00Z)\n"
+                     "logical size:    512.0 MiB\n"
+                     "exclusive size:  12.3 MiB\n"
+                     "history size:    1.5 MiB\n"
+                     "space as of:     2026-12-04T13:00:00Z\n"
+                     "detached from:   main\n"),
+            std::string::npos)
+      << out;
+  json own = SpaceBranch();
+  own["history_seconds"] = 0;
+  own["history_default"] = false;
+  own["oldest_point"] = nullptr;
+  out = RenderBranchDetail(own);
+  EXPECT_NE(out.find("history:         0s\noldest point:    -\n"), std::string::npos) << out;
 }
 
 TEST(RenderTest, BranchSettings) {
@@ -110,6 +160,13 @@ TEST(RenderTest, BranchSettings) {
             "branch agent-1: durability remote, expires 2024-05-02T12:00:00.000Z, idle timeout 5m");
   EXPECT_EQ(DescribeBranchSettings(Branch("main", nullptr, 0, 1)),
             "branch main: durability remote, expires never");
+  json b = SpaceBranch();
+  EXPECT_EQ(DescribeBranchSettings(b),
+            "branch agent-1: durability remote, expires never, history 1h (default)");
+  b["history_seconds"] = 172800;
+  b["history_default"] = false;
+  EXPECT_EQ(DescribeBranchSettings(b),
+            "branch agent-1: durability remote, expires never, history 2d");
 }
 
 TEST(RenderTest, SnapshotTable) {
@@ -164,10 +221,12 @@ TEST(RenderTest, Status) {
             "memtable:     1.0 KiB\n"
             "layers:       3 (3.0 MiB)\n"
             "store size:   4.0 MiB\n"
+            "history:      -\n"
             "snapshots:    2\n"
             "credentials:  3\n"
             "endpoints:    1 running\n"
             "walsink:      10.0.0.5:7000, connected, 4.0 KiB unacknowledged, 1 reconnects\n"
+            "gc:           -\n"
             "\n"
             "NAME  PARENT  FORK_SEQ  SEQ  TIER    ACKED_SEQ  DURABLE_SEQ  LAG  MEMTABLE  LAYERS  "
             "LAYER_BYTES  STATE    OWNER   EXPIRES\n"
@@ -193,6 +252,29 @@ TEST(RenderTest, Status) {
   st["walsink"] = nullptr;
   EXPECT_NE(RenderStatus(st).find("walsink:      none (op log on this machine only)\n"),
             std::string::npos);
+}
+
+TEST(RenderTest, StatusHistoryAndGc) {
+  json st = json::parse(R"({
+    "store_bytes": 1288490189, "history_default_seconds": 3600,
+    "gc": {"enabled": true, "interval_ms": 60000, "rate_bytes_per_second": 67108864,
+           "passes": 12, "freed_bytes_total": 1288490189,
+           "running": {"branch": "main", "done": 3, "total": 12},
+           "last_pass": {"branches": 12, "layers_before": 48, "layers_after": 12,
+                         "bytes_before": 1288490189, "bytes_after": 1162936320,
+                         "freed_bytes": 126353408, "rewritten_bytes": 52428800,
+                         "deleted_layers": 40, "written_layers": 4,
+                         "leaked_objects_deleted": 0, "elapsed_ms": 3240,
+                         "finished": "2026-12-04T12:00:00Z"}}})");
+  std::string out = RenderStatus(st);
+  EXPECT_NE(out.find("store size:   1.2 GiB\nhistory:      1h by default\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("gc:           on, every 1m, at most 64.0 MiB/s; 12 passes, 1.2 GiB freed; "
+                     "running: 3/12 branches (main)\n"
+                     "last gc:      2026-12-04T12:00:00Z: freed 120.5 MiB in 3.2 s (layers 48 -> "
+                     "12, store 1.2 GiB -> 1.1 GiB)\n"),
+            std::string::npos)
+      << out;
 }
 
 TEST(RenderTest, StatusToleratesMissingFields) {
@@ -244,6 +326,13 @@ TEST(RenderTest, Confirmations) {
             "reset branch agent-1 to main@seq:150");
   json snap = {{"name", "s1"}, {"branch", "main"}, {"seq", 9}, {"elapsed_us", 80}};
   EXPECT_EQ(DescribeSnapshotCreated(snap), "created snapshot s1 of main at seq 9 in 0.080 ms");
+  json detached = SpaceBranch();
+  EXPECT_EQ(DescribeBranchDetached(detached), "detached branch agent-1 from main");
+  detached["copied_bytes"] = 5242880;
+  detached["elapsed_us"] = 2500000;
+  EXPECT_EQ(DescribeBranchDetached(detached),
+            "detached branch agent-1 from main (copied 5.0 MiB) in 2500.000 ms");
+  EXPECT_EQ(DescribeBranchDetached(Branch("x", nullptr, 0, 0)), "detached branch x");
 }
 
 }  // namespace
