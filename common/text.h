@@ -2,6 +2,7 @@
 // schemes, INI files). Locale-independent on purpose.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,15 @@ inline std::string_view TrimAsciiSpace(std::string_view s) {
 inline bool StartsWithNoCase(std::string_view s, std::string_view lower_prefix) {
   return s.size() >= lower_prefix.size() &&
          AsciiLower(s.substr(0, lower_prefix.size())) == lower_prefix;
+}
+
+// Seconds in the largest unit that divides them exactly: 90 -> "90s",
+// 300 -> "5m", 7200 -> "2h", 86400 -> "1d"; 0 -> "0s".
+inline std::string FormatDuration(int64_t seconds) {
+  if (seconds != 0 && seconds % 86400 == 0) return std::to_string(seconds / 86400) + "d";
+  if (seconds != 0 && seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
+  if (seconds != 0 && seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
+  return std::to_string(seconds) + "s";
 }
 
 }  // namespace strata

@@ -129,6 +129,7 @@ const std::vector<Api::Route>& Api::Routes() {
       {"PATCH", "/v1/branches/{name}", &Api::PatchBranch},
       {"DELETE", "/v1/branches/{name}", &Api::DeleteBranch},
       {"POST", "/v1/branches/{name}/reset", &Api::ResetBranch},
+      {"POST", "/v1/branches/{name}/detach", &Api::DetachBranch},
       {"GET", "/v1/branches/{name}/endpoint", &Api::GetEndpoint},
       {"POST", "/v1/branches/{name}/endpoint/start", &Api::StartEndpoint},
       {"POST", "/v1/branches/{name}/endpoint/suspend", &Api::SuspendEndpoint},
@@ -142,6 +143,8 @@ const std::vector<Api::Route>& Api::Routes() {
       {"DELETE", "/v1/snapshots/{name}", &Api::DeleteSnapshot},
       {"GET", "/v1/owners/{owner}", &Api::GetOwner},
       {"PUT", "/v1/owners/{owner}/quota", &Api::SetQuota},
+      {"POST", "/v1/gc", &Api::RunGc},
+      {"GET", "/v1/gc", &Api::GetGc},
   };
   return routes;
 }

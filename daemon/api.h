@@ -19,6 +19,7 @@
 #include "layers/version_store.h"
 #include "objstore/object_store.h"
 #include "snapshot/branch_manager.h"
+#include "snapshot/collector.h"
 #include "walsink/sink.h"
 
 namespace strata {
@@ -33,6 +34,7 @@ struct ApiContext {
   EndpointManager* endpoints = nullptr;
   Credentials* credentials = nullptr;
   Metrics* metrics = nullptr;
+  Collector* collector = nullptr;  // compaction and GC (docs/gc.md)
   std::string mountpoint;
   std::string cache_dir;
   std::string api_token;             // what TCP requests must present; never empty in a daemon
@@ -97,8 +99,15 @@ class Api {
   ApiResult RevokeCredential(const Params&, const nlohmann::json&);
   ApiResult GetOwner(const Params&, const nlohmann::json&);
   ApiResult SetQuota(const Params&, const nlohmann::json&);
+  // Compaction, GC, detach (api_gc.cc).
+  ApiResult DetachBranch(const Params&, const nlohmann::json&);
+  ApiResult RunGc(const Params&, const nlohmann::json&);
+  ApiResult GetGc(const Params&, const nlohmann::json&);
 
   nlohmann::json BranchJson(const CatalogData& cat, const BranchInfo& b);
+  // The history and space fields of a branch object (api_gc.cc).
+  void AddHistoryJson(const BranchInfo& b, nlohmann::json* j);
+  nlohmann::json GcStateJson();
   nlohmann::json EndpointJson(const EndpointInfo& e);
   nlohmann::json OwnerJson(const std::string& owner);
   bool Authorized(const HttpRequest& req) const;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "daemon/api.h"
+#include "daemon/api_request.h"
 #include "layers/inode.h"
 #include "snapshot/fork_spec.h"
 
@@ -19,74 +20,6 @@ namespace strata {
 namespace {
 
 using json = nlohmann::json;
-
-constexpr int64_t kMaxTtlSeconds = int64_t{10} * 366 * 24 * 3600;
-
-ApiResult Ok(json body, int status = 200) { return {status, std::move(body)}; }
-ApiResult Err(const Status& st) {
-  return {Api::HttpStatus(st.code()),
-          json{{"code", Api::CodeName(st.code())}, {"error", st.message()}}};
-}
-
-// A request body's fields: unknown ones are refused, types are checked.
-class Fields {
- public:
-  Fields(const json& body, std::initializer_list<const char*> allowed) : body_(body) {
-    std::set<std::string> ok(allowed.begin(), allowed.end());
-    for (const auto& [k, v] : body.items()) {
-      if (!ok.count(k)) throw std::invalid_argument("unknown field '" + k + "'");
-    }
-  }
-  bool Present(const char* name) const { return body_.contains(name); }
-  bool Null(const char* name) const { return Present(name) && body_.at(name).is_null(); }
-  std::optional<std::string> Str(const char* name) const {
-    if (!Present(name) || Null(name)) return std::nullopt;
-    if (!body_.at(name).is_string()) {
-      throw std::invalid_argument(std::string("field '") + name + "' must be a string");
-    }
-    return body_.at(name).get<std::string>();
-  }
-  std::string Required(const char* name) const {
-    std::optional<std::string> s = Str(name);
-    if (!s) throw std::invalid_argument(std::string("missing string field '") + name + "'");
-    return *s;
-  }
-  std::optional<int64_t> Int(const char* name, int64_t min, int64_t max) const {
-    if (!Present(name) || Null(name)) return std::nullopt;
-    const json& v = body_.at(name);
-    if (!v.is_number_integer() || v.get<int64_t>() < min || v.get<int64_t>() > max ||
-        (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(max))) {
-      throw std::invalid_argument(std::string("field '") + name + "' must be an integer from " +
-                                  std::to_string(min) + " to " + std::to_string(max));
-    }
-    return v.get<int64_t>();
-  }
-  std::optional<bool> Bool(const char* name) const {
-    if (!Present(name) || Null(name)) return std::nullopt;
-    if (!body_.at(name).is_boolean()) {
-      throw std::invalid_argument(std::string("field '") + name + "' must be true or false");
-    }
-    return body_.at(name).get<bool>();
-  }
-  // `ttl_seconds` or `expires_at` (RFC 3339, in the future) as ns since the
-  // epoch; nullopt when neither is given.
-  std::optional<int64_t> Expiry() const {
-    std::optional<int64_t> ttl = Int("ttl_seconds", 1, kMaxTtlSeconds);
-    std::optional<std::string> at = Str("expires_at");
-    if (ttl && at) throw std::invalid_argument("give ttl_seconds or expires_at, not both");
-    if (ttl) return NowNs() + *ttl * 1'000'000'000;
-    if (!at) return std::nullopt;
-    Result<int64_t> ns = ParseRfc3339(*at);
-    if (!ns.ok()) throw std::invalid_argument("expires_at: " + ns.status().message());
-    if (*ns <= NowNs()) throw std::invalid_argument("expires_at " + *at + " is in the past");
-    return *ns;
-  }
-
- private:
-  const json& body_;
-};
-
-json TimeOrNull(int64_t ns) { return ns ? json(FormatRfc3339(ns)) : json(nullptr); }
 
 // Owner labels name tenants in logs and metrics: keep them plain.
 void CheckOwner(const std::string& owner) {
@@ -139,6 +72,7 @@ json Api::BranchJson(const CatalogData& cat, const BranchInfo& b) {
                        {"idle_timeout_seconds", e->idle_timeout_s}};
     }
   }
+  AddHistoryJson(b, &j);
   return j;
 }
 
@@ -184,7 +118,7 @@ ApiResult Api::GetStatus(const Params&, const json& body) {
                  {"memtable_bytes", mem},
                  {"layer_count", layers},
                  {"layer_bytes", layer_bytes},
-                 {"store_bytes", layer_bytes},
+                 {"store_bytes", ctx_.versions->StoreBytes()},
                  {"index_bytes", ctx_.versions->index()->ApproximateBytes()},
                  {"oplog_bytes", sink.bytes_on_disk},
                  {"oplog_segments", sink.segments},
@@ -200,6 +134,8 @@ ApiResult Api::GetStatus(const Params&, const json& body) {
   if (ctx_.store_stats) result["cache"].update(ctx_.store_stats());
   result["walsink"] = ctx_.sink_stats ? ctx_.sink_stats() : json(nullptr);
   result["proxy_stats"] = ctx_.proxy_stats ? ctx_.proxy_stats() : json(nullptr);
+  result["history_default_seconds"] = ctx_.branches->default_history();
+  result["gc"] = GcStateJson();
   return Ok(result);
 }
 
@@ -213,7 +149,7 @@ ApiResult Api::ListBranches(const Params&, const json& body) {
 
 ApiResult Api::CreateBranch(const Params&, const json& body) {
   Fields f(body, {"name", "from", "owner", "ttl_seconds", "expires_at", "idle_timeout_seconds",
-                  "durability", "uid", "gid", "initdb"});
+                  "durability", "uid", "gid", "initdb", "history_seconds"});
   CreateRequest req;
   req.name = f.Required("name");
   req.from = f.Str("from").value_or("");
@@ -225,6 +161,7 @@ ApiResult Api::CreateBranch(const Params&, const json& body) {
   o.idle_timeout_s = f.Int("idle_timeout_seconds", 1, kMaxTtlSeconds).value_or(0);
   o.uid = static_cast<uint32_t>(f.Int("uid", 0, int64_t{UINT32_MAX} - 1).value_or(0));
   o.gid = static_cast<uint32_t>(f.Int("gid", 0, int64_t{UINT32_MAX} - 1).value_or(0));
+  o.history_s = f.Int("history_seconds", 0, kMaxHistorySeconds);
   if (req.initdb && (f.Present("uid") || f.Present("gid"))) {
     return Err(
         Status::Invalid("uid and gid cannot be given with initdb: the cluster belongs to "
@@ -258,7 +195,8 @@ ApiResult Api::GetBranch(const Params& p, const json& body) {
 }
 
 ApiResult Api::PatchBranch(const Params& p, const json& body) {
-  Fields f(body, {"durability", "ttl_seconds", "expires_at", "idle_timeout_seconds"});
+  Fields f(body,
+           {"durability", "ttl_seconds", "expires_at", "idle_timeout_seconds", "history_seconds"});
   BranchPatch patch;
   if (std::optional<std::string> d = f.Str("durability")) {
     Result<Durability> tier = ParseDurability(*d);
@@ -274,6 +212,9 @@ ApiResult Api::PatchBranch(const Params& p, const json& body) {
   }
   patch.idle_timeout_s = f.Int("idle_timeout_seconds", 0, kMaxTtlSeconds);
   if (f.Null("idle_timeout_seconds")) patch.idle_timeout_s = 0;  // the mount's default
+  if (f.Present("history_seconds")) {
+    patch.history_s = f.Int("history_seconds", 0, kMaxHistorySeconds);  // null: the default
+  }
   Result<BranchInfo> b = ctx_.branches->UpdateBranch(p[0], patch);
   if (!b.ok()) return Err(b.status());
   spdlog::info("branch {}: settings changed: {}", b->name, body.dump());

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "daemon/branch_access.h"
+#include "daemon/status_metrics.h"
 #include "layers/inode.h"
 #include "snapshot/branch_test_util.h"
 #include "snapshot/fork_spec.h"
@@ -52,10 +53,15 @@ class ApiTest : public ::testing::Test {
     ctx.endpoints = endpoints.get();
     ctx.credentials = credentials.get();
     ctx.metrics = &metrics;
+    CollectorOptions co;
+    co.background = false;
+    collector = std::make_unique<Collector>(cat, env.vs(), env.manager(), co);
+    ctx.collector = collector.get();
     ctx.mountpoint = "/mnt/strata";
     ctx.cache_dir = env.dir() + "/cache";
     ctx.api_token = kToken;
     ctx.proxy_address = "127.0.0.1:55432";
+    AddStatusMetrics(&metrics, ctx);
     api = std::make_unique<Api>(ctx);
   }
 
@@ -112,6 +118,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<EndpointManager> endpoints;
   std::unique_ptr<Credentials> credentials;
   std::unique_ptr<Fleet> fleet;
+  std::unique_ptr<Collector> collector;
   std::unique_ptr<Api> api;
 };
 
@@ -359,6 +366,90 @@ TEST_F(ApiTest, EndpointRoutesAndMetrics) {
             std::string::npos)
       << m.body;
   EXPECT_NE(m.body.find("strata_endpoint_start_failures_total 1"), std::string::npos) << m.body;
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST_F(ApiTest, HistoryWindowsAreSetPatchedAndRefuseOldForks) {
+  json main = Ok("POST", "/v1/branches", {{"name", "main"}, {"history_seconds", 0}}, 201);
+  EXPECT_EQ(main["history_seconds"], 0);
+  EXPECT_EQ(main["history_default"], false);
+  EXPECT_EQ(main["oldest_point"]["seq"], 1);
+  EXPECT_TRUE(main["logical_bytes"].is_null());
+  EXPECT_TRUE(main["space_as_of"].is_null());
+  EXPECT_TRUE(main["detached_from"].is_null());
+  ASSERT_OK(env.vs()->Commit(main["id"].get<uint32_t>(), {{"k", false, "v"}}));
+  HttpResponse r = Raw("POST", "/v1/branches", R"({"name":"old","from":"main@seq:1"})");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("older than its history window (0s); the oldest point still available "
+                        "is seq 2"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(BranchCount(), 1u);
+  json patched = Ok("PATCH", "/v1/branches/main", {{"history_seconds", 7200}});
+  EXPECT_EQ(patched["history_seconds"], 7200);
+  json back = Ok("PATCH", "/v1/branches/main", json{{"history_seconds", nullptr}});
+  EXPECT_EQ(back["history_seconds"], 3600);
+  EXPECT_EQ(back["history_default"], true);
+  ExpectError("PATCH", "/v1/branches/main", R"({"history_seconds":-1})", 400, "invalid");
+  ExpectError("POST", "/v1/branches", R"({"name":"x","history_seconds":"1h"})", 400, "invalid");
+  EXPECT_EQ(Ok("GET", "/v1/status")["history_default_seconds"], 3600);
+}
+
+TEST_F(ApiTest, GcRunsOnDemandAndReportsItsState) {
+  json main = Ok("POST", "/v1/branches", {{"name", "main"}, {"history_seconds", 0}}, 201);
+  const uint32_t id = main["id"].get<uint32_t>();
+  for (int i = 0; i < 4; i++) {
+    ASSERT_OK(env.vs()->Commit(id, {{"k", false, std::string(8192, static_cast<char>('a' + i))}}));
+    ASSERT_OK(env.vs()->Flush(id));
+  }
+  json before = Ok("GET", "/v1/gc");
+  EXPECT_EQ(before["enabled"], false);
+  EXPECT_EQ(before["passes"], 0);
+  EXPECT_TRUE(before["running"].is_null());
+  EXPECT_TRUE(before["last_pass"].is_null());
+  json report = Ok("POST", "/v1/gc", json::object());
+  for (const char* f : {"branches", "layers_before", "layers_after", "bytes_before", "bytes_after",
+                        "freed_bytes", "rewritten_bytes", "deleted_layers", "written_layers",
+                        "leaked_objects_deleted", "elapsed_ms"}) {
+    EXPECT_TRUE(report.contains(f)) << f << ": " << report.dump();
+  }
+  EXPECT_EQ(report["branches"], 1);
+  EXPECT_GT(report["freed_bytes"].get<uint64_t>(), 0u);
+  EXPECT_LT(report["layers_after"].get<uint64_t>(), report["layers_before"].get<uint64_t>());
+  json after = Ok("GET", "/v1/gc");
+  EXPECT_EQ(after["passes"], 1);
+  EXPECT_EQ(after["last_pass"]["freed_bytes"], report["freed_bytes"]);
+  EXPECT_TRUE(ParseRfc3339(after["last_pass"]["finished"].get<std::string>()).ok());
+  json b = Ok("GET", "/v1/branches/main");
+  EXPECT_TRUE(b["exclusive_bytes"].is_number_integer()) << b.dump();
+  EXPECT_TRUE(b["logical_bytes"].is_number_integer()) << b.dump();
+  EXPECT_TRUE(ParseRfc3339(b["space_as_of"].get<std::string>()).ok());
+  ExpectError("POST", "/v1/gc", R"({"branch":"nope"})", 404, "not_found");
+  ExpectError("POST", "/v1/gc", R"({"branches":"main"})", 400, "invalid");
+  const std::string text = metrics.Render();
+  for (const char* m : {"\nstrata_gc_passes_total 1\n", "\nstrata_store_bytes ",
+                        "\nstrata_branch_exclusive_bytes{branch=\"main\"} ",
+                        "\nstrata_read_sources_bucket{le=\"1\"} "}) {
+    EXPECT_NE(text.find(m), std::string::npos) << m;
+  }
+}
+
+TEST_F(ApiTest, DetachMakesARootAndRefusesRoots) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  Ok("POST", "/v1/branches", {{"name", "kid"}, {"from", "main"}}, 201);
+  json d = Ok("POST", "/v1/branches/kid/detach");
+  EXPECT_TRUE(d["parent"].is_null());
+  EXPECT_EQ(d["detached_from"], "main");
+  EXPECT_TRUE(d["elapsed_us"].is_number_integer());
+  ExpectError("POST", "/v1/branches/main/detach", "", 400, "invalid");
+  ExpectError("POST", "/v1/branches/nope/detach", "", 404, "not_found");
+  EXPECT_EQ(Ok("DELETE", "/v1/branches/main"), json::object());
+  EXPECT_EQ(Ok("GET", "/v1/branches/kid")["detached_from"], "main");
 }
 
 }  // namespace

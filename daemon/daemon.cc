@@ -325,6 +325,7 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   if (!catalog.ok()) return fail(catalog.status());
   VersionStoreOptions vopts;
   vopts.index_dir = opts.cache_dir + "/index";
+  vopts.memtable_bytes = static_cast<size_t>(opts.memtable_bytes);
   vopts.default_durability = default_tier;
   // The store may fall behind the acknowledged barriers by one retry budget,
   // no more: after that, fsync fails with EIO until flushes get through.
@@ -353,6 +354,14 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   fopts.handle_signals = false;
   auto fuse = std::make_unique<FuseServer>(versions->get(), catalog->get(), fopts);
   branches.SetBranchGoneListener([&](const std::string& name) { fuse->InvalidateBranch(name); });
+  branches.SetDefaultHistory(opts.history_s);
+  branches.SetLineageListener(
+      [&](uint32_t id, const Lineage& lineage) { fuse->SetLineage(id, lineage); });
+  CollectorOptions gcopts;
+  gcopts.background = opts.gc;
+  gcopts.interval_ms = opts.gc_interval_ms;
+  gcopts.rate_bytes = static_cast<uint64_t>(opts.gc_rate_bytes);
+  Collector collector(catalog->get(), versions->get(), &branches, gcopts);
 
   Metrics metrics;
   EndpointOptions eopts;
@@ -382,6 +391,11 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   flopts.pg_bin_dir = opts.pg_bin_dir;
   flopts.pg_user = opts.pg_user;
   flopts.default_quota = {opts.quota_branches, opts.quota_bytes};
+  flopts.exclusive_bytes = [&collector](uint32_t id) -> std::optional<uint64_t> {
+    std::optional<BranchSpace> sp = collector.SpaceOf(id);
+    if (!sp) return std::nullopt;
+    return sp->exclusive_bytes;
+  };
   Fleet fleet(flopts, cat, versions->get(), &branches, &endpoints, &credentials, &metrics);
   BranchAccess access(cat, &credentials, &endpoints, [&fleet](const std::string& owner) {
     return fleet.CheckSessionQuota(owner);
@@ -409,6 +423,7 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   actx.endpoints = &endpoints;
   actx.credentials = &credentials;
   actx.metrics = &metrics;
+  actx.collector = &collector;
   actx.mountpoint = opts.mountpoint;
   actx.cache_dir = opts.cache_dir;
   actx.api_token = *token;
@@ -457,6 +472,7 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
     fuse->Exit();
   });
   fleet.StartReaper(std::chrono::seconds(1));
+  collector.Start();
   spdlog::info("mounted {} at {}; proxy {}, api {} and {}", opts.store_url, opts.mountpoint,
                actx.proxy_address.empty() ? "off" : actx.proxy_address,
                actx.api_address.empty() ? "off" : actx.api_address, fopts.control_socket);
@@ -466,6 +482,7 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   int rc = fuse->Loop();
   spdlog::info("unmounting (loop rc {})", rc);
   fleet.StopReaper();
+  collector.Stop();
   if (proxy) proxy->Stop();
   endpoints.Drain();
   signals.Cancel();

@@ -38,7 +38,7 @@ Fleet::Fleet(FleetOptions opts, Catalog* catalog, VersionStore* versions, Branch
       metrics_(metrics) {
   branches_->SetAdmission([this](const CatalogData& cat, const std::string& owner) {
     return CheckNewBranch(owner, QuotaOf(cat, owner, opts_.default_quota),
-                          UsageOf(cat, owner, versions_));
+                          UsageOf(cat, owner, versions_, opts_.exclusive_bytes));
   });
   if (metrics_) {
     metrics_->AddCounter("strata_reaper_deleted_branches_total", "Expired branches deleted");
@@ -110,7 +110,7 @@ Result<BranchInfo> Fleet::ResetBranch(const std::string& name) {
 }
 
 OwnerUsage Fleet::Usage(const std::string& owner) {
-  return UsageOf(*catalog_->Current(), owner, versions_);
+  return UsageOf(*catalog_->Current(), owner, versions_, opts_.exclusive_bytes);
 }
 
 OwnerQuota Fleet::Quota(const std::string& owner) {
@@ -130,8 +130,8 @@ Status Fleet::SetQuota(const std::string& owner, const OwnerQuota& quota) {
 
 Status Fleet::CheckSessionQuota(const std::string& owner) {
   auto cat = catalog_->Current();
-  Status st =
-      CheckBytes(owner, QuotaOf(*cat, owner, opts_.default_quota), UsageOf(*cat, owner, versions_));
+  Status st = CheckBytes(owner, QuotaOf(*cat, owner, opts_.default_quota),
+                         UsageOf(*cat, owner, versions_, opts_.exclusive_bytes));
   if (!st.ok() && metrics_) metrics_->Inc("strata_quota_refusals_total", {{"kind", "session"}});
   return st;
 }

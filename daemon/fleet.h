@@ -28,6 +28,9 @@ struct FleetOptions {
   std::string pg_bin_dir = "/usr/lib/postgresql/15/bin";
   std::string pg_user = "postgres";
   OwnerQuota default_quota;  // owners without a quota of their own
+  // What a branch's deletion would free, as the collector last measured it
+  // (byte quotas count it); null: layer bytes.
+  ExclusiveBytesFn exclusive_bytes;
 };
 
 struct CreateRequest {

@@ -156,6 +156,37 @@ void Metrics::Observe(const std::string& name, const MetricLabels& labels, doubl
   s->count++;
 }
 
+void Metrics::SetTotal(const std::string& name, const MetricLabels& labels, double total) {
+  std::lock_guard lock(mu_);
+  Family* f = Find(name, "SetTotal");
+  if (f == nullptr) return;
+  if (f->type != Type::kCounter) return LogOnce("metrics: SetTotal on non-counter " + name);
+  Series* s = SeriesFor(name, *f, labels);
+  if (s == nullptr) return;
+  if (std::isnan(total) || total < s->value) {
+    return LogOnce("metrics: counter " + name + " set back to " + FormatValue(total));
+  }
+  s->value = total;
+}
+
+void Metrics::SetHistogram(const std::string& name, const MetricLabels& labels,
+                           const std::vector<uint64_t>& per_bucket, double sum, uint64_t count) {
+  std::lock_guard lock(mu_);
+  Family* f = Find(name, "SetHistogram");
+  if (f == nullptr) return;
+  if (f->type != Type::kHistogram) return LogOnce("metrics: SetHistogram on non-histogram " + name);
+  uint64_t in_buckets = 0;
+  for (uint64_t n : per_bucket) in_buckets += n;
+  if (per_bucket.size() != f->buckets.size() || in_buckets > count || std::isnan(sum)) {
+    return LogOnce("metrics: SetHistogram of " + name + " does not match its buckets");
+  }
+  Series* s = SeriesFor(name, *f, labels);
+  if (s == nullptr) return;
+  s->bucket_count = per_bucket;
+  s->sum = sum;
+  s->count = count;
+}
+
 void Metrics::AddCollector(std::function<void(Metrics&)> collect) {
   std::lock_guard lock(mu_);
   collectors_.push_back(std::move(collect));

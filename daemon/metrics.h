@@ -49,6 +49,15 @@ class Metrics {
   // Histograms.
   void Observe(const std::string& name, const MetricLabels& labels, double value);
 
+  // For collectors of totals kept elsewhere (the version store's counters):
+  // a counter's total, which must not go down (a lower one is logged and
+  // ignored), and a histogram's whole state: `per_bucket[i]` observations
+  // <= the i-th declared bound and above the one before (not cumulative; one
+  // entry per declared bound), and the count and sum of every observation.
+  void SetTotal(const std::string& name, const MetricLabels& labels, double total);
+  void SetHistogram(const std::string& name, const MetricLabels& labels,
+                    const std::vector<uint64_t>& per_bucket, double sum, uint64_t count);
+
   // Runs at every Render(), before the text is made, to Set gauges from live state.
   void AddCollector(std::function<void(Metrics&)> collect);
 

@@ -153,6 +153,33 @@ TEST(MetricsTest, MisuseIsIgnored) {
             "# TYPE h histogram\n");
 }
 
+TEST(MetricsTest, TotalsAndWholeHistogramsComeFromElsewhere) {
+  Metrics m;
+  m.AddCounter("passes_total", "Passes.");
+  m.AddHistogram("sources", "Sources per read.", {1, 2, 4});
+  m.AddGauge("g", "gauge");
+  m.SetTotal("passes_total", {}, 7);
+  m.SetTotal("passes_total", {}, 3);  // a counter never goes down: ignored
+  m.SetTotal("g", {}, 1);             // not a counter: ignored
+  m.SetHistogram("sources", {}, {5, 0, 2}, 20, 9);
+  m.SetHistogram("sources", {{"x", "1"}}, {1, 1}, 2, 2);     // too few buckets: ignored
+  m.SetHistogram("sources", {{"x", "2"}}, {5, 5, 5}, 2, 2);  // more in buckets than count
+  EXPECT_EQ(m.Render(),
+            "# HELP g gauge\n"
+            "# TYPE g gauge\n"
+            "# HELP passes_total Passes.\n"
+            "# TYPE passes_total counter\n"
+            "passes_total 7\n"
+            "# HELP sources Sources per read.\n"
+            "# TYPE sources histogram\n"
+            "sources_bucket{le=\"1\"} 5\n"
+            "sources_bucket{le=\"2\"} 5\n"
+            "sources_bucket{le=\"4\"} 7\n"
+            "sources_bucket{le=\"+Inf\"} 9\n"
+            "sources_sum 20\n"
+            "sources_count 9\n");
+}
+
 TEST(MetricsTest, CollectorsRunAtEveryRender) {
   Metrics m;
   m.AddGauge("calls", "Renders so far.");

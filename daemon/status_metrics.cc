@@ -1,7 +1,10 @@
 #include "daemon/status_metrics.h"
 
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace strata {
 
@@ -19,6 +22,44 @@ void Flatten(Metrics& m, const std::string& prefix, const json& obj, const Metri
     m.AddGauge(name, help);
     m.Set(name, labels, v.is_boolean() ? (v.get<bool>() ? 1 : 0) : v.get<double>());
   }
+}
+
+// Store and branch space, the collector's totals and the read-source
+// histogram (docs/gc.md).
+void AddGcMetrics(Metrics* metrics, const ApiContext& ctx) {
+  metrics->AddGauge("strata_store_bytes", "Bytes of every layer of every branch in the store");
+  for (const char* f : {"logical", "exclusive", "history"}) {
+    metrics->AddGauge(std::string("strata_branch_") + f + "_bytes",
+                      std::string("Branch ") + f + " bytes as the last GC pass measured them");
+  }
+  metrics->AddCounter("strata_gc_passes_total", "Compaction and GC passes");
+  metrics->AddCounter("strata_gc_freed_bytes_total", "Layer bytes freed by compaction and GC");
+  metrics->AddCounter("strata_gc_deleted_layers_total", "Layers deleted by compaction and GC");
+  metrics->AddCounter("strata_gc_written_layers_total", "Layers written by compaction");
+  std::vector<double> bounds(std::begin(kReadSourceBounds), std::end(kReadSourceBounds));
+  metrics->AddHistogram("strata_read_sources", "Memtables and index levels one key read consulted",
+                        bounds);
+  metrics->AddCollector([ctx](Metrics& m) {
+    m.Set("strata_store_bytes", {}, static_cast<double>(ctx.versions->StoreBytes()));
+    const ReadSourceStats rs = ctx.versions->ReadSources();
+    m.SetHistogram("strata_read_sources", {},
+                   std::vector<uint64_t>(rs.buckets, rs.buckets + kReadSourceBuckets - 1),
+                   static_cast<double>(rs.sum), rs.count);
+    if (!ctx.collector) return;
+    const CollectorState st = ctx.collector->State();
+    m.SetTotal("strata_gc_passes_total", {}, static_cast<double>(st.passes));
+    m.SetTotal("strata_gc_freed_bytes_total", {}, static_cast<double>(st.freed_bytes_total));
+    m.SetTotal("strata_gc_deleted_layers_total", {}, static_cast<double>(st.deleted_layers_total));
+    m.SetTotal("strata_gc_written_layers_total", {}, static_cast<double>(st.written_layers_total));
+    for (const BranchInfo& b : ctx.catalog->Current()->branches) {
+      const std::optional<BranchSpace> sp = ctx.collector->SpaceOf(b.id);
+      if (!sp) continue;
+      const MetricLabels l = {{"branch", b.name}};
+      m.Set("strata_branch_logical_bytes", l, static_cast<double>(sp->logical_bytes));
+      m.Set("strata_branch_exclusive_bytes", l, static_cast<double>(sp->exclusive_bytes));
+      m.Set("strata_branch_history_bytes", l, static_cast<double>(sp->history_bytes));
+    }
+  });
 }
 
 }  // namespace
@@ -65,6 +106,7 @@ void AddStatusMetrics(Metrics* metrics, const ApiContext& ctx) {
       Flatten(m, "strata_proxy_", ctx.proxy_stats(), {}, "Proxy connections (docs/proxy.md)");
     }
   });
+  AddGcMetrics(metrics, ctx);
 }
 
 }  // namespace strata

@@ -4,13 +4,16 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "daemon/daemon.h"
+#include "layers/gc_plan.h"
 #include "layers/layer.h"
 #include "layers/manifest.h"
 #include "snapshot/catalog.h"
+#include "snapshot/history.h"
 
 namespace strata {
 namespace {
@@ -56,6 +59,7 @@ class Verifier {
     for (int t = 1; t < std::max(1, threads); t++) pool.emplace_back(worker);
     worker();
     for (std::thread& t : pool) t.join();
+    MeasureSpace();
     // Layers a manifest names that the store does not hold.
     std::set<std::string> present(layers.begin(), layers.end());
     for (const auto& [branch, m] : newest_) {
@@ -107,7 +111,38 @@ class Verifier {
     Result<std::string> data = Read(key);
     if (!data.ok()) return Problem(key, data.status().ToString());
     Result<CatalogData> c = DecodeCatalog(*data, key);
-    if (!c.ok()) Problem(key, c.status().ToString());
+    if (!c.ok()) return Problem(key, c.status().ToString());
+    if (!catalog_ || c->version > catalog_->version) catalog_ = std::move(*c);
+  }
+
+  // Garbage and kinds of each branch's newest layers (see store_verify.h).
+  void MeasureSpace() {
+    for (const auto& [branch, m] : newest_) {
+      VerifyBranchSpace sp;
+      sp.branch = branch;
+      const BranchInfo* b = catalog_ ? catalog_->FindBranchById(branch) : nullptr;
+      if (b) sp.name = b->name;
+      std::vector<LayerContents> layers;
+      for (const LayerMeta& meta : m.layers) {
+        sp.layers++;
+        sp.kinds[LayerKindName(meta.kind)]++;
+        auto it = contents_.find(LayerObjectKey(branch, meta.no));
+        if (it != contents_.end()) layers.push_back(std::move(it->second));
+      }
+      if (b) {
+        const SpaceAccount a =
+            AnalyzeLayers(layers, RetainedPoints(*catalog_, branch, m.history_floor)).space;
+        sp.layer_bytes = a.layer_bytes;
+        sp.garbage_bytes = a.garbage_bytes;
+        sp.history_bytes = a.history_bytes;
+        sp.exclusive_bytes = a.exclusive_bytes;
+      } else {
+        for (const LayerContents& l : layers) sp.layer_bytes += l.meta.bytes;
+        sp.garbage_bytes = sp.layer_bytes;
+      }
+      report_.garbage_bytes += sp.garbage_bytes;
+      report_.branches.push_back(std::move(sp));
+    }
   }
 
   void CheckManifest(uint32_t branch, const std::string& key) {
@@ -131,11 +166,12 @@ class Verifier {
         if (LayerObjectKey(branch, l.no) == key) meta = &l;
       }
     }
+    Result<std::string> data = Read(key);
     if (meta == nullptr) {
       std::lock_guard lock(mu_);
       report_.unreferenced.push_back(key);
+      if (data.ok()) report_.unreferenced_bytes += data->size();
     }
-    Result<std::string> data = Read(key);
     if (!data.ok()) return Problem(key, data.status().ToString());
     Result<LayerIndex> index = VerifyLayerObject(*data, key);
     if (!index.ok()) return Problem(key, index.status().ToString());
@@ -145,6 +181,9 @@ class Verifier {
       std::lock_guard lock(mu_);
       report_.layers++;
       report_.values += values;
+      if (meta != nullptr) {
+        contents_[key] = LayerContents{*meta, std::move(index->entries), std::move(index->times)};
+      }
     }
     if (index->info.branch != branch) {
       return Problem(key, "holds branch " + std::to_string(index->info.branch));
@@ -159,8 +198,10 @@ class Verifier {
 
   ObjectStore* const store_;
   std::map<uint32_t, Manifest> newest_;  // written before the workers start
+  std::optional<CatalogData> catalog_;   // the newest; written before the workers start
   std::mutex mu_;
-  VerifyReport report_;
+  VerifyReport report_;                            // GUARDED_BY(mu_) while workers run
+  std::map<std::string, LayerContents> contents_;  // GUARDED_BY(mu_): named layers, by key
 };
 
 }  // namespace

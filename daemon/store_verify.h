@@ -9,10 +9,18 @@
 // manifest, a dropped branch) are still checked, and listed as unreferenced:
 // a crash leaks objects by design (DESIGN.md invariant 5), so that is a note,
 // not a problem. Only reads; safe while the store is mounted.
+//
+// Also measured, per branch of the newest catalog: its layers by kind and
+// what garbage collection would free (layers/gc_plan.h) at the retained
+// points the catalog and the manifest's history floor define: its snapshots,
+// its children's fork points and every seq from the floor on. A mounted
+// daemon's window may reach further than the floor, so this is the garbage
+// a collection pass would free at least.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +34,14 @@ struct VerifyProblem {
   std::string what;
 };
 
+struct VerifyBranchSpace {
+  uint32_t branch = 0;
+  std::string name;  // "" for a branch the catalog no longer names (all garbage)
+  uint64_t layers = 0;
+  std::map<std::string, uint64_t> kinds;  // layers by LayerKindName
+  uint64_t layer_bytes = 0, garbage_bytes = 0, history_bytes = 0, exclusive_bytes = 0;
+};
+
 struct VerifyReport {
   uint64_t objects = 0;  // objects read
   uint64_t bytes = 0;    // bytes read
@@ -33,7 +49,10 @@ struct VerifyReport {
   uint64_t values = 0;  // layer values whose checksum was checked
   std::vector<VerifyProblem> problems;
   std::vector<std::string> unreferenced;  // layer objects no newest manifest names
-  std::vector<std::string> unknown;       // keys outside the documented layout
+  uint64_t unreferenced_bytes = 0;
+  std::vector<VerifyBranchSpace> branches;  // by branch id
+  uint64_t garbage_bytes = 0;               // summed over branches
+  std::vector<std::string> unknown;         // keys outside the documented layout
 };
 
 // `threads` objects are read at once. Fails only if the store cannot be

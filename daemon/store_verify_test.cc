@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "layers/manifest.h"
@@ -36,7 +37,7 @@ class StoreVerifyTest : public ::testing::Test {
     CatalogData c;
     c.version = 1;
     c.next_branch_id = 2;
-    c.branches.push_back({1, "main", 0, 0, 1, 0, std::nullopt, "", 0, 0});
+    c.branches.push_back({1, "main", 0, 0, 1, 0, std::nullopt, "", 0, 0, std::nullopt, ""});
     ASSERT_OK(store->Put("catalog/00000000000000000001.json", EncodeCatalog(c)));
     ASSERT_OK(env_.vs()->CreateBranch(1));
     ASSERT_OK(env_.vs()->Commit(1, {{"a", false, Page('a')}, {"b", false, "small"}}));
@@ -63,6 +64,30 @@ TEST_F(StoreVerifyTest, CleanStoreHasNoProblems) {
   EXPECT_GE(r.objects, 6u);  // store.json, catalog, 2 manifests, 2 layers
   EXPECT_TRUE(r.unreferenced.empty());
   EXPECT_TRUE(r.unknown.empty());
+}
+
+TEST_F(StoreVerifyTest, ReportsLayerKindsAndTheGarbageOfOverwrittenPages) {
+  VerifyReport clean = Verify();
+  ASSERT_EQ(clean.branches.size(), 1u);
+  EXPECT_EQ(clean.branches[0].name, "main");
+  EXPECT_EQ(clean.branches[0].kinds, (std::map<std::string, uint64_t>{{"delta", 2}}));
+  EXPECT_EQ(clean.garbage_bytes, 0u);
+  // Page "a" written again, and the history floor (which the next manifest
+  // records) raised past it: the old page is garbage no point reads.
+  ASSERT_OK(env_.vs()->Commit(1, {{"a", false, Page('A')}}));
+  env_.vs()->RaiseHistoryFloor(1, env_.vs()->HeadSeq(1), 1);
+  ASSERT_OK(env_.vs()->Flush(1));
+  VerifyReport r = Verify();
+  ASSERT_EQ(r.branches.size(), 1u);
+  EXPECT_EQ(r.branches[0].layers, 3u);
+  EXPECT_GT(r.garbage_bytes, 0u);
+  EXPECT_EQ(r.garbage_bytes, r.branches[0].garbage_bytes);
+  // Leaked: a layer object no manifest names.
+  ASSERT_OK(env_.file_store()->Put(LayerObjectKey(1, 99),
+                                   env_.file_store()->Get(LayerObjectKey(1, 1)).value()));
+  VerifyReport leaked = Verify();
+  EXPECT_EQ(leaked.unreferenced, (std::vector<std::string>{LayerObjectKey(1, 99)}));
+  EXPECT_GT(leaked.unreferenced_bytes, 0u);
 }
 
 TEST(StoreVerify, AStoreWithoutStoreJsonIsNotFound) {

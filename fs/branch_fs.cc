@@ -25,22 +25,44 @@ Status NameCheck(std::string_view name) {
 
 KeyPut PutAttr(const InodeAttr& a) { return {AttrKey(a.ino), false, EncodeInodeAttr(a)}; }
 
+// Marks an inode that lost its last name: Purge deletes it once it is closed.
+KeyPut PutOrphan(uint64_t ino) { return {OrphanKey(ino), false, ""}; }
+
 uint64_t BlocksFor(uint64_t size) { return (size + kPageSize - 1) / kPageSize; }
 
 }  // namespace
 
 BranchFs::BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino)
-    : versions_(versions), lineage_(std::move(lineage)), root_(root_ino) {}
+    : versions_(versions),
+      branch_(lineage.front().branch),
+      root_(root_ino),
+      lineage_(std::make_shared<const Lineage>(std::move(lineage))) {}
 
-Result<InodeAttr> BranchFs::LoadAttr(uint64_t ino) {
+void BranchFs::SetLineage(Lineage lineage) {
+  auto next = std::make_shared<const Lineage>(std::move(lineage));
+  std::lock_guard lock(mu_);  // no mutation runs across the swap
+  std::lock_guard cache_lock(cache_mu_);
+  lineage_ = std::move(next);
+  attrs_.clear();
+  cache_gen_++;
+}
+
+BranchFs::LineageRef BranchFs::CurrentLineage() {
+  std::lock_guard lock(cache_mu_);
+  return lineage_;
+}
+
+Result<InodeAttr> BranchFs::LoadAttr(const LineageRef& lin, uint64_t ino) {
   uint64_t gen;
   {
     std::lock_guard lock(cache_mu_);
+    // The cache holds what the current lineage shows; an operation that
+    // started before SetLineage reads its own (old) view instead.
     auto it = attrs_.find(ino);
-    if (it != attrs_.end()) return it->second;
+    if (it != attrs_.end() && lin == lineage_) return it->second;
     gen = cache_gen_;
   }
-  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(lineage_, AttrKey(ino)));
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(*lin, AttrKey(ino)));
   if (!v) return Status::NotFound("no inode " + std::to_string(ino));
   InodeAttr a;
   if (!DecodeInodeAttr(*v, &a)) {
@@ -49,7 +71,7 @@ Result<InodeAttr> BranchFs::LoadAttr(uint64_t ino) {
   // A mutation may have committed and cached a newer version while we read:
   // only cache what we read if no mutation ran in between.
   std::lock_guard lock(cache_mu_);
-  if (cache_gen_ == gen) {
+  if (cache_gen_ == gen && lin == lineage_) {
     if (attrs_.size() >= kAttrCacheMax) attrs_.clear();
     attrs_.emplace(ino, a);
   }
@@ -63,19 +85,25 @@ void BranchFs::CacheAttr(const InodeAttr& a) {
   cache_gen_++;
 }
 
-Result<InodeAttr> BranchFs::GetAttr(uint64_t ino) { return LoadAttr(ino); }
+void BranchFs::UncacheAttr(uint64_t ino) {
+  std::lock_guard lock(cache_mu_);
+  attrs_.erase(ino);
+  cache_gen_++;
+}
 
-Result<InodeAttr> BranchFs::LoadDir(uint64_t dir) {
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(dir));
+Result<InodeAttr> BranchFs::GetAttr(uint64_t ino) { return LoadAttr(CurrentLineage(), ino); }
+
+Result<InodeAttr> BranchFs::LoadDir(const LineageRef& lin, uint64_t dir) {
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, dir));
   if (!a.IsDir()) return Status(Code::kNotDir, "not a directory");
   return a;
 }
 
-Result<std::optional<std::pair<uint64_t, uint32_t>>> BranchFs::LookupEntry(uint64_t dir,
+Result<std::optional<std::pair<uint64_t, uint32_t>>> BranchFs::LookupEntry(const LineageRef& lin,
+                                                                           uint64_t dir,
                                                                            std::string_view name) {
   using Out = std::optional<std::pair<uint64_t, uint32_t>>;
-  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v,
-                          versions_->Get(lineage_, DirentKey(dir, name)));
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(*lin, DirentKey(dir, name)));
   if (!v) return Out();
   uint64_t ino;
   uint32_t type;
@@ -85,9 +113,10 @@ Result<std::optional<std::pair<uint64_t, uint32_t>>> BranchFs::LookupEntry(uint6
 
 Result<InodeAttr> BranchFs::Lookup(uint64_t dir, std::string_view name) {
   if (name.size() > kMaxName) return Status(Code::kTooBig, "name too long");
-  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(dir, name));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
   if (!entry) return Status::NotFound("no such entry");
-  return LoadAttr(entry->first);
+  return LoadAttr(lin, entry->first);
 }
 
 Status BranchFs::Commit(std::vector<KeyPut> puts) {
@@ -120,8 +149,9 @@ Result<InodeAttr> BranchFs::MakeNode(uint64_t dir, std::string_view name, uint32
                                      uint32_t uid, uint32_t gid, uint64_t rdev) {
   STRATA_RETURN_IF_ERROR(NameCheck(name));
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
-  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(dir, name));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
+  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, dir, name));
   if (existing) return Status::Exists("entry exists");
   const InodeAttr a = NewInode(&parent, mode, uid, gid, rdev);
   STRATA_RETURN_IF_ERROR(Commit(
@@ -138,8 +168,9 @@ Result<InodeAttr> BranchFs::Symlink(uint64_t dir, std::string_view name, std::st
     return Status(Code::kTooBig, "symlink target too long");
   }
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
-  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(dir, name));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
+  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, dir, name));
   if (existing) return Status::Exists("entry exists");
   InodeAttr a = NewInode(&parent, S_IFLNK | 0777, uid, gid, 0);
   a.size = target.size();
@@ -153,9 +184,10 @@ Result<InodeAttr> BranchFs::Symlink(uint64_t dir, std::string_view name, std::st
 }
 
 Result<std::string> BranchFs::ReadLink(uint64_t ino) {
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (!a.IsLink()) return Status::Invalid("not a symlink");
-  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(lineage_, SymlinkKey(ino)));
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(*lin, SymlinkKey(ino)));
   if (!v) return Status::Corruption("symlink " + std::to_string(ino) + " has no target");
   return *v;
 }
@@ -163,10 +195,11 @@ Result<std::string> BranchFs::ReadLink(uint64_t ino) {
 Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_view new_name) {
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status(Code::kPermission, "hard link to a directory");
-  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(new_dir));
-  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(new_dir, new_name));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, new_dir));
+  STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, new_dir, new_name));
   if (existing) return Status::Exists("entry exists");
   const int64_t now = NowNs();
   a.nlink++;
@@ -182,27 +215,30 @@ Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_vie
 
 Status BranchFs::Unlink(uint64_t dir, std::string_view name) {
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
-  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(dir, name));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
+  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
   if (!entry) return Status::NotFound("no such entry");
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(entry->first));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, entry->first));
   if (a.IsDir()) return Status(Code::kIsDir, "is a directory");
   const int64_t now = NowNs();
-  // The inode stays (nlink 0) so that open handles keep working; its pages
-  // become garbage once no snapshot or branch can see it.
+  // The inode stays (nlink 0, orphaned) so that open handles keep working,
+  // until Purge deletes it once the kernel forgets it.
   a.nlink = a.nlink > 0 ? a.nlink - 1 : 0;
   a.ctime_ns = now;
   parent.mtime_ns = parent.ctime_ns = now;
-  STRATA_RETURN_IF_ERROR(Commit({{DirentKey(dir, name), true, ""}, PutAttr(a), PutAttr(parent)}));
+  std::vector<KeyPut> puts = {{DirentKey(dir, name), true, ""}, PutAttr(a), PutAttr(parent)};
+  if (a.nlink == 0) puts.push_back(PutOrphan(a.ino));
+  STRATA_RETURN_IF_ERROR(Commit(std::move(puts)));
   CacheAttr(a);
   CacheAttr(parent);
   return Status::OK();
 }
 
-Result<bool> BranchFs::DirIsEmpty(uint64_t dir) {
+Result<bool> BranchFs::DirIsEmpty(const LineageRef& lin, uint64_t dir) {
   bool empty = true;
   STRATA_RETURN_IF_ERROR(versions_->Scan(
-      lineage_, DirentPrefix(dir), [&](std::string_view, const std::string&) { empty = false; }));
+      *lin, DirentPrefix(dir), [&](std::string_view, const std::string&) { empty = false; }));
   return empty;
 }
 
@@ -210,30 +246,32 @@ Status BranchFs::Rmdir(uint64_t dir, std::string_view name) {
   if (name == ".") return Status::Invalid("rmdir .");
   if (name == "..") return Status(Code::kNotEmpty, "rmdir ..");
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(dir));
-  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(dir, name));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
+  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
   if (!entry) return Status::NotFound("no such entry");
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(entry->first));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, entry->first));
   if (!a.IsDir()) return Status(Code::kNotDir, "not a directory");
-  STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(a.ino));
+  STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, a.ino));
   if (!empty) return Status(Code::kNotEmpty, "directory not empty");
   const int64_t now = NowNs();
   a.nlink = 0;
   a.ctime_ns = now;
   parent.nlink = parent.nlink > 2 ? parent.nlink - 1 : 2;
   parent.mtime_ns = parent.ctime_ns = now;
-  STRATA_RETURN_IF_ERROR(Commit({{DirentKey(dir, name), true, ""}, PutAttr(a), PutAttr(parent)}));
+  STRATA_RETURN_IF_ERROR(
+      Commit({{DirentKey(dir, name), true, ""}, PutAttr(a), PutAttr(parent), PutOrphan(a.ino)}));
   CacheAttr(a);
   CacheAttr(parent);
   return Status::OK();
 }
 
-Result<bool> BranchFs::IsWithin(uint64_t dir, uint64_t ancestor) {
+Result<bool> BranchFs::IsWithin(const LineageRef& lin, uint64_t dir, uint64_t ancestor) {
   // Directories record their parent, so walking up ends at the branch root.
   for (int depth = 0; depth < 4096; depth++) {
     if (dir == ancestor) return true;
     if (dir == root_) return false;
-    STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(dir));
+    STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, dir));
     if (a.parent == 0) return false;
     dir = a.parent;
   }
@@ -245,26 +283,27 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Invalid("rename flags");
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(old_dir));
-  STRATA_ASSIGN_OR_RETURN(InodeAttr new_parent, LoadDir(new_dir));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(lin, old_dir));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr new_parent, LoadDir(lin, new_dir));
   // One directory may be both parents: then both names must edit one copy.
   InodeAttr& np = old_dir == new_dir ? op : new_parent;
-  STRATA_ASSIGN_OR_RETURN(auto src_entry, LookupEntry(old_dir, old_name));
+  STRATA_ASSIGN_OR_RETURN(auto src_entry, LookupEntry(lin, old_dir, old_name));
   if (!src_entry) return Status::NotFound("no such entry");
-  STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadAttr(src_entry->first));
-  STRATA_ASSIGN_OR_RETURN(auto dst_entry, LookupEntry(new_dir, new_name));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadAttr(lin, src_entry->first));
+  STRATA_ASSIGN_OR_RETURN(auto dst_entry, LookupEntry(lin, new_dir, new_name));
   if ((flags & RENAME_NOREPLACE) && dst_entry) return Status::Exists("target exists");
   if ((flags & RENAME_EXCHANGE) && !dst_entry) return Status::NotFound("no target to exchange");
   if (old_dir == new_dir && old_name == new_name) return Status::OK();
   if (src.IsDir() && old_dir != new_dir) {
-    STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(new_dir, src.ino));
+    STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(lin, new_dir, src.ino));
     if (cycle) return Status::Invalid("cannot move a directory inside itself");
   }
   const int64_t now = NowNs();
   std::vector<KeyPut> puts;
   std::optional<InodeAttr> dst;
   if (dst_entry) {
-    STRATA_ASSIGN_OR_RETURN(InodeAttr d, LoadAttr(dst_entry->first));
+    STRATA_ASSIGN_OR_RETURN(InodeAttr d, LoadAttr(lin, dst_entry->first));
     dst = d;
     if (dst->ino == src.ino) return Status::OK();  // two links to one inode: POSIX no-op
   }
@@ -276,7 +315,7 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
   };
   if (flags & RENAME_EXCHANGE) {
     if (dst->IsDir() && new_dir != old_dir) {
-      STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(old_dir, dst->ino));
+      STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(lin, old_dir, dst->ino));
       if (cycle) return Status::Invalid("cannot move a directory inside itself");
     }
     puts.push_back({DirentKey(new_dir, new_name), false, EncodeDirent(src.ino, src.mode)});
@@ -292,7 +331,7 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
       if (src.IsDir() && !dst->IsDir()) return Status(Code::kNotDir, "target is not a directory");
       if (!src.IsDir() && dst->IsDir()) return Status(Code::kIsDir, "target is a directory");
       if (dst->IsDir()) {
-        STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(dst->ino));
+        STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, dst->ino));
         if (!empty) return Status(Code::kNotEmpty, "target directory not empty");
         dst->nlink = 0;
         np.nlink = np.nlink > 2 ? np.nlink - 1 : 2;  // the replaced directory's ".."
@@ -301,6 +340,7 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
       }
       dst->ctime_ns = now;
       puts.push_back(PutAttr(*dst));
+      if (dst->nlink == 0) puts.push_back(PutOrphan(dst->ino));
     }
     puts.push_back({DirentKey(new_dir, new_name), false, EncodeDirent(src.ino, src.mode)});
     puts.push_back({DirentKey(old_dir, old_name), true, ""});
@@ -323,35 +363,38 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
   return Status::OK();
 }
 
-Result<std::string> BranchFs::ReadPage(uint64_t data_id, uint64_t block) {
+Result<std::string> BranchFs::ReadPage(const LineageRef& lin, uint64_t data_id, uint64_t block) {
   STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v,
-                          versions_->Get(lineage_, PageKey(data_id, block)));
+                          versions_->Get(*lin, PageKey(data_id, block)));
   if (!v) return std::string(kPageSize, '\0');  // a hole
   if (v->size() != kPageSize) v->resize(kPageSize, '\0');
   return std::move(*v);
 }
 
-Status BranchFs::TruncatePuts(InodeAttr* a, uint64_t size, std::vector<KeyPut>* puts) {
+Status BranchFs::TruncatePuts(const LineageRef& lin, InodeAttr* a, uint64_t size,
+                              std::vector<KeyPut>* puts) {
   if (size >= a->size) {
     a->size = size;  // holes read as zeros; pages past EOF were zeroed when cut
     return Status::OK();
   }
   if (size == 0) {
-    // A fresh data id hides every old page at once, in O(1).
+    // A fresh data id hides every old page at once, in O(1); the kDead
+    // marker tells GC that this branch's pages of the old one are garbage.
+    puts->push_back({DeadKey(a->data_id), false, ""});
     a->data_id = MakeIno(branch(), versions_->AllocCounter(branch()));
   } else {
     // Tombstones only for pages that exist past the cut (in this branch or
     // an ancestor): the cost follows the data, not the old size, so a huge
     // sparse file truncates cheaply.
     const uint64_t keep = BlocksFor(size);
-    STRATA_RETURN_IF_ERROR(versions_->ScanKeys(lineage_, KeyPrefix(a->data_id, KeyKind::kPage),
+    STRATA_RETURN_IF_ERROR(versions_->ScanKeys(*lin, KeyPrefix(a->data_id, KeyKind::kPage),
                                                PageKey(a->data_id, keep),
                                                [&](std::string_view key) {
                                                  puts->push_back({std::string(key), true, ""});
                                                }));
     if (size % kPageSize != 0) {
       const uint64_t last = size / kPageSize;
-      STRATA_ASSIGN_OR_RETURN(std::string page, ReadPage(a->data_id, last));
+      STRATA_ASSIGN_OR_RETURN(std::string page, ReadPage(lin, a->data_id, last));
       std::memset(page.data() + size % kPageSize, 0, kPageSize - size % kPageSize);
       puts->push_back({PageKey(a->data_id, last), false, std::move(page)});
     }
@@ -362,13 +405,14 @@ Status BranchFs::TruncatePuts(InodeAttr* a, uint64_t size, std::vector<KeyPut>* 
 
 Result<InodeAttr> BranchFs::SetAttr(uint64_t ino, const SetAttrRequest& req) {
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   const int64_t now = NowNs();
   std::vector<KeyPut> puts;
   if (req.size) {
     if (a.IsDir()) return Status(Code::kIsDir, "truncate of a directory");
     if (!a.IsReg()) return Status::Invalid("truncate of a special file");
-    STRATA_RETURN_IF_ERROR(TruncatePuts(&a, *req.size, &puts));
+    STRATA_RETURN_IF_ERROR(TruncatePuts(lin, &a, *req.size, &puts));
     a.mtime_ns = now;
   }
   if (req.mode) a.mode = (a.mode & S_IFMT) | (*req.mode & 07777);
@@ -384,7 +428,8 @@ Result<InodeAttr> BranchFs::SetAttr(uint64_t ino, const SetAttrRequest& req) {
 }
 
 Result<size_t> BranchFs::Read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status(Code::kIsDir, "read of a directory");
   if (offset >= a.size) return size_t{0};
   const size_t n = static_cast<size_t>(std::min<uint64_t>(size, a.size - offset));
@@ -395,7 +440,7 @@ Result<size_t> BranchFs::Read(uint64_t ino, uint64_t offset, size_t size, char* 
     const size_t in_page = pos % kPageSize;
     const size_t take = std::min<size_t>(n - done, kPageSize - in_page);
     STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v,
-                            versions_->Get(lineage_, PageKey(a.data_id, block)));
+                            versions_->Get(*lin, PageKey(a.data_id, block)));
     if (!v || v->size() <= in_page) {
       std::memset(buf + done, 0, take);
     } else {
@@ -411,7 +456,8 @@ Result<size_t> BranchFs::Read(uint64_t ino, uint64_t offset, size_t size, char* 
 Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
   if (size == 0) return size_t{0};
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status(Code::kIsDir, "write to a directory");
   std::vector<KeyPut> puts;
   puts.reserve(size / kPageSize + 3);
@@ -426,7 +472,7 @@ Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, 
       page.assign(data + done, kPageSize);
     } else {
       // A partial page: read-modify-write into a full page.
-      STRATA_ASSIGN_OR_RETURN(page, ReadPage(a.data_id, block));
+      STRATA_ASSIGN_OR_RETURN(page, ReadPage(lin, a.data_id, block));
       std::memcpy(page.data() + in_page, data + done, take);
     }
     puts.push_back({PageKey(a.data_id, block), false, std::move(page)});
@@ -447,7 +493,8 @@ Status BranchFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len
     return Status(Code::kNotSupported, "unsupported fallocate mode");
   }
   std::lock_guard lock(mu_);
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(ino));
+  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (!a.IsReg()) return Status(Code::kIsDir, "fallocate of a non-regular file");
   // Space is never reserved: pages are written on demand and holes read as zeros.
   if (mode == FALLOC_FL_KEEP_SIZE || offset + length <= a.size) return Status::OK();
@@ -459,11 +506,12 @@ Status BranchFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len
 }
 
 Result<std::vector<DirEntry>> BranchFs::ReadDir(uint64_t dir) {
-  STRATA_RETURN_IF_ERROR(LoadDir(dir).status());
+  const LineageRef lin = CurrentLineage();
+  STRATA_RETURN_IF_ERROR(LoadDir(lin, dir).status());
   std::vector<DirEntry> out;
   Status bad;
   STRATA_RETURN_IF_ERROR(
-      versions_->Scan(lineage_, DirentPrefix(dir), [&](std::string_view key, const std::string& v) {
+      versions_->Scan(*lin, DirentPrefix(dir), [&](std::string_view key, const std::string& v) {
         DirEntry e;
         e.name.assign(DirentName(key));
         if (!DecodeDirent(v, &e.ino, &e.type)) {
@@ -476,6 +524,44 @@ Result<std::vector<DirEntry>> BranchFs::ReadDir(uint64_t dir) {
   return out;
 }
 
-Status BranchFs::Sync() { return versions_->Sync(lineage_.front().branch); }
+Status BranchFs::Sync() { return versions_->Sync(branch_); }
+
+std::vector<KeyPut> BranchFs::PurgePuts(const InodeAttr& a) {
+  std::vector<KeyPut> puts = {{AttrKey(a.ino), true, ""}, {OrphanKey(a.ino), true, ""}};
+  if (a.IsLink()) puts.push_back({SymlinkKey(a.ino), true, ""});
+  if (a.IsReg()) puts.push_back({DeadKey(a.data_id), false, ""});
+  return puts;
+}
+
+Status BranchFs::DropStaleOrphan(const LineageRef& lin, uint64_t ino) {
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> v, versions_->Get(*lin, OrphanKey(ino)));
+  if (!v) return Status::OK();
+  return Commit({{OrphanKey(ino), true, ""}});
+}
+
+Status BranchFs::Purge(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  const LineageRef lin = CurrentLineage();
+  Result<InodeAttr> a = LoadAttr(lin, ino);
+  if (!a.ok() && !a.status().IsNotFound()) return a.status();
+  if (!a.ok() || a->nlink > 0) return DropStaleOrphan(lin, ino);
+  STRATA_RETURN_IF_ERROR(Commit(PurgePuts(*a)));
+  UncacheAttr(ino);
+  return Status::OK();
+}
+
+Status BranchFs::PurgeOrphans() {
+  std::vector<uint64_t> inos;
+  const std::string prefix = KeyPrefix(0, KeyKind::kOrphan);
+  STRATA_RETURN_IF_ERROR(
+      versions_->ScanKeys(*CurrentLineage(), prefix, prefix,
+                          [&](std::string_view key) { inos.push_back(MetaKeyId(key)); }));
+  Status first;  // one inode failing does not keep the others
+  for (uint64_t ino : inos) {
+    Status st = Purge(ino);
+    if (first.ok()) first = st;
+  }
+  return first;
+}
 
 }  // namespace strata

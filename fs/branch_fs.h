@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -38,8 +39,13 @@ class BranchFs {
  public:
   BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino);
 
-  uint32_t branch() const { return lineage_.front().branch; }
+  uint32_t branch() const { return branch_; }
   uint64_t root() const { return root_; }
+  // Replaces the lineage (after `strata branch detach` it is the branch
+  // alone) and drops every cached attribute. Operations already running
+  // finish on the lineage they started with.
+  // REQUIRES: lineage.front().branch == branch().
+  void SetLineage(Lineage lineage);
 
   Result<InodeAttr> GetAttr(uint64_t ino);
   Result<InodeAttr> Lookup(uint64_t dir, std::string_view name);
@@ -65,33 +71,55 @@ class BranchFs {
   Result<std::vector<DirEntry>> ReadDir(uint64_t dir);
   // Barrier: every operation so far is durable.
   Status Sync();
+  // Deletes an inode with no name left (nlink 0) once nothing can have it
+  // open: its attributes, symlink target and orphan marker, plus a kDead
+  // marker for a regular file's data (docs/gc.md). An inode still linked or
+  // already gone only loses a stale orphan marker, if it has one.
+  Status Purge(uint64_t ino);
+  // Purges every inode with an orphan marker. Only safe while nothing on
+  // the branch is open (a fresh mount).
+  Status PurgeOrphans();
 
  private:
-  Result<InodeAttr> LoadAttr(uint64_t ino);
+  // One operation's view of the lineage, taken once at its start.
+  using LineageRef = std::shared_ptr<const Lineage>;
+  LineageRef CurrentLineage();
+  Result<InodeAttr> LoadAttr(const LineageRef& lin, uint64_t ino);
   void CacheAttr(const InodeAttr& a);
-  Result<std::optional<std::pair<uint64_t, uint32_t>>> LookupEntry(uint64_t dir,
+  void UncacheAttr(uint64_t ino);
+  Result<std::optional<std::pair<uint64_t, uint32_t>>> LookupEntry(const LineageRef& lin,
+                                                                   uint64_t dir,
                                                                    std::string_view name);
-  Result<InodeAttr> LoadDir(uint64_t dir);
-  Result<bool> DirIsEmpty(uint64_t dir);
+  Result<InodeAttr> LoadDir(const LineageRef& lin, uint64_t dir);
+  Result<bool> DirIsEmpty(const LineageRef& lin, uint64_t dir);
   Status Commit(std::vector<KeyPut> puts);
   // A fresh inode of `mode` under directory *parent, whose times and link
   // count are updated (not stored). REQUIRES: mu_ held.
   InodeAttr NewInode(InodeAttr* parent, uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev);
-  Result<std::string> ReadPage(uint64_t data_id, uint64_t block);
+  Result<std::string> ReadPage(const LineageRef& lin, uint64_t data_id, uint64_t block);
   // Puts for truncating `a` to `size` (a is updated, not stored).
-  Status TruncatePuts(InodeAttr* a, uint64_t size, std::vector<KeyPut>* puts);
+  Status TruncatePuts(const LineageRef& lin, InodeAttr* a, uint64_t size,
+                      std::vector<KeyPut>* puts);
+  // Puts that delete the unlinked inode `a`.
+  std::vector<KeyPut> PurgePuts(const InodeAttr& a);
+  // Tombstones the orphan marker of `ino` if `lin` shows one. REQUIRES: mu_ held.
+  Status DropStaleOrphan(const LineageRef& lin, uint64_t ino);
   // Whether `dir` is `ancestor` or lies below it (rename cycle check).
-  Result<bool> IsWithin(uint64_t dir, uint64_t ancestor);
+  Result<bool> IsWithin(const LineageRef& lin, uint64_t dir, uint64_t ancestor);
 
   VersionStore* const versions_;
-  const Lineage lineage_;
+  const uint32_t branch_;
   const uint64_t root_;
 
   // Lock order: mu_ before cache_mu_.
-  std::mutex mu_;  // serializes mutations of this branch
+  std::mutex mu_;  // serializes mutations of this branch, and SetLineage with them
   std::mutex cache_mu_;
+  // GUARDED_BY(cache_mu_): replaced by SetLineage (which also holds mu_), so
+  // a mutation sees one lineage from start to end.
+  LineageRef lineage_;
   std::unordered_map<uint64_t, InodeAttr> attrs_;  // GUARDED_BY(cache_mu_): write-through
-  uint64_t cache_gen_ = 0;  // GUARDED_BY(cache_mu_): bumped by every mutation's CacheAttr
+  // GUARDED_BY(cache_mu_): bumped by every mutation's CacheAttr and by SetLineage
+  uint64_t cache_gen_ = 0;
 };
 
 }  // namespace strata

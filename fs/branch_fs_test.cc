@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fs/branch_fs_test_util.h"
+#include "layers/key.h"
 
 namespace strata {
 namespace {
@@ -180,6 +181,170 @@ TEST_P(FsNamespace, SetAttrModeUidGidAndFallocate) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, FsNamespace, STRATA_FS_MODES, testing::ModeName);
+
+// GC bookkeeping (layers/key.h, ino 0): kDead markers for superseded data
+// ids, orphan markers for inodes with no name left, and Purge.
+class FsOrphans : public FsTest {
+ protected:
+  // Whether `key` is live in the branch's view.
+  bool Has(const std::string& branch, const std::string& key) {
+    Result<std::optional<std::string>> v = env.vs()->Get(env.LineageOf(branch), key);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() && v->has_value();
+  }
+  // The inos of the branch's orphan markers.
+  std::vector<uint64_t> Orphans(const std::string& branch) {
+    std::vector<uint64_t> out;
+    const std::string prefix = KeyPrefix(0, KeyKind::kOrphan);
+    EXPECT_OK(env.vs()->ScanKeys(env.LineageOf(branch), prefix, prefix,
+                                 [&](std::string_view key) { out.push_back(MetaKeyId(key)); }));
+    return out;
+  }
+  uint64_t Head(const std::string& branch) { return env.vs()->HeadSeq(env.Find(branch)->id); }
+};
+
+TEST_P(FsOrphans, TruncateToZeroWritesADeadMarkerForTheOldDataId) {
+  ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), "f"));
+  WriteStr("main", f.ino, 0, std::string(8192 * 2 + 5, 'x'));
+  ASSERT_OK(Truncate("main", f.ino, 100));  // the data id stays: no marker
+  EXPECT_FALSE(Has("main", DeadKey(f.data_id)));
+  ASSERT_OK(Truncate("main", f.ino, 0));
+  ASSERT_OK_AND_ASSIGN(InodeAttr a, Fs("main").GetAttr(f.ino));
+  EXPECT_NE(a.data_id, f.data_id);
+  WriteStr("main", f.ino, 0, "new");
+  Restart();
+  EXPECT_TRUE(Has("main", DeadKey(f.data_id)));
+  EXPECT_FALSE(Has("main", DeadKey(a.data_id)));
+  EXPECT_EQ(ReadAll("main", f.ino), "new");
+}
+
+TEST_P(FsOrphans, UnlinkedFileStaysReadableUntilPurged) {
+  ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), "f"));
+  WriteStr("main", f.ino, 0, "still here");
+  ASSERT_OK(Fs("main").Unlink(Root(), "f"));
+  EXPECT_TRUE(Has("main", OrphanKey(f.ino)));
+  WriteStr("main", f.ino, 5, "_HERE");  // an open handle keeps working
+  Restart();
+  EXPECT_EQ(Orphans("main"), std::vector<uint64_t>{f.ino});
+  EXPECT_EQ(Nlink("main", f.ino), 0u);
+  EXPECT_EQ(ReadAll("main", f.ino), "still_HERE");
+  ASSERT_OK(Fs("main").Purge(f.ino));
+  EXPECT_EQ(CodeOf(Fs("main").GetAttr(f.ino)), Code::kNotFound);  // not from the cache
+  Restart();
+  EXPECT_EQ(CodeOf(Fs("main").GetAttr(f.ino)), Code::kNotFound);
+  EXPECT_FALSE(Has("main", AttrKey(f.ino)));
+  EXPECT_FALSE(Has("main", OrphanKey(f.ino)));
+  EXPECT_TRUE(Has("main", DeadKey(f.data_id)));
+}
+
+TEST_P(FsOrphans, PurgeOfALinkedOrMissingInodeOnlyDropsAStaleMarker) {
+  ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), "f"));
+  WriteStr("main", f.ino, 0, "linked");
+  ASSERT_OK(Fs("main").Link(f.ino, Root(), "g"));
+  ASSERT_OK(Fs("main").Unlink(Root(), "f"));  // one name left: no marker
+  EXPECT_FALSE(Has("main", OrphanKey(f.ino)));
+  uint64_t head = Head("main");
+  ASSERT_OK(Fs("main").Purge(f.ino));
+  ASSERT_OK(Fs("main").Purge(f.ino + 1000));  // no such inode
+  EXPECT_EQ(Head("main"), head);              // nothing to do: nothing written
+  ASSERT_OK(env.vs()->Commit(env.Find("main")->id, {{OrphanKey(f.ino), false, ""}}));
+  ASSERT_OK(env.vs()->Commit(env.Find("main")->id, {{OrphanKey(f.ino + 1000), false, ""}}));
+  Restart();
+  ASSERT_OK(Fs("main").Purge(f.ino));
+  ASSERT_OK(Fs("main").Purge(f.ino + 1000));
+  Restart();
+  EXPECT_EQ(Orphans("main"), std::vector<uint64_t>{});
+  EXPECT_EQ(ReadAll("main", InoOf("main", Root(), "g")), "linked");
+  EXPECT_EQ(Nlink("main", f.ino), 1u);
+  EXPECT_FALSE(Has("main", DeadKey(f.data_id)));
+}
+
+TEST_P(FsOrphans, RmdirAndSymlinkUnlinkOrphanAndPurgeDeletesAll) {
+  ASSERT_OK_AND_ASSIGN(InodeAttr d, Create("main", Root(), "d", S_IFDIR | 0755));
+  ASSERT_OK_AND_ASSIGN(InodeAttr l, Fs("main").Symlink(Root(), "l", "target", 0, 0));
+  ASSERT_OK(Fs("main").Rmdir(Root(), "d"));
+  ASSERT_OK(Fs("main").Unlink(Root(), "l"));
+  Restart();
+  EXPECT_EQ(Orphans("main"), (std::vector<uint64_t>{d.ino, l.ino}));
+  ASSERT_OK_AND_ASSIGN(std::string target, Fs("main").ReadLink(l.ino));
+  EXPECT_EQ(target, "target");
+  ASSERT_OK(Fs("main").Purge(d.ino));
+  ASSERT_OK(Fs("main").Purge(l.ino));
+  Restart();
+  EXPECT_EQ(Orphans("main"), std::vector<uint64_t>{});
+  EXPECT_FALSE(Has("main", AttrKey(d.ino)));
+  EXPECT_FALSE(Has("main", AttrKey(l.ino)));
+  EXPECT_FALSE(Has("main", SymlinkKey(l.ino)));
+  EXPECT_FALSE(Has("main", DeadKey(d.data_id)));  // only regular files have pages
+}
+
+TEST_P(FsOrphans, PurgeOrphansPurgesEveryOrphan) {
+  std::vector<uint64_t> gone;
+  for (const char* name : {"a", "b", "c"}) {
+    ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), name));
+    WriteStr("main", f.ino, 0, name);
+    gone.push_back(f.ino);
+  }
+  ASSERT_OK_AND_ASSIGN(InodeAttr kept, Create("main", Root(), "kept"));
+  WriteStr("main", kept.ino, 0, "kept");
+  for (const char* name : {"a", "b", "c"}) ASSERT_OK(Fs("main").Unlink(Root(), name));
+  Restart();
+  EXPECT_EQ(Orphans("main"), gone);
+  ASSERT_OK(Fs("main").PurgeOrphans());
+  Restart();
+  EXPECT_EQ(Orphans("main"), std::vector<uint64_t>{});
+  for (uint64_t ino : gone) {
+    EXPECT_EQ(CodeOf(Fs("main").GetAttr(ino)), Code::kNotFound) << ino;
+    EXPECT_TRUE(Has("main", DeadKey(ino))) << ino;  // a new file's data id is its ino
+  }
+  EXPECT_EQ(ReadAll("main", kept.ino), "kept");
+  EXPECT_EQ(Names("main", Root()), NameList{"kept"});
+}
+
+TEST_P(FsOrphans, RenameOverAnExistingNameOrphansTheReplacedInode) {
+  ASSERT_OK_AND_ASSIGN(InodeAttr a, Create("main", Root(), "a"));
+  ASSERT_OK_AND_ASSIGN(InodeAttr b, Create("main", Root(), "b"));
+  ASSERT_OK_AND_ASSIGN(InodeAttr c, Create("main", Root(), "c"));
+  ASSERT_OK(Fs("main").Link(c.ino, Root(), "c2"));
+  ASSERT_OK_AND_ASSIGN(InodeAttr x, Create("main", Root(), "x", S_IFDIR | 0755));
+  ASSERT_OK_AND_ASSIGN(InodeAttr y, Create("main", Root(), "y", S_IFDIR | 0755));
+  ASSERT_OK(Fs("main").Rename(Root(), "a", Root(), "b", 0));  // b loses its only name
+  ASSERT_OK(Fs("main").Rename(Root(), "b", Root(), "c", 0));  // c keeps c2
+  ASSERT_OK(Fs("main").Rename(Root(), "x", Root(), "y", 0));  // the empty y goes
+  ASSERT_OK(Fs("main").Rename(Root(), "y", Root(), "c2", RENAME_EXCHANGE));  // no link lost
+  Restart();
+  EXPECT_EQ(Orphans("main"), (std::vector<uint64_t>{b.ino, y.ino}));
+  EXPECT_EQ(Nlink("main", c.ino), 1u);
+  ASSERT_OK(Fs("main").PurgeOrphans());
+  EXPECT_EQ(CodeOf(Fs("main").GetAttr(b.ino)), Code::kNotFound);
+  EXPECT_EQ(CodeOf(Fs("main").GetAttr(y.ino)), Code::kNotFound);
+  EXPECT_EQ(InoOf("main", Root(), "c"), a.ino);
+  EXPECT_EQ(InoOf("main", Root(), "c2"), x.ino);
+  EXPECT_EQ(InoOf("main", Root(), "y"), c.ino);
+}
+
+// After `strata branch detach` the branch reads its own level alone.
+TEST_P(FsOrphans, SetLineageSwapsTheViewAndDropsCachedAttributes) {
+  ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), "f"));
+  WriteStr("main", f.ino, 0, "parent");
+  Restart();
+  ASSERT_OK(env.manager()->CreateBranch("kid", "main", 0, 0));
+  const Lineage full = env.LineageOf("kid");
+  ASSERT_EQ(full.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(InodeAttr own, Create("kid", Root(), "own"));
+  WriteStr("kid", own.ino, 0, "kid");
+  EXPECT_EQ(ReadAll("kid", f.ino), "parent");  // caches f's attributes
+  Fs("kid").SetLineage({full.front()});
+  EXPECT_EQ(Fs("kid").branch(), full.front().branch);
+  EXPECT_EQ(CodeOf(Fs("kid").GetAttr(f.ino)), Code::kNotFound);
+  EXPECT_EQ(CodeOf(Fs("kid").Lookup(Root(), "f")), Code::kNotFound);
+  EXPECT_EQ(Names("kid", Root()), NameList{"own"});
+  EXPECT_EQ(ReadAll("kid", InoOf("kid", Root(), "own")), "kid");
+  Fs("kid").SetLineage(full);
+  EXPECT_EQ(ReadAll("kid", InoOf("kid", Root(), "f")), "parent");
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, FsOrphans, STRATA_FS_MODES, testing::ModeName);
 
 }  // namespace
 }  // namespace strata

@@ -591,27 +591,72 @@ uint64_t FuseServer::RememberNode(uint32_t branch, uint64_t ino) {
 
 void FuseServer::ForgetNode(uint64_t nodeid, uint64_t n) {
   if (nodeid == kRootNode || nodeid == kControlNode) return;
-  std::lock_guard lock(nodes_mu_);
-  auto it = nodes_.find(nodeid);
-  if (it == nodes_.end()) return;
-  if (it->second.lookups > n) {
-    it->second.lookups -= n;
-    return;
+  Node gone;
+  {
+    std::lock_guard lock(nodes_mu_);
+    auto it = nodes_.find(nodeid);
+    if (it == nodes_.end()) return;
+    if (it->second.lookups > n) {
+      it->second.lookups -= n;
+      return;
+    }
+    gone = it->second;
+    ids_.erase({gone.branch, gone.ino});
+    nodes_.erase(it);
   }
-  ids_.erase({it->second.branch, it->second.ino});
-  nodes_.erase(it);
+  PurgeIfUnlinked(gone.branch, gone.ino);
 }
 
-std::shared_ptr<BranchFs> FuseServer::FsFor(uint32_t branch) {
+void FuseServer::PurgeIfUnlinked(uint32_t branch, uint64_t ino) {
+  // Runs outside any callback's Guard (forget has no reply to fail).
+  try {
+    std::shared_ptr<BranchFs> fs = FsFor(branch);
+    if (!fs) return;  // the branch was deleted or reset
+    Result<InodeAttr> a = fs->GetAttr(ino);
+    if (!a.ok() || a->nlink > 0) return;
+    Status st = fs->Purge(ino);
+    if (!st.ok()) spdlog::error("branch {}: purge of inode {}: {}", branch, ino, st.ToString());
+  } catch (const std::exception& e) {
+    spdlog::error("branch {}: purge of inode {}: {}", branch, ino, e.what());
+  }
+}
+
+std::shared_ptr<FuseServer::FsSlot> FuseServer::SlotFor(uint32_t branch) {
   std::lock_guard lock(fs_mu_);
   auto it = fs_.find(branch);
   if (it != fs_.end()) return it->second;
+  // The catalog is read under fs_mu_, so a SetLineage that follows a
+  // catalog change never misses a BranchFs made from the older lineage.
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranchById(branch);
   if (!b || !versions_->HasBranch(branch)) return nullptr;
-  auto fs = std::make_shared<BranchFs>(versions_, cat->LineageOf(branch), b->root_ino);
-  fs_[branch] = fs;
-  return fs;
+  auto slot = std::make_shared<FsSlot>();
+  slot->fs = std::make_shared<BranchFs>(versions_, cat->LineageOf(branch), b->root_ino);
+  fs_[branch] = slot;
+  return slot;
+}
+
+std::shared_ptr<BranchFs> FuseServer::FsFor(uint32_t branch) {
+  std::shared_ptr<FsSlot> slot = SlotFor(branch);
+  if (!slot) return nullptr;
+  // Every caller waits for the purge, so no operation can orphan (and hold
+  // open) an inode that the purge would then delete.
+  std::call_once(slot->orphans_purged, [&] {
+    Status st = slot->fs->PurgeOrphans();
+    if (!st.ok()) spdlog::error("branch {}: purge of orphans: {}", branch, st.ToString());
+  });
+  return slot->fs;
+}
+
+void FuseServer::SetLineage(uint32_t branch, Lineage lineage) {
+  std::shared_ptr<BranchFs> fs;
+  {
+    std::lock_guard lock(fs_mu_);
+    auto it = fs_.find(branch);
+    if (it == fs_.end()) return;
+    fs = it->second->fs;
+  }
+  fs->SetLineage(std::move(lineage));
 }
 
 std::shared_ptr<BranchFs> FuseServer::FsForName(const std::string& name) {

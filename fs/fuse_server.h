@@ -52,6 +52,10 @@ class FuseServer {
   // Drops the kernel's cached root entry for `name` (branch created, deleted
   // or reset) and forgets the branch's BranchFs if it is gone.
   void InvalidateBranch(const std::string& name);
+  // Gives the branch's BranchFs, if one exists, a new lineage (after
+  // `strata branch detach`: the branch alone). Call once the catalog shows
+  // the new lineage, so that a BranchFs made later starts with it.
+  void SetLineage(uint32_t branch, Lineage lineage);
 
   // Used by the C callbacks in fuse_server.cc.
   struct Node {
@@ -62,7 +66,11 @@ class FuseServer {
   bool ResolveNode(uint64_t nodeid, Node* out);
   // Registers one kernel lookup of (branch, ino); returns its node id.
   uint64_t RememberNode(uint32_t branch, uint64_t ino);
+  // Drops n kernel lookups of a node. Once none is left the kernel holds the
+  // inode no more (nor any open file of it), so one with no name is purged.
   void ForgetNode(uint64_t nodeid, uint64_t n);
+  // The branch's BranchFs, made on first use, when it also purges the
+  // branch's orphans (nothing of a branch is open before its first use).
   std::shared_ptr<BranchFs> FsFor(uint32_t branch);
   std::shared_ptr<BranchFs> FsForName(const std::string& name);
   Catalog* catalog() const { return catalog_; }
@@ -72,6 +80,15 @@ class FuseServer {
   VersionStore* const versions_;
   Catalog* const catalog_;
   const FuseOptions options_;
+  // A branch's BranchFs and whether its orphans were purged.
+  struct FsSlot {
+    std::shared_ptr<BranchFs> fs;
+    std::once_flag orphans_purged;
+  };
+  // The slot of a branch, made if the catalog knows the branch.
+  std::shared_ptr<FsSlot> SlotFor(uint32_t branch);
+  void PurgeIfUnlinked(uint32_t branch, uint64_t ino);
+
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   std::atomic<bool> looping_{false};
@@ -82,8 +99,9 @@ class FuseServer {
   std::map<std::pair<uint32_t, uint64_t>, uint64_t> ids_;  // GUARDED_BY(nodes_mu_)
   uint64_t next_nodeid_ = 3;                               // 1: root, 2: .strata.sock
 
+  // Never held during a BranchFs operation (nor is nodes_mu_).
   std::mutex fs_mu_;
-  std::unordered_map<uint32_t, std::shared_ptr<BranchFs>> fs_;  // GUARDED_BY(fs_mu_)
+  std::unordered_map<uint32_t, std::shared_ptr<FsSlot>> fs_;  // GUARDED_BY(fs_mu_)
 };
 
 }  // namespace strata

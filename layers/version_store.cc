@@ -567,6 +567,9 @@ Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& 
   {
     std::shared_lock lock(bs->mu);
     next.next_layer_no = std::max(next.next_layer_no, bs->next_layer_no);
+    // Every manifest carries the floor as it stands (docs/gc.md, "The window").
+    next.history_floor = std::max(next.history_floor, bs->history_floor);
+    next.history_floor_ns = std::max(next.history_floor_ns, bs->history_floor_ns);
   }
   next.durable_seq = meta.max_seq;
   next.last_time_ns = std::max(next.last_time_ns, meta.max_time_ns);

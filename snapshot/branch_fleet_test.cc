@@ -16,8 +16,9 @@ CredentialInfo Cred(const std::string& id, uint32_t branch) {
 
 TEST(BranchFleet, CatalogKeepsOwnerExpiryIdleTimeoutCredentialsAndQuotas) {
   CatalogData c;
-  c.branches.push_back({7, "b", 0, 0, 99, 5, Durability::kLocal, "agent-1", 123, 45});
-  c.branches.push_back({8, "plain", 7, 3, 99, 5, std::nullopt, "", 0, 0});
+  c.branches.push_back(
+      {7, "b", 0, 0, 99, 5, Durability::kLocal, "agent-1", 123, 45, std::nullopt, ""});
+  c.branches.push_back({8, "plain", 7, 3, 99, 5, std::nullopt, "", 0, 0, std::nullopt, ""});
   c.credentials.push_back(Cred("c1", 7));
   c.quotas["agent-1"] = {4, 5000};
   ASSERT_OK_AND_ASSIGN(CatalogData d, DecodeCatalog(EncodeCatalog(c), "t"));
@@ -35,7 +36,7 @@ TEST(BranchFleet, CatalogKeepsOwnerExpiryIdleTimeoutCredentialsAndQuotas) {
   EXPECT_EQ(d.quotas["agent-1"].max_bytes, 5000);
   // A catalog written before the fleet fields decodes with their defaults.
   CatalogData old;
-  old.branches.push_back({1, "main", 0, 0, 99, 5, std::nullopt, "", 0, 0});
+  old.branches.push_back({1, "main", 0, 0, 99, 5, std::nullopt, "", 0, 0, std::nullopt, ""});
   std::string text = EncodeCatalog(old);
   EXPECT_EQ(text.find("owner"), std::string::npos);
   EXPECT_EQ(text.find("credentials"), std::string::npos);
@@ -86,12 +87,15 @@ TEST(BranchFleet, UpdateChangesOnlyTheGivenFields) {
   o.expires_ns = 100;
   o.idle_timeout_s = 7;
   ASSERT_OK(env.manager()->CreateBranch("b", "", o));
-  ASSERT_OK_AND_ASSIGN(BranchInfo u,
-                       env.manager()->UpdateBranch("b", {std::nullopt, 0, std::nullopt}));
+  ASSERT_OK_AND_ASSIGN(BranchInfo u, env.manager()->UpdateBranch(
+                                         "b", {std::nullopt, 0, std::nullopt, std::nullopt}));
   EXPECT_EQ(u.expires_ns, 0);
   EXPECT_EQ(u.idle_timeout_s, 7);
   EXPECT_EQ(u.owner, "x");
-  EXPECT_EQ(env.manager()->UpdateBranch("b", {std::nullopt, std::nullopt, -5}).status().code(),
+  EXPECT_EQ(env.manager()
+                ->UpdateBranch("b", {std::nullopt, std::nullopt, -5, std::nullopt})
+                .status()
+                .code(),
             Code::kInvalid);
   EXPECT_EQ(env.manager()->UpdateBranch("nope", {}).status().code(), Code::kNotFound);
 }

@@ -80,9 +80,93 @@ Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const Bra
       break;
     }
   }
+  // Under mu_, as PlanRetention: no collection can let this point go
+  // between the check and the catalog naming the fork.
+  const int64_t window = HistoryOf(parent);
+  STRATA_ASSIGN_OR_RETURN(std::optional<TimePoint> oldest,
+                          OldestPoint(versions_, parent, window, NowNs()));
+  STRATA_RETURN_IF_ERROR(CheckForkPoint(parent, window, oldest, spec, seq));
   // The caller makes the fork point durable (one Sync) before the catalog
   // names it.
   return seq;
+}
+
+int64_t BranchManager::HistoryOf(const BranchInfo& b) const {
+  return strata::HistoryOf(b, default_history_s_);
+}
+
+Result<std::optional<TimePoint>> BranchManager::OldestPointOf(const BranchInfo& b) {
+  return OldestPoint(versions_, b, HistoryOf(b), NowNs());
+}
+
+Result<GcPoints> BranchManager::PlanRetention(uint32_t id) {
+  std::lock_guard lock(mu_);
+  std::shared_ptr<const CatalogData> cat = catalog_->Current();
+  const BranchInfo* b = cat->FindBranchById(id);
+  if (!b) return Status::NotFound("branch id " + std::to_string(id) + " is gone");
+  STRATA_ASSIGN_OR_RETURN(std::optional<TimePoint> oldest,
+                          OldestPoint(versions_, *b, HistoryOf(*b), NowNs()));
+  if (!oldest) return RetainedPoints(*cat, id, 0);
+  versions_->RaiseHistoryFloor(id, oldest->seq, oldest->time_ns);
+  return RetainedPoints(*cat, id, oldest->seq);
+}
+
+Status BranchManager::CheckNotDetaching(const BranchInfo& b) const {
+  if (!detaching_.count(b.id)) return Status::OK();
+  return Status::Busy("branch '" + b.name + "' is being detached");
+}
+
+void BranchManager::AnnounceLineages(const CatalogData& cat, uint32_t id) {
+  if (!lineage_changed_) return;
+  lineage_changed_(id, cat.LineageOf(id));
+  for (const BranchInfo& b : cat.branches) {
+    if (b.parent == id) AnnounceLineages(cat, b.id);
+  }
+}
+
+Result<BranchInfo> BranchManager::DetachBranch(const std::string& name) {
+  uint32_t id = 0;
+  Lineage ancestors;
+  std::string parent_name;
+  {
+    std::lock_guard lock(mu_);
+    std::shared_ptr<const CatalogData> cat = catalog_->Current();
+    const BranchInfo* b = cat->FindBranch(name);
+    if (!b) return NoBranch(name);
+    if (b->parent == 0) {
+      return Status::Invalid("branch '" + name + "' has no parent: nothing to detach");
+    }
+    STRATA_RETURN_IF_ERROR(CheckNotDetaching(*b));
+    const BranchInfo* parent = cat->FindBranchById(b->parent);
+    if (!parent) return Status::Corruption("catalog: parent of '" + name + "' is missing");
+    id = b->id;
+    parent_name = parent->name;
+    ancestors = cat->LineageOf(parent->id, b->fork_seq);
+    detaching_.insert(id);
+  }
+  // The copy runs without the lock: the catalog still names the fork, so
+  // the ancestors keep what it reads, and whatever the branch (or a child of
+  // it) writes meanwhile lands above seq 0.
+  Result<uint64_t> bytes = versions_->Detach(id, ancestors);
+  std::lock_guard lock(mu_);
+  detaching_.erase(id);
+  if (!bytes.ok()) return bytes.status();
+  BranchInfo info;
+  STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
+    for (auto& x : c.branches) {
+      if (x.id != id) continue;
+      x.parent = 0;
+      x.fork_seq = 0;
+      x.detached_from = parent_name;
+      info = x;
+    }
+    return Status::OK();
+  }));
+  // Catalog first: a reader set up from the old catalog after this point
+  // gets the new lineage from here.
+  AnnounceLineages(*catalog_->Current(), id);
+  spdlog::info("branch '{}' detached from '{}': {} bytes copied", name, parent_name, *bytes);
+  return info;
 }
 
 Result<uint32_t> BranchManager::NextId(const CatalogData& cat) {
@@ -118,6 +202,8 @@ Status BranchManager::ApplyPostgresFixups(const Lineage& child, uint64_t root) {
     attr.nlink = attr.nlink > 0 ? attr.nlink - 1 : 0;
     attr.ctime_ns = NowNs();
     puts.push_back({AttrKey(ino), false, EncodeInodeAttr(attr)});
+    // Its last name is gone: the child's filesystem purges it (docs/gc.md).
+    if (attr.nlink == 0) puts.push_back({OrphanKey(ino), false, ""});
   }
   STRATA_ASSIGN_OR_RETURN(uint64_t seq, versions_->Commit(child.front().branch, std::move(puts)));
   spdlog::info("branch {}: removed the parent's postmaster.pid (seq {})", child.front().branch,
@@ -149,6 +235,9 @@ Result<BranchInfo> BranchManager::UpdateBranch(const std::string& name, const Br
   if (patch.idle_timeout_s && *patch.idle_timeout_s < 0) {
     return Status::Invalid("idle_timeout_seconds must be >= 0");
   }
+  if (patch.history_s && *patch.history_s) {
+    STRATA_RETURN_IF_ERROR(CheckHistorySeconds(**patch.history_s));
+  }
   std::lock_guard lock(mu_);
   if (patch.tier) STRATA_RETURN_IF_ERROR(CheckTier(*patch.tier));
   const BranchInfo* b = catalog_->Current()->FindBranch(name);
@@ -161,6 +250,7 @@ Result<BranchInfo> BranchManager::UpdateBranch(const std::string& name, const Br
       if (patch.tier) x.durability = *patch.tier;
       if (patch.expires_ns) x.expires_ns = *patch.expires_ns;
       if (patch.idle_timeout_s) x.idle_timeout_s = *patch.idle_timeout_s;
+      if (patch.history_s) x.history_s = *patch.history_s;
       info = x;
     }
     return Status::OK();
@@ -190,6 +280,7 @@ Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const st
   if (opts.expires_ns < 0 || opts.idle_timeout_s < 0) {
     return Status::Invalid("expires_at and idle_timeout_seconds must be >= 0");
   }
+  if (opts.history_s) STRATA_RETURN_IF_ERROR(CheckHistorySeconds(*opts.history_s));
   std::lock_guard lock(mu_);
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   if (cat->FindBranch(name)) return Status::Exists("branch '" + name + "' already exists");
@@ -198,6 +289,7 @@ Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const st
   info.owner = opts.owner;
   info.expires_ns = opts.expires_ns;
   info.idle_timeout_s = opts.idle_timeout_s;
+  info.history_s = opts.history_s;
   STRATA_ASSIGN_OR_RETURN(info.id, NextId(*cat));
   cat = catalog_->Current();
   info.name = name;
@@ -250,6 +342,7 @@ Status BranchManager::DeleteBranch(const std::string& name) {
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranch(name);
   if (!b) return NoBranch(name);
+  STRATA_RETURN_IF_ERROR(CheckNotDetaching(*b));
   const uint32_t id = b->id;
   if (auto kids = cat->ChildrenOf(id); !kids.empty()) {
     return Status::Busy("branch '" + name + "' has child branches (" + Join(kids) +
@@ -279,6 +372,7 @@ Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
   if (b->parent == 0) {
     return Status::Invalid("branch '" + name + "' is a root branch: it has no parent to reset to");
   }
+  STRATA_RETURN_IF_ERROR(CheckNotDetaching(*b));
   if (auto kids = cat->ChildrenOf(b->id); !kids.empty()) {
     return Status::Busy("branch '" + name + "' has child branches (" + Join(kids) +
                         "): delete them before a reset");

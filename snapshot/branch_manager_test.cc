@@ -16,20 +16,9 @@ namespace strata {
 namespace {
 
 using testing::BranchEnv;
+using testing::Put;
 using testing::Rfc3339Ns;
-
-std::string Val(BranchEnv& env, const std::string& branch, const std::string& key) {
-  Result<std::optional<std::string>> r = env.vs()->Get(env.LineageOf(branch), key);
-  if (!r.ok()) return "ERR:" + r.status().ToString();
-  return r->has_value() ? **r : "<absent>";
-}
-
-uint64_t Put(BranchEnv& env, const std::string& branch, const std::string& key,
-             const std::string& value) {
-  Result<uint64_t> seq = env.vs()->Commit(env.Find(branch)->id, {{key, false, value}});
-  EXPECT_TRUE(seq.ok()) << seq.status().ToString();
-  return seq.ok() ? *seq : 0;
-}
+using testing::Val;
 
 TEST(BranchManager, RootBranchHasATopDirectoryOwnedByUidGidMode0700) {
   BranchEnv env;
@@ -286,13 +275,17 @@ TEST(BranchDurability, RemoteNeedsAWalsinkAndIsRefusedWithoutOne) {
 
 TEST(BranchDurability, CatalogWithoutTiersMeansTheDefaultAndBadTiersAreCorruption) {
   CatalogData c;
-  c.branches.push_back({1, "old", 0, 0, 1, 0, std::nullopt, "", 0, 0});
-  c.branches.push_back({2, "new", 1, 5, 1, 0, Durability::kEphemeral, "", 0, 0});
+  c.branches.push_back({1, "old", 0, 0, 1, 0, std::nullopt, "", 0, 0, std::nullopt, ""});
+  c.branches.push_back({2, "new", 1, 5, 1, 0, Durability::kEphemeral, "", 0, 0, 7200, "gone"});
   const std::string bytes = EncodeCatalog(c);
   EXPECT_EQ(bytes.find("\"durability\":\"remote\""), std::string::npos);
   ASSERT_OK_AND_ASSIGN(CatalogData back, DecodeCatalog(bytes, "c"));
   EXPECT_EQ(back.branches[0].durability, std::nullopt);
   EXPECT_EQ(back.branches[1].durability, Durability::kEphemeral);
+  EXPECT_EQ(back.branches[0].history_s, std::nullopt);
+  EXPECT_EQ(back.branches[1].history_s, std::optional<int64_t>(7200));
+  EXPECT_EQ(back.branches[0].detached_from, "");
+  EXPECT_EQ(back.branches[1].detached_from, "gone");
   std::string bad = bytes;
   bad.replace(bad.find("ephemeral"), 9, "forever!!");
   Result<CatalogData> r = DecodeCatalog(bad, "c");

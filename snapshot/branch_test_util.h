@@ -55,6 +55,21 @@ class BranchEnv : public TestEnv {
   std::unique_ptr<BranchManager> manager_;
 };
 
+// The value of `key` on `branch` ("<absent>" or "ERR:...").
+inline std::string Val(BranchEnv& env, const std::string& branch, const std::string& key) {
+  Result<std::optional<std::string>> r = env.vs()->Get(env.LineageOf(branch), key);
+  if (!r.ok()) return "ERR:" + r.status().ToString();
+  return r->has_value() ? **r : "<absent>";
+}
+
+// Commits key=value on `branch`; returns its seq (0 on failure, reported).
+inline uint64_t Put(BranchEnv& env, const std::string& branch, const std::string& key,
+                    const std::string& value) {
+  Result<uint64_t> seq = env.vs()->Commit(env.Find(branch)->id, {{key, false, value}});
+  EXPECT_TRUE(seq.ok()) << seq.status().ToString();
+  return seq.ok() ? *seq : 0;
+}
+
 }  // namespace strata::testing
 
 namespace strata::testing {

@@ -89,6 +89,8 @@ std::string EncodeCatalog(const CatalogData& c) {
     if (!b.owner.empty()) jb["owner"] = b.owner;
     if (b.expires_ns) jb["expires_ns"] = b.expires_ns;
     if (b.idle_timeout_s) jb["idle_timeout_s"] = b.idle_timeout_s;
+    if (b.history_s) jb["history_s"] = *b.history_s;
+    if (!b.detached_from.empty()) jb["detached_from"] = b.detached_from;
   }
   j["snapshots"] = nlohmann::json::array();
   for (const auto& s : c.snapshots) {
@@ -128,7 +130,7 @@ Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& na
       c.branches.push_back({b.at("id").get<uint32_t>(), b.at("name").get<std::string>(),
                             b.at("parent").get<uint32_t>(), b.at("fork_seq").get<uint64_t>(),
                             b.at("root_ino").get<uint64_t>(), b.at("created_ns").get<int64_t>(),
-                            std::nullopt, "", 0, 0});
+                            std::nullopt, "", 0, 0, std::nullopt, ""});
       if (b.contains("durability")) {
         Result<Durability> d = ParseDurability(b.at("durability").get<std::string>());
         if (!d.ok()) return Status::Corruption("catalog " + name + ": " + d.status().message());
@@ -137,6 +139,8 @@ Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& na
       c.branches.back().owner = b.value("owner", "");
       c.branches.back().expires_ns = b.value("expires_ns", int64_t{0});
       c.branches.back().idle_timeout_s = b.value("idle_timeout_s", int64_t{0});
+      if (b.contains("history_s")) c.branches.back().history_s = b.at("history_s").get<int64_t>();
+      c.branches.back().detached_from = b.value("detached_from", "");
     }
     for (const auto& s : j.at("snapshots")) {
       c.snapshots.push_back({s.at("name").get<std::string>(), s.at("branch").get<uint32_t>(),

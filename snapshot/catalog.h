@@ -37,6 +37,10 @@ struct BranchInfo {
   std::string owner;
   int64_t expires_ns = 0;
   int64_t idle_timeout_s = 0;
+  // Its history window in seconds (docs/gc.md); unset: the mount's default.
+  std::optional<int64_t> history_s;
+  // The name of the parent it was detached from ("" if never detached).
+  std::string detached_from;
 };
 
 // A password credential for one branch's endpoint. Only the SCRAM verifier is

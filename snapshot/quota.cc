@@ -2,13 +2,15 @@
 
 namespace strata {
 
-OwnerUsage UsageOf(const CatalogData& cat, const std::string& owner, VersionStore* versions) {
+OwnerUsage UsageOf(const CatalogData& cat, const std::string& owner, VersionStore* versions,
+                   const ExclusiveBytesFn& exclusive) {
   OwnerUsage u;
   for (const BranchInfo& b : cat.branches) {
     if (b.owner != owner) continue;
     u.branches++;
     const BranchStats s = versions->Stats(b.id);
-    u.bytes += static_cast<int64_t>(s.layer_bytes + s.memtable_bytes);
+    const std::optional<uint64_t> excl = exclusive ? exclusive(b.id) : std::nullopt;
+    u.bytes += static_cast<int64_t>(excl.value_or(s.layer_bytes) + s.memtable_bytes);
   }
   return u;
 }

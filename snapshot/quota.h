@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -13,12 +15,18 @@ namespace strata {
 
 struct OwnerUsage {
   int64_t branches = 0;
-  // Bytes the owner's branches add to the store: their own layers and
-  // memtables; what a branch shares with its parent counts for the parent.
+  // Bytes deleting the owner's branches would free: their exclusive bytes
+  // (docs/gc.md, "Space") and memtables. What a branch shares with its
+  // parent counts for the parent; what its children read counts for them.
   int64_t bytes = 0;
 };
 
-OwnerUsage UsageOf(const CatalogData& cat, const std::string& owner, VersionStore* versions);
+// The exclusive bytes of a branch as the last collection pass measured
+// them, or nullopt before one has (then its layer bytes count).
+using ExclusiveBytesFn = std::function<std::optional<uint64_t>(uint32_t branch)>;
+
+OwnerUsage UsageOf(const CatalogData& cat, const std::string& owner, VersionStore* versions,
+                   const ExclusiveBytesFn& exclusive = nullptr);
 
 // The catalog's quota of `owner`, or `defaults` when it has none.
 OwnerQuota QuotaOf(const CatalogData& cat, const std::string& owner, const OwnerQuota& defaults);

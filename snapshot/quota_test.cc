@@ -54,5 +54,22 @@ TEST(Quota, UsageCountsTheOwnersBranchesAndTheirOwnBytes) {
   EXPECT_EQ(UsageOf(*env.catalog()->Current(), "nobody", env.vs()).branches, 0);
 }
 
+TEST(Quota, UsageCountsExclusiveBytesOnceMeasured) {
+  BranchEnv env;
+  ASSERT_OK(env.Open());
+  BranchOptions mine;
+  mine.owner = "agent";
+  ASSERT_OK_AND_ASSIGN(BranchInfo a, env.manager()->CreateBranch("a", "", mine));
+  ASSERT_OK(env.vs()->Commit(a.id, {{"k", false, std::string(5000, 'x')}}));
+  ASSERT_OK(env.vs()->Flush(a.id));
+  const CatalogData& cat = *env.catalog()->Current();
+  const int64_t layers = UsageOf(cat, "agent", env.vs()).bytes;
+  EXPECT_GT(layers, 0);
+  auto measured = [](uint32_t) { return std::optional<uint64_t>(7); };
+  EXPECT_EQ(UsageOf(cat, "agent", env.vs(), measured).bytes, 7);
+  auto unmeasured = [](uint32_t) { return std::optional<uint64_t>(); };
+  EXPECT_EQ(UsageOf(cat, "agent", env.vs(), unmeasured).bytes, layers);
+}
+
 }  // namespace
 }  // namespace strata

@@ -86,13 +86,6 @@ Result<int64_t> ParseDuration(std::string_view text) { return ParseDurationFrom(
 
 Result<int64_t> ParseWindow(std::string_view text) { return ParseDurationFrom(text, 0); }
 
-std::string FormatDuration(int64_t seconds) {
-  if (seconds != 0 && seconds % 86400 == 0) return std::to_string(seconds / 86400) + "d";
-  if (seconds != 0 && seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
-  if (seconds != 0 && seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
-  return std::to_string(seconds) + "s";
-}
-
 Result<int64_t> ParseCount(std::string_view text) {
   int64_t n = 0;
   if (!ParseDigits(text, &n)) {

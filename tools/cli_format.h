@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/text.h"
 
 namespace strata::cli {
 
@@ -25,9 +26,7 @@ Result<int64_t> ParseDuration(std::string_view text);
 // A history window: a DURATION, or 0 ("0", "0s", "0h", ...) for none.
 Result<int64_t> ParseWindow(std::string_view text);
 
-// Seconds in the largest unit that divides them exactly: 90 -> "90s",
-// 300 -> "5m", 7200 -> "2h", 86400 -> "1d"; 0 -> "0s". ParseDuration reads it back.
-std::string FormatDuration(int64_t seconds);
+// FormatDuration (common/text.h) prints what ParseDuration reads.
 
 // A non-negative decimal integer ("0", "12"). kInvalid otherwise.
 Result<int64_t> ParseCount(std::string_view text);
