@@ -52,7 +52,8 @@ Result<Manifest> DecodeManifest(const std::string& data, const std::string& name
 // Loads the newest manifest of `branch`; a Manifest with version 0 if none.
 Result<Manifest> LoadManifest(ObjectStore* store, uint32_t branch);
 // Writes m (m.version must be one past the stored newest) and deletes the
-// manifest two versions back, keeping the previous one as a fallback.
+// manifest two versions back. Only the newest is ever read; the one before
+// it may name layers a compaction deleted (docs/gc.md, "Leaked objects").
 Status StoreManifest(ObjectStore* store, const Manifest& m);
 
 }  // namespace strata

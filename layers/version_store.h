@@ -213,6 +213,11 @@ class VersionStore {
     uint64_t history_floor_ns = 0;
     int64_t active_since_ns = 0;
     bool dropped = false;  // set under flush_mu and commit_mu by DropBranch
+    // Set under gc_mu when a compaction's index update failed after its
+    // manifest was published: the index may still name layers the manifest
+    // does not, so no layer of the branch may be deleted until a mount
+    // reconciles the index (Recover).
+    bool index_stale = false;
     // Sink token of the branch's newest record: what its barrier waits for.
     std::atomic<uint64_t> last_token{0};
     std::atomic<Durability> durability{Durability::kLocal};
@@ -245,6 +250,12 @@ class VersionStore {
   Status PublishRewrite(BranchState* bs, const std::vector<LayerContents>& layers,
                         const GcAnalysis& a, const GcPoints& points, Rewrite* rw);
   Status StoreManifestChecked(BranchState* bs, const Manifest& next);
+  // The branch's manifest with its layer counter and history floor brought
+  // up to date, for the caller to change and publish. REQUIRES: flush_mu held.
+  Manifest NextManifest(BranchState* bs);
+  // kUnavailable once the branch's index went stale (BranchState::index_stale).
+  // REQUIRES: bs.gc_mu held.
+  static Status CheckIndexFresh(const BranchState& bs);
   void CountReadSources(uint32_t sources);
   // Records whether a flush reached the store (for max_store_lag_seconds).
   void NoteFlushResult(const Status& st);

@@ -177,14 +177,7 @@ Status VersionStore::PublishRewrite(BranchState* bs, const std::vector<LayerCont
   for (size_t l : rw->selected) removed.insert(layers[l].meta.no);
   std::lock_guard flush_lock(bs->flush_mu);
   if (bs->dropped) return Status::NotFound("branch id " + std::to_string(bs->id) + " is gone");
-  Manifest next;
-  {
-    std::shared_lock lock(bs->mu);
-    next = bs->manifest;
-    next.next_layer_no = std::max(next.next_layer_no, bs->next_layer_no);
-    next.history_floor = std::max(next.history_floor, bs->history_floor);
-    next.history_floor_ns = std::max(next.history_floor_ns, bs->history_floor_ns);
-  }
+  Manifest next = NextManifest(bs);
   std::erase_if(next.layers, [&](const LayerMeta& m) { return removed.count(m.no) > 0; });
   next.layers.insert(next.layers.end(), rw->out.begin(), rw->out.end());
   next.version++;
@@ -214,8 +207,33 @@ Status VersionStore::PublishRewrite(BranchState* bs, const std::vector<LayerCont
     }
   }
   (void)points;
-  return index_->ApplyCompaction(bs->id, {removed.begin(), removed.end()}, pruned, added,
-                                 repointed);
+  Status st =
+      index_->ApplyCompaction(bs->id, {removed.begin(), removed.end()}, pruned, added, repointed);
+  if (!st.ok()) {
+    bs->index_stale = true;
+    spdlog::error(
+        "gc: branch {}: the index update failed after manifest {} was published; "
+        "no layer of the branch is deleted until the next mount: {}",
+        bs->id, next.version, st.ToString());
+  }
+  return st;
+}
+
+Manifest VersionStore::NextManifest(BranchState* bs) {
+  std::shared_lock lock(bs->mu);
+  Manifest next = bs->manifest;
+  next.next_layer_no = std::max(next.next_layer_no, bs->next_layer_no);
+  // Every manifest carries the floor as it stands (docs/gc.md, "The window").
+  next.history_floor = std::max(next.history_floor, bs->history_floor);
+  next.history_floor_ns = std::max(next.history_floor_ns, bs->history_floor_ns);
+  return next;
+}
+
+Status VersionStore::CheckIndexFresh(const BranchState& bs) {
+  if (!bs.index_stale) return Status::OK();
+  return Status::Unavailable("branch " + std::to_string(bs.id) +
+                             ": the index is out of date after a failed update; remount to "
+                             "rebuild it before collecting garbage");
 }
 
 Result<CompactionResult> VersionStore::Compact(uint32_t branch, const GcPoints& points,
@@ -225,6 +243,7 @@ Result<CompactionResult> VersionStore::Compact(uint32_t branch, const GcPoints& 
   std::lock_guard gc_lock(bs->gc_mu);
   if (bs->dropped) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
   if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
+  STRATA_RETURN_IF_ERROR(CheckIndexFresh(*bs));
   Manifest m;
   {
     std::shared_lock lock(bs->mu);
@@ -339,12 +358,7 @@ Result<uint64_t> VersionStore::Detach(uint32_t branch, const Lineage& ancestors)
   STRATA_RETURN_IF_ERROR(finish(builder));
   std::lock_guard flush_lock(bs->flush_mu);
   if (bs->dropped) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
-  Manifest next;
-  {
-    std::shared_lock lock(bs->mu);
-    next = bs->manifest;
-    next.next_layer_no = std::max(next.next_layer_no, bs->next_layer_no);
-  }
+  Manifest next = NextManifest(bs.get());
   next.layers.insert(next.layers.end(), metas.begin(), metas.end());
   next.version++;
   STRATA_RETURN_IF_ERROR(StoreManifestChecked(bs.get(), next));
@@ -366,6 +380,9 @@ Result<uint64_t> VersionStore::SweepLeaked(uint32_t branch) {
   std::lock_guard gc_lock(bs->gc_mu);
   std::lock_guard flush_lock(bs->flush_mu);  // no upload of this branch is in flight
   if (bs->dropped) return uint64_t{0};
+  // A daemon that lost its lease must not delete what a new owner uploads.
+  if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
+  STRATA_RETURN_IF_ERROR(CheckIndexFresh(*bs));
   // Believe both the manifest in memory and the store's: a manifest write
   // that reported an error may still have happened.
   STRATA_ASSIGN_OR_RETURN(Manifest stored, LoadManifest(store_, branch));

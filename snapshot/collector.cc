@@ -55,8 +55,11 @@ void Collector::Stop() {
 void Collector::Loop() {
   // Low priority: the foreground's reads and writes come first.
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+  // The first pass waits one interval: a fresh mount fetches pages lazily,
+  // and a pass right away would read every layer's index from the store.
   std::unique_lock lock(mu_);
-  while (!stop_) {
+  while (
+      !cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stop_; })) {
     lock.unlock();
     {
       std::lock_guard pass(pass_mu_);
@@ -64,7 +67,6 @@ void Collector::Loop() {
       if (!r.ok()) spdlog::warn("gc: background pass: {}", r.status().ToString());
     }
     lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stop_; });
   }
 }
 

@@ -14,7 +14,8 @@
 
 namespace strata {
 
-inline constexpr int64_t kMaxHistorySeconds = 10ll * 365 * 86400;
+// As the CLI's durations and docs/openapi.yaml: 10 years of 366 days.
+inline constexpr int64_t kMaxHistorySeconds = int64_t{10} * 366 * 86400;
 
 // kInvalid unless 0 <= seconds <= 10 years.
 Status CheckHistorySeconds(int64_t seconds);

@@ -12,14 +12,14 @@
 # recovers, every acknowledged commit is there (ledger), amcheck is clean, and
 # the child still reads exactly what it read at the fork. At the end:
 # pg_checksums on main and on the child (after a postgres run on it), and
-# `strata verify` on the store. GC_CRASH_ROUNDS rounds (3).
+# `strata verify` on the store. GC_CRASH_ROUNDS rounds (2).
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_tools ledger
 
 PORT=55501
 P_CHILD=55502
-ROUNDS=${GC_CRASH_ROUNDS:-3}
+ROUNDS=${GC_CRASH_ROUNDS:-2}
 MOUNT_OPTS=(--history 5s --gc-interval 1s --gc-rate 2M --memtable-size 1M)
 strata_init
 start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${MOUNT_OPTS[@]}"
