@@ -51,14 +51,7 @@ class ForkTest : public ::testing::Test {
   // main: seq1 root dir, seq2 k=v2 (snapshot s2), seq3 k=v3, seq4 k=v4.
   void SetUp() override {
     ASSERT_OK(env.Open());
-    ASSERT_OK(env.manager()->CreateBranch("main", "", 0, 0));
-    Put(env, "main", "k", "v2");
-    ASSERT_OK(env.manager()->CreateSnapshot("main", "s2"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    after_seq2 = NowNs();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    Put(env, "main", "k", "v3");
-    Put(env, "main", "k", "v4");
+    after_seq2 = testing::MakeForkHistory(env);
   }
   // Expects CreateBranch(name, from) to fail with `code` and change nothing.
   void ExpectRefused(const std::string& name, const std::string& from, Code code) {

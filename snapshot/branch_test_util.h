@@ -1,12 +1,15 @@
 // TestEnv (layers/strata_test_util.h) plus the catalog and branch manager.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "layers/inode.h"
 #include "layers/strata_test_util.h"
 #include "snapshot/branch_manager.h"
 #include "snapshot/catalog.h"
@@ -68,6 +71,20 @@ inline uint64_t Put(BranchEnv& env, const std::string& branch, const std::string
   Result<uint64_t> seq = env.vs()->Commit(env.Find(branch)->id, {{key, false, value}});
   EXPECT_TRUE(seq.ok()) << seq.status().ToString();
   return seq.ok() ? *seq : 0;
+}
+
+// main (created with `opts`): seq1 root dir, seq2 k=v2 (snapshot s2), seq3
+// k=v3, seq4 k=v4. Returns a time between seq 2 and seq 3.
+inline int64_t MakeForkHistory(BranchEnv& env, const BranchOptions& opts = BranchOptions{}) {
+  EXPECT_TRUE(env.manager()->CreateBranch("main", "", opts).ok());
+  Put(env, "main", "k", "v2");
+  EXPECT_TRUE(env.manager()->CreateSnapshot("main", "s2").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const int64_t after_seq2 = NowNs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  Put(env, "main", "k", "v3");
+  Put(env, "main", "k", "v4");
+  return after_seq2;
 }
 
 }  // namespace strata::testing

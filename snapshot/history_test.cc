@@ -29,14 +29,7 @@ class HistoryTest : public ::testing::Test {
     ASSERT_OK(env.Open());
     BranchOptions o;
     o.history_s = history_s;
-    ASSERT_OK(env.manager()->CreateBranch("main", "", o));
-    Put(env, "main", "k", "v2");
-    ASSERT_OK(env.manager()->CreateSnapshot("main", "s2"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    after_seq2 = NowNs();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    Put(env, "main", "k", "v3");
-    Put(env, "main", "k", "v4");
+    after_seq2 = testing::MakeForkHistory(env, o);
   }
   // The fork is refused with one sentence naming the oldest point, and
   // nothing is made.
