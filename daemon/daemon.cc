@@ -15,21 +15,21 @@
 #include <random>
 #include <thread>
 
+#include "api/api.h"
+#include "api/http_server.h"
+#include "api/status_metrics.h"
+#include "catalog/fork_spec.h"
 #include "common/fd_util.h"
 #include "common/logging.h"
-#include "daemon/api.h"
-#include "daemon/branch_access.h"
-#include "daemon/credentials.h"
-#include "daemon/endpoint_manager.h"
-#include "daemon/fleet.h"
-#include "daemon/http_server.h"
-#include "daemon/metrics.h"
-#include "daemon/proxy.h"
-#include "daemon/status_metrics.h"
-#include "daemon/store_stack.h"
+#include "common/metrics.h"
+#include "endpoint/branch_access.h"
+#include "endpoint/credentials.h"
+#include "endpoint/endpoint_manager.h"
+#include "endpoint/fleet.h"
 #include "fs/fuse_server.h"
 #include "layers/inode.h"
-#include "snapshot/fork_spec.h"
+#include "objstore/store_stack.h"
+#include "pgwire/proxy.h"
 #include "walsink/shipping_sink.h"
 
 namespace strata {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "catalog/branch_test_util.h"
 #include "fs/branch_fs.h"
-#include "snapshot/branch_test_util.h"
 
 namespace strata::testing {
 

@@ -16,10 +16,10 @@
 #include <string>
 #include <unordered_map>
 
+#include "catalog/catalog.h"
 #include "common/status.h"
 #include "fs/branch_fs.h"
 #include "layers/version_store.h"
-#include "snapshot/catalog.h"
 
 struct fuse_session;
 

@@ -1,7 +1,7 @@
 // Test helpers shared by the layers, snapshot, fs and daemon unit tests: a
 // fresh temp directory per test holding a real FileObjectStore, a LocalSink
 // and a VersionStore (background flush off). Close()/Open() model a crash:
-// nothing is flushed. snapshot/branch_test_util.h adds catalog and manager.
+// nothing is flushed. catalog/branch_test_util.h adds catalog and manager.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@
 #include "layers/key.h"
 #include "layers/version_store.h"
 #include "objstore/file_store.h"
-#include "walsink/sink.h"
+#include "oplog/sink.h"
 
 namespace strata::testing {
 

@@ -30,7 +30,7 @@
 #include "layers/memtable.h"
 #include "layers/page_cache.h"
 #include "objstore/object_store.h"
-#include "walsink/sink.h"
+#include "oplog/sink.h"
 
 namespace strata {
 

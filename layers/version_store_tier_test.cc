@@ -9,7 +9,7 @@
 
 #include "layers/strata_test_util.h"
 #include "layers/version_store.h"
-#include "walsink/sink_wrapper.h"
+#include "oplog/sink_wrapper.h"
 
 namespace strata {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "daemon/store_stack.h"
+#include "objstore/store_stack.h"
 #include "tools/cli_format.h"
 
 namespace strata::cli {

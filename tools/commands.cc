@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "common/names.h"
 #include "tools/cli_format.h"
 #include "tools/command_util.h"
 #include "tools/control_client.h"
-#include "tools/names.h"
 #include "tools/owner.h"
 #include "tools/pg_checkpoint.h"
 #include "tools/render.h"

@@ -4,11 +4,11 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "common/names.h"
 #include "tools/cli_format.h"
 #include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
-#include "tools/names.h"
 #include "tools/render.h"
 #include "tools/render_fleet.h"
 

@@ -6,11 +6,11 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "common/names.h"
 #include "tools/call_progress.h"
 #include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
-#include "tools/names.h"
 #include "tools/render_gc.h"
 
 namespace strata::cli {

@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/socket.h"
+#include "common/net.h"
 #include "daemon/daemon.h"
-#include "daemon/store_stack.h"
+#include "objstore/store_stack.h"
 #include "tools/cache_dir.h"
 #include "tools/control_client.h"
 #include "tools/owner.h"

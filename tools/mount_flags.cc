@@ -2,7 +2,7 @@
 // (mount_flags.h).
 #include "tools/mount_flags.h"
 
-#include "common/socket.h"
+#include "common/net.h"
 
 namespace strata::cli {
 

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "daemon/store_stack.h"
-#include "daemon/store_verify.h"
+#include "objstore/store_stack.h"
 #include "tools/cli_format.h"
+#include "tools/store_verify.h"
 
 namespace strata::cli {
 

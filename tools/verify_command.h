@@ -1,5 +1,5 @@
 // `strata verify STORE_URL`: reads every object of a store and checks it
-// against its checksums (daemon/store_verify.h). Prints what it checked and
+// against its checksums (tools/store_verify.h). Prints what it checked and
 // every problem; fails (exit 1) if there is any.
 #pragma once
 

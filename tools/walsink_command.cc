@@ -13,7 +13,7 @@
 
 #include "common/fd_util.h"
 #include "common/logging.h"
-#include "common/socket.h"
+#include "common/net.h"
 #include "walsink/sink_server.h"
 
 namespace strata::cli {

@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/socket.h"
-#include "walsink/sink.h"
+#include "common/net.h"
+#include "oplog/sink.h"
 
 namespace strata {
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "common/fd_util.h"
-#include "common/socket.h"
+#include "common/net.h"
 #include "common/temp_dir.h"
-#include "walsink/local_sink.h"
+#include "oplog/local_sink.h"
 #include "walsink/sink_protocol.h"
 #include "walsink/sink_server.h"
 

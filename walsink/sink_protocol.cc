@@ -1,7 +1,7 @@
 #include "walsink/sink_protocol.h"
 
 #include "common/coding.h"
-#include "common/socket.h"
+#include "common/net.h"
 
 namespace strata {
 

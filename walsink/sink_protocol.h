@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "walsink/op_record.h"
+#include "oplog/op_record.h"
 
 namespace strata {
 

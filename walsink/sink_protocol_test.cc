@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "common/coding.h"
-#include "common/socket.h"
+#include "common/net.h"
 
 namespace strata {
 namespace {

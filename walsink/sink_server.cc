@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "common/fd_util.h"
-#include "common/socket.h"
-#include "walsink/local_sink.h"
+#include "common/net.h"
+#include "oplog/local_sink.h"
 #include "walsink/sink_server_internal.h"
 
 namespace strata {

@@ -24,7 +24,7 @@
 #include <utility>
 
 #include "common/status.h"
-#include "walsink/sink.h"
+#include "oplog/sink.h"
 #include "walsink/sink_protocol.h"
 
 namespace strata {

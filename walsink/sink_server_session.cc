@@ -10,7 +10,7 @@
 #include <chrono>
 #include <unordered_map>
 
-#include "common/socket.h"
+#include "common/net.h"
 #include "walsink/sink_server.h"
 #include "walsink/sink_server_internal.h"
 

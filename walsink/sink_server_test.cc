@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "common/coding.h"
-#include "common/socket.h"
+#include "common/net.h"
 #include "common/temp_dir.h"
-#include "walsink/local_sink.h"
+#include "oplog/local_sink.h"
+#include "oplog/sink_wrapper.h"
 #include "walsink/sink_protocol.h"
-#include "walsink/sink_wrapper.h"
 
 namespace strata {
 namespace {

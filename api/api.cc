@@ -1,0 +1,240 @@
+#include "api/api.h"
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace strata {
+
+namespace {
+
+using json = nlohmann::json;
+
+HttpResponse JsonResponse(int status, const json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump() + "\n";
+  return r;
+}
+
+HttpResponse ErrorResponse(const Status& st) {
+  return JsonResponse(Api::HttpStatus(st.code()),
+                      json{{"code", Api::CodeName(st.code())}, {"error", st.message()}});
+}
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+// Matches `path` against a pattern such as "/v1/branches/{name}"; fills the
+// placeholders' values in order.
+bool Match(const std::string& pattern, const std::vector<std::string>& path,
+           std::vector<std::string>* params) {
+  const std::vector<std::string> pat = Split(pattern);
+  if (pat.size() != path.size()) return false;
+  params->clear();
+  for (size_t i = 0; i < pat.size(); i++) {
+    if (pat[i].front() == '{') {
+      params->push_back(path[i]);
+    } else if (pat[i] != path[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int Api::HttpStatus(Code code) {
+  switch (code) {
+    case Code::kOk:
+      return 200;
+    case Code::kNotFound:
+      return 404;
+    case Code::kExists:
+    case Code::kBusy:
+    case Code::kNotEmpty:
+      return 409;
+    case Code::kInvalid:
+    case Code::kTooBig:
+    case Code::kNotDir:
+    case Code::kIsDir:
+      return 400;
+    case Code::kPermission:
+    case Code::kReadOnly:
+    case Code::kQuota:
+      return 403;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kNoSpace:
+      return 507;
+    case Code::kNotSupported:
+      return 501;
+    case Code::kIO:
+    case Code::kCorruption:
+      return 500;
+  }
+  return 500;
+}
+
+const char* Api::CodeName(Code code) {
+  switch (code) {
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kExists:
+      return "exists";
+    case Code::kInvalid:
+    case Code::kTooBig:
+    case Code::kNotDir:
+    case Code::kIsDir:
+      return "invalid";
+    case Code::kBusy:
+      return "busy";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kPermission:
+    case Code::kReadOnly:
+      return "permission";
+    case Code::kNotEmpty:
+      return "not_empty";
+    case Code::kNoSpace:
+      return "no_space";
+    case Code::kQuota:
+      return "quota";
+    case Code::kNotSupported:
+      return "not_supported";
+    default:
+      return "io";
+  }
+}
+
+const std::vector<Api::Route>& Api::Routes() {
+  static const std::vector<Route> routes = {
+      {"GET", "/v1/status", &Api::GetStatus},
+      {"GET", "/v1/branches", &Api::ListBranches},
+      {"POST", "/v1/branches", &Api::CreateBranch},
+      {"GET", "/v1/branches/{name}", &Api::GetBranch},
+      {"PATCH", "/v1/branches/{name}", &Api::PatchBranch},
+      {"DELETE", "/v1/branches/{name}", &Api::DeleteBranch},
+      {"POST", "/v1/branches/{name}/reset", &Api::ResetBranch},
+      {"POST", "/v1/branches/{name}/detach", &Api::DetachBranch},
+      {"GET", "/v1/branches/{name}/endpoint", &Api::GetEndpoint},
+      {"POST", "/v1/branches/{name}/endpoint/start", &Api::StartEndpoint},
+      {"POST", "/v1/branches/{name}/endpoint/suspend", &Api::SuspendEndpoint},
+      {"GET", "/v1/branches/{name}/credentials", &Api::ListCredentials},
+      {"POST", "/v1/branches/{name}/credentials", &Api::IssueCredential},
+      {"DELETE", "/v1/credentials/{id}", &Api::RevokeCredential},
+      {"GET", "/v1/endpoints", &Api::ListEndpoints},
+      {"POST", "/v1/endpoints/suspend", &Api::SuspendAllEndpoints},
+      {"GET", "/v1/snapshots", &Api::ListSnapshots},
+      {"POST", "/v1/snapshots", &Api::CreateSnapshot},
+      {"DELETE", "/v1/snapshots/{name}", &Api::DeleteSnapshot},
+      {"GET", "/v1/owners/{owner}", &Api::GetOwner},
+      {"PUT", "/v1/owners/{owner}/quota", &Api::SetQuota},
+      {"POST", "/v1/gc", &Api::RunGc},
+      {"GET", "/v1/gc", &Api::GetGc},
+  };
+  return routes;
+}
+
+Api::Api(ApiContext ctx) : ctx_(std::move(ctx)) {
+  if (ctx_.metrics) {
+    ctx_.metrics->AddCounter("strata_api_requests_total", "API requests by route and status");
+    ctx_.metrics->AddHistogram("strata_api_request_seconds", "API request latency by route",
+                               {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
+  }
+}
+
+bool Api::Authorized(const HttpRequest& req) const {
+  if (req.from_unix_socket) return true;
+  const std::string header = req.Header("authorization");
+  static constexpr char kBearer[] = "Bearer ";
+  if (ctx_.api_token.empty() || header.rfind(kBearer, 0) != 0) return false;
+  const std::string given = header.substr(sizeof(kBearer) - 1);
+  return given.size() == ctx_.api_token.size() &&
+         CRYPTO_memcmp(given.data(), ctx_.api_token.data(), given.size()) == 0;
+}
+
+HttpResponse Api::Handle(const HttpRequest& req) {
+  const auto started = std::chrono::steady_clock::now();
+  std::string route = "unknown";
+  HttpResponse resp = [&]() -> HttpResponse {
+    if (!Authorized(req)) {
+      HttpResponse r = JsonResponse(
+          401, json{{"code", "unauthorized"},
+                    {"error",
+                     "missing or wrong API token: send 'Authorization: Bearer <token>' "
+                     "(the token is in CACHE_DIR/api-token)"}});
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return r;
+    }
+    const std::vector<std::string> path = Split(req.path);
+    if (path.size() == 1 && path[0] == "metrics") {
+      route = "/metrics";
+      if (req.method != "GET") {
+        return JsonResponse(405, json{{"code", "invalid"}, {"error", "/metrics only answers GET"}});
+      }
+      HttpResponse r;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = ctx_.metrics ? ctx_.metrics->Render() : "";
+      return r;
+    }
+    Params params;
+    bool path_known = false;
+    for (const Route& rt : Routes()) {
+      if (!Match(rt.pattern, path, &params)) continue;
+      path_known = true;
+      if (req.method != rt.method) continue;
+      route = std::string(rt.method) + " " + rt.pattern;
+      json body = json::object();
+      if (!req.body.empty()) {
+        try {
+          body = json::parse(req.body);
+        } catch (const json::exception& e) {
+          return ErrorResponse(Status::Invalid(std::string("malformed JSON body: ") + e.what()));
+        }
+        if (!body.is_object()) {
+          return ErrorResponse(Status::Invalid("the request body must be a JSON object"));
+        }
+      }
+      try {
+        ApiResult r = (this->*rt.handler)(params, body);
+        return JsonResponse(r.status, r.body);
+      } catch (const std::invalid_argument& e) {
+        return ErrorResponse(Status::Invalid(e.what()));
+      } catch (const json::exception& e) {
+        return ErrorResponse(Status::Invalid(std::string("bad request: ") + e.what()));
+      }
+    }
+    if (path_known) {
+      return JsonResponse(
+          405, json{{"code", "invalid"}, {"error", req.method + " is not allowed on " + req.path}});
+    }
+    return JsonResponse(404, json{{"code", "not_found"}, {"error", "no API route " + req.path}});
+  }();
+  if (ctx_.metrics) {
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ctx_.metrics->Inc("strata_api_requests_total",
+                      {{"route", route}, {"status", std::to_string(resp.status)}});
+    ctx_.metrics->Observe("strata_api_request_seconds", {{"route", route}}, secs);
+  }
+  if (resp.status >= 500) {
+    spdlog::warn("api: {} {} -> {} {}", req.method, req.path, resp.status, resp.body);
+  }
+  return resp;
+}
+
+}  // namespace strata

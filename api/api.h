@@ -1,0 +1,118 @@
+// Api: the daemon's control API, HTTP with JSON (docs/api.md,
+// docs/openapi.yaml). Branches, snapshots, endpoints, credentials, owner
+// quotas, status and Prometheus metrics. Requests on TCP must carry
+// "Authorization: Bearer <token>"; the unix socket is trusted through its file
+// permissions (0600, the daemon's user).
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "api/http_server.h"
+#include "catalog/branch_manager.h"
+#include "catalog/collector.h"
+#include "common/metrics.h"
+#include "common/status.h"
+#include "endpoint/credentials.h"
+#include "endpoint/endpoint_manager.h"
+#include "endpoint/fleet.h"
+#include "layers/version_store.h"
+#include "objstore/object_store.h"
+#include "oplog/sink.h"
+
+namespace strata {
+
+struct ApiContext {
+  ObjectStore* store = nullptr;
+  Sink* sink = nullptr;
+  VersionStore* versions = nullptr;
+  Catalog* catalog = nullptr;
+  BranchManager* branches = nullptr;
+  Fleet* fleet = nullptr;
+  EndpointManager* endpoints = nullptr;
+  Credentials* credentials = nullptr;
+  Metrics* metrics = nullptr;
+  Collector* collector = nullptr;  // compaction and GC (docs/gc.md)
+  std::string mountpoint;
+  std::string cache_dir;
+  std::string api_token;             // what TCP requests must present; never empty in a daemon
+  std::string proxy_address;         // HOST:PORT clients connect to; "" when there is no proxy
+  std::string api_address;           // HOST:PORT of the TCP listener; "" when there is none
+  int64_t credential_ttl_s = 86400;  // default lifetime of an issued credential
+  // {"l2": ..., "l3": ...} of the object-store stack; merged into status.cache.
+  std::function<nlohmann::json()> store_stats;
+  // The op log's shipping to a walsink server; null when there is none.
+  std::function<nlohmann::json()> sink_stats;
+  // The proxy's counters; null when there is none.
+  std::function<nlohmann::json()> proxy_stats;
+  // Called after a branch name starts naming a branch (FUSE drops a cached
+  // negative entry).
+  std::function<void(const std::string&)> branch_created;
+};
+
+// An API answer before it becomes HTTP.
+struct ApiResult {
+  int status = 200;
+  nlohmann::json body;
+};
+
+class Api {
+ public:
+  explicit Api(ApiContext ctx);
+  // Never throws: every failure is a JSON error {"code", "error"}.
+  HttpResponse Handle(const HttpRequest& req);
+
+  // The HTTP status of a Status code, and its wire name ("not_found", ...).
+  static int HttpStatus(Code code);
+  static const char* CodeName(Code code);
+
+ private:
+  using Params = std::vector<std::string>;  // the {placeholders} of the route, in order
+  using Handler = ApiResult (Api::*)(const Params&, const nlohmann::json& body);
+  struct Route {
+    const char* method;
+    const char* pattern;  // "/v1/branches/{name}"
+    Handler handler;
+  };
+  static const std::vector<Route>& Routes();
+
+  // Routes (api_routes.cc).
+  ApiResult GetStatus(const Params&, const nlohmann::json&);
+  ApiResult ListBranches(const Params&, const nlohmann::json&);
+  ApiResult CreateBranch(const Params&, const nlohmann::json&);
+  ApiResult GetBranch(const Params&, const nlohmann::json&);
+  ApiResult PatchBranch(const Params&, const nlohmann::json&);
+  ApiResult DeleteBranch(const Params&, const nlohmann::json&);
+  ApiResult ResetBranch(const Params&, const nlohmann::json&);
+  ApiResult ListSnapshots(const Params&, const nlohmann::json&);
+  ApiResult CreateSnapshot(const Params&, const nlohmann::json&);
+  ApiResult DeleteSnapshot(const Params&, const nlohmann::json&);
+  ApiResult GetEndpoint(const Params&, const nlohmann::json&);
+  ApiResult StartEndpoint(const Params&, const nlohmann::json&);
+  ApiResult SuspendEndpoint(const Params&, const nlohmann::json&);
+  ApiResult ListEndpoints(const Params&, const nlohmann::json&);
+  ApiResult SuspendAllEndpoints(const Params&, const nlohmann::json&);
+  ApiResult ListCredentials(const Params&, const nlohmann::json&);
+  ApiResult IssueCredential(const Params&, const nlohmann::json&);
+  ApiResult RevokeCredential(const Params&, const nlohmann::json&);
+  ApiResult GetOwner(const Params&, const nlohmann::json&);
+  ApiResult SetQuota(const Params&, const nlohmann::json&);
+  // Compaction, GC, detach (api_gc.cc).
+  ApiResult DetachBranch(const Params&, const nlohmann::json&);
+  ApiResult RunGc(const Params&, const nlohmann::json&);
+  ApiResult GetGc(const Params&, const nlohmann::json&);
+
+  nlohmann::json BranchJson(const CatalogData& cat, const BranchInfo& b);
+  // The history and space fields of a branch object (api_gc.cc).
+  void AddHistoryJson(const BranchInfo& b, nlohmann::json* j);
+  nlohmann::json GcStateJson();
+  nlohmann::json EndpointJson(const EndpointInfo& e);
+  nlohmann::json OwnerJson(const std::string& owner);
+  bool Authorized(const HttpRequest& req) const;
+
+  const ApiContext ctx_;
+};
+
+}  // namespace strata

@@ -1,0 +1,377 @@
+// The routes of the control API (docs/api.md). Each reads a strict JSON body
+// (unknown fields are refused: an agent's typo must not pass silently) and
+// answers one JSON value.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <stdexcept>
+
+#include "api/api.h"
+#include "api/api_request.h"
+#include "catalog/fork_spec.h"
+#include "layers/inode.h"
+
+namespace strata {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Owner labels name tenants in logs and metrics: keep them plain.
+void CheckOwner(const std::string& owner) {
+  if (!ValidateName("owner", owner).ok()) {
+    throw std::invalid_argument("invalid owner '" + owner +
+                                "': use 1-63 letters, digits, '-' or '_', not starting with '-'");
+  }
+}
+
+}  // namespace
+
+json Api::EndpointJson(const EndpointInfo& e) {
+  return {{"branch", e.branch},
+          {"state", EndpointStateName(e.state)},
+          {"pid", e.pid ? json(e.pid) : json(nullptr)},
+          {"connections", e.connections},
+          {"idle_timeout_seconds", e.idle_timeout_s},
+          {"last_active", TimeOrNull(e.last_active_ns)},
+          {"started", TimeOrNull(e.started_ns)},
+          {"starts", e.starts},
+          {"last_start_ms", static_cast<int64_t>(e.last_start_seconds * 1000 + 0.5)},
+          {"last_error", e.last_error.empty() ? json(nullptr) : json(e.last_error)}};
+}
+
+json Api::BranchJson(const CatalogData& cat, const BranchInfo& b) {
+  BranchStats s = ctx_.versions->Stats(b.id);
+  const BranchInfo* parent = b.parent ? cat.FindBranchById(b.parent) : nullptr;
+  json j = {{"name", b.name},
+            {"id", b.id},
+            {"parent", parent ? json(parent->name) : json(nullptr)},
+            {"fork_seq", b.fork_seq},
+            {"seq", s.head_seq},
+            {"durable_seq", s.durable_seq},
+            {"durability", DurabilityName(s.durability)},
+            // The sink holds seqs up to acked_seq; the store up to durable_seq.
+            // lag: records only the sink has (what a crash replays).
+            {"acked_seq", s.acked_seq},
+            {"lag", s.acked_seq > s.durable_seq ? s.acked_seq - s.durable_seq : 0},
+            {"created", FormatRfc3339(b.created_ns)},
+            {"memtable_bytes", s.memtable_bytes},
+            {"layers", s.layers},
+            {"layer_bytes", s.layer_bytes},
+            {"owner", b.owner.empty() ? json(nullptr) : json(b.owner)},
+            {"expires_at", TimeOrNull(b.expires_ns)}};
+  if (ctx_.endpoints) {
+    Result<EndpointInfo> e = ctx_.endpoints->Get(b.name);
+    if (e.ok()) {
+      j["endpoint"] = {{"state", EndpointStateName(e->state)},
+                       {"connections", e->connections},
+                       {"idle_timeout_seconds", e->idle_timeout_s}};
+    }
+  }
+  AddHistoryJson(b, &j);
+  return j;
+}
+
+json Api::OwnerJson(const std::string& owner) {
+  const OwnerUsage u = ctx_.fleet->Usage(owner);
+  const OwnerQuota q = ctx_.fleet->Quota(owner);
+  return {{"owner", owner},
+          {"branches", u.branches},
+          {"bytes", u.bytes},
+          {"quota", {{"max_branches", q.max_branches}, {"max_bytes", q.max_bytes}}}};
+}
+
+ApiResult Api::GetStatus(const Params&, const json& body) {
+  Fields f(body, {});
+  auto cat = ctx_.catalog->Current();
+  SinkStats sink = ctx_.sink->Stats();
+  const CacheStats l1 = ctx_.versions->PageCacheStats();
+  json branches = json::array();
+  uint64_t mem = 0, layers = 0, layer_bytes = 0;
+  for (const BranchInfo& b : cat->branches) {
+    json j = BranchJson(*cat, b);
+    mem += j["memtable_bytes"].get<uint64_t>();
+    layers += j["layers"].get<uint64_t>();
+    layer_bytes += j["layer_bytes"].get<uint64_t>();
+    branches.push_back(std::move(j));
+  }
+  int running = 0;
+  if (ctx_.endpoints) {
+    for (const EndpointInfo& e : ctx_.endpoints->List()) {
+      running += e.state == EndpointState::kRunning;
+    }
+  }
+  json result = {{"store", ctx_.store->Url()},
+                 {"mount", ctx_.mountpoint},
+                 {"cache_dir", ctx_.cache_dir},
+                 {"pid", getpid()},
+                 {"proxy", ctx_.proxy_address.empty() ? json(nullptr) : json(ctx_.proxy_address)},
+                 {"api", ctx_.api_address.empty() ? json(nullptr) : json(ctx_.api_address)},
+                 {"branches", branches},
+                 {"snapshots", cat->snapshots.size()},
+                 {"credentials", cat->credentials.size()},
+                 {"endpoints_running", running},
+                 {"memtable_bytes", mem},
+                 {"layer_count", layers},
+                 {"layer_bytes", layer_bytes},
+                 {"store_bytes", ctx_.versions->StoreBytes()},
+                 {"index_bytes", ctx_.versions->index()->ApproximateBytes()},
+                 {"oplog_bytes", sink.bytes_on_disk},
+                 {"oplog_segments", sink.segments},
+                 {"oplog_syncs", sink.syncs},
+                 {"oplog_sync_waits", sink.sync_waits},
+                 {"cache",
+                  {{"l1",
+                    {{"hits", l1.hits},
+                     {"misses", l1.misses},
+                     {"bytes", l1.bytes},
+                     {"capacity", l1.capacity},
+                     {"evictions", l1.evictions}}}}}};
+  if (ctx_.store_stats) result["cache"].update(ctx_.store_stats());
+  result["walsink"] = ctx_.sink_stats ? ctx_.sink_stats() : json(nullptr);
+  result["proxy_stats"] = ctx_.proxy_stats ? ctx_.proxy_stats() : json(nullptr);
+  result["history_default_seconds"] = ctx_.branches->default_history();
+  result["gc"] = GcStateJson();
+  return Ok(result);
+}
+
+ApiResult Api::ListBranches(const Params&, const json& body) {
+  Fields f(body, {});
+  auto cat = ctx_.catalog->Current();
+  json out = json::array();
+  for (const BranchInfo& b : cat->branches) out.push_back(BranchJson(*cat, b));
+  return Ok(out);
+}
+
+ApiResult Api::CreateBranch(const Params&, const json& body) {
+  Fields f(body, {"name", "from", "owner", "ttl_seconds", "expires_at", "idle_timeout_seconds",
+                  "durability", "uid", "gid", "initdb", "history_seconds"});
+  CreateRequest req;
+  req.name = f.Required("name");
+  req.from = f.Str("from").value_or("");
+  req.initdb = f.Bool("initdb").value_or(false);
+  BranchOptions& o = req.options;
+  o.owner = f.Str("owner").value_or("");
+  if (!o.owner.empty()) CheckOwner(o.owner);
+  o.expires_ns = f.Expiry().value_or(0);
+  o.idle_timeout_s = f.Int("idle_timeout_seconds", 1, kMaxTtlSeconds).value_or(0);
+  o.uid = static_cast<uint32_t>(f.Int("uid", 0, int64_t{UINT32_MAX} - 1).value_or(0));
+  o.gid = static_cast<uint32_t>(f.Int("gid", 0, int64_t{UINT32_MAX} - 1).value_or(0));
+  o.history_s = f.Int("history_seconds", 0, kMaxHistorySeconds);
+  if (req.initdb && (f.Present("uid") || f.Present("gid"))) {
+    return Err(
+        Status::Invalid("uid and gid cannot be given with initdb: the cluster belongs to "
+                        "the postgres user"));
+  }
+  if (std::optional<std::string> d = f.Str("durability")) {
+    Result<Durability> tier = ParseDurability(*d);
+    if (!tier.ok()) return Err(tier.status());
+    o.tier = *tier;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  Result<BranchInfo> b = ctx_.fleet->CreateBranch(req);
+  if (!b.ok()) return Err(b.status());
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count();
+  if (ctx_.branch_created) ctx_.branch_created(b->name);
+  json j = BranchJson(*ctx_.catalog->Current(), *b);
+  j["elapsed_us"] = us;
+  spdlog::info("created branch {} (id {}) from '{}' at seq {}{} in {} us", b->name, b->id, req.from,
+               b->fork_seq, req.initdb ? " with initdb" : "", us);
+  return Ok(j, 201);
+}
+
+ApiResult Api::GetBranch(const Params& p, const json& body) {
+  Fields f(body, {});
+  auto cat = ctx_.catalog->Current();
+  const BranchInfo* b = cat->FindBranch(p[0]);
+  if (!b) return Err(Status::NotFound("no branch named '" + p[0] + "'"));
+  return Ok(BranchJson(*cat, *b));
+}
+
+ApiResult Api::PatchBranch(const Params& p, const json& body) {
+  Fields f(body,
+           {"durability", "ttl_seconds", "expires_at", "idle_timeout_seconds", "history_seconds"});
+  BranchPatch patch;
+  if (std::optional<std::string> d = f.Str("durability")) {
+    Result<Durability> tier = ParseDurability(*d);
+    if (!tier.ok()) return Err(tier.status());
+    patch.tier = *tier;
+  }
+  patch.expires_ns = f.Expiry();
+  if (f.Null("expires_at")) {
+    if (f.Int("ttl_seconds", 1, kMaxTtlSeconds)) {
+      return Err(Status::Invalid("give ttl_seconds or expires_at, not both"));
+    }
+    patch.expires_ns = 0;  // never expires
+  }
+  patch.idle_timeout_s = f.Int("idle_timeout_seconds", 0, kMaxTtlSeconds);
+  if (f.Null("idle_timeout_seconds")) patch.idle_timeout_s = 0;  // the mount's default
+  if (f.Present("history_seconds")) {
+    patch.history_s = f.Int("history_seconds", 0, kMaxHistorySeconds);  // null: the default
+  }
+  Result<BranchInfo> b = ctx_.branches->UpdateBranch(p[0], patch);
+  if (!b.ok()) return Err(b.status());
+  spdlog::info("branch {}: settings changed: {}", b->name, body.dump());
+  return Ok(BranchJson(*ctx_.catalog->Current(), *b));
+}
+
+ApiResult Api::DeleteBranch(const Params& p, const json& body) {
+  Fields f(body, {});
+  Status st = ctx_.fleet->DeleteBranch(p[0]);
+  if (!st.ok()) return Err(st);
+  spdlog::info("deleted branch {}", p[0]);
+  return Ok(json::object());
+}
+
+ApiResult Api::ResetBranch(const Params& p, const json& body) {
+  Fields f(body, {});
+  Result<BranchInfo> b = ctx_.fleet->ResetBranch(p[0]);
+  if (!b.ok()) return Err(b.status());
+  return Ok(BranchJson(*ctx_.catalog->Current(), *b));
+}
+
+ApiResult Api::ListSnapshots(const Params&, const json& body) {
+  Fields f(body, {});
+  auto cat = ctx_.catalog->Current();
+  json out = json::array();
+  for (const SnapshotInfo& s : cat->snapshots) {
+    const BranchInfo* b = cat->FindBranchById(s.branch);
+    out.push_back({{"name", s.name},
+                   {"branch", b ? json(b->name) : json(nullptr)},
+                   {"seq", s.seq},
+                   {"created", FormatRfc3339(s.created_ns)}});
+  }
+  return Ok(out);
+}
+
+ApiResult Api::CreateSnapshot(const Params&, const json& body) {
+  Fields f(body, {"branch", "name"});
+  const auto started = std::chrono::steady_clock::now();
+  Result<SnapshotInfo> s = ctx_.branches->CreateSnapshot(f.Required("branch"), f.Required("name"));
+  if (!s.ok()) return Err(s.status());
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count();
+  return Ok({{"name", s->name},
+             {"branch", f.Required("branch")},
+             {"seq", s->seq},
+             {"created", FormatRfc3339(s->created_ns)},
+             {"elapsed_us", us}},
+            201);
+}
+
+ApiResult Api::DeleteSnapshot(const Params& p, const json& body) {
+  Fields f(body, {});
+  Status st = ctx_.branches->DeleteSnapshot(p[0]);
+  if (!st.ok()) return Err(st);
+  return Ok(json::object());
+}
+
+ApiResult Api::GetEndpoint(const Params& p, const json& body) {
+  Fields f(body, {});
+  Result<EndpointInfo> e = ctx_.endpoints->Get(p[0]);
+  if (!e.ok()) return Err(e.status());
+  return Ok(EndpointJson(*e));
+}
+
+ApiResult Api::StartEndpoint(const Params& p, const json& body) {
+  Fields f(body, {});
+  Result<EndpointInfo> e = ctx_.endpoints->Start(p[0]);
+  if (!e.ok()) return Err(e.status());
+  return Ok(EndpointJson(*e));
+}
+
+ApiResult Api::SuspendEndpoint(const Params& p, const json& body) {
+  Fields f(body, {});
+  Result<EndpointInfo> e = ctx_.endpoints->Suspend(p[0]);
+  if (!e.ok()) return Err(e.status());
+  return Ok(EndpointJson(*e));
+}
+
+ApiResult Api::ListEndpoints(const Params&, const json& body) {
+  Fields f(body, {});
+  json out = json::array();
+  for (const EndpointInfo& e : ctx_.endpoints->List()) out.push_back(EndpointJson(e));
+  return Ok(out);
+}
+
+ApiResult Api::SuspendAllEndpoints(const Params&, const json& body) {
+  Fields f(body, {});
+  return Ok({{"suspended", ctx_.endpoints->SuspendAll()}});
+}
+
+ApiResult Api::ListCredentials(const Params& p, const json& body) {
+  Fields f(body, {});
+  auto cat = ctx_.catalog->Current();
+  const BranchInfo* b = cat->FindBranch(p[0]);
+  if (!b) return Err(Status::NotFound("no branch named '" + p[0] + "'"));
+  json out = json::array();
+  for (const CredentialInfo& c : cat->credentials) {
+    if (c.branch != b->id) continue;
+    out.push_back({{"id", c.id},
+                   {"user", c.id},
+                   {"branch", b->name},
+                   {"role", c.role},
+                   {"created", FormatRfc3339(c.created_ns)},
+                   {"expires_at", TimeOrNull(c.expires_ns)}});
+  }
+  return Ok(out);
+}
+
+ApiResult Api::IssueCredential(const Params& p, const json& body) {
+  Fields f(body, {"role", "ttl_seconds", "expires_at"});
+  const std::string role = f.Str("role").value_or("postgres");
+  const int64_t expires = f.Expiry().value_or(NowNs() + ctx_.credential_ttl_s * 1'000'000'000);
+  Result<IssuedCredential> c = ctx_.credentials->Issue(p[0], role, expires);
+  if (!c.ok()) return Err(c.status());
+  spdlog::info("issued credential {} for branch {} as role {} (expires {})", c->info.id, p[0], role,
+               FormatRfc3339(expires));
+  json j = {{"id", c->info.id},
+            {"user", c->info.id},
+            {"password", c->password},
+            {"branch", p[0]},
+            {"role", role},
+            {"created", FormatRfc3339(c->info.created_ns)},
+            {"expires_at", TimeOrNull(c->info.expires_ns)}};
+  if (!ctx_.proxy_address.empty()) {
+    j["uri"] =
+        "postgresql://" + c->info.id + ":" + c->password + "@" + ctx_.proxy_address + "/" + p[0];
+  }
+  return Ok(j, 201);
+}
+
+ApiResult Api::RevokeCredential(const Params& p, const json& body) {
+  Fields f(body, {});
+  Status st = ctx_.credentials->Revoke(p[0]);
+  if (!st.ok()) return Err(st);
+  spdlog::info("revoked credential {}", p[0]);
+  return Ok(json::object());
+}
+
+ApiResult Api::GetOwner(const Params& p, const json& body) {
+  Fields f(body, {});
+  CheckOwner(p[0]);
+  return Ok(OwnerJson(p[0]));
+}
+
+ApiResult Api::SetQuota(const Params& p, const json& body) {
+  Fields f(body, {"max_branches", "max_bytes"});
+  CheckOwner(p[0]);
+  OwnerQuota q = ctx_.fleet->Quota(p[0]);
+  if (f.Present("max_branches")) {
+    q.max_branches = f.Int("max_branches", -1, INT64_MAX).value_or(-1);
+  }
+  if (f.Present("max_bytes")) q.max_bytes = f.Int("max_bytes", -1, INT64_MAX).value_or(-1);
+  Status st = ctx_.fleet->SetQuota(p[0], q);
+  if (!st.ok()) return Err(st);
+  spdlog::info("owner {}: quota now {} branches, {} bytes", p[0], q.max_branches, q.max_bytes);
+  return Ok(OwnerJson(p[0]));
+}
+
+}  // namespace strata

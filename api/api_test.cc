@@ -1,0 +1,456 @@
+#include "api/api.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "api/status_metrics.h"
+#include "catalog/branch_test_util.h"
+#include "catalog/fork_spec.h"
+#include "endpoint/branch_access.h"
+#include "layers/inode.h"
+
+namespace strata {
+namespace {
+
+using json = nlohmann::json;
+using testing::BranchEnv;
+
+constexpr char kToken[] = "0123456789abcdef0123456789abcdef";
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(env.Open());
+    EndpointOptions eo;
+    eo.run_dir = env.dir() + "/pg";
+    eo.idle_timeout_s = 300;
+    Catalog* cat = env.catalog();
+    const std::string mnt = env.dir() + "/mnt";
+    endpoints = std::make_unique<EndpointManager>(
+        eo,
+        [cat, mnt](const std::string& name) -> Result<EndpointTarget> {
+          const BranchInfo* b = cat->Current()->FindBranch(name);
+          if (!b) return Status::NotFound("branch \"" + name + "\" does not exist");
+          return EndpointTarget{b->id, mnt + "/" + name, b->idle_timeout_s};
+        },
+        nullptr, &metrics);
+    credentials = std::make_unique<Credentials>(cat);
+    FleetOptions fo;
+    fo.mountpoint = mnt;
+    fo.run_dir = eo.run_dir;
+    fleet = std::make_unique<Fleet>(fo, cat, env.vs(), env.manager(), endpoints.get(),
+                                    credentials.get(), &metrics);
+    ApiContext ctx;
+    ctx.store = env.store();
+    ctx.sink = env.sink();
+    ctx.versions = env.vs();
+    ctx.catalog = cat;
+    ctx.branches = env.manager();
+    ctx.fleet = fleet.get();
+    ctx.endpoints = endpoints.get();
+    ctx.credentials = credentials.get();
+    ctx.metrics = &metrics;
+    CollectorOptions co;
+    co.background = false;
+    collector = std::make_unique<Collector>(cat, env.vs(), env.manager(), co);
+    ctx.collector = collector.get();
+    ctx.mountpoint = "/mnt/strata";
+    ctx.cache_dir = env.dir() + "/cache";
+    ctx.api_token = kToken;
+    ctx.proxy_address = "127.0.0.1:55432";
+    AddStatusMetrics(&metrics, ctx);
+    api = std::make_unique<Api>(ctx);
+  }
+
+  HttpResponse Raw(const std::string& method, const std::string& path, const std::string& body,
+                   bool unix_socket = true, const std::string& auth = "") {
+    HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.body = body;
+    req.from_unix_socket = unix_socket;
+    if (!auth.empty()) req.headers["authorization"] = auth;
+    return api->Handle(req);
+  }
+  // The JSON answer of a request expected to succeed with `status`.
+  json Ok(const std::string& method, const std::string& path, const json& body = nullptr,
+          int status = 200) {
+    HttpResponse r = Raw(method, path, body.is_null() ? "" : body.dump());
+    EXPECT_EQ(r.status, status) << method << " " << path << " -> " << r.body;
+    EXPECT_EQ(r.content_type, "application/json");
+    return json::parse(r.body, nullptr, false);
+  }
+  // An error answer: exactly {code, error} with one non-empty message line.
+  void ExpectError(const std::string& method, const std::string& path, const std::string& body,
+                   int status, const std::string& code) {
+    HttpResponse r = Raw(method, path, body);
+    EXPECT_EQ(r.status, status) << method << " " << path << " " << body << " -> " << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.body;
+    EXPECT_EQ(j.size(), 2u) << r.body;
+    EXPECT_EQ(j.value("code", ""), code) << body << " -> " << r.body;
+    ASSERT_TRUE(j.contains("error") && j["error"].is_string()) << r.body;
+    const std::string msg = j["error"].get<std::string>();
+    EXPECT_FALSE(msg.empty());
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  void ExpectBranchObject(const json& b, const std::string& name, const json& parent,
+                          uint64_t fork_seq, uint64_t seq) {
+    for (const char* f : {"name", "id", "parent", "fork_seq", "seq", "durable_seq", "durability",
+                          "acked_seq", "lag", "created", "memtable_bytes", "layers", "layer_bytes",
+                          "owner", "expires_at", "endpoint"}) {
+      EXPECT_TRUE(b.contains(f)) << "branch object lacks " << f << ": " << b.dump();
+    }
+    EXPECT_EQ(b["name"], name);
+    EXPECT_EQ(b["parent"], parent);
+    EXPECT_EQ(b["fork_seq"], fork_seq);
+    EXPECT_EQ(b["seq"], seq);
+    EXPECT_TRUE(ParseRfc3339(b["created"].get<std::string>()).ok()) << b["created"];
+    EXPECT_EQ(b["endpoint"]["state"], "suspended");
+  }
+  size_t BranchCount() { return env.catalog()->Current()->branches.size(); }
+
+  BranchEnv env;
+  Metrics metrics;
+  std::unique_ptr<EndpointManager> endpoints;
+  std::unique_ptr<Credentials> credentials;
+  std::unique_ptr<Fleet> fleet;
+  std::unique_ptr<Collector> collector;
+  std::unique_ptr<Api> api;
+};
+
+TEST_F(ApiTest, BranchRoutesProduceDocumentedFields) {
+  json main = Ok("POST", "/v1/branches", {{"name", "main"}, {"uid", 26}, {"gid", 26}}, 201);
+  ExpectBranchObject(main, "main", nullptr, 0, 1);
+  EXPECT_EQ(main["id"], 1);
+  EXPECT_TRUE(main["elapsed_us"].is_number_integer());
+  EXPECT_TRUE(main["owner"].is_null());
+  EXPECT_TRUE(main["expires_at"].is_null());
+  json kid = Ok("POST", "/v1/branches", {{"name", "kid"}, {"from", "main"}, {"owner", "a1"}}, 201);
+  ExpectBranchObject(kid, "kid", "main", 1, 0);
+  EXPECT_EQ(kid["owner"], "a1");
+  json list = Ok("GET", "/v1/branches");
+  ASSERT_EQ(list.size(), 2u);
+  ExpectBranchObject(list[1], "kid", "main", 1, 0);
+  ExpectBranchObject(Ok("GET", "/v1/branches/kid"), "kid", "main", 1, 0);
+  ExpectError("POST", "/v1/branches", R"({"name":"main"})", 409, "exists");
+  ExpectError("POST", "/v1/branches", R"({"name":"x","from":"nope"})", 404, "not_found");
+  ExpectError("DELETE", "/v1/branches/main", "", 409, "busy");
+  ExpectError("GET", "/v1/branches/nope", "", 404, "not_found");
+  ExpectBranchObject(Ok("POST", "/v1/branches/kid/reset"), "kid", "main", 1, 0);
+  EXPECT_EQ(Ok("DELETE", "/v1/branches/kid"), json::object());
+  EXPECT_EQ(Ok("GET", "/v1/branches").size(), 1u);
+}
+
+TEST_F(ApiTest, SnapshotRoutesProduceDocumentedFields) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  json s = Ok("POST", "/v1/snapshots", {{"branch", "main"}, {"name", "s1"}}, 201);
+  EXPECT_EQ(s["name"], "s1");
+  EXPECT_EQ(s["branch"], "main");
+  EXPECT_EQ(s["seq"], 1);
+  EXPECT_TRUE(s["elapsed_us"].is_number_integer());
+  json list = Ok("GET", "/v1/snapshots");
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["created"], s["created"]);
+  ExpectError("POST", "/v1/snapshots", R"({"branch":"main","name":"s1"})", 409, "exists");
+  EXPECT_EQ(Ok("DELETE", "/v1/snapshots/s1"), json::object());
+  ExpectError("DELETE", "/v1/snapshots/s1", "", 404, "not_found");
+}
+
+TEST_F(ApiTest, StatusReportsDocumentedFields) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  json st = Ok("GET", "/v1/status");
+  for (const char* f :
+       {"store", "mount", "cache_dir", "pid", "proxy", "api", "branches", "snapshots",
+        "credentials", "endpoints_running", "memtable_bytes", "layer_count", "layer_bytes",
+        "store_bytes", "oplog_bytes", "oplog_segments", "cache", "walsink"}) {
+    EXPECT_TRUE(st.contains(f)) << "status lacks " << f;
+  }
+  EXPECT_EQ(st["pid"], getpid());
+  EXPECT_EQ(st["proxy"], "127.0.0.1:55432");
+  EXPECT_EQ(st["endpoints_running"], 0);
+  EXPECT_TRUE(st["walsink"].is_null());
+}
+
+TEST_F(ApiTest, BadRequestsAnswerOneMessageAndChangeNothing) {
+  for (const char* body :
+       {"{",
+        "not json",
+        "[1,2]",
+        "\"x\"",
+        "42",
+        "null",
+        "{}",
+        R"({"name": 5})",
+        R"({"name": "x", "from": 5})",
+        R"({"name": "x", "uid": "root"})",
+        R"({"name": "bad name"})",
+        R"({"name": "x", "from": "main@seq:x"})",
+        R"({"name": "x", "color": 1})",
+        R"({"name": "x", "ttl_seconds": 0})",
+        R"({"name": "x", "ttl_seconds": "1h"})",
+        R"({"name": "x", "expires_at": "2001-01-01T00:00:00Z"})",
+        R"({"name": "x", "expires_at": "tomorrow"})",
+        R"({"name": "x", "ttl_seconds": 60, "expires_at": "2999-01-01T00:00:00Z"})",
+        R"({"name": "x", "owner": "a b"})",
+        R"({"name": "x", "initdb": "yes"})",
+        R"({"name": "x", "idle_timeout_seconds": -1})",
+        R"({"name": "x", "uid": -1})",
+        R"({"name": "x", "uid": 4294967296})",
+        R"({"name": "x", "gid": 1.5})"}) {
+    ExpectError("POST", "/v1/branches", body, 400, "invalid");
+  }
+  EXPECT_EQ(BranchCount(), 0u);
+  ExpectError("POST", "/v1/snapshots", R"({"name": "s"})", 400, "invalid");
+  ExpectError("POST", "/v1/snapshots", R"({"branch": {}, "name": "s"})", 400, "invalid");
+  ExpectError("GET", "/v1/nothing", "", 404, "not_found");
+  ExpectError("PUT", "/v1/branches", "", 405, "invalid");
+  EXPECT_TRUE(env.catalog()->Current()->snapshots.empty());
+}
+
+TEST_F(ApiTest, TcpRequestsNeedTheToken) {
+  EXPECT_EQ(Raw("GET", "/v1/status", "", /*unix_socket=*/false).status, 401);
+  EXPECT_EQ(Raw("GET", "/v1/status", "", false, "Bearer wrong").status, 401);
+  EXPECT_EQ(Raw("GET", "/v1/status", "", false, std::string("Bearer ") + kToken + "x").status, 401);
+  EXPECT_EQ(Raw("GET", "/v1/status", "", false, std::string("Basic ") + kToken).status, 401);
+  HttpResponse denied = Raw("POST", "/v1/branches", R"({"name":"x"})", false, "Bearer nope");
+  EXPECT_EQ(denied.status, 401);
+  EXPECT_EQ(json::parse(denied.body)["code"], "unauthorized");
+  EXPECT_EQ(BranchCount(), 0u);
+  EXPECT_EQ(Raw("GET", "/metrics", "", false).status, 401);
+  EXPECT_EQ(Raw("GET", "/v1/status", "", false, std::string("Bearer ") + kToken).status, 200);
+}
+
+TEST_F(ApiTest, DurabilityAtCreationAndPatch) {
+  EXPECT_EQ(Ok("POST", "/v1/branches", {{"name", "main"}, {"durability", "ephemeral"}},
+               201)["durability"],
+            "ephemeral");
+  EXPECT_EQ(Ok("PATCH", "/v1/branches/main", {{"durability", "local"}})["durability"], "local");
+  ExpectError("PATCH", "/v1/branches/main", R"({"durability":"sometimes"})", 400, "invalid");
+  ExpectError("PATCH", "/v1/branches/main", R"({"durability":"remote"})", 400, "invalid");
+  ExpectError("PATCH", "/v1/branches/nope", R"({"durability":"local"})", 404, "not_found");
+  ExpectError("POST", "/v1/branches", R"({"name":"x","durability":"remote"})", 400, "invalid");
+  EXPECT_EQ(BranchCount(), 1u);
+}
+
+TEST_F(ApiTest, OwnerQuotaRefusesBeforeAnythingIsCreated) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  json o = Ok("PUT", "/v1/owners/agent/quota", {{"max_branches", 2}});
+  EXPECT_EQ(o["quota"]["max_branches"], 2);
+  EXPECT_EQ(o["quota"]["max_bytes"], -1);
+  Ok("POST", "/v1/branches", {{"name", "a"}, {"from", "main"}, {"owner", "agent"}}, 201);
+  Ok("POST", "/v1/branches", {{"name", "b"}, {"from", "main"}, {"owner", "agent"}}, 201);
+  const uint64_t version = env.catalog()->Current()->version;
+  ExpectError("POST", "/v1/branches", R"({"name":"c","from":"main","owner":"agent"})", 403,
+              "quota");
+  EXPECT_EQ(env.catalog()->Current()->version, version);
+  EXPECT_EQ(BranchCount(), 3u);
+  // Another owner and unowned branches are not limited by it.
+  Ok("POST", "/v1/branches", {{"name", "c"}, {"from", "main"}, {"owner", "other"}}, 201);
+  json usage = Ok("GET", "/v1/owners/agent");
+  EXPECT_EQ(usage["branches"], 2);
+  // A byte quota already exceeded refuses creation and new sessions.
+  Ok("PUT", "/v1/owners/agent/quota", {{"max_branches", -1}, {"max_bytes", 0}});
+  ExpectError("POST", "/v1/branches", R"({"name":"d","from":"main","owner":"agent"})", 403,
+              "quota");
+  EXPECT_EQ(fleet->CheckSessionQuota("agent").code(), Code::kQuota);
+  EXPECT_TRUE(fleet->CheckSessionQuota("other").ok());
+  ExpectError("PUT", "/v1/owners/agent/quota", R"({"max_branches":-2})", 400, "invalid");
+  ExpectError("PUT", "/v1/owners/agent/quota", R"({"max_bytes":"lots"})", 400, "invalid");
+  ExpectError("PUT", "/v1/owners/bad%20name/quota", R"({"max_bytes":1})", 400, "invalid");
+}
+
+TEST_F(ApiTest, ReaperDeletesExpiredBranchesLeavesFirst) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  json p = Ok("POST", "/v1/branches", {{"name", "p"}, {"from", "main"}, {"ttl_seconds", 60}}, 201);
+  ASSERT_TRUE(p["expires_at"].is_string());
+  const int64_t expires = *ParseRfc3339(p["expires_at"].get<std::string>());
+  EXPECT_NEAR(static_cast<double>(expires - NowNs()), 60e9, 5e9);
+  Ok("POST", "/v1/branches", {{"name", "kid"}, {"from", "p"}, {"ttl_seconds", 120}}, 201);
+  Ok("POST", "/v1/branches", {{"name", "keep"}, {"from", "main"}}, 201);
+  fleet->Reap(NowNs());
+  EXPECT_EQ(BranchCount(), 4u);
+  // p expired, but its child did not: p stays until the child goes.
+  fleet->Reap(NowNs() + 61'000'000'000);
+  EXPECT_EQ(BranchCount(), 4u);
+  fleet->Reap(NowNs() + 121'000'000'000);
+  EXPECT_EQ(BranchCount(), 2u);
+  EXPECT_EQ(env.catalog()->Current()->FindBranch("p"), nullptr);
+  EXPECT_EQ(env.catalog()->Current()->FindBranch("kid"), nullptr);
+  // PATCH with expires_at null: never expires.
+  Ok("PATCH", "/v1/branches/keep", {{"ttl_seconds", 1}});
+  json kept = Ok("PATCH", "/v1/branches/keep", {{"expires_at", nullptr}});
+  EXPECT_TRUE(kept["expires_at"].is_null());
+  fleet->Reap(NowNs() + 1000'000'000'000);
+  EXPECT_EQ(BranchCount(), 2u);
+}
+
+TEST_F(ApiTest, CredentialsAreIssuedListedAndRevoked) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  json c = Ok("POST", "/v1/branches/main/credentials", {{"ttl_seconds", 3600}}, 201);
+  EXPECT_EQ(c["role"], "postgres");
+  EXPECT_EQ(c["branch"], "main");
+  EXPECT_EQ(c["user"], c["id"]);
+  EXPECT_EQ(c["password"].get<std::string>().size(), 32u);
+  EXPECT_EQ(c["uri"], "postgresql://" + c["user"].get<std::string>() + ":" +
+                          c["password"].get<std::string>() + "@127.0.0.1:55432/main");
+  json list = Ok("GET", "/v1/branches/main/credentials");
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_FALSE(list[0].contains("password"));
+  // Only the verifier is stored.
+  const CredentialInfo* stored = env.catalog()->Current()->FindCredential(c["id"]);
+  ASSERT_NE(stored, nullptr);
+  EXPECT_EQ(stored->verifier.find(c["password"].get<std::string>()), std::string::npos);
+  EXPECT_EQ(stored->verifier.rfind("SCRAM-SHA-256$4096:", 0), 0u);
+  ExpectError("POST", "/v1/branches/nope/credentials", "", 404, "not_found");
+  ExpectError("POST", "/v1/branches/main/credentials", R"({"role":"bad role"})", 400, "invalid");
+  ExpectError("POST", "/v1/branches/main/credentials", R"({"ttl_seconds":-5})", 400, "invalid");
+  EXPECT_EQ(Ok("DELETE", "/v1/credentials/" + c["id"].get<std::string>()), json::object());
+  ExpectError("DELETE", "/v1/credentials/" + c["id"].get<std::string>(), "", 404, "not_found");
+  EXPECT_TRUE(Ok("GET", "/v1/branches/main/credentials").empty());
+}
+
+TEST_F(ApiTest, CredentialsExpire) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  json c = Ok("POST", "/v1/branches/main/credentials", {{"ttl_seconds", 10}}, 201);
+  const std::string id = c["id"];
+  EXPECT_TRUE(credentials->Find(id, NowNs()).ok());
+  EXPECT_EQ(credentials->Find(id, NowNs() + 11'000'000'000).status().code(), Code::kNotFound);
+  ASSERT_OK_AND_ASSIGN(int pruned, credentials->PruneExpired(NowNs() + 11'000'000'000));
+  EXPECT_EQ(pruned, 1);
+  EXPECT_EQ(env.catalog()->Current()->FindCredential(id), nullptr);
+}
+
+// The proxy's checks: a credential opens only its own branch, an unknown
+// branch and an owner over quota are refused, all before any server starts.
+TEST_F(ApiTest, BranchAccessScopesCredentialsToOneBranch) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  Ok("POST", "/v1/branches", {{"name", "other"}, {"from", "main"}, {"owner", "agent"}}, 201);
+  json c = Ok("POST", "/v1/branches/main/credentials", nullptr, 201);
+  json d = Ok("POST", "/v1/branches/other/credentials", nullptr, 201);
+  BranchAccess access(env.catalog(), credentials.get(), endpoints.get(),
+                      [this](const std::string& owner) { return fleet->CheckSessionQuota(owner); });
+  ASSERT_OK_AND_ASSIGN(ProxyCredential cred, access.FindCredential(c["user"]));
+  EXPECT_EQ(cred.role, "postgres");
+  EXPECT_EQ(access.FindCredential("u0000000000000000").status().code(), Code::kNotFound);
+  EXPECT_EQ(access.Open(cred, "other").status().code(), Code::kPermission);
+  EXPECT_EQ(access.Open(cred, "nope").status().code(), Code::kNotFound);
+  // The right branch gets as far as starting its server: this one holds no cluster.
+  Result<ProxySession> s = access.Open(cred, "main");
+  EXPECT_EQ(s.status().code(), Code::kInvalid) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("holds no PostgreSQL cluster"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(ProxyCredential cred2, access.FindCredential(d["user"]));
+  Ok("PUT", "/v1/owners/agent/quota", {{"max_bytes", 0}});
+  EXPECT_EQ(access.Open(cred2, "other").status().code(), Code::kQuota);
+  // Deleting the branch deletes its credentials.
+  Ok("DELETE", "/v1/branches/other");
+  EXPECT_EQ(access.FindCredential(d["user"]).status().code(), Code::kNotFound);
+}
+
+TEST_F(ApiTest, EndpointRoutesAndMetrics) {
+  Ok("POST", "/v1/branches", {{"name", "main"}, {"idle_timeout_seconds", 42}}, 201);
+  json e = Ok("GET", "/v1/branches/main/endpoint");
+  EXPECT_EQ(e["state"], "suspended");
+  EXPECT_EQ(e["idle_timeout_seconds"], 42);
+  EXPECT_TRUE(e["pid"].is_null());
+  ExpectError("POST", "/v1/branches/main/endpoint/start", "", 400, "invalid");  // no cluster
+  ExpectError("GET", "/v1/branches/nope/endpoint", "", 404, "not_found");
+  EXPECT_EQ(Ok("POST", "/v1/endpoints/suspend")["suspended"], 0);
+  HttpResponse m = Raw("GET", "/metrics", "");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_EQ(m.content_type.rfind("text/plain", 0), 0u);
+  EXPECT_NE(m.body.find("strata_api_requests_total{route=\"POST /v1/branches\",status=\"201\"} 1"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("strata_endpoint_start_failures_total 1"), std::string::npos) << m.body;
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST_F(ApiTest, HistoryWindowsAreSetPatchedAndRefuseOldForks) {
+  json main = Ok("POST", "/v1/branches", {{"name", "main"}, {"history_seconds", 0}}, 201);
+  EXPECT_EQ(main["history_seconds"], 0);
+  EXPECT_EQ(main["history_default"], false);
+  EXPECT_EQ(main["oldest_point"]["seq"], 1);
+  EXPECT_TRUE(main["logical_bytes"].is_null());
+  EXPECT_TRUE(main["space_as_of"].is_null());
+  EXPECT_TRUE(main["detached_from"].is_null());
+  ASSERT_OK(env.vs()->Commit(main["id"].get<uint32_t>(), {{"k", false, "v"}}));
+  HttpResponse r = Raw("POST", "/v1/branches", R"({"name":"old","from":"main@seq:1"})");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("older than its history window (0s); the oldest point still available "
+                        "is seq 2"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(BranchCount(), 1u);
+  json patched = Ok("PATCH", "/v1/branches/main", {{"history_seconds", 7200}});
+  EXPECT_EQ(patched["history_seconds"], 7200);
+  json back = Ok("PATCH", "/v1/branches/main", json{{"history_seconds", nullptr}});
+  EXPECT_EQ(back["history_seconds"], 3600);
+  EXPECT_EQ(back["history_default"], true);
+  ExpectError("PATCH", "/v1/branches/main", R"({"history_seconds":-1})", 400, "invalid");
+  ExpectError("POST", "/v1/branches", R"({"name":"x","history_seconds":"1h"})", 400, "invalid");
+  EXPECT_EQ(Ok("GET", "/v1/status")["history_default_seconds"], 3600);
+}
+
+TEST_F(ApiTest, GcRunsOnDemandAndReportsItsState) {
+  json main = Ok("POST", "/v1/branches", {{"name", "main"}, {"history_seconds", 0}}, 201);
+  const uint32_t id = main["id"].get<uint32_t>();
+  for (int i = 0; i < 4; i++) {
+    ASSERT_OK(env.vs()->Commit(id, {{"k", false, std::string(8192, static_cast<char>('a' + i))}}));
+    ASSERT_OK(env.vs()->Flush(id));
+  }
+  json before = Ok("GET", "/v1/gc");
+  EXPECT_EQ(before["enabled"], false);
+  EXPECT_EQ(before["passes"], 0);
+  EXPECT_TRUE(before["running"].is_null());
+  EXPECT_TRUE(before["last_pass"].is_null());
+  json report = Ok("POST", "/v1/gc", json::object());
+  for (const char* f : {"branches", "layers_before", "layers_after", "bytes_before", "bytes_after",
+                        "freed_bytes", "rewritten_bytes", "deleted_layers", "written_layers",
+                        "leaked_objects_deleted", "elapsed_ms"}) {
+    EXPECT_TRUE(report.contains(f)) << f << ": " << report.dump();
+  }
+  EXPECT_EQ(report["branches"], 1);
+  EXPECT_GT(report["freed_bytes"].get<uint64_t>(), 0u);
+  EXPECT_LT(report["layers_after"].get<uint64_t>(), report["layers_before"].get<uint64_t>());
+  json after = Ok("GET", "/v1/gc");
+  EXPECT_EQ(after["passes"], 1);
+  EXPECT_EQ(after["last_pass"]["freed_bytes"], report["freed_bytes"]);
+  EXPECT_TRUE(ParseRfc3339(after["last_pass"]["finished"].get<std::string>()).ok());
+  json b = Ok("GET", "/v1/branches/main");
+  EXPECT_TRUE(b["exclusive_bytes"].is_number_integer()) << b.dump();
+  EXPECT_TRUE(b["logical_bytes"].is_number_integer()) << b.dump();
+  EXPECT_TRUE(ParseRfc3339(b["space_as_of"].get<std::string>()).ok());
+  ExpectError("POST", "/v1/gc", R"({"branch":"nope"})", 404, "not_found");
+  ExpectError("POST", "/v1/gc", R"({"branches":"main"})", 400, "invalid");
+  const std::string text = metrics.Render();
+  for (const char* m : {"\nstrata_gc_passes_total 1\n", "\nstrata_store_bytes ",
+                        "\nstrata_branch_exclusive_bytes{branch=\"main\"} ",
+                        "\nstrata_read_sources_bucket{le=\"1\"} "}) {
+    EXPECT_NE(text.find(m), std::string::npos) << m;
+  }
+}
+
+TEST_F(ApiTest, DetachMakesARootAndRefusesRoots) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  Ok("POST", "/v1/branches", {{"name", "kid"}, {"from", "main"}}, 201);
+  json d = Ok("POST", "/v1/branches/kid/detach");
+  EXPECT_TRUE(d["parent"].is_null());
+  EXPECT_EQ(d["detached_from"], "main");
+  EXPECT_TRUE(d["elapsed_us"].is_number_integer());
+  ExpectError("POST", "/v1/branches/main/detach", "", 400, "invalid");
+  ExpectError("POST", "/v1/branches/nope/detach", "", 404, "not_found");
+  EXPECT_EQ(Ok("DELETE", "/v1/branches/main"), json::object());
+  EXPECT_EQ(Ok("GET", "/v1/branches/kid")["detached_from"], "main");
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,149 @@
+// BranchManager: creates, resets and deletes branches and snapshots.
+//
+// Every operation either completes (catalog published) or leaves nothing
+// behind. A fork point is made durable (op-log barrier) before the catalog
+// names it, so a crash can never leave a branch whose history is gone.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "catalog/fork_spec.h"
+#include "catalog/history.h"
+#include "common/status.h"
+#include "layers/version_store.h"
+
+namespace strata {
+
+// What a new branch starts with besides its name and fork point.
+struct BranchOptions {
+  uint32_t uid = 0, gid = 0;         // owner of a new root branch's top directory
+  std::optional<Durability> tier;    // unset: the default tier
+  std::string owner;                 // fleet label quotas count against; "" = none
+  int64_t expires_ns = 0;            // when the reaper deletes it; 0 = never
+  int64_t idle_timeout_s = 0;        // its endpoint's idle timeout; 0 = the mount's
+  std::optional<int64_t> history_s;  // its history window; unset = the default
+};
+
+// A change of a branch's settings; unset fields stay as they are.
+struct BranchPatch {
+  std::optional<Durability> tier;
+  std::optional<int64_t> expires_ns;
+  std::optional<int64_t> idle_timeout_s;
+  // Set to nullopt: back to the default window.
+  std::optional<std::optional<int64_t>> history_s;
+};
+
+class BranchManager {
+ public:
+  BranchManager(Catalog* catalog, VersionStore* versions)
+      : catalog_(catalog), versions_(versions) {}
+
+  // Called after a branch name stops naming the branch it named (delete or
+  // reset), so the filesystem can drop cached entries.
+  void SetBranchGoneListener(std::function<void(const std::string& name)> fn) {
+    gone_ = std::move(fn);
+  }
+
+  // The tier of branches created without one, and whether a walsink server
+  // is there to make kRemote possible. Call before anything else.
+  void SetDurabilityPolicy(Durability default_tier, bool remote_available) {
+    default_tier_ = default_tier;
+    remote_available_ = remote_available;
+  }
+  // The history window of branches without one of their own (docs/gc.md).
+  void SetDefaultHistory(int64_t seconds) { default_history_s_ = seconds; }
+  int64_t default_history() const { return default_history_s_; }
+  int64_t HistoryOf(const BranchInfo& b) const;
+  // The oldest point of `b` a fork may still use (catalog/history.h).
+  Result<std::optional<TimePoint>> OldestPointOf(const BranchInfo& b);
+
+  // Called, under the manager's lock, with the new read path of a branch
+  // whose lineage changed while it exists (detach), so the filesystem stops
+  // reading the old one.
+  void SetLineageListener(std::function<void(uint32_t, const Lineage&)> fn) {
+    lineage_changed_ = std::move(fn);
+  }
+
+  // Hands every branch's tier to the version store (after Recover). Fails if
+  // a branch wants kRemote and there is no walsink server.
+  Status ApplyDurabilities();
+
+  // Asked, under the manager's lock, before a branch of `owner` is created;
+  // a non-OK status refuses the creation before anything is made (quotas).
+  using Admission = std::function<Status(const CatalogData&, const std::string& owner)>;
+  void SetAdmission(Admission fn) { admit_ = std::move(fn); }
+
+  // `from` empty: a new root branch whose top directory is owned by uid/gid,
+  // mode 0700. Otherwise a fork spec (catalog/fork_spec.h). An unset tier is
+  // the default tier (SetDurabilityPolicy), recorded in the catalog.
+  Result<BranchInfo> CreateBranch(const std::string& name, const std::string& from,
+                                  const BranchOptions& opts);
+  Result<BranchInfo> CreateBranch(const std::string& name, const std::string& from, uint32_t uid,
+                                  uint32_t gid, std::optional<Durability> tier = std::nullopt) {
+    return CreateBranch(name, from, BranchOptions{uid, gid, tier, "", 0, 0, std::nullopt});
+  }
+  // Changes a branch's settings; a new tier applies from the next barrier.
+  Result<BranchInfo> UpdateBranch(const std::string& name, const BranchPatch& patch);
+  Result<BranchInfo> SetDurability(const std::string& name, Durability tier) {
+    return UpdateBranch(name, BranchPatch{tier, std::nullopt, std::nullopt, std::nullopt});
+  }
+  // Deletes the branch and its credentials.
+  Status DeleteBranch(const std::string& name);
+  // Moves the branch to its parent's current head, dropping its own changes.
+  Result<BranchInfo> ResetBranch(const std::string& name);
+  // Copies into the branch what it reads from its ancestors and makes it a
+  // root branch (docs/gc.md, "Detach"). kInvalid for a root branch.
+  Result<BranchInfo> DetachBranch(const std::string& name);
+  // The points collection must keep for branch `id` now. Raises the
+  // branch's history floor to the start of its window first, so that no
+  // fork can name a point this plan lets go (docs/gc.md, "The window").
+  Result<GcPoints> PlanRetention(uint32_t id);
+  Result<SnapshotInfo> CreateSnapshot(const std::string& branch, const std::string& name);
+  Status DeleteSnapshot(const std::string& name);
+
+ private:
+  // The seq of the parent named by `spec`. The caller syncs it (StartChild).
+  Result<uint64_t> ResolveForkSeq(const CatalogData& cat, const BranchInfo& parent,
+                                  const ForkSpec& spec);
+  // Makes a child of a running cluster start as its own server: removes
+  // postmaster.pid, which names the parent's postmaster (docs/postgres.md).
+  Status ApplyPostgresFixups(const Lineage& child, uint64_t root);
+  // A new branch in the version store forked at (parent, seq), with fixups.
+  Status StartChild(uint32_t id, const Lineage& lineage, uint64_t root, Durability tier);
+
+  // An id never used before, not even by a creation that failed and left
+  // op-log records behind: ids come from a block reserved in the catalog.
+  // REQUIRES: mu_ held.
+  Result<uint32_t> NextId(const CatalogData& cat);
+
+  // kInvalid if `tier` cannot be honoured on this mount.
+  Status CheckTier(Durability tier) const;
+  // kBusy if the branch is being detached. REQUIRES: mu_ held.
+  Status CheckNotDetaching(const BranchInfo& b) const;
+  // Hands the new lineage of `id` and of its descendants to the listener.
+  // REQUIRES: mu_ held.
+  void AnnounceLineages(const CatalogData& cat, uint32_t id);
+
+  Catalog* const catalog_;
+  VersionStore* const versions_;
+  Durability default_tier_ = Durability::kLocal;
+  bool remote_available_ = false;
+  int64_t default_history_s_ = 3600;
+  std::mutex mu_;              // one branch/snapshot change at a time
+  uint32_t next_id_ = 0;       // GUARDED_BY(mu_)
+  uint32_t reserved_end_ = 0;  // ids below this (from next_id_) are ours; GUARDED_BY(mu_)
+  // Branches whose detach copy runs outside mu_; GUARDED_BY(mu_).
+  std::set<uint32_t> detaching_;
+  std::function<void(const std::string&)> gone_;
+  std::function<void(uint32_t, const Lineage&)> lineage_changed_;
+  Admission admit_;
+};
+
+}  // namespace strata

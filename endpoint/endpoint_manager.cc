@@ -1,0 +1,442 @@
+#include "endpoint/endpoint_manager.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "layers/inode.h"
+
+namespace strata {
+
+namespace {
+
+constexpr int kServerPort = 5432;  // only names the socket file: each server has its own dir
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// The pid in a data directory's postmaster.pid if that process is alive and
+// is a postgres server working in `data_dir` (its cwd); 0 otherwise.
+pid_t LivePostmaster(const std::string& data_dir) {
+  std::ifstream f(data_dir + "/postmaster.pid");
+  long pid = 0;
+  if (!(f >> pid) || pid <= 0 || pid > INT_MAX) return 0;
+  char cwd[PATH_MAX];
+  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/cwd").c_str(), cwd, sizeof(cwd) - 1);
+  if (n <= 0) return 0;
+  cwd[n] = '\0';
+  std::error_code ec;
+  auto canonical = std::filesystem::weakly_canonical(data_dir, ec);
+  return (!ec && canonical == std::filesystem::path(cwd)) ? static_cast<pid_t>(pid) : 0;
+}
+
+}  // namespace
+
+const char* EndpointStateName(EndpointState s) {
+  switch (s) {
+    case EndpointState::kSuspended:
+      return "suspended";
+    case EndpointState::kStarting:
+      return "starting";
+    case EndpointState::kRunning:
+      return "running";
+    case EndpointState::kStopping:
+      return "stopping";
+  }
+  return "?";
+}
+
+struct EndpointManager::Endpoint {
+  explicit Endpoint(std::string b) : branch(std::move(b)) {}
+  const std::string branch;
+  std::mutex mu;
+  std::condition_variable cv;  // state changes
+  EndpointState state = EndpointState::kSuspended;
+  std::unique_ptr<PostgresServer> server;
+  uint32_t branch_id = 0;
+  int connections = 0;
+  int64_t last_active_ns = 0;
+  int64_t started_ns = 0;
+  uint64_t starts = 0;
+  double last_start_seconds = 0;
+  std::string last_error;
+  std::string blocked;  // non-empty: why sessions are refused
+};
+
+EndpointManager::EndpointManager(EndpointOptions opts, EndpointResolver resolve,
+                                 std::function<Status(uint32_t)> flush, Metrics* metrics)
+    : opts_(std::move(opts)),
+      resolve_(std::move(resolve)),
+      flush_(std::move(flush)),
+      metrics_(metrics) {
+  if (metrics_) {
+    metrics_->AddCounter("strata_endpoint_starts_total",
+                         "Servers started, by what asked for them (connect: a proxy session)");
+    metrics_->AddCounter("strata_endpoint_start_failures_total", "Server starts that failed");
+    metrics_->AddHistogram("strata_endpoint_start_seconds",
+                           "Time from a start request to a server accepting connections",
+                           {0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30});
+    metrics_->AddCounter("strata_endpoint_suspends_total", "Servers stopped, by reason");
+    metrics_->AddGauge("strata_endpoints", "Endpoints by state");
+    metrics_->AddCollector([this](Metrics& m) {
+      int running = 0, known = 0;
+      for (const EndpointInfo& e : List()) {
+        known++;
+        if (e.state == EndpointState::kRunning) running++;
+      }
+      m.Set("strata_endpoints", {{"state", "running"}}, running);
+      m.Set("strata_endpoints", {{"state", "suspended"}}, known - running);
+    });
+  }
+}
+
+EndpointManager::~EndpointManager() { Drain(); }
+
+Status EndpointManager::Init() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.run_dir, ec);
+  if (ec) return Status::IO("cannot create " + opts_.run_dir + ": " + ec.message());
+  // The postgres user must reach its socket directories below, nothing more.
+  if (::chmod(opts_.run_dir.c_str(), 0711) != 0) {
+    return Status::FromErrno(errno, "chmod " + opts_.run_dir);
+  }
+  const std::string hba = opts_.run_dir + "/hba.conf";
+  {
+    std::ofstream f(hba, std::ios::trunc);
+    f << "# Written by strata: only the proxy reaches these servers, through unix\n"
+         "# sockets in directories private to the postgres user; it has authenticated\n"
+         "# the client already.\n"
+         "local all all trust\n";
+    if (!f) return Status::IO("cannot write " + hba);
+  }
+  ::chmod(hba.c_str(), 0644);
+  if (::access((opts_.bin_dir + "/postgres").c_str(), X_OK) != 0) {
+    return Status::NotFound("no postgres server at " + opts_.bin_dir +
+                            "/postgres (install postgresql-15 or pass --pg-bin DIR)");
+  }
+  return Status::OK();
+}
+
+std::shared_ptr<EndpointManager::Endpoint> EndpointManager::Find(const std::string& branch,
+                                                                 bool create) {
+  std::lock_guard lock(mu_);
+  auto it = endpoints_.find(branch);
+  if (it != endpoints_.end()) return it->second;
+  if (!create) return nullptr;
+  auto ep = std::make_shared<Endpoint>(branch);
+  endpoints_[branch] = ep;
+  return ep;
+}
+
+void EndpointManager::Settle(Endpoint* ep, std::unique_lock<std::mutex>& lock) {
+  ep->cv.wait(lock, [ep] {
+    return ep->state == EndpointState::kRunning || ep->state == EndpointState::kSuspended;
+  });
+}
+
+void EndpointManager::ReapIfDead(Endpoint* ep, std::unique_lock<std::mutex>& lock) {
+  if (ep->state != EndpointState::kRunning || ep->server->running()) return;
+  std::unique_ptr<PostgresServer> dead = std::move(ep->server);
+  ep->state = EndpointState::kStopping;
+  lock.unlock();
+  Status st = dead->Stop();  // reports how it ended
+  dead.reset();
+  lock.lock();
+  ep->last_error = "the server exited on its own: " + st.ToString();
+  spdlog::warn("endpoint {}: {}", ep->branch, ep->last_error);
+  if (metrics_) metrics_->Inc("strata_endpoint_suspends_total", {{"reason", "exited"}});
+  ep->state = EndpointState::kSuspended;
+  ep->cv.notify_all();
+}
+
+Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch,
+                                                       const EndpointTarget& t) {
+  struct stat st;
+  if (::stat((t.data_dir + "/PG_VERSION").c_str(), &st) != 0) {
+    return Status::Invalid("branch '" + branch +
+                           "' holds no PostgreSQL cluster (no PG_VERSION): create it with "
+                           "initdb (API: \"initdb\": true) or fork it from one that has");
+  }
+  // A crashed server's postmaster.pid would make the new one refuse to start;
+  // a live server there was not started by us and must not get a twin.
+  if (pid_t other = LivePostmaster(t.data_dir)) {
+    return Status::Busy("branch '" + branch + "' is already served by a postgres server that " +
+                        "strata did not start (pid " + std::to_string(other) + "): stop it first");
+  }
+  ::unlink((t.data_dir + "/postmaster.pid").c_str());
+  PostgresOptions o;
+  o.bin_dir = opts_.bin_dir;
+  o.user = opts_.user;
+  o.data_dir = t.data_dir;
+  o.socket_dir = opts_.run_dir + "/" + std::to_string(t.id);
+  o.port = kServerPort;
+  o.log_file = o.socket_dir + ".log";
+  o.start_timeout_ms = opts_.start_timeout_ms;
+  o.settings = StrataServerSettings();
+  o.settings.emplace_back("hba_file", opts_.run_dir + "/hba.conf");
+  o.settings.emplace_back("cluster_name", "strata/" + branch);
+  for (const auto& kv : opts_.settings) o.settings.push_back(kv);
+  return o;
+}
+
+Status EndpointManager::StartLocked(Endpoint* ep, std::unique_lock<std::mutex>& lock,
+                                    const char* reason) {
+  Result<EndpointTarget> target = resolve_(ep->branch);
+  if (!target.ok()) return target.status();
+  ep->state = EndpointState::kStarting;
+  ep->branch_id = target->id;
+  lock.unlock();
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<std::unique_ptr<PostgresServer>> server =
+      [&]() -> Result<std::unique_ptr<PostgresServer>> {
+    STRATA_ASSIGN_OR_RETURN(PostgresOptions o, ServerOptions(ep->branch, *target));
+    return PostgresServer::Start(o);
+  }();
+  const double took = SecondsSince(t0);
+  lock.lock();
+  if (!server.ok()) {
+    ep->state = EndpointState::kSuspended;
+    // The server log's lines become one line: API errors are one sentence.
+    ep->last_error = server.status().message();
+    std::replace(ep->last_error.begin(), ep->last_error.end(), '\n', ' ');
+    ep->cv.notify_all();
+    if (metrics_) metrics_->Inc("strata_endpoint_start_failures_total");
+    spdlog::warn("endpoint {}: start failed after {:.0f} ms: {}", ep->branch, took * 1000,
+                 ep->last_error);
+    return Status(server.status().code() == Code::kInvalid ? Code::kInvalid : Code::kUnavailable,
+                  "cannot start the server of branch '" + ep->branch + "': " + ep->last_error);
+  }
+  ep->server = std::move(*server);
+  ep->state = EndpointState::kRunning;
+  ep->started_ns = ep->last_active_ns = NowNs();
+  ep->starts++;
+  ep->last_start_seconds = took;
+  ep->last_error.clear();
+  ep->cv.notify_all();
+  if (metrics_) {
+    metrics_->Inc("strata_endpoint_starts_total", {{"reason", reason}});
+    metrics_->Observe("strata_endpoint_start_seconds", {}, took);
+  }
+  spdlog::info("endpoint {}: woke up ({}): postgres pid {} ready in {:.1f} ms", ep->branch, reason,
+               ep->server->pid(), took * 1000);
+  return Status::OK();
+}
+
+void EndpointManager::StopLocked(Endpoint* ep, std::unique_lock<std::mutex>& lock,
+                                 const char* reason) {
+  if (ep->state != EndpointState::kRunning) return;
+  std::unique_ptr<PostgresServer> server = std::move(ep->server);
+  const uint32_t id = ep->branch_id;
+  const int pid = server->pid();
+  ep->state = EndpointState::kStopping;
+  lock.unlock();
+  const auto t0 = std::chrono::steady_clock::now();
+  Status stopped = server->Stop();
+  server.reset();
+  // The branch's memory goes too: a suspended branch lives in the store.
+  Status flushed = flush_ ? flush_(id) : Status::OK();
+  const double took = SecondsSince(t0);
+  lock.lock();
+  ep->state = EndpointState::kSuspended;
+  ep->connections = 0;
+  if (!stopped.ok()) ep->last_error = stopped.message();
+  ep->cv.notify_all();
+  if (metrics_) metrics_->Inc("strata_endpoint_suspends_total", {{"reason", reason}});
+  if (!stopped.ok()) {
+    spdlog::warn("endpoint {}: suspended ({}): postgres pid {} did not stop cleanly: {}",
+                 ep->branch, reason, pid, stopped.ToString());
+  } else {
+    spdlog::info("endpoint {}: suspended ({}): postgres pid {} stopped in {:.1f} ms", ep->branch,
+                 reason, pid, took * 1000);
+  }
+  if (!flushed.ok()) {
+    spdlog::warn("endpoint {}: flushing the branch failed (the op log keeps it): {}", ep->branch,
+                 flushed.ToString());
+  }
+}
+
+Status EndpointManager::EnsureRunning(Endpoint* ep, std::unique_lock<std::mutex>& lock,
+                                      const char* reason) {
+  Settle(ep, lock);
+  ReapIfDead(ep, lock);
+  if (!ep->blocked.empty()) return Status::Busy("branch '" + ep->branch + "' is " + ep->blocked);
+  if (draining_) return Status::Unavailable("the strata daemon is shutting down");
+  if (ep->state == EndpointState::kSuspended) {
+    STRATA_RETURN_IF_ERROR(StartLocked(ep, lock, reason));
+  }
+  return Status::OK();
+}
+
+Result<std::string> EndpointManager::Acquire(const std::string& branch) {
+  STRATA_RETURN_IF_ERROR(resolve_(branch).status());
+  std::shared_ptr<Endpoint> ep = Find(branch, true);
+  std::unique_lock lock(ep->mu);
+  STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), lock, "connect"));
+  ep->connections++;
+  return ep->server->socket_path();
+}
+
+void EndpointManager::Release(const std::string& branch) {
+  std::shared_ptr<Endpoint> ep = Find(branch, false);
+  if (!ep) return;
+  std::lock_guard lock(ep->mu);
+  if (ep->connections > 0) ep->connections--;
+  ep->last_active_ns = NowNs();
+}
+
+Result<EndpointInfo> EndpointManager::Start(const std::string& branch) {
+  STRATA_RETURN_IF_ERROR(resolve_(branch).status());
+  std::shared_ptr<Endpoint> ep = Find(branch, true);
+  std::unique_lock lock(ep->mu);
+  STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), lock, "api"));
+  return InfoLocked(*ep);
+}
+
+Result<EndpointInfo> EndpointManager::Suspend(const std::string& branch) {
+  STRATA_RETURN_IF_ERROR(resolve_(branch).status());
+  std::shared_ptr<Endpoint> ep = Find(branch, true);
+  std::unique_lock lock(ep->mu);
+  Settle(ep.get(), lock);
+  ReapIfDead(ep.get(), lock);
+  StopLocked(ep.get(), lock, "api");
+  return InfoLocked(*ep);
+}
+
+Result<EndpointInfo> EndpointManager::Get(const std::string& branch) {
+  STRATA_RETURN_IF_ERROR(resolve_(branch).status());
+  std::shared_ptr<Endpoint> ep = Find(branch, false);
+  if (!ep) {
+    EndpointInfo info;
+    info.branch = branch;
+    Result<EndpointTarget> t = resolve_(branch);
+    info.idle_timeout_s = t.ok() && t->idle_timeout_s ? t->idle_timeout_s : opts_.idle_timeout_s;
+    return info;
+  }
+  std::lock_guard lock(ep->mu);
+  return InfoLocked(*ep);
+}
+
+EndpointInfo EndpointManager::InfoLocked(const Endpoint& ep) {
+  EndpointInfo info;
+  info.branch = ep.branch;
+  info.state = ep.state;
+  if (ep.state == EndpointState::kRunning && ep.server) {
+    info.pid = ep.server->pid();
+    info.socket_path = ep.server->socket_path();
+  }
+  info.connections = ep.connections;
+  Result<EndpointTarget> t = resolve_(ep.branch);
+  info.idle_timeout_s = t.ok() && t->idle_timeout_s ? t->idle_timeout_s : opts_.idle_timeout_s;
+  info.last_active_ns = ep.last_active_ns;
+  info.started_ns = ep.started_ns;
+  info.starts = ep.starts;
+  info.last_start_seconds = ep.last_start_seconds;
+  info.last_error = ep.last_error;
+  return info;
+}
+
+std::vector<EndpointInfo> EndpointManager::List() {
+  std::vector<std::shared_ptr<Endpoint>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, ep] : endpoints_) all.push_back(ep);
+  }
+  std::vector<EndpointInfo> out;
+  for (auto& ep : all) {
+    std::lock_guard lock(ep->mu);
+    out.push_back(InfoLocked(*ep));
+  }
+  return out;
+}
+
+int EndpointManager::SuspendAll() {
+  std::vector<std::shared_ptr<Endpoint>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, ep] : endpoints_) all.push_back(ep);
+  }
+  int n = 0;
+  for (auto& ep : all) {
+    std::unique_lock lock(ep->mu);
+    Settle(ep.get(), lock);
+    if (ep->state != EndpointState::kRunning) continue;
+    StopLocked(ep.get(), lock, "api");
+    n++;
+  }
+  return n;
+}
+
+Status EndpointManager::Block(const std::string& branch, const std::string& why) {
+  std::shared_ptr<Endpoint> ep = Find(branch, true);
+  std::unique_lock lock(ep->mu);
+  Settle(ep.get(), lock);
+  if (!ep->blocked.empty()) return Status::Busy("branch '" + branch + "' is " + ep->blocked);
+  ep->blocked = why;
+  ReapIfDead(ep.get(), lock);
+  StopLocked(ep.get(), lock, "delete");
+  return Status::OK();
+}
+
+void EndpointManager::Unblock(const std::string& branch) {
+  std::shared_ptr<Endpoint> ep = Find(branch, false);
+  if (!ep) return;
+  std::lock_guard lock(ep->mu);
+  ep->blocked.clear();
+}
+
+void EndpointManager::Forget(const std::string& branch) {
+  std::lock_guard lock(mu_);
+  endpoints_.erase(branch);
+}
+
+void EndpointManager::SuspendIdle(int64_t now_ns) {
+  std::vector<std::shared_ptr<Endpoint>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = endpoints_.begin(); it != endpoints_.end();) {
+      // Forget endpoints of deleted branches once they are stopped.
+      std::unique_lock ep_lock(it->second->mu, std::try_to_lock);
+      if (ep_lock && it->second->state == EndpointState::kSuspended && !resolve_(it->first).ok()) {
+        ep_lock.unlock();
+        it = endpoints_.erase(it);
+        continue;
+      }
+      all.push_back(it->second);
+      ++it;
+    }
+  }
+  for (auto& ep : all) {
+    std::unique_lock lock(ep->mu);
+    if (ep->state != EndpointState::kRunning) continue;
+    ReapIfDead(ep.get(), lock);
+    if (ep->state != EndpointState::kRunning || ep->connections > 0) continue;
+    Result<EndpointTarget> t = resolve_(ep->branch);
+    const int64_t timeout = t.ok() && t->idle_timeout_s ? t->idle_timeout_s : opts_.idle_timeout_s;
+    if (now_ns - ep->last_active_ns < timeout * 1'000'000'000) continue;
+    StopLocked(ep.get(), lock, "idle");
+  }
+}
+
+void EndpointManager::Drain() {
+  std::vector<std::shared_ptr<Endpoint>> all;
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;  // before any endpoint lock: a start in progress is stopped below
+    for (auto& [name, ep] : endpoints_) all.push_back(ep);
+  }
+  for (auto& ep : all) {
+    std::unique_lock lock(ep->mu);
+    Settle(ep.get(), lock);
+    StopLocked(ep.get(), lock, "shutdown");
+  }
+}
+
+}  // namespace strata

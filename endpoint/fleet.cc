@@ -1,0 +1,201 @@
+#include "endpoint/fleet.h"
+
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "endpoint/postgres_server.h"
+#include "layers/inode.h"
+
+namespace strata {
+
+namespace {
+
+constexpr int64_t kPruneEveryNs = 60'000'000'000;
+
+Result<std::pair<uint32_t, uint32_t>> UserIds(const std::string& user) {
+  std::vector<char> buf(16384);
+  passwd pw;
+  passwd* found = nullptr;
+  if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return Status::NotFound("no user '" + user + "' to run postgres as (install postgresql-15)");
+  }
+  return std::make_pair(static_cast<uint32_t>(pw.pw_uid), static_cast<uint32_t>(pw.pw_gid));
+}
+
+}  // namespace
+
+Fleet::Fleet(FleetOptions opts, Catalog* catalog, VersionStore* versions, BranchManager* branches,
+             EndpointManager* endpoints, Credentials* credentials, Metrics* metrics)
+    : opts_(std::move(opts)),
+      catalog_(catalog),
+      versions_(versions),
+      branches_(branches),
+      endpoints_(endpoints),
+      credentials_(credentials),
+      metrics_(metrics) {
+  branches_->SetAdmission([this](const CatalogData& cat, const std::string& owner) {
+    return CheckNewBranch(owner, QuotaOf(cat, owner, opts_.default_quota),
+                          UsageOf(cat, owner, versions_, opts_.exclusive_bytes));
+  });
+  if (metrics_) {
+    metrics_->AddCounter("strata_reaper_deleted_branches_total", "Expired branches deleted");
+    metrics_->AddCounter("strata_reaper_pruned_credentials_total", "Expired credentials deleted");
+    metrics_->AddCounter("strata_quota_refusals_total", "Requests refused by a quota, by kind");
+  }
+}
+
+Fleet::~Fleet() { StopReaper(); }
+
+Status Fleet::InitDb(const std::string& name) {
+  InitDbOptions o;
+  o.bin_dir = opts_.pg_bin_dir;
+  o.user = opts_.pg_user;
+  o.data_dir = opts_.mountpoint + "/" + name;
+  o.log_file = opts_.run_dir + "/initdb-" + name + ".log";
+  o.settings = StrataServerSettings();
+  return strata::InitDb(o);
+}
+
+Result<BranchInfo> Fleet::CreateBranch(const CreateRequest& req) {
+  BranchOptions options = req.options;
+  if (req.initdb) {
+    if (!req.from.empty()) {
+      return Status::Invalid("initdb makes a new root branch: it cannot be combined with 'from'");
+    }
+    STRATA_ASSIGN_OR_RETURN(auto ids, UserIds(opts_.pg_user));
+    options.uid = ids.first;
+    options.gid = ids.second;
+  }
+  Result<BranchInfo> b = branches_->CreateBranch(req.name, req.from, options);
+  if (b.status().code() == Code::kQuota && metrics_) {
+    metrics_->Inc("strata_quota_refusals_total", {{"kind", "create"}});
+  }
+  if (!b.ok() || !req.initdb) return b;
+  if (Status st = InitDb(req.name); !st.ok()) {
+    Status undo = branches_->DeleteBranch(req.name);
+    if (!undo.ok()) {
+      spdlog::error("branch {}: initdb failed and deleting the branch failed too: {}", req.name,
+                    undo.ToString());
+    }
+    return Status(st.code(), "initdb of branch '" + req.name + "' failed: " + st.message());
+  }
+  return b;
+}
+
+Status Fleet::DeleteBranch(const std::string& name) {
+  if (!catalog_->Current()->FindBranch(name)) {
+    return Status::NotFound("no branch named '" + name + "'");
+  }
+  STRATA_RETURN_IF_ERROR(endpoints_->Block(name, "being deleted"));
+  Status st = branches_->DeleteBranch(name);
+  if (st.ok()) {
+    endpoints_->Forget(name);
+  } else {
+    endpoints_->Unblock(name);
+  }
+  return st;
+}
+
+Result<BranchInfo> Fleet::ResetBranch(const std::string& name) {
+  if (!catalog_->Current()->FindBranch(name)) {
+    return Status::NotFound("no branch named '" + name + "'");
+  }
+  STRATA_RETURN_IF_ERROR(endpoints_->Block(name, "being reset"));
+  Result<BranchInfo> b = branches_->ResetBranch(name);
+  endpoints_->Unblock(name);
+  return b;
+}
+
+OwnerUsage Fleet::Usage(const std::string& owner) {
+  return UsageOf(*catalog_->Current(), owner, versions_, opts_.exclusive_bytes);
+}
+
+OwnerQuota Fleet::Quota(const std::string& owner) {
+  return QuotaOf(*catalog_->Current(), owner, opts_.default_quota);
+}
+
+Status Fleet::SetQuota(const std::string& owner, const OwnerQuota& quota) {
+  if (owner.empty()) return Status::Invalid("an owner name is required");
+  if (quota.max_branches < -1 || quota.max_bytes < -1) {
+    return Status::Invalid("quota limits must be -1 (unlimited) or >= 0");
+  }
+  return catalog_->Update([&](CatalogData& c) {
+    c.quotas[owner] = quota;
+    return Status::OK();
+  });
+}
+
+Status Fleet::CheckSessionQuota(const std::string& owner) {
+  auto cat = catalog_->Current();
+  Status st = CheckBytes(owner, QuotaOf(*cat, owner, opts_.default_quota),
+                         UsageOf(*cat, owner, versions_, opts_.exclusive_bytes));
+  if (!st.ok() && metrics_) metrics_->Inc("strata_quota_refusals_total", {{"kind", "session"}});
+  return st;
+}
+
+void Fleet::Reap(int64_t now_ns) {
+  endpoints_->SuspendIdle(now_ns);
+  // Expired leaves first: a parent's turn comes once its children are gone.
+  for (bool progress = true; progress;) {
+    progress = false;
+    auto cat = catalog_->Current();
+    for (const BranchInfo& b : cat->branches) {
+      if (b.expires_ns == 0 || b.expires_ns > now_ns) continue;
+      if (!cat->ChildrenOf(b.id).empty() || !cat->SnapshotsOf(b.id).empty()) {
+        if (reap_refused_.insert(b.id).second) {
+          spdlog::warn(
+              "reaper: branch {} expired but has children or snapshots: kept until "
+              "they are gone",
+              b.name);
+        }
+        continue;
+      }
+      Status st = DeleteBranch(b.name);
+      if (st.ok()) {
+        spdlog::info("reaper: deleted branch {} (expired at {})", b.name,
+                     FormatRfc3339(b.expires_ns));
+        if (metrics_) metrics_->Inc("strata_reaper_deleted_branches_total");
+        progress = true;
+        break;  // the catalog changed: look again
+      }
+      if (reap_refused_.insert(b.id).second) {
+        spdlog::warn("reaper: cannot delete expired branch {}: {}", b.name, st.ToString());
+      }
+    }
+  }
+  if (now_ns - last_prune_ns_ >= kPruneEveryNs) {
+    last_prune_ns_ = now_ns;
+    Result<int> n = credentials_->PruneExpired(now_ns);
+    if (!n.ok()) {
+      spdlog::warn("reaper: pruning expired credentials failed: {}", n.status().ToString());
+    } else if (*n > 0) {
+      spdlog::info("reaper: deleted {} expired credentials", *n);
+      if (metrics_) metrics_->Inc("strata_reaper_pruned_credentials_total", {}, *n);
+    }
+  }
+}
+
+void Fleet::StartReaper(std::chrono::milliseconds tick) {
+  reaper_ = std::thread([this, tick] {
+    std::unique_lock lock(reaper_mu_);
+    while (!reaper_cv_.wait_for(lock, tick, [this] { return reaper_stop_; })) {
+      lock.unlock();
+      Reap(NowNs());
+      lock.lock();
+    }
+  });
+}
+
+void Fleet::StopReaper() {
+  {
+    std::lock_guard lock(reaper_mu_);
+    reaper_stop_ = true;
+  }
+  reaper_cv_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+}  // namespace strata

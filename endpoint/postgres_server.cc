@@ -1,0 +1,449 @@
+#include "endpoint/postgres_server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <string_view>
+
+#include "common/fd_util.h"
+#include "common/text.h"
+#include "endpoint/process_launcher.h"
+
+namespace strata {
+namespace {
+
+using launcher::DescribeWaitStatus;
+using launcher::Identity;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// After SIGQUIT the postmaster SIGKILLs its own children after 5 s, then exits.
+constexpr int kQuitGraceMs = 10000;
+constexpr int kKillGraceMs = 10000;
+// How often Start looks at postmaster.pid when no READY=1 arrives.
+constexpr int kPidFilePollMs = 100;
+
+// ---------------------------------------------------------------------------
+// Files and options.
+
+std::string WithTail(std::string msg, const std::string& tail) {
+  if (!tail.empty()) msg += ": " + tail;
+  return msg;
+}
+
+Status CheckAbsolute(const std::string& path, const char* what) {
+  if (path.empty() || path[0] != '/') {
+    return Status::Invalid(std::string(what) + " must be an absolute path, not '" + path + "'");
+  }
+  return Status::OK();
+}
+
+Status CheckSettings(const std::vector<std::pair<std::string, std::string>>& settings) {
+  for (const auto& [name, value] : settings) {
+    const bool good_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.';
+    });
+    if (!good_name) return Status::Invalid("bad postgres setting name '" + name + "'");
+    if (value.find_first_of(std::string_view("\0\n\r", 3)) != std::string::npos) {
+      return Status::Invalid("bad value for postgres setting " + name + ": a NUL or newline");
+    }
+  }
+  return Status::OK();
+}
+
+// The whole environment of a child. Locale flags are given explicitly; LANG
+// only sets the language of messages.
+std::vector<std::string> BaseEnv() { return {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}; }
+
+Status PrepareSocketDir(const std::string& dir, const Identity& id) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "create socket directory " + dir);
+  }
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + dir);
+  if (!S_ISDIR(st.st_mode)) return Status::Invalid("socket_dir " + dir + " is not a directory");
+  if (id.switch_user && (st.st_uid != id.uid || st.st_gid != id.gid) &&
+      lchown(dir.c_str(), id.uid, id.gid) != 0) {
+    return Status::FromErrno(errno, "chown socket directory " + dir);
+  }
+  if ((st.st_mode & 07777) != 0700 && chmod(dir.c_str(), 0700) != 0) {
+    return Status::FromErrno(errno, "chmod socket directory " + dir);
+  }
+  return Status::OK();
+}
+
+// pg_ctl's readiness test: postmaster.pid names our pid on line 1 (so it is
+// not a stale file) and says "ready" on line 8.
+bool PidFileSaysReady(const std::string& data_dir, pid_t pid) {
+  FdCloser fd(open((data_dir + "/postmaster.pid").c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;
+  char buf[1024];
+  ssize_t n = read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return false;
+  std::string_view rest(buf, static_cast<size_t>(n));
+  std::vector<std::string_view> lines;
+  while (!rest.empty() && lines.size() < 8) {
+    const size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos) break;  // a line still being written
+    lines.push_back(TrimAsciiSpace(rest.substr(0, nl)));
+    rest = rest.substr(nl + 1);
+  }
+  return lines.size() == 8 && lines[0] == std::to_string(pid) && lines[7] == "ready";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The server.
+
+struct PostgresServer::State {
+  ~State() {
+    if (exit_event >= 0) close(exit_event);
+  }
+  std::string what;  // "postgres for <data_dir>"
+  std::string log_file;
+  off_t log_start = 0;  // the log's size before this run: tails start here
+  pid_t pid = -1;
+  std::function<void(const Status&)> on_exit;
+  int exit_event = -1;  // eventfd, readable once the postmaster is reaped: Start polls it
+
+  std::mutex mu;
+  std::condition_variable cv;  // notified when `exited` becomes true
+  bool exited = false;
+  std::optional<int> wait_status;  // empty if somebody else reaped it
+  bool started = false;            // Start succeeded: an exit from now on is news
+  bool stop_requested = false;     // Stop() or a failing Start: an exit is expected
+
+  std::string Tail() const { return launcher::LogTail(log_file, log_start); }
+};
+
+namespace {
+
+// The reaper thread. The pid is reaped only while holding s->mu and together
+// with setting `exited`, so whoever holds s->mu and sees !exited may signal the
+// pid: it cannot have been reused.
+void Reap(const std::shared_ptr<PostgresServer::State>& s) {
+  launcher::BlockAllSignals();
+  siginfo_t info{};
+  int rc;
+  do {
+    rc = waitid(P_PID, static_cast<id_t>(s->pid), &info, WEXITED | WNOWAIT);
+  } while (rc != 0 && errno == EINTR);
+  bool notify;
+  {
+    std::lock_guard<std::mutex> l(s->mu);
+    int ws = 0;
+    pid_t r;
+    do {
+      r = waitpid(s->pid, &ws, 0);
+    } while (r < 0 && errno == EINTR);
+    // ECHILD: reaped by a waitpid(-1) elsewhere, or SIGCHLD is ignored.
+    if (r == s->pid) s->wait_status = ws;
+    s->exited = true;
+    notify = s->started && !s->stop_requested;
+  }
+  s->cv.notify_all();
+  const uint64_t one = 1;
+  ssize_t n = write(s->exit_event, &one, sizeof one);
+  (void)n;
+  if (notify && s->on_exit) {
+    s->on_exit(Status::IO(WithTail(
+        s->what + " exited unexpectedly (" + DescribeWaitStatus(s->wait_status) + ")", s->Tail())));
+  }
+}
+
+// Holding s.mu (see Reap), sends each signal in turn while the postmaster
+// lives, and gives it wait_ms to exit after each. Returns how many were sent.
+size_t SignalUntilExit(PostgresServer::State& s, std::unique_lock<std::mutex>& l,
+                       std::initializer_list<std::pair<int, int>> steps) {
+  size_t sent = 0;
+  for (const auto& [sig, wait_ms] : steps) {
+    if (s.exited) break;
+    if (kill(s.pid, sig) == 0) ++sent;
+    s.cv.wait_for(l, milliseconds(wait_ms), [&s] { return s.exited; });
+  }
+  return sent;
+}
+
+Status WaitUntilReady(PostgresServer::State& s, launcher::NotifySocket& notify,
+                      const PostgresOptions& opts) {
+  const auto deadline = steady_clock::now() + milliseconds(opts.start_timeout_ms);
+  for (;;) {
+    pollfd fds[2] = {{notify.fd(), POLLIN, 0}, {s.exit_event, POLLIN, 0}};
+    const auto left = std::chrono::ceil<milliseconds>(deadline - steady_clock::now()).count();
+    if (poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, kPidFilePollMs))) < 0 &&
+        errno != EINTR) {
+      return Status::FromErrno(errno, "poll");
+    }
+    const bool ready = notify.ReceivedReady() || PidFileSaysReady(opts.data_dir, s.pid);
+    bool exited;
+    std::optional<int> ws;
+    {
+      std::lock_guard<std::mutex> l(s.mu);
+      exited = s.exited;
+      ws = s.wait_status;
+      if (!exited && ready) {
+        s.started = true;
+        return Status::OK();
+      }
+    }
+    if (exited) {
+      return Status::IO(
+          WithTail(s.what + " exited during startup (" + DescribeWaitStatus(ws) + ")", s.Tail()));
+    }
+    if (steady_clock::now() >= deadline) {
+      return Status::Unavailable(WithTail(s.what + " did not accept connections within " +
+                                              std::to_string(opts.start_timeout_ms) + " ms",
+                                          s.Tail()));
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresOptions& opts) {
+  STRATA_RETURN_IF_ERROR(CheckAbsolute(opts.bin_dir, "bin_dir"));
+  STRATA_RETURN_IF_ERROR(CheckAbsolute(opts.data_dir, "data_dir"));
+  STRATA_RETURN_IF_ERROR(CheckAbsolute(opts.socket_dir, "socket_dir"));
+  if (opts.log_file.empty()) return Status::Invalid("postgres needs a log_file");
+  if (opts.port < 1 || opts.port > 65535) {
+    return Status::Invalid("bad postgres port " + std::to_string(opts.port));
+  }
+  STRATA_RETURN_IF_ERROR(CheckSettings(opts.settings));
+  const std::string port = std::to_string(opts.port);
+  // postgres's own socket and its ".lock" file must fit in sun_path too.
+  const std::string socket_lock = opts.socket_dir + "/.s.PGSQL." + port + ".lock";
+  if (socket_lock.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return Status::Invalid("socket_dir too long for a unix socket: " + opts.socket_dir);
+  }
+
+  STRATA_ASSIGN_OR_RETURN(Identity id, launcher::ResolveIdentity(opts.user));
+  STRATA_RETURN_IF_ERROR(PrepareSocketDir(opts.socket_dir, id));
+  STRATA_ASSIGN_OR_RETURN(int log_fd, launcher::OpenLog(opts.log_file, id));
+  FdCloser log(log_fd);
+  STRATA_ASSIGN_OR_RETURN(int null_fd, launcher::OpenDevNull());
+  FdCloser dev_null(null_fd);
+  launcher::NotifySocket notify;
+  STRATA_RETURN_IF_ERROR(notify.Open(opts.socket_dir + "/.strata-notify." + port, id));
+
+  auto state = std::make_shared<State>();
+  state->what = "postgres for " + opts.data_dir;
+  state->log_file = opts.log_file;
+  state->log_start = launcher::FileSize(log.get());
+  state->on_exit = opts.on_exit;
+  state->exit_event = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (state->exit_event < 0) return Status::FromErrno(errno, "eventfd");
+
+  launcher::SpawnSpec spec;
+  spec.argv = {opts.bin_dir + "/postgres", "-D", opts.data_dir};
+  for (const auto& [name, value] : opts.settings) {
+    spec.argv.insert(spec.argv.end(), {"-c", name + "=" + value});
+  }
+  std::string quoted_dir;  // a list element: double quotes, "" for a quote
+  for (char c : opts.socket_dir) quoted_dir += c == '"' ? "\"\"" : std::string(1, c);
+  // Last, so the caller's settings cannot move the socket or the log that
+  // socket_path() and our error messages rely on.
+  spec.argv.insert(
+      spec.argv.end(),
+      {"-p", port, "-c", "unix_socket_directories=\"" + quoted_dir + "\"", "-c",
+       "listen_addresses=", "-c", "logging_collector=off", "-c", "log_destination=stderr"});
+  spec.env = BaseEnv();
+  spec.env.push_back("NOTIFY_SOCKET=" + opts.socket_dir + "/.strata-notify." + port);
+  spec.id = id;
+  spec.stdin_fd = dev_null.get();
+  spec.output_fd = log.get();
+
+  STRATA_ASSIGN_OR_RETURN(state->pid, launcher::Spawn(spec));
+  std::unique_ptr<PostgresServer> server(new PostgresServer(opts, state));
+  Status ready = WaitUntilReady(*state, notify, opts);
+  if (!ready.ok()) {
+    // Not a clean stop: nothing was started that needs a checkpoint.
+    std::lock_guard<std::mutex> sl(server->stop_mu_);
+    std::unique_lock<std::mutex> l(state->mu);
+    state->stop_requested = true;
+    SignalUntilExit(*state, l, {{SIGQUIT, kQuitGraceMs}, {SIGKILL, kKillGraceMs}});
+    if (!state->exited) spdlog::error("{} did not exit after SIGKILL", state->what);
+    server->stop_result_ = ready;
+    return ready;
+  }
+  return server;
+}
+
+PostgresServer::PostgresServer(const PostgresOptions& opts, std::shared_ptr<State> state)
+    : opts_(opts), state_(std::move(state)) {
+  reaper_ = std::thread([s = state_] { Reap(s); });
+}
+
+PostgresServer::~PostgresServer() {
+  // A server that exited by itself was reported by on_exit already.
+  if (running()) {
+    Status st = Stop();
+    if (!st.ok()) spdlog::warn("{}", st.message());
+  }
+  bool exited;
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    exited = state_->exited;
+  }
+  // From on_exit the reaper is this very thread; a postmaster that survived
+  // SIGKILL (stuck in the kernel) would block a join forever. Either way the
+  // reaper only touches the shared State.
+  if (reaper_.get_id() == std::this_thread::get_id() || !exited) {
+    reaper_.detach();
+  } else {
+    reaper_.join();
+  }
+}
+
+pid_t PostgresServer::pid() const { return state_->pid; }
+
+std::string PostgresServer::socket_path() const {
+  return opts_.socket_dir + "/.s.PGSQL." + std::to_string(opts_.port);
+}
+
+bool PostgresServer::running() const {
+  std::lock_guard<std::mutex> l(state_->mu);
+  return !state_->exited;
+}
+
+Status PostgresServer::Stop() {
+  std::lock_guard<std::mutex> sl(stop_mu_);
+  if (stop_result_) return *stop_result_;
+  std::unique_lock<std::mutex> l(state_->mu);
+  if (state_->exited) {
+    const std::optional<int> ws = state_->wait_status;
+    l.unlock();
+    stop_result_ = Status::IO(
+        WithTail(state_->what + " had exited unexpectedly (" + DescribeWaitStatus(ws) + ")",
+                 state_->Tail()));
+    return *stop_result_;
+  }
+  state_->stop_requested = true;
+  const size_t sent = SignalUntilExit(*state_, l,
+                                      {{SIGINT, opts_.stop_timeout_ms},
+                                       {SIGQUIT, std::min(opts_.stop_timeout_ms, kQuitGraceMs)},
+                                       {SIGKILL, kKillGraceMs}});
+  const bool exited = state_->exited;
+  const std::optional<int> ws = state_->wait_status;
+  l.unlock();
+  if (!exited) {
+    // Not remembered: a later Stop() may still see it go.
+    return Status::IO(state_->what + " (pid " + std::to_string(state_->pid) +
+                      ") did not exit even after SIGKILL");
+  }
+  if (sent > 1) {
+    stop_result_ =
+        Status::IO(state_->what + " did not stop within " + std::to_string(opts_.stop_timeout_ms) +
+                   " ms; sent SIGQUIT" + (sent > 2 ? " and SIGKILL" : "") + " (" +
+                   DescribeWaitStatus(ws) + "); its next start runs crash recovery");
+  } else if (ws && *ws == 0) {
+    stop_result_ = Status::OK();
+  } else {
+    stop_result_ = Status::IO(WithTail(
+        state_->what + " exited during shutdown (" + DescribeWaitStatus(ws) + ")", state_->Tail()));
+  }
+  return *stop_result_;
+}
+
+// ---------------------------------------------------------------------------
+
+Status InitDb(const InitDbOptions& opts) {
+  STRATA_RETURN_IF_ERROR(CheckAbsolute(opts.bin_dir, "bin_dir"));
+  STRATA_RETURN_IF_ERROR(CheckAbsolute(opts.data_dir, "data_dir"));
+  if (opts.log_file.empty()) return Status::Invalid("initdb needs a log_file");
+  if (opts.user.empty()) return Status::Invalid("initdb needs a user");
+  STRATA_RETURN_IF_ERROR(CheckSettings(opts.settings));
+  STRATA_ASSIGN_OR_RETURN(Identity id, launcher::ResolveIdentity(opts.user));
+  STRATA_ASSIGN_OR_RETURN(int log_fd, launcher::OpenLog(opts.log_file, id));
+  FdCloser log(log_fd);
+  STRATA_ASSIGN_OR_RETURN(int null_fd, launcher::OpenDevNull());
+  FdCloser dev_null(null_fd);
+  const off_t log_start = launcher::FileSize(log.get());
+
+  launcher::SpawnSpec spec;
+  // C collation: byte order, fast, and the same under every glibc, so indexes
+  // stay valid when a branch is started on another host. C.UTF-8 ctype still
+  // classifies non-ASCII letters. The superuser is named `user` even when we
+  // run as somebody else (not root), so clients can always connect as `user`.
+  spec.argv = {opts.bin_dir + "/initdb",
+               "-D",
+               opts.data_dir,
+               "-U",
+               opts.user,
+               "--encoding=UTF8",
+               "--locale=C.UTF-8",
+               "--lc-collate=C",
+               "--data-checksums",
+               "--auth-local=trust",
+               "--auth-host=scram-sha-256",
+               "--no-instructions"};
+  spec.env = BaseEnv();
+  spec.id = id;
+  spec.stdin_fd = dev_null.get();
+  spec.output_fd = log.get();
+  STRATA_ASSIGN_OR_RETURN(pid_t pid, launcher::Spawn(spec));
+  int ws = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid, &ws, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid) return Status::FromErrno(errno, "waitpid for initdb of " + opts.data_dir);
+  if (ws != 0) {
+    return Status::IO(
+        WithTail("initdb of " + opts.data_dir + " failed (" + DescribeWaitStatus(ws) + ")",
+                 launcher::LogTail(opts.log_file, log_start)));
+  }
+  if (opts.settings.empty()) return Status::OK();
+
+  // postgresql.conf strings: '' for a quote, and backslash is an escape.
+  std::string conf = "\n# Added by strata\n";
+  for (const auto& [name, value] : opts.settings) {
+    conf += name + " = '";
+    for (char c : value) {
+      if (c == '\'' || c == '\\') conf += c;
+      conf += c;
+    }
+    conf += "'\n";
+  }
+  const std::string path = opts.data_dir + "/postgresql.conf";
+  FdCloser fd(open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
+  STRATA_RETURN_IF_ERROR(WriteAll(fd.get(), conf, "append to " + path));
+  if (fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync " + path);
+  return Status::OK();
+}
+
+std::vector<std::pair<std::string, std::string>> StrataServerSettings() {
+  return {
+      // Copy-on-write storage gains nothing from reusing old WAL segments or
+      // zero-filling new ones: both only write more.
+      {"wal_recycle", "off"},
+      {"wal_init_zero", "off"},
+      // Dynamic shared memory in /dev/shm, never mmap'ed files in PGDATA.
+      {"dynamic_shared_memory_type", "posix"},
+      // A branch point is like a power loss: crash recovery needs the
+      // full-page images.
+      {"full_page_writes", "on"},
+      // Clients reach a branch's server through strata's proxy and the unix
+      // socket only.
+      {"listen_addresses", ""},
+      // The log goes to the file the daemon gave the server's stderr, where
+      // Start reads its error messages from.
+      {"logging_collector", "off"},
+      {"log_destination", "stderr"},
+  };
+}
+
+}  // namespace strata

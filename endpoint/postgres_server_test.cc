@@ -1,0 +1,448 @@
+// Runs real PostgreSQL 15 (Debian's postgresql-15); skipped when it is not installed.
+// As root the servers run as the postgres user; otherwise as ourselves.
+#include "endpoint/postgres_server.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "common/temp_dir.h"
+
+namespace strata {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+const std::string kBinDir = "/usr/lib/postgresql/15/bin";
+constexpr int kPort = 5433;
+constexpr const char* kHelperEnv = "STRATA_PG_TEST_HELPER_DIR";
+
+bool IsRoot() { return geteuid() == 0; }
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs `cmd` through the shell; its exit status and its stdout+stderr.
+std::pair<int, std::string> Shell(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed"};
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  return {pclose(p), out};
+}
+
+long Ms(steady_clock::duration d) {
+  return static_cast<long>(std::chrono::duration_cast<milliseconds>(d).count());
+}
+
+// A process that exists and is not a zombie.
+bool ProcessAlive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= text.size()) return false;
+  const char state = text[paren + 2];
+  return state != 'Z' && state != 'X';
+}
+
+// Live processes started with "-D data_dir" (postmasters of that cluster).
+std::vector<pid_t> PostmastersOf(const std::string& data_dir) {
+  std::vector<pid_t> out;
+  const std::string needle = std::string("-D") + '\0' + data_dir + '\0';
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(entry.path() / "cmdline", std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const pid_t pid = std::stoi(name);
+    if (ss.str().find(needle) != std::string::npos && ProcessAlive(pid)) out.push_back(pid);
+  }
+  return out;
+}
+
+bool WaitFor(const std::function<bool()>& cond, int timeout_ms) {
+  const auto deadline = steady_clock::now() + milliseconds(timeout_ms);
+  while (!cond()) {
+    if (steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
+// A directory tree for one cluster: root/{data,sock,postgres.log,initdb.log}.
+struct Cluster {
+  explicit Cluster(const std::string& root)
+      : data(root + "/data"), sock(root + "/sock"), log(root + "/postgres.log") {}
+  std::string data, sock, log;
+
+  PostgresOptions Options() const {
+    PostgresOptions o;
+    o.bin_dir = kBinDir;
+    o.data_dir = data;
+    o.socket_dir = sock;
+    o.port = kPort;
+    o.log_file = log;
+    o.settings = StrataServerSettings();
+    o.settings.emplace_back("shared_buffers", "16MB");  // many test servers at once
+    return o;
+  }
+
+  // psql -Atc `sql` through the socket, as the server's user.
+  std::pair<int, std::string> Psql(const std::string& sql) const {
+    std::string cmd = IsRoot() ? "runuser -u postgres -- " : "";
+    cmd += "/usr/bin/psql -X -v ON_ERROR_STOP=1 -h " + ShellQuote(sock) + " -p " +
+           std::to_string(kPort) + " -U postgres -d postgres -Atc " + ShellQuote(sql);
+    return Shell(cmd);
+  }
+};
+
+class PostgresServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access((kBinDir + "/postgres").c_str(), X_OK) != 0) {
+      GTEST_SKIP() << kBinDir << "/postgres is not installed (Debian's postgresql-15)";
+    }
+    // The postgres user must be able to reach everything under the temp dir.
+    if (IsRoot()) {
+      ASSERT_EQ(chown(tmp_.path().c_str(), UserUid(), UserGid()), 0);
+    }
+    ASSERT_EQ(mkdir(cluster_.data.c_str(), 0700), 0);
+    if (IsRoot()) {
+      ASSERT_EQ(chown(cluster_.data.c_str(), UserUid(), UserGid()), 0);
+    }
+  }
+
+  static uid_t UserUid() { return static_cast<uid_t>(std::stoi(Shell("id -u postgres").second)); }
+  static gid_t UserGid() { return static_cast<gid_t>(std::stoi(Shell("id -g postgres").second)); }
+
+  void InitCluster() {
+    InitDbOptions o;
+    o.bin_dir = kBinDir;
+    o.data_dir = cluster_.data;
+    o.log_file = tmp_.path() + "/initdb.log";
+    o.settings = StrataServerSettings();
+    const auto t0 = steady_clock::now();
+    Status st = InitDb(o);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    std::printf("[timing] InitDb: %ld ms\n", Ms(steady_clock::now() - t0));
+  }
+
+  std::unique_ptr<PostgresServer> StartServer(PostgresOptions o, const char* label = "Start") {
+    const auto t0 = steady_clock::now();
+    auto r = PostgresServer::Start(o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return nullptr;
+    std::printf("[timing] %s: %ld ms\n", label, Ms(steady_clock::now() - t0));
+    return std::move(r).value();
+  }
+
+  Status StopServer(PostgresServer& server, const char* label = "Stop") {
+    const auto t0 = steady_clock::now();
+    Status st = server.Stop();
+    std::printf("[timing] %s: %ld ms\n", label, Ms(steady_clock::now() - t0));
+    return st;
+  }
+
+  testing::TempDir tmp_;
+  Cluster cluster_{tmp_.path()};
+};
+
+TEST_F(PostgresServerTest, InitDbStartQueryStop) {
+  InitCluster();
+  int exits = 0;
+  PostgresOptions o = cluster_.Options();
+  o.on_exit = [&exits](const Status&) { ++exits; };
+  auto server = StartServer(o);
+  ASSERT_NE(server, nullptr);
+  EXPECT_TRUE(server->running());
+  EXPECT_TRUE(ProcessAlive(server->pid()));
+  EXPECT_EQ(server->socket_path(), cluster_.sock + "/.s.PGSQL." + std::to_string(kPort));
+  struct stat st {};
+  ASSERT_EQ(stat(server->socket_path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  ASSERT_EQ(stat(cluster_.sock.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  if (IsRoot()) {
+    EXPECT_EQ(st.st_uid, UserUid());
+  }
+
+  EXPECT_EQ(cluster_.Psql("select 1"), std::make_pair(0, std::string("1\n")));
+  EXPECT_EQ(cluster_.Psql("show wal_recycle").second, "off\n");
+  EXPECT_EQ(cluster_.Psql("show wal_init_zero").second, "off\n");
+  EXPECT_EQ(cluster_.Psql("show data_checksums").second, "on\n");
+  EXPECT_EQ(cluster_.Psql("show server_encoding").second, "UTF8\n");
+  EXPECT_EQ(cluster_.Psql("show listen_addresses").second, "\n");
+  EXPECT_EQ(cluster_.Psql("select datcollate from pg_database where datname = 'postgres'").second,
+            "C\n");
+  if (IsRoot()) {
+    EXPECT_EQ(Shell("stat -c %U /proc/" + std::to_string(server->pid())).second, "postgres\n");
+  }
+  // The notify socket is gone once Start returned.
+  EXPECT_FALSE(fs::exists(cluster_.sock + "/.strata-notify." + std::to_string(kPort)));
+
+  const pid_t pid = server->pid();
+  Status stop = StopServer(*server);
+  EXPECT_TRUE(stop.ok()) << stop.ToString();
+  EXPECT_FALSE(server->running());
+  EXPECT_FALSE(fs::exists(server->socket_path()));
+  EXPECT_FALSE(ProcessAlive(pid));
+  EXPECT_TRUE(server->Stop().ok());  // idempotent
+  server.reset();
+  EXPECT_EQ(exits, 0);
+}
+
+TEST_F(PostgresServerTest, DataSurvivesRestart) {
+  InitCluster();
+  auto server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  auto r = cluster_.Psql("create table t(x int); insert into t values (1), (2), (3)");
+  ASSERT_EQ(r.first, 0) << r.second;
+  ASSERT_TRUE(StopServer(*server).ok());
+  server.reset();
+
+  server = StartServer(cluster_.Options(), "Start again");
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(cluster_.Psql("select sum(x) from t").second, "6\n");
+  EXPECT_TRUE(StopServer(*server, "Stop again").ok());
+}
+
+TEST_F(PostgresServerTest, DestructorStops) {
+  InitCluster();
+  auto server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  const pid_t pid = server->pid();
+  server.reset();
+  EXPECT_FALSE(ProcessAlive(pid));
+  EXPECT_FALSE(fs::exists(cluster_.sock + "/.s.PGSQL." + std::to_string(kPort)));
+}
+
+TEST_F(PostgresServerTest, StartOnNonClusterFails) {
+  auto r = PostgresServer::Start(cluster_.Options());  // data dir exists but is empty
+  ASSERT_FALSE(r.ok());
+  const std::string& msg = r.status().message();
+  std::printf("message: %s\n", msg.c_str());
+  EXPECT_NE(msg.find("postgres for " + cluster_.data + " exited during startup (status "),
+            std::string::npos);
+  EXPECT_NE(msg.find("postgresql.conf"), std::string::npos);  // postgres's own complaint
+  EXPECT_TRUE(PostmastersOf(cluster_.data).empty());
+}
+
+TEST_F(PostgresServerTest, RejectedSettingFails) {
+  InitCluster();
+  int exits = 0;
+  PostgresOptions o = cluster_.Options();
+  o.settings.emplace_back("shared_buffers", "plenty");
+  o.on_exit = [&exits](const Status&) { ++exits; };
+  auto r = PostgresServer::Start(o);
+  ASSERT_FALSE(r.ok());
+  const std::string& msg = r.status().message();
+  std::printf("message: %s\n", msg.c_str());
+  EXPECT_NE(msg.find("exited during startup"), std::string::npos);
+  EXPECT_NE(msg.find("shared_buffers"), std::string::npos);
+  EXPECT_NE(msg.find("plenty"), std::string::npos);
+  EXPECT_TRUE(PostmastersOf(cluster_.data).empty());
+  EXPECT_EQ(exits, 0);
+}
+
+TEST_F(PostgresServerTest, BadOptionsAreInvalid) {
+  PostgresOptions o = cluster_.Options();
+  o.data_dir = "relative/dir";
+  EXPECT_EQ(PostgresServer::Start(o).status().code(), Code::kInvalid);
+  o = cluster_.Options();
+  o.log_file.clear();
+  EXPECT_EQ(PostgresServer::Start(o).status().code(), Code::kInvalid);
+  o = cluster_.Options();
+  o.settings.emplace_back("bad name", "1");
+  EXPECT_EQ(PostgresServer::Start(o).status().code(), Code::kInvalid);
+  o = cluster_.Options();
+  o.socket_dir = "/" + std::string(120, 'x');
+  EXPECT_EQ(PostgresServer::Start(o).status().code(), Code::kInvalid);
+  if (IsRoot()) {
+    o = cluster_.Options();
+    o.user = "no-such-user-strata";
+    EXPECT_EQ(PostgresServer::Start(o).status().code(), Code::kNotFound);
+  }
+}
+
+TEST_F(PostgresServerTest, StartTimeoutLeavesNoProcess) {
+  InitCluster();
+  PostgresOptions o = cluster_.Options();
+  o.start_timeout_ms = 1;
+  const auto t0 = steady_clock::now();
+  auto r = PostgresServer::Start(o);
+  std::printf("[timing] failed Start (1 ms timeout) incl. cleanup: %ld ms\n",
+              Ms(steady_clock::now() - t0));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("did not accept connections within 1 ms"), std::string::npos);
+  EXPECT_TRUE(PostmastersOf(cluster_.data).empty());
+  // Whatever it left behind (postmaster.pid, a socket) does not hinder the next start.
+  auto server = StartServer(cluster_.Options(), "Start after a failed start");
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(cluster_.Psql("select 1").second, "1\n");
+}
+
+TEST_F(PostgresServerTest, KillCallsOnExitOnce) {
+  InitCluster();
+  std::mutex mu;
+  std::condition_variable cv;
+  int exits = 0;
+  std::string why;
+  PostgresOptions o = cluster_.Options();
+  o.on_exit = [&](const Status& st) {
+    std::lock_guard<std::mutex> l(mu);
+    ++exits;
+    why = st.message();
+    cv.notify_all();
+  };
+  auto server = StartServer(o);
+  ASSERT_NE(server, nullptr);
+  ASSERT_EQ(kill(server->pid(), SIGKILL), 0);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(10), [&] { return exits > 0; }));
+  }
+  EXPECT_FALSE(server->running());
+  std::this_thread::sleep_for(milliseconds(200));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(exits, 1);
+    EXPECT_NE(why.find("exited unexpectedly (killed by signal 9 (SIGKILL))"), std::string::npos)
+        << why;
+  }
+  Status st = server->Stop();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("killed by signal 9"), std::string::npos) << st.ToString();
+  server.reset();
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(exits, 1);
+}
+
+TEST_F(PostgresServerTest, OnExitMayDestroyTheServer) {
+  InitCluster();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unique_ptr<PostgresServer> server;
+  bool destroyed = false;
+  PostgresOptions o = cluster_.Options();
+  o.on_exit = [&](const Status&) {
+    std::lock_guard<std::mutex> l(mu);
+    server.reset();
+    destroyed = true;
+    cv.notify_all();
+  };
+  pid_t pid;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    server = StartServer(o);
+    ASSERT_NE(server, nullptr);
+    pid = server->pid();
+  }
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(10), [&] { return destroyed; }));
+  EXPECT_EQ(server, nullptr);
+}
+
+TEST_F(PostgresServerTest, StopEscalatesWhenTheServerHangs) {
+  InitCluster();
+  PostgresOptions o = cluster_.Options();
+  o.stop_timeout_ms = 300;
+  auto server = StartServer(o);
+  ASSERT_NE(server, nullptr);
+  // A stopped process takes no signal but SIGKILL.
+  ASSERT_EQ(kill(server->pid(), SIGSTOP), 0);
+  Status st = StopServer(*server, "Stop of a SIGSTOPped server (300 ms timeout)");
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("did not stop within 300 ms; sent SIGQUIT and SIGKILL"),
+            std::string::npos)
+      << st.ToString();
+  EXPECT_FALSE(server->running());
+  EXPECT_EQ(server->Stop().message(), st.message());
+}
+
+TEST_F(PostgresServerTest, InitDbOnNonEmptyDirFails) {
+  std::ofstream(cluster_.data + "/junk") << "x";
+  InitDbOptions o;
+  o.bin_dir = kBinDir;
+  o.data_dir = cluster_.data;
+  o.log_file = tmp_.path() + "/initdb.log";
+  Status st = InitDb(o);
+  ASSERT_FALSE(st.ok());
+  std::printf("message: %s\n", st.message().c_str());
+  EXPECT_NE(st.message().find("initdb of " + cluster_.data + " failed (status 1)"),
+            std::string::npos);
+  EXPECT_NE(st.message().find("not empty"), std::string::npos);
+}
+
+// Run in a child process by PostmasterDiesWithTheDaemon: starts a server,
+// prints its pid, and dies by SIGKILL like a crashing daemon.
+TEST(PostgresServerHelper, DISABLED_StartThenDie) {
+  const char* root = getenv(kHelperEnv);
+  if (root == nullptr) GTEST_SKIP() << "only run by PostmasterDiesWithTheDaemon";
+  auto r = PostgresServer::Start(Cluster(root).Options());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::printf("POSTMASTER_PID=%d\n", static_cast<int>((*r)->pid()));
+  std::fflush(stdout);
+  raise(SIGKILL);
+}
+
+TEST_F(PostgresServerTest, PostmasterDiesWithTheDaemon) {
+  InitCluster();
+  const std::string exe = fs::read_symlink("/proc/self/exe");
+  auto [status, out] =
+      Shell(std::string(kHelperEnv) + "=" + ShellQuote(tmp_.path()) + " " + ShellQuote(exe) +
+            " --gtest_also_run_disabled_tests --gtest_filter=PostgresServerHelper.*");
+  const size_t at = out.find("POSTMASTER_PID=");
+  ASSERT_NE(at, std::string::npos) << out;
+  const pid_t pid = std::stoi(out.substr(at + 15));
+  const bool killed = (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+                      (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGKILL);  // via sh
+  EXPECT_TRUE(killed) << status << "\n" << out;
+  const auto t0 = steady_clock::now();
+  EXPECT_TRUE(WaitFor([pid] { return !ProcessAlive(pid); }, 10000))
+      << "postmaster " << pid << " outlived its parent";
+  std::printf("[timing] postmaster gone %ld ms after its parent died\n",
+              Ms(steady_clock::now() - t0));
+
+  // Its children leave too (postmaster death), so the cluster can be started
+  // again; they may need a moment to notice.
+  std::unique_ptr<PostgresServer> server;
+  std::string last_error;
+  const auto t1 = steady_clock::now();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = PostgresServer::Start(cluster_.Options());
+        if (!r.ok()) last_error = r.status().message();
+        if (r.ok()) server = std::move(r).value();
+        return server != nullptr;
+      },
+      10000))
+      << last_error;
+  std::printf("[timing] restarted %ld ms later%s%s\n", Ms(steady_clock::now() - t1),
+              last_error.empty() ? "" : "; last refusal: ", last_error.c_str());
+  EXPECT_EQ(cluster_.Psql("select 1").second, "1\n");
+}
+
+}  // namespace
+}  // namespace strata

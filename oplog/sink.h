@@ -1,0 +1,92 @@
+// Sink: where the op log goes to be durable.
+//
+// The local sink is a directory of segment files on local disk
+// (oplog/local_sink.h); the shipping sink (walsink/shipping_sink.h) wraps a
+// local sink and ships every record to a walsink server over TCP.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "oplog/op_record.h"
+
+namespace strata {
+
+// How durable a branch's barriers are (DESIGN.md, durability tiers).
+enum class Durability : uint8_t {
+  kRemote = 0,     // the walsink server has fdatasync'ed the records
+  kLocal = 1,      // the local op log is fdatasync'ed; shipping is asynchronous
+  kEphemeral = 2,  // nothing is waited for; a crash keeps an ordered prefix
+};
+const char* DurabilityName(Durability d);
+// "remote", "local" or "ephemeral"; kInvalid naming the choices otherwise.
+Result<Durability> ParseDurability(std::string_view s);
+
+struct SinkStats {
+  uint64_t bytes_on_disk = 0;  // size of all live segments
+  uint64_t segments = 0;
+  uint64_t appended_bytes = 0;  // since open
+  uint64_t syncs = 0;           // fdatasync calls made (group commits)
+  uint64_t sync_waits = 0;      // Sync calls answered (>= syncs under load)
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+
+  // Appends `rec`. Thread-safe. Records of one branch must be appended in
+  // increasing seq order (the caller holds the branch's lock). Returns a
+  // token that Sync accepts. The record is not durable until Sync.
+  virtual Result<uint64_t> Append(const OpRecord& rec) = 0;
+  // Blocks until every record appended before `token` was returned is durable.
+  // Concurrent callers share one fdatasync (group commit). Never returns OK
+  // for data that is not durable: after one failed sync the sink is failed and
+  // every later Append and Sync returns an error. kInvalid for a token past
+  // Tail().
+  virtual Status Sync(uint64_t token) = 0;
+  // Token covering everything appended so far.
+  virtual uint64_t Tail() = 0;
+  // Calls fn on every live record in append order, up to the tail as of the
+  // call; stops at the first error fn returns. A torn tail (a partial last
+  // record, normal after a crash) is truncated away before any record is
+  // handed out (the local sink does it in OpenLocalSink); any other damage is
+  // kCorruption naming the file and offset. Covered records may still be
+  // handed out: the caller filters by its durable seqs.
+  virtual Status Replay(const std::function<Status(const OpRecord&)>& fn) = 0;
+  // Records of `branch` with seq <= `seq` are covered by layers in the store
+  // and may be dropped. Whole segments other than the one being appended to
+  // are deleted once every record in them is covered. Nothing is persisted:
+  // after a restart, call Trim again. Trim(branch, UINT64_MAX) forgets a
+  // deleted branch.
+  virtual Status Trim(uint32_t branch, uint64_t seq) = 0;
+  virtual SinkStats Stats() = 0;
+
+  // A barrier in tier `tier`: kEphemeral returns at once; otherwise as Sync.
+  // A sink with a remote part overrides it (walsink/shipping_sink.h).
+  virtual Status Barrier(uint64_t token, Durability tier) {
+    return tier == Durability::kEphemeral ? Status::OK() : Sync(token);
+  }
+  // The highest seq of `branch` the sink has made durable (0: none or unknown).
+  virtual uint64_t AckedSeq(uint32_t branch) = 0;
+  // Whole frames from logical offset `from` (a token): at most about
+  // `max_bytes`, but always at least one frame if there is one. *first is
+  // where they start (past `from` if the records there were trimmed away),
+  // *next where they end; an empty result means nothing past `from` yet.
+  virtual Status ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
+                            uint64_t* next) {
+    (void)from, (void)max_bytes, (void)frames, (void)first, (void)next;
+    return Status(Code::kNotSupported, "this sink cannot be read by offset");
+  }
+};
+
+// A sink in directory `dir` (created if missing). Segments rotate at
+// `segment_bytes`. Recovers the directory before returning (torn tail cut,
+// every record checked); more options in oplog/local_sink.h.
+Result<std::unique_ptr<Sink>> OpenLocalSink(const std::string& dir,
+                                            uint64_t segment_bytes = 64ull << 20);
+
+}  // namespace strata

@@ -1,0 +1,291 @@
+#include "pgwire/pg_wire.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <set>
+
+#include "common/coding.h"
+#include "common/net.h"
+
+namespace strata::pgwire {
+
+namespace {
+
+// Reads exactly n bytes by `deadline`. poll() before every recv bounds the
+// whole read, not each recv: a client dripping one byte at a time still runs
+// out of time.
+Status ReadFullBy(int fd, char* buf, size_t n, Clock::time_point deadline,
+                  const std::string& what) {
+  if (deadline == kNoDeadline) return ReadFull(fd, buf, n, what);
+  size_t done = 0;
+  while (done < n) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return Status(Code::kUnavailable, "reading from " + what + " timed out");
+    pollfd p{fd, POLLIN, 0};
+    const int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return Status::FromErrno(errno, "poll " + what);
+    if (rc == 0) continue;  // the deadline check above ends it
+    // Readable: this recv does not block.
+    Status st = ReadFull(fd, buf + done, 1, what);
+    if (!st.ok()) {
+      if (done == 0) return st;
+      return Status::IO(what + " closed the connection after " + std::to_string(done) + " of " +
+                        std::to_string(n) + " bytes");
+    }
+    done++;
+    // Whatever else is already buffered, without blocking.
+    while (done < n) {
+      const ssize_t r = recv(fd, buf + done, n - done, MSG_DONTWAIT);
+      if (r <= 0) break;  // EAGAIN, EOF or an error: the next round reports the last two
+      done += static_cast<size_t>(r);
+    }
+  }
+  return Status::OK();
+}
+
+// A NUL-terminated string at the front of *in; false if there is no NUL.
+bool TakeCString(std::string_view* in, std::string_view* out) {
+  const size_t nul = in->find('\0');
+  if (nul == std::string_view::npos) return false;
+  *out = in->substr(0, nul);
+  in->remove_prefix(nul + 1);
+  return true;
+}
+
+std::string VersionText(uint32_t protocol) {
+  return std::to_string(protocol >> 16) + "." + std::to_string(protocol & 0xffff);
+}
+
+std::string AuthMessage(uint32_t code, std::string_view data) {
+  std::string body;
+  PutBig32(&body, code);
+  body.append(data);
+  return EncodeMessage('R', body);
+}
+
+}  // namespace
+
+const std::string* Startup::Param(std::string_view name) const {
+  for (const auto& [k, v] : params) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+Result<Startup> ParseStartup(std::string_view packet) {
+  const auto bad = [](const std::string& why) {
+    return Status::Invalid("invalid startup packet: " + why);
+  };
+  if (packet.size() < 4) return bad("shorter than its protocol code");
+  if (packet.size() + 4 > kMaxStartupLength) return bad("longer than 10000 bytes");
+  Startup s;
+  const uint32_t code = DecodeBig32(packet.data());
+  std::string_view rest = packet.substr(4);
+  if (code == kSslRequestCode || code == kGssEncRequestCode) {
+    if (!rest.empty()) return bad("an encryption request has no payload");
+    s.kind = code == kSslRequestCode ? Startup::Kind::kSsl : Startup::Kind::kGssEnc;
+    return s;
+  }
+  if (code == kCancelRequestCode) {
+    if (rest.size() != 8) return bad("a cancel request is 16 bytes long");
+    s.kind = Startup::Kind::kCancel;
+    s.cancel_pid = DecodeBig32(rest.data());
+    s.cancel_key = DecodeBig32(rest.data() + 4);
+    return s;
+  }
+  if (code >> 16 != 3) {
+    return Status(Code::kNotSupported, "unsupported frontend protocol " + VersionText(code) +
+                                           ": the server supports 3.0");
+  }
+  s.kind = Startup::Kind::kStartup;
+  s.protocol = code;
+  std::set<std::string_view> seen;
+  while (true) {
+    if (rest.empty()) return bad("missing the final NUL");
+    std::string_view name, value;
+    if (!TakeCString(&rest, &name)) return bad("unterminated parameter name");
+    if (name.empty()) {
+      // The terminator: the packet's last byte, or an empty name.
+      if (!rest.empty()) return bad("empty parameter name (or data after the terminator)");
+      break;
+    }
+    if (!TakeCString(&rest, &value)) {
+      return bad("unterminated value of parameter \"" + std::string(name) + "\"");
+    }
+    if (!seen.insert(name).second) return bad("duplicate parameter \"" + std::string(name) + "\"");
+    s.params.emplace_back(std::string(name), std::string(value));
+  }
+  if (s.Param("user") == nullptr) return bad("no user name");
+  return s;
+}
+
+Result<Startup> ReadStartup(int fd, Clock::time_point deadline) {
+  char len_buf[4];
+  STRATA_RETURN_IF_ERROR(ReadFullBy(fd, len_buf, 4, deadline, "client"));
+  const uint32_t len = DecodeBig32(len_buf);
+  if (len < 8 || len > kMaxStartupLength) {
+    return Status::Invalid("invalid startup packet length " + std::to_string(len));
+  }
+  std::string packet(len - 4, '\0');
+  STRATA_RETURN_IF_ERROR(ReadFullBy(fd, packet.data(), packet.size(), deadline, "client"));
+  return ParseStartup(packet);
+}
+
+Result<Message> ReadMessage(int fd, size_t max_body, Clock::time_point deadline) {
+  char head[5];
+  STRATA_RETURN_IF_ERROR(ReadFullBy(fd, head, 5, deadline, "peer"));
+  const uint32_t len = DecodeBig32(head + 1);
+  const auto shown = [&] { return "message of type '" + std::string(1, head[0]) + "'"; };
+  if (len < 4) {
+    return Status::Invalid("invalid length " + std::to_string(len) + " of a " + shown());
+  }
+  if (len - 4 > max_body) {
+    return Status::Invalid(shown() + " is " + std::to_string(len - 4) + " bytes long (at most " +
+                           std::to_string(max_body) + ")");
+  }
+  Message m;
+  m.type = head[0];
+  m.body.resize(len - 4);
+  Status st = ReadFullBy(fd, m.body.data(), m.body.size(), deadline, "peer");
+  if (!st.ok()) {
+    // The message has begun: an early close is a truncation, not a clean end.
+    if (st.code() == Code::kNotFound)
+      return Status::IO("peer closed the connection in a " + shown());
+    return st;
+  }
+  return m;
+}
+
+std::string EncodeMessage(char type, std::string_view body) {
+  std::string out(1, type);
+  PutBig32(&out, static_cast<uint32_t>(body.size() + 4));
+  out.append(body);
+  return out;
+}
+
+std::string EncodeStartup(const Params& params, uint32_t protocol) {
+  std::string body;
+  PutBig32(&body, protocol);
+  for (const auto& [k, v] : params) {
+    body.append(k).push_back('\0');
+    body.append(v).push_back('\0');
+  }
+  body.push_back('\0');
+  std::string out;
+  PutBig32(&out, static_cast<uint32_t>(body.size() + 4));
+  return out + body;
+}
+
+std::string EncodeCancel(uint32_t pid, uint32_t key) {
+  std::string out;
+  PutBig32(&out, 16);
+  PutBig32(&out, kCancelRequestCode);
+  PutBig32(&out, pid);
+  PutBig32(&out, key);
+  return out;
+}
+
+std::string ErrorResponse(std::string_view severity, std::string_view sqlstate,
+                          std::string_view message, std::string_view detail,
+                          std::string_view hint) {
+  std::string body;
+  const auto field = [&](char type, std::string_view value) {
+    // A NUL inside a value would end the field early on the client's side.
+    std::string v(value);
+    std::erase(v, '\0');
+    body.push_back(type);
+    body.append(v).push_back('\0');
+  };
+  field('S', severity);
+  field('V', severity);
+  field('C', sqlstate);
+  field('M', message);
+  if (!detail.empty()) field('D', detail);
+  if (!hint.empty()) field('H', hint);
+  body.push_back('\0');
+  return EncodeMessage('E', body);
+}
+
+std::string AuthenticationOk() { return AuthMessage(kAuthOk, {}); }
+
+std::string AuthenticationSasl() {
+  return AuthMessage(kAuthSasl, std::string_view("SCRAM-SHA-256\0\0", 15));
+}
+
+std::string AuthenticationSaslContinue(std::string_view data) {
+  return AuthMessage(kAuthSaslContinue, data);
+}
+
+std::string AuthenticationSaslFinal(std::string_view data) {
+  return AuthMessage(kAuthSaslFinal, data);
+}
+
+std::string ParameterStatus(std::string_view name, std::string_view value) {
+  std::string body;
+  body.append(name).push_back('\0');
+  body.append(value).push_back('\0');
+  return EncodeMessage('S', body);
+}
+
+std::string BackendKeyData(uint32_t pid, uint32_t key) {
+  std::string body;
+  PutBig32(&body, pid);
+  PutBig32(&body, key);
+  return EncodeMessage('K', body);
+}
+
+std::string ReadyForQuery(char status) { return EncodeMessage('Z', std::string(1, status)); }
+
+Result<SaslInitial> ParseSaslInitialResponse(std::string_view body) {
+  SaslInitial out;
+  std::string_view mechanism;
+  if (!TakeCString(&body, &mechanism)) {
+    return Status::Invalid("SASLInitialResponse: unterminated mechanism name");
+  }
+  if (body.size() < 4) return Status::Invalid("SASLInitialResponse: no data length");
+  const int32_t len = static_cast<int32_t>(DecodeBig32(body.data()));
+  body.remove_prefix(4);
+  if (len == -1) {
+    if (!body.empty()) return Status::Invalid("SASLInitialResponse: data after length -1");
+  } else if (len < 0 || static_cast<size_t>(len) != body.size()) {
+    return Status::Invalid("SASLInitialResponse: data length " + std::to_string(len) +
+                           " does not match the " + std::to_string(body.size()) +
+                           " bytes that follow");
+  } else {
+    out.data = std::string(body);
+    out.has_data = true;
+  }
+  out.mechanism = std::string(mechanism);
+  return out;
+}
+
+std::map<char, std::string> ParseErrorFields(std::string_view body) {
+  std::map<char, std::string> out;
+  while (!body.empty() && body[0] != '\0') {
+    const char type = body[0];
+    body.remove_prefix(1);
+    std::string_view value;
+    if (!TakeCString(&body, &value)) break;
+    out[type] = std::string(value);
+  }
+  return out;
+}
+
+Result<std::pair<uint32_t, uint32_t>> ParseBackendKeyData(std::string_view body) {
+  if (body.size() != 8) {
+    return Status::Invalid("BackendKeyData of " + std::to_string(body.size()) +
+                           " bytes (expected 8)");
+  }
+  return std::make_pair(DecodeBig32(body.data()), DecodeBig32(body.data() + 4));
+}
+
+Result<uint32_t> ParseAuthenticationCode(std::string_view body) {
+  if (body.size() < 4) return Status::Invalid("authentication request without a code");
+  return DecodeBig32(body.data());
+}
+
+}  // namespace strata::pgwire

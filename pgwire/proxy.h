@@ -1,0 +1,136 @@
+// Proxy: the PostgreSQL endpoint of strata (docs/proxy.md). Clients connect
+// over TCP with dbname=BRANCH or BRANCH.DATABASE and a per-branch credential;
+// the proxy runs the session start itself (no TLS: it answers SSLRequest and
+// GSSENCRequest with 'N'), authenticates the client with SCRAM-SHA-256
+// against the credential's verifier, and only then asks the delegate to open
+// the branch, connects to the branch's postmaster on its unix socket as the
+// credential's role (the server must trust local connections), passes the
+// server's startup messages through unchanged and relays bytes blindly from
+// there on.
+//
+// Contract:
+//  - An unknown user and a wrong password are indistinguishable to the client
+//    (a full SCRAM exchange against a dummy verifier, the same FATAL 28P01).
+//  - ProxyDelegate::Open is never called before the client proved its
+//    password; ProxySession::release is called exactly once for every
+//    successful Open, when that session ends (also when the server cannot
+//    be reached).
+//  - Every refusal is one ErrorResponse with severity FATAL, then the
+//    connection is closed.
+//  - CancelRequests are forwarded to the server of the session whose
+//    BackendKeyData matches, and to nothing else.
+//  - Thread per connection. The delegate is called from those threads,
+//    concurrently.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "common/net.h"
+#include "common/status.h"
+#include "pgwire/scram.h"
+
+namespace strata {
+
+struct ProxyCredential {
+  std::string user;  // the startup packet's user name (a credential id)
+  scram::Verifier verifier;
+  uint32_t branch_id = 0;  // the only branch it opens
+  std::string role;        // the role the session runs as in the branch's server
+};
+
+struct ProxySession {
+  // Unix socket of the branch's running postmaster, e.g. DIR/.s.PGSQL.5432.
+  std::string socket_path;
+  // Called exactly once when the session ends, also when connecting to the backend fails.
+  std::function<void()> release;
+};
+
+class ProxyDelegate {
+ public:
+  virtual ~ProxyDelegate() = default;
+  // The credential named `user`; kNotFound when unknown, revoked or expired.
+  virtual Result<ProxyCredential> FindCredential(const std::string& user) = 0;
+  // After authentication succeeded: opens `branch` for a session of `cred`,
+  // starting the branch's server if it is suspended (may block for seconds).
+  // Errors become the client's FATAL: kNotFound 3D000, kPermission 28000,
+  // kBusy 57P03, kQuota 53400, anything else 57P03; the message is shown.
+  virtual Result<ProxySession> Open(const ProxyCredential& cred, const std::string& branch) = 0;
+};
+
+struct ProxyOptions {
+  HostPort listen;                 // port 0: any free port
+  int startup_timeout_ms = 10000;  // the client must finish startup and authentication within this
+  int max_connections = 2000;      // more get FATAL 53300 too_many_connections
+};
+
+struct ProxyStats {
+  uint64_t accepted = 0;         // TCP connections accepted
+  uint64_t active = 0;           // connections being served now (any phase)
+  uint64_t sessions = 0;         // sessions relayed: authenticated, opened, server ready
+  uint64_t auth_failures = 0;    // FATAL 28P01: unknown user or wrong password
+  uint64_t refused = 0;          // other FATALs of a well-formed client (no branch, Open failed,
+                                 // server unreachable or refusing, too many connections)
+  uint64_t cancels = 0;          // CancelRequests forwarded to a server
+  uint64_t protocol_errors = 0;  // malformed or unexpected packets and messages, startup
+                                 // timeouts, clients lost in the middle of a message
+};
+
+class Proxy {
+ public:
+  Proxy(ProxyOptions opts, ProxyDelegate* delegate);
+  ~Proxy();  // Stop()
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Binds (kBusy "proxy address H:P is in use" on EADDRINUSE) and starts accepting.
+  Status Start();
+  uint16_t port() const { return port_; }  // the bound port
+  // Stops accepting, ends every session (shutdown(2) both sockets), joins all
+  // threads. Idempotent.
+  void Stop();
+  ProxyStats Stats() const;
+
+ private:
+  struct Conn;
+  void AcceptLoop();
+  void ReapFinished();
+  void Serve(Conn* c);
+  Status RunSession(Conn* c);
+  Status Authenticate(Conn* c, const std::string& user, const Result<ProxyCredential>& found,
+                      std::chrono::steady_clock::time_point deadline);
+  Status ConnectBackend(Conn* c, const std::string& path);
+  void Relay(Conn* c);
+  void EndConn(Conn* c);  // forgets its cancel keys, closes both sockets; idempotent
+  void ForwardCancel(uint32_t pid, uint32_t key);
+  scram::Verifier DummyVerifier(const std::string& user) const;
+
+  const ProxyOptions opts_;
+  ProxyDelegate* const delegate_;
+  const scram::Verifier dummy_;  // keys of a random password; the salt is derived per user
+  const std::string dummy_salt_secret_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread acceptor_;
+  std::mutex stop_mu_;  // serializes Stop
+  std::atomic<bool> stopping_{false};
+
+  mutable std::mutex mu_;  // guards conns_, the fds in them, and cancel_
+  uint64_t next_conn_id_ = 1;
+  std::map<uint64_t, std::unique_ptr<Conn>> conns_;
+  // (pid, key) of a relayed session's BackendKeyData -> (its conn id, its server's socket).
+  std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, std::string>> cancel_;
+
+  std::atomic<uint64_t> accepted_{0}, active_{0}, sessions_{0}, auth_failures_{0}, refused_{0},
+      cancels_{0}, protocol_errors_{0};
+};
+
+}  // namespace strata

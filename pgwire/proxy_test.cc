@@ -1,0 +1,684 @@
+#include "pgwire/proxy.h"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/coding.h"
+#include "common/temp_dir.h"
+#include "objstore/sigv4.h"
+#include "pgwire/pg_wire.h"
+
+namespace strata {
+namespace {
+
+using namespace std::string_literals;
+using pgwire::Clock;
+
+// Safety nets only: no test asserts how long anything takes.
+constexpr auto kSafety = std::chrono::seconds(20);
+
+std::string Big32(uint32_t v) {
+  std::string out;
+  PutBig32(&out, v);
+  return out;
+}
+
+std::string Big16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
+
+// A stand-in for a postmaster on a unix socket that trusts local connections:
+// answers a startup with AuthenticationOk, ParameterStatus, BackendKeyData
+// and ReadyForQuery, echoes each simple query's text as a one-row result, and
+// records every startup's parameters and every cancel request.
+class FakeBackend {
+ public:
+  enum class Mode { kTrust, kAskPassword, kRefuse };
+
+  FakeBackend() : path_(dir_.path() + "/.s.PGSQL.5432") {
+    listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
+    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(listen_fd_, 64), 0);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~FakeBackend() {
+    stop_ = true;
+    acceptor_.join();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : sessions_) t.join();
+    for (int fd : fds_) close(fd);
+    close(listen_fd_);
+  }
+
+  const std::string& path() const { return path_; }
+  void set_mode(Mode m) { mode_ = m; }
+  std::vector<pgwire::Params> startups() {
+    std::lock_guard<std::mutex> l(mu_);
+    return startups_;
+  }
+  // Waits (safety net only) for the n-th cancel request and returns it.
+  std::pair<uint32_t, uint32_t> WaitCancel(size_t n) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait_for(l, kSafety, [&] { return cancels_.size() >= n; });
+    return cancels_.size() >= n ? cancels_[n - 1] : std::make_pair(0u, 0u);
+  }
+  size_t cancel_count() {
+    std::lock_guard<std::mutex> l(mu_);
+    return cancels_.size();
+  }
+  static constexpr uint32_t kPid = 4242, kKey = 0xc0ffee;
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      std::lock_guard<std::mutex> l(mu_);
+      fds_.push_back(fd);
+      sessions_.emplace_back([this, fd] { Serve(fd); });
+    }
+  }
+
+  void Serve(int fd) {
+    Session(fd);
+    shutdown(fd, SHUT_RDWR);  // closed (once) by the destructor
+  }
+
+  void Session(int fd) {
+    Result<pgwire::Startup> s = pgwire::ReadStartup(fd);
+    if (!s.ok()) return;
+    if (s->kind == pgwire::Startup::Kind::kCancel) {
+      std::lock_guard<std::mutex> l(mu_);
+      cancels_.emplace_back(s->cancel_pid, s->cancel_key);
+      cv_.notify_all();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      startups_.push_back(s->params);
+    }
+    if (mode_ == Mode::kAskPassword) {
+      Send(fd, pgwire::EncodeMessage('R', Big32(3)));  // AuthenticationCleartextPassword
+      char byte;
+      recv(fd, &byte, 1, 0);
+      return;
+    }
+    if (mode_ == Mode::kRefuse) {
+      Send(fd, pgwire::ErrorResponse("FATAL", "3D000", "database \"nope\" does not exist"));
+      return;
+    }
+    Send(fd, pgwire::AuthenticationOk() + pgwire::ParameterStatus("server_version", "15.0") +
+                 pgwire::ParameterStatus("client_encoding", "UTF8") +
+                 pgwire::ParameterStatus("server_encoding", "UTF8") +
+                 pgwire::ParameterStatus("DateStyle", "ISO, MDY") +
+                 pgwire::ParameterStatus("integer_datetimes", "on") +
+                 pgwire::ParameterStatus("standard_conforming_strings", "on") +
+                 pgwire::BackendKeyData(kPid, kKey) + pgwire::ReadyForQuery('I'));
+    while (true) {
+      Result<pgwire::Message> m = pgwire::ReadMessage(fd, 64 << 20);
+      if (!m.ok() || m->type == 'X') return;
+      if (m->type != 'Q') continue;
+      const std::string text = m->body.substr(0, m->body.find('\0'));
+      const std::string row_description = Big16(1) + "echo\0"s + Big32(0) + Big16(0) + Big32(25) +
+                                          Big16(0xffff) + Big32(0xffffffff) + Big16(0);
+      const std::string data_row = Big16(1) + Big32(static_cast<uint32_t>(text.size())) + text;
+      Send(fd, pgwire::EncodeMessage('T', row_description) + pgwire::EncodeMessage('D', data_row) +
+                   pgwire::EncodeMessage('C', "SELECT 1\0"s) + pgwire::ReadyForQuery('I'));
+    }
+  }
+
+  static void Send(int fd, const std::string& data) {
+    SendAll(fd, data, "proxy").PermitUnchecked();
+  }
+
+  testing::TempDir dir_;
+  const std::string path_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<Mode> mode_{Mode::kTrust};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int> fds_;
+  std::vector<std::thread> sessions_;
+  std::vector<pgwire::Params> startups_;
+  std::vector<std::pair<uint32_t, uint32_t>> cancels_;
+};
+
+class FakeDelegate : public ProxyDelegate {
+ public:
+  explicit FakeDelegate(std::string socket_path) : socket_path_(std::move(socket_path)) {}
+
+  void AddCredential(const std::string& user, const std::string& password,
+                     const std::string& role) {
+    std::lock_guard<std::mutex> l(mu_);
+    creds_[user] = ProxyCredential{user, scram::MakeVerifier(password), 7, role};
+  }
+  void FailOpen(Status st) {
+    std::lock_guard<std::mutex> l(mu_);
+    open_error_ = std::move(st);
+  }
+  void set_socket_path(std::string p) {
+    std::lock_guard<std::mutex> l(mu_);
+    socket_path_ = std::move(p);
+  }
+
+  Result<ProxyCredential> FindCredential(const std::string& user) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (user == "broken") return Status::IO("the index is unreadable");
+    auto it = creds_.find(user);
+    if (it == creds_.end()) return Status::NotFound("no credential " + user);
+    return it->second;
+  }
+  Result<ProxySession> Open(const ProxyCredential& cred, const std::string& branch) override {
+    std::lock_guard<std::mutex> l(mu_);
+    opens_++;
+    branches_.push_back(branch);
+    EXPECT_EQ(cred.branch_id, 7u);
+    if (!open_error_.ok()) return open_error_;
+    return ProxySession{socket_path_, [this] {
+                          std::lock_guard<std::mutex> l(mu_);
+                          releases_++;
+                          cv_.notify_all();
+                        }};
+  }
+
+  int opens() {
+    std::lock_guard<std::mutex> l(mu_);
+    return opens_;
+  }
+  // Waits (safety net only) until `n` sessions were released; returns the count.
+  int WaitReleases(int n) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait_for(l, kSafety, [&] { return releases_ >= n; });
+    return releases_;
+  }
+  std::vector<std::string> branches() {
+    std::lock_guard<std::mutex> l(mu_);
+    return branches_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, ProxyCredential> creds_;
+  std::string socket_path_;
+  Status open_error_;
+  int opens_ = 0, releases_ = 0;
+  std::vector<std::string> branches_;
+};
+
+using PgConn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+
+// A client on a raw TCP socket, for what libpq does not show (SQLSTATEs,
+// malformed packets). It speaks the SCRAM-SHA-256 client side itself.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    Result<int> fd = ConnectTcp({"127.0.0.1", port}, 5000);
+    EXPECT_TRUE(fd.ok()) << fd.status().ToString();
+    fd_ = fd.ok() ? *fd : -1;
+  }
+  ~RawClient() { close(fd_); }
+
+  void Send(const std::string& data) { EXPECT_TRUE(SendAll(fd_, data, "proxy").ok()); }
+  Result<pgwire::Message> Read() {
+    return pgwire::ReadMessage(fd_, 1 << 20, Clock::now() + kSafety);
+  }
+  // The next byte, or -1 when the proxy closed the connection.
+  int ReadByte() {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(kSafety.count() * 1000)) <= 0) return -2;
+    char b;
+    return recv(fd_, &b, 1, 0) == 1 ? static_cast<unsigned char>(b) : -1;
+  }
+  // Reads up to the proxy's ErrorResponse: its fields (empty if the proxy
+  // closed first). Authentication requests on the way are skipped.
+  std::map<char, std::string> ReadError() {
+    while (true) {
+      Result<pgwire::Message> m = Read();
+      if (!m.ok()) return {};
+      if (m->type == 'E') return pgwire::ParseErrorFields(m->body);
+    }
+  }
+  bool ClosedByPeer() { return ReadByte() == -1; }
+
+  void Startup(const pgwire::Params& params) { Send(pgwire::EncodeStartup(params)); }
+
+  // Runs the SCRAM exchange; returns the first message after the client's
+  // proof (AuthenticationSASLFinal or an ErrorResponse).
+  Result<pgwire::Message> Login(const std::string& user, const std::string& password,
+                                const std::string& dbname) {
+    Startup({{"user", user}, {"database", dbname}});
+    STRATA_ASSIGN_OR_RETURN(pgwire::Message sasl, Read());
+    if (sasl.type != 'R') return sasl;
+    const std::string bare = "n=,r=clientnonce0123456789";
+    Send(pgwire::EncodeMessage('p', "SCRAM-SHA-256\0"s + Big32(3 + bare.size()) + "n,," + bare));
+    STRATA_ASSIGN_OR_RETURN(pgwire::Message cont, Read());
+    if (cont.type != 'R') return cont;
+    const std::string server_first = cont.body.substr(4);
+    std::string nonce, salt_b64;
+    int iterations = 0;
+    for (size_t at = 0; at < server_first.size();) {
+      const size_t comma = std::min(server_first.find(',', at), server_first.size());
+      const std::string part = server_first.substr(at, comma - at);
+      if (part.starts_with("r=")) nonce = part.substr(2);
+      if (part.starts_with("s=")) salt_b64 = part.substr(2);
+      if (part.starts_with("i=")) iterations = std::stoi(part.substr(2));
+      at = comma + 1;
+    }
+    const std::string salt = *scram::Base64Decode(salt_b64);
+    unsigned char salted[32];
+    PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                      reinterpret_cast<const unsigned char*>(salt.data()),
+                      static_cast<int>(salt.size()), iterations, EVP_sha256(), 32, salted);
+    const std::string client_key =
+        sigv4::HmacSha256(std::string(reinterpret_cast<char*>(salted), 32), "Client Key");
+    const std::string without_proof = "c=biws,r=" + nonce;
+    const std::string auth = bare + "," + server_first + "," + without_proof;
+    std::string proof = sigv4::HmacSha256(sigv4::Sha256(client_key), auth);
+    for (size_t i = 0; i < proof.size(); i++) proof[i] ^= client_key[i];
+    Send(pgwire::EncodeMessage('p', without_proof + ",p=" + scram::Base64Encode(proof)));
+    return Read();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartProxy(ProxyOptions{}); }
+
+  void StartProxy(ProxyOptions opts) {
+    proxy_.reset();
+    opts.listen = {"127.0.0.1", 0};
+    proxy_ = std::make_unique<Proxy>(opts, &delegate_);
+    ASSERT_TRUE(proxy_->Start().ok());
+    delegate_.AddCredential("alice", "s3cret", "app_role");
+  }
+
+  PgConn Connect(const std::string& user, const std::string& password, const std::string& dbname,
+                 const std::string& extra = "") {
+    const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(proxy_->port()) +
+                                 " user=" + user + " password=" + password + " dbname=" + dbname +
+                                 " sslmode=prefer connect_timeout=30 " + extra;
+    return PgConn(PQconnectdb(conninfo.c_str()), &PQfinish);
+  }
+
+  // The FATAL a raw client gets when logging in as alice with Open failing as `st`.
+  std::map<char, std::string> OpenFailure(Status st) {
+    delegate_.FailOpen(std::move(st));
+    RawClient c(proxy_->port());
+    Result<pgwire::Message> m = c.Login("alice", "s3cret", "main");
+    EXPECT_TRUE(m.ok() && m->type == 'R') << "SASLFinal first";
+    std::map<char, std::string> f = c.ReadError();
+    EXPECT_TRUE(c.ClosedByPeer());
+    return f;
+  }
+
+  FakeBackend backend_;
+  FakeDelegate delegate_{backend_.path()};
+  std::unique_ptr<Proxy> proxy_;
+};
+
+TEST_F(ProxyTest, RelaysAnAuthenticatedSession) {
+  PgConn conn = Connect("alice", "s3cret", "main", "application_name=proxytest options='-c x=1'");
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  EXPECT_STREQ(PQparameterStatus(conn.get(), "server_version"), "15.0");
+  EXPECT_EQ(PQbackendPID(conn.get()), static_cast<int>(FakeBackend::kPid));
+  for (const char* q : {"select 42", "select 'strata'"}) {
+    PGresult* r = PQexec(conn.get(), q);
+    ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQresultErrorMessage(r);
+    ASSERT_EQ(PQntuples(r), 1);
+    EXPECT_STREQ(PQgetvalue(r, 0, 0), q);
+    PQclear(r);
+  }
+  ASSERT_EQ(backend_.startups().size(), 1u);
+  const pgwire::Params seen = backend_.startups()[0];
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_EQ(seen[0], std::make_pair("user"s, "app_role"s));
+  EXPECT_EQ(seen[1], std::make_pair("database"s, "postgres"s));
+  const auto has = [&](const std::string& k, const std::string& v) {
+    return std::find(seen.begin(), seen.end(), std::make_pair(k, v)) != seen.end();
+  };
+  EXPECT_TRUE(has("application_name", "proxytest"));
+  EXPECT_TRUE(has("options", "-c x=1"));
+  EXPECT_EQ(delegate_.branches(), std::vector<std::string>{"main"});
+  EXPECT_EQ(proxy_->Stats().sessions, 1u);
+  conn.reset();
+  EXPECT_EQ(delegate_.WaitReleases(1), 1);
+  EXPECT_EQ(delegate_.opens(), 1);
+}
+
+TEST_F(ProxyTest, BranchDotDatabaseRoutes) {
+  PgConn conn = Connect("alice", "s3cret", "feature-x_2.appdb");
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  EXPECT_EQ(delegate_.branches(), std::vector<std::string>{"feature-x_2"});
+  ASSERT_EQ(backend_.startups().size(), 1u);
+  EXPECT_EQ(backend_.startups()[0][1], std::make_pair("database"s, "appdb"s));
+}
+
+TEST_F(ProxyTest, LargeMessagesCrossTheRelay) {
+  PgConn conn = Connect("alice", "s3cret", "main");
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  // 3 MiB each way: many relay buffers, and partial writes on both sockets.
+  std::string query = "select '";
+  for (size_t i = 0; query.size() < (3 << 20); i++)
+    query.push_back(static_cast<char>('a' + i % 26));
+  query += "'";
+  PGresult* r = PQexec(conn.get(), query.c_str());
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQresultErrorMessage(r);
+  EXPECT_EQ(PQgetlength(r, 0, 0), static_cast<int>(query.size()));
+  EXPECT_TRUE(query == PQgetvalue(r, 0, 0));
+  PQclear(r);
+}
+
+TEST_F(ProxyTest, ConcurrentSessions) {
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; i++) {
+    clients.emplace_back([&, i] {
+      PgConn conn = Connect("alice", "s3cret", "main");
+      if (PQstatus(conn.get()) != CONNECTION_OK) return;
+      const std::string q = "select " + std::to_string(i);
+      PGresult* r = PQexec(conn.get(), q.c_str());
+      if (PQresultStatus(r) == PGRES_TUPLES_OK && q == PQgetvalue(r, 0, 0)) ok++;
+      PQclear(r);
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok, 8);
+  EXPECT_EQ(delegate_.WaitReleases(8), 8);
+}
+
+TEST_F(ProxyTest, WrongPasswordAndUnknownUserFailAlike) {
+  PgConn wrong = Connect("alice", "guess", "main");
+  EXPECT_EQ(PQstatus(wrong.get()), CONNECTION_BAD);
+  EXPECT_NE(std::string(PQerrorMessage(wrong.get()))
+                .find("password authentication failed for user \"alice\""),
+            std::string::npos)
+      << PQerrorMessage(wrong.get());
+  PgConn unknown = Connect("mallory", "s3cret", "main");
+  EXPECT_EQ(PQstatus(unknown.get()), CONNECTION_BAD);
+  EXPECT_NE(std::string(PQerrorMessage(unknown.get()))
+                .find("password authentication failed for user \"mallory\""),
+            std::string::npos)
+      << PQerrorMessage(unknown.get());
+
+  RawClient raw(proxy_->port());
+  Result<pgwire::Message> m = raw.Login("nobody", "x", "main");
+  ASSERT_TRUE(m.ok() && m->type == 'E');
+  EXPECT_EQ(pgwire::ParseErrorFields(m->body)['C'], "28P01");
+  EXPECT_EQ(pgwire::ParseErrorFields(m->body)['S'], "FATAL");
+  EXPECT_EQ(delegate_.opens(), 0);
+  EXPECT_EQ(proxy_->Stats().auth_failures, 3u);
+}
+
+TEST_F(ProxyTest, UnknownUsersGetAStableSalt) {
+  const auto salt_of = [&](const std::string& user) {
+    RawClient c(proxy_->port());
+    c.Startup({{"user", user}, {"database", "main"}});
+    EXPECT_EQ(c.Read()->type, 'R');
+    c.Send(pgwire::EncodeMessage('p', "SCRAM-SHA-256\0"s + Big32(10) + "n,,n=,r=ab"));
+    const std::string first = c.Read()->body;
+    return first.substr(first.find(",s="));
+  };
+  EXPECT_EQ(salt_of("ghost"), salt_of("ghost"));
+  EXPECT_NE(salt_of("ghost"), salt_of("phantom"));
+}
+
+TEST_F(ProxyTest, OpenErrorsBecomeFatals) {
+  struct Case {
+    Status st;
+    const char* sqlstate;
+  };
+  for (const Case& c :
+       {Case{Status::NotFound("branch \"main\" does not exist"), "3D000"},
+        Case{Status(Code::kPermission, "credential is not for branch main"), "28000"},
+        Case{Status::Busy("branch main is being restored"), "57P03"},
+        Case{Status::Quota("owner is over the server quota"), "53400"},
+        Case{Status::Unavailable("the store is unreachable"), "57P03"}}) {
+    std::map<char, std::string> f = OpenFailure(c.st);
+    EXPECT_EQ(f['S'], "FATAL");
+    EXPECT_EQ(f['C'], c.sqlstate) << c.st.ToString();
+    EXPECT_EQ(f['M'], c.st.message());
+  }
+  delegate_.FailOpen(Status::NotFound("branch \"main\" does not exist"));
+  PgConn conn = Connect("alice", "s3cret", "main");
+  EXPECT_NE(std::string(PQerrorMessage(conn.get())).find("branch \"main\" does not exist"),
+            std::string::npos)
+      << PQerrorMessage(conn.get());
+  EXPECT_EQ(proxy_->Stats().refused, 6u);
+}
+
+TEST_F(ProxyTest, CredentialStoreFailureIsNotAnAuthFailure) {
+  RawClient c(proxy_->port());
+  c.Startup({{"user", "broken"}, {"database", "main"}});
+  std::map<char, std::string> f = c.ReadError();
+  EXPECT_EQ(f['C'], "57P03");
+  EXPECT_EQ(f['M'].find("index"), std::string::npos) << "the cause stays in the log";
+  EXPECT_EQ(proxy_->Stats().auth_failures, 0u);
+  EXPECT_EQ(delegate_.opens(), 0);
+}
+
+TEST_F(ProxyTest, RoutingErrors) {
+  for (const std::string& dbname : {".db"s, "bad/name"s, std::string(64, 'b'), "main."s}) {
+    RawClient c(proxy_->port());
+    c.Startup({{"user", "alice"}, {"database", dbname}});
+    std::map<char, std::string> f = c.ReadError();
+    EXPECT_EQ(f['C'], "3D000") << dbname;
+  }
+  RawClient none(proxy_->port());
+  none.Startup({{"user", "alice"}});
+  std::map<char, std::string> f = none.ReadError();
+  EXPECT_EQ(f['C'], "3D000");
+  EXPECT_EQ(f['M'], "no branch given: connect with dbname=BRANCH or BRANCH.DATABASE");
+  RawClient repl(proxy_->port());
+  repl.Startup({{"user", "alice"}, {"database", "main"}, {"replication", "database"}});
+  EXPECT_EQ(repl.ReadError()['C'], "0A000");
+  EXPECT_EQ(delegate_.opens(), 0);
+}
+
+TEST_F(ProxyTest, NegotiationRequestsAreAnsweredN) {
+  RawClient c(proxy_->port());
+  c.Send(Big32(8) + Big32(pgwire::kGssEncRequestCode));
+  EXPECT_EQ(c.ReadByte(), 'N');
+  c.Send(Big32(8) + Big32(pgwire::kSslRequestCode));
+  EXPECT_EQ(c.ReadByte(), 'N');
+  c.Send(Big32(8) + Big32(pgwire::kSslRequestCode));  // a second one is a violation
+  EXPECT_EQ(c.ReadError()['C'], "08P01");
+  EXPECT_TRUE(c.ClosedByPeer());
+
+  RawClient garbage(proxy_->port());
+  garbage.Send(Big32(8) + Big32(pgwire::kSslRequestCode));
+  EXPECT_EQ(garbage.ReadByte(), 'N');
+  garbage.Send(Big32(12) + "\xff\xfe\xfd\xfc" + "junk");
+  EXPECT_EQ(garbage.ReadError()['C'], "0A000");  // protocol 65534.64956
+  EXPECT_TRUE(garbage.ClosedByPeer());
+}
+
+TEST_F(ProxyTest, MalformedStartupPacketsAreRefusedAndTheProxySurvives) {
+  for (uint32_t len : {0u, 4u, 7u, 1u << 30}) {
+    RawClient c(proxy_->port());
+    c.Send(Big32(len) + "abcd");
+    std::map<char, std::string> f = c.ReadError();
+    if (!f.empty()) {
+      EXPECT_EQ(f['C'], "08P01");
+      EXPECT_EQ(f['M'], "invalid startup packet length " + std::to_string(len));
+    }
+    EXPECT_TRUE(c.ClosedByPeer());
+  }
+  {
+    RawClient v2(proxy_->port());
+    v2.Send(Big32(17) + Big32(2 << 16) + "user\0bob\0\0"s);
+    std::map<char, std::string> f = v2.ReadError();
+    EXPECT_EQ(f['C'], "0A000");
+    EXPECT_NE(f['M'].find("2.0"), std::string::npos) << f['M'];
+  }
+  {
+    RawClient no_user(proxy_->port());
+    no_user.Startup({{"database", "main"}});
+    EXPECT_EQ(no_user.ReadError()['C'], "08P01");
+  }
+  {
+    RawClient truncated(proxy_->port());
+    truncated.Send(Big32(100) + "short");  // and closes mid-packet
+  }
+  EXPECT_GE(proxy_->Stats().protocol_errors, 6u);
+  PgConn conn = Connect("alice", "s3cret", "main");
+  EXPECT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+}
+
+TEST_F(ProxyTest, AuthenticationProtocolViolations) {
+  {
+    RawClient c(proxy_->port());
+    c.Startup({{"user", "alice"}, {"database", "main"}});
+    EXPECT_EQ(c.Read()->type, 'R');
+    c.Send(pgwire::EncodeMessage('Q', "select 1\0"s));
+    std::map<char, std::string> f = c.ReadError();
+    EXPECT_EQ(f['C'], "08P01");
+    EXPECT_EQ(f['S'], "FATAL");
+  }
+  for (const std::string& body :
+       {"SCRAM-SHA-256\0"s + Big32(5) + "n,,xy", "SCRAM-SHA-256-PLUS\0"s + Big32(0),
+        "SCRAM-SHA-256\0"s + Big32(0xffffffff), "SCRAM-SHA-256\0"s + Big32(99) + "x",
+        "SCRAM-SHA-256\0"s + Big32(17) + "p=tls-unique,,n=,"}) {
+    RawClient c(proxy_->port());
+    c.Startup({{"user", "alice"}, {"database", "main"}});
+    EXPECT_EQ(c.Read()->type, 'R');
+    c.Send(pgwire::EncodeMessage('p', body));
+    EXPECT_EQ(c.ReadError()['C'], "08P01");
+  }
+  EXPECT_EQ(delegate_.opens(), 0);
+}
+
+TEST_F(ProxyTest, StartupTimeoutEndsTheConnection) {
+  ProxyOptions opts;
+  opts.startup_timeout_ms = 100;
+  StartProxy(opts);
+  RawClient c(proxy_->port());
+  c.Send(Big32(100) + "half");
+  std::map<char, std::string> f = c.ReadError();
+  EXPECT_EQ(f['C'], "57014");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ProxyTest, TooManyConnections) {
+  ProxyOptions opts;
+  opts.max_connections = 1;
+  StartProxy(opts);
+  RawClient first(proxy_->port());
+  for (auto until = Clock::now() + kSafety; proxy_->Stats().active < 1 && Clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Sends nothing: the proxy answers at once, and closing a socket with
+  // unread input would reset the connection under the answer.
+  RawClient second(proxy_->port());
+  std::map<char, std::string> f = second.ReadError();
+  EXPECT_EQ(f['C'], "53300");
+  EXPECT_EQ(f['S'], "FATAL");
+  EXPECT_EQ(proxy_->Stats().refused, 1u);
+}
+
+TEST_F(ProxyTest, ServerAskingForAPasswordIsRefused) {
+  backend_.set_mode(FakeBackend::Mode::kAskPassword);
+  RawClient c(proxy_->port());
+  ASSERT_EQ(c.Login("alice", "s3cret", "main")->type, 'R');
+  std::map<char, std::string> f = c.ReadError();
+  EXPECT_EQ(f['C'], "28000");
+  EXPECT_NE(f['M'].find("asks for a password"), std::string::npos);
+  EXPECT_EQ(delegate_.WaitReleases(1), 1);
+}
+
+TEST_F(ProxyTest, ServerErrorsArePassedThrough) {
+  backend_.set_mode(FakeBackend::Mode::kRefuse);
+  PgConn conn = Connect("alice", "s3cret", "main.nope");
+  EXPECT_EQ(PQstatus(conn.get()), CONNECTION_BAD);
+  EXPECT_NE(std::string(PQerrorMessage(conn.get())).find("database \"nope\" does not exist"),
+            std::string::npos)
+      << PQerrorMessage(conn.get());
+  EXPECT_EQ(delegate_.WaitReleases(1), 1);
+}
+
+TEST_F(ProxyTest, UnreachableServerIsReleased) {
+  delegate_.set_socket_path(backend_.path() + ".missing");
+  RawClient c(proxy_->port());
+  ASSERT_EQ(c.Login("alice", "s3cret", "main")->type, 'R');
+  std::map<char, std::string> f = c.ReadError();
+  EXPECT_EQ(f['C'], "57P03");
+  EXPECT_NE(f['M'].find("cannot connect to the branch's server"), std::string::npos) << f['M'];
+  EXPECT_EQ(delegate_.WaitReleases(1), 1);
+  EXPECT_EQ(delegate_.opens(), 1);
+}
+
+TEST_F(ProxyTest, CancelRequestsReachTheSessionsServer) {
+  PgConn conn = Connect("alice", "s3cret", "main");
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  {
+    RawClient unknown(proxy_->port());
+    unknown.Send(pgwire::EncodeCancel(FakeBackend::kPid, FakeBackend::kKey + 1));
+    EXPECT_TRUE(unknown.ClosedByPeer());
+  }
+  PGcancel* cancel = PQgetCancel(conn.get());
+  char err[256];
+  EXPECT_EQ(PQcancel(cancel, err, sizeof(err)), 1) << err;
+  PQfreeCancel(cancel);
+  const auto got = backend_.WaitCancel(1);
+  EXPECT_EQ(got.first, FakeBackend::kPid);
+  EXPECT_EQ(got.second, FakeBackend::kKey);
+  EXPECT_EQ(backend_.cancel_count(), 1u);  // the unknown key went nowhere
+  EXPECT_EQ(proxy_->Stats().cancels, 1u);
+  // Once the session ended, its key no longer reaches anything.
+  conn.reset();
+  delegate_.WaitReleases(1);
+  RawClient late(proxy_->port());
+  late.Send(pgwire::EncodeCancel(FakeBackend::kPid, FakeBackend::kKey));
+  EXPECT_TRUE(late.ClosedByPeer());
+  EXPECT_EQ(proxy_->Stats().cancels, 1u);
+}
+
+TEST_F(ProxyTest, StopEndsActiveSessions) {
+  PgConn conn = Connect("alice", "s3cret", "main");
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  RawClient idle(proxy_->port());  // still in its startup
+  proxy_->Stop();
+  EXPECT_EQ(delegate_.WaitReleases(1), 1);
+  EXPECT_EQ(proxy_->Stats().active, 0u);
+  PGresult* r = PQexec(conn.get(), "select 1");
+  EXPECT_NE(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  EXPECT_TRUE(idle.ClosedByPeer());
+  proxy_->Stop();  // idempotent
+}
+
+TEST_F(ProxyTest, BusyAddress) {
+  ProxyOptions opts;
+  opts.listen = {"127.0.0.1", proxy_->port()};
+  Proxy second(opts, &delegate_);
+  Status st = second.Start();
+  EXPECT_EQ(st.code(), Code::kBusy);
+  EXPECT_EQ(st.message(),
+            "proxy address 127.0.0.1:" + std::to_string(proxy_->port()) + " is in use");
+}
+
+}  // namespace
+}  // namespace strata
