@@ -1,10 +1,11 @@
 #include "api/api.h"
 
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <stdexcept>
+
+#include "common/crypto.h"
 
 namespace strata {
 
@@ -163,8 +164,7 @@ bool Api::Authorized(const HttpRequest& req) const {
   static constexpr char kBearer[] = "Bearer ";
   if (ctx_.api_token.empty() || header.rfind(kBearer, 0) != 0) return false;
   const std::string given = header.substr(sizeof(kBearer) - 1);
-  return given.size() == ctx_.api_token.size() &&
-         CRYPTO_memcmp(given.data(), ctx_.api_token.data(), given.size()) == 0;
+  return crypto::ConstantTimeEqual(given, ctx_.api_token);
 }
 
 HttpResponse Api::Handle(const HttpRequest& req) {
@@ -187,7 +187,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
         return JsonResponse(405, json{{"code", "invalid"}, {"error", "/metrics only answers GET"}});
       }
       HttpResponse r;
-      r.content_type = "text/plain; version=0.0.4";
+      r.content_type = kPrometheusContentType;
       r.body = ctx_.metrics ? ctx_.metrics->Render() : "";
       return r;
     }

@@ -23,7 +23,7 @@ using json = nlohmann::json;
 
 // Owner labels name tenants in logs and metrics: keep them plain.
 void CheckOwner(const std::string& owner) {
-  if (!ValidateName("owner", owner).ok()) {
+  if (!IsValidName(owner)) {
     throw std::invalid_argument("invalid owner '" + owner +
                                 "': use 1-63 letters, digits, '-' or '_', not starting with '-'");
   }

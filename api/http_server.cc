@@ -342,7 +342,7 @@ namespace {
 
 // Whether a server accepts connections on the unix socket at `addr`.
 bool UnixSocketIsLive(const sockaddr_un& addr) {
-  FdCloser fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   return fd.get() >= 0 &&
          ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
 }
@@ -369,7 +369,7 @@ Status HttpServer::ListenUnix(const std::string& path) {
       return Status::FromErrno(errno, "remove stale socket " + path);
     }
   }
-  FdCloser fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return Status::FromErrno(errno, "socket for " + path);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return Status::FromErrno(errno, "bind " + path);

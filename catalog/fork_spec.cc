@@ -7,16 +7,6 @@
 
 namespace strata {
 
-Status ValidateName(const std::string& what, const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 63 && name[0] != '-';
-  for (char c : name) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
-  }
-  if (ok) return Status::OK();
-  return Status::Invalid("invalid " + what + " name '" + name +
-                         "': use 1-63 letters, digits, '-' or '_', not starting with '-'");
-}
-
 namespace {
 
 bool ParseDigits(const std::string& s, size_t pos, size_t n, int* out) {

@@ -1,10 +1,11 @@
 // Parsing of fork points ("main", "main@snap", "main@seq:42",
-// "main@time:2026-11-21T10:00:00Z"), names and RFC 3339 times.
+// "main@time:2026-11-21T10:00:00Z") and RFC 3339 times; names: common/names.h.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "common/names.h"
 #include "common/status.h"
 
 namespace strata {
@@ -24,8 +25,5 @@ Result<ForkSpec> ParseForkSpec(const std::string& spec);
 Result<int64_t> ParseRfc3339(const std::string& text);
 // ns since the epoch -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC).
 std::string FormatRfc3339(int64_t ns);
-// Branch and snapshot names: 1-63 of [A-Za-z0-9_-], not starting with '-'.
-// `what` is "branch" or "snapshot" for the message.
-Status ValidateName(const std::string& what, const std::string& name);
 
 }  // namespace strata

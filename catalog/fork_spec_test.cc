@@ -134,21 +134,5 @@ TEST(ForkSpec, InvalidSpecs) {
   }
 }
 
-TEST(ForkSpec, Names) {
-  EXPECT_TRUE(ValidateName("branch", "a").ok());
-  EXPECT_TRUE(ValidateName("branch", "Main_2-x").ok());
-  EXPECT_TRUE(ValidateName("branch", "_x").ok());
-  EXPECT_TRUE(ValidateName("branch", "0").ok());
-  EXPECT_TRUE(ValidateName("branch", std::string(63, 'n')).ok());
-  for (const std::string& bad :
-       {std::string(), std::string(64, 'n'), std::string("-a"), std::string("a b"),
-        std::string("a.b"), std::string(".a"), std::string("a/b"), std::string("a@b"),
-        std::string("é"), std::string("a\0b", 3), std::string("a\n")}) {
-    Status st = ValidateName("snapshot", bad);
-    EXPECT_EQ(st.code(), Code::kInvalid) << "'" << bad << "' was accepted";
-    EXPECT_NE(st.message().find("snapshot"), std::string::npos) << st.message();
-  }
-}
-
 }  // namespace
 }  // namespace strata

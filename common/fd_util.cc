@@ -23,8 +23,9 @@ uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
-FdCloser::~FdCloser() {
-  if (fd_ >= 0) close(fd_);
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0 && fd_ != fd) ::close(fd_);
+  fd_ = fd;
 }
 
 Status WriteAll(int fd, std::string_view data, const std::string& what) {
@@ -41,7 +42,7 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
 
 Result<int> LockDirectory(const std::string& dir, const std::string& busy_message) {
   const std::string path = dir + "/LOCK";
-  FdCloser fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
   if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return Status::Busy(busy_message);

@@ -1,5 +1,5 @@
 // Small POSIX file helpers shared by the modules that write files directly:
-// an fd closer, a full write, and unique temp-file names.
+// an owned fd, a full write, and unique temp-file names.
 #pragma once
 
 #include <string>
@@ -10,18 +10,31 @@
 
 namespace strata {
 
-// Closes an fd on scope exit unless released.
-class FdCloser {
+// Owns a file descriptor: closes it on destruction or reset() unless
+// released; movable, so an fd can be returned and kept in containers. -1
+// means none. close(2) errors are not reported: call ::close(release()) where
+// they matter (they never do for sockets and read-only files).
+class UniqueFd {
  public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser();
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
   int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
   int release() { return std::exchange(fd_, -1); }
+  // Closes the fd held (if any) and holds `fd` instead.
+  void reset(int fd = -1);
 
  private:
-  int fd_;
+  int fd_ = -1;
 };
 
 // Writes all of `data` (retrying short writes and EINTR); the error names `what`.

@@ -1,7 +1,11 @@
 #include "common/fd_util.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <utility>
+#include <vector>
 
 #include "common/temp_dir.h"
 
@@ -22,6 +26,36 @@ TEST(LockDirectory, OneHolderAtATime) {
   ASSERT_TRUE(third.ok()) << third.status().ToString();
   ::close(*third);
   EXPECT_EQ(LockDirectory("/nonexistent/strata-dir", "x").status().code(), Code::kNotFound);
+}
+
+// Whether fd is an open descriptor of this process.
+bool IsOpen(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
+TEST(UniqueFd, ClosesOnceAndMovesOwnership) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  const int r = p[0], w = p[1];
+  {
+    UniqueFd a(r);
+    UniqueFd b(std::move(a));
+    EXPECT_FALSE(a.valid());
+    EXPECT_EQ(b.get(), r);
+    std::vector<UniqueFd> v;
+    v.push_back(std::move(b));
+    EXPECT_TRUE(IsOpen(r));
+    UniqueFd c(w);
+    c = std::move(v[0]);  // closes w, takes r
+    EXPECT_FALSE(IsOpen(w));
+    EXPECT_EQ(c.get(), r);
+    c.reset(c.get());  // the fd held: kept, not closed
+    EXPECT_TRUE(IsOpen(r));
+  }
+  EXPECT_FALSE(IsOpen(r));
+  UniqueFd d(::dup(0));
+  const int kept = d.release();
+  EXPECT_FALSE(d.valid());
+  EXPECT_TRUE(IsOpen(kept));
+  ::close(kept);
 }
 
 }  // namespace

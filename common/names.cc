@@ -2,15 +2,15 @@
 
 #include <string>
 
-namespace strata::cli {
+namespace strata {
 
 namespace {
-constexpr size_t kMaxNameLength = 63;
 
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '_';
 }
+
 }  // namespace
 
 bool IsValidName(std::string_view name) {
@@ -24,7 +24,7 @@ bool IsValidName(std::string_view name) {
 Status ValidateName(std::string_view kind, std::string_view name) {
   if (IsValidName(name)) return Status::OK();
   return Status::Invalid("invalid " + std::string(kind) + " name '" + std::string(name) +
-                         "': use 1-63 letters, digits, '-' or '_'");
+                         "': use 1-63 letters, digits, '-' or '_', not starting with '-'");
 }
 
-}  // namespace strata::cli
+}  // namespace strata

@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace strata::cli {
+namespace strata {
 namespace {
 
 TEST(NamesTest, AcceptsLettersDigitsDashUnderscore) {
@@ -26,16 +26,21 @@ TEST(NamesTest, RejectsBadNames) {
   EXPECT_FALSE(IsValidName("a@b"));
   EXPECT_FALSE(IsValidName("caf\xc3\xa9"));
   EXPECT_FALSE(IsValidName(std::string("a\0b", 3)));
+  EXPECT_FALSE(IsValidName("a.b"));
+  EXPECT_FALSE(IsValidName("a\n"));
 }
 
 TEST(NamesTest, MessageNamesKindAndValue) {
   Status s = ValidateName("branch", "x/y");
   EXPECT_EQ(s.code(), Code::kInvalid);
-  EXPECT_EQ(s.message(), "invalid branch name 'x/y': use 1-63 letters, digits, '-' or '_'");
-  EXPECT_EQ(ValidateName("snapshot", "").message(),
-            "invalid snapshot name '': use 1-63 letters, digits, '-' or '_'");
+  EXPECT_EQ(
+      s.message(),
+      "invalid branch name 'x/y': use 1-63 letters, digits, '-' or '_', not starting with '-'");
+  EXPECT_EQ(
+      ValidateName("snapshot", "").message(),
+      "invalid snapshot name '': use 1-63 letters, digits, '-' or '_', not starting with '-'");
   EXPECT_TRUE(ValidateName("branch", "ok").ok());
 }
 
 }  // namespace
-}  // namespace strata::cli
+}  // namespace strata

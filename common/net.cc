@@ -1,10 +1,12 @@
 #include "common/net.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -107,7 +109,7 @@ Result<int> ConnectTcp(const HostPort& hp, int timeout_ms) {
       last_err = ETIMEDOUT;
       break;
     }
-    FdCloser fd(socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    UniqueFd fd(socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd.get() < 0) {
       last_err = errno;
       continue;
@@ -137,7 +139,7 @@ Result<int> ListenTcp(const HostPort& hp, uint16_t* bound_port) {
   STRATA_RETURN_IF_ERROR(Resolve(hp, true, &ai));
   Status last = Status::IO("no address to listen on for " + FormatHostPort(hp));
   for (addrinfo* a = ai.list; a != nullptr; a = a->ai_next) {
-    FdCloser fd(socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0));
+    UniqueFd fd(socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) {
       last = Status::FromErrno(errno, "socket for " + FormatHostPort(hp));
       continue;
@@ -192,6 +194,89 @@ Status SendAll(int fd, std::string_view data, const std::string& what) {
     data.remove_prefix(static_cast<size_t>(n));
   }
   return Status::OK();
+}
+
+std::string PeerName(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown peer";
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    port = ntohs(a->sin6_port);
+  } else if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    port = ntohs(a->sin_port);
+  }
+  return FormatHostPort({host, port});
+}
+
+SocketTuning ServerConnectionTuning(int send_timeout_ms) {
+  SocketTuning t;
+  t.no_delay = true;
+  t.keepalive_idle_s = 60;
+  t.keepalive_interval_s = 10;
+  t.keepalive_probes = 6;
+  t.send_timeout_ms = send_timeout_ms;
+  return t;
+}
+
+void TuneSocket(int fd, const SocketTuning& t) {
+  const auto set = [fd](int level, int name, int value) {
+    setsockopt(fd, level, name, &value, sizeof(value));
+  };
+  const auto set_timeout = [fd](int name, int ms) {
+    const timeval tv{ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv));
+  };
+  if (t.no_delay) set(IPPROTO_TCP, TCP_NODELAY, 1);
+  if (t.keepalive_idle_s > 0) {
+    set(SOL_SOCKET, SO_KEEPALIVE, 1);
+    set(IPPROTO_TCP, TCP_KEEPIDLE, t.keepalive_idle_s);
+  }
+  if (t.keepalive_interval_s > 0) set(IPPROTO_TCP, TCP_KEEPINTVL, t.keepalive_interval_s);
+  if (t.keepalive_probes > 0) set(IPPROTO_TCP, TCP_KEEPCNT, t.keepalive_probes);
+  if (t.send_timeout_ms > 0) set_timeout(SO_SNDTIMEO, t.send_timeout_ms);
+  if (t.recv_timeout_ms > 0) set_timeout(SO_RCVTIMEO, t.recv_timeout_ms);
+  if (t.unacked_timeout_ms > 0) set(IPPROTO_TCP, TCP_USER_TIMEOUT, t.unacked_timeout_ms);
+}
+
+void Acceptor::Start(std::string what, int listen_fd, uint16_t port, std::function<void()> reap,
+                     std::function<void(int fd)> on_accept) {
+  what_ = std::move(what);
+  listen_fd_ = listen_fd;
+  port_ = port;
+  reap_ = std::move(reap);
+  on_accept_ = std::move(on_accept);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Acceptor::Stop() {
+  stopping_ = true;
+  // shutdown() wakes the acceptor blocked in accept(); close only after the join.
+  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+  if (thread_.joinable()) thread_.join();
+  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+}
+
+void Acceptor::Loop() {
+  while (!stopping_) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (stopping_) return;
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      // Out of fds or memory: back off instead of spinning while connections end.
+      spdlog::warn("{}: accept on port {} failed: {}", what_, port_, std::strerror(errno));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      reap_();
+      continue;
+    }
+    reap_();
+    on_accept_(fd);
+  }
 }
 
 }  // namespace strata

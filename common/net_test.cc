@@ -1,11 +1,19 @@
 #include "common/net.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace strata {
 namespace {
@@ -134,6 +142,74 @@ TEST(Socket, ListenOnAPortInUseFails) {
   EXPECT_NE(second.status().message().find("in use"), std::string::npos)
       << second.status().message();
   ::close(*first);
+}
+
+TEST(Acceptor, HandsEveryConnectionOverAndStopsCleanly) {
+  uint16_t port = 0;
+  Result<int> listener = ListenTcp({"127.0.0.1", 0}, &port);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  std::mutex mu;
+  std::vector<std::string> peers;  // the server side's view of each client
+  std::atomic<int> reaps{0};
+  Acceptor acceptor;
+  acceptor.Start(
+      "test", *listener, port, [&] { reaps++; },
+      [&](int fd) {
+        TuneSocket(fd, ServerConnectionTuning(1000));
+        int nodelay = 0, keepalive = 0;
+        socklen_t len = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len);
+        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &len);
+        std::lock_guard<std::mutex> l(mu);
+        peers.push_back(PeerName(fd) + (nodelay && keepalive ? " tuned" : " untuned"));
+        ::close(fd);
+      });
+  std::vector<std::string> clients;
+  for (int i = 0; i < 3; i++) {
+    Result<int> conn = ConnectTcp({"127.0.0.1", port}, 5000);
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    sockaddr_in self{};
+    socklen_t len = sizeof(self);
+    getsockname(*conn, reinterpret_cast<sockaddr*>(&self), &len);
+    clients.push_back("127.0.0.1:" + std::to_string(ntohs(self.sin_port)) + " tuned");
+    char byte;
+    // The server closes: a clean end once the connection was handed over.
+    EXPECT_EQ(ReadFull(*conn, &byte, 1, "server").code(), Code::kNotFound);
+    ::close(*conn);
+  }
+  acceptor.Stop();
+  acceptor.Stop();  // idempotent
+  EXPECT_EQ(peers, clients);
+  EXPECT_GE(reaps.load(), 3);
+  // The listener is closed: nothing connects any more.
+  EXPECT_FALSE(ConnectTcp({"127.0.0.1", port}, 1000).ok());
+}
+
+TEST(ReapFinished, JoinsOnlyFinishedConnections) {
+  struct Conn {
+    std::atomic<bool> finished{false};
+    std::thread thread;
+  };
+  std::mutex mu;
+  std::map<int, std::unique_ptr<Conn>> conns;
+  for (int i = 0; i < 4; i++) {
+    auto c = std::make_unique<Conn>();
+    Conn* raw = c.get();
+    raw->thread = std::thread([raw, i] { raw->finished = i % 2 == 0; });
+    conns.emplace(i, std::move(c));
+  }
+  for (auto& [id, c] : conns) {
+    while (id % 2 == 0 && !c->finished) std::this_thread::yield();
+  }
+  int joined = 0;
+  ReapFinished(mu, conns, [&](Conn& c) {
+    c.thread.join();
+    joined++;
+  });
+  EXPECT_EQ(joined, 2);
+  ASSERT_EQ(conns.size(), 2u);
+  EXPECT_EQ(conns.begin()->first, 1);
+  for (auto& [id, c] : conns) c->thread.join();
 }
 
 }  // namespace

@@ -199,7 +199,7 @@ Result<std::string> LoadApiToken(const std::string& path) {
   token = RandomId() + RandomId();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno(errno, "create " + path);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   STRATA_RETURN_IF_ERROR(WriteAll(fd, token + "\n", path));
   if (::fsync(fd) != 0) return Status::FromErrno(errno, "fsync " + path);
   return token;

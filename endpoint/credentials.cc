@@ -1,7 +1,6 @@
 #include "endpoint/credentials.h"
 
-#include <openssl/rand.h>
-
+#include "common/crypto.h"
 #include "layers/inode.h"
 #include "pgwire/scram.h"
 
@@ -9,31 +8,15 @@ namespace strata {
 
 namespace {
 
-Result<std::string> RandomAlnum(size_t n) {
+std::string RandomAlnum(size_t n) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   std::string out;
   while (out.size() < n) {
-    unsigned char buf[64];
-    if (RAND_bytes(buf, sizeof(buf)) != 1) return Status::IO("no random bytes from OpenSSL");
-    for (unsigned char c : buf) {
+    for (unsigned char c : crypto::RandomBytes(64)) {
       // 62 * 4 = 248: reject the top bytes so every character is equally likely.
       if (c < 248 && out.size() < n) out.push_back(kAlphabet[c % 62]);
     }
-  }
-  return out;
-}
-
-Result<std::string> RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-    return Status::IO("no random bytes from OpenSSL");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
   }
   return out;
 }
@@ -56,9 +39,8 @@ Result<IssuedCredential> Credentials::Issue(const std::string& branch, const std
   STRATA_RETURN_IF_ERROR(ValidateRole(role));
   if (expires_ns < 0) return Status::Invalid("expires_at must not be before 1970");
   IssuedCredential out;
-  STRATA_ASSIGN_OR_RETURN(out.password, RandomAlnum(32));
-  STRATA_ASSIGN_OR_RETURN(std::string hex, RandomHex(8));
-  out.info.id = "u" + hex;
+  out.password = RandomAlnum(32);
+  out.info.id = "u" + crypto::HexEncode(crypto::RandomBytes(8));
   out.info.role = role;
   out.info.verifier = scram::EncodeVerifier(scram::MakeVerifier(out.password));
   out.info.created_ns = NowNs();

@@ -87,7 +87,7 @@ Status PrepareSocketDir(const std::string& dir, const Identity& id) {
 // pg_ctl's readiness test: postmaster.pid names our pid on line 1 (so it is
 // not a stale file) and says "ready" on line 8.
 bool PidFileSaysReady(const std::string& data_dir, pid_t pid) {
-  FdCloser fd(open((data_dir + "/postmaster.pid").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(open((data_dir + "/postmaster.pid").c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return false;
   char buf[1024];
   ssize_t n = read(fd.get(), buf, sizeof buf);
@@ -232,9 +232,9 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresOpti
   STRATA_ASSIGN_OR_RETURN(Identity id, launcher::ResolveIdentity(opts.user));
   STRATA_RETURN_IF_ERROR(PrepareSocketDir(opts.socket_dir, id));
   STRATA_ASSIGN_OR_RETURN(int log_fd, launcher::OpenLog(opts.log_file, id));
-  FdCloser log(log_fd);
+  UniqueFd log(log_fd);
   STRATA_ASSIGN_OR_RETURN(int null_fd, launcher::OpenDevNull());
-  FdCloser dev_null(null_fd);
+  UniqueFd dev_null(null_fd);
   launcher::NotifySocket notify;
   STRATA_RETURN_IF_ERROR(notify.Open(opts.socket_dir + "/.strata-notify." + port, id));
 
@@ -367,9 +367,9 @@ Status InitDb(const InitDbOptions& opts) {
   STRATA_RETURN_IF_ERROR(CheckSettings(opts.settings));
   STRATA_ASSIGN_OR_RETURN(Identity id, launcher::ResolveIdentity(opts.user));
   STRATA_ASSIGN_OR_RETURN(int log_fd, launcher::OpenLog(opts.log_file, id));
-  FdCloser log(log_fd);
+  UniqueFd log(log_fd);
   STRATA_ASSIGN_OR_RETURN(int null_fd, launcher::OpenDevNull());
-  FdCloser dev_null(null_fd);
+  UniqueFd dev_null(null_fd);
   const off_t log_start = launcher::FileSize(log.get());
 
   launcher::SpawnSpec spec;
@@ -418,7 +418,7 @@ Status InitDb(const InitDbOptions& opts) {
     conf += "'\n";
   }
   const std::string path = opts.data_dir + "/postgresql.conf";
-  FdCloser fd(open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
   STRATA_RETURN_IF_ERROR(WriteAll(fd.get(), conf, "append to " + path));
   if (fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync " + path);

@@ -143,7 +143,7 @@ Result<pid_t> ForkExec(const SpawnSpec& s) {
   if (pid == 0) RunChild(s, argv.data(), envp.data(), pipefd[1], parent, max_fd);
   const int fork_errno = errno;
   close(pipefd[1]);
-  FdCloser read_end(pipefd[0]);
+  UniqueFd read_end(pipefd[0]);
   if (pid < 0) return Status::FromErrno(fork_errno, "fork for " + s.argv[0]);
   ChildError ce{};
   ssize_t n;
@@ -278,7 +278,7 @@ off_t FileSize(int fd) {
 }
 
 std::string LogTail(const std::string& path, off_t start) {
-  FdCloser fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return "";
   const off_t size = FileSize(fd.get());
   if (size < start) start = 0;  // truncated meanwhile

@@ -158,7 +158,7 @@ Status WriteAtomically(const std::string& path, std::string_view data) {
     fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   }
   if (fd < 0) return Status::FromErrno(errno, "create " + tmp);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   Status s = WriteAll(fd, data, "write " + tmp);
   if (s.ok() && close(closer.release()) != 0) s = Status::FromErrno(errno, "close " + tmp);
   if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
@@ -171,7 +171,7 @@ Status WriteAtomically(const std::string& path, std::string_view data) {
 Result<std::string> ReadWhole(const std::string& path, uint64_t max_size) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open " + path);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   struct stat st;
   if (fstat(fd, &st) != 0) return Status::FromErrno(errno, "fstat " + path);
   const uint64_t size = static_cast<uint64_t>(st.st_size);

@@ -52,7 +52,7 @@ Status PreadAll(int fd, uint64_t offset, uint64_t len, std::string* out, const s
 Status FsyncDir(const std::string& dir, const std::string& what) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, what + ": open directory " + dir);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   if (fsync(fd) != 0) return Status::FromErrno(errno, what + ": fsync directory " + dir);
   return Status::OK();
 }
@@ -165,7 +165,7 @@ Status FileObjectStore::WriteTemp(const std::string& dir, std::string_view data,
       if (fd < 0 && (errno != EEXIST || attempt >= 8)) return Status::FromErrno(errno, what);
     }
   }
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   Status s = WriteAll(fd, data, what);
   if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(errno, what);
   if (s.ok() && close(closer.release()) != 0) s = Status::FromErrno(errno, what);
@@ -218,7 +218,7 @@ Result<std::string> FileObjectStore::Get(const std::string& key) {
     if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound(what + ": no such object");
     return Status::FromErrno(errno, what);
   }
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   struct stat st;
   if (fstat(fd, &st) != 0) return Status::FromErrno(errno, what);
   if (!S_ISREG(st.st_mode)) return Status::NotFound(what + ": no such object (a directory)");
@@ -420,7 +420,7 @@ Result<std::unique_ptr<StoreLease>> FileObjectStore::AcquireLease(const std::str
   // even inside one process, so a second mount in the same process is refused.
   int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno(errno, what + ": open " + lock_path);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) return Status::FromErrno(errno, what + ": flock " + lock_path);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "common/crypto.h"
 #include "objstore/s3_error.h"
 
 namespace strata {
@@ -82,7 +83,7 @@ Result<HttpResponse> S3Client::SendAny(const Call& call, const std::string& what
   sreq.query = call.query;
   sreq.headers = call.headers;
   sreq.headers.emplace_back("Host", location_.Host());
-  sreq.payload_hash = sigv4::Sha256Hex(call.body);
+  sreq.payload_hash = crypto::Sha256Hex(call.body);
   sreq.add_content_sha256_header = true;
   sigv4::SigV4Signature sig = sigv4::Sign(credentials_.keys, sreq, location_.region, "s3",
                                           sigv4::AmzDate(std::chrono::system_clock::now()));

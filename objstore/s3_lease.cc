@@ -7,11 +7,10 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <system_error>
 #include <thread>
 
-#include "objstore/sigv4.h"
+#include "common/crypto.h"
 
 namespace strata {
 namespace {
@@ -24,12 +23,7 @@ int64_t NowUnixMs() {
       .count();
 }
 
-std::string RandomToken() {
-  std::random_device rd;
-  std::string bytes(16, '\0');
-  for (char& c : bytes) c = static_cast<char>(rd());
-  return sigv4::HexEncode(bytes);
-}
+std::string RandomToken() { return crypto::HexEncode(crypto::RandomBytes(16)); }
 
 std::string Hostname() {
   char buf[256] = "";

@@ -1,28 +1,17 @@
 #include "objstore/sigv4.h"
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 #include <time.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <ctime>
 
+#include "common/crypto.h"
 #include "common/text.h"
 
 namespace strata::sigv4 {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-
-// OpenSSL failing to hash is out-of-memory or a broken install; a signer that
-// returned a wrong signature would be worse than stopping.
-[[noreturn]] void Fatal(const char* what) {
-  std::fprintf(stderr, "sigv4: OpenSSL failure in %s\n", what);
-  std::abort();
-}
 
 bool IsUnreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -77,61 +66,7 @@ bool HasHeader(const KeyValues& headers, std::string_view lower_name) {
   return false;
 }
 
-// Fetched once; EVP_MAC objects are reference-counted and safe to share.
-EVP_MAC* HmacAlgorithm() {
-  static EVP_MAC* mac = [] {
-    EVP_MAC* m = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
-    if (m == nullptr) Fatal("EVP_MAC_fetch(HMAC)");
-    return m;
-  }();
-  return mac;
-}
-
 }  // namespace
-
-std::string HexEncode(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0xf]);
-  }
-  return out;
-}
-
-std::string Sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
-    Fatal("EVP_Digest(SHA256)");
-  }
-  return std::string(reinterpret_cast<const char*>(md), len);
-}
-
-std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256(data)); }
-
-std::string HmacSha256(std::string_view key, std::string_view data) {
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(HmacAlgorithm());
-  if (ctx == nullptr) Fatal("EVP_MAC_CTX_new");
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_end(),
-  };
-  unsigned char out[EVP_MAX_MD_SIZE];
-  size_t out_len = 0;
-  // A zero-length key is legal HMAC; OpenSSL wants a non-null pointer for it.
-  static const unsigned char kEmpty = 0;
-  const auto* key_ptr = key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
-  bool ok =
-      EVP_MAC_init(ctx, key_ptr, key.size(), params) == 1 &&
-      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
-      EVP_MAC_final(ctx, out, &out_len, sizeof(out)) == 1;
-  EVP_MAC_CTX_free(ctx);
-  if (!ok) Fatal("HMAC-SHA256");
-  return std::string(reinterpret_cast<const char*>(out), out_len);
-}
 
 std::string AmzDate(std::chrono::system_clock::time_point t) {
   time_t secs = std::chrono::system_clock::to_time_t(t);
@@ -269,10 +204,10 @@ std::string SigningKey(std::string_view secret_access_key, std::string_view date
                        std::string_view region, std::string_view service) {
   std::string key = "AWS4";
   key += secret_access_key;
-  key = HmacSha256(key, date);
-  key = HmacSha256(key, region);
-  key = HmacSha256(key, service);
-  return HmacSha256(key, "aws4_request");
+  key = crypto::HmacSha256(key, date);
+  key = crypto::HmacSha256(key, region);
+  key = crypto::HmacSha256(key, service);
+  return crypto::HmacSha256(key, "aws4_request");
 }
 
 SigV4Signature Sign(const SigV4Credentials& credentials, const SigV4Request& request,
@@ -294,11 +229,11 @@ SigV4Signature Sign(const SigV4Credentials& credentials, const SigV4Request& req
 
   sig.canonical_request = CanonicalRequest(full);
   sig.scope = CredentialScope(amz_date, region, service);
-  sig.string_to_sign = StringToSign(amz_date, sig.scope, Sha256Hex(sig.canonical_request));
+  sig.string_to_sign = StringToSign(amz_date, sig.scope, crypto::Sha256Hex(sig.canonical_request));
   sig.signed_headers = SignedHeaders(full.headers);
   std::string key =
       SigningKey(credentials.secret_access_key, amz_date.substr(0, 8), region, service);
-  sig.signature = HexEncode(HmacSha256(key, sig.string_to_sign));
+  sig.signature = crypto::HexEncode(crypto::HmacSha256(key, sig.string_to_sign));
   sig.authorization = std::string(kAlgorithm) + " Credential=" + credentials.access_key_id + "/" +
                       sig.scope + ", SignedHeaders=" + sig.signed_headers +
                       ", Signature=" + sig.signature;

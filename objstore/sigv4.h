@@ -22,7 +22,7 @@
 //    so pass only headers that are sent unchanged (not e.g. User-Agent if a
 //    proxy may rewrite it). "host" must be among them.
 //
-// All functions are pure and thread-safe.
+// All functions are pure and thread-safe. The hashes are common/crypto.h.
 #pragma once
 
 #include <chrono>
@@ -55,7 +55,7 @@ struct SigV4Request {
   // (name, value) as sent; names in any case, duplicates allowed (their values
   // are joined with ',' in the order given).
   KeyValues headers;
-  // Lowercase hex SHA-256 of the body (Sha256Hex), or "UNSIGNED-PAYLOAD".
+  // Lowercase hex SHA-256 of the body (crypto::Sha256Hex), or "UNSIGNED-PAYLOAD".
   std::string payload_hash;
   // Add "x-amz-content-sha256: <payload_hash>" unless present (S3 requires it).
   bool add_content_sha256_header = false;
@@ -74,6 +74,60 @@ struct SigV4Signature {
 };
 
 // Signs `request` for `region` and `service` ("s3") at `amz_date`, a UTC time
+// "YYYYMMDDTHHMMSSZ" (see AmzDate). Adds, if the request lacks them (compared
+// case-insensitively), X-Amz-Date (= amz_date), X-Amz-Security-Token (when the
+// credentials carry one) and x-amz-content-sha256 (when asked). An X-Amz-Date
+// the caller already set must equal amz_date.
+SigV4Signature Sign(const SigV4Credentials& credentials, const SigV4Request& request,
+                    std::string_view region, std::string_view service, std::string_view amz_date);
+
+// --- The steps, exposed for tests and for the HTTP layer. ---
+
+// Percent-encodes every byte except the unreserved A-Z a-z 0-9 - . _ ~ as %XX
+// (uppercase hex); '/' is kept unless encode_slash. Never decodes anything.
+std::string UriEncode(std::string_view s, bool encode_slash);
+
+// RFC 3986 remove_dot_segments plus collapsing of empty segments ("//"): the
+// result starts with '/' and keeps a trailing '/' (or one implied by a final
+// "." or ".."). "/a/./b/../c//" -> "/a/c/".
+std::string NormalizePath(std::string_view raw_path);
+
+// The encoded path of the canonical request (and of the request line):
+// UriEncode(normalize ? NormalizePath(p) : p, /*encode_slash=*/false); "/" for "".
+std::string CanonicalUri(std::string_view raw_path, bool normalize);
+
+// Names and values encoded with UriEncode(.., true), "name=value" pairs sorted
+// by encoded name then encoded value, joined with '&'. Empty for no pairs.
+std::string CanonicalQueryString(const KeyValues& query);
+
+// "name:value\n" per distinct lowercase header name, sorted by name; values
+// trimmed, inner whitespace runs (space, tab, CR, LF) collapsed to one space,
+// duplicates joined with ',' in the order given.
+std::string CanonicalHeaders(const KeyValues& headers);
+
+// The sorted distinct lowercase header names joined with ';'.
+std::string SignedHeaders(const KeyValues& headers);
+
+// method \n CanonicalUri \n CanonicalQueryString \n CanonicalHeaders \n
+// SignedHeaders \n payload_hash, over the request exactly as given (Sign adds
+// its headers first).
+std::string CanonicalRequest(const SigV4Request& request);
+
+// "date/region/service/aws4_request", date being the first 8 chars of amz_date.
+std::string CredentialScope(std::string_view amz_date, std::string_view region,
+                            std::string_view service);
+
+// "AWS4-HMAC-SHA256\n" amz_date "\n" scope "\n" canonical_request_sha256_hex.
+std::string StringToSign(std::string_view amz_date, std::string_view scope,
+                         std::string_view canonical_request_sha256_hex);
+
+// HMAC chain "AWS4"+secret -> date (YYYYMMDD) -> region -> service ->
+// "aws4_request"; 32 raw bytes.
+std::string SigningKey(std::string_view secret_access_key, std::string_view date,
+                       std::string_view region, std::string_view service);
+
+// --- Primitives. ---
+
 // "YYYYMMDDTHHMMSSZ" (see AmzDate). Adds, if the request lacks them (compared
 // case-insensitively), X-Amz-Date (= amz_date), X-Amz-Security-Token (when the
 // credentials carry one) and x-amz-content-sha256 (when asked). An X-Amz-Date

@@ -626,7 +626,7 @@ Status LocalSink::ReadFrames(uint64_t from, size_t max_bytes, std::string* frame
     if (errno == ENOENT) return Status::OK();
     return Status::FromErrno(errno, "open " + path);
   }
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   uint64_t want = std::min<uint64_t>(avail, std::max<size_t>(max_bytes, kOpRecordHeaderBytes));
   for (;;) {
     frames->resize(want);

@@ -1,9 +1,6 @@
 #include "pgwire/proxy.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -16,6 +13,7 @@
 #include <vector>
 
 #include "common/fd_util.h"
+#include "common/net.h"
 #include "pgwire/pg_wire.h"
 #include "pgwire/proxy_internal.h"
 
@@ -27,38 +25,8 @@ constexpr size_t kRelayBuffer = 64 * 1024;
 // After one side closed, what it sent still goes to the other side, but a
 // peer that stops reading does not hold the thread longer than this.
 constexpr int kFlushTimeoutMs = 30000;
-
-std::string PeerName(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown peer";
-  uint16_t port = 0;
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-    port = ntohs(a->sin6_port);
-  } else if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-    port = ntohs(a->sin_port);
-  }
-  return FormatHostPort({host, port});
-}
-
-// Interactive traffic wants no Nagle delay; dead client machines are noticed
-// by keepalive within about two minutes instead of pinning a session forever.
-void TuneClientSocket(int fd) {
-  const int one = 1, idle = 60, interval = 10, probes = 6;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
-  // Startup-phase writes are blocking; a client that never reads must not pin the thread.
-  const timeval send_timeout{30, 0};
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
-}
+// Startup-phase writes are blocking; a peer that never reads must not pin the thread.
+constexpr int kSendTimeoutMs = 30000;
 
 Result<int> ConnectUnix(const std::string& path) {
   sockaddr_un addr{};
@@ -67,11 +35,12 @@ Result<int> ConnectUnix(const std::string& path) {
   }
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  FdCloser fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return Status::FromErrno(errno, "socket");
   // Bounds connect() on a full backlog and the blocking startup-phase writes.
-  const timeval send_timeout{30, 0};
-  setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+  SocketTuning tuning;
+  tuning.send_timeout_ms = kSendTimeoutMs;
+  TuneSocket(fd.get(), tuning);
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return Status::FromErrno(errno, path);
   }
@@ -89,7 +58,7 @@ Proxy::Proxy(ProxyOptions opts, ProxyDelegate* delegate)
 Proxy::~Proxy() { Stop(); }
 
 Status Proxy::Start() {
-  if (listen_fd_ >= 0 || stopping_) return Status::Invalid("proxy: Start called twice");
+  if (started_ || stopping_) return Status::Invalid("proxy: Start called twice");
   Result<int> fd = ListenTcp(opts_.listen, &port_);
   if (!fd.ok()) {
     // ListenTcp keeps only errno's text; that text is how EADDRINUSE is told apart.
@@ -98,19 +67,18 @@ Status Proxy::Start() {
     }
     return fd.status();
   }
-  listen_fd_ = *fd;
+  started_ = true;
   spdlog::info("proxy: listening on {}", FormatHostPort({opts_.listen.host, port_}));
-  acceptor_ = std::thread([this] { AcceptLoop(); });
+  acceptor_.Start(
+      "proxy", *fd, port_, [this] { ReapFinished(mu_, conns_, [](Conn& c) { c.thread.join(); }); },
+      [this](int fd) { Accept(fd); });
   return Status::OK();
 }
 
 void Proxy::Stop() {
   std::lock_guard<std::mutex> stop(stop_mu_);
   stopping_ = true;
-  // shutdown() wakes the acceptor blocked in accept(); close only after the join.
-  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
-  if (acceptor_.joinable()) acceptor_.join();
-  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+  acceptor_.Stop();
   std::map<uint64_t, std::unique_ptr<Conn>> conns;
   {
     // Sessions register their fds under mu_ and check stopping_ there, so none escapes this.
@@ -128,61 +96,32 @@ ProxyStats Proxy::Stats() const {
   return {accepted_, active_, sessions_, auth_failures_, refused_, cancels_, protocol_errors_};
 }
 
-void Proxy::AcceptLoop() {
-  while (!stopping_) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (stopping_) return;
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      // Out of fds or memory: back off instead of spinning while connections end.
-      spdlog::warn("proxy: accept on port {} failed: {}", port_, std::strerror(errno));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      ReapFinished();
-      continue;
+void Proxy::Accept(int fd) {
+  accepted_++;
+  TuneSocket(fd, ServerConnectionTuning(kSendTimeoutMs));
+  if (active_ >= static_cast<uint64_t>(opts_.max_connections)) {
+    // Answered here, without a thread: a flood must not become a thread per connection.
+    refused_++;
+    const std::string peer = PeerName(fd);
+    spdlog::warn("proxy: {}: refused with FATAL 53300: too many connections (max {})", peer,
+                 opts_.max_connections);
+    const std::string err =
+        pgwire::ErrorResponse("FATAL", "53300", "sorry, too many clients already");
+    send(fd, err.data(), err.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // Closing with unread input sends a reset, which can discard the answer
+    // at the client: drop what already arrived (typically an SSLRequest).
+    char drain[1024];
+    while (recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0) {
     }
-    ReapFinished();
-    accepted_++;
-    TuneClientSocket(fd);
-    if (active_ >= static_cast<uint64_t>(opts_.max_connections)) {
-      // Answered here, without a thread: a flood must not become a thread per connection.
-      refused_++;
-      const std::string peer = PeerName(fd);
-      spdlog::warn("proxy: {}: refused with FATAL 53300: too many connections (max {})", peer,
-                   opts_.max_connections);
-      const std::string err =
-          pgwire::ErrorResponse("FATAL", "53300", "sorry, too many clients already");
-      send(fd, err.data(), err.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      // Closing with unread input sends a reset, which can discard the answer
-      // at the client: drop what already arrived (typically an SSLRequest).
-      char drain[1024];
-      while (recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0) {
-      }
-      ::close(fd);
-      continue;
-    }
-    active_++;
-    std::lock_guard<std::mutex> l(mu_);
-    auto c = std::make_unique<Conn>(next_conn_id_++, fd, PeerName(fd));
-    Conn* raw = c.get();
-    conns_.emplace(raw->id, std::move(c));
-    raw->thread = std::thread([this, raw] { Serve(raw); });
+    ::close(fd);
+    return;
   }
-}
-
-void Proxy::ReapFinished() {
-  std::vector<std::unique_ptr<Conn>> done;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    for (auto it = conns_.begin(); it != conns_.end();) {
-      if (!it->second->finished) {
-        ++it;
-        continue;
-      }
-      done.push_back(std::move(it->second));
-      it = conns_.erase(it);
-    }
-  }
-  for (auto& c : done) c->thread.join();
+  active_++;
+  std::lock_guard<std::mutex> l(mu_);
+  auto c = std::make_unique<Conn>(next_conn_id_++, fd, PeerName(fd));
+  Conn* raw = c.get();
+  conns_.emplace(raw->id, std::move(c));
+  raw->thread = std::thread([this, raw] { Serve(raw); });
 }
 
 void Proxy::EndConn(Conn* c) {

@@ -101,8 +101,7 @@ class Proxy {
 
  private:
   struct Conn;
-  void AcceptLoop();
-  void ReapFinished();
+  void Accept(int fd);  // on the acceptor's thread
   void Serve(Conn* c);
   Status RunSession(Conn* c);
   Status Authenticate(Conn* c, const std::string& user, const Result<ProxyCredential>& found,
@@ -117,9 +116,9 @@ class Proxy {
   ProxyDelegate* const delegate_;
   const scram::Verifier dummy_;  // keys of a random password; the salt is derived per user
   const std::string dummy_salt_secret_;
-  int listen_fd_ = -1;
   uint16_t port_ = 0;
-  std::thread acceptor_;
+  bool started_ = false;
+  Acceptor acceptor_;
   std::mutex stop_mu_;  // serializes Stop
   std::atomic<bool> stopping_{false};
 

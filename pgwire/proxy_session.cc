@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -13,8 +12,9 @@
 #include <string_view>
 #include <utility>
 
+#include "common/crypto.h"
+#include "common/names.h"
 #include "common/net.h"
-#include "objstore/sigv4.h"
 #include "pgwire/pg_wire.h"
 #include "pgwire/proxy.h"
 #include "pgwire/proxy_internal.h"
@@ -44,11 +44,7 @@ Result<Route> ParseRoute(const std::string* dbname) {
   }
   const size_t dot = dbname->find('.');
   Route r{dbname->substr(0, dot), dot == std::string::npos ? "postgres" : dbname->substr(dot + 1)};
-  bool valid = r.branch.size() <= 63;
-  for (char ch : r.branch) {
-    valid = valid && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-');
-  }
-  if (!valid) {
+  if (!IsValidName(r.branch)) {
     return Status::NotFound("invalid branch name \"" + r.branch +
                             "\": a branch name is 1-63 characters of A-Z a-z 0-9 _ -");
   }
@@ -76,7 +72,7 @@ scram::Verifier Proxy::DummyVerifier(const std::string& user) const {
   // A fixed salt per unknown name, as for a real credential: a client that
   // asks twice must not see the salt change, nor all unknown names share one.
   scram::Verifier v = dummy_;
-  v.salt = sigv4::HmacSha256(dummy_salt_secret_, user).substr(0, 16);
+  v.salt = crypto::HmacSha256(dummy_salt_secret_, user).substr(0, 16);
   return v;
 }
 

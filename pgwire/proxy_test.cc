@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -16,8 +15,8 @@
 #include <vector>
 
 #include "common/coding.h"
+#include "common/crypto.h"
 #include "common/temp_dir.h"
-#include "objstore/sigv4.h"
 #include "pgwire/pg_wire.h"
 
 namespace strata {
@@ -285,18 +284,14 @@ class RawClient {
       if (part.starts_with("i=")) iterations = std::stoi(part.substr(2));
       at = comma + 1;
     }
-    const std::string salt = *scram::Base64Decode(salt_b64);
-    unsigned char salted[32];
-    PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                      reinterpret_cast<const unsigned char*>(salt.data()),
-                      static_cast<int>(salt.size()), iterations, EVP_sha256(), 32, salted);
+    const std::string salt = *crypto::Base64Decode(salt_b64);
     const std::string client_key =
-        sigv4::HmacSha256(std::string(reinterpret_cast<char*>(salted), 32), "Client Key");
+        crypto::HmacSha256(crypto::Pbkdf2Sha256(password, salt, iterations), "Client Key");
     const std::string without_proof = "c=biws,r=" + nonce;
     const std::string auth = bare + "," + server_first + "," + without_proof;
-    std::string proof = sigv4::HmacSha256(sigv4::Sha256(client_key), auth);
+    std::string proof = crypto::HmacSha256(crypto::Sha256(client_key), auth);
     for (size_t i = 0; i < proof.size(); i++) proof[i] ^= client_key[i];
-    Send(pgwire::EncodeMessage('p', without_proof + ",p=" + scram::Base64Encode(proof)));
+    Send(pgwire::EncodeMessage('p', without_proof + ",p=" + crypto::Base64Encode(proof)));
     return Read();
   }
 

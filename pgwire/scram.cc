@@ -1,14 +1,11 @@
 #include "pgwire/scram.h"
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include <cctype>
 #include <charconv>
 #include <cstring>
 #include <vector>
 
-#include "objstore/sigv4.h"
+#include "common/crypto.h"
 
 namespace strata::scram {
 
@@ -16,26 +13,10 @@ namespace {
 
 constexpr std::string_view kMechanism = "SCRAM-SHA-256";
 
-std::string SaltedPassword(std::string_view password, std::string_view salt, int iterations) {
-  unsigned char out[32];
-  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                    reinterpret_cast<const unsigned char*>(salt.data()),
-                    static_cast<int>(salt.size()), iterations, EVP_sha256(), sizeof(out), out);
-  return std::string(reinterpret_cast<char*>(out), sizeof(out));
-}
-
 std::string Xor(std::string_view a, std::string_view b) {
   std::string out(a);
   for (size_t i = 0; i < out.size() && i < b.size(); i++) out[i] = static_cast<char>(a[i] ^ b[i]);
   return out;
-}
-
-// Constant-time comparison of equal-length secrets.
-bool SameBytes(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); i++) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
 }
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
@@ -65,50 +46,24 @@ bool PrintableNonce(std::string_view n) {
 
 }  // namespace
 
-std::string Base64Encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-Result<std::string> Base64Decode(std::string_view text) {
-  if (text.size() % 4 != 0) return Status::Invalid("base64 length is not a multiple of 4");
-  std::string out(3 * text.size() / 4, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0) return Status::Invalid("malformed base64");
-  size_t pad = 0;
-  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') pad++;
-  out.resize(static_cast<size_t>(n) - pad);
-  // Reject non-canonical spellings (stray bits in the last character).
-  if (Base64Encode(out) != text) return Status::Invalid("non-canonical base64");
-  return out;
-}
-
 Verifier MakeVerifier(std::string_view password, std::string_view salt, int iterations) {
-  const std::string salted = SaltedPassword(password, salt, iterations);
+  const std::string salted = crypto::Pbkdf2Sha256(password, salt, iterations);
   Verifier v;
   v.salt = std::string(salt);
   v.iterations = iterations;
-  v.stored_key = sigv4::Sha256(sigv4::HmacSha256(salted, "Client Key"));
-  v.server_key = sigv4::HmacSha256(salted, "Server Key");
+  v.stored_key = crypto::Sha256(crypto::HmacSha256(salted, "Client Key"));
+  v.server_key = crypto::HmacSha256(salted, "Server Key");
   return v;
 }
 
 Verifier MakeVerifier(std::string_view password) {
-  unsigned char salt[16];
-  RAND_bytes(salt, sizeof(salt));
-  return MakeVerifier(password, std::string_view(reinterpret_cast<char*>(salt), sizeof(salt)),
-                      kDefaultIterations);
+  return MakeVerifier(password, crypto::RandomBytes(16), kDefaultIterations);
 }
 
 std::string EncodeVerifier(const Verifier& v) {
-  return std::string(kMechanism) + "$" + std::to_string(v.iterations) + ":" + Base64Encode(v.salt) +
-         "$" + Base64Encode(v.stored_key) + ":" + Base64Encode(v.server_key);
+  return std::string(kMechanism) + "$" + std::to_string(v.iterations) + ":" +
+         crypto::Base64Encode(v.salt) + "$" + crypto::Base64Encode(v.stored_key) + ":" +
+         crypto::Base64Encode(v.server_key);
 }
 
 Result<Verifier> ParseVerifier(std::string_view s) {
@@ -124,8 +79,8 @@ Result<Verifier> ParseVerifier(std::string_view s) {
   if (ec != std::errc() || end != a[0].data() + a[0].size() || v.iterations < 1) {
     return bad("bad iteration count");
   }
-  Result<std::string> salt = Base64Decode(a[1]), stored = Base64Decode(b[0]),
-                      server = Base64Decode(b[1]);
+  Result<std::string> salt = crypto::Base64Decode(a[1]), stored = crypto::Base64Decode(b[0]),
+                      server = crypto::Base64Decode(b[1]);
   if (!salt.ok() || !stored.ok() || !server.ok()) return bad("bad base64");
   if (salt->empty() || stored->size() != 32 || server->size() != 32) return bad("bad key sizes");
   v.salt = *salt;
@@ -134,11 +89,7 @@ Result<Verifier> ParseVerifier(std::string_view s) {
   return v;
 }
 
-std::string RandomNonce(size_t n) {
-  std::string raw(n, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n));
-  return Base64Encode(raw);
-}
+std::string RandomNonce(size_t n) { return crypto::Base64Encode(crypto::RandomBytes(n)); }
 
 Result<std::string> ServerExchange::First(std::string_view msg) {
   if (first_done_) return Status::Invalid("SCRAM: client-first-message sent twice");
@@ -169,7 +120,7 @@ Result<std::string> ServerExchange::First(std::string_view msg) {
   client_first_bare_ = std::string(msg.substr(gs2_header_.size()));
   nonce_ = std::string(nonce) + server_nonce_;
   server_first_ =
-      "r=" + nonce_ + ",s=" + Base64Encode(v_.salt) + ",i=" + std::to_string(v_.iterations);
+      "r=" + nonce_ + ",s=" + crypto::Base64Encode(v_.salt) + ",i=" + std::to_string(v_.iterations);
   return server_first_;
 }
 
@@ -186,20 +137,20 @@ Result<std::string> ServerExchange::Final(std::string_view msg) {
   if (parts.size() < 2 || !Attr(parts[0], 'c', &binding) || !Attr(parts[1], 'r', &nonce)) {
     return Status::Invalid("SCRAM: malformed client-final-message");
   }
-  if (binding != Base64Encode(gs2_header_)) {
+  if (binding != crypto::Base64Encode(gs2_header_)) {
     return Status::Invalid("SCRAM: channel binding differs from the first message");
   }
   if (nonce != nonce_) return Status::Invalid("SCRAM: nonce differs from the first round");
-  Result<std::string> proof = Base64Decode(msg.substr(proof_at + 3));
+  Result<std::string> proof = crypto::Base64Decode(msg.substr(proof_at + 3));
   if (!proof.ok() || proof->size() != 32) return Status::Invalid("SCRAM: malformed proof");
   const std::string auth =
       client_first_bare_ + "," + server_first_ + "," + std::string(without_proof);
-  const std::string client_signature = sigv4::HmacSha256(v_.stored_key, auth);
+  const std::string client_signature = crypto::HmacSha256(v_.stored_key, auth);
   const std::string client_key = Xor(*proof, client_signature);
-  if (!SameBytes(sigv4::Sha256(client_key), v_.stored_key)) {
+  if (!crypto::ConstantTimeEqual(crypto::Sha256(client_key), v_.stored_key)) {
     return Status(Code::kPermission, "password authentication failed");
   }
-  return "v=" + Base64Encode(sigv4::HmacSha256(v_.server_key, auth));
+  return "v=" + crypto::Base64Encode(crypto::HmacSha256(v_.server_key, auth));
 }
 
 }  // namespace strata::scram

@@ -38,10 +38,6 @@ Result<Verifier> ParseVerifier(std::string_view s);
 // `n` random bytes, base64: a server nonce (printable, no ',').
 std::string RandomNonce(size_t n = 18);
 
-std::string Base64Encode(std::string_view bytes);
-// kInvalid on anything but canonical, padded base64.
-Result<std::string> Base64Decode(std::string_view text);
-
 // One authentication exchange. First() then Final(); each at most once.
 class ServerExchange {
  public:

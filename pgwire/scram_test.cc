@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/crypto.h"
+
 namespace strata::scram {
 namespace {
 
@@ -18,7 +20,7 @@ constexpr char kClientFinal[] =
     "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
 constexpr char kServerFinal[] = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 
-Verifier Pencil() { return MakeVerifier("pencil", *Base64Decode(kSaltB64), 4096); }
+Verifier Pencil() { return MakeVerifier("pencil", *crypto::Base64Decode(kSaltB64), 4096); }
 
 TEST(Scram, Rfc7677ExampleExchange) {
   ServerExchange ex(Pencil(), kServerNonce);
@@ -32,7 +34,8 @@ TEST(Scram, Rfc7677ExampleExchange) {
 }
 
 TEST(Scram, WrongPasswordIsPermissionDenied) {
-  ServerExchange ex(MakeVerifier("not pencil", *Base64Decode(kSaltB64), 4096), kServerNonce);
+  ServerExchange ex(MakeVerifier("not pencil", *crypto::Base64Decode(kSaltB64), 4096),
+                    kServerNonce);
   ASSERT_TRUE(ex.First(kClientFirst).ok());
   Result<std::string> final = ex.Final(kClientFinal);
   EXPECT_EQ(final.status().code(), Code::kPermission);
@@ -106,13 +109,7 @@ TEST(Scram, VerifierRoundTripsInPostgresFormat) {
   EXPECT_NE(MakeVerifier("pencil").salt, MakeVerifier("pencil").salt);
 }
 
-TEST(Scram, Base64IsStrict) {
-  EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
-  EXPECT_EQ(*Base64Decode("aGVsbG8="), "hello");
-  EXPECT_EQ(*Base64Decode(""), "");
-  for (const char* bad : {"aGVsbG8", "aGVsbG9=", "a===", "aGV!bG8="}) {
-    EXPECT_FALSE(Base64Decode(bad).ok()) << bad;
-  }
+TEST(Scram, NoncesArePrintable) {
   const std::string nonce = RandomNonce();
   EXPECT_EQ(nonce.size(), 24u);
   EXPECT_EQ(nonce.find(','), std::string::npos);

@@ -61,8 +61,9 @@ TEST(BranchCreateBodyTest, RefusesConflictsAndBadValues) {
     EXPECT_EQ(r.status().code(), Code::kInvalid);
     return r.status().message();
   };
-  EXPECT_EQ(message([](auto& a) { a.name = "a/b"; }),
-            "invalid branch name 'a/b': use 1-63 letters, digits, '-' or '_'");
+  EXPECT_EQ(
+      message([](auto& a) { a.name = "a/b"; }),
+      "invalid branch name 'a/b': use 1-63 letters, digits, '-' or '_', not starting with '-'");
   EXPECT_EQ(message([](auto& a) {
               a.from = "main";
               a.initdb = true;
@@ -80,7 +81,8 @@ TEST(BranchCreateBodyTest, RefusesConflictsAndBadValues) {
             0u);
   EXPECT_EQ(message([](auto& a) { a.checkpoint = "host=/tmp"; }), "--checkpoint needs --from");
   EXPECT_EQ(message([](auto& a) { a.owner = "bad owner"; }),
-            "invalid owner name 'bad owner': use 1-63 letters, digits, '-' or '_'");
+            "invalid owner name 'bad owner': use 1-63 letters, digits, '-' or '_', not starting "
+            "with '-'");
   EXPECT_EQ(message([](auto& a) {
               a.ttl = "1h";
               a.expires_at = "2030-01-01T00:00:00Z";
@@ -182,8 +184,9 @@ TEST(CredentialIssueBodyTest, RoleAndExpiry) {
 TEST(GcBodyTest, OneBranchOrEvery) {
   EXPECT_EQ(*GcBody(""), json::object());
   EXPECT_EQ(*GcBody("main"), json({{"branch", "main"}}));
-  EXPECT_EQ(GcBody("a/b").status().message(),
-            "invalid branch name 'a/b': use 1-63 letters, digits, '-' or '_'");
+  EXPECT_EQ(
+      GcBody("a/b").status().message(),
+      "invalid branch name 'a/b': use 1-63 letters, digits, '-' or '_', not starting with '-'");
 }
 
 TEST(QuotaBodyTest, LimitsAndUnlimited) {

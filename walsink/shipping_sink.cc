@@ -23,13 +23,13 @@ using Clock = std::chrono::steady_clock;
 // A server that stops answering (a dead machine sends no RST) must break the
 // connection long before a barrier gives up: TCP_USER_TIMEOUT bounds how long
 // sent data may stay unacknowledged, keepalives probe an idle connection.
-void TuneSocket(int fd) {
-  const int user_timeout_ms = 10000, on = 1, idle = 5, intvl = 2, cnt = 3;
-  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+SocketTuning ClientTuning() {
+  SocketTuning t;
+  t.unacked_timeout_ms = 10000;
+  t.keepalive_idle_s = 5;
+  t.keepalive_interval_s = 2;
+  t.keepalive_probes = 3;
+  return t;
 }
 
 void SetRecvTimeout(int fd, int ms) {
@@ -50,7 +50,7 @@ Status ReadReply(int fd, const std::string& peer, SinkFrame* f) {
 // Opens a connection and says HELLO.
 Status Handshake(const ShippingSinkOptions& o, const std::string& peer, int* out) {
   STRATA_ASSIGN_OR_RETURN(int fd, ConnectTcp(o.server, o.connect_timeout_ms));
-  TuneSocket(fd);
+  TuneSocket(fd, ClientTuning());
   std::string hello;
   EncodeHello(o.store_id, &hello);
   SetRecvTimeout(fd, std::max(o.connect_timeout_ms, 1000));
@@ -385,7 +385,7 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   std::string req;
   EncodeReplay(after, &req);
   STRATA_RETURN_IF_ERROR(SendAll(fd, req, peer));

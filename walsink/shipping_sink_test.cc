@@ -87,7 +87,7 @@ class ShippingSinkTest : public ::testing::Test {
     auto fd = ConnectTcp({"127.0.0.1", port_}, 1000);
     EXPECT_TRUE(fd.ok());
     if (!fd.ok()) return out;
-    FdCloser closer(*fd);
+    UniqueFd closer(*fd);
     std::string req;
     EncodeHello(kStore, &req);
     EncodeReplay({}, &req);

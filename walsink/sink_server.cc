@@ -1,9 +1,6 @@
 #include "walsink/sink_server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,37 +21,9 @@ namespace strata {
 
 namespace {
 
-std::string PeerName(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  char host[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown peer";
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-    port = ntohs(a->sin6_port);
-  } else if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-    port = ntohs(a->sin_port);
-  }
-  return FormatHostPort({host, port});
-}
-
 // A client that stops reading must not pin a thread forever, and one whose
-// machine vanished must not hold its namespace open: bound sends, and let
-// keepalive notice dead peers within about two minutes.
-void TuneSocket(int fd) {
-  const int one = 1, idle = 60, interval = 10, probes = 6;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // ACK latency is fsync latency
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
-  const timeval send_timeout{60, 0};
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
-}
+// machine vanished must not hold its namespace open.
+constexpr int kSendTimeoutMs = 60000;
 
 }  // namespace
 
@@ -72,8 +41,10 @@ Result<std::unique_ptr<SinkServer>> SinkServer::Start(const SinkServerOptions& o
   STRATA_ASSIGN_OR_RETURN(s->lock_fd_,
                           LockDirectory(options.dir, "walsink directory " + options.dir +
                                                          " is in use by another walsink server"));
-  STRATA_ASSIGN_OR_RETURN(s->listen_fd_, ListenTcp(hp, &s->port_));
-  s->acceptor_ = std::thread([p = s.get()] { p->AcceptLoop(); });
+  STRATA_ASSIGN_OR_RETURN(const int listen_fd, ListenTcp(hp, &s->port_));
+  s->acceptor_.Start(
+      "walsink", listen_fd, s->port_, [p = s.get()] { p->ReapFinished(); },
+      [p = s.get()](int fd) { p->Accept(fd); });
   return s;
 }
 
@@ -84,10 +55,7 @@ SinkServer::~SinkServer() { Stop(); }
 void SinkServer::Stop() {
   std::lock_guard<std::mutex> stop(stop_mu_);
   stopping_ = true;
-  // shutdown() wakes the acceptor blocked in accept(); close only after the join.
-  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
-  if (acceptor_.joinable()) acceptor_.join();
-  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+  acceptor_.Stop();
   std::map<uint64_t, std::unique_ptr<Connection>> conns;
   {
     std::lock_guard<std::mutex> l(conns_mu_);
@@ -129,43 +97,18 @@ Result<SinkStats> SinkServer::LogStats(const std::string& store_id) {
   return it->second->log->Stats();
 }
 
-void SinkServer::AcceptLoop() {
-  while (!stopping_) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (stopping_) return;
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      // Out of fds or memory: back off instead of spinning while connections end.
-      spdlog::warn("walsink: accept on port {} failed: {}", port_, std::strerror(errno));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      ReapFinished();
-      continue;
-    }
-    ReapFinished();
-    TuneSocket(fd);
-    std::lock_guard<std::mutex> l(conns_mu_);
-    auto c = std::make_unique<Connection>(next_conn_id_++, fd, PeerName(fd));
-    Connection* raw = c.get();
-    conns_.emplace(raw->id, std::move(c));
-    connections_++;
-    raw->reader = std::thread([this, raw] { Serve(raw); });
-  }
+void SinkServer::Accept(int fd) {
+  TuneSocket(fd, ServerConnectionTuning(kSendTimeoutMs));  // no Nagle: ACK latency is fsync latency
+  std::lock_guard<std::mutex> l(conns_mu_);
+  auto c = std::make_unique<Connection>(next_conn_id_++, fd, PeerName(fd));
+  Connection* raw = c.get();
+  conns_.emplace(raw->id, std::move(c));
+  connections_++;
+  raw->reader = std::thread([this, raw] { Serve(raw); });
 }
 
 void SinkServer::ReapFinished() {
-  std::vector<std::unique_ptr<Connection>> done;
-  {
-    std::lock_guard<std::mutex> l(conns_mu_);
-    for (auto it = conns_.begin(); it != conns_.end();) {
-      if (!it->second->finished) {
-        ++it;
-        continue;
-      }
-      done.push_back(std::move(it->second));
-      it = conns_.erase(it);
-    }
-  }
-  for (auto& c : done) c->reader.join();
+  strata::ReapFinished(conns_mu_, conns_, [](Connection& c) { c.reader.join(); });
 }
 
 Result<std::shared_ptr<SinkServer::Namespace>> SinkServer::Acquire(const std::string& store_id) {

@@ -23,6 +23,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/net.h"
 #include "common/status.h"
 #include "oplog/sink.h"
 #include "walsink/sink_protocol.h"
@@ -80,7 +81,7 @@ class SinkServer {
 
   explicit SinkServer(SinkServerOptions options);
 
-  void AcceptLoop();
+  void Accept(int fd);  // on the acceptor's thread
   // Joins the threads of finished connections and closes their sockets.
   void ReapFinished();
   void Serve(Connection* c);    // a connection's reader thread
@@ -112,9 +113,8 @@ class SinkServer {
   // Set once by Start.
   const SinkServerOptions opts_;  // open_log filled in
   int lock_fd_ = -1;
-  int listen_fd_ = -1;
   uint16_t port_ = 0;
-  std::thread acceptor_;
+  Acceptor acceptor_;
 
   std::atomic<bool> stopping_{false};
   std::mutex stop_mu_;  // serializes Stop
