@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <random>
 
+#include "common/filename.h"
+
 namespace strata {
 namespace {
 
@@ -41,7 +43,7 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
 }
 
 Result<int> LockDirectory(const std::string& dir, const std::string& busy_message) {
-  const std::string path = dir + "/LOCK";
+  const std::string path = filename::Lock(dir);
   UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
   if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {

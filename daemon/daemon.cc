@@ -12,14 +12,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 
 #include "api/api.h"
 #include "api/http_server.h"
 #include "api/status_metrics.h"
 #include "catalog/fork_spec.h"
+#include "common/crypto.h"
 #include "common/fd_util.h"
+#include "common/filename.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "endpoint/branch_access.h"
@@ -68,7 +69,7 @@ Status MakeDir(const std::string& dir) {
 // would apply ops to the wrong branches. The first mount writes the store id
 // into CACHE_DIR/STORE; later mounts must match it.
 Status BindCacheDir(const std::string& dir, const std::string& store_id, const std::string& url) {
-  const std::string path = dir + "/STORE";
+  const std::string path = filename::StoreId(dir);
   std::string existing;
   if (FILE* f = std::fopen(path.c_str(), "r")) {
     char buf[256] = {};
@@ -104,81 +105,17 @@ Result<std::string> CheckStore(ObjectStore* store) {
   return ParseStoreMarker(*marker, store->Url());
 }
 
-std::string RandomId() {
-  std::random_device rd;
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
-  return buf;
-}
+// 32 hex digits.
+std::string RandomId() { return crypto::HexEncode(crypto::RandomBytes(16)); }
 
 // CACHE_DIR/exit-status tells `strata umount` (not our parent) whether the
 // final flush worked: "ok", or the error.
 void WriteExitStatus(const std::string& cache_dir, const std::string& verdict) {
-  if (std::FILE* f = std::fopen((cache_dir + "/exit-status").c_str(), "w")) {
+  if (std::FILE* f = std::fopen(filename::ExitStatus(cache_dir).c_str(), "w")) {
     std::fprintf(f, "%s\n", verdict.c_str());
     std::fclose(f);
   }
 }
-
-// Exclusive use of the cache directory: two daemons must never share an op log.
-class CacheLock {
- public:
-  Status Acquire(const std::string& dir) {
-    STRATA_ASSIGN_OR_RETURN(
-        fd_, LockDirectory(dir, "cache directory " + dir + " is in use by another strata daemon"));
-    return Status::OK();
-  }
-  ~CacheLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// SIGTERM, SIGINT and SIGHUP, delivered to a thread through a pipe: stopping
-// takes work (the postgres servers on the mount first) that no signal
-// handler may do.
-class SignalPipe {
- public:
-  Status Install() {
-    if (::pipe2(fds_, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
-    write_fd_ = fds_[1];
-    struct sigaction sa = {};
-    sa.sa_handler = [](int sig) {
-      const char c = static_cast<char>(sig);
-      ssize_t n = ::write(write_fd_, &c, 1);
-      (void)n;
-    };
-    sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-    return Status::OK();
-  }
-  // The signal received, or 0 after Cancel().
-  int Wait() {
-    char c = 0;
-    while (::read(fds_[0], &c, 1) < 0 && errno == EINTR) {
-    }
-    return c;
-  }
-  void Cancel() {
-    const char c = 0;
-    ssize_t n = ::write(fds_[1], &c, 1);
-    (void)n;
-  }
-  ~SignalPipe() {
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
-    write_fd_ = -1;
-    for (int fd : fds_) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-
- private:
-  static inline std::atomic<int> write_fd_{-1};
-  int fds_[2] = {-1, -1};
-};
 
 // The API token: the file's first line, or a new random token written to a
 // new file (0600) on the first mount.
@@ -259,245 +196,333 @@ Status InitStore(const std::string& url) {
   return st;
 }
 
-int RunDaemon(const MountOptions& in, int ready_fd) {
-  MountOptions opts = in;
-  if (opts.sink_dir.empty()) opts.sink_dir = opts.cache_dir + "/sink";
-  if (opts.log_file.empty()) opts.log_file = opts.cache_dir + "/strata.log";
-  auto fail = [&](const Status& st) {
-    spdlog::error("mount failed: {}", st.ToString());
-    Ready(ready_fd, "ERR " + st.ToString());
-    return 1;
-  };
-  Status st = MakeDir(opts.cache_dir);
-  if (!st.ok()) return Ready(ready_fd, "ERR " + st.ToString()), 1;
-  // The postgres servers run as another user and must reach their socket
-  // directories under CACHE_DIR/pg: search permission only, no listing.
-  ::chmod(opts.cache_dir.c_str(), 0711);
-  if (st = SetupLogging("strata", opts.log_file); !st.ok()) {
-    return Ready(ready_fd, "ERR " + st.ToString()), 1;
+// SIGTERM, SIGINT and SIGHUP, delivered to a thread through a pipe: stopping
+// takes work (the postgres servers on the mount first) that no signal
+// handler may do.
+class Daemon::SignalPipe {
+ public:
+  Status Install() {
+    if (::pipe2(fds_, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+    write_fd_ = fds_[1];
+    struct sigaction sa = {};
+    sa.sa_handler = [](int sig) {
+      const char c = static_cast<char>(sig);
+      ssize_t n = ::write(write_fd_, &c, 1);
+      (void)n;
+    };
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    return Status::OK();
   }
-  RaiseFdLimit();
-  spdlog::info("strata daemon pid {} starting: store {}, mount {}, cache {}", getpid(),
-               opts.store_url, opts.mountpoint, opts.cache_dir);
+  // The signal received, or 0 after Cancel().
+  int Wait() {
+    char c = 0;
+    while (::read(fds_[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    return c;
+  }
+  void Cancel() {
+    const char c = 0;
+    ssize_t n = ::write(fds_[1], &c, 1);
+    (void)n;
+  }
+  ~SignalPipe() {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
+    write_fd_ = -1;
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
 
-  CacheLock cache_lock;
-  if (st = cache_lock.Acquire(opts.cache_dir); !st.ok()) return fail(st);
-  StoreStackOptions sopts;
-  sopts.url = opts.store_url;
-  sopts.cache_dir = opts.cache_dir;
-  sopts.cache_bytes = opts.cache_bytes;
-  sopts.faults = opts.inject_faults;
-  sopts.retry_deadline = std::chrono::milliseconds(opts.store_timeout_ms);
-  Result<std::unique_ptr<StoreStack>> stack = StoreStack::Open(sopts);
-  if (!stack.ok()) return fail(stack.status());
-  ObjectStore* const store = (*stack)->store();
-  if (!opts.inject_faults.empty()) {
-    spdlog::warn("injecting object-store faults for testing: {}", opts.inject_faults);
+ private:
+  static inline std::atomic<int> write_fd_{-1};
+  int fds_[2] = {-1, -1};
+};
+
+Daemon::Daemon(const MountOptions& opts) : opts_(opts) {
+  if (opts_.sink_dir.empty()) opts_.sink_dir = filename::Sink(opts_.cache_dir);
+  if (opts_.log_file.empty()) opts_.log_file = filename::Log(opts_.cache_dir);
+}
+
+Daemon::~Daemon() {
+  if (stopper_.joinable()) {
+    signals_->Cancel();
+    stopper_.join();
   }
-  Result<std::string> store_id = CheckStore(store);
-  if (!store_id.ok()) return fail(store_id.status());
-  if (st = BindCacheDir(opts.cache_dir, *store_id, opts.store_url); !st.ok()) return fail(st);
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::Open(const MountOptions& opts) {
+  std::unique_ptr<Daemon> d(new Daemon(opts));
+  STRATA_RETURN_IF_ERROR(d->OpenStore());
+  STRATA_RETURN_IF_ERROR(d->OpenOpLog());
+  STRATA_RETURN_IF_ERROR(d->OpenVersions());
+  STRATA_RETURN_IF_ERROR(d->OpenBranches());
+  STRATA_RETURN_IF_ERROR(d->OpenEndpoints());
+  STRATA_RETURN_IF_ERROR(d->OpenApi());
+  STRATA_RETURN_IF_ERROR(d->Mount());
+  return d;
+}
+
+Status Daemon::OpenStore() {
+  const std::string& dir = opts_.cache_dir;
+  STRATA_ASSIGN_OR_RETURN(
+      const int lock_fd,
+      LockDirectory(dir, "cache directory " + dir + " is in use by another strata daemon"));
+  cache_lock_.reset(lock_fd);
+  StoreStackOptions sopts;
+  sopts.url = opts_.store_url;
+  sopts.cache_dir = opts_.cache_dir;
+  sopts.cache_bytes = opts_.cache_bytes;
+  sopts.faults = opts_.inject_faults;
+  sopts.retry_deadline = std::chrono::milliseconds(opts_.store_timeout_ms);
+  STRATA_ASSIGN_OR_RETURN(stack_, StoreStack::Open(sopts));
+  if (!opts_.inject_faults.empty()) {
+    spdlog::warn("injecting object-store faults for testing: {}", opts_.inject_faults);
+  }
+  STRATA_ASSIGN_OR_RETURN(store_id_, CheckStore(stack_->store()));
+  STRATA_RETURN_IF_ERROR(BindCacheDir(opts_.cache_dir, store_id_, opts_.store_url));
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  Result<std::unique_ptr<StoreLease>> lease = (*stack)->base()->AcquireLease(
-      "pid " + std::to_string(getpid()) + " on " + host + ", mount " + opts.mountpoint);
-  if (!lease.ok()) return fail(lease.status());
-  if (st = MakeDir(opts.sink_dir); !st.ok()) return fail(st);
-  Result<std::unique_ptr<Sink>> sink = OpenLocalSink(opts.sink_dir);
-  if (!sink.ok()) return fail(sink.status());
-  ShippingSink* shipping = nullptr;
-  if (!opts.sink_addr.empty()) {
-    Result<HostPort> addr = ParseHostPort(opts.sink_addr);
-    if (!addr.ok()) return fail(addr.status());
-    ShippingSinkOptions shopts;
-    shopts.server = *addr;
-    shopts.store_id = *store_id;
-    shopts.barrier_timeout_ms = static_cast<int>(opts.sink_timeout_ms);
-    Result<std::unique_ptr<ShippingSink>> shipped = ShippingSink::Open(std::move(*sink), shopts);
-    if (!shipped.ok()) return fail(shipped.status());
-    shipping = shipped->get();
-    *sink = std::move(*shipped);
-    spdlog::info("shipping the op log to walsink {} (barrier timeout {} ms)", opts.sink_addr,
-                 opts.sink_timeout_ms);
-  }
-  const Durability default_tier = shipping ? Durability::kRemote : Durability::kLocal;
-  Result<std::unique_ptr<Catalog>> catalog = Catalog::Load(store);
-  if (!catalog.ok()) return fail(catalog.status());
+  STRATA_ASSIGN_OR_RETURN(
+      lease_, stack_->base()->AcquireLease("pid " + std::to_string(getpid()) + " on " + host +
+                                           ", mount " + opts_.mountpoint));
+  return Status::OK();
+}
+
+Status Daemon::OpenOpLog() {
+  STRATA_RETURN_IF_ERROR(MakeDir(opts_.sink_dir));
+  STRATA_ASSIGN_OR_RETURN(sink_, OpenLocalSink(opts_.sink_dir));
+  if (opts_.sink_addr.empty()) return Status::OK();
+  STRATA_ASSIGN_OR_RETURN(const HostPort addr, ParseHostPort(opts_.sink_addr));
+  ShippingSinkOptions shopts;
+  shopts.server = addr;
+  shopts.store_id = store_id_;
+  shopts.barrier_timeout_ms = static_cast<int>(opts_.sink_timeout_ms);
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ShippingSink> shipped,
+                          ShippingSink::Open(std::move(sink_), shopts));
+  shipping_ = shipped.get();
+  sink_ = std::move(shipped);
+  spdlog::info("shipping the op log to walsink {} (barrier timeout {} ms)", opts_.sink_addr,
+               opts_.sink_timeout_ms);
+  return Status::OK();
+}
+
+Status Daemon::OpenVersions() {
+  STRATA_ASSIGN_OR_RETURN(catalog_, Catalog::Load(stack_->store()));
   VersionStoreOptions vopts;
-  vopts.index_dir = opts.cache_dir + "/index";
-  vopts.memtable_bytes = static_cast<size_t>(opts.memtable_bytes);
-  vopts.default_durability = default_tier;
+  vopts.index_dir = filename::Index(opts_.cache_dir);
+  vopts.memtable_bytes = static_cast<size_t>(opts_.memtable_bytes);
+  vopts.default_durability = shipping_ ? Durability::kRemote : Durability::kLocal;
   // The store may fall behind the acknowledged barriers by one retry budget,
   // no more: after that, fsync fails with EIO until flushes get through.
-  vopts.max_store_lag_seconds = static_cast<int>((opts.store_timeout_ms + 999) / 1000);
-  StoreLease* const held = lease->get();
-  vopts.may_write = [held]() -> Status {
+  vopts.max_store_lag_seconds = static_cast<int>((opts_.store_timeout_ms + 999) / 1000);
+  vopts.may_write = [held = lease_.get()]() -> Status {
     if (!held->lost()) return Status::OK();
     return Status::Busy(
         "the store lease was lost (another daemon may have taken the store "
         "over): this daemon no longer writes to the store");
   };
-  Result<std::unique_ptr<VersionStore>> versions = VersionStore::Open(store, sink->get(), vopts);
-  if (!versions.ok()) return fail(versions.status());
+  STRATA_ASSIGN_OR_RETURN(versions_, VersionStore::Open(stack_->store(), sink_.get(), vopts));
   std::vector<uint32_t> ids;
-  for (const BranchInfo& b : (*catalog)->Current()->branches) ids.push_back(b.id);
-  if (st = (*versions)->Recover(ids); !st.ok()) return fail(st);
+  for (const BranchInfo& b : catalog_->Current()->branches) ids.push_back(b.id);
+  return versions_->Recover(ids);
+}
 
-  BranchManager branches(catalog->get(), versions->get());
-  branches.SetDurabilityPolicy(default_tier, shipping != nullptr);
-  if (st = branches.ApplyDurabilities(); !st.ok()) return fail(st);
+Status Daemon::OpenBranches() {
+  branches_ = std::make_unique<BranchManager>(catalog_.get(), versions_.get());
+  branches_->SetDurabilityPolicy(shipping_ ? Durability::kRemote : Durability::kLocal,
+                                 shipping_ != nullptr);
+  STRATA_RETURN_IF_ERROR(branches_->ApplyDurabilities());
   FuseOptions fopts;
-  fopts.mountpoint = opts.mountpoint;
-  fopts.control_socket = opts.cache_dir + "/control.sock";
-  fopts.statfs_path = opts.cache_dir;
+  fopts.mountpoint = opts_.mountpoint;
+  fopts.control_socket = filename::ControlSocket(opts_.cache_dir);
+  fopts.statfs_path = opts_.cache_dir;
   // SIGTERM must stop the postgres servers on the mount while it still serves.
   fopts.handle_signals = false;
-  auto fuse = std::make_unique<FuseServer>(versions->get(), catalog->get(), fopts);
-  branches.SetBranchGoneListener([&](const std::string& name) { fuse->InvalidateBranch(name); });
-  branches.SetDefaultHistory(opts.history_s);
-  branches.SetLineageListener(
-      [&](uint32_t id, const Lineage& lineage) { fuse->SetLineage(id, lineage); });
+  fuse_ = std::make_unique<FuseServer>(versions_.get(), catalog_.get(), fopts);
+  branches_->SetBranchGoneListener(
+      [this](const std::string& name) { fuse_->InvalidateBranch(name); });
+  branches_->SetDefaultHistory(opts_.history_s);
+  branches_->SetLineageListener(
+      [this](uint32_t id, const Lineage& lineage) { fuse_->SetLineage(id, lineage); });
   CollectorOptions gcopts;
-  gcopts.background = opts.gc;
-  gcopts.interval_ms = opts.gc_interval_ms;
-  gcopts.rate_bytes = static_cast<uint64_t>(opts.gc_rate_bytes);
-  Collector collector(catalog->get(), versions->get(), &branches, gcopts);
+  gcopts.background = opts_.gc;
+  gcopts.interval_ms = opts_.gc_interval_ms;
+  gcopts.rate_bytes = static_cast<uint64_t>(opts_.gc_rate_bytes);
+  collector_ =
+      std::make_unique<Collector>(catalog_.get(), versions_.get(), branches_.get(), gcopts);
+  return Status::OK();
+}
 
-  Metrics metrics;
+Status Daemon::OpenEndpoints() {
+  metrics_ = std::make_unique<Metrics>();
   EndpointOptions eopts;
-  eopts.run_dir = opts.cache_dir + "/pg";
-  eopts.bin_dir = opts.pg_bin_dir;
-  eopts.user = opts.pg_user;
-  eopts.idle_timeout_s = opts.idle_timeout_s;
-  eopts.settings = opts.pg_settings;
-  Catalog* const cat = catalog->get();
-  const std::string mountpoint = opts.mountpoint;
-  EndpointManager endpoints(
+  eopts.run_dir = filename::PgRun(opts_.cache_dir);
+  eopts.bin_dir = opts_.pg_bin_dir;
+  eopts.user = opts_.pg_user;
+  eopts.idle_timeout_s = opts_.idle_timeout_s;
+  eopts.settings = opts_.pg_settings;
+  endpoints_ = std::make_unique<EndpointManager>(
       eopts,
-      [cat, mountpoint](const std::string& name) -> Result<EndpointTarget> {
+      [cat = catalog_.get(),
+       mnt = opts_.mountpoint](const std::string& name) -> Result<EndpointTarget> {
         auto c = cat->Current();
         const BranchInfo* b = c->FindBranch(name);
         if (!b) return Status::NotFound("branch \"" + name + "\" does not exist");
-        return EndpointTarget{b->id, mountpoint + "/" + name, b->idle_timeout_s};
+        return EndpointTarget{b->id, mnt + "/" + name, b->idle_timeout_s};
       },
-      [v = versions->get()](uint32_t id) { return v->Flush(id); }, &metrics);
-  if (st = endpoints.Init(); !st.ok()) {
+      [v = versions_.get()](uint32_t id) { return v->Flush(id); }, metrics_.get());
+  if (Status st = endpoints_->Init(); !st.ok()) {
     spdlog::warn("endpoints cannot start postgres servers: {}", st.ToString());
   }
-  Credentials credentials(cat);
+  credentials_ = std::make_unique<Credentials>(catalog_.get());
   FleetOptions flopts;
-  flopts.mountpoint = opts.mountpoint;
+  flopts.mountpoint = opts_.mountpoint;
   flopts.run_dir = eopts.run_dir;
-  flopts.pg_bin_dir = opts.pg_bin_dir;
-  flopts.pg_user = opts.pg_user;
-  flopts.default_quota = {opts.quota_branches, opts.quota_bytes};
-  flopts.exclusive_bytes = [&collector](uint32_t id) -> std::optional<uint64_t> {
-    std::optional<BranchSpace> sp = collector.SpaceOf(id);
+  flopts.pg_bin_dir = opts_.pg_bin_dir;
+  flopts.pg_user = opts_.pg_user;
+  flopts.default_quota = {opts_.quota_branches, opts_.quota_bytes};
+  flopts.exclusive_bytes = [c = collector_.get()](uint32_t id) -> std::optional<uint64_t> {
+    std::optional<BranchSpace> sp = c->SpaceOf(id);
     if (!sp) return std::nullopt;
     return sp->exclusive_bytes;
   };
-  Fleet fleet(flopts, cat, versions->get(), &branches, &endpoints, &credentials, &metrics);
-  BranchAccess access(cat, &credentials, &endpoints, [&fleet](const std::string& owner) {
-    return fleet.CheckSessionQuota(owner);
-  });
-  std::unique_ptr<Proxy> proxy;
-  if (!opts.proxy_addr.empty()) {
-    Result<HostPort> hp = ParseHostPort(opts.proxy_addr, /*allow_zero_port=*/true);
-    if (!hp.ok()) return fail(hp.status());
-    ProxyOptions popts;
-    popts.listen = *hp;
-    proxy = std::make_unique<Proxy>(popts, &access);
-    if (st = proxy->Start(); !st.ok()) return fail(st);
-  }
-  Result<std::string> token = LoadApiToken(
-      opts.api_token_file.empty() ? opts.cache_dir + "/api-token" : opts.api_token_file);
-  if (!token.ok()) return fail(token.status());
+  fleet_ = std::make_unique<Fleet>(flopts, catalog_.get(), versions_.get(), branches_.get(),
+                                   endpoints_.get(), credentials_.get(), metrics_.get());
+  access_ = std::make_unique<BranchAccess>(
+      catalog_.get(), credentials_.get(), endpoints_.get(),
+      [f = fleet_.get()](const std::string& owner) { return f->CheckSessionQuota(owner); });
+  if (opts_.proxy_addr.empty()) return Status::OK();
+  STRATA_ASSIGN_OR_RETURN(const HostPort hp,
+                          ParseHostPort(opts_.proxy_addr, /*allow_zero_port=*/true));
+  ProxyOptions popts;
+  popts.listen = hp;
+  proxy_ = std::make_unique<Proxy>(popts, access_.get());
+  return proxy_->Start();
+}
 
-  ApiContext actx;
-  actx.store = store;
-  actx.sink = sink->get();
-  actx.versions = versions->get();
-  actx.catalog = cat;
-  actx.branches = &branches;
-  actx.fleet = &fleet;
-  actx.endpoints = &endpoints;
-  actx.credentials = &credentials;
-  actx.metrics = &metrics;
-  actx.collector = &collector;
-  actx.mountpoint = opts.mountpoint;
-  actx.cache_dir = opts.cache_dir;
-  actx.api_token = *token;
-  actx.credential_ttl_s = opts.credential_ttl_s;
-  actx.store_stats = [&] { return (*stack)->StatsJson(); };
-  if (shipping) actx.sink_stats = [shipping] { return ShippingStatsJson(shipping->Shipping()); };
-  if (proxy) {
+Status Daemon::OpenApi() {
+  STRATA_ASSIGN_OR_RETURN(
+      const std::string token,
+      LoadApiToken(opts_.api_token_file.empty() ? filename::ApiToken(opts_.cache_dir)
+                                                : opts_.api_token_file));
+  api_context_ = std::make_unique<ApiContext>();
+  ApiContext& actx = *api_context_;
+  actx.store = stack_->store();
+  actx.sink = sink_.get();
+  actx.versions = versions_.get();
+  actx.catalog = catalog_.get();
+  actx.branches = branches_.get();
+  actx.fleet = fleet_.get();
+  actx.endpoints = endpoints_.get();
+  actx.credentials = credentials_.get();
+  actx.metrics = metrics_.get();
+  actx.collector = collector_.get();
+  actx.mountpoint = opts_.mountpoint;
+  actx.cache_dir = opts_.cache_dir;
+  actx.api_token = token;
+  actx.credential_ttl_s = opts_.credential_ttl_s;
+  actx.store_stats = [s = stack_.get()] { return s->StatsJson(); };
+  if (shipping_) actx.sink_stats = [s = shipping_] { return ShippingStatsJson(s->Shipping()); };
+  if (proxy_) {
     actx.proxy_address =
-        FormatHostPort({ParseHostPort(opts.proxy_addr, true)->host, proxy->port()});
-    actx.proxy_stats = [p = proxy.get()] { return ProxyStatsJson(p->Stats()); };
+        FormatHostPort({ParseHostPort(opts_.proxy_addr, true)->host, proxy_->port()});
+    actx.proxy_stats = [p = proxy_.get()] { return ProxyStatsJson(p->Stats()); };
   }
-  actx.branch_created = [&](const std::string& name) { fuse->InvalidateBranch(name); };
-  AddStatusMetrics(&metrics, actx);
-
-  // Requests may arrive as soon as the TCP listener is up, before the Api
-  // (which names the listener's port) exists.
-  std::unique_ptr<Api> api;
-  std::atomic<Api*> api_ptr{nullptr};
-  HttpServer http([&api_ptr](const HttpRequest& req) {
-    if (Api* a = api_ptr.load()) return a->Handle(req);
+  actx.branch_created = [this](const std::string& name) { fuse_->InvalidateBranch(name); };
+  AddStatusMetrics(metrics_.get(), actx);
+  http_ = std::make_unique<HttpServer>([this](const HttpRequest& req) {
+    if (Api* a = api_ptr_.load()) return a->Handle(req);
     HttpResponse r;
     r.status = 503;
     r.body = R"({"code":"unavailable","error":"the daemon is still starting"})"
              "\n";
     return r;
   });
-  if (!opts.api_addr.empty()) {
-    Result<HostPort> hp = ParseHostPort(opts.api_addr, /*allow_zero_port=*/true);
-    if (!hp.ok()) return fail(hp.status());
-    if (st = http.ListenTcp(*hp); !st.ok()) return fail(st);
-    actx.api_address = FormatHostPort({hp->host, http.port()});
+  if (!opts_.api_addr.empty()) {
+    STRATA_ASSIGN_OR_RETURN(const HostPort hp,
+                            ParseHostPort(opts_.api_addr, /*allow_zero_port=*/true));
+    STRATA_RETURN_IF_ERROR(http_->ListenTcp(hp));
+    actx.api_address = FormatHostPort({hp.host, http_->port()});
   }
-  api = std::make_unique<Api>(actx);
-  api_ptr = api.get();
+  api_ = std::make_unique<Api>(actx);
+  api_ptr_ = api_.get();
+  return Status::OK();
+}
 
-  SignalPipe signals;
-  if (st = signals.Install(); !st.ok()) return fail(st);
-  if (st = fuse->Mount(); !st.ok()) return fail(st);
-  if (st = http.ListenUnix(fopts.control_socket); !st.ok()) return fail(st);
-  std::thread stopper([&] {
-    const int sig = signals.Wait();
+Status Daemon::Mount() {
+  signals_ = std::make_unique<SignalPipe>();
+  STRATA_RETURN_IF_ERROR(signals_->Install());
+  STRATA_RETURN_IF_ERROR(fuse_->Mount());
+  const std::string control_socket = filename::ControlSocket(opts_.cache_dir);
+  STRATA_RETURN_IF_ERROR(http_->ListenUnix(control_socket));
+  stopper_ = std::thread([this] {
+    const int sig = signals_->Wait();
     if (sig <= 0) return;
     spdlog::info("signal {}: stopping the proxy and the postgres servers, then unmounting", sig);
-    if (proxy) proxy->Stop();
-    endpoints.Drain();
-    fuse->Exit();
+    if (proxy_) proxy_->Stop();
+    endpoints_->Drain();
+    fuse_->Exit();
   });
-  fleet.StartReaper(std::chrono::seconds(1));
-  collector.Start();
-  spdlog::info("mounted {} at {}; proxy {}, api {} and {}", opts.store_url, opts.mountpoint,
+  fleet_->StartReaper(std::chrono::seconds(1));
+  collector_->Start();
+  const ApiContext& actx = *api_context_;
+  spdlog::info("mounted {} at {}; proxy {}, api {} and {}", opts_.store_url, opts_.mountpoint,
                actx.proxy_address.empty() ? "off" : actx.proxy_address,
-               actx.api_address.empty() ? "off" : actx.api_address, fopts.control_socket);
-  ::unlink((opts.cache_dir + "/exit-status").c_str());
-  Ready(ready_fd, "OK");
+               actx.api_address.empty() ? "off" : actx.api_address, control_socket);
+  ::unlink(filename::ExitStatus(opts_.cache_dir).c_str());
+  return Status::OK();
+}
 
-  int rc = fuse->Loop();
+int Daemon::Serve() {
+  const int rc = fuse_->Loop();
   spdlog::info("unmounting (loop rc {})", rc);
-  fleet.StopReaper();
-  collector.Stop();
-  if (proxy) proxy->Stop();
-  endpoints.Drain();
-  signals.Cancel();
-  stopper.join();
-  http.Stop();
-  fuse.reset();  // unmounts if Exit() ended the loop
-  Status flushed = (*versions)->FlushAll();
+  return rc;
+}
+
+Status Daemon::Stop() {
+  fleet_->StopReaper();
+  collector_->Stop();
+  if (proxy_) proxy_->Stop();
+  endpoints_->Drain();
+  signals_->Cancel();
+  stopper_.join();
+  http_->Stop();
+  fuse_.reset();  // unmounts if Exit() ended the loop
+  Status flushed = versions_->FlushAll();
   if (!flushed.ok()) {
     spdlog::error("final flush failed (the op log still holds every op): {}", flushed.ToString());
-    WriteExitStatus(opts.cache_dir, flushed.ToString());
+    WriteExitStatus(opts_.cache_dir, flushed.ToString());
+    return flushed;
+  }
+  WriteExitStatus(opts_.cache_dir, "ok");
+  spdlog::info("all branches flushed to the store; exiting");
+  return Status::OK();
+}
+
+int RunDaemon(const MountOptions& in, int ready_fd) {
+  const std::string log_file = in.log_file.empty() ? filename::Log(in.cache_dir) : in.log_file;
+  Status st = MakeDir(in.cache_dir);
+  if (!st.ok()) return Ready(ready_fd, "ERR " + st.ToString()), 1;
+  // The postgres servers run as another user and must reach their socket
+  // directories under CACHE_DIR/pg: search permission only, no listing.
+  ::chmod(in.cache_dir.c_str(), 0711);
+  if (st = SetupLogging("strata", log_file); !st.ok()) {
+    return Ready(ready_fd, "ERR " + st.ToString()), 1;
+  }
+  RaiseFdLimit();
+  spdlog::info("strata daemon pid {} starting: store {}, mount {}, cache {}", getpid(),
+               in.store_url, in.mountpoint, in.cache_dir);
+  Result<std::unique_ptr<Daemon>> daemon = Daemon::Open(in);
+  if (!daemon.ok()) {
+    spdlog::error("mount failed: {}", daemon.status().ToString());
+    Ready(ready_fd, "ERR " + daemon.status().ToString());
     return 1;
   }
-  WriteExitStatus(opts.cache_dir, "ok");
-  spdlog::info("all branches flushed to the store; exiting");
-  return 0;
+  Ready(ready_fd, "OK");
+  (*daemon)->Serve();
+  return (*daemon)->Stop().ok() ? 0 : 1;
 }
 
 }  // namespace strata

@@ -1,11 +1,15 @@
 // The strata daemon: mounts a store and serves it until unmounted.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "common/fd_util.h"
 #include "common/status.h"
 
 namespace strata {
@@ -56,6 +60,92 @@ Result<std::string> ParseStoreMarker(const std::string& data, const std::string&
 // Creates a new, empty store at `url`. kExists if one is already there,
 // kInvalid for a malformed URL.
 Status InitStore(const std::string& url);
+
+class Api;
+class BranchAccess;
+class BranchManager;
+class Catalog;
+class Collector;
+class Credentials;
+class EndpointManager;
+class Fleet;
+class FuseServer;
+class HttpServer;
+class Metrics;
+class Proxy;
+class ShippingSink;
+class Sink;
+class StoreLease;
+class StoreStack;
+class VersionStore;
+struct ApiContext;
+
+// One mount: the store stack, the op log, the version store, the catalog and
+// its branch manager and collector, the FUSE server, the endpoints and the
+// proxy, the control API. Open() brings them up in that order (each part
+// only uses parts opened before it), Serve() runs the FUSE loop until the
+// mountpoint is unmounted or SIGTERM/SIGINT/SIGHUP arrives (which stops the
+// proxy and the postgres servers first, then unmounts), and Stop() takes
+// them down and flushes every branch to the store. Members are declared in
+// the order they are opened, so a failed Open() unwinds in reverse (the
+// parts that run threads stop them in their destructors).
+//
+// Thread-safety: Open, Serve and Stop from one thread; the parts run threads
+// of their own (see their headers).
+class Daemon {
+ public:
+  // Everything up to a live mount; the logging must be set up already.
+  static Result<std::unique_ptr<Daemon>> Open(const MountOptions& opts);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // The FUSE loop's return code, once the mount has ended.
+  int Serve();
+  // Stops every part, then flushes every branch to the store: the flush's
+  // status (CACHE_DIR/exit-status records it for `strata umount`).
+  Status Stop();
+
+ private:
+  class SignalPipe;
+  explicit Daemon(const MountOptions& opts);
+  Status OpenStore();      // the cache lock, the store stack, the store id, the lease
+  Status OpenOpLog();      // the local sink, shipped to a walsink when asked
+  Status OpenVersions();   // the catalog and the version store, recovered
+  Status OpenBranches();   // the branch manager, the FUSE server, the collector
+  Status OpenEndpoints();  // the endpoints, credentials, fleet and the proxy
+  Status OpenApi();        // the API's context and its listeners
+  Status Mount();          // signals, the mount, the control socket, the reaper
+
+  MountOptions opts_;    // sink_dir and log_file filled in
+  UniqueFd cache_lock_;  // released last: no other daemon may use the cache before the flush
+  std::unique_ptr<StoreStack> stack_;
+  std::string store_id_;
+  std::unique_ptr<StoreLease> lease_;
+  std::unique_ptr<Sink> sink_;
+  ShippingSink* shipping_ = nullptr;  // sink_ itself when the op log is shipped
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<VersionStore> versions_;
+  std::unique_ptr<BranchManager> branches_;
+  std::unique_ptr<FuseServer> fuse_;
+  std::unique_ptr<Collector> collector_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<EndpointManager> endpoints_;
+  std::unique_ptr<Credentials> credentials_;
+  std::unique_ptr<Fleet> fleet_;
+  std::unique_ptr<BranchAccess> access_;
+  std::unique_ptr<Proxy> proxy_;
+  std::unique_ptr<ApiContext> api_context_;
+  // Requests may arrive as soon as the TCP listener is up, before the Api
+  // (which names the listener's port) exists: api_ptr_ is null until then.
+  // api_ is declared before http_ so that the server stops before it goes.
+  std::unique_ptr<Api> api_;
+  std::atomic<Api*> api_ptr_{nullptr};
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<SignalPipe> signals_;
+  std::thread stopper_;  // waits for a signal, then ends the FUSE loop
+  bool stopped_ = false;
+};
 
 // Mounts and serves until the mountpoint is unmounted or SIGTERM/SIGINT
 // arrives, then flushes every branch to the store and returns 0. If

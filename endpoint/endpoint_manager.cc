@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/filename.h"
 #include "layers/inode.h"
 
 namespace strata {
@@ -108,7 +109,7 @@ Status EndpointManager::Init() {
   if (::chmod(opts_.run_dir.c_str(), 0711) != 0) {
     return Status::FromErrno(errno, "chmod " + opts_.run_dir);
   }
-  const std::string hba = opts_.run_dir + "/hba.conf";
+  const std::string hba = filename::PgHba(opts_.run_dir);
   {
     std::ofstream f(hba, std::ios::trunc);
     f << "# Written by strata: only the proxy reaches these servers, through unix\n"
@@ -176,12 +177,12 @@ Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch
   o.bin_dir = opts_.bin_dir;
   o.user = opts_.user;
   o.data_dir = t.data_dir;
-  o.socket_dir = opts_.run_dir + "/" + std::to_string(t.id);
+  o.socket_dir = filename::PgSocketDir(opts_.run_dir, t.id);
   o.port = kServerPort;
-  o.log_file = o.socket_dir + ".log";
+  o.log_file = filename::PgServerLog(opts_.run_dir, t.id);
   o.start_timeout_ms = opts_.start_timeout_ms;
   o.settings = StrataServerSettings();
-  o.settings.emplace_back("hba_file", opts_.run_dir + "/hba.conf");
+  o.settings.emplace_back("hba_file", filename::PgHba(opts_.run_dir));
   o.settings.emplace_back("cluster_name", "strata/" + branch);
   for (const auto& kv : opts_.settings) o.settings.push_back(kv);
   return o;

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "common/filename.h"
 #include "endpoint/postgres_server.h"
 #include "layers/inode.h"
 
@@ -54,7 +55,7 @@ Status Fleet::InitDb(const std::string& name) {
   o.bin_dir = opts_.pg_bin_dir;
   o.user = opts_.pg_user;
   o.data_dir = opts_.mountpoint + "/" + name;
-  o.log_file = opts_.run_dir + "/initdb-" + name + ".log";
+  o.log_file = filename::InitdbLog(opts_.run_dir, name);
   o.settings = StrataServerSettings();
   return strata::InitDb(o);
 }

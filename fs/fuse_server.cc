@@ -12,6 +12,7 @@
 #include <new>
 #include <vector>
 
+#include "common/filename.h"
 #include "layers/key.h"
 
 namespace strata {
@@ -20,7 +21,6 @@ namespace {
 
 constexpr fuse_ino_t kRootNode = FUSE_ROOT_ID;
 constexpr fuse_ino_t kControlNode = 2;
-constexpr char kControlName[] = ".strata.sock";
 constexpr double kRootTimeout = 1.0;  // branch names change outside the kernel's view
 
 FuseServer* Server(fuse_req_t req) { return static_cast<FuseServer*>(fuse_req_userdata(req)); }
@@ -121,7 +121,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Guard(req, [&] {
     FuseServer* s = Server(req);
     if (parent == kRootNode) {
-      if (std::strcmp(name, kControlName) == 0) {
+      if (std::strcmp(name, filename::kControlLink) == 0) {
         fuse_entry_param e;
         std::memset(&e, 0, sizeof(e));
         e.ino = kControlNode;
@@ -364,7 +364,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
     if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
     Result<size_t> n = t.fs->Write(t.ino, static_cast<uint64_t>(off), buf, size);
     if (!n.ok()) return (void)ReplyStatus(req, n.status());
-    // O_SYNC/O_DSYNC: the write is a barrier (DESIGN.md invariant 4).
+    // O_SYNC/O_DSYNC: the write is a barrier (docs/design.md invariant 4).
     if (fi && (fi->fh & (O_SYNC | O_DSYNC))) {
       Status st = t.fs->Sync();
       if (!st.ok()) return (void)ReplyStatus(req, st);

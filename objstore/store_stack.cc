@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "common/filename.h"
+
 namespace strata {
 namespace {
 
@@ -112,7 +114,7 @@ Result<std::unique_ptr<StoreStack>> StoreStack::Open(const StoreStackOptions& o)
                                                  : 0;
   if (cache_bytes > 0 && !o.cache_dir.empty()) {
     DiskCacheOptions copts;
-    copts.dir = o.cache_dir + "/objects";
+    copts.dir = filename::Objects(o.cache_dir);
     copts.capacity_bytes = static_cast<uint64_t>(cache_bytes);
     copts.cacheable = IsLayerKey;
     s->cache_ = std::make_unique<DiskCachedStore>(s->metered_.get(), copts);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <utility>
 
+#include "common/filename.h"
 #include "tools/cli_format.h"
 
 namespace strata::cli {
@@ -80,7 +81,7 @@ Result<std::string> ResolveMountArg(const std::string& flag) {
 Result<std::string> FindControlSocket(const std::string& mount) {
   std::string link = mount;
   while (link.size() > 1 && link.back() == '/') link.pop_back();
-  link += "/.strata.sock";
+  link += std::string("/") + filename::kControlLink;
   char buf[4096];
   ssize_t n = readlink(link.c_str(), buf, sizeof(buf));
   if (n < 0) {
@@ -99,7 +100,7 @@ Result<std::string> FindControlSocket(const std::string& mount) {
   }
   std::string target(buf, static_cast<size_t>(n));
   if (!target.empty() && target.front() != '/') {
-    target = link.substr(0, link.size() - strlen(".strata.sock")) + target;
+    target = link.substr(0, link.size() - strlen(filename::kControlLink)) + target;
   }
   return target;
 }

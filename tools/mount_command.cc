@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/filename.h"
 #include "common/net.h"
 #include "daemon/daemon.h"
 #include "objstore/store_stack.h"
@@ -164,7 +165,7 @@ Result<std::string> PrepareMountpoint(const std::string& path) {
   }
   std::string abs = resolved;
   struct stat sock_st;
-  if (lstat((abs + "/.strata.sock").c_str(), &sock_st) == 0) {
+  if (lstat(filename::ControlLink(abs).c_str(), &sock_st) == 0) {
     return Status::Exists(abs + " is already a strata mount: run 'strata umount " + abs +
                           "' first");
   }
@@ -264,7 +265,7 @@ Status Mount(const MountArgs& args) {
   if (args.log_file) {
     opts.log_file = *args.log_file == "-" ? "-" : Absolute(*args.log_file);
   } else {
-    opts.log_file = args.foreground ? "-" : cache_dir + "/strata.log";
+    opts.log_file = args.foreground ? "-" : filename::Log(cache_dir);
   }
 
   if (args.foreground) {
@@ -378,7 +379,7 @@ Status Umount(const std::string& path) {
   // The daemon is not our child: its verdict on the final flush is in a file.
   std::string verdict;
   if (!cache_dir.empty()) {
-    std::ifstream in(cache_dir + "/exit-status");
+    std::ifstream in(filename::ExitStatus(cache_dir));
     std::getline(in, verdict);
   }
   if (!verdict.empty() && verdict != "ok") {

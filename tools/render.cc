@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/filename.h"
 #include "tools/cli_format.h"
 #include "tools/render_gc.h"
 
@@ -204,7 +205,7 @@ std::string DefaultHistory(const nlohmann::json& st) {
 
 // "HOST:PORT (bearer token), CACHE_DIR/control.sock", or the socket only.
 std::string ApiLine(const nlohmann::json& st) {
-  std::string sock = Cell(st, "cache_dir") + "/control.sock";
+  std::string sock = filename::ControlSocket(Cell(st, "cache_dir"));
   if (!Field(st, "api")) return sock + " only";
   return Cell(st, "api") + " (bearer token), " + sock;
 }
