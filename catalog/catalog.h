@@ -3,7 +3,7 @@
 // Stored as one small JSON object per version ("catalog/<version>.json"),
 // written with PutIfAbsent, so a change is atomic and two writers can never
 // overwrite each other. Creating a branch or snapshot adds one entry: O(1) in
-// the size of the data (DESIGN.md invariant 1). Format: docs/store-layout.md.
+// the size of the data (docs/design.md invariant 1). Format: docs/store-layout.md.
 #pragma once
 
 #include <cstdint>

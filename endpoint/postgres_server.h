@@ -104,7 +104,7 @@ struct InitDbOptions {
 // `settings` to postgresql.conf. Errors carry initdb's last lines.
 Status InitDb(const InitDbOptions& opts);
 
-// The settings strata gives every server it runs (DESIGN.md, docs/postgres.md); pass them to
+// The settings strata gives every server it runs (docs/design.md, docs/postgres.md); pass them to
 // InitDb (written into postgresql.conf) and to Start (-c, so older clusters get them too).
 std::vector<std::pair<std::string, std::string>> StrataServerSettings();
 

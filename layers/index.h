@@ -1,7 +1,7 @@
 // Index: the local RocksDB index of every layer entry, so that a read finds
 // the newest version of a key with one seek instead of searching layers.
 //
-// It is a cache of the store (DESIGN.md invariant 5): everything in it is
+// It is a cache of the store (docs/design.md invariant 5): everything in it is
 // rebuilt from the layers named by the manifests (AddLayer), so it is written
 // without sync and may be deleted at any time while unmounted.
 //

@@ -1,5 +1,5 @@
 // Keys of the versioned keyspace. Content and namespace share one keyspace,
-// so the namespace branches exactly like content (DESIGN.md, "key").
+// so the namespace branches exactly like content (docs/design.md, "key").
 //
 // A key is `ino (u64 big-endian) | kind (u8) | suffix`:
 //   kAttr     suffix empty                 value: InodeAttr (layers/inode.h)

@@ -48,7 +48,4 @@ inline constexpr uint64_t kMaxIndexRawLength = 256ull << 20;  // decompressed in
 inline constexpr uint64_t kMaxIndexLength =
     kMaxIndexRawLength + (kMaxIndexRawLength >> 7) + (1 << 17);
 
-// Default zstd level of LayerBuilder (values and the index region).
-inline constexpr int kDefaultZstdLevel = 1;
-
 }  // namespace strata::layer_format

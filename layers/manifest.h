@@ -1,7 +1,7 @@
 // Manifest: per branch, the layers that make it up and durable_seq, the
 // highest seq fully contained in uploaded layers. Stored as a new immutable
 // object per version (PutIfAbsent), written only after the layers it names
-// are uploaded (DESIGN.md invariant 5). Format: docs/store-layout.md.
+// are uploaded (docs/design.md invariant 5). Format: docs/store-layout.md.
 #pragma once
 
 #include <cstdint>

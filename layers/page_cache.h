@@ -1,5 +1,5 @@
 // PageCache: the L1 cache, decompressed values read from layers, in memory,
-// least recently used first out, under a byte cap. Optional (DESIGN.md
+// least recently used first out, under a byte cap. Optional (docs/design.md
 // invariant 5): a cache of capacity 0 keeps nothing and answers nothing.
 #pragma once
 

@@ -40,7 +40,7 @@ struct Level {
   uint64_t max_seq = UINT64_MAX;
 };
 // A branch view: the branch itself first, then each ancestor up to the fork
-// point of the level before it (DESIGN.md invariant 2).
+// point of the level before it (docs/design.md invariant 2).
 using Lineage = std::vector<Level>;
 
 struct VersionStoreOptions {

@@ -8,7 +8,7 @@
 // chunks from the target with one GetRange, so a cold machine downloads what
 // is read, not whole objects. Every other key passes straight through.
 //
-// Optional (DESIGN.md invariant 5): answers are the same with the cache cold,
+// Optional (docs/design.md invariant 5): answers are the same with the cache cold,
 // deleted, full or broken. A cache file that fails its checks is deleted,
 // counted and refetched (invariant 6); a cache disk that cannot be written
 // (ENOSPC, EIO, a read-only or missing directory) never fails a read: the

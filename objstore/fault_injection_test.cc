@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "objstore/file_store.h"
 
 namespace strata {
@@ -15,19 +16,10 @@ namespace {
 
 class FaultInjectionTest : public ::testing::Test {
  protected:
-  FaultInjectionTest() {
-    char tmpl[] = "/tmp/strata-faults-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) abort();
-    root_ = tmpl;
-    target_ = std::make_unique<FileObjectStore>(root_);
-  }
-  ~FaultInjectionTest() override {
-    target_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
+  FaultInjectionTest() : target_(std::make_unique<FileObjectStore>(root_)) {}
 
-  std::string root_;
+  testing::TempDir dir_;
+  const std::string root_ = dir_.path();
   std::unique_ptr<FileObjectStore> target_;
 };
 

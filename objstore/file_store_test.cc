@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "objstore/object_store.h"
 
 namespace strata {
@@ -22,24 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under /tmp, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/strata-objstore-XXXXXX";
-    char* p = mkdtemp(tmpl);
-    if (p == nullptr) abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 // Every file under `root` whose name starts with ".tmp-".
 std::vector<std::string> TempFiles(const std::string& root) {

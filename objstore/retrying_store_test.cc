@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "objstore/fault_injection.h"
 #include "objstore/file_store.h"
 
@@ -81,17 +82,7 @@ class BrokenStore : public ObjectStoreWrapper {
 
 class RetryingStoreTest : public ::testing::Test {
  protected:
-  RetryingStoreTest() {
-    char tmpl[] = "/tmp/strata-retry-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) abort();
-    root_ = tmpl;
-    target_ = std::make_unique<FileObjectStore>(root_);
-  }
-  ~RetryingStoreTest() override {
-    target_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
+  RetryingStoreTest() : target_(std::make_unique<FileObjectStore>(root_)) {}
 
   // A policy with fixed seed that records its sleeps in recorder_.
   RetryPolicy TestPolicy() {
@@ -101,7 +92,8 @@ class RetryingStoreTest : public ::testing::Test {
     return p;
   }
 
-  std::string root_;
+  testing::TempDir tmp_;
+  const std::string root_ = tmp_.path();
   std::unique_ptr<FileObjectStore> target_;
   SleepRecorder recorder_;
 };

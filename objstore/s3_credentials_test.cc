@@ -8,6 +8,8 @@
 #include <map>
 #include <string>
 
+#include "common/temp_dir.h"
+
 namespace strata {
 namespace {
 
@@ -21,12 +23,6 @@ EnvLookup Env(std::map<std::string, std::string> vars) {
 
 class S3CredentialsTest : public ::testing::Test {
  protected:
-  S3CredentialsTest() {
-    char tmpl[] = "/tmp/strata-s3cred-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  ~S3CredentialsTest() override { std::filesystem::remove_all(dir_); }
-
   std::string Write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
@@ -34,7 +30,8 @@ class S3CredentialsTest : public ::testing::Test {
     return path;
   }
 
-  std::string dir_;
+  testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
 };
 
 constexpr char kFile[] =

@@ -8,7 +8,7 @@
 //   file:// or s3:// the store of record
 //
 // The L1 page cache lives above all this, in layers/VersionStore. Every cache
-// is optional (DESIGN.md invariant 5): without one the answers are the same.
+// is optional (docs/design.md invariant 5): without one the answers are the same.
 #pragma once
 
 #include <chrono>

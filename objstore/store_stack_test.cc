@@ -2,7 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "layers/strata_test_util.h"
+#include "common/status_test_util.h"
+#include "common/temp_dir.h"
 
 namespace strata {
 namespace {

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "oplog/fault_sink.h"
 
 namespace strata {
@@ -19,18 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "walsink_test.XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 OpRecord Rec(uint32_t branch, uint64_t seq, size_t value_bytes = 100) {
   OpRecord r;

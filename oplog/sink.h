@@ -16,7 +16,7 @@
 
 namespace strata {
 
-// How durable a branch's barriers are (DESIGN.md, durability tiers).
+// How durable a branch's barriers are (docs/design.md, durability tiers).
 enum class Durability : uint8_t {
   kRemote = 0,     // the walsink server has fdatasync'ed the records
   kLocal = 1,      // the local op log is fdatasync'ed; shipping is asynchronous

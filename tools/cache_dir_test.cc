@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/temp_dir.h"
+
 namespace strata::cli {
 namespace {
 
@@ -52,9 +54,8 @@ TEST(CacheDirTest, UserUsesXdgThenHome) {
 }
 
 TEST(CacheDirTest, MakeDirsCreatesNestedAndIsIdempotent) {
-  char tmpl[] = "/tmp/strata_cache_dir_test.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string base = tmpl;
+  testing::TempDir tmp;
+  const std::string base = tmp.path();
   std::string deep = base + "/a/b/c";
   ASSERT_TRUE(MakeDirs(deep, 0700).ok());
   ASSERT_TRUE(MakeDirs(deep + "/", 0700).ok());
@@ -70,9 +71,6 @@ TEST(CacheDirTest, MakeDirsCreatesNestedAndIsIdempotent) {
   Status s = MakeDirs(file + "/sub", 0700);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("not a directory"), std::string::npos);
-
-  std::string cmd = "rm -rf '" + base + "'";
-  ASSERT_EQ(system(cmd.c_str()), 0);
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "common/temp_dir.h"
+
 namespace strata::cli {
 namespace {
 
@@ -119,9 +121,8 @@ TEST(ResolveMountArgTest, FlagThenEnvThenError) {
 }
 
 TEST(FindControlSocketTest, ReadsSymlinkAndReportsMissingDaemon) {
-  char tmpl[] = "/tmp/strata_cc_test.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string mount = tmpl;
+  testing::TempDir tmp;
+  const std::string mount = tmp.path();
   auto missing = FindControlSocket(mount);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(), "no strata daemon serves " + mount);
@@ -139,7 +140,6 @@ TEST(FindControlSocketTest, ReadsSymlinkAndReportsMissingDaemon) {
   ASSERT_EQ(symlink("rel.sock", (mount + "/.strata.sock").c_str()), 0);
   EXPECT_EQ(*FindControlSocket(mount), mount + "/rel.sock");
   ASSERT_EQ(unlink((mount + "/.strata.sock").c_str()), 0);
-  ASSERT_EQ(rmdir(mount.c_str()), 0);
 }
 
 // A unix socket in a temporary mount directory, linked from .strata.sock,
@@ -147,9 +147,6 @@ TEST(FindControlSocketTest, ReadsSymlinkAndReportsMissingDaemon) {
 class OneShotServer {
  public:
   explicit OneShotServer(std::string response) : response_(std::move(response)) {
-    char tmpl[] = "/tmp/strata_cc_http.XXXXXX";
-    EXPECT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     sock_path_ = dir_ + "/control.sock";
     fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr = {};
@@ -164,9 +161,6 @@ class OneShotServer {
     shutdown(fd_, SHUT_RDWR);
     thread_.join();
     close(fd_);
-    unlink((dir_ + "/.strata.sock").c_str());
-    unlink(sock_path_.c_str());
-    rmdir(dir_.c_str());
   }
   const std::string& mount() const { return dir_; }
   // Waits for the request to be served; the raw request.
@@ -200,7 +194,8 @@ class OneShotServer {
   }
 
   std::string response_;
-  std::string dir_;
+  testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
   std::string sock_path_;
   int fd_ = -1;
   std::string request_;

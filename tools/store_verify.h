@@ -7,7 +7,7 @@
 // xxh64 and zstd frame) and holds the branch and seq range the manifest says.
 // Layers that no newest manifest names (a flush that crashed before its
 // manifest, a dropped branch) are still checked, and listed as unreferenced:
-// a crash leaks objects by design (DESIGN.md invariant 5), so that is a note,
+// a crash leaks objects by design (docs/design.md invariant 5), so that is a note,
 // not a problem. Only reads; safe while the store is mounted.
 //
 // Also measured, per branch of the newest catalog: its layers by kind and
