@@ -12,7 +12,7 @@
 
 #include "api/api.h"
 #include "catalog/fork_spec.h"
-#include "layers/inode.h"
+#include "common/clock.h"
 
 namespace strata {
 

@@ -13,7 +13,7 @@
 #include "api/api.h"
 #include "api/api_request.h"
 #include "catalog/fork_spec.h"
-#include "layers/inode.h"
+#include "common/clock.h"
 
 namespace strata {
 

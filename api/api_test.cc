@@ -9,8 +9,8 @@
 #include "api/status_metrics.h"
 #include "catalog/branch_test_util.h"
 #include "catalog/fork_spec.h"
+#include "common/clock.h"
 #include "endpoint/branch_access.h"
-#include "layers/inode.h"
 
 namespace strata {
 namespace {

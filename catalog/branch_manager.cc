@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "catalog/fork_spec.h"
+#include "common/clock.h"
 #include "layers/inode.h"
 #include "layers/key.h"
 

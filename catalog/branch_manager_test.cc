@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "catalog/branch_test_util.h"
+#include "common/clock.h"
 #include "layers/inode.h"
 #include "layers/key.h"
 

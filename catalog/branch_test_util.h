@@ -11,7 +11,7 @@
 
 #include "catalog/branch_manager.h"
 #include "catalog/catalog.h"
-#include "layers/inode.h"
+#include "common/clock.h"
 #include "layers/strata_test_util.h"
 
 namespace strata::testing {

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "catalog/tree_size.h"
-#include "layers/inode.h"
+#include "common/clock.h"
 
 namespace strata {
 

@@ -46,7 +46,17 @@ class [[nodiscard]] Status {
   }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status Busy(std::string m) { return {Code::kBusy, std::move(m)}; }
-  static Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
+  // Retryable when space may be freed (a walsink server's full disk).
+  static Status NoSpace(std::string m, bool retryable = false) {
+    return {Code::kNoSpace, std::move(m), retryable};
+  }
+  static Status NotEmpty(std::string m) { return {Code::kNotEmpty, std::move(m)}; }
+  static Status NotDir(std::string m) { return {Code::kNotDir, std::move(m)}; }
+  static Status IsDir(std::string m) { return {Code::kIsDir, std::move(m)}; }
+  static Status Permission(std::string m) { return {Code::kPermission, std::move(m)}; }
+  static Status ReadOnly(std::string m) { return {Code::kReadOnly, std::move(m)}; }
+  static Status TooBig(std::string m) { return {Code::kTooBig, std::move(m)}; }
+  static Status NotSupported(std::string m) { return {Code::kNotSupported, std::move(m)}; }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m), true}; }
   static Status Quota(std::string m) { return {Code::kQuota, std::move(m)}; }
   // From an errno value of a failed system call; `what` names the call and object.

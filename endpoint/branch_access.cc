@@ -1,6 +1,6 @@
 #include "endpoint/branch_access.h"
 
-#include "layers/inode.h"
+#include "common/clock.h"
 #include "pgwire/scram.h"
 
 namespace strata {
@@ -26,8 +26,8 @@ Result<ProxySession> BranchAccess::Open(const ProxyCredential& cred, const std::
     const BranchInfo* b = cat->FindBranch(branch);
     if (!b) return Status::NotFound("branch \"" + branch + "\" does not exist");
     if (b->id != cred.branch_id) {
-      return Status(Code::kPermission,
-                    "credential \"" + cred.user + "\" is not valid for branch \"" + branch + "\"");
+      return Status::Permission("credential \"" + cred.user + "\" is not valid for branch \"" +
+                                branch + "\"");
     }
     owner = b->owner;
   }

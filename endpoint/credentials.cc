@@ -1,7 +1,7 @@
 #include "endpoint/credentials.h"
 
+#include "common/clock.h"
 #include "common/crypto.h"
-#include "layers/inode.h"
 #include "pgwire/scram.h"
 
 namespace strata {

@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/clock.h"
 #include "common/filename.h"
-#include "layers/inode.h"
 
 namespace strata {
 

@@ -6,9 +6,9 @@
 
 #include <vector>
 
+#include "common/clock.h"
 #include "common/filename.h"
 #include "endpoint/postgres_server.h"
-#include "layers/inode.h"
 
 namespace strata {
 

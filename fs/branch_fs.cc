@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/clock.h"
 #include "layers/key.h"
 
 namespace strata {
@@ -19,7 +20,7 @@ constexpr size_t kAttrCacheMax = 1 << 17;
 
 Status NameCheck(std::string_view name) {
   if (name.empty() || name == "." || name == "..") return Status::Invalid("bad name");
-  if (name.size() > kMaxName) return Status(Code::kTooBig, "name too long");
+  if (name.size() > kMaxName) return Status::TooBig("name too long");
   return Status::OK();
 }
 
@@ -95,7 +96,7 @@ Result<InodeAttr> BranchFs::GetAttr(uint64_t ino) { return LoadAttr(CurrentLinea
 
 Result<InodeAttr> BranchFs::LoadDir(const LineageRef& lin, uint64_t dir) {
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, dir));
-  if (!a.IsDir()) return Status(Code::kNotDir, "not a directory");
+  if (!a.IsDir()) return Status::NotDir("not a directory");
   return a;
 }
 
@@ -112,7 +113,7 @@ Result<std::optional<std::pair<uint64_t, uint32_t>>> BranchFs::LookupEntry(const
 }
 
 Result<InodeAttr> BranchFs::Lookup(uint64_t dir, std::string_view name) {
-  if (name.size() > kMaxName) return Status(Code::kTooBig, "name too long");
+  if (name.size() > kMaxName) return Status::TooBig("name too long");
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
   if (!entry) return Status::NotFound("no such entry");
@@ -165,7 +166,7 @@ Result<InodeAttr> BranchFs::Symlink(uint64_t dir, std::string_view name, std::st
                                     uint32_t uid, uint32_t gid) {
   STRATA_RETURN_IF_ERROR(NameCheck(name));
   if (target.empty() || target.size() > kMaxSymlink) {
-    return Status(Code::kTooBig, "symlink target too long");
+    return Status::TooBig("symlink target too long");
   }
   std::lock_guard lock(mu_);
   const LineageRef lin = CurrentLineage();
@@ -197,7 +198,7 @@ Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_vie
   std::lock_guard lock(mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
-  if (a.IsDir()) return Status(Code::kPermission, "hard link to a directory");
+  if (a.IsDir()) return Status::Permission("hard link to a directory");
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, new_dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, new_dir, new_name));
   if (existing) return Status::Exists("entry exists");
@@ -220,7 +221,7 @@ Status BranchFs::Unlink(uint64_t dir, std::string_view name) {
   STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
   if (!entry) return Status::NotFound("no such entry");
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, entry->first));
-  if (a.IsDir()) return Status(Code::kIsDir, "is a directory");
+  if (a.IsDir()) return Status::IsDir("is a directory");
   const int64_t now = NowNs();
   // The inode stays (nlink 0, orphaned) so that open handles keep working,
   // until Purge deletes it once the kernel forgets it.
@@ -244,16 +245,16 @@ Result<bool> BranchFs::DirIsEmpty(const LineageRef& lin, uint64_t dir) {
 
 Status BranchFs::Rmdir(uint64_t dir, std::string_view name) {
   if (name == ".") return Status::Invalid("rmdir .");
-  if (name == "..") return Status(Code::kNotEmpty, "rmdir ..");
+  if (name == "..") return Status::NotEmpty("rmdir ..");
   std::lock_guard lock(mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
   if (!entry) return Status::NotFound("no such entry");
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, entry->first));
-  if (!a.IsDir()) return Status(Code::kNotDir, "not a directory");
+  if (!a.IsDir()) return Status::NotDir("not a directory");
   STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, a.ino));
-  if (!empty) return Status(Code::kNotEmpty, "directory not empty");
+  if (!empty) return Status::NotEmpty("directory not empty");
   const int64_t now = NowNs();
   a.nlink = 0;
   a.ctime_ns = now;
@@ -328,11 +329,11 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
     puts.push_back(PutAttr(*dst));
   } else {
     if (dst) {
-      if (src.IsDir() && !dst->IsDir()) return Status(Code::kNotDir, "target is not a directory");
-      if (!src.IsDir() && dst->IsDir()) return Status(Code::kIsDir, "target is a directory");
+      if (src.IsDir() && !dst->IsDir()) return Status::NotDir("target is not a directory");
+      if (!src.IsDir() && dst->IsDir()) return Status::IsDir("target is a directory");
       if (dst->IsDir()) {
         STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, dst->ino));
-        if (!empty) return Status(Code::kNotEmpty, "target directory not empty");
+        if (!empty) return Status::NotEmpty("target directory not empty");
         dst->nlink = 0;
         np.nlink = np.nlink > 2 ? np.nlink - 1 : 2;  // the replaced directory's ".."
       } else {
@@ -410,7 +411,7 @@ Result<InodeAttr> BranchFs::SetAttr(uint64_t ino, const SetAttrRequest& req) {
   const int64_t now = NowNs();
   std::vector<KeyPut> puts;
   if (req.size) {
-    if (a.IsDir()) return Status(Code::kIsDir, "truncate of a directory");
+    if (a.IsDir()) return Status::IsDir("truncate of a directory");
     if (!a.IsReg()) return Status::Invalid("truncate of a special file");
     STRATA_RETURN_IF_ERROR(TruncatePuts(lin, &a, *req.size, &puts));
     a.mtime_ns = now;
@@ -430,7 +431,7 @@ Result<InodeAttr> BranchFs::SetAttr(uint64_t ino, const SetAttrRequest& req) {
 Result<size_t> BranchFs::Read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
-  if (a.IsDir()) return Status(Code::kIsDir, "read of a directory");
+  if (a.IsDir()) return Status::IsDir("read of a directory");
   if (offset >= a.size) return size_t{0};
   const size_t n = static_cast<size_t>(std::min<uint64_t>(size, a.size - offset));
   size_t done = 0;
@@ -458,7 +459,7 @@ Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, 
   std::lock_guard lock(mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
-  if (a.IsDir()) return Status(Code::kIsDir, "write to a directory");
+  if (a.IsDir()) return Status::IsDir("write to a directory");
   std::vector<KeyPut> puts;
   puts.reserve(size / kPageSize + 3);
   size_t done = 0;
@@ -490,12 +491,12 @@ Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, 
 
 Status BranchFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
   if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE) {
-    return Status(Code::kNotSupported, "unsupported fallocate mode");
+    return Status::NotSupported("unsupported fallocate mode");
   }
   std::lock_guard lock(mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
-  if (!a.IsReg()) return Status(Code::kIsDir, "fallocate of a non-regular file");
+  if (!a.IsReg()) return Status::IsDir("fallocate of a non-regular file");
   // Space is never reserved: pages are written on demand and holes read as zeros.
   if (mode == FALLOC_FL_KEEP_SIZE || offset + length <= a.size) return Status::OK();
   a.size = offset + length;

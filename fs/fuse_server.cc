@@ -12,6 +12,7 @@
 #include <new>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/filename.h"
 #include "layers/key.h"
 

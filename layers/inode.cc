@@ -44,10 +44,4 @@ bool DecodeInodeAttr(std::string_view v, InodeAttr* a) {
   return ok;
 }
 
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 }  // namespace strata

@@ -32,7 +32,4 @@ std::string EncodeInodeAttr(const InodeAttr& a);
 // False if `v` is not a well-formed encoding.
 bool DecodeInodeAttr(std::string_view v, InodeAttr* a);
 
-// Current wall-clock time in nanoseconds since the epoch.
-int64_t NowNs();
-
 }  // namespace strata

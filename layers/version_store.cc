@@ -8,6 +8,7 @@
 #include <chrono>
 #include <set>
 
+#include "common/clock.h"
 #include "layers/inode.h"
 #include "layers/key.h"
 

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "layers/inode.h"
 #include "layers/key.h"
 #include "layers/manifest.h"

@@ -50,10 +50,9 @@ Status S3ErrorStatus(std::string_view what, std::string_view bucket, long http_s
     return Status::IO(msg, /*retryable=*/true);
   }
   if (OneOf(code, kCredentialCodes) || http_status == 401 || http_status == 403) {
-    return Status(Code::kPermission,
-                  msg +
-                      "; check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
-                      "AWS_SESSION_TOKEN or ~/.aws/credentials) and their permissions");
+    return Status::Permission(msg +
+                              "; check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                              "AWS_SESSION_TOKEN or ~/.aws/credentials) and their permissions");
   }
   if (code == "PreconditionFailed" || http_status == 412) {
     return Status::Exists(msg + "; object already exists");

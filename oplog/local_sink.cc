@@ -408,8 +408,8 @@ Result<uint64_t> LocalSink::Append(const OpRecord& rec) {
   std::string frame;
   EncodeOpRecord(rec, &frame);
   if (frame.size() > kOpRecordHeaderBytes + kOpRecordMaxBodyBytes) {
-    return Status(Code::kTooBig,
-                  "op record of " + std::to_string(frame.size()) + " bytes exceeds the limit");
+    return Status::TooBig("op record of " + std::to_string(frame.size()) +
+                          " bytes exceeds the limit");
   }
 
   std::unique_lock<std::mutex> l(mu_);

@@ -79,7 +79,7 @@ class Sink {
   virtual Status ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
                             uint64_t* next) {
     (void)from, (void)max_bytes, (void)frames, (void)first, (void)next;
-    return Status(Code::kNotSupported, "this sink cannot be read by offset");
+    return Status::NotSupported("this sink cannot be read by offset");
   }
 };
 

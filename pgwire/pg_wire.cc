@@ -23,7 +23,7 @@ Status ReadFullBy(int fd, char* buf, size_t n, Clock::time_point deadline,
   while (done < n) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return Status(Code::kUnavailable, "reading from " + what + " timed out");
+    if (left <= 0) return Status::Unavailable("reading from " + what + " timed out");
     pollfd p{fd, POLLIN, 0};
     const int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
     if (rc < 0 && errno == EINTR) continue;
@@ -98,8 +98,8 @@ Result<Startup> ParseStartup(std::string_view packet) {
     return s;
   }
   if (code >> 16 != 3) {
-    return Status(Code::kNotSupported, "unsupported frontend protocol " + VersionText(code) +
-                                           ": the server supports 3.0");
+    return Status::NotSupported("unsupported frontend protocol " + VersionText(code) +
+                                ": the server supports 3.0");
   }
   s.kind = Startup::Kind::kStartup;
   s.protocol = code;

@@ -95,7 +95,7 @@ Status Proxy::RunSession(Conn* c) {
                           const std::string& message) {
     (*counter)++;
     SendAll(fd, pgwire::ErrorResponse("FATAL", sqlstate, message), c->peer).PermitUnchecked();
-    return Status(Code::kInvalid, "refused" + who + " with FATAL " + sqlstate + ": " + message);
+    return Status::Invalid("refused" + who + " with FATAL " + sqlstate + ": " + message);
   };
   // A client read that failed: a clean close is not worth a line; the rest is refused.
   const auto client_failed = [&](const Status& st) {
@@ -222,8 +222,8 @@ Status Proxy::RunSession(Conn* c) {
     if (m->type == 'E') {
       refused_++;
       std::map<char, std::string> f = pgwire::ParseErrorFields(m->body);
-      return Status(Code::kInvalid, "refused" + who + " by the branch's server with " + f['S'] +
-                                        " " + f['C'] + ": " + f['M']);
+      return Status::Invalid("refused" + who + " by the branch's server with " + f['S'] + " " +
+                             f['C'] + ": " + f['M']);
     }
     if (m->type == 'Z') break;
   }
@@ -272,7 +272,7 @@ Status Proxy::Authenticate(Conn* c, const std::string& user, const Result<ProxyC
   STRATA_ASSIGN_OR_RETURN(const std::string final_body, read_response());
   Result<std::string> server_final = exchange.Final(final_body);
   if (!server_final.ok()) return violation(server_final.status());
-  if (!found.ok()) return Status(Code::kPermission, "unknown user");
+  if (!found.ok()) return Status::Permission("unknown user");
   STRATA_RETURN_IF_ERROR(
       SendAll(c->client, pgwire::AuthenticationSaslFinal(*server_final), c->peer));
   return Status::OK();

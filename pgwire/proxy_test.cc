@@ -446,12 +446,11 @@ TEST_F(ProxyTest, OpenErrorsBecomeFatals) {
     Status st;
     const char* sqlstate;
   };
-  for (const Case& c :
-       {Case{Status::NotFound("branch \"main\" does not exist"), "3D000"},
-        Case{Status(Code::kPermission, "credential is not for branch main"), "28000"},
-        Case{Status::Busy("branch main is being restored"), "57P03"},
-        Case{Status::Quota("owner is over the server quota"), "53400"},
-        Case{Status::Unavailable("the store is unreachable"), "57P03"}}) {
+  for (const Case& c : {Case{Status::NotFound("branch \"main\" does not exist"), "3D000"},
+                        Case{Status::Permission("credential is not for branch main"), "28000"},
+                        Case{Status::Busy("branch main is being restored"), "57P03"},
+                        Case{Status::Quota("owner is over the server quota"), "53400"},
+                        Case{Status::Unavailable("the store is unreachable"), "57P03"}}) {
     std::map<char, std::string> f = OpenFailure(c.st);
     EXPECT_EQ(f['S'], "FATAL");
     EXPECT_EQ(f['C'], c.sqlstate) << c.st.ToString();

@@ -98,7 +98,7 @@ Result<std::string> ServerExchange::First(std::string_view msg) {
   const std::vector<std::string_view> parts = Split(msg, ',');
   if (parts.size() < 4) return Status::Invalid("SCRAM: malformed client-first-message");
   if (parts[0].starts_with("p=")) {
-    return Status(Code::kNotSupported, "SCRAM: channel binding is not supported by this server");
+    return Status::NotSupported("SCRAM: channel binding is not supported by this server");
   }
   if ((parts[0] != "n" && parts[0] != "y") || !parts[1].empty()) {
     return Status::Invalid("SCRAM: malformed gs2 header (authzid is not supported)");
@@ -148,7 +148,7 @@ Result<std::string> ServerExchange::Final(std::string_view msg) {
   const std::string client_signature = crypto::HmacSha256(v_.stored_key, auth);
   const std::string client_key = Xor(*proof, client_signature);
   if (!crypto::ConstantTimeEqual(crypto::Sha256(client_key), v_.stored_key)) {
-    return Status(Code::kPermission, "password authentication failed");
+    return Status::Permission("password authentication failed");
   }
   return "v=" + crypto::Base64Encode(crypto::HmacSha256(v_.server_key, auth));
 }

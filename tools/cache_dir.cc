@@ -77,7 +77,7 @@ Status MakeDirs(const std::string& path, mode_t mode) {
     struct stat st;
     if (err == EEXIST && stat(prefix.c_str(), &st) == 0) {
       if (S_ISDIR(st.st_mode)) continue;
-      return Status(Code::kNotDir, prefix + " exists and is not a directory");
+      return Status::NotDir(prefix + " exists and is not a directory");
     }
     return Status::FromErrno(err, "create directory " + prefix);
   }

@@ -227,9 +227,9 @@ Result<nlohmann::json> ControlClient::Call(const std::string& method, const std:
       long err = 0;
       curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &err);
       if (err == EACCES || err == EPERM) {
-        return Status(Code::kPermission, "permission denied on " + socket_path +
-                                             ", the control socket of " + mount_ +
-                                             " (it admits the daemon's user only)");
+        return Status::Permission("permission denied on " + socket_path +
+                                  ", the control socket of " + mount_ +
+                                  " (it admits the daemon's user only)");
       }
       return NoDaemon(mount_);
     }

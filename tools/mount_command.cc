@@ -157,7 +157,7 @@ Result<std::string> PrepareMountpoint(const std::string& path) {
     return Status::FromErrno(errno, "stat " + path);
   }
   if (!S_ISDIR(st.st_mode)) {
-    return Status(Code::kNotDir, "mount point " + path + " is not a directory");
+    return Status::NotDir("mount point " + path + " is not a directory");
   }
   char resolved[PATH_MAX];
   if (realpath(path.c_str(), resolved) == nullptr) {
@@ -180,7 +180,7 @@ Result<std::string> PrepareMountpoint(const std::string& path) {
     }
   }
   closedir(dir);
-  if (!empty) return Status(Code::kNotEmpty, "mount point " + abs + " is not empty");
+  if (!empty) return Status::NotEmpty("mount point " + abs + " is not empty");
   return abs;
 }
 

@@ -25,7 +25,7 @@ PACKAGES=(
   libfuse3-dev fuse3 librocksdb-dev libzstd-dev libxxhash-dev libssl-dev
   libcurl4-openssl-dev libpq-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libmicrohttpd-dev curl
   libgtest-dev libgmock-dev libbenchmark-dev libpugixml-dev
-  postgresql-15 postgresql-contrib clang-format
+  postgresql-15 postgresql-contrib clang-format clang
   jq procps util-linux kmod perl ca-certificates
 )
 

@@ -2,8 +2,9 @@
 # test.sh: the whole test suite, as CI runs it (Debian 12, root, 2 cores).
 #   1. setup.sh --asan (deps, ./build and ./build-asan)
 #   2. clang-format --dry-run --Werror on every tracked .cc/.h
-#   3. unit tests under ASan/UBSan (build-asan, ctest -L unit)
-#   4. unit + integration tests (build, ctest)
+#   3. clang -Wthread-safety over the tree (tools/thread_safety.sh)
+#   4. unit tests under ASan/UBSan (build-asan, ctest -L unit)
+#   5. unit + integration tests (build, ctest)
 # Exits non-zero on the first failing step.
 set -euo pipefail
 
@@ -29,6 +30,9 @@ if ((${#SOURCES[@]})); then
 else
   echo "no sources to check"
 fi
+
+step "clang -Wthread-safety (tools/thread_safety.sh)"
+bash tools/thread_safety.sh build
 
 step "unit tests under ASan/UBSan (build-asan)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

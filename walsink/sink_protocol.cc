@@ -50,7 +50,7 @@ Status SinkErrorStatus(SinkError e, const std::string& message) {
   const std::string m = std::string("walsink server: ") + SinkErrorName(e) + ": " + message;
   switch (e) {
     case SinkError::kNoSpace:
-      return Status(Code::kNoSpace, m, true);  // space may be freed: keep trying
+      return Status::NoSpace(m, /*retryable=*/true);  // space may be freed: keep trying
     case SinkError::kIO:
       return Status::IO(m, true);
     case SinkError::kUnknownBranch:
