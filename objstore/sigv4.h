@@ -126,70 +126,8 @@ std::string StringToSign(std::string_view amz_date, std::string_view scope,
 std::string SigningKey(std::string_view secret_access_key, std::string_view date,
                        std::string_view region, std::string_view service);
 
-// --- Primitives. ---
+// --- Primitives (SHA-256, HMAC and hex are common/crypto.h's). ---
 
-// "YYYYMMDDTHHMMSSZ" (see AmzDate). Adds, if the request lacks them (compared
-// case-insensitively), X-Amz-Date (= amz_date), X-Amz-Security-Token (when the
-// credentials carry one) and x-amz-content-sha256 (when asked). An X-Amz-Date
-// the caller already set must equal amz_date.
-SigV4Signature Sign(const SigV4Credentials& credentials, const SigV4Request& request,
-                    std::string_view region, std::string_view service, std::string_view amz_date);
-
-// --- The steps, exposed for tests and for the HTTP layer. ---
-
-// Percent-encodes every byte except the unreserved A-Z a-z 0-9 - . _ ~ as %XX
-// (uppercase hex); '/' is kept unless encode_slash. Never decodes anything.
-std::string UriEncode(std::string_view s, bool encode_slash);
-
-// RFC 3986 remove_dot_segments plus collapsing of empty segments ("//"): the
-// result starts with '/' and keeps a trailing '/' (or one implied by a final
-// "." or ".."). "/a/./b/../c//" -> "/a/c/".
-std::string NormalizePath(std::string_view raw_path);
-
-// The encoded path of the canonical request (and of the request line):
-// UriEncode(normalize ? NormalizePath(p) : p, /*encode_slash=*/false); "/" for "".
-std::string CanonicalUri(std::string_view raw_path, bool normalize);
-
-// Names and values encoded with UriEncode(.., true), "name=value" pairs sorted
-// by encoded name then encoded value, joined with '&'. Empty for no pairs.
-std::string CanonicalQueryString(const KeyValues& query);
-
-// "name:value\n" per distinct lowercase header name, sorted by name; values
-// trimmed, inner whitespace runs (space, tab, CR, LF) collapsed to one space,
-// duplicates joined with ',' in the order given.
-std::string CanonicalHeaders(const KeyValues& headers);
-
-// The sorted distinct lowercase header names joined with ';'.
-std::string SignedHeaders(const KeyValues& headers);
-
-// method \n CanonicalUri \n CanonicalQueryString \n CanonicalHeaders \n
-// SignedHeaders \n payload_hash, over the request exactly as given (Sign adds
-// its headers first).
-std::string CanonicalRequest(const SigV4Request& request);
-
-// "date/region/service/aws4_request", date being the first 8 chars of amz_date.
-std::string CredentialScope(std::string_view amz_date, std::string_view region,
-                            std::string_view service);
-
-// "AWS4-HMAC-SHA256\n" amz_date "\n" scope "\n" canonical_request_sha256_hex.
-std::string StringToSign(std::string_view amz_date, std::string_view scope,
-                         std::string_view canonical_request_sha256_hex);
-
-// HMAC chain "AWS4"+secret -> date (YYYYMMDD) -> region -> service ->
-// "aws4_request"; 32 raw bytes.
-std::string SigningKey(std::string_view secret_access_key, std::string_view date,
-                       std::string_view region, std::string_view service);
-
-// --- Primitives. ---
-
-// Raw 32-byte SHA-256(data).
-std::string Sha256(std::string_view data);
-// Lowercase hex of SHA-256(data). Sha256Hex("") is the empty-payload hash.
-std::string Sha256Hex(std::string_view data);
-// Raw 32-byte HMAC-SHA256(key, data).
-std::string HmacSha256(std::string_view key, std::string_view data);
-// Lowercase hex of arbitrary bytes.
-std::string HexEncode(std::string_view bytes);
 // "YYYYMMDDTHHMMSSZ" in UTC, whole seconds.
 std::string AmzDate(std::chrono::system_clock::time_point t);
 
