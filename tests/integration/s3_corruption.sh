@@ -71,12 +71,17 @@ rm -rf "$CACHE_DIR"
 start_daemon
 [[ "$(file_digests "$MNT/main")" == "$GOOD" ]] || fail "files differ after the repair"
 umount_daemon
-CHUNK=$(find "$CACHE_DIR/objects" -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)
-[[ -n "$CHUNK" ]] || fail "no L2 chunk files under $CACHE_DIR/objects"
-flip_byte "$CHUNK" $(($(stat -c %s "$CHUNK") / 2))
+# Every cache file gets a flipped byte: a chunk holding only superseded
+# versions is never read, so one flipped chunk alone may go unseen.
+ROTTEN=0
+while IFS= read -r f; do
+  flip_byte "$f" $(($(stat -c %s "$f") / 2))
+  ROTTEN=$((ROTTEN + 1))
+done < <(find "$CACHE_DIR/objects" -type f ! -name '.tmp-*')
+((ROTTEN > 0)) || fail "no L2 chunk files under $CACHE_DIR/objects"
 start_daemon
-[[ "$(file_digests "$MNT/main")" == "$GOOD" ]] || fail "wrong bytes with a rotten L2 chunk"
+[[ "$(file_digests "$MNT/main")" == "$GOOD" ]] || fail "wrong bytes with $ROTTEN rotten L2 files"
 CORRUPT=$(strata status --json | jres | jq -r '.cache.l2.corrupt')
-((CORRUPT >= 1)) || fail "the rotten L2 chunk was not detected (l2.corrupt=$CORRUPT)"
-ok "rotten L2 chunk detected ($CORRUPT) and healed from the store; every file identical"
+((CORRUPT >= 1)) || fail "no rotten L2 file was detected (l2.corrupt=$CORRUPT of $ROTTEN)"
+ok "rotten L2 files detected ($CORRUPT of the $ROTTEN flipped were read) and healed from the store; every file identical"
 umount_daemon
