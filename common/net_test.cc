@@ -10,10 +10,11 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace strata {
 namespace {
@@ -190,7 +191,7 @@ TEST(ReapFinished, JoinsOnlyFinishedConnections) {
     std::atomic<bool> finished{false};
     std::thread thread;
   };
-  std::mutex mu;
+  Mutex mu;
   std::map<int, std::unique_ptr<Conn>> conns;
   for (int i = 0; i < 4; i++) {
     auto c = std::make_unique<Conn>();
@@ -202,7 +203,7 @@ TEST(ReapFinished, JoinsOnlyFinishedConnections) {
     while (id % 2 == 0 && !c->finished) std::this_thread::yield();
   }
   int joined = 0;
-  ReapFinished(mu, conns, [&](Conn& c) {
+  ReapFinished(&mu, &conns, [&](Conn& c) {
     c.thread.join();
     joined++;
   });
