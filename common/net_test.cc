@@ -149,7 +149,7 @@ TEST(Acceptor, HandsEveryConnectionOverAndStopsCleanly) {
   uint16_t port = 0;
   Result<int> listener = ListenTcp({"127.0.0.1", 0}, &port);
   ASSERT_TRUE(listener.ok()) << listener.status().ToString();
-  std::mutex mu;
+  Mutex mu;
   std::vector<std::string> peers;  // the server side's view of each client
   std::atomic<int> reaps{0};
   Acceptor acceptor;
@@ -161,7 +161,7 @@ TEST(Acceptor, HandsEveryConnectionOverAndStopsCleanly) {
         socklen_t len = sizeof(int);
         getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len);
         getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &len);
-        std::lock_guard<std::mutex> l(mu);
+        MutexLock l(&mu);
         peers.push_back(PeerName(fd) + (nodelay && keepalive ? " tuned" : " untuned"));
         ::close(fd);
       });

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/temp_dir.h"
 #include "objstore/object_store.h"
 
@@ -96,7 +97,7 @@ TEST_F(FileStoreTest, PutIfAbsentRaceHasExactlyOneWinner) {
   std::vector<int> winner(kKeys, -1);
   std::vector<int> wins(kKeys, 0);
   std::atomic<int> unexpected{0};
-  std::mutex mu;
+  Mutex mu;
   std::latch start(2);
   auto payload = [](int t, int k) {
     return "thread " + std::to_string(t) + " key " + std::to_string(k) + std::string(1000, 'a' + t);
@@ -106,7 +107,7 @@ TEST_F(FileStoreTest, PutIfAbsentRaceHasExactlyOneWinner) {
     for (int k = 0; k < kKeys; k++) {
       Status s = store_.PutIfAbsent("race/" + std::to_string(k % 7) + "/" + std::to_string(k),
                                     payload(t, k));
-      std::lock_guard<std::mutex> l(mu);
+      MutexLock l(&mu);
       if (s.ok()) {
         wins[k]++;
         winner[k] = t;
