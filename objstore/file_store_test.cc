@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/fd_util.h"
 #include "common/mutex.h"
 #include "common/temp_dir.h"
 #include "objstore/object_store.h"
@@ -171,9 +172,8 @@ TEST_F(FileStoreTest, ListPrefixesNestedDirsAndHiddenFiles) {
   ASSERT_TRUE(lease.ok());
   // Leftovers of crashed uploads must never look like objects.
   for (const char* tmp : {".tmp-0123456789abcdef", "ab/.tmp-dead", "branches/2/layers/.tmp-x"}) {
-    int fd = open((dir_.path() + "/" + tmp).c_str(), O_CREAT | O_WRONLY, 0644);
-    ASSERT_GE(fd, 0);
-    close(fd);
+    const UniqueFd fd(open((dir_.path() + "/" + tmp).c_str(), O_CREAT | O_WRONLY, 0644));
+    ASSERT_TRUE(fd.valid());
   }
 
   auto all = store_.List("");
