@@ -107,7 +107,7 @@ void Metrics::AddHistogram(const std::string& name, const std::string& help,
 
 void Metrics::Add(const std::string& name, Type type, const std::string& help,
                   std::vector<double> buckets) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!IsMetricName(name)) {
     LogOnce("metrics: bad metric name '" + name + "'");
     return;
@@ -123,7 +123,7 @@ void Metrics::Add(const std::string& name, Type type, const std::string& help,
 }
 
 void Metrics::Inc(const std::string& name, const MetricLabels& labels, double by) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   Family* f = Find(name, "Inc");
   if (f == nullptr) return;
   if (f->type == Type::kHistogram) return LogOnce("metrics: Inc on histogram " + name);
@@ -134,7 +134,7 @@ void Metrics::Inc(const std::string& name, const MetricLabels& labels, double by
 }
 
 void Metrics::Set(const std::string& name, const MetricLabels& labels, double value) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   Family* f = Find(name, "Set");
   if (f == nullptr) return;
   if (f->type != Type::kGauge) return LogOnce("metrics: Set on non-gauge " + name);
@@ -142,7 +142,7 @@ void Metrics::Set(const std::string& name, const MetricLabels& labels, double va
 }
 
 void Metrics::Observe(const std::string& name, const MetricLabels& labels, double value) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   Family* f = Find(name, "Observe");
   if (f == nullptr) return;
   if (f->type != Type::kHistogram) return LogOnce("metrics: Observe on non-histogram " + name);
@@ -157,7 +157,7 @@ void Metrics::Observe(const std::string& name, const MetricLabels& labels, doubl
 }
 
 void Metrics::SetTotal(const std::string& name, const MetricLabels& labels, double total) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   Family* f = Find(name, "SetTotal");
   if (f == nullptr) return;
   if (f->type != Type::kCounter) return LogOnce("metrics: SetTotal on non-counter " + name);
@@ -171,7 +171,7 @@ void Metrics::SetTotal(const std::string& name, const MetricLabels& labels, doub
 
 void Metrics::SetHistogram(const std::string& name, const MetricLabels& labels,
                            const std::vector<uint64_t>& per_bucket, double sum, uint64_t count) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   Family* f = Find(name, "SetHistogram");
   if (f == nullptr) return;
   if (f->type != Type::kHistogram) return LogOnce("metrics: SetHistogram on non-histogram " + name);
@@ -188,19 +188,19 @@ void Metrics::SetHistogram(const std::string& name, const MetricLabels& labels,
 }
 
 void Metrics::AddCollector(std::function<void(Metrics&)> collect) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   collectors_.push_back(std::move(collect));
 }
 
 std::string Metrics::Render() {
   std::vector<std::function<void(Metrics&)>> collectors;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     collectors = collectors_;
   }
   for (auto& collect : collectors) collect(*this);
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
     out += "# HELP " + name + " ";

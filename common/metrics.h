@@ -21,11 +21,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace strata {
 
@@ -37,32 +38,34 @@ class Metrics {
  public:
   // Declares a family once; later calls with the same name are no-ops (a
   // different type is logged). Names: [a-zA-Z_:][a-zA-Z0-9_:]*.
-  void AddCounter(const std::string& name, const std::string& help);
-  void AddGauge(const std::string& name, const std::string& help);
+  void AddCounter(const std::string& name, const std::string& help) EXCLUDES(mu_);
+  void AddGauge(const std::string& name, const std::string& help) EXCLUDES(mu_);
   // `buckets`: upper bounds (value <= bound), in any order; +Inf is implicit.
-  void AddHistogram(const std::string& name, const std::string& help, std::vector<double> buckets);
+  void AddHistogram(const std::string& name, const std::string& help, std::vector<double> buckets)
+      EXCLUDES(mu_);
 
   // Counters and gauges (a gauge may go down: `by` < 0).
-  void Inc(const std::string& name, const MetricLabels& labels = {}, double by = 1);
+  void Inc(const std::string& name, const MetricLabels& labels = {}, double by = 1) EXCLUDES(mu_);
   // Gauges.
-  void Set(const std::string& name, const MetricLabels& labels, double value);
+  void Set(const std::string& name, const MetricLabels& labels, double value) EXCLUDES(mu_);
   // Histograms.
-  void Observe(const std::string& name, const MetricLabels& labels, double value);
+  void Observe(const std::string& name, const MetricLabels& labels, double value) EXCLUDES(mu_);
 
   // For collectors of totals kept elsewhere (the version store's counters):
   // a counter's total, which must not go down (a lower one is logged and
   // ignored), and a histogram's whole state: `per_bucket[i]` observations
   // <= the i-th declared bound and above the one before (not cumulative; one
   // entry per declared bound), and the count and sum of every observation.
-  void SetTotal(const std::string& name, const MetricLabels& labels, double total);
+  void SetTotal(const std::string& name, const MetricLabels& labels, double total) EXCLUDES(mu_);
   void SetHistogram(const std::string& name, const MetricLabels& labels,
-                    const std::vector<uint64_t>& per_bucket, double sum, uint64_t count);
+                    const std::vector<uint64_t>& per_bucket, double sum, uint64_t count)
+      EXCLUDES(mu_);
 
   // Runs at every Render(), before the text is made, to Set gauges from live state.
-  void AddCollector(std::function<void(Metrics&)> collect);
+  void AddCollector(std::function<void(Metrics&)> collect) EXCLUDES(mu_);
 
   // The whole registry in the text exposition format.
-  std::string Render();
+  std::string Render() EXCLUDES(mu_);
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };
@@ -79,18 +82,22 @@ class Metrics {
     std::map<MetricLabels, Series> series;
   };
 
-  void Add(const std::string& name, Type type, const std::string& help,
-           std::vector<double> buckets);
+  void Add(const std::string& name, Type type, const std::string& help, std::vector<double> buckets)
+      EXCLUDES(mu_);
   // The family `name`, or nullptr (logged) if it was not declared. `op` names the update.
-  Family* Find(const std::string& name, const char* op);
+  Family* Find(const std::string& name, const char* op) REQUIRES(mu_);
   // The series for `labels` in `family`, created on first use; nullptr for bad labels.
-  Series* SeriesFor(const std::string& name, Family& family, const MetricLabels& labels);
-  void LogOnce(const std::string& message);
+  Series* SeriesFor(const std::string& name, Family& family, const MetricLabels& labels)
+      REQUIRES(mu_);
+  void LogOnce(const std::string& message) REQUIRES(mu_);
 
-  std::mutex mu_;
-  std::map<std::string, Family, std::less<>> families_;
-  std::vector<std::function<void(Metrics&)>> collectors_;
-  std::set<std::string> logged_;  // messages already logged
+  // Lock order: a leaf. Callers (collectors included) may hold any lock of
+  // their own module when they call in; with mu_ held nothing else is
+  // locked and no collector runs.
+  Mutex mu_;
+  std::map<std::string, Family, std::less<>> families_ GUARDED_BY(mu_);
+  std::vector<std::function<void(Metrics&)>> collectors_ GUARDED_BY(mu_);
+  std::set<std::string> logged_ GUARDED_BY(mu_);  // messages already logged
 };
 
 }  // namespace strata

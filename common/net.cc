@@ -247,7 +247,7 @@ void TuneSocket(int fd, const SocketTuning& t) {
 void Acceptor::Start(std::string what, int listen_fd, uint16_t port, std::function<void()> reap,
                      std::function<void(int fd)> on_accept) {
   what_ = std::move(what);
-  listen_fd_ = listen_fd;
+  listen_fd_.reset(listen_fd);
   port_ = port;
   reap_ = std::move(reap);
   on_accept_ = std::move(on_accept);
@@ -257,14 +257,14 @@ void Acceptor::Start(std::string what, int listen_fd, uint16_t port, std::functi
 void Acceptor::Stop() {
   stopping_ = true;
   // shutdown() wakes the acceptor blocked in accept(); close only after the join.
-  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+  if (listen_fd_.valid()) ::shutdown(listen_fd_.get(), SHUT_RDWR);
   if (thread_.joinable()) thread_.join();
-  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+  listen_fd_.reset();
 }
 
 void Acceptor::Loop() {
   while (!stopping_) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       if (stopping_) return;
       if (errno == EINTR || errno == ECONNABORTED) continue;

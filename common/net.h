@@ -15,7 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd_util.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace strata {
 
@@ -72,7 +74,10 @@ void TuneSocket(int fd, const SocketTuning& tuning);
 // connections end), so finished connections are joined as new ones arrive.
 //
 // Thread-safety: Start and Stop from one thread (the owner's); the callbacks
-// run on the acceptor thread.
+// run on the acceptor thread. No lock: the members are set by Start before
+// the thread starts and read by Stop only after it is joined (stopping_ is
+// atomic). The callbacks may take the owner's locks; the owner must not hold
+// a lock that reap or on_accept takes when it calls Stop (Stop joins them).
 class Acceptor {
  public:
   Acceptor() = default;
@@ -91,7 +96,7 @@ class Acceptor {
   void Loop();
 
   std::string what_;
-  int listen_fd_ = -1;
+  UniqueFd listen_fd_;
   uint16_t port_ = 0;
   std::function<void()> reap_;
   std::function<void(int)> on_accept_;
@@ -100,20 +105,23 @@ class Acceptor {
 };
 
 // Joins the threads of the finished connections of a server and drops them.
-// `conns` maps ids to unique_ptrs of connections with an atomic `finished`
-// flag; `mu` guards the map. join(conn) joins its thread(s), outside `mu`.
-template <class Map, class Join>
-void ReapFinished(std::mutex& mu, Map& conns, Join join) {
+// `*conns` maps ids to unique_ptrs of connections with an atomic `finished`
+// flag; `*mu` (a strata::Mutex, or any lockable) guards the map and is taken
+// here. join(conn) joins its thread(s), outside `*mu`. Pointers rather than
+// references, so that a caller whose map is GUARDED_BY(*mu) may pass it
+// without holding the lock.
+template <class Lockable, class Map, class Join>
+void ReapFinished(Lockable* mu, Map* conns, Join join) EXCLUDES(*mu) {
   std::vector<typename Map::mapped_type> done;
   {
-    std::lock_guard<std::mutex> l(mu);
-    for (auto it = conns.begin(); it != conns.end();) {
+    std::lock_guard<Lockable> l(*mu);
+    for (auto it = conns->begin(); it != conns->end();) {
       if (!it->second->finished) {
         ++it;
         continue;
       }
       done.push_back(std::move(it->second));
-      it = conns.erase(it);
+      it = conns->erase(it);
     }
   }
   for (auto& c : done) join(*c);

@@ -10,10 +10,11 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace strata {
 namespace {
@@ -148,7 +149,7 @@ TEST(Acceptor, HandsEveryConnectionOverAndStopsCleanly) {
   uint16_t port = 0;
   Result<int> listener = ListenTcp({"127.0.0.1", 0}, &port);
   ASSERT_TRUE(listener.ok()) << listener.status().ToString();
-  std::mutex mu;
+  Mutex mu;
   std::vector<std::string> peers;  // the server side's view of each client
   std::atomic<int> reaps{0};
   Acceptor acceptor;
@@ -160,7 +161,7 @@ TEST(Acceptor, HandsEveryConnectionOverAndStopsCleanly) {
         socklen_t len = sizeof(int);
         getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len);
         getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &len);
-        std::lock_guard<std::mutex> l(mu);
+        MutexLock l(&mu);
         peers.push_back(PeerName(fd) + (nodelay && keepalive ? " tuned" : " untuned"));
         ::close(fd);
       });
@@ -190,7 +191,7 @@ TEST(ReapFinished, JoinsOnlyFinishedConnections) {
     std::atomic<bool> finished{false};
     std::thread thread;
   };
-  std::mutex mu;
+  Mutex mu;
   std::map<int, std::unique_ptr<Conn>> conns;
   for (int i = 0; i < 4; i++) {
     auto c = std::make_unique<Conn>();
@@ -202,7 +203,7 @@ TEST(ReapFinished, JoinsOnlyFinishedConnections) {
     while (id % 2 == 0 && !c->finished) std::this_thread::yield();
   }
   int joined = 0;
-  ReapFinished(mu, conns, [&](Conn& c) {
+  ReapFinished(&mu, &conns, [&](Conn& c) {
     c.thread.join();
     joined++;
   });

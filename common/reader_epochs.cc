@@ -6,7 +6,7 @@
 namespace strata {
 
 void ReaderEpochs::Synchronize() {
-  std::lock_guard lock(sync_mu_);
+  MutexLock lock(&sync_mu_);
   const int old = epoch_.load(std::memory_order_seq_cst);
   epoch_.store(1 - old, std::memory_order_seq_cst);
   // Readers hold a guard for one key lookup or one scan: microseconds to

@@ -19,7 +19,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace strata {
 
@@ -39,7 +40,7 @@ class ReaderEpochs {
 
   Guard Read() { return Guard(this); }
   // Returns once every Guard taken before the call has been released.
-  void Synchronize();
+  void Synchronize() EXCLUDES(sync_mu_);
   // Readers in either epoch now (for tests and metrics).
   int64_t Active() const { return counts_[0].load() + counts_[1].load(); }
 
@@ -52,7 +53,11 @@ class ReaderEpochs {
 
   std::atomic<int> epoch_{0};
   std::atomic<int64_t> counts_[2] = {0, 0};
-  std::mutex sync_mu_;  // one Synchronize at a time: it owns the epoch flip
+  // One Synchronize at a time: it owns the epoch flip. Readers never take
+  // it. Lock order: a caller may hold its own locks (the version store's)
+  // when it calls Synchronize, but no reader may wait for such a lock while
+  // holding a Guard, or Synchronize would wait for it forever.
+  Mutex sync_mu_;
 };
 
 }  // namespace strata

@@ -102,7 +102,7 @@ void DiskCachedStore::Load() {
   }
   std::vector<FileId> victims;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     // Oldest first, so the newest ends up at the front. Size records learn
     // their key (and size) when first read.
     for (const cf::FoundFile& f : *found) {
@@ -142,7 +142,7 @@ void DiskCachedStore::HandleBadFile(const std::string& key, FileId id, uint64_t 
   }
   bool forget = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto o = objects_.find(id.hash);
     if (o != objects_.end()) {
       auto f = o->second.files.find(id.index);
@@ -169,7 +169,7 @@ Result<uint64_t> DiskCachedStore::ObjectSize(const std::string& key, uint64_t ha
   bool touch = false;
   std::optional<uint64_t> known;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     epoch = EpochLocked(hash);
     auto o = objects_.find(hash);
     if (o != objects_.end()) {
@@ -195,7 +195,7 @@ Result<uint64_t> DiskCachedStore::ObjectSize(const std::string& key, uint64_t ha
     Result<cf::CacheFile> f = ReadFile(key, id, &buf);
     if (f.ok()) {
       if (touch) TouchFile(id);
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       auto o = objects_.find(hash);
       if (o != objects_.end()) {
         auto e = o->second.files.find(cf::kSizeRecord);
@@ -225,69 +225,96 @@ void DiskCachedStore::ClaimLocked(const std::string& key, uint64_t index, Slot& 
   flights_.emplace(std::move(fk), slot.promise.get_future().share());
 }
 
-Result<std::string> DiskCachedStore::ReadRange(const std::string& key, uint64_t hash,
-                                               uint64_t offset, uint64_t len, uint64_t size) {
-  const uint64_t cb = chunk_bytes_;
-  const uint64_t first = offset / cb;
-  std::vector<Slot> slots((offset + len - 1) / cb - first + 1);
-  uint64_t epoch;
-  {
-    std::lock_guard lock(mu_);
-    epoch = EpochLocked(hash);
-    const int64_t now_s = NowSeconds();
-    auto o = objects_.find(hash);
-    for (size_t i = 0; i < slots.size(); i++) {
-      Slot& s = slots[i];
-      if (o != objects_.end()) {
-        if (auto f = o->second.files.find(first + i); f != o->second.files.end()) {
-          s.state = Slot::State::kDisk;
-          s.serial = f->second->serial;
-          if (now_s - f->second->touched_s >= kTouchIntervalSeconds) {
-            f->second->touched_s = now_s;
-            s.touch = true;
-          }
-          lru_.splice(lru_.begin(), lru_, f->second);
-          continue;
-        }
-      }
-      ClaimLocked(key, first + i, s);
-    }
-  }
+// The caller's bytes [offset, offset + len) of an object of `size` bytes,
+// assembled from the chunks of `cb` bytes numbered `first` on.
+struct DiskCachedStore::RangeBuffer {
+  RangeBuffer(uint64_t offset_, uint64_t len_, uint64_t size_, uint64_t cb_)
+      : offset(offset_), len(len_), size(size_), cb(cb_), first(offset_ / cb_), out(len_, '\0') {}
 
-  std::string out(len, '\0');
-  // Copies the part of chunk `i` (all of its payload) that the caller asked for.
-  auto place = [&](size_t i, std::string_view chunk) -> uint64_t {
+  // Chunks the range touches.
+  size_t Chunks() const { return static_cast<size_t>((offset + len - 1) / cb - first + 1); }
+  // The length of chunk `i` of the range (the last chunk of the object may be short).
+  uint64_t ChunkLength(size_t i) const { return std::min(cb, size - (first + i) * cb); }
+  // Copies the part of chunk `i` (all of its payload) that the caller asked
+  // for; returns its length.
+  uint64_t Place(size_t i, std::string_view chunk) {
     const uint64_t start = (first + i) * cb;
     const uint64_t lo = std::max(offset, start);
     const uint64_t hi = std::min(offset + len, start + chunk.size());
     memcpy(out.data() + (lo - offset), chunk.data() + (lo - start), hi - lo);
     return hi - lo;
-  };
-  auto chunk_length = [&](size_t i) { return std::min(cb, size - (first + i) * cb); };
+  }
 
+  const uint64_t offset, len, size, cb, first;
+  std::string out;
+};
+
+Result<std::string> DiskCachedStore::ReadRange(const std::string& key, uint64_t hash,
+                                               uint64_t offset, uint64_t len, uint64_t size) {
+  RangeBuffer range(offset, len, size, chunk_bytes_);
+  std::vector<Slot> slots(range.Chunks());
+  const uint64_t epoch = ClaimChunks(key, hash, range.first, slots);
+  ServeHits(key, hash, slots, range);
+  // Fetch what this thread claimed even after an error: others wait for it.
+  Status status = FetchClaimed(key, hash, slots, epoch, range);
+  Status waited = CollectWaited(key, slots, range);
+  if (status.ok()) status = std::move(waited);
+  STRATA_RETURN_IF_ERROR(status);
+  return std::move(range.out);
+}
+
+uint64_t DiskCachedStore::ClaimChunks(const std::string& key, uint64_t hash, uint64_t first,
+                                      std::vector<Slot>& slots) {
+  MutexLock lock(&mu_);
+  const uint64_t epoch = EpochLocked(hash);
+  const int64_t now_s = NowSeconds();
+  auto o = objects_.find(hash);
+  for (size_t i = 0; i < slots.size(); i++) {
+    Slot& s = slots[i];
+    if (o != objects_.end()) {
+      if (auto f = o->second.files.find(first + i); f != o->second.files.end()) {
+        s.state = Slot::State::kDisk;
+        s.serial = f->second->serial;
+        if (now_s - f->second->touched_s >= kTouchIntervalSeconds) {
+          f->second->touched_s = now_s;
+          s.touch = true;
+        }
+        lru_.splice(lru_.begin(), lru_, f->second);
+        continue;
+      }
+    }
+    ClaimLocked(key, first + i, s);
+  }
+  return epoch;
+}
+
+void DiskCachedStore::ServeHits(const std::string& key, uint64_t hash, std::vector<Slot>& slots,
+                                RangeBuffer& range) {
   uint64_t hits = 0;
   for (size_t i = 0; i < slots.size(); i++) {
     Slot& s = slots[i];
     if (s.state != Slot::State::kDisk) continue;
-    const FileId id{hash, first + i};
+    const FileId id{hash, range.first + i};
     std::string buf;
     Result<cf::CacheFile> f = ReadFile(key, id, &buf);
-    Status st = f.ok() ? CheckChunk(*f, id.index * cb, chunk_length(i), size) : f.status();
+    Status st =
+        f.ok() ? CheckChunk(*f, id.index * range.cb, range.ChunkLength(i), range.size) : f.status();
     if (st.ok()) {
       if (s.touch) TouchFile(id);
-      hit_bytes_ += place(i, f->payload);
+      hit_bytes_ += range.Place(i, f->payload);
       hits++;
       continue;
     }
     HandleBadFile(key, id, s.serial, st);
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     ClaimLocked(key, id.index, s);
   }
   hits_ += hits;
   misses_ += slots.size() - hits;
+}
 
-  // Fetch every run of adjacent chunks this thread claimed, even after an
-  // error, since other threads wait for them.
+Status DiskCachedStore::FetchClaimed(const std::string& key, uint64_t hash,
+                                     std::vector<Slot>& slots, uint64_t epoch, RangeBuffer& range) {
   Status status;
   for (size_t i = 0; i < slots.size();) {
     if (slots[i].state != Slot::State::kMine) {
@@ -296,26 +323,33 @@ Result<std::string> DiskCachedStore::ReadRange(const std::string& key, uint64_t 
     }
     size_t end = i + 1;
     while (end < slots.size() && slots[end].state == Slot::State::kMine) end++;
-    Result<std::string> run = FetchRun(key, hash, first, slots, i, end, size, epoch);
+    Result<std::string> run = FetchRun(key, hash, range.first, slots, i, end, range.size, epoch);
     if (!run.ok() && status.ok()) status = run.status();
     for (const size_t begin = i; i < end; i++) {
-      if (run.ok()) place(i, std::string_view(*run).substr((i - begin) * cb, chunk_length(i)));
+      if (run.ok()) {
+        range.Place(i, std::string_view(*run).substr((i - begin) * range.cb, range.ChunkLength(i)));
+      }
     }
   }
+  return status;
+}
+
+Status DiskCachedStore::CollectWaited(const std::string& key, std::vector<Slot>& slots,
+                                      RangeBuffer& range) {
+  Status status;
   for (size_t i = 0; i < slots.size(); i++) {
     if (slots[i].state != Slot::State::kWait) continue;
     const Result<Payload>& r = slots[i].flight.get();
-    if (r.ok() && (*r)->size() != chunk_length(i)) {
+    if (r.ok() && (*r)->size() != range.ChunkLength(i)) {
       // Another reader saw another size: the object changed under us.
       if (status.ok()) status = Status::IO(What("get-range", key) + ": object changed size");
     } else if (!r.ok()) {
       if (status.ok()) status = r.status();
     } else {
-      place(i, **r);
+      range.Place(i, **r);
     }
   }
-  STRATA_RETURN_IF_ERROR(status);
-  return out;
+  return status;
 }
 
 Result<std::string> DiskCachedStore::FetchRun(const std::string& key, uint64_t hash, uint64_t first,
@@ -351,7 +385,7 @@ Result<std::string> DiskCachedStore::FetchRun(const std::string& key, uint64_t h
     Store(key, FileId{hash, index}, index * cb, size, *chunks[i], epoch);
   }
   // Only now, with the chunks indexed, may a new reader miss them again.
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (size_t i = begin; i < end; i++) flights_.erase(FlightKey{key, first + i});
   return run;
 }
@@ -363,7 +397,7 @@ void DiskCachedStore::Store(const std::string& key, FileId id, uint64_t offset,
   std::vector<FileId> victims;
   bool reserved = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     // One writer per file, and only while the file is neither indexed nor
     // being unlinked: so nobody else touches it until we index it below.
     // (An indexed file of the same key already holds these very bytes.)
@@ -386,7 +420,7 @@ void DiskCachedStore::Store(const std::string& key, FileId id, uint64_t offset,
   Status s = cf::WriteAtomically(PathOf(id), file);
   bool stale = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     bytes_ -= n;  // the reservation; InsertLocked counts the file again
     writing_.erase(id);
     if (s.ok()) {
@@ -410,7 +444,7 @@ void DiskCachedStore::Populate(const std::string& key, std::string_view data) {
   const uint64_t hash = cf::KeyHash(key);
   uint64_t epoch;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     epoch = EpochLocked(hash);
   }
   Store(key, FileId{hash, cf::kSizeRecord}, 0, data.size(), "", epoch);
@@ -424,7 +458,7 @@ void DiskCachedStore::DropKey(const std::string& key) {
   const uint64_t hash = cf::KeyHash(key);
   std::vector<FileId> ids;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     EpochLocked(hash)++;
     auto o = objects_.find(hash);
     if (o == objects_.end()) return;
@@ -447,7 +481,7 @@ void DiskCachedStore::Unlink(const std::vector<FileId>& ids) {
       LogDiskError(Status::FromErrno(errno, "unlink " + path));
     }
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (FileId id : ids) unlinking_.erase(id);
 }
 
@@ -558,7 +592,7 @@ void DiskCachedStore::Invalidate(const std::string& key) {
 DiskCacheStats DiskCachedStore::Stats() const {
   DiskCacheStats s;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     s.bytes = bytes_;
     s.chunks = chunks_;
     s.evictions = evictions_;

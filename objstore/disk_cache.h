@@ -26,13 +26,13 @@
 #include <functional>
 #include <future>
 #include <list>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "common/mutex.h"
 #include "objstore/cache_file.h"
 #include "objstore/object_store.h"
 
@@ -138,6 +138,8 @@ class DiskCachedStore : public ObjectStoreWrapper {
   };
   // One chunk of a read in progress.
   struct Slot;
+  // The bytes a read returns, as its chunks arrive.
+  struct RangeBuffer;
 
   bool Cacheable(const std::string& key) const;
   std::string PathOf(FileId id) const;
@@ -151,6 +153,20 @@ class DiskCachedStore : public ObjectStoreWrapper {
   // `len` > 0 bytes at `offset` of the cacheable object `key` of `size` bytes.
   Result<std::string> ReadRange(const std::string& key, uint64_t hash, uint64_t offset,
                                 uint64_t len, uint64_t size);
+  // ReadRange's steps. Finds each chunk in the index (kDisk) or claims its
+  // fetch (kMine) or joins another thread's (kWait); returns the epoch of
+  // the key's stripe.
+  uint64_t ClaimChunks(const std::string& key, uint64_t hash, uint64_t first,
+                       std::vector<Slot>& slots) EXCLUDES(mu_);
+  // Reads the kDisk chunks; a bad file is dropped and its chunk claimed.
+  void ServeHits(const std::string& key, uint64_t hash, std::vector<Slot>& slots,
+                 RangeBuffer& range) EXCLUDES(mu_);
+  // Fetches every run of kMine chunks; the first error.
+  Status FetchClaimed(const std::string& key, uint64_t hash, std::vector<Slot>& slots,
+                      uint64_t epoch, RangeBuffer& range) EXCLUDES(mu_);
+  // Waits for the kWait chunks; the first error.
+  Status CollectWaited(const std::string& key, std::vector<Slot>& slots, RangeBuffer& range)
+      EXCLUDES(mu_);
   // Fetches slots [begin, end), adjacent chunks from chunk `first` on that
   // this thread claimed, with one GetRange; hands each chunk to its waiters,
   // caches it and ends its flight. Returns the bytes of the whole run.
@@ -179,19 +195,18 @@ class DiskCachedStore : public ObjectStoreWrapper {
   // Logs a failure of the cache disk, at most once per interval.
   void LogDiskError(const Status& s);
 
-  // Callers hold mu_.
-  uint64_t& EpochLocked(uint64_t hash) { return epochs_[hash % kEpochStripes]; }
+  uint64_t& EpochLocked(uint64_t hash) REQUIRES(mu_) { return epochs_[hash % kEpochStripes]; }
   // Forgets least recently used files until `incoming` more bytes fit under
   // the cap (or nothing is left); they go to `victims` and unlinking_.
-  void EvictLocked(uint64_t incoming, std::vector<FileId>* victims);
-  void RemoveLocked(Lru::iterator it);
+  void EvictLocked(uint64_t incoming, std::vector<FileId>* victims) REQUIRES(mu_);
+  void RemoveLocked(Lru::iterator it) REQUIRES(mu_);
   // Indexes a file just written (or found at Load, with `key` empty).
   // REQUIRES: `id` is not indexed.
   void InsertLocked(const std::string& key, FileId id, uint64_t bytes, uint64_t object_size,
-                    int64_t touched_s);
+                    int64_t touched_s) REQUIRES(mu_);
   // Claims the fetch of chunk `index` of `key` for this thread, or joins the
   // one under way.
-  void ClaimLocked(const std::string& key, uint64_t index, Slot& slot);
+  void ClaimLocked(const std::string& key, uint64_t index, Slot& slot) REQUIRES(mu_);
 
   // Fixed at construction.
   const std::string dir_;  // no trailing '/'
@@ -200,24 +215,26 @@ class DiskCachedStore : public ObjectStoreWrapper {
   const std::function<bool(const std::string&)> cacheable_;
   const bool populate_on_put_;
 
-  // Lock order: mu_ is a leaf; no I/O or target call happens under it.
-  mutable std::mutex mu_;
-  Lru lru_;                                                       // GUARDED_BY(mu_): newest first
-  std::unordered_map<uint64_t, Object> objects_;                  // GUARDED_BY(mu_): by key hash
-  std::unordered_map<FlightKey, Flight, FlightKeyHash> flights_;  // GUARDED_BY(mu_)
+  // Lock order: mu_ is a leaf; no I/O, target call or wait on a flight
+  // happens under it, so callers may hold their own locks when they call in
+  // (and the target's locks are never taken under it).
+  mutable Mutex mu_;
+  Lru lru_ GUARDED_BY(mu_);                                       // newest first
+  std::unordered_map<uint64_t, Object> objects_ GUARDED_BY(mu_);  // by key hash
+  std::unordered_map<FlightKey, Flight, FlightKeyHash> flights_ GUARDED_BY(mu_);
   // Files being written (not yet indexed), and files forgotten but not yet
   // unlinked. Store writes a file only if it is in neither set nor indexed,
   // so no two threads ever race on one path.
-  std::unordered_set<FileId, FileIdHash> writing_;    // GUARDED_BY(mu_)
-  std::unordered_set<FileId, FileIdHash> unlinking_;  // GUARDED_BY(mu_)
+  std::unordered_set<FileId, FileIdHash> writing_ GUARDED_BY(mu_);
+  std::unordered_set<FileId, FileIdHash> unlinking_ GUARDED_BY(mu_);
   // Bumped by DropKey, striped by key hash: a fetch that began before a drop
   // of its stripe serves its bytes but does not cache them.
   static constexpr size_t kEpochStripes = 256;
-  uint64_t epochs_[kEpochStripes] = {};  // GUARDED_BY(mu_)
-  uint64_t next_serial_ = 1;             // GUARDED_BY(mu_)
-  uint64_t bytes_ = 0;                   // GUARDED_BY(mu_): indexed plus being written
-  uint64_t chunks_ = 0;                  // GUARDED_BY(mu_)
-  uint64_t evictions_ = 0;               // GUARDED_BY(mu_)
+  uint64_t epochs_[kEpochStripes] GUARDED_BY(mu_) = {};
+  uint64_t next_serial_ GUARDED_BY(mu_) = 1;
+  uint64_t bytes_ GUARDED_BY(mu_) = 0;  // indexed plus being written
+  uint64_t chunks_ GUARDED_BY(mu_) = 0;
+  uint64_t evictions_ GUARDED_BY(mu_) = 0;
 
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

@@ -11,13 +11,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/temp_dir.h"
 #include "objstore/cache_file.h"
 #include "objstore/fault_injection.h"
@@ -72,7 +72,7 @@ class CountingStore : public ObjectStoreWrapper {
   }
   Result<std::string> GetRange(const std::string& k, uint64_t off, uint64_t len) override {
     {
-      std::lock_guard l(mu_);
+      MutexLock l(&mu_);
       ranges_.push_back({off, len});
     }
     return target()->GetRange(k, off, len);
@@ -89,15 +89,15 @@ class CountingStore : public ObjectStoreWrapper {
   // Calls that read an object: Get, GetRange and Size.
   uint64_t reads() const { return gets_ + sizes_ + range_calls(); }
   uint64_t range_calls() const {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     return ranges_.size();
   }
   std::vector<std::pair<uint64_t, uint64_t>> ranges() const {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     return ranges_;
   }
   void Reset() {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     ranges_.clear();
     puts_ = gets_ = sizes_ = invalidates_ = 0;
   }
@@ -105,8 +105,8 @@ class CountingStore : public ObjectStoreWrapper {
   std::atomic<uint64_t> puts_{0}, gets_{0}, sizes_{0}, invalidates_{0};
 
  private:
-  mutable std::mutex mu_;
-  std::vector<std::pair<uint64_t, uint64_t>> ranges_;  // (offset, len)
+  mutable Mutex mu_;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_ GUARDED_BY(mu_);  // (offset, len)
 };
 
 std::string RandomBytes(size_t n, uint64_t seed) {

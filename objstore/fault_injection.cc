@@ -8,13 +8,13 @@ FaultInjectingStore::FaultInjectingStore(ObjectStore* target, FaultConfig config
     : ObjectStoreWrapper(target), config_(config), rng_(config.seed) {}
 
 void FaultInjectingStore::set_config(const FaultConfig& config) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   config_ = config;
   rng_.seed(config.seed);
 }
 
 FaultConfig FaultInjectingStore::config() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return config_;
 }
 
@@ -23,7 +23,7 @@ Status FaultInjectingStore::Before(const char* op, const std::string& key) {
   FaultConfig c;
   bool fail = false;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     c = config_;
     // Draw on every call, even under fail_all, so the sequence of faults for a
     // seed does not depend on what other knobs were set.

@@ -6,9 +6,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <random>
 
+#include "common/mutex.h"
 #include "objstore/object_store.h"
 
 namespace strata {
@@ -35,8 +35,8 @@ class FaultInjectingStore : public ObjectStoreWrapper {
   explicit FaultInjectingStore(ObjectStore* target, FaultConfig config = {});
 
   // Replaces the config and reseeds the random draws.
-  void set_config(const FaultConfig& config);
-  FaultConfig config() const;
+  void set_config(const FaultConfig& config) EXCLUDES(mu_);
+  FaultConfig config() const EXCLUDES(mu_);
 
   uint64_t calls() const { return calls_.load(); }
   uint64_t injected_faults() const { return faults_.load(); }
@@ -52,12 +52,15 @@ class FaultInjectingStore : public ObjectStoreWrapper {
 
  private:
   // Counts the call, sleeps, and returns the fault to inject (ok if none).
-  Status Before(const char* op, const std::string& key);
-  Status PutLike(const char* op, const std::string& k, std::string_view d, bool if_absent);
+  Status Before(const char* op, const std::string& key) EXCLUDES(mu_);
+  Status PutLike(const char* op, const std::string& k, std::string_view d, bool if_absent)
+      EXCLUDES(mu_);
 
-  mutable std::mutex mu_;
-  FaultConfig config_;
-  std::mt19937_64 rng_;
+  // A leaf: held only to read the config and draw, never across a call to
+  // the target (so the target's locks are never taken under it).
+  mutable Mutex mu_;
+  FaultConfig config_ GUARDED_BY(mu_);
+  std::mt19937_64 rng_ GUARDED_BY(mu_);
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> faults_{0};
 };

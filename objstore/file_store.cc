@@ -59,28 +59,25 @@ Status FsyncDir(const std::string& dir, const std::string& what) {
 
 class FileLease : public StoreLease {
  public:
-  explicit FileLease(int fd) : fd_(fd) {}
+  explicit FileLease(UniqueFd fd) : fd_(std::move(fd)) {}
   ~FileLease() override {
     // Clear the holder text while still holding the lock, so a later Busy
     // message never names a holder that is gone.
-    if (ftruncate(fd_, 0) != 0) {
+    if (ftruncate(fd_.get(), 0) != 0) {
       // Harmless: the next holder truncates before writing its own name.
     }
-    close(fd_);  // releases the flock
+    // fd_'s close releases the flock.
   }
 
  private:
-  int fd_;
+  UniqueFd fd_;
 };
 
 }  // namespace
 
 struct FileObjectStore::CachedFd {
-  explicit CachedFd(int f, uint64_t s) : fd(f), size(s) {}
-  ~CachedFd() { close(fd); }
-  CachedFd(const CachedFd&) = delete;
-  CachedFd& operator=(const CachedFd&) = delete;
-  const int fd;
+  CachedFd(UniqueFd f, uint64_t s) : fd(std::move(f)), size(s) {}
+  const UniqueFd fd;
   const uint64_t size;  // objects are immutable while cached (see header)
 };
 
@@ -117,7 +114,7 @@ Status FileObjectStore::CheckKey(std::string_view op, const std::string& key) co
 
 Status FileObjectStore::EnsureDir(const std::string& dir, const std::string& what) {
   {
-    std::lock_guard<std::mutex> l(durable_mu_);
+    MutexLock l(&durable_mu_);
     if (durable_dirs_.count(dir)) return Status::OK();
   }
   // Walk down from "/" so a missing root is created too; directories above
@@ -128,7 +125,7 @@ Status FileObjectStore::EnsureDir(const std::string& dir, const std::string& wha
     std::string cur = dir.substr(0, pos);
     bool inside_root = cur.size() > root_.size();
     if (inside_root || cur == root_) {
-      std::lock_guard<std::mutex> l(durable_mu_);
+      MutexLock l(&durable_mu_);
       if (durable_dirs_.count(cur)) continue;
     }
     bool created = mkdir(cur.c_str(), 0755) == 0;
@@ -143,7 +140,7 @@ Status FileObjectStore::EnsureDir(const std::string& dir, const std::string& wha
     // OK for an object whose directory could vanish in a crash.
     if (created || inside_root) STRATA_RETURN_IF_ERROR(FsyncDir(DirName(cur), what));
     if (inside_root || cur == root_) {
-      std::lock_guard<std::mutex> l(durable_mu_);
+      MutexLock l(&durable_mu_);
       durable_dirs_.insert(cur);
     }
   }
@@ -157,7 +154,7 @@ Status FileObjectStore::WriteTemp(const std::string& dir, std::string_view data,
     // Shared only until the temp file exists: from then on the directory is
     // non-empty and PruneEmptyDirs cannot remove it, so the slow write+fsync
     // below does not hold up Deletes.
-    std::shared_lock<std::shared_mutex> l(dir_mu_);
+    ReaderLock l(&dir_mu_);
     STRATA_RETURN_IF_ERROR(EnsureDir(dir, what));
     for (int attempt = 0; fd < 0; attempt++) {
       *tmp = dir + "/" + TempFileName();
@@ -235,7 +232,7 @@ Result<std::shared_ptr<FileObjectStore::CachedFd>> FileObjectStore::OpenCached(
     const std::string& key, const std::string& what) {
   uint64_t epoch;
   {
-    std::lock_guard<std::mutex> l(cache_mu_);
+    MutexLock l(&cache_mu_);
     auto it = cache_.find(key);
     if (it != cache_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second);
@@ -244,24 +241,17 @@ Result<std::shared_ptr<FileObjectStore::CachedFd>> FileObjectStore::OpenCached(
     epoch = EpochOf(key);
   }
   // open() outside the lock so a slow disk does not serialize every reader.
-  int fd = open(PathOf(key).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(open(PathOf(key).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
     if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound(what + ": no such object");
     return Status::FromErrno(errno, what);
   }
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    close(fd);
-    return Status::FromErrno(err, what);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return Status::NotFound(what + ": no such object (a directory)");
-  }
-  auto cached = std::make_shared<CachedFd>(fd, static_cast<uint64_t>(st.st_size));
+  if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, what);
+  if (!S_ISREG(st.st_mode)) return Status::NotFound(what + ": no such object (a directory)");
+  auto cached = std::make_shared<CachedFd>(std::move(fd), static_cast<uint64_t>(st.st_size));
   if (fd_cache_capacity_ == 0) return cached;
-  std::lock_guard<std::mutex> l(cache_mu_);
+  MutexLock l(&cache_mu_);
   if (EpochOf(key) != epoch) return cached;  // a Put/Delete raced us: use once
   auto it = cache_.find(key);
   if (it != cache_.end()) {  // another reader won the race; keep theirs
@@ -279,7 +269,7 @@ Result<std::shared_ptr<FileObjectStore::CachedFd>> FileObjectStore::OpenCached(
 
 void FileObjectStore::Invalidate(const std::string& key) {
   std::shared_ptr<CachedFd> victim;  // closed after the lock is dropped
-  std::lock_guard<std::mutex> l(cache_mu_);
+  MutexLock l(&cache_mu_);
   EpochOf(key)++;
   auto it = cache_.find(key);
   if (it == cache_.end()) return;
@@ -289,7 +279,7 @@ void FileObjectStore::Invalidate(const std::string& key) {
 }
 
 size_t FileObjectStore::CachedFdCount() const {
-  std::lock_guard<std::mutex> l(cache_mu_);
+  MutexLock l(&cache_mu_);
   return lru_.size();
 }
 
@@ -304,7 +294,7 @@ Result<std::string> FileObjectStore::GetRange(const std::string& key, uint64_t o
                            std::to_string(f->size) + " bytes)");
   }
   std::string out;
-  STRATA_RETURN_IF_ERROR(PreadAll(f->fd, offset, len, &out, what));
+  STRATA_RETURN_IF_ERROR(PreadAll(f->fd.get(), offset, len, &out, what));
   return out;
 }
 
@@ -381,7 +371,7 @@ Status FileObjectStore::Delete(const std::string& key) {
   {
     // Shared until the directory fsync is done, so another Delete cannot
     // prune the directory between our unlink and its fsync.
-    std::shared_lock<std::shared_mutex> l(dir_mu_);
+    ReaderLock l(&dir_mu_);
     if (unlink(path.c_str()) != 0) {
       if (errno == ENOENT || errno == ENOTDIR) return Status::OK();
       return Status::FromErrno(errno, what);
@@ -397,11 +387,11 @@ void FileObjectStore::PruneEmptyDirs(std::string dir) {
   // Thousands of short-lived branches a day would otherwise leave as many
   // empty directories for List to walk. Best effort: a crash may resurrect an
   // empty directory, which is harmless.
-  std::unique_lock<std::shared_mutex> l(dir_mu_);
+  WriterLock l(&dir_mu_);
   while (dir.size() > root_.size()) {
     {
       // Forget it first: a later Put must re-create and re-fsync it.
-      std::lock_guard<std::mutex> dl(durable_mu_);
+      MutexLock dl(&durable_mu_);
       durable_dirs_.erase(dir);
     }
     if (rmdir(dir.c_str()) != 0) return;  // ENOTEMPTY, the common case
@@ -412,7 +402,7 @@ void FileObjectStore::PruneEmptyDirs(std::string dir) {
 Result<std::unique_ptr<StoreLease>> FileObjectStore::AcquireLease(const std::string& holder) {
   const std::string what = What("acquire lease", "");
   {
-    std::shared_lock<std::shared_mutex> l(dir_mu_);
+    ReaderLock l(&dir_mu_);
     STRATA_RETURN_IF_ERROR(EnsureDir(root_, what));
   }
   const std::string lock_path = root_ + "/" + std::string(kLockName);
@@ -439,7 +429,7 @@ Result<std::unique_ptr<StoreLease>> FileObjectStore::AcquireLease(const std::str
   if (n != static_cast<ssize_t>(text.size())) {
     return Status::FromErrno(n < 0 ? errno : EIO, what + ": write " + lock_path);
   }
-  return std::unique_ptr<StoreLease>(new FileLease(closer.release()));
+  return std::unique_ptr<StoreLease>(new FileLease(std::move(closer)));
 }
 
 }  // namespace strata

@@ -21,14 +21,13 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "common/mutex.h"
 #include "objstore/object_store.h"
 
 namespace strata {
@@ -56,9 +55,11 @@ class FileObjectStore : public ObjectStore {
   // holding process dies, however it dies. kBusy names the current holder.
   Result<std::unique_ptr<StoreLease>> AcquireLease(const std::string& holder) override;
   std::string Url() const override { return "file://" + root_; }
+  // Drops the cached fd of `key` (Put, PutIfAbsent and Delete call it too).
+  void Invalidate(const std::string& key) override EXCLUDES(cache_mu_);
 
   // Number of fds currently cached (for tests).
-  size_t CachedFdCount() const;
+  size_t CachedFdCount() const EXCLUDES(cache_mu_);
 
  private:
   struct CachedFd;
@@ -70,44 +71,51 @@ class FileObjectStore : public ObjectStore {
   std::string PathOf(const std::string& key) const { return root_ + "/" + key; }
 
   // Creates every missing directory from the root down to `dir` and makes each
-  // durable in its parent. Caller holds dir_mu_ shared.
-  Status EnsureDir(const std::string& dir, const std::string& what);
+  // durable in its parent.
+  Status EnsureDir(const std::string& dir, const std::string& what) REQUIRES_SHARED(dir_mu_)
+      EXCLUDES(durable_mu_);
   // Makes `dir` and writes `data` to a new fsync'ed temp file in it, whose
   // path goes to `tmp`. On error no temp file is left.
   Status WriteTemp(const std::string& dir, std::string_view data, const std::string& what,
-                   std::string* tmp);
+                   std::string* tmp) EXCLUDES(dir_mu_);
   // Common body of Put and PutIfAbsent.
   Status PutImpl(const std::string& key, std::string_view data, bool if_absent);
   // Removes now-empty directories between `dir` and the root.
-  void PruneEmptyDirs(std::string dir);
+  void PruneEmptyDirs(std::string dir) EXCLUDES(dir_mu_);
 
   // Returns a cached (or freshly opened) fd for `key`.
-  Result<std::shared_ptr<CachedFd>> OpenCached(const std::string& key, const std::string& what);
-  void Invalidate(const std::string& key);
-  uint64_t& EpochOf(const std::string& key);
+  Result<std::shared_ptr<CachedFd>> OpenCached(const std::string& key, const std::string& what)
+      EXCLUDES(cache_mu_);
+  uint64_t& EpochOf(const std::string& key) REQUIRES(cache_mu_);
 
+  // Set at construction.
   const std::string root_;  // absolute, no trailing '/'
   const size_t fd_cache_capacity_;
+
+  // Lock order: dir_mu_ before durable_mu_ and before cache_mu_; those two
+  // are never held together. All three are leaves across modules: no other
+  // module's lock is taken, and no callback runs, with one held; callers may
+  // hold their own locks when they call in.
 
   // Put/PutIfAbsent hold this shared from "make the directory" until their
   // temp file exists in it (so the directory is non-empty), Delete from its
   // unlink until the directory fsync; pruning empty directories holds it
   // exclusively. Without it a Delete could rmdir the directory a concurrent
   // Put is about to write into, or another Delete is about to fsync.
-  std::shared_mutex dir_mu_;
-  std::mutex durable_mu_;
+  SharedMutex dir_mu_;
+  Mutex durable_mu_ ACQUIRED_AFTER(dir_mu_);
   // Directories known to exist and be durable in their parent. Only inserted
   // after the parent's fsync, so a hit means no fsync is needed.
-  std::unordered_set<std::string> durable_dirs_;
+  std::unordered_set<std::string> durable_dirs_ GUARDED_BY(durable_mu_);
 
-  mutable std::mutex cache_mu_;
-  std::list<CacheEntry> lru_;  // front = most recently used
-  std::unordered_map<std::string, std::list<CacheEntry>::iterator> cache_;
+  mutable Mutex cache_mu_ ACQUIRED_AFTER(dir_mu_);
+  std::list<CacheEntry> lru_ GUARDED_BY(cache_mu_);  // front = most recently used
+  std::unordered_map<std::string, std::list<CacheEntry>::iterator> cache_ GUARDED_BY(cache_mu_);
   // Bumped by Invalidate, striped by key hash: an fd opened before an
   // invalidation of its stripe is used once but not cached, so a Put racing
   // with a GetRange can never leave the old inode in the cache.
   static constexpr size_t kEpochStripes = 64;
-  uint64_t epochs_[kEpochStripes] = {};
+  uint64_t epochs_[kEpochStripes] GUARDED_BY(cache_mu_) = {};
 };
 
 }  // namespace strata

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/fd_util.h"
+#include "common/mutex.h"
 #include "common/temp_dir.h"
 #include "objstore/object_store.h"
 
@@ -96,7 +98,7 @@ TEST_F(FileStoreTest, PutIfAbsentRaceHasExactlyOneWinner) {
   std::vector<int> winner(kKeys, -1);
   std::vector<int> wins(kKeys, 0);
   std::atomic<int> unexpected{0};
-  std::mutex mu;
+  Mutex mu;
   std::latch start(2);
   auto payload = [](int t, int k) {
     return "thread " + std::to_string(t) + " key " + std::to_string(k) + std::string(1000, 'a' + t);
@@ -106,7 +108,7 @@ TEST_F(FileStoreTest, PutIfAbsentRaceHasExactlyOneWinner) {
     for (int k = 0; k < kKeys; k++) {
       Status s = store_.PutIfAbsent("race/" + std::to_string(k % 7) + "/" + std::to_string(k),
                                     payload(t, k));
-      std::lock_guard<std::mutex> l(mu);
+      MutexLock l(&mu);
       if (s.ok()) {
         wins[k]++;
         winner[k] = t;
@@ -170,9 +172,8 @@ TEST_F(FileStoreTest, ListPrefixesNestedDirsAndHiddenFiles) {
   ASSERT_TRUE(lease.ok());
   // Leftovers of crashed uploads must never look like objects.
   for (const char* tmp : {".tmp-0123456789abcdef", "ab/.tmp-dead", "branches/2/layers/.tmp-x"}) {
-    int fd = open((dir_.path() + "/" + tmp).c_str(), O_CREAT | O_WRONLY, 0644);
-    ASSERT_GE(fd, 0);
-    close(fd);
+    const UniqueFd fd(open((dir_.path() + "/" + tmp).c_str(), O_CREAT | O_WRONLY, 0644));
+    ASSERT_TRUE(fd.valid());
   }
 
   auto all = store_.List("");

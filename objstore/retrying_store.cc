@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 #include <utility>
 
 namespace strata {
@@ -26,14 +25,11 @@ uint64_t SeedFrom(uint64_t seed) {
 }  // namespace
 
 struct RetryingStore::CallClock {
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  // Time "slept" through RetryPolicy::sleep_for_test, which does not pass on
-  // the real clock.
-  std::chrono::nanoseconds virtual_slept{0};
+  explicit CallClock(Clock* c) : clock(c), start(c->SteadyNow()) {}
+  std::chrono::nanoseconds Elapsed() const { return clock->SteadyNow() - start; }
 
-  std::chrono::nanoseconds Elapsed() const {
-    return std::chrono::steady_clock::now() - start + virtual_slept;
-  }
+  Clock* const clock;
+  const std::chrono::steady_clock::time_point start;
 };
 
 RetryingStore::RetryingStore(ObjectStore* target, RetryPolicy policy)
@@ -57,17 +53,8 @@ milliseconds RetryingStore::BackoffCap(int n) const {
 
 milliseconds RetryingStore::DrawSleep(milliseconds cap) {
   if (cap.count() <= 0) return milliseconds(0);
-  std::lock_guard<std::mutex> l(rng_mu_);
+  MutexLock l(&rng_mu_);
   return milliseconds(std::uniform_int_distribution<int64_t>(0, cap.count())(rng_));
-}
-
-void RetryingStore::Sleep(milliseconds d, CallClock& clock) {
-  if (policy_.sleep_for_test) {
-    policy_.sleep_for_test(d);
-    clock.virtual_slept += d;
-    return;
-  }
-  if (d.count() > 0) std::this_thread::sleep_for(d);
 }
 
 template <class R, class Fn>
@@ -82,7 +69,7 @@ R RetryingStore::Run(const char* op, const std::string& key, CallClock& clock, F
     if (made < max_attempts) {
       milliseconds sleep = DrawSleep(BackoffCap(made - 1));
       if (clock.Elapsed() + sleep <= policy_.deadline) {
-        Sleep(sleep, clock);
+        policy_.clock->SleepFor(sleep);
         retries_++;
         continue;
       }
@@ -99,13 +86,13 @@ R RetryingStore::Run(const char* op, const std::string& key, CallClock& clock, F
 
 Status RetryingStore::Put(const std::string& k, std::string_view d) {
   calls_++;
-  CallClock clock;
+  CallClock clock(policy_.clock);
   return Run<Status>("put", k, clock, [&] { return target()->Put(k, d); });
 }
 
 Status RetryingStore::PutIfAbsent(const std::string& k, std::string_view d) {
   calls_++;
-  CallClock clock;
+  CallClock clock(policy_.clock);
   bool saw_retryable = false;
   Status s = Run<Status>(
       "put-if-absent", k, clock, [&] { return target()->PutIfAbsent(k, d); }, &saw_retryable);
@@ -121,32 +108,32 @@ Status RetryingStore::PutIfAbsent(const std::string& k, std::string_view d) {
 
 Result<std::string> RetryingStore::Get(const std::string& k) {
   calls_++;
-  CallClock clock;
+  CallClock clock(policy_.clock);
   return Run<Result<std::string>>("get", k, clock, [&] { return target()->Get(k); });
 }
 
 Result<std::string> RetryingStore::GetRange(const std::string& k, uint64_t off, uint64_t len) {
   calls_++;
-  CallClock clock;
+  CallClock clock(policy_.clock);
   return Run<Result<std::string>>("get-range", k, clock,
                                   [&] { return target()->GetRange(k, off, len); });
 }
 
 Result<uint64_t> RetryingStore::Size(const std::string& k) {
   calls_++;
-  CallClock clock;
+  CallClock clock(policy_.clock);
   return Run<Result<uint64_t>>("size", k, clock, [&] { return target()->Size(k); });
 }
 
 Result<std::vector<std::string>> RetryingStore::List(const std::string& p) {
   calls_++;
-  CallClock clock;
+  CallClock clock(policy_.clock);
   return Run<Result<std::vector<std::string>>>("list", p, clock, [&] { return target()->List(p); });
 }
 
 Status RetryingStore::Delete(const std::string& k) {
   calls_++;
-  CallClock clock;
+  CallClock clock(policy_.clock);
   return Run<Status>("delete", k, clock, [&] { return target()->Delete(k); });
 }
 

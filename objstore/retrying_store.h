@@ -39,13 +39,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
-#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/mutex.h"
 #include "objstore/object_store.h"
 
 namespace strata {
@@ -61,9 +61,10 @@ struct RetryPolicy {
   std::chrono::milliseconds deadline{60000};
   // Seeds the jitter draws; 0 seeds from std::random_device.
   uint64_t seed = 0;
-  // When set, called instead of sleeping, and the requested time counts
-  // towards the deadline as if it had been slept (so tests need no real time).
-  std::function<void(std::chrono::milliseconds)> sleep_for_test;
+  // Measures the deadline (SteadyNow) and sleeps the backoff (SleepFor). A
+  // test's ManualClock makes the sleeps instant while they still count
+  // towards the deadline.
+  Clock* clock = Clock::Real();
 };
 
 // Counters of a RetryingStore since construction.
@@ -107,12 +108,12 @@ class RetryingStore : public ObjectStoreWrapper {
 
   // Upper bound of the sleep after failed attempt `n` (0-based).
   std::chrono::milliseconds BackoffCap(int n) const;
-  std::chrono::milliseconds DrawSleep(std::chrono::milliseconds cap);
-  void Sleep(std::chrono::milliseconds d, CallClock& clock);
+  std::chrono::milliseconds DrawSleep(std::chrono::milliseconds cap) EXCLUDES(rng_mu_);
 
   const RetryPolicy policy_;
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_;
+  // Held only for a draw: a leaf, never held across a call to the target.
+  Mutex rng_mu_;
+  std::mt19937_64 rng_ GUARDED_BY(rng_mu_);
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> give_ups_{0};

@@ -7,11 +7,13 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <mutex>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/mutex.h"
 #include "common/temp_dir.h"
 #include "objstore/fault_injection.h"
 #include "objstore/file_store.h"
@@ -21,27 +23,38 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Records the sleeps a RetryingStore asks for instead of sleeping.
-class SleepRecorder {
+// A ManualClock that also records the sleeps a RetryingStore asks for, and
+// runs `on_sleep` (if set) in each: time passes only through those sleeps.
+class SleepRecorder : public Clock {
  public:
-  std::function<void(milliseconds)> Fn() {
-    return [this](milliseconds d) {
-      std::lock_guard<std::mutex> l(mu_);
-      sleeps_.push_back(d);
-    };
-  }
-  std::vector<milliseconds> sleeps() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return sleeps_;
-  }
-  void clear() {
-    std::lock_guard<std::mutex> l(mu_);
-    sleeps_.clear();
+  int64_t NowNs() override { return time_.NowNs(); }
+  std::chrono::steady_clock::time_point SteadyNow() override { return time_.SteadyNow(); }
+  void SleepFor(std::chrono::nanoseconds d) override {
+    {
+      MutexLock l(&mu_);
+      sleeps_.push_back(std::chrono::duration_cast<milliseconds>(d));
+    }
+    time_.SleepFor(d);
+    if (on_sleep) on_sleep();
   }
 
+  std::vector<milliseconds> sleeps() const EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    return sleeps_;
+  }
+  void clear() EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    sleeps_.clear();
+  }
+  // Moves the time by `d` without a sleep, as an attempt that takes `d` does.
+  void Advance(std::chrono::nanoseconds d) { time_.Advance(d); }
+
+  std::function<void()> on_sleep;  // set before the store is used
+
  private:
-  mutable std::mutex mu_;
-  std::vector<milliseconds> sleeps_;
+  ManualClock time_;
+  mutable Mutex mu_;
+  std::vector<milliseconds> sleeps_ GUARDED_BY(mu_);
 };
 
 // Fails the first `failures` PutIfAbsent calls with a retryable error; when
@@ -88,7 +101,7 @@ class RetryingStoreTest : public ::testing::Test {
   RetryPolicy TestPolicy() {
     RetryPolicy p;
     p.seed = 12345;
-    p.sleep_for_test = recorder_.Fn();
+    p.clock = &recorder_;
     return p;
   }
 
@@ -251,25 +264,43 @@ TEST_F(RetryingStoreTest, DeadlineStopsEarly) {
   EXPECT_EQ(store.Stats().give_ups, 1u);
 }
 
-// With real sleeps, the deadline (not max_attempts) ends the call. No timing
-// assertion: the bound is on attempts, which real sleeps keep far below the
-// 100000 allowed.
-TEST_F(RetryingStoreTest, DeadlineStopsEarlyInRealTime) {
-  FaultConfig config;
-  config.fail_all = true;
-  FaultInjectingStore faults(target_.get(), config);
-  RetryPolicy policy;
+// Fails every Size with a retryable error after taking `latency` of the
+// clock's time, as a slow remote attempt does.
+class SlowFailingStore : public ObjectStoreWrapper {
+ public:
+  SlowFailingStore(ObjectStore* target, SleepRecorder* clock, milliseconds latency)
+      : ObjectStoreWrapper(target), clock_(clock), latency_(latency) {}
+  Result<uint64_t> Size(const std::string& k) override {
+    calls_++;
+    clock_->Advance(latency_);
+    return Status::IO("slow: size " + k + ": timed out", /*retryable=*/true);
+  }
+  int calls() const { return calls_; }
+
+ private:
+  SleepRecorder* const clock_;
+  const milliseconds latency_;
+  int calls_ = 0;
+};
+
+// The time the attempts themselves take counts towards the deadline too, not
+// only the sleeps between them.
+TEST_F(RetryingStoreTest, DeadlineCountsTheAttemptsTime) {
+  SlowFailingStore slow(target_.get(), &recorder_, milliseconds(50));
+  RetryPolicy policy = TestPolicy();
   policy.max_attempts = 100000;
-  policy.initial_backoff = milliseconds(5);
-  policy.max_backoff = milliseconds(20);
+  policy.initial_backoff = milliseconds(0);
+  policy.max_backoff = milliseconds(0);
   policy.deadline = milliseconds(200);
-  RetryingStore store(&faults, policy);
+  RetryingStore store(&slow, policy);
 
   auto got = store.Size("k");
   EXPECT_EQ(got.status().code(), Code::kUnavailable);
-  EXPECT_NE(got.status().message().find("size k: gave up after "), std::string::npos);
-  EXPECT_GT(faults.calls(), 1u);
-  EXPECT_LT(faults.calls(), 5000u);
+  EXPECT_NE(got.status().message().find("size k: gave up after 5 attempts in "), std::string::npos)
+      << got.status().message();
+  // 50 ms each: the 4th attempt ends at 200 ms, within the deadline; the
+  // 5th ends past it.
+  EXPECT_EQ(slow.calls(), 5);
 }
 
 TEST_F(RetryingStoreTest, NonRetryableErrorsAreNotRetried) {
@@ -367,9 +398,7 @@ TEST_F(RetryingStoreTest, PutIfAbsentRealConflictAfterRetryIsExists) {
   FaultInjectingStore counter(target_.get());
   LostReplyStore lossy(&counter, /*failures=*/1, /*land=*/false);
   RetryPolicy policy = TestPolicy();
-  policy.sleep_for_test = [this](milliseconds) {
-    ASSERT_TRUE(target_->PutIfAbsent("manifests/3", "theirs").ok());
-  };
+  recorder_.on_sleep = [this] { ASSERT_TRUE(target_->PutIfAbsent("manifests/3", "theirs").ok()); };
   RetryingStore store(&lossy, policy);
   Status s = store.PutIfAbsent("manifests/3", "mine");
   EXPECT_EQ(s.code(), Code::kExists) << s.ToString();
@@ -386,7 +415,7 @@ TEST_F(RetryingStoreTest, TornPutIfAbsentIsExists) {
   config.torn_put = true;
   FaultInjectingStore faults(target_.get(), config);
   RetryPolicy policy = TestPolicy();
-  policy.sleep_for_test = [&faults](milliseconds) { faults.set_config(FaultConfig{}); };
+  recorder_.on_sleep = [&faults] { faults.set_config(FaultConfig{}); };
   RetryingStore store(&faults, policy);
   Status s = store.PutIfAbsent("manifests/4", "0123456789");
   EXPECT_EQ(s.code(), Code::kExists) << s.ToString();

@@ -129,16 +129,21 @@ struct HttpClient::Share {
   ~Share() {
     if (sh != nullptr) curl_share_cleanup(sh);
   }
-  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* self) {
-    static_cast<Share*>(self)->mu[data % kLocks].lock();
+  // curl takes a lock in one callback and releases it in another.
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* self)
+      NO_THREAD_SAFETY_ANALYSIS {  // released by Unlock, a separate callback
+    static_cast<Share*>(self)->mu[data % kLocks].Lock();
   }
-  static void Unlock(CURL*, curl_lock_data data, void* self) {
-    static_cast<Share*>(self)->mu[data % kLocks].unlock();
+  static void Unlock(CURL*, curl_lock_data data,
+                     void* self) NO_THREAD_SAFETY_ANALYSIS {  // taken by Lock, a separate callback
+    static_cast<Share*>(self)->mu[data % kLocks].Unlock();
   }
 
   static constexpr int kLocks = CURL_LOCK_DATA_LAST;
   CURLSH* sh = nullptr;
-  std::mutex mu[kLocks];
+  // One per kind of shared data (DNS, TLS sessions); leaves, taken only by
+  // curl for the time it touches that data.
+  Mutex mu[kLocks];
 };
 
 // Gives a handle back to the pool when a request is done with it.
@@ -161,7 +166,7 @@ Result<HttpClient::Handle> HttpClient::TakeHandle(std::string_view what) {
   if (share_->sh == nullptr) return Status::IO(std::string(what) + ": curl_share_init failed");
   void* curl = nullptr;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!idle_.empty()) {
       curl = idle_.back();
       idle_.pop_back();
@@ -176,7 +181,7 @@ void HttpClient::ReturnHandle(void* curl) {
   // Reset drops the options of the last request but keeps its connections.
   curl_easy_reset(curl);
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (idle_.size() < options_.max_idle_handles) {
       idle_.push_back(curl);
       return;

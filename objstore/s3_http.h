@@ -14,12 +14,12 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace strata {
@@ -75,13 +75,17 @@ class HttpClient {
   struct HandleReturner;
   using Handle = std::unique_ptr<void, HandleReturner>;
 
-  Result<Handle> TakeHandle(std::string_view what);
-  void ReturnHandle(void* curl);
+  Result<Handle> TakeHandle(std::string_view what) EXCLUDES(mu_);
+  void ReturnHandle(void* curl) EXCLUDES(mu_);
 
+  // Set at construction.
   const HttpOptions options_;
   const std::unique_ptr<Share> share_;
-  std::mutex mu_;
-  std::vector<void*> idle_;  // CURL*; guarded by mu_
+
+  // Guards the pool only; never held during a request or a curl call, so it
+  // is a leaf (the share's locks are taken by curl inside requests).
+  Mutex mu_;
+  std::vector<void*> idle_ GUARDED_BY(mu_);  // CURL*
 };
 
 }  // namespace strata

@@ -17,11 +17,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowUnixMs(Clock* clock) { return clock->NowNs() / 1'000'000; }
 
 std::string RandomToken() { return crypto::HexEncode(crypto::RandomBytes(16)); }
 
@@ -49,12 +45,12 @@ std::string FormatUnixMs(int64_t ms) {
 // Reads the record, again a few times while reading fails transiently or the
 // text does not parse: a server without atomic PUT (s3rver) can show a record
 // mid-write.
-Result<std::string> ReadSettled(LeaseObject& object) {
+Result<std::string> ReadSettled(LeaseObject& object, Clock* clock) {
   Result<std::string> text = object.Read();
   for (int i = 0; i < 5; i++) {
     bool unsettled = text.ok() ? !DecodeLeaseRecord(*text) : text.status().retryable();
     if (!unsettled) break;
-    std::this_thread::sleep_for(milliseconds(100));
+    clock->SleepFor(milliseconds(100));
     text = object.Read();
   }
   return text;
@@ -97,12 +93,14 @@ Result<std::unique_ptr<S3Lease>> S3Lease::Acquire(std::shared_ptr<LeaseObject> o
   // Each round either wins, fails, or removes a stale record and tries again;
   // a few rounds only run out when other processes keep taking it over.
   for (int round = 0; round < 4; round++) {
-    mine.expires_unix_ms = NowUnixMs() + options.ttl.count();
+    mine.expires_unix_ms = NowUnixMs(options.clock) + options.ttl.count();
     Status s = object->Create(EncodeLeaseRecord(mine));
     if (s.ok()) {
+      // The first renewal is timed from the create, before the thread starts.
+      const auto first = options.clock->SteadyNow() + std::max(options.ttl / 3, milliseconds(1));
       std::unique_ptr<S3Lease> lease(new S3Lease(object, mine, std::move(options)));
       try {
-        lease->renewer_ = std::thread([l = lease.get()] { l->RenewLoop(); });
+        lease->renewer_ = std::thread([l = lease.get(), first] { l->RenewLoop(first); });
       } catch (const std::system_error& e) {
         object->Remove().PermitUnchecked();  // else it expires on its own
         return Status::IO("store " + store +
@@ -111,7 +109,7 @@ Result<std::unique_ptr<S3Lease>> S3Lease::Acquire(std::shared_ptr<LeaseObject> o
       return lease;
     }
     if (!s.IsExists()) return s;
-    Result<std::string> text = ReadSettled(*object);
+    Result<std::string> text = ReadSettled(*object, options.clock);
     if (text.status().IsNotFound()) continue;  // released in between
     if (!text.ok()) return text.status();
     std::optional<LeaseRecord> theirs = DecodeLeaseRecord(*text);
@@ -120,7 +118,7 @@ Result<std::unique_ptr<S3Lease>> S3Lease::Acquire(std::shared_ptr<LeaseObject> o
                                 text->substr(0, 200) +
                                 "\"); if no daemon uses the store, delete it");
     }
-    const int64_t now = NowUnixMs();
+    const int64_t now = NowUnixMs(options.clock);
     const bool expired = now >= theirs->expires_unix_ms;
     const bool dead_here = theirs->host == options.hostname &&
                            theirs->pid != static_cast<int64_t>(getpid()) &&
@@ -132,7 +130,7 @@ Result<std::unique_ptr<S3Lease>> S3Lease::Acquire(std::shared_ptr<LeaseObject> o
                           FormatUnixMs(theirs->expires_unix_ms) + ") unless renewed");
     }
     // Delete only the record we judged: another taker may have replaced it.
-    Result<std::string> again = ReadSettled(*object);
+    Result<std::string> again = ReadSettled(*object, options.clock);
     if (again.ok() && *again == *text) {
       spdlog::warn("store {}: taking over the lease of {} ({})", store, Describe(*theirs),
                    expired ? "expired" : "its process is gone");
@@ -149,10 +147,10 @@ S3Lease::S3Lease(std::shared_ptr<LeaseObject> object, LeaseRecord record, S3Leas
 
 S3Lease::~S3Lease() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (!renewer_.joinable()) return;  // never started: Acquire failed
   renewer_.join();
   if (lost()) return;
@@ -180,7 +178,7 @@ bool S3Lease::RenewOnce(bool* retry_soon) {
   auto check_expiry = [&](const std::string& failure) {
     // Past our own expiry another process may rightly have taken the lease,
     // and renewing now could overwrite its record.
-    if (NowUnixMs() < record_.expires_unix_ms) {
+    if (NowUnixMs(options_.clock) < record_.expires_unix_ms) {
       spdlog::warn("store {}: lease renewal failed, retrying: {}", object_->StoreUrl(), failure);
       *retry_soon = true;
       return true;
@@ -199,12 +197,12 @@ bool S3Lease::RenewOnce(bool* retry_soon) {
     MarkLost(current ? "it is now held by " + Describe(*current) : "the LOCK object was replaced");
     return false;
   }
-  if (NowUnixMs() >= record_.expires_unix_ms) {
+  if (NowUnixMs(options_.clock) >= record_.expires_unix_ms) {
     MarkLost("it expired before it could be renewed");
     return false;
   }
   LeaseRecord next = record_;
-  next.expires_unix_ms = NowUnixMs() + options_.ttl.count();
+  next.expires_unix_ms = NowUnixMs(options_.clock) + options_.ttl.count();
   if (Status s = object_->Replace(EncodeLeaseRecord(next)); !s.ok()) {
     return check_expiry(s.ToString());
   }
@@ -212,16 +210,31 @@ bool S3Lease::RenewOnce(bool* retry_soon) {
   return true;
 }
 
-void S3Lease::RenewLoop() {
+bool S3Lease::WaitOrStop(std::chrono::steady_clock::time_point deadline) {
+  // The real-time wait is cut into slices of ttl/10 at most, so a clock that
+  // does not follow real time (a test's ManualClock) is read again that often.
+  const milliseconds slice = std::max(options_.ttl / 10, milliseconds(1));
+  while (!stop_) {
+    const auto left = deadline - options_.clock->SteadyNow();
+    if (left <= std::chrono::steady_clock::duration::zero()) return true;
+    cv_.WaitFor(&mu_, std::min<std::chrono::steady_clock::duration>(left, slice));
+  }
+  return false;
+}
+
+void S3Lease::RenewLoop(std::chrono::steady_clock::time_point first) {
   const milliseconds interval = std::max(options_.ttl / 3, milliseconds(1));
   const milliseconds retry = std::max(options_.ttl / 10, milliseconds(1));
-  bool retry_soon = false;
-  std::unique_lock<std::mutex> l(mu_);
-  while (!cv_.wait_for(l, retry_soon ? retry : interval, [this] { return stop_; })) {
-    l.unlock();
-    bool alive = RenewOnce(&retry_soon);
-    l.lock();
+  auto next = first;
+  MutexLock l(&mu_);
+  while (WaitOrStop(next)) {
+    const auto started = options_.clock->SteadyNow();
+    l.Unlock();
+    bool retry_soon = false;
+    const bool alive = RenewOnce(&retry_soon);
+    l.Lock();
     if (!alive) return;
+    next = started + (retry_soon ? retry : interval);
   }
 }
 

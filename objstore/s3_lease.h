@@ -24,15 +24,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "objstore/object_store.h"
 
@@ -71,6 +71,10 @@ struct S3LeaseOptions {
   std::chrono::milliseconds ttl{30000};
   // This machine's name in records; empty means gethostname(2).
   std::string hostname;
+  // Expiries (wall clock), the renewal schedule, and the pause between
+  // re-reads of a torn record. The renewer checks it at least every ttl/10
+  // of real time, so a ManualClock's Advance is seen that soon.
+  Clock* clock = Clock::Real();
 };
 
 class S3Lease : public StoreLease {
@@ -93,9 +97,13 @@ class S3Lease : public StoreLease {
  private:
   S3Lease(std::shared_ptr<LeaseObject> object, LeaseRecord record, S3LeaseOptions options);
 
-  void RenewLoop();
-  // Tries one renewal; false once the lease is lost.
-  bool RenewOnce(bool* retry_soon);
+  // Renews at `first`, then ttl/3 (or ttl/10 after a failure) after the
+  // start of each renewal, by the clock.
+  void RenewLoop(std::chrono::steady_clock::time_point first) EXCLUDES(mu_);
+  // Waits until the clock reaches `deadline`; false if stopped first.
+  bool WaitOrStop(std::chrono::steady_clock::time_point deadline) REQUIRES(mu_);
+  // Tries one renewal; false once the lease is lost. Runs without mu_.
+  bool RenewOnce(bool* retry_soon) EXCLUDES(mu_);
   void MarkLost(const std::string& why);
 
   // Immutable after construction (the renewer's expiry aside).
@@ -104,9 +112,12 @@ class S3Lease : public StoreLease {
   LeaseRecord record_;  // expires_unix_ms is only touched by the renewer
 
   std::atomic<bool> lost_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  // Guards stop_ only, and is never held across a call to the LeaseObject:
+  // a leaf. The destructor joins the renewer, so the owner must not destroy
+  // the lease while holding a lock its LeaseObject takes.
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread renewer_;
 };
 

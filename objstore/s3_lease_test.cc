@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <functional>
-#include <mutex>
 #include <thread>
+
+#include "common/clock.h"
+#include "common/mutex.h"
 
 namespace strata {
 namespace {
@@ -18,7 +20,7 @@ using std::chrono::milliseconds;
 class MemoryLeaseObject : public LeaseObject {
  public:
   Result<std::string> Read() override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!data_) return Status::NotFound("no LOCK");
     if (torn_reads_ > 0) {
       torn_reads_--;
@@ -27,19 +29,19 @@ class MemoryLeaseObject : public LeaseObject {
     return *data_;
   }
   Status Create(std::string_view record) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (create_error_) return *create_error_;
     if (data_) return Status::Exists("LOCK exists");
     data_ = std::string(record);
     return Status::OK();
   }
   Status Replace(std::string_view record) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     data_ = std::string(record);
     return Status::OK();
   }
   Status Remove() override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     data_.reset();
     return Status::OK();
   }
@@ -51,35 +53,29 @@ class MemoryLeaseObject : public LeaseObject {
     return text.ok() ? DecodeLeaseRecord(*text) : std::nullopt;
   }
   void FailCreates(Status s) {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     create_error_ = std::move(s);
   }
   // The next `n` reads see half the record, as from a server without atomic PUT.
   void TearReads(int n) {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     torn_reads_ = n;
   }
 
  private:
-  std::mutex mu_;
-  std::optional<std::string> data_;
-  std::optional<Status> create_error_;
-  int torn_reads_ = 0;
+  Mutex mu_;
+  std::optional<std::string> data_ GUARDED_BY(mu_);
+  std::optional<Status> create_error_ GUARDED_BY(mu_);
+  int torn_reads_ GUARDED_BY(mu_) = 0;
 };
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Waits (up to a generous bound, so a slow machine only slows the test) until
-// `done` holds.
+// Waits for the renewer thread (up to a generous bound, so a slow machine
+// only slows the test) until `done` holds. Time itself is a ManualClock's.
 bool Eventually(const std::function<bool()>& done) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
+    std::this_thread::sleep_for(milliseconds(1));
   }
   return true;
 }
@@ -99,8 +95,19 @@ class S3LeaseTest : public ::testing::Test {
     S3LeaseOptions o;
     o.ttl = ttl;
     o.hostname = "host-a";
+    o.clock = &clock_;
     return o;
   }
+  int64_t NowMs() { return clock_.NowNs() / 1'000'000; }
+  // Waits for the renewer to write an expiry of `expires_unix_ms`.
+  bool RenewedTo(int64_t expires_unix_ms) {
+    return Eventually([&] {
+      std::optional<LeaseRecord> r = obj_->Get();
+      return r && r->expires_unix_ms == expires_unix_ms;
+    });
+  }
+
+  ManualClock clock_;
   std::shared_ptr<MemoryLeaseObject> obj_ = std::make_shared<MemoryLeaseObject>();
 };
 
@@ -208,19 +215,33 @@ TEST_F(S3LeaseTest, RenewalMovesTheExpiryPastTheTtl) {
   const int64_t start = NowMs();
   auto lease = S3Lease::Acquire(obj_, "holder", Options(ttl));
   ASSERT_TRUE(lease.ok());
-  // Renewed well past the first expiry, with the same token throughout.
-  EXPECT_TRUE(Eventually([&] {
-    std::optional<LeaseRecord> r = obj_->Get();
-    EXPECT_TRUE(r.has_value() && r->token == (*lease)->token());
-    return r && r->expires_unix_ms > start + 3 * ttl.count();
-  }));
+  EXPECT_EQ(obj_->Get()->expires_unix_ms, start + ttl.count());
+  // Renewed every ttl/3, well past the first expiry, with the same token
+  // throughout.
+  for (int round = 1; round <= 9; round++) {
+    clock_.Advance(ttl / 3);
+    ASSERT_TRUE(RenewedTo(NowMs() + ttl.count())) << "round " << round;
+    EXPECT_EQ(obj_->Get()->token, (*lease)->token());
+  }
+  EXPECT_GT(obj_->Get()->expires_unix_ms, start + 3 * ttl.count());
   EXPECT_FALSE((*lease)->lost());
+}
+
+TEST_F(S3LeaseTest, LostWhenItExpiresBeforeRenewal) {
+  const milliseconds ttl(300);
+  auto lease = S3Lease::Acquire(obj_, "holder", Options(ttl));
+  ASSERT_TRUE(lease.ok());
+  const LeaseRecord before = *obj_->Get();
+  clock_.Advance(ttl);  // the renewer wakes only after its own expiry
+  EXPECT_TRUE(Eventually([&] { return (*lease)->lost(); }));
+  EXPECT_EQ(obj_->Get()->expires_unix_ms, before.expires_unix_ms) << "not renewed once expired";
 }
 
 TEST_F(S3LeaseTest, LostWhenAnotherProcessTakesOver) {
   auto lease = S3Lease::Acquire(obj_, "holder", Options(milliseconds(300)));
   ASSERT_TRUE(lease.ok());
   obj_->Set({"thief", "host-b", 7, "their-token", NowMs() + 600000});
+  clock_.Advance(milliseconds(100));  // the next renewal
   EXPECT_TRUE(Eventually([&] { return (*lease)->lost(); }));
   lease->reset();
   ASSERT_TRUE(obj_->Get().has_value()) << "a lost lease must not delete the new holder's record";
@@ -231,6 +252,7 @@ TEST_F(S3LeaseTest, LostWhenTheRecordIsDeleted) {
   auto lease = S3Lease::Acquire(obj_, "holder", Options(milliseconds(300)));
   ASSERT_TRUE(lease.ok());
   ASSERT_TRUE(obj_->Remove().ok());
+  clock_.Advance(milliseconds(100));  // the next renewal
   EXPECT_TRUE(Eventually([&] { return (*lease)->lost(); }));
 }
 

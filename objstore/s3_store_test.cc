@@ -23,6 +23,7 @@
 #include <random>
 #include <thread>
 
+#include "common/fd_util.h"
 #include "objstore/s3_lease.h"
 
 namespace strata {
@@ -81,18 +82,16 @@ bool Eventually(const std::function<bool()>& done) {
 
 // A loopback port with nothing listening on it.
 int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const UniqueFd fd(socket(AF_INET, SOCK_STREAM, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return 1;
   }
-  close(fd);
-  return ntohs(addr.sin_port);
+  return ntohs(addr.sin_port);  // the port is free again once fd closes
 }
 
 class S3StoreTest : public ::testing::Test {

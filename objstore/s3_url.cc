@@ -168,19 +168,20 @@ std::string S3Location::BaseUrl() const {
   return endpoint.substr(0, endpoint.find("://") + 3) + Host();
 }
 
-Result<S3Location> ParseS3Url(const std::string& url, const EnvLookup& env) {
-  if (!StartsWithNoCase(url, "s3://")) {
-    return BadUrl(url, "not an s3:// URL");
-  }
-  const std::string_view after_scheme = std::string_view(url).substr(5);
-  const size_t qmark = after_scheme.find('?');
-  const std::string_view rest = after_scheme.substr(0, qmark);
-  S3Location loc;
-  size_t slash = rest.find('/');
-  loc.bucket = std::string(rest.substr(0, slash));
-  if (loc.bucket.empty()) return BadUrl(url, "no bucket name");
-  if (std::string_view why = InvalidBucketReason(loc.bucket); !why.empty()) {
-    return BadUrl(url, "invalid bucket name \"" + loc.bucket + "\": " + std::string(why));
+namespace {
+
+// The query parameters of an s3:// URL, each unset unless given.
+struct S3UrlQuery {
+  std::optional<std::string> endpoint, region, path_style;
+};
+
+// Sets loc->bucket and loc->prefix from "bucket[/prefix[/]]".
+Status ParseBucketAndPrefix(const std::string& url, std::string_view rest, S3Location* loc) {
+  const size_t slash = rest.find('/');
+  loc->bucket = std::string(rest.substr(0, slash));
+  if (loc->bucket.empty()) return BadUrl(url, "no bucket name");
+  if (std::string_view why = InvalidBucketReason(loc->bucket); !why.empty()) {
+    return BadUrl(url, "invalid bucket name \"" + loc->bucket + "\": " + std::string(why));
   }
   if (slash != std::string_view::npos) {
     std::string_view prefix = rest.substr(slash + 1);
@@ -188,40 +189,45 @@ Result<S3Location> ParseS3Url(const std::string& url, const EnvLookup& env) {
     if (std::string_view why = InvalidPrefixReason(prefix); !why.empty()) {
       return BadUrl(url, std::string(why));
     }
-    loc.prefix = std::string(prefix);
+    loc->prefix = std::string(prefix);
   }
+  return Status::OK();
+}
 
-  std::optional<std::string> endpoint, region, path_style;
-  if (qmark != std::string_view::npos) {
-    std::string_view query = after_scheme.substr(qmark + 1);
-    size_t start = 0;
-    while (start <= query.size()) {
-      size_t end = std::min(query.find('&', start), query.size());
-      std::string_view pair = query.substr(start, end - start);
-      start = end + 1;
-      size_t eq = pair.find('=');
-      std::string name(pair.substr(0, eq));
-      if (eq == std::string_view::npos || eq + 1 == pair.size()) {
-        return BadUrl(url, "query parameter \"" + name + "\" needs a value (name=value)");
-      }
-      std::optional<std::string> value = PercentDecode(pair.substr(eq + 1));
-      if (!value) return BadUrl(url, "query parameter \"" + name + "\" has a malformed %-escape");
-      std::optional<std::string>* slot = name == "endpoint"     ? &endpoint
-                                         : name == "region"     ? &region
-                                         : name == "path_style" ? &path_style
-                                                                : nullptr;
-      if (slot == nullptr) {
-        return BadUrl(
-            url, "unknown query parameter \"" + name + "\" (known: endpoint, region, path_style)");
-      }
-      if (slot->has_value()) return BadUrl(url, "query parameter \"" + name + "\" given twice");
-      *slot = std::move(value);
+// Parses "name=value&..." (values %-decoded); each known name at most once.
+Status ParseQuery(const std::string& url, std::string_view query, S3UrlQuery* q) {
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t end = std::min(query.find('&', start), query.size());
+    std::string_view pair = query.substr(start, end - start);
+    start = end + 1;
+    size_t eq = pair.find('=');
+    std::string name(pair.substr(0, eq));
+    if (eq == std::string_view::npos || eq + 1 == pair.size()) {
+      return BadUrl(url, "query parameter \"" + name + "\" needs a value (name=value)");
     }
+    std::optional<std::string> value = PercentDecode(pair.substr(eq + 1));
+    if (!value) return BadUrl(url, "query parameter \"" + name + "\" has a malformed %-escape");
+    std::optional<std::string>* slot = name == "endpoint"     ? &q->endpoint
+                                       : name == "region"     ? &q->region
+                                       : name == "path_style" ? &q->path_style
+                                                              : nullptr;
+    if (slot == nullptr) {
+      return BadUrl(
+          url, "unknown query parameter \"" + name + "\" (known: endpoint, region, path_style)");
+    }
+    if (slot->has_value()) return BadUrl(url, "query parameter \"" + name + "\" given twice");
+    *slot = std::move(value);
   }
+  return Status::OK();
+}
 
-  // What the URL leaves out comes from the environment; `*_from` names the
-  // source in messages.
-  const bool endpoint_in_url = endpoint.has_value(), region_in_url = region.has_value();
+// Sets loc->region, loc->endpoint and loc->path_style from the query, and
+// what the query leaves out from the environment.
+Status ResolveEndpoint(const std::string& url, const S3UrlQuery& q, const EnvLookup& env,
+                       S3Location* loc) {
+  // `*_from` names the source in messages.
+  std::optional<std::string> endpoint = q.endpoint, region = q.region;
   std::string endpoint_from = "endpoint", region_from = "region";
   if (!endpoint)
     endpoint = FirstSet(env, {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}, &endpoint_from);
@@ -231,36 +237,58 @@ Result<S3Location> ParseS3Url(const std::string& url, const EnvLookup& env) {
                    [](char c) { return IsLowerOrDigit(c) || c == '-'; })) {
     return BadUrl(url, region_from + "=\"" + *region + "\" is not a region name like us-east-1");
   }
-  loc.region = *region;
+  loc->region = *region;
   if (endpoint) {
     std::optional<std::string> norm = NormalizeEndpoint(*endpoint);
     if (!norm) {
       return BadUrl(url, endpoint_from + "=\"" + *endpoint + "\" is not http[s]://host[:port]");
     }
-    loc.endpoint = *norm;
+    loc->endpoint = *norm;
   } else {
-    loc.endpoint = "https://s3." + loc.region + ".amazonaws.com";
+    loc->endpoint = "https://s3." + loc->region + ".amazonaws.com";
   }
-  loc.path_style = endpoint.has_value();
-  if (path_style) {
-    if (*path_style == "true" || *path_style == "1") {
-      loc.path_style = true;
-    } else if (*path_style == "false" || *path_style == "0") {
-      loc.path_style = false;
+  loc->path_style = endpoint.has_value();
+  if (const std::optional<std::string>& ps = q.path_style) {
+    if (*ps == "true" || *ps == "1") {
+      loc->path_style = true;
+    } else if (*ps == "false" || *ps == "0") {
+      loc->path_style = false;
     } else {
-      return BadUrl(url, "path_style must be true or false, not \"" + *path_style + "\"");
+      return BadUrl(url, "path_style must be true or false, not \"" + *ps + "\"");
     }
   }
+  return Status::OK();
+}
 
-  std::string canonical_query;
-  auto add_query = [&](std::string_view name, const std::string& value) {
-    canonical_query += canonical_query.empty() ? "?" : "&";
-    canonical_query += std::string(name) + "=" + value;
+// "s3://bucket[/prefix]" plus the parameters the URL gave, normalized.
+std::string CanonicalUrl(const S3Location& loc, const S3UrlQuery& q) {
+  std::string query;
+  auto add = [&](std::string_view name, const std::string& value) {
+    query += query.empty() ? "?" : "&";
+    query += std::string(name) + "=" + value;
   };
-  if (endpoint_in_url) add_query("endpoint", loc.endpoint);
-  if (region_in_url) add_query("region", loc.region);
-  if (path_style) add_query("path_style", loc.path_style ? "true" : "false");
-  loc.url = "s3://" + loc.bucket + (loc.prefix.empty() ? "" : "/" + loc.prefix) + canonical_query;
+  if (q.endpoint) add("endpoint", loc.endpoint);
+  if (q.region) add("region", loc.region);
+  if (q.path_style) add("path_style", loc.path_style ? "true" : "false");
+  return "s3://" + loc.bucket + (loc.prefix.empty() ? "" : "/" + loc.prefix) + query;
+}
+
+}  // namespace
+
+Result<S3Location> ParseS3Url(const std::string& url, const EnvLookup& env) {
+  if (!StartsWithNoCase(url, "s3://")) {
+    return BadUrl(url, "not an s3:// URL");
+  }
+  const std::string_view after_scheme = std::string_view(url).substr(5);
+  const size_t qmark = after_scheme.find('?');
+  S3Location loc;
+  STRATA_RETURN_IF_ERROR(ParseBucketAndPrefix(url, after_scheme.substr(0, qmark), &loc));
+  S3UrlQuery query;
+  if (qmark != std::string_view::npos) {
+    STRATA_RETURN_IF_ERROR(ParseQuery(url, after_scheme.substr(qmark + 1), &query));
+  }
+  STRATA_RETURN_IF_ERROR(ResolveEndpoint(url, query, env, &loc));
+  loc.url = CanonicalUrl(loc, query);
   return loc;
 }
 

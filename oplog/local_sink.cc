@@ -9,11 +9,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -22,6 +20,7 @@
 
 #include "common/coding.h"
 #include "common/fd_util.h"
+#include "common/mutex.h"
 #include "oplog/op_record.h"
 
 namespace strata {
@@ -36,13 +35,8 @@ constexpr size_t kSegmentDigits = 20;
 constexpr uint64_t kWritebackKickBytes = 1 << 20;
 
 struct SegmentFile {
-  explicit SegmentFile(int f) : fd(f) {}
-  ~SegmentFile() {
-    if (fd >= 0) ::close(fd);
-  }
-  SegmentFile(const SegmentFile&) = delete;
-  SegmentFile& operator=(const SegmentFile&) = delete;
-  int fd;
+  explicit SegmentFile(UniqueFd f) : fd(std::move(f)) {}
+  const UniqueFd fd;
 };
 
 struct Segment {
@@ -71,41 +65,29 @@ bool ParseSegmentName(std::string_view name, uint64_t* start) {
 }
 
 Status FsyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open directory " + dir);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::FromErrno(err, "fsync directory " + dir);
+  const UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open directory " + dir);
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir);
   return Status::OK();
 }
 
 // Reads the first `limit` bytes of `path` (fewer if the file is shorter).
 Status ReadPrefix(const std::string& path, uint64_t limit, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Status::FromErrno(err, "stat " + path);
-  }
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
   const uint64_t n = std::min<uint64_t>(limit, static_cast<uint64_t>(st.st_size));
   out->resize(n);
   uint64_t done = 0;
   while (done < n) {
-    const ssize_t r = ::pread(fd, out->data() + done, n - done, static_cast<off_t>(done));
+    const ssize_t r = ::pread(fd.get(), out->data() + done, n - done, static_cast<off_t>(done));
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "read " + path);
-    }
+    if (r < 0) return Status::FromErrno(errno, "read " + path);
     if (r == 0) break;  // shrank under us; the caller sees a short buffer
     done += static_cast<uint64_t>(r);
   }
   out->resize(done);
-  ::close(fd);
   return Status::OK();
 }
 
@@ -130,13 +112,13 @@ class LocalSink final : public Sink {
       : dir_(std::move(dir)), opts_(std::move(options)) {}
   ~LocalSink() override {
     {
-      std::lock_guard<std::mutex> l(spare_mu_);
+      MutexLock l(&spare_mu_);
       stopping_ = true;
     }
-    spare_cv_.notify_all();
+    spare_cv_.SignalAll();
     if (preparer_.joinable()) preparer_.join();
     ::unlink(SparePath().c_str());
-    if (dir_fd_ >= 0) ::close(dir_fd_);  // also releases the flock
+    // dir_fd_'s close releases the flock.
   }
 
   // Starts the thread that keeps a zero-filled spare segment ready.
@@ -145,35 +127,52 @@ class LocalSink final : public Sink {
   }
 
   // Scans and repairs the directory; see local_sink.h. Runs before the sink
-  // is shared, so it takes no locks.
-  Status Recover();
+  // is shared (so the lock it holds is never contended).
+  Status Recover() EXCLUDES(mu_);
 
-  Result<uint64_t> Append(const OpRecord& rec) override;
-  Status Sync(uint64_t token) override;
-  uint64_t Tail() override;
-  Status Replay(const std::function<Status(const OpRecord&)>& fn) override;
-  Status Trim(uint32_t branch, uint64_t seq) override;
-  SinkStats Stats() override;
-  uint64_t AckedSeq(uint32_t branch) override;
+  Result<uint64_t> Append(const OpRecord& rec) override EXCLUDES(mu_);
+  Status Sync(uint64_t token) override EXCLUDES(mu_);
+  uint64_t Tail() override EXCLUDES(mu_);
+  Status Replay(const std::function<Status(const OpRecord&)>& fn) override EXCLUDES(mu_);
+  Status Trim(uint32_t branch, uint64_t seq) override EXCLUDES(mu_);
+  SinkStats Stats() override EXCLUDES(mu_);
+  uint64_t AckedSeq(uint32_t branch) override EXCLUDES(mu_);
   Status ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
-                    uint64_t* next) override;
+                    uint64_t* next) override EXCLUDES(mu_);
 
  private:
+  // Writeback to start after an append (sync_file_range), outside mu_.
+  struct Kick {
+    std::shared_ptr<SegmentFile> file;  // null: none
+    uint64_t from = 0, len = 0;
+  };
+
   std::string PathOf(uint64_t start) const { return dir_ + "/" + SegmentFileName(start); }
   int DataSync(int fd) const {
     return opts_.fdatasync_for_test ? opts_.fdatasync_for_test(fd) : ::fdatasync(fd);
   }
+  // Recover's steps: opens and flocks the directory (creating it if missing)
+  // and drops an old spare; indexes the segment files; checks the records
+  // of one segment and sets its size (cutting a torn tail if `last`); opens
+  // the last segment for appending.
+  Status OpenDirectory();
+  Status ListSegments() REQUIRES(mu_);
+  Status ScanSegment(Segment& seg, bool last, std::string* data);
+  Status ReopenLastLocked() REQUIRES(mu_);
+  // Appends the encoded `frame` of `rec`; the writeback to start goes to *kick.
+  Result<uint64_t> AppendLocked(const OpRecord& rec, const std::string& frame, Kick* kick)
+      REQUIRES(mu_);
   // Makes the sink refuse every later Append and Sync. After a failed
   // fdatasync the kernel may have dropped the dirty pages and cleared the
   // error, so a retry could "succeed" without the data (fsyncgate): the only
-  // honest answer from then on is an error. REQUIRES mu_.
-  Status FailLocked(int err, const std::string& what);
+  // honest answer from then on is an error.
+  Status FailLocked(int err, const std::string& what) REQUIRES(mu_);
   // Creates segment `start`, makes its directory entry durable and makes it
-  // current. REQUIRES mu_ (or Recover).
-  Status CreateSegmentLocked(uint64_t start);
+  // current.
+  Status CreateSegmentLocked(uint64_t start) REQUIRES(mu_) EXCLUDES(spare_mu_);
   // fdatasyncs the current segment and switches to a new one, so Sync never
-  // has to look at more than the current file. REQUIRES mu_.
-  Status RotateLocked();
+  // has to look at more than the current file.
+  Status RotateLocked() REQUIRES(mu_) EXCLUDES(spare_mu_);
 
   // A spare segment file, zero-filled and fdatasync'ed ahead of need by
   // `preparer_` and renamed into place at rotation. Overwriting blocks that
@@ -181,41 +180,52 @@ class LocalSink final : public Sink {
   // that growing a file needs (ext4, 8 KiB write + fdatasync: 139 us instead
   // of 217 us), which is why PostgreSQL zero-fills its WAL segments too.
   std::string SparePath() const { return dir_ + "/spare.zero"; }
-  void PrepareLoop();
-  bool WriteSpare();
-  bool SpareReady() {
-    std::lock_guard<std::mutex> l(spare_mu_);
+  void PrepareLoop() EXCLUDES(spare_mu_);
+  bool WriteSpare() EXCLUDES(spare_mu_);
+  bool SpareReady() EXCLUDES(spare_mu_) {
+    MutexLock l(&spare_mu_);
     return spare_ready_;
   }
-  std::thread preparer_;
-  std::mutex spare_mu_;  // after mu_
-  std::condition_variable spare_cv_;
-  bool spare_ready_ = false;  // GUARDED_BY(spare_mu_)
-  std::atomic<bool> stopping_{false};
 
+  // Set at construction.
   const std::string dir_;
   const LocalSinkOptions opts_;
   // The directory, flock'ed for the sink's lifetime (one writer per op log);
-  // also the handle for directory fsyncs. Set by Recover.
-  int dir_fd_ = -1;
+  // also the handle for directory fsyncs. Set by Recover, before the sink is
+  // shared.
+  UniqueFd dir_fd_;
 
-  // mu_ guards everything below. It is held across write(2) (appends are
+  // Lock order: mu_, then spare_mu_ (a rotation takes the spare while
+  // appending). Both are leaves across modules: with either held no other
+  // module is called and no callback runs (Replay calls fn without them).
+  // Callers may hold their own locks (the version store holds a branch's
+  // commit lock across Append); see oplog/sink.h.
+  //
+  // mu_ guards what follows it. It is held across write(2) (appends are
   // ordered anyway) but never across the group-commit fdatasync, so appends
   // continue while a sync is in flight.
-  std::mutex mu_;
-  std::condition_variable sync_cv_;                      // signalled when a syncer finishes
-  std::map<uint64_t, Segment> segments_;                 // by start offset; the last is current
-  std::shared_ptr<SegmentFile> cur_;                     // the current segment, open for writing
-  uint64_t appended_ = 0;                                // logical offset after the last record
-  uint64_t synced_ = 0;                                  // everything below is durable
-  bool syncing_ = false;                                 // a thread is in fdatasync for Sync
-  Status error_;                                         // sticky; see FailLocked
-  std::unordered_map<uint32_t, uint64_t> trimmed_;       // branch -> seq covered by layers
-  std::unordered_map<uint32_t, uint64_t> appended_seq_;  // branch -> last seq appended
-  std::unordered_map<uint32_t, uint64_t> synced_seq_;    // branch -> last seq synced
-  uint64_t appended_bytes_ = 0;
-  uint64_t syncs_ = 0;
-  uint64_t sync_waits_ = 0;
+  Mutex mu_;
+  CondVar sync_cv_;                                       // signalled when a syncer finishes
+  std::map<uint64_t, Segment> segments_ GUARDED_BY(mu_);  // by start offset; the last is current
+  std::shared_ptr<SegmentFile> cur_ GUARDED_BY(mu_);      // the current segment, open for writing
+  uint64_t appended_ GUARDED_BY(mu_) = 0;                 // logical offset after the last record
+  uint64_t synced_ GUARDED_BY(mu_) = 0;                   // everything below is durable
+  bool syncing_ GUARDED_BY(mu_) = false;                  // a thread is in fdatasync for Sync
+  Status error_ GUARDED_BY(mu_);                          // sticky; see FailLocked
+  // branch -> seq covered by layers / last seq appended / last seq synced
+  std::unordered_map<uint32_t, uint64_t> trimmed_ GUARDED_BY(mu_);
+  std::unordered_map<uint32_t, uint64_t> appended_seq_ GUARDED_BY(mu_);
+  std::unordered_map<uint32_t, uint64_t> synced_seq_ GUARDED_BY(mu_);
+  uint64_t appended_bytes_ GUARDED_BY(mu_) = 0;
+  uint64_t syncs_ GUARDED_BY(mu_) = 0;
+  uint64_t sync_waits_ GUARDED_BY(mu_) = 0;
+
+  // The preparer thread, and the spare it keeps ready.
+  std::thread preparer_;
+  Mutex spare_mu_ ACQUIRED_AFTER(mu_);
+  CondVar spare_cv_;
+  bool spare_ready_ GUARDED_BY(spare_mu_) = false;
+  std::atomic<bool> stopping_{false};
 };
 
 Status LocalSink::FailLocked(int err, const std::string& what) {
@@ -223,43 +233,43 @@ Status LocalSink::FailLocked(int err, const std::string& what) {
   error_ =
       Status(s.code(), "op log " + dir_ + " failed, refusing writes and syncs: " + s.message());
   spdlog::error("{}", error_.message());
-  sync_cv_.notify_all();
+  sync_cv_.SignalAll();
   return error_;
 }
 
 void LocalSink::PrepareLoop() {
-  std::unique_lock<std::mutex> l(spare_mu_);
+  MutexLock l(&spare_mu_);
   while (!stopping_) {
     if (spare_ready_) {
-      spare_cv_.wait(l);
+      spare_cv_.Wait(&spare_mu_);
       continue;
     }
-    l.unlock();
+    l.Unlock();
     const bool ok = WriteSpare();
-    l.lock();
+    l.Lock();
     if (ok) {
       spare_ready_ = true;
     } else if (!stopping_) {
-      spare_cv_.wait_for(l, std::chrono::seconds(5));  // a full disk: try later
+      spare_cv_.WaitFor(&spare_mu_, std::chrono::seconds(5));  // a full disk: try later
     }
   }
 }
 
 bool LocalSink::WriteSpare() {
   const std::string tmp = dir_ + "/spare.tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return false;
   const std::string zeros(1 << 20, '\0');
   bool ok = true;
   for (uint64_t left = opts_.segment_bytes; ok && left > 0 && !stopping_;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(left, zeros.size()));
-    const ssize_t w = ::write(fd, zeros.data(), n);
+    const ssize_t w = ::write(fd.get(), zeros.data(), n);
     if (w < 0 && errno == EINTR) continue;
     ok = w > 0;
     if (ok) left -= static_cast<uint64_t>(w);
   }
-  ok = ok && !stopping_ && ::fdatasync(fd) == 0;
-  ::close(fd);
+  ok = ok && !stopping_ && ::fdatasync(fd.get()) == 0;
+  fd.reset();  // fdatasync'ed: a close error cannot lose the zeros
   ok = ok && ::rename(tmp.c_str(), SparePath().c_str()) == 0;
   if (!ok) ::unlink(tmp.c_str());
   return ok;
@@ -269,20 +279,20 @@ Status LocalSink::CreateSegmentLocked(uint64_t start) {
   const std::string path = PathOf(start);
   bool from_spare = false;
   {
-    std::lock_guard<std::mutex> l(spare_mu_);
+    MutexLock l(&spare_mu_);
     if (spare_ready_ && ::rename(SparePath().c_str(), path.c_str()) == 0) from_spare = true;
     spare_ready_ = false;
   }
-  spare_cv_.notify_all();
+  spare_cv_.SignalAll();
   // A spare holds zeros past the records, which recovery reads as a torn tail.
-  const int fd = from_spare ? ::open(path.c_str(), O_WRONLY | O_CLOEXEC)
-                            : ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(errno, "create " + path);
-  auto file = std::make_shared<SegmentFile>(fd);
+  UniqueFd fd(from_spare ? ::open(path.c_str(), O_WRONLY | O_CLOEXEC)
+                         : ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::FromErrno(errno, "create " + path);
+  auto file = std::make_shared<SegmentFile>(std::move(fd));
   // The directory entry must be durable before any Sync covering records in
   // this file can return; doing it here, once per segment, keeps Sync to a
   // single fdatasync.
-  if (::fsync(dir_fd_) != 0) {
+  if (::fsync(dir_fd_.get()) != 0) {
     const Status st = Status::FromErrno(errno, "fsync directory " + dir_);
     ::unlink(path.c_str());
     return st;
@@ -296,19 +306,37 @@ Status LocalSink::RotateLocked() {
   const Segment& old = segments_.rbegin()->second;
   // Cut a spare's unused zeros: only the last segment may end in anything
   // but a complete record.
-  if (::ftruncate(cur_->fd, static_cast<off_t>(old.size)) != 0) {
+  if (::ftruncate(cur_->fd.get(), static_cast<off_t>(old.size)) != 0) {
     return FailLocked(errno, "truncate " + old.path);
   }
-  if (DataSync(cur_->fd) != 0) return FailLocked(errno, "fdatasync " + old.path);
+  if (DataSync(cur_->fd.get()) != 0) return FailLocked(errno, "fdatasync " + old.path);
   // Every earlier segment was synced when it was rotated out, so the whole
   // log up to here is durable now.
   synced_ = std::max(synced_, appended_);
   synced_seq_ = appended_seq_;
-  sync_cv_.notify_all();
+  sync_cv_.SignalAll();
   return CreateSegmentLocked(appended_);
 }
 
 Status LocalSink::Recover() {
+  STRATA_RETURN_IF_ERROR(OpenDirectory());
+  MutexLock l(&mu_);
+  STRATA_RETURN_IF_ERROR(ListSegments());
+  if (segments_.empty()) return CreateSegmentLocked(0);
+  uint64_t prev_end = 0;
+  std::string data;
+  for (auto it = segments_.begin(); it != segments_.end(); ++it) {
+    if (it->first < prev_end) {
+      return Status::Corruption("op log segment " + it->second.path +
+                                " overlaps the previous segment");
+    }
+    STRATA_RETURN_IF_ERROR(ScanSegment(it->second, std::next(it) == segments_.end(), &data));
+    prev_end = it->first + it->second.size;
+  }
+  return ReopenLastLocked();
+}
+
+Status LocalSink::OpenDirectory() {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir_, ec)) {
     std::filesystem::create_directories(dir_, ec);
@@ -316,15 +344,20 @@ Status LocalSink::Recover() {
     const std::string parent = std::filesystem::path(dir_).parent_path().string();
     STRATA_RETURN_IF_ERROR(FsyncDir(parent.empty() ? "." : parent));
   }
-  dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd_ < 0) return Status::FromErrno(errno, "open directory " + dir_);
-  if (::flock(dir_fd_, LOCK_EX | LOCK_NB) != 0) {
+  dir_fd_.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd_.valid()) return Status::FromErrno(errno, "open directory " + dir_);
+  if (::flock(dir_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return Status::Busy("op log " + dir_ + " is open in another sink");
     return Status::FromErrno(errno, "lock directory " + dir_);
   }
   // A spare left by an earlier process may be half written: start afresh.
   ::unlink(SparePath().c_str());
   ::unlink((dir_ + "/spare.tmp").c_str());
+  return Status::OK();
+}
+
+Status LocalSink::ListSegments() {
+  std::error_code ec;
   std::filesystem::directory_iterator it(dir_, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     uint64_t start = 0;
@@ -334,65 +367,56 @@ Status LocalSink::Recover() {
     }
   }
   if (ec) return Status::FromErrno(ec.value(), "list directory " + dir_);
+  return Status::OK();
+}
 
-  if (segments_.empty()) {
-    STRATA_RETURN_IF_ERROR(CreateSegmentLocked(0));
-    return Status::OK();
-  }
-
-  uint64_t prev_end = 0;
-  std::string data;
-  for (auto it = segments_.begin(); it != segments_.end(); ++it) {
-    Segment& seg = it->second;
-    const bool last = std::next(it) == segments_.end();
-    if (it->first < prev_end) {
-      return Status::Corruption("op log segment " + seg.path + " overlaps the previous segment");
+Status LocalSink::ScanSegment(Segment& seg, bool last, std::string* data) {
+  STRATA_RETURN_IF_ERROR(ReadPrefix(seg.path, UINT64_MAX, data));
+  size_t off = 0;
+  while (off < data->size()) {
+    OpRecord rec;
+    size_t used = 0;
+    const std::string_view rest = std::string_view(*data).substr(off);
+    const Status st = DecodeOpRecord(rest, &rec, &used);
+    if (st.ok()) {
+      uint64_t& m = seg.max_seq[rec.branch];
+      m = std::max(m, rec.seq);
+      off += used;
+      continue;
     }
-    STRATA_RETURN_IF_ERROR(ReadPrefix(seg.path, UINT64_MAX, &data));
-    size_t off = 0;
-    while (off < data.size()) {
-      OpRecord rec;
-      size_t used = 0;
-      const std::string_view rest = std::string_view(data).substr(off);
-      const Status st = DecodeOpRecord(rest, &rec, &used);
-      if (st.ok()) {
-        uint64_t& m = seg.max_seq[rec.branch];
-        m = std::max(m, rec.seq);
-        off += used;
-        continue;
-      }
-      // A crash can leave a partial frame, or zeros where the file was
-      // extended but the data never written, at the end of the last segment
-      // only: older segments were fdatasynced before the next was created.
-      // After a power loss, the unsynced tail can also hold a complete-looking
-      // frame with a page of garbage in it. Like PostgreSQL's WAL, the first
-      // bad record ends the log when no valid record follows it: records past
-      // the last Sync were never acknowledged. A valid record after a bad one
-      // is damage inside the durable log, which is corruption.
-      if (last && (st.IsNotFound() || AllZero(rest) || !ValidFrameAfter(rest))) {
-        spdlog::warn("op log segment {}: truncating torn tail at offset {} ({} bytes): {}",
-                     seg.path, off, rest.size(), st.message());
-        break;
-      }
-      return Status::Corruption("op log segment " + seg.path + " offset " + std::to_string(off) +
-                                ": " + st.message());
+    // A crash can leave a partial frame, or zeros where the file was
+    // extended but the data never written, at the end of the last segment
+    // only: older segments were fdatasynced before the next was created.
+    // After a power loss, the unsynced tail can also hold a complete-looking
+    // frame with a page of garbage in it. Like PostgreSQL's WAL, the first
+    // bad record ends the log when no valid record follows it: records past
+    // the last Sync were never acknowledged. A valid record after a bad one
+    // is damage inside the durable log, which is corruption.
+    if (last && (st.IsNotFound() || AllZero(rest) || !ValidFrameAfter(rest))) {
+      spdlog::warn("op log segment {}: truncating torn tail at offset {} ({} bytes): {}", seg.path,
+                   off, rest.size(), st.message());
+      break;
     }
-    seg.size = off;
-    prev_end = it->first + seg.size;
+    return Status::Corruption("op log segment " + seg.path + " offset " + std::to_string(off) +
+                              ": " + st.message());
   }
+  seg.size = off;
+  return Status::OK();
+}
 
-  // Reopen the last segment for appending. Truncate the torn tail, then
-  // fdatasync whatever is there even if nothing was cut: a previous process
-  // may have died with dirty pages whose writeback error nobody has seen, and
-  // what Replay hands out must be durable.
+Status LocalSink::ReopenLastLocked() {
+  // Truncate the torn tail, then fdatasync whatever is there even if nothing
+  // was cut: a previous process may have died with dirty pages whose
+  // writeback error nobody has seen, and what Replay hands out must be
+  // durable.
   auto& [start, last] = *segments_.rbegin();
-  const int fd = ::open(last.path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open " + last.path);
-  cur_ = std::make_shared<SegmentFile>(fd);
-  if (::ftruncate(fd, static_cast<off_t>(last.size)) != 0) {
+  UniqueFd fd(::open(last.path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open " + last.path);
+  cur_ = std::make_shared<SegmentFile>(std::move(fd));
+  if (::ftruncate(cur_->fd.get(), static_cast<off_t>(last.size)) != 0) {
     return Status::FromErrno(errno, "truncate " + last.path);
   }
-  if (DataSync(fd) != 0) return Status::FromErrno(errno, "fdatasync " + last.path);
+  if (DataSync(cur_->fd.get()) != 0) return Status::FromErrno(errno, "fdatasync " + last.path);
   appended_ = synced_ = start + last.size;
   for (const auto& [seg_start, seg] : segments_) {
     for (const auto& [b, seq] : seg.max_seq) {
@@ -411,8 +435,23 @@ Result<uint64_t> LocalSink::Append(const OpRecord& rec) {
     return Status::TooBig("op record of " + std::to_string(frame.size()) +
                           " bytes exceeds the limit");
   }
+  Kick kick;
+  Result<uint64_t> token = [&] {
+    MutexLock l(&mu_);
+    return AppendLocked(rec, frame, &kick);
+  }();
+  // Start writeback of what piled up since the last kick, without waiting, so
+  // a barrier's fdatasync finds little dirty data: under a heavy write load
+  // (a checkpoint) that keeps fsync latency flat. Errors surface in fdatasync.
+  if (kick.file) {
+    ::sync_file_range(kick.file->fd.get(), static_cast<off_t>(kick.from),
+                      static_cast<off_t>(kick.len), SYNC_FILE_RANGE_WRITE);
+  }
+  return token;
+}
 
-  std::unique_lock<std::mutex> l(mu_);
+Result<uint64_t> LocalSink::AppendLocked(const OpRecord& rec, const std::string& frame,
+                                         Kick* kick) {
   if (!error_.ok()) return error_;
   // The segment Open made (or kept) is not zero-filled: move to a spare as
   // soon as one is ready, so fdatasyncs get cheap early on.
@@ -425,16 +464,17 @@ Result<uint64_t> LocalSink::Append(const OpRecord& rec) {
     STRATA_RETURN_IF_ERROR(RotateLocked());
   }
   Segment& seg = segments_.rbegin()->second;
+  const int fd = cur_->fd.get();
   size_t done = 0;
   while (done < frame.size()) {
-    const ssize_t w = ::pwrite(cur_->fd, frame.data() + done, frame.size() - done,
-                               static_cast<off_t>(seg.size + done));
+    const ssize_t w =
+        ::pwrite(fd, frame.data() + done, frame.size() - done, static_cast<off_t>(seg.size + done));
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) {
       const int err = errno;
       // Cut off the partial frame so the next record does not land after
       // garbage; if even that fails the file can no longer be trusted.
-      if (done > 0 && ::ftruncate(cur_->fd, static_cast<off_t>(seg.size)) != 0) {
+      if (done > 0 && ::ftruncate(fd, static_cast<off_t>(seg.size)) != 0) {
         return FailLocked(errno, "truncate partial record in " + seg.path);
       }
       return Status::FromErrno(err, "write " + seg.path);
@@ -447,23 +487,15 @@ Result<uint64_t> LocalSink::Append(const OpRecord& rec) {
   uint64_t& m = seg.max_seq[rec.branch];
   m = std::max(m, rec.seq);
   appended_seq_[rec.branch] = rec.seq;
-  const uint64_t token = appended_;
-  // Start writeback of what piled up since the last kick, without waiting, so
-  // a barrier's fdatasync finds little dirty data: under a heavy write load
-  // (a checkpoint) that keeps fsync latency flat. Errors surface in fdatasync.
   if (seg.size - seg.kicked >= kWritebackKickBytes) {
-    const std::shared_ptr<SegmentFile> file = cur_;
-    const uint64_t from = seg.kicked, len = seg.size - seg.kicked;
+    *kick = Kick{cur_, seg.kicked, seg.size - seg.kicked};
     seg.kicked = seg.size;
-    l.unlock();
-    ::sync_file_range(file->fd, static_cast<off_t>(from), static_cast<off_t>(len),
-                      SYNC_FILE_RANGE_WRITE);
   }
-  return token;
+  return appended_;
 }
 
 Status LocalSink::Sync(uint64_t token) {
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   sync_waits_++;
   if (token > appended_) {
     return Status::Invalid("sync token " + std::to_string(token) + " is past the op log tail " +
@@ -475,7 +507,7 @@ Status LocalSink::Sync(uint64_t token) {
     if (syncing_) {
       // Someone else is in fdatasync; it may or may not cover our token
       // (it captured the tail when it started), so re-check when it is done.
-      sync_cv_.wait(l);
+      sync_cv_.Wait(&mu_);
       continue;
     }
     // Become the syncer for everything appended so far: that is the group.
@@ -486,10 +518,10 @@ Status LocalSink::Sync(uint64_t token) {
     std::unordered_map<uint32_t, uint64_t> target_seqs = appended_seq_;
     const std::shared_ptr<SegmentFile> file = cur_;
     const std::string path = segments_.rbegin()->second.path;
-    l.unlock();
-    const int rc = DataSync(file->fd);
+    l.Unlock();
+    const int rc = DataSync(file->fd.get());
     const int err = errno;
-    l.lock();
+    l.Lock();
     syncing_ = false;
     syncs_++;
     if (rc != 0) {
@@ -500,12 +532,12 @@ Status LocalSink::Sync(uint64_t token) {
         if (appended_seq_.count(b)) synced_seq_[b] = std::max(synced_seq_[b], seq);
       }
     }
-    sync_cv_.notify_all();
+    sync_cv_.SignalAll();
   }
 }
 
 uint64_t LocalSink::Tail() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return appended_;
 }
 
@@ -513,7 +545,7 @@ Status LocalSink::Replay(const std::function<Status(const OpRecord&)>& fn) {
   // Replay what was complete when it started; later appends are not shown.
   std::vector<std::pair<uint64_t, Segment>> snap;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     for (const auto& [start, seg] : segments_)
       snap.emplace_back(start, Segment{seg.path, seg.size, 0, false, {}});
   }
@@ -521,7 +553,7 @@ Status LocalSink::Replay(const std::function<Status(const OpRecord&)>& fn) {
   for (const auto& [start, seg] : snap) {
     Status st = ReadPrefix(seg.path, seg.size, &data);
     if (st.IsNotFound()) {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (segments_.count(start) == 0) continue;  // trimmed while we ran
     }
     STRATA_RETURN_IF_ERROR(st);
@@ -550,7 +582,7 @@ Status LocalSink::Replay(const std::function<Status(const OpRecord&)>& fn) {
 Status LocalSink::Trim(uint32_t branch, uint64_t seq) {
   std::vector<std::string> doomed;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (seq == UINT64_MAX) {
       // A deleted branch: its records matter to nobody. Forget it entirely so
       // the id's state does not linger.
@@ -564,11 +596,11 @@ Status LocalSink::Trim(uint32_t branch, uint64_t seq) {
     }
     const uint64_t current = segments_.rbegin()->first;
     for (auto it = segments_.begin(); it != segments_.end() && it->first != current;) {
-      const bool covered =
-          std::all_of(it->second.max_seq.begin(), it->second.max_seq.end(), [&](const auto& kv) {
-            auto t = trimmed_.find(kv.first);
-            return t != trimmed_.end() && kv.second <= t->second;
-          });
+      const bool covered = std::all_of(it->second.max_seq.begin(), it->second.max_seq.end(),
+                                       [&](const auto& kv) REQUIRES(mu_) {
+                                         auto t = trimmed_.find(kv.first);
+                                         return t != trimmed_.end() && kv.second <= t->second;
+                                       });
       if (covered) {
         doomed.push_back(it->second.path);
         it = segments_.erase(it);
@@ -589,7 +621,7 @@ Status LocalSink::Trim(uint32_t branch, uint64_t seq) {
 }
 
 uint64_t LocalSink::AckedSeq(uint32_t branch) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   auto it = synced_seq_.find(branch);
   return it == synced_seq_.end() ? 0 : it->second;
 }
@@ -600,7 +632,7 @@ Status LocalSink::ReadFrames(uint64_t from, size_t max_bytes, std::string* frame
   std::string path;
   uint64_t start = 0, size = 0;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     // The segment holding `from`, or the first one after it when `from` was
     // trimmed away or sits at the end of a segment.
     auto it = segments_.upper_bound(from);
@@ -620,13 +652,13 @@ Status LocalSink::ReadFrames(uint64_t from, size_t max_bytes, std::string* frame
   *first = *next = pos;
   const uint64_t avail = start + size - pos;
   if (avail == 0) return Status::OK();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file.valid()) {
     // Trimmed between the lookup and the open: the caller asks again.
     if (errno == ENOENT) return Status::OK();
     return Status::FromErrno(errno, "open " + path);
   }
-  UniqueFd closer(fd);
+  const int fd = file.get();
   uint64_t want = std::min<uint64_t>(avail, std::max<size_t>(max_bytes, kOpRecordHeaderBytes));
   for (;;) {
     frames->resize(want);
@@ -671,7 +703,7 @@ Status LocalSink::ReadFrames(uint64_t from, size_t max_bytes, std::string* frame
 }
 
 SinkStats LocalSink::Stats() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   SinkStats s;
   for (const auto& [start, seg] : segments_) s.bytes_on_disk += seg.size;
   s.segments = segments_.size();

@@ -6,6 +6,17 @@
 // returns: it checks every record, truncates a torn tail of the last segment,
 // and fails with kCorruption (naming file and offset) on anything else.
 // Format and rules: docs/oplog-format.md.
+//
+// Threads and locks. One background thread (the preparer, with
+// preallocate) keeps a zero-filled spare segment ready; it takes only the
+// spare's lock, never while writing the spare. The sink's main lock is held
+// across an append's write(2) and, at a rotation, the old segment's
+// ftruncate + fdatasync and the new one's directory fsync (appends are
+// ordered anyway), but never across a Sync's group-commit fdatasync, so
+// appends go on while a sync is in flight; Replay, ReadFrames and Trim's
+// unlinks do their file I/O without it. Order: the main lock, then the
+// spare's. Neither is held while anything outside the sink runs (Replay's fn
+// included); what callers may hold is in oplog/sink.h.
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,26 @@
 // The local sink is a directory of segment files on local disk
 // (oplog/local_sink.h); the shipping sink (walsink/shipping_sink.h) wraps a
 // local sink and ships every record to a walsink server over TCP.
+//
+// Locking across modules. The commit path is BranchFs (fs/) -> VersionStore
+// (layers/) -> Sink, and calls only go down it: a sink never calls back into
+// layers/ or fs/ (Replay's fn is the one callback, and no sink lock is held
+// while it runs), so a sink's locks always come after the caller's. What a
+// caller may hold when it calls in:
+//   Append   the branch's commit lock (VersionStore's commit_mu), which is
+//            what keeps a branch's seqs in order; Append may do a write(2)
+//            and, at a segment rotation, an fdatasync under it.
+//   Trim     the branch's flush lock (flush_mu) while a flush retires a
+//            memtable; Trim unlinks files, outside its own locks.
+//   Sync, Barrier
+//            nothing a commit needs: they wait for an fdatasync or, for a
+//            kRemote barrier, for the server (up to its timeout).
+//   Replay, Tail, Stats, AckedSeq, ReadFrames
+//            anything: Replay runs at open, before the sink is shared; the
+//            others take a sink lock briefly and do no waiting (ReadFrames
+//            reads a file, outside the lock).
+// Sinks are leaves below that: the shipping sink takes the local sink's
+// locks under its own, never the other way round.
 #pragma once
 
 #include <cstdint>

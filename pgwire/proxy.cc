@@ -70,7 +70,8 @@ Status Proxy::Start() {
   started_ = true;
   spdlog::info("proxy: listening on {}", FormatHostPort({opts_.listen.host, port_}));
   acceptor_.Start(
-      "proxy", *fd, port_, [this] { ReapFinished(mu_, conns_, [](Conn& c) { c.thread.join(); }); },
+      "proxy", *fd, port_,
+      [this] { ReapFinished(&mu_, &conns_, [](Conn& c) { c.thread.join(); }); },
       [this](int fd) { Accept(fd); });
   return Status::OK();
 }

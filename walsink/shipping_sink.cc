@@ -18,8 +18,6 @@ namespace strata {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // A server that stops answering (a dead machine sends no RST) must break the
 // connection long before a barrier gives up: TCP_USER_TIMEOUT bounds how long
 // sent data may stay unacknowledged, keepalives probe an idle connection.
@@ -48,8 +46,10 @@ Status ReadReply(int fd, const std::string& peer, SinkFrame* f) {
 }
 
 // Opens a connection and says HELLO.
-Status Handshake(const ShippingSinkOptions& o, const std::string& peer, int* out) {
-  STRATA_ASSIGN_OR_RETURN(int fd, ConnectTcp(o.server, o.connect_timeout_ms));
+Status Handshake(const ShippingSinkOptions& o, const std::string& peer, UniqueFd* out) {
+  STRATA_ASSIGN_OR_RETURN(int raw, ConnectTcp(o.server, o.connect_timeout_ms));
+  UniqueFd conn(raw);
+  const int fd = conn.get();
   TuneSocket(fd, ClientTuning());
   std::string hello;
   EncodeHello(o.store_id, &hello);
@@ -63,12 +63,9 @@ Status Handshake(const ShippingSinkOptions& o, const std::string& peer, int* out
                             SinkTypeName(static_cast<uint8_t>(f.type)));
   }
   if (st.ok()) st = ParseHelloOk(f.body, &version);
-  if (!st.ok()) {
-    ::close(fd);
-    return st;
-  }
+  STRATA_RETURN_IF_ERROR(st);
   SetRecvTimeout(fd, 0);
-  *out = fd;
+  *out = std::move(conn);
   return Status::OK();
 }
 
@@ -88,19 +85,19 @@ Result<std::unique_ptr<ShippingSink>> ShippingSink::Open(std::unique_ptr<Sink> l
 
 ShippingSink::~ShippingSink() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     stop_ = true;
     if (conn_fd_ >= 0) ::shutdown(conn_fd_, SHUT_RDWR);
   }
-  work_cv_.notify_all();
-  ack_cv_.notify_all();
+  work_cv_.SignalAll();
+  ack_cv_.SignalAll();
   if (shipper_.joinable()) shipper_.join();
 }
 
 std::string ShippingSink::Peer() const { return "walsink " + FormatHostPort(opts_.server); }
 
 void ShippingSink::StartShipping() {
-  std::lock_guard l(mu_);
+  MutexLock l(&mu_);
   if (started_ || stop_) return;
   started_ = true;
   shipper_ = std::thread([this] { ShipLoop(); });
@@ -112,8 +109,8 @@ Result<uint64_t> ShippingSink::Append(const OpRecord& rec) {
   if (!started_) StartShipping();
   // Take mu_ once before notifying: the shipper checks the tail under mu_,
   // so it either sees this record or is already waiting for the notify.
-  { std::lock_guard l(mu_); }
-  work_cv_.notify_one();
+  { MutexLock l(&mu_); }
+  work_cv_.Signal();
   return token;
 }
 
@@ -121,24 +118,35 @@ Status ShippingSink::Barrier(uint64_t token, Durability tier) {
   if (tier == Durability::kEphemeral) return Status::OK();
   if (tier == Durability::kLocal) return local_->Sync(token);
   if (!started_) StartShipping();
-  std::unique_lock l(mu_);
-  const auto deadline = Clock::now() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
-  while (acked_ < token) {
-    if (stop_) return Status::Unavailable("op log shipping is stopping");
-    if (ack_cv_.wait_until(l, deadline) == std::cv_status::timeout && acked_ < token) {
-      stats_.barrier_timeouts++;
-      const std::string why =
-          stats_.last_error.empty() ? "" : " (last error: " + stats_.last_error + ")";
-      return Status::Unavailable(Peer() + " has not acknowledged the op log within " +
-                                 std::to_string(opts_.barrier_timeout_ms / 1000) + " s" + why);
-    }
+  MutexLock l(&mu_);
+  const auto deadline =
+      opts_.clock->SteadyNow() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
+  if (WaitOnClock(ack_cv_, deadline, [&]() REQUIRES(mu_) { return acked_ >= token || stop_; })) {
+    if (acked_ >= token) return Status::OK();
+    return Status::Unavailable("op log shipping is stopping");
   }
-  return Status::OK();
+  stats_.barrier_timeouts++;
+  const std::string why =
+      stats_.last_error.empty() ? "" : " (last error: " + stats_.last_error + ")";
+  return Status::Unavailable(Peer() + " has not acknowledged the op log within " +
+                             std::to_string(opts_.barrier_timeout_ms / 1000) + " s" + why);
+}
+
+template <class Pred>
+bool ShippingSink::WaitOnClock(CondVar& cv, std::chrono::steady_clock::time_point deadline,
+                               Pred pred) {
+  const auto slice = std::chrono::milliseconds(kClockSliceMs);
+  while (!pred()) {
+    const auto left = deadline - opts_.clock->SteadyNow();
+    if (left <= std::chrono::steady_clock::duration::zero()) return false;
+    cv.WaitFor(&mu_, std::min<std::chrono::steady_clock::duration>(left, slice));
+  }
+  return true;
 }
 
 Status ShippingSink::Trim(uint32_t branch, uint64_t seq) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     if (seq == UINT64_MAX) {
       if (covered_.erase(branch) || server_last_.count(branch)) drops_.push_back(branch);
       dropped_.insert(branch);
@@ -156,19 +164,19 @@ Status ShippingSink::Trim(uint32_t branch, uint64_t seq) {
   // Bookkeeping first: a shipper that finds these records gone must already
   // see the new covered seq, so BRANCH reaches the server before any later
   // record of the branch (otherwise the server would see a seq gap).
-  work_cv_.notify_one();
+  work_cv_.Signal();
   return local_->Trim(branch, seq);
 }
 
 uint64_t ShippingSink::AckedSeq(uint32_t branch) {
-  std::lock_guard l(mu_);
+  MutexLock l(&mu_);
   auto it = acked_seq_.find(branch);
   return it == acked_seq_.end() ? 0 : it->second;
 }
 
 ShippingStats ShippingSink::Shipping() {
   const uint64_t tail = local_->Tail();
-  std::lock_guard l(mu_);
+  MutexLock l(&mu_);
   ShippingStats s = stats_;
   s.connected = conn_fd_ >= 0 && !broken_;
   s.tail = tail;
@@ -187,20 +195,20 @@ void ShippingSink::ApplyLocked(const Pending& p) {
 void ShippingSink::AddPendingLocked(const Pending& p) {
   if (pending_.empty() && p.msg <= acked_msgs_) {
     ApplyLocked(p);
-    ack_cv_.notify_all();
+    ack_cv_.SignalAll();
   } else {
     pending_.push_back(p);
   }
 }
 
 void ShippingSink::Break(uint64_t generation, const Status& why) {
-  std::lock_guard l(mu_);
+  MutexLock l(&mu_);
   if (generation != generation_ || broken_) return;
   broken_ = true;
   stats_.last_error = why.message();
   if (!stop_) spdlog::warn("{}: connection lost, will reconnect: {}", Peer(), why.message());
   if (conn_fd_ >= 0) ::shutdown(conn_fd_, SHUT_RDWR);
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
 }
 
 void ShippingSink::AckLoop(int fd, uint64_t generation) {
@@ -216,31 +224,36 @@ void ShippingSink::AckLoop(int fd, uint64_t generation) {
     }
     uint64_t count = 0;
     if (st.ok()) st = ParseAck(f.body, &count);
+    if (st.ok()) {
+      MutexLock l(&mu_);
+      st = TakeAckLocked(count);
+    }
     if (!st.ok()) return Break(generation, st);
-    std::unique_lock l(mu_);
-    if (count < acked_msgs_ || count > sent_msgs_) {
-      // Counts only grow and never pass what was sent: a confused server.
-      const std::string why = peer + " acknowledged " + std::to_string(count) + " messages, " +
-                              std::to_string(sent_msgs_) + " were sent";
-      l.unlock();
-      return Break(generation, Status::Corruption(why));
-    }
-    acked_msgs_ = count;
-    stats_.acks++;
-    while (!pending_.empty() && pending_.front().msg <= count) {
-      ApplyLocked(pending_.front());
-      pending_.pop_front();
-    }
-    ack_cv_.notify_all();
   }
 }
 
-Status ShippingSink::Connect(int* fd) {
+Status ShippingSink::TakeAckLocked(uint64_t count) {
+  if (count < acked_msgs_ || count > sent_msgs_) {
+    // Counts only grow and never pass what was sent: a confused server.
+    return Status::Corruption(Peer() + " acknowledged " + std::to_string(count) + " messages, " +
+                              std::to_string(sent_msgs_) + " were sent");
+  }
+  acked_msgs_ = count;
+  stats_.acks++;
+  while (!pending_.empty() && pending_.front().msg <= count) {
+    ApplyLocked(pending_.front());
+    pending_.pop_front();
+  }
+  ack_cv_.SignalAll();
+  return Status::OK();
+}
+
+Status ShippingSink::Connect(UniqueFd* fd) {
   STRATA_RETURN_IF_ERROR(Handshake(opts_, Peer(), fd));
-  std::lock_guard l(mu_);
+  MutexLock l(&mu_);
   generation_++;
   broken_ = false;
-  conn_fd_ = *fd;
+  conn_fd_ = fd->get();
   conn_registered_.clear();
   sent_msgs_ = acked_msgs_ = 0;
   pending_.clear();
@@ -249,66 +262,35 @@ Status ShippingSink::Connect(int* fd) {
   if (!stats_.last_error.empty()) spdlog::info("{}: connected again", Peer());
   stats_.last_error.clear();
   const uint64_t gen = generation_;
-  ack_reader_ = std::thread([this, fd = *fd, gen] { AckLoop(fd, gen); });
+  ack_reader_ = std::thread([this, fd = fd->get(), gen] { AckLoop(fd, gen); });
   return Status::OK();
 }
 
-void ShippingSink::Disconnect(int* fd) {
-  if (*fd < 0) return;
-  ::shutdown(*fd, SHUT_RDWR);
+void ShippingSink::Disconnect(UniqueFd* fd) {
+  if (!fd->valid()) return;
+  ::shutdown(fd->get(), SHUT_RDWR);
   if (ack_reader_.joinable()) ack_reader_.join();
-  std::lock_guard l(mu_);
-  ::close(*fd);
-  *fd = -1;
+  MutexLock l(&mu_);
+  fd->reset();
   conn_fd_ = -1;
   pending_.clear();
   stats_.reconnects++;
 }
 
 Result<bool> ShippingSink::ShipOnce(int fd) {
+  uint64_t from;
+  {
+    MutexLock l(&mu_);
+    from = cursor_;
+  }
   std::string frames;
   uint64_t first = 0, next = 0;
-  STRATA_RETURN_IF_ERROR(local_->ReadFrames(cursor_, opts_.batch_bytes, &frames, &first, &next));
+  STRATA_RETURN_IF_ERROR(local_->ReadFrames(from, opts_.batch_bytes, &frames, &first, &next));
   std::string out;
-  uint64_t records = 0;
   {
-    std::lock_guard l(mu_);
-    // Control messages after the read and before its frames: a Trim that
-    // removed records the read skipped has already marked its branch dirty.
-    for (uint32_t b : drops_) {
-      EncodeDrop(b, &out);
-      conn_registered_.erase(b);
-      AddPendingLocked({++sent_msgs_, cursor_, 0, 0});
-    }
-    drops_.clear();
-    for (uint32_t b : dirty_) {
-      if (!conn_registered_.count(b)) continue;  // registered with the new value when used
-      EncodeBranch(b, covered_[b], &out);
-      AddPendingLocked({++sent_msgs_, cursor_, 0, 0});
-    }
-    dirty_.clear();
-    if (first > cursor_) AddPendingLocked({sent_msgs_, first, 0, 0});  // trimmed away
-    for (size_t off = 0; off < frames.size();) {
-      const size_t len = kOpRecordHeaderBytes + DecodeFixed32(frames.data() + off + 1);
-      const std::string_view frame(frames.data() + off, len);
-      off += len;
-      const uint64_t end = first + off;
-      uint32_t b = 0;
-      uint64_t seq = 0;
-      PeekOpRecordId(frame, &b, &seq);
-      auto known = server_last_.find(b);
-      if (dropped_.count(b) || (known != server_last_.end() && seq <= known->second)) {
-        AddPendingLocked({sent_msgs_, end, b, dropped_.count(b) ? 0 : seq});
-        continue;
-      }
-      if (conn_registered_.insert(b).second) {
-        EncodeBranch(b, covered_.try_emplace(b, 0).first->second, &out);
-        AddPendingLocked({++sent_msgs_, end - len, 0, 0});
-      }
-      out.append(frame);
-      records++;
-      AddPendingLocked({++sent_msgs_, end, b, seq});
-    }
+    MutexLock l(&mu_);
+    uint64_t records = 0;
+    EncodeBatchLocked(frames, first, &out, &records);
     cursor_ = std::max(cursor_, next);
     stats_.frames_sent += records;
     stats_.bytes_sent += out.size();
@@ -317,75 +299,119 @@ Result<bool> ShippingSink::ShipOnce(int fd) {
   return !out.empty() || first != next;
 }
 
-void ShippingSink::ShipLoop() {
-  int fd = -1;
-  int backoff_ms = 50;
-  std::unique_lock l(mu_);
-  while (!stop_) {
-    if (fd >= 0 && broken_) {
-      l.unlock();
-      Disconnect(&fd);
-      l.lock();
+void ShippingSink::EncodeBatchLocked(const std::string& frames, uint64_t first, std::string* out,
+                                     uint64_t* records) {
+  // Control messages after the read and before its frames: a Trim that
+  // removed records the read skipped has already marked its branch dirty.
+  for (uint32_t b : drops_) {
+    EncodeDrop(b, out);
+    conn_registered_.erase(b);
+    AddPendingLocked({++sent_msgs_, cursor_, 0, 0});
+  }
+  drops_.clear();
+  for (uint32_t b : dirty_) {
+    if (!conn_registered_.count(b)) continue;  // registered with the new value when used
+    EncodeBranch(b, covered_[b], out);
+    AddPendingLocked({++sent_msgs_, cursor_, 0, 0});
+  }
+  dirty_.clear();
+  if (first > cursor_) AddPendingLocked({sent_msgs_, first, 0, 0});  // trimmed away
+  for (size_t off = 0; off < frames.size();) {
+    const size_t len = kOpRecordHeaderBytes + DecodeFixed32(frames.data() + off + 1);
+    const std::string_view frame(frames.data() + off, len);
+    off += len;
+    const uint64_t end = first + off;
+    uint32_t b = 0;
+    uint64_t seq = 0;
+    PeekOpRecordId(frame, &b, &seq);
+    auto known = server_last_.find(b);
+    if (dropped_.count(b) || (known != server_last_.end() && seq <= known->second)) {
+      AddPendingLocked({sent_msgs_, end, b, dropped_.count(b) ? 0 : seq});
       continue;
     }
-    if (fd < 0) {
-      l.unlock();
+    if (conn_registered_.insert(b).second) {
+      EncodeBranch(b, covered_.try_emplace(b, 0).first->second, out);
+      AddPendingLocked({++sent_msgs_, end - len, 0, 0});
+    }
+    out->append(frame);
+    (*records)++;
+    AddPendingLocked({++sent_msgs_, end, b, seq});
+  }
+}
+
+void ShippingSink::ShipLoop() {
+  UniqueFd fd;
+  std::chrono::milliseconds backoff(50);
+  MutexLock l(&mu_);
+  while (!stop_) {
+    if (fd.valid() && broken_) {
+      l.Unlock();
+      Disconnect(&fd);
+      l.Lock();
+      continue;
+    }
+    if (!fd.valid()) {
+      l.Unlock();
       Status st = Connect(&fd);
-      l.lock();
+      l.Lock();
       if (!st.ok()) {
         if (stats_.last_error != st.message()) {
           spdlog::warn("{}: cannot connect, retrying: {}", Peer(), st.message());
         }
         stats_.last_error = st.message();
-        work_cv_.wait_for(l, std::chrono::milliseconds(backoff_ms), [&] { return stop_; });
-        backoff_ms = std::min(backoff_ms * 2, 2000);
+        WaitOnClock(work_cv_, opts_.clock->SteadyNow() + backoff,
+                    [&]() REQUIRES(mu_) { return stop_; });
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
         continue;
       }
-      backoff_ms = 50;
+      backoff = std::chrono::milliseconds(50);
     }
     const uint64_t gen = generation_;
-    l.unlock();
-    Result<bool> did = ShipOnce(fd);
-    l.lock();
+    l.Unlock();
+    Result<bool> did = ShipOnce(fd.get());
     if (!did.ok()) {
       if (did.status().code() == Code::kCorruption || did.status().code() == Code::kIO) {
         // The local log itself failed: nothing to resend from. Keep trying;
         // barriers time out and report it.
         spdlog::error("{}: reading the local op log failed: {}", Peer(), did.status().message());
       }
-      l.unlock();
       Break(gen, did.status());
-      l.lock();
-      continue;
     }
-    if (*did) continue;
-    // Idle: wait for an append, a trim, a drop or a broken connection.
-    work_cv_.wait_for(l, std::chrono::seconds(1), [&] {
+    l.Lock();
+    if (!did.ok() || *did) continue;
+    // Idle: wait for an append, a trim, a drop or a broken connection. The
+    // wait is about events, not time: the 1 s bound only re-checks.
+    work_cv_.WaitFor(&mu_, std::chrono::seconds(1), [&]() REQUIRES(mu_) {
       return stop_ || broken_ || !dirty_.empty() || !drops_.empty() || local_->Tail() > cursor_;
     });
   }
-  l.unlock();
+  l.Unlock();
   Disconnect(&fd);
+}
+
+Result<UniqueFd> ShippingSink::ConnectForReplay(const std::string& peer) {
+  const auto deadline =
+      opts_.clock->SteadyNow() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
+  for (;;) {
+    UniqueFd fd;
+    Status st = Handshake(opts_, peer, &fd);
+    if (st.ok()) return fd;
+    if (!st.retryable() || opts_.clock->SteadyNow() >= deadline) {
+      return Status(st.code(), "cannot replay the op log from " + peer + ": " + st.message());
+    }
+    opts_.clock->SleepFor(std::chrono::milliseconds(200));
+  }
 }
 
 Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& fn) {
   BranchSeqs after;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     for (const auto& [b, covered] : covered_) after.emplace_back(b, covered);
   }
   const std::string peer = Peer();
-  const auto deadline = Clock::now() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
-  int fd = -1;
-  for (;;) {
-    Status st = Handshake(opts_, peer, &fd);
-    if (st.ok()) break;
-    if (!st.retryable() || Clock::now() >= deadline) {
-      return Status(st.code(), "cannot replay the op log from " + peer + ": " + st.message());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  UniqueFd closer(fd);
+  STRATA_ASSIGN_OR_RETURN(const UniqueFd conn, ConnectForReplay(peer));
+  const int fd = conn.get();
   std::string req;
   EncodeReplay(after, &req);
   STRATA_RETURN_IF_ERROR(SendAll(fd, req, peer));
@@ -413,7 +439,7 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
   std::string drops;
   uint64_t ndrops = 0;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     for (const auto& [b, last] : known) {
       if (covered_.count(b)) {
         server_last_[b] = last;

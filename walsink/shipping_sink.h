@@ -14,20 +14,37 @@
 // then the local log's; the caller skips seqs it already has. Register each
 // known branch with Trim(branch, durable_seq) before Replay. Shipping starts
 // when Replay finishes (or at the first Append if there is no Replay).
+//
+// Threads: the shipper (started by StartShipping, joined by the destructor)
+// connects, reconnects with backoff (50 ms doubling to 2 s) and sends; the
+// ack reader of each connection (started by Connect, joined by Disconnect,
+// both on the shipper) reads ACKs. Neither sends, receives, connects or
+// reads the local log (ReadFrames) with mu_ held; only shutdown(2) and
+// close(2) of the connection happen under it, tied to its generation. The
+// shipper's idle wait reads local_->Tail() under mu_, the one place a local
+// sink lock is taken with mu_ held. Append, Trim and Barrier(kLocal) call
+// the local sink without mu_.
+//
+// Lock order (see oplog/sink.h for the callers' side): mu_, then the local
+// sink's locks (LocalSink::mu_ via Tail). The local sink never calls back,
+// so nothing takes mu_ while holding a local sink lock. Callers may hold
+// their own locks (the version store's branch commit lock across Append);
+// Barrier may block for up to barrier_timeout_ms, so callers should not hold
+// a lock other threads need while they wait on it.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/mutex.h"
 #include "common/net.h"
 #include "oplog/sink.h"
 
@@ -41,6 +58,10 @@ struct ShippingSinkOptions {
   int barrier_timeout_ms = 60000;
   int connect_timeout_ms = 2000;
   size_t batch_bytes = 1 << 20;  // frames read from the local log per send
+  // Times the barrier timeout, the replay's connect retries and the
+  // reconnect backoff. Waits on it are re-checked every kClockSliceMs of
+  // real time at least, so a test's ManualClock is followed.
+  Clock* clock = Clock::Real();
 };
 
 struct ShippingStats {
@@ -90,54 +111,77 @@ class ShippingSink final : public Sink {
     uint64_t seq = 0;  // 0: no record
   };
 
+  // The longest a wait on the clock goes without reading it again.
+  static constexpr int kClockSliceMs = 50;
+
   ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options);
   std::string Peer() const;
-  void StartShipping();
-  void ShipLoop();
-  void AckLoop(int fd, uint64_t generation);
+  void StartShipping() EXCLUDES(mu_);
+  void ShipLoop() EXCLUDES(mu_);
+  void AckLoop(int fd, uint64_t generation) EXCLUDES(mu_);
+  // Takes the ACK counting `count` messages; an error if it cannot be one.
+  Status TakeAckLocked(uint64_t count) REQUIRES(mu_);
   // One pass of the shipper: reads what is new and sends it. Returns false
   // if there was nothing to do.
-  Result<bool> ShipOnce(int fd);
-  Status Connect(int* fd);
-  void Disconnect(int* fd);
+  Result<bool> ShipOnce(int fd) EXCLUDES(mu_);
+  // The control messages and frames of one ShipOnce, into *out; the count of
+  // records goes to *records.
+  void EncodeBatchLocked(const std::string& frames, uint64_t first, std::string* out,
+                         uint64_t* records) REQUIRES(mu_);
+  Status Connect(UniqueFd* fd) EXCLUDES(mu_);
+  void Disconnect(UniqueFd* fd) EXCLUDES(mu_);
   // Marks the connection of `generation` broken (the shipper reconnects).
-  void Break(uint64_t generation, const Status& why);
+  void Break(uint64_t generation, const Status& why) EXCLUDES(mu_);
   // Records that `p` is reached once `p.msg` messages are acknowledged.
-  void AddPendingLocked(const Pending& p);
-  void ApplyLocked(const Pending& p);
-  Status ReplayRemote(const std::function<Status(const OpRecord&)>& fn);
+  void AddPendingLocked(const Pending& p) REQUIRES(mu_);
+  void ApplyLocked(const Pending& p) REQUIRES(mu_);
+  // Waits on `cv` until pred() holds or the clock reaches `deadline`;
+  // pred()'s last value.
+  template <class Pred>
+  bool WaitOnClock(CondVar& cv, std::chrono::steady_clock::time_point deadline, Pred pred)
+      REQUIRES(mu_);
+  Status ReplayRemote(const std::function<Status(const OpRecord&)>& fn) EXCLUDES(mu_);
+  // Connects for Replay, retrying while the server cannot be reached, up to
+  // barrier_timeout_ms.
+  Result<UniqueFd> ConnectForReplay(const std::string& peer);
 
+  // Set at construction.
   const std::unique_ptr<Sink> local_;
   const ShippingSinkOptions opts_;
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;  // wakes the shipper
-  std::condition_variable ack_cv_;   // wakes barriers
-  bool stop_ = false;
+  // Guards everything below but the shipper-only members and the atomics.
+  Mutex mu_;
+  CondVar work_cv_;  // wakes the shipper
+  CondVar ack_cv_;   // wakes barriers
+  bool stop_ GUARDED_BY(mu_) = false;
   std::atomic<bool> started_{false};  // set under mu_; read without it
-  std::thread shipper_;
+  std::thread shipper_;               // started under mu_ (once), joined by the destructor
 
-  // Branch bookkeeping (GUARDED_BY mu_).
-  std::map<uint32_t, uint64_t> covered_;      // registered branch -> seq in layers
-  std::set<uint32_t> dirty_;                  // covered moved; send BRANCH again
-  std::vector<uint32_t> drops_;               // DROP still to send
-  std::set<uint32_t> dropped_;                // never ship these again
-  std::map<uint32_t, uint64_t> server_last_;  // from REPLAY_END: the server has these
-  std::map<uint32_t, uint64_t> acked_seq_;
+  // Branch bookkeeping.
+  std::map<uint32_t, uint64_t> covered_ GUARDED_BY(mu_);  // registered branch -> seq in layers
+  std::set<uint32_t> dirty_ GUARDED_BY(mu_);              // covered moved; send BRANCH again
+  std::vector<uint32_t> drops_ GUARDED_BY(mu_);           // DROP still to send
+  std::set<uint32_t> dropped_ GUARDED_BY(mu_);            // never ship these again
+  // From REPLAY_END: the server has these.
+  std::map<uint32_t, uint64_t> server_last_ GUARDED_BY(mu_);
+  std::map<uint32_t, uint64_t> acked_seq_ GUARDED_BY(mu_);
 
-  // The current connection (GUARDED_BY mu_, except what only the shipper uses).
-  int conn_fd_ = -1;
-  uint64_t generation_ = 0;
-  bool broken_ = false;
-  std::thread ack_reader_;
-  std::set<uint32_t> conn_registered_;  // branches sent BRANCH on this connection
-  uint64_t sent_msgs_ = 0;              // counted messages sent on this connection
-  uint64_t acked_msgs_ = 0;
-  std::deque<Pending> pending_;
-  uint64_t cursor_ = 0;  // next local offset to ship (shipper only)
-  uint64_t acked_ = 0;   // local offset acknowledged by the server
+  // The current connection. The shipper owns the fd (a UniqueFd of its own);
+  // conn_fd_ is a copy for shutdown(2) by Break and the destructor.
+  int conn_fd_ GUARDED_BY(mu_) = -1;
+  uint64_t generation_ GUARDED_BY(mu_) = 0;
+  bool broken_ GUARDED_BY(mu_) = false;
+  std::thread ack_reader_;  // shipper thread only
+  // Branches sent BRANCH on this connection.
+  std::set<uint32_t> conn_registered_ GUARDED_BY(mu_);
+  uint64_t sent_msgs_ GUARDED_BY(mu_) = 0;  // counted messages sent on this connection
+  uint64_t acked_msgs_ GUARDED_BY(mu_) = 0;
+  std::deque<Pending> pending_ GUARDED_BY(mu_);
+  // Next local offset to ship: written by the shipper only, always under mu_.
+  uint64_t cursor_ GUARDED_BY(mu_) = 0;
+  uint64_t acked_ GUARDED_BY(mu_) = 0;  // local offset acknowledged by the server
 
-  ShippingStats stats_;
+  ShippingStats stats_ GUARDED_BY(mu_);
 };
 
 }  // namespace strata

@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
+#include <future>
 #include <map>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/fd_util.h"
 #include "common/net.h"
 #include "common/temp_dir.h"
@@ -47,19 +50,21 @@ class ShippingSinkTest : public ::testing::Test {
     port_ = server_->port();
   }
 
-  ShippingSinkOptions Options(int timeout_ms = 10000) {
+  ShippingSinkOptions Options(int timeout_ms, Clock* clock) {
     ShippingSinkOptions o;
     o.server = {"127.0.0.1", port_};
     o.store_id = kStore;
     o.barrier_timeout_ms = timeout_ms;
     o.connect_timeout_ms = 500;
+    o.clock = clock;
     return o;
   }
 
-  std::unique_ptr<ShippingSink> Open(const std::string& local_dir, int timeout_ms = 10000) {
+  std::unique_ptr<ShippingSink> Open(const std::string& local_dir, int timeout_ms = 10000,
+                                     Clock* clock = Clock::Real()) {
     auto local = OpenLocalSink(local_dir);
     EXPECT_TRUE(local.ok()) << local.status().ToString();
-    auto s = ShippingSink::Open(std::move(*local), Options(timeout_ms));
+    auto s = ShippingSink::Open(std::move(*local), Options(timeout_ms, clock));
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return std::move(*s);
   }
@@ -142,8 +147,20 @@ TEST_F(ShippingSinkTest, RemoteBarrierMeansTheServerHasEverything) {
   EXPECT_EQ(ServerRecords({1}, 45)[1], Seqs(46, 50));
 }
 
+// Runs `barrier` on a thread of its own while the clock moves on in steps of
+// 100 ms, until it returns (bounded: 1000 steps of the test's clock).
+Status WhileTimePasses(ManualClock* clock, const std::function<Status()>& barrier) {
+  auto done = std::async(std::launch::async, barrier);
+  for (int i = 0; i < 1000; i++) {
+    if (done.wait_for(std::chrono::milliseconds(1)) == std::future_status::ready) break;
+    clock->Advance(std::chrono::milliseconds(100));
+  }
+  return done.get();
+}
+
 TEST_F(ShippingSinkTest, TiersWithTheServerDown) {
-  auto sink = Open(client_dir_.path() + "/log", 300);
+  ManualClock clock;
+  auto sink = Open(client_dir_.path() + "/log", 300, &clock);
   ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
   server_->Stop();
   auto t = sink->Append(Rec(1, 1));
@@ -151,11 +168,12 @@ TEST_F(ShippingSinkTest, TiersWithTheServerDown) {
   EXPECT_TRUE(sink->Barrier(*t, Durability::kEphemeral).ok());
   EXPECT_TRUE(sink->Barrier(*t, Durability::kLocal).ok());
   EXPECT_EQ(sink->local()->AckedSeq(1), 1u);  // the local log synced it
-  Status st = sink->Barrier(*t, Durability::kRemote);
+  Status st = WhileTimePasses(&clock, [&] { return sink->Barrier(*t, Durability::kRemote); });
   EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
   EXPECT_NE(st.message().find("has not acknowledged"), std::string::npos) << st.message();
   EXPECT_EQ(sink->AckedSeq(1), 0u);
-  EXPECT_EQ(sink->Sync(*t).code(), Code::kUnavailable);  // Sync is a remote barrier
+  // Sync is a remote barrier.
+  EXPECT_EQ(WhileTimePasses(&clock, [&] { return sink->Sync(*t); }).code(), Code::kUnavailable);
   EXPECT_EQ(sink->Shipping().barrier_timeouts, 2u);
 }
 
@@ -169,7 +187,11 @@ TEST_F(ShippingSinkTest, ResendsAfterTheServerRestartsWithoutDuplicates) {
   server_->Stop();
   for (uint64_t s = 21; s <= 40; s++) token = *sink->Append(Rec(1, s, 5000));
   std::thread restart([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Once the sink has seen the connection drop (bounded wait for its
+    // threads), bring the server back.
+    for (int i = 0; i < 10000 && sink->Shipping().connected; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     StartServer(port_);
   });
   for (uint64_t s = 41; s <= 60; s++) token = *sink->Append(Rec(1, s));
@@ -301,7 +323,8 @@ TEST_F(ShippingSinkTest, UnknownBranchesOnTheServerAreDroppedAtRecovery) {
 
 TEST_F(ShippingSinkTest, ReplayFailsClearlyWithoutAServer) {
   server_->Stop();
-  auto sink = Open(client_dir_.path() + "/log", 500);
+  ManualClock clock;  // the retries' pauses take no real time
+  auto sink = Open(client_dir_.path() + "/log", 500, &clock);
   ASSERT_TRUE(sink->Trim(1, 0).ok());
   Status st = sink->Replay([](const OpRecord&) { return Status::OK(); });
   EXPECT_FALSE(st.ok());

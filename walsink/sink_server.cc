@@ -38,9 +38,10 @@ Result<std::unique_ptr<SinkServer>> SinkServer::Start(const SinkServerOptions& o
     opts.open_log = [](const std::string& dir) { return OpenLocalSink(dir); };
   }
   std::unique_ptr<SinkServer> s(new SinkServer(std::move(opts)));
-  STRATA_ASSIGN_OR_RETURN(s->lock_fd_,
+  STRATA_ASSIGN_OR_RETURN(const int lock_fd,
                           LockDirectory(options.dir, "walsink directory " + options.dir +
                                                          " is in use by another walsink server"));
+  s->lock_fd_.reset(lock_fd);
   STRATA_ASSIGN_OR_RETURN(const int listen_fd, ListenTcp(hp, &s->port_));
   s->acceptor_.Start(
       "walsink", listen_fd, s->port_, [p = s.get()] { p->ReapFinished(); },
@@ -53,22 +54,22 @@ SinkServer::SinkServer(SinkServerOptions options) : opts_(std::move(options)) {}
 SinkServer::~SinkServer() { Stop(); }
 
 void SinkServer::Stop() {
-  std::lock_guard<std::mutex> stop(stop_mu_);
+  MutexLock stop(&stop_mu_);
   stopping_ = true;
   acceptor_.Stop();
   std::map<uint64_t, std::unique_ptr<Connection>> conns;
   {
-    std::lock_guard<std::mutex> l(conns_mu_);
-    for (auto& [id, c] : conns_) ::shutdown(c->fd, SHUT_RDWR);
+    MutexLock l(&conns_mu_);
+    for (auto& [id, c] : conns_) ::shutdown(c->fd.get(), SHUT_RDWR);
     conns.swap(conns_);
   }
   for (auto& [id, c] : conns) c->reader.join();
   conns.clear();
   {
-    std::lock_guard<std::mutex> l(ns_mu_);
+    MutexLock l(&ns_mu_);
     namespaces_.clear();  // closes every log
   }
-  if (lock_fd_ >= 0) ::close(std::exchange(lock_fd_, -1));
+  lock_fd_.reset();
 }
 
 SinkServerStats SinkServer::Stats() const {
@@ -80,26 +81,26 @@ SinkServerStats SinkServer::Stats() const {
   s.acks = acks_;
   s.errors = errors_;
   {
-    std::lock_guard<std::mutex> l(conns_mu_);
+    MutexLock l(&conns_mu_);
     for (const auto& [id, c] : conns_) s.open_connections += c->finished ? 0 : 1;
   }
-  std::lock_guard<std::mutex> l(ns_mu_);
+  MutexLock l(&ns_mu_);
   s.namespaces = namespaces_.size();
   return s;
 }
 
 Result<SinkStats> SinkServer::LogStats(const std::string& store_id) {
-  std::lock_guard<std::mutex> l(ns_mu_);
+  MutexLock l(&ns_mu_);
   auto it = namespaces_.find(store_id);
   if (it == namespaces_.end()) return Status::NotFound("store " + store_id + " is not open");
-  std::lock_guard<std::mutex> nl(it->second->mu);
+  MutexLock nl(&it->second->mu);
   if (!it->second->log) return Status::NotFound("store " + store_id + " is not open");
   return it->second->log->Stats();
 }
 
 void SinkServer::Accept(int fd) {
   TuneSocket(fd, ServerConnectionTuning(kSendTimeoutMs));  // no Nagle: ACK latency is fsync latency
-  std::lock_guard<std::mutex> l(conns_mu_);
+  MutexLock l(&conns_mu_);
   auto c = std::make_unique<Connection>(next_conn_id_++, fd, PeerName(fd));
   Connection* raw = c.get();
   conns_.emplace(raw->id, std::move(c));
@@ -108,13 +109,13 @@ void SinkServer::Accept(int fd) {
 }
 
 void SinkServer::ReapFinished() {
-  strata::ReapFinished(conns_mu_, conns_, [](Connection& c) { c.reader.join(); });
+  strata::ReapFinished(&conns_mu_, &conns_, [](Connection& c) { c.reader.join(); });
 }
 
 Result<std::shared_ptr<SinkServer::Namespace>> SinkServer::Acquire(const std::string& store_id) {
   std::shared_ptr<Namespace> ns;
   {
-    std::lock_guard<std::mutex> l(ns_mu_);
+    MutexLock l(&ns_mu_);
     std::shared_ptr<Namespace>& slot = namespaces_[store_id];
     if (!slot) slot = std::make_shared<Namespace>(store_id, opts_.dir + "/" + store_id);
     if (slot->failed) {
@@ -127,7 +128,7 @@ Result<std::shared_ptr<SinkServer::Namespace>> SinkServer::Acquire(const std::st
   Status st;
   {
     // Opening (recovery reads the whole log) holds only this namespace.
-    std::lock_guard<std::mutex> l(ns->mu);
+    MutexLock l(&ns->mu);
     if (!ns->log && ns->error.ok()) {
       if (st = OpenLog(ns.get()); !st.ok()) {
         ns->error =
@@ -146,6 +147,7 @@ Result<std::shared_ptr<SinkServer::Namespace>> SinkServer::Acquire(const std::st
 }
 
 Status SinkServer::OpenLog(Namespace* ns) {
+  ns->mu.AssertHeld();  // Acquire holds it; the header cannot name ns->mu (incomplete type)
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Sink> log, opts_.open_log(ns->dir));
   std::map<uint32_t, uint64_t> last;
   STRATA_RETURN_IF_ERROR(log->Replay([&](const OpRecord& rec) {
@@ -161,19 +163,19 @@ Status SinkServer::OpenLog(Namespace* ns) {
 }
 
 void SinkServer::Release(const std::shared_ptr<Namespace>& ns) {
-  std::lock_guard<std::mutex> l(ns_mu_);
+  MutexLock l(&ns_mu_);
   if (--ns->users > 0 || !ns->failed) return;
   // The last user of a failed log is gone: close it (and its flock) now, so
   // the next HELLO recovers the log from disk.
   auto it = namespaces_.find(ns->id);
   if (it != namespaces_.end() && it->second == ns) namespaces_.erase(it);
-  std::lock_guard<std::mutex> nl(ns->mu);
+  MutexLock nl(&ns->mu);
   ns->log.reset();
 }
 
 void SinkServer::FailNamespace(Namespace* ns, const Status& st) {
   {
-    std::lock_guard<std::mutex> l(ns->mu);
+    MutexLock l(&ns->mu);
     if (!ns->failed) {
       ns->error = Status::IO("store " + ns->id + ": " + st.message());
       ns->failed = true;
@@ -185,9 +187,9 @@ void SinkServer::FailNamespace(Namespace* ns, const Status& st) {
   }
   // Wake every reader of the namespace (also those blocked in recv): each
   // then sends ERROR `sink I/O error` and closes.
-  std::lock_guard<std::mutex> l(conns_mu_);
+  MutexLock l(&conns_mu_);
   for (auto& [id, c] : conns_) {
-    if (c->ns.get() == ns && !c->killed.exchange(true)) ::shutdown(c->fd, SHUT_RD);
+    if (c->ns.get() == ns && !c->killed.exchange(true)) ::shutdown(c->fd.get(), SHUT_RD);
   }
 }
 

@@ -16,13 +16,14 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 
+#include "common/fd_util.h"
+#include "common/mutex.h"
 #include "common/net.h"
 #include "common/status.h"
 #include "oplog/sink.h"
@@ -83,7 +84,7 @@ class SinkServer {
 
   void Accept(int fd);  // on the acceptor's thread
   // Joins the threads of finished connections and closes their sockets.
-  void ReapFinished();
+  void ReapFinished() EXCLUDES(conns_mu_);
   void Serve(Connection* c);    // a connection's reader thread
   void AckLoop(Connection* c);  // its acknowledger thread
   Next Hello(Connection* c);
@@ -99,6 +100,7 @@ class SinkServer {
   void Publish(Connection* c, uint64_t token);
 
   Result<std::shared_ptr<Namespace>> Acquire(const std::string& store_id);
+  // REQUIRES: ns->mu held.
   Status OpenLog(Namespace* ns);
   void Release(const std::shared_ptr<Namespace>& ns);
   // Marks a namespace's log failed (it refuses everything until reopened)
@@ -112,20 +114,23 @@ class SinkServer {
 
   // Set once by Start.
   const SinkServerOptions opts_;  // open_log filled in
-  int lock_fd_ = -1;
+  UniqueFd lock_fd_;              // the directory's flock; closed by Stop
   uint16_t port_ = 0;
   Acceptor acceptor_;
 
   std::atomic<bool> stopping_{false};
-  std::mutex stop_mu_;  // serializes Stop
+  // Serializes Stop. Held while Stop joins the acceptor and every reader, so
+  // nothing those threads do may take it; taken before every other lock.
+  Mutex stop_mu_ ACQUIRED_BEFORE(ns_mu_, conns_mu_);
 
-  // Lock order: ns_mu_ before a Namespace's mu; conns_mu_, a connection's
-  // write_mu and ack_mu are never held while taking another lock.
-  mutable std::mutex ns_mu_;
-  std::map<std::string, std::shared_ptr<Namespace>> namespaces_;  // GUARDED_BY(ns_mu_)
-  mutable std::mutex conns_mu_;
-  std::map<uint64_t, std::unique_ptr<Connection>> conns_;  // GUARDED_BY(conns_mu_)
-  uint64_t next_conn_id_ = 0;                              // GUARDED_BY(conns_mu_)
+  // Lock order: ns_mu_ before a Namespace's mu (and that before its log's
+  // locks); conns_mu_, a connection's write_mu and ack_mu are never held
+  // while taking another lock (sink_server_internal.h).
+  mutable Mutex ns_mu_;
+  std::map<std::string, std::shared_ptr<Namespace>> namespaces_ GUARDED_BY(ns_mu_);
+  mutable Mutex conns_mu_;
+  std::map<uint64_t, std::unique_ptr<Connection>> conns_ GUARDED_BY(conns_mu_);
+  uint64_t next_conn_id_ GUARDED_BY(conns_mu_) = 0;
 
   std::atomic<uint64_t> connections_{0}, frames_{0}, appended_{0}, duplicates_{0}, acks_{0},
       errors_{0};

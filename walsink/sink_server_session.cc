@@ -48,16 +48,16 @@ void SinkServer::Serve(Connection* c) {
     acker = std::thread([this, c] { AckLoop(c); });
     while (!end) end = ReadAndApply(c);
     {
-      std::lock_guard<std::mutex> l(c->ack_mu);
+      MutexLock l(&c->ack_mu);
       c->reader_done = true;
     }
-    c->ack_cv.notify_one();
+    c->ack_cv.Signal();
     // The acker first acknowledges everything applied, so an ERROR comes
     // after the ACK of every message before the bad one.
     acker.join();
   }
   if (c->killed) {
-    std::lock_guard<std::mutex> l(c->ns->mu);
+    MutexLock l(&c->ns->mu);
     end = End{SinkError::kIO, c->ns->error.message()};
   }
   if (end->code) {
@@ -69,22 +69,23 @@ void SinkServer::Serve(Connection* c) {
   // again at once, and must then find a failed namespace reopenable.
   if (c->ns) Release(c->ns);
   if (end->code && !stopping_) {
-    ::shutdown(c->fd, SHUT_WR);
-    Linger(c->fd);
+    ::shutdown(c->fd.get(), SHUT_WR);
+    Linger(c->fd.get());
   }
-  ::shutdown(c->fd, SHUT_RDWR);
+  ::shutdown(c->fd.get(), SHUT_RDWR);
   c->finished = true;
 }
 
 void SinkServer::AckLoop(Connection* c) {
   Sink* const log = c->ns->log.get();
   uint64_t acked = 0;
-  std::unique_lock<std::mutex> l(c->ack_mu);
+  MutexLock l(&c->ack_mu);
   for (;;) {
-    c->ack_cv.wait(l, [&] { return c->count > acked || c->reader_done; });
+    c->ack_cv.Wait(&c->ack_mu,
+                   [&]() REQUIRES(c->ack_mu) { return c->count > acked || c->reader_done; });
     if (c->count == acked || stopping_ || c->killed) return;
     const uint64_t count = c->count, token = c->token;
-    l.unlock();
+    l.Unlock();
     // The log's group commit shares one fdatasync among all waiting threads,
     // while the reader goes on appending.
     const Status st = log->Sync(token);
@@ -97,17 +98,17 @@ void SinkServer::AckLoop(Connection* c) {
     acks_++;                    // before the send, so a client that has the ACK sees it counted
     if (!Send(c, ack)) return;  // the reader sees the dead socket
     acked = count;
-    l.lock();
+    l.Lock();
   }
 }
 
 void SinkServer::Publish(Connection* c, uint64_t token) {
   {
-    std::lock_guard<std::mutex> l(c->ack_mu);
+    MutexLock l(&c->ack_mu);
     c->count++;
     c->token = std::max(c->token, token);
   }
-  c->ack_cv.notify_one();
+  c->ack_cv.Signal();
 }
 
 SinkServer::Next SinkServer::ReadFailed(Connection* c, const Status& st) {
@@ -119,7 +120,7 @@ SinkServer::Next SinkServer::ReadFailed(Connection* c, const Status& st) {
 
 SinkServer::Next SinkServer::Hello(Connection* c) {
   SinkFrame f;
-  Status st = ReadSinkFrame(c->fd, c->peer, &f);
+  Status st = ReadSinkFrame(c->fd.get(), c->peer, &f);
   if (!st.ok()) return ReadFailed(c, st);
   frames_++;
   if (f.type != SinkMsg::kHello) {
@@ -140,7 +141,7 @@ SinkServer::Next SinkServer::Hello(Connection* c) {
   Result<std::shared_ptr<Namespace>> ns = Acquire(id);
   if (!ns.ok()) return End{SinkErrorFor(ns.status()), ns.status().message()};
   {
-    std::lock_guard<std::mutex> l(conns_mu_);
+    MutexLock l(&conns_mu_);
     c->ns = std::move(ns).value();
   }
   std::string out;
@@ -152,7 +153,7 @@ SinkServer::Next SinkServer::Hello(Connection* c) {
 
 SinkServer::Next SinkServer::ReadAndApply(Connection* c) {
   SinkFrame f;
-  const Status st = ReadSinkFrame(c->fd, c->peer, &f);
+  const Status st = ReadSinkFrame(c->fd.get(), c->peer, &f);
   if (!st.ok()) return ReadFailed(c, st);
   frames_++;
   switch (f.type) {
@@ -179,7 +180,7 @@ SinkServer::Next SinkServer::Branch(Connection* c, std::string_view body) {
   }
   Namespace* ns = c->ns.get();
   {
-    std::lock_guard<std::mutex> l(ns->mu);
+    MutexLock l(&ns->mu);
     if (ns->failed) return End{SinkError::kIO, ns->error.message()};
     uint64_t& last = ns->last[branch];
     last = std::max(last, covered);
@@ -199,7 +200,7 @@ SinkServer::Next SinkServer::Drop(Connection* c, std::string_view body) {
   }
   Namespace* ns = c->ns.get();
   {
-    std::lock_guard<std::mutex> l(ns->mu);
+    MutexLock l(&ns->mu);
     if (ns->failed) return End{SinkError::kIO, ns->error.message()};
     ns->last.erase(branch);
   }
@@ -222,7 +223,7 @@ SinkServer::Next SinkServer::Append(Connection* c, std::string_view frame) {
   uint64_t token = 0;
   Status failure;
   {
-    std::lock_guard<std::mutex> l(ns->mu);
+    MutexLock l(&ns->mu);
     if (ns->failed) return End{SinkError::kIO, ns->error.message()};
     auto it = ns->last.find(rec.branch);
     if (it == ns->last.end()) {
@@ -261,7 +262,7 @@ SinkServer::End SinkServer::LogFailed(Connection* c, const Status& st) {
   } else {
     FailNamespace(ns, st);
   }
-  std::lock_guard<std::mutex> l(ns->mu);
+  MutexLock l(&ns->mu);
   return End{SinkError::kIO, ns->error.message()};
 }
 
@@ -292,7 +293,7 @@ SinkServer::Next SinkServer::Replay(Connection* c, std::string_view body) {
   if (!st.ok()) return End{SinkError::kIO, "replay of store " + ns->id + ": " + st.message()};
   BranchSeqs last;
   {
-    std::lock_guard<std::mutex> l(ns->mu);
+    MutexLock l(&ns->mu);
     last.assign(ns->last.begin(), ns->last.end());
   }
   EncodeReplayEnd(last, &out);
@@ -301,9 +302,9 @@ SinkServer::Next SinkServer::Replay(Connection* c, std::string_view body) {
 }
 
 bool SinkServer::Send(Connection* c, std::string_view bytes) {
-  std::lock_guard<std::mutex> l(c->write_mu);
+  MutexLock l(&c->write_mu);
   if (c->write_closed) return false;
-  if (SendAll(c->fd, bytes, c->peer).ok()) return true;
+  if (SendAll(c->fd.get(), bytes, c->peer).ok()) return true;
   c->write_closed = true;
   return false;
 }
@@ -314,10 +315,10 @@ void SinkServer::Refuse(Connection* c, const End& end) {
                SinkErrorName(*end.code), end.message);
   std::string out;
   EncodeError(*end.code, end.message, &out);
-  std::lock_guard<std::mutex> l(c->write_mu);
+  MutexLock l(&c->write_mu);
   if (c->write_closed) return;
   c->write_closed = true;
-  SendAll(c->fd, out, c->peer).PermitUnchecked();  // the peer may be gone already
+  SendAll(c->fd.get(), out, c->peer).PermitUnchecked();  // the peer may be gone already
 }
 
 }  // namespace strata
