@@ -11,12 +11,14 @@
 //   }
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
 #include <utility>
 
+#include "common/clock.h"
 #include "common/thread_annotations.h"
 
 namespace strata {
@@ -145,6 +147,25 @@ class CondVar {
     }
     return true;
   }
+  // Waits until pred() holds or `clock` reads `deadline` (a time of its
+  // SteadyNow()): pred()'s last value. On the real clock this is WaitUntil
+  // above. On another (a test's ManualClock) real time is waited in slices of
+  // kClockSlice and the clock read again after each, so a test that moves
+  // the clock ends the wait within a slice.
+  template <class Pred>
+  bool WaitUntil(Mutex* mu, Clock* clock, std::chrono::steady_clock::time_point deadline, Pred pred)
+      REQUIRES(mu) NO_THREAD_SAFETY_ANALYSIS {
+    if (clock == Clock::Real()) return WaitUntil(mu, deadline, std::move(pred));
+    while (!pred()) {
+      const auto left = deadline - clock->SteadyNow();
+      if (left <= std::chrono::steady_clock::duration::zero()) return false;
+      WaitUntil(mu, std::chrono::steady_clock::now() +
+                        std::min<std::chrono::steady_clock::duration>(left, kClockSlice));
+    }
+    return true;
+  }
+  static constexpr std::chrono::milliseconds kClockSlice{1};
+
   template <class Rep, class Period>
   bool WaitFor(Mutex* mu, std::chrono::duration<Rep, Period> d) REQUIRES(mu) {
     return WaitUntil(mu, std::chrono::steady_clock::now() + d);

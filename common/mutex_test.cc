@@ -67,6 +67,39 @@ TEST(MutexTest, WaitForTimesOutWithFalsePredicate) {
   EXPECT_TRUE(c.WaitAtLeastFor(1, milliseconds(0)));
 }
 
+TEST(MutexTest, WaitUntilOnAManualClockEndsWhenTheClockGetsThere) {
+  ManualClock clock;
+  Mutex mu;
+  CondVar cv;
+  const auto deadline = clock.SteadyNow() + std::chrono::hours(1);
+  std::thread mover([&clock] { clock.Advance(std::chrono::hours(1)); });
+  {
+    MutexLock l(&mu);
+    EXPECT_FALSE(cv.WaitUntil(&mu, &clock, deadline, [] { return false; }));
+  }
+  mover.join();
+}
+
+TEST(MutexTest, WaitUntilOnAClockReturnsOnceThePredicateHolds) {
+  for (Clock* clock : {Clock::Real(), static_cast<Clock*>(new ManualClock())}) {
+    Mutex mu;
+    CondVar cv;
+    bool ready = false;
+    std::thread setter([&] {
+      MutexLock l(&mu);
+      ready = true;
+      cv.SignalAll();
+    });
+    {
+      MutexLock l(&mu);
+      EXPECT_TRUE(cv.WaitUntil(&mu, clock, clock->SteadyNow() + std::chrono::hours(1),
+                               [&] { return ready; }));
+    }
+    setter.join();
+    if (clock != Clock::Real()) delete clock;
+  }
+}
+
 TEST(MutexTest, ScopedLockCanBeDroppedAndRetaken) {
   Counter c;
   EXPECT_EQ(c.AddTwiceWithAGap(), 2);
@@ -75,8 +108,13 @@ TEST(MutexTest, ScopedLockCanBeDroppedAndRetaken) {
 
 TEST(MutexTest, TryLockFailsWhileHeld) {
   Mutex mu;
-  ASSERT_TRUE(mu.TryLock());
-  std::thread other([&mu] { EXPECT_FALSE(mu.TryLock()); });
+  if (!mu.TryLock()) FAIL() << "TryLock of a free mutex failed";
+  std::thread other([&mu] {
+    if (mu.TryLock()) {
+      mu.Unlock();
+      ADD_FAILURE() << "TryLock of a held mutex succeeded";
+    }
+  });
   other.join();
   mu.Unlock();
 }

@@ -211,15 +211,7 @@ bool S3Lease::RenewOnce(bool* retry_soon) {
 }
 
 bool S3Lease::WaitOrStop(std::chrono::steady_clock::time_point deadline) {
-  // The real-time wait is cut into slices of ttl/10 at most, so a clock that
-  // does not follow real time (a test's ManualClock) is read again that often.
-  const milliseconds slice = std::max(options_.ttl / 10, milliseconds(1));
-  while (!stop_) {
-    const auto left = deadline - options_.clock->SteadyNow();
-    if (left <= std::chrono::steady_clock::duration::zero()) return true;
-    cv_.WaitFor(&mu_, std::min<std::chrono::steady_clock::duration>(left, slice));
-  }
-  return false;
+  return !cv_.WaitUntil(&mu_, options_.clock, deadline, [&]() REQUIRES(mu_) { return stop_; });
 }
 
 void S3Lease::RenewLoop(std::chrono::steady_clock::time_point first) {

@@ -13,7 +13,9 @@ BUILD=${1:-$REPO/build}
 JOBS=${STRATA_JOBS:-2}
 DB=$BUILD/compile_commands.json
 CLANG=${CLANGXX:-clang++}
-FLAGS=(-fsyntax-only -Wthread-safety -Werror=thread-safety -Wno-unknown-warning-option)
+# Only the thread-safety analysis: the build's other warnings (-Wall -Wextra
+# -Werror) are GCC's business, and clang's differ.
+FLAGS=(-fsyntax-only -Wthread-safety -Werror=thread-safety)
 
 command -v "$CLANG" >/dev/null || { echo "thread_safety.sh: $CLANG not found (apt install clang)" >&2; exit 1; }
 command -v jq >/dev/null || { echo "thread_safety.sh: jq not found" >&2; exit 1; }
@@ -48,7 +50,7 @@ check_one() {
     if ((skip)); then skip=0; continue; fi
     case "$a" in
       -o) skip=1 ;;
-      -c) ;;
+      -c | -Werror | -Wall | -Wextra) ;;
       *) args+=("$a") ;;
     esac
   done

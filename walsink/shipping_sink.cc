@@ -121,7 +121,8 @@ Status ShippingSink::Barrier(uint64_t token, Durability tier) {
   MutexLock l(&mu_);
   const auto deadline =
       opts_.clock->SteadyNow() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
-  if (WaitOnClock(ack_cv_, deadline, [&]() REQUIRES(mu_) { return acked_ >= token || stop_; })) {
+  if (ack_cv_.WaitUntil(&mu_, opts_.clock, deadline,
+                        [&]() REQUIRES(mu_) { return acked_ >= token || stop_; })) {
     if (acked_ >= token) return Status::OK();
     return Status::Unavailable("op log shipping is stopping");
   }
@@ -130,18 +131,6 @@ Status ShippingSink::Barrier(uint64_t token, Durability tier) {
       stats_.last_error.empty() ? "" : " (last error: " + stats_.last_error + ")";
   return Status::Unavailable(Peer() + " has not acknowledged the op log within " +
                              std::to_string(opts_.barrier_timeout_ms / 1000) + " s" + why);
-}
-
-template <class Pred>
-bool ShippingSink::WaitOnClock(CondVar& cv, std::chrono::steady_clock::time_point deadline,
-                               Pred pred) {
-  const auto slice = std::chrono::milliseconds(kClockSliceMs);
-  while (!pred()) {
-    const auto left = deadline - opts_.clock->SteadyNow();
-    if (left <= std::chrono::steady_clock::duration::zero()) return false;
-    cv.WaitFor(&mu_, std::min<std::chrono::steady_clock::duration>(left, slice));
-  }
-  return true;
 }
 
 Status ShippingSink::Trim(uint32_t branch, uint64_t seq) {
@@ -359,8 +348,8 @@ void ShippingSink::ShipLoop() {
           spdlog::warn("{}: cannot connect, retrying: {}", Peer(), st.message());
         }
         stats_.last_error = st.message();
-        WaitOnClock(work_cv_, opts_.clock->SteadyNow() + backoff,
-                    [&]() REQUIRES(mu_) { return stop_; });
+        work_cv_.WaitUntil(&mu_, opts_.clock, opts_.clock->SteadyNow() + backoff,
+                           [&]() REQUIRES(mu_) { return stop_; });
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
         continue;
       }

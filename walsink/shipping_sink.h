@@ -59,8 +59,8 @@ struct ShippingSinkOptions {
   int connect_timeout_ms = 2000;
   size_t batch_bytes = 1 << 20;  // frames read from the local log per send
   // Times the barrier timeout, the replay's connect retries and the
-  // reconnect backoff. Waits on it are re-checked every kClockSliceMs of
-  // real time at least, so a test's ManualClock is followed.
+  // reconnect backoff (CondVar::WaitUntil with a clock follows a test's
+  // ManualClock).
   Clock* clock = Clock::Real();
 };
 
@@ -111,9 +111,6 @@ class ShippingSink final : public Sink {
     uint64_t seq = 0;  // 0: no record
   };
 
-  // The longest a wait on the clock goes without reading it again.
-  static constexpr int kClockSliceMs = 50;
-
   ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options);
   std::string Peer() const;
   void StartShipping() EXCLUDES(mu_);
@@ -135,11 +132,6 @@ class ShippingSink final : public Sink {
   // Records that `p` is reached once `p.msg` messages are acknowledged.
   void AddPendingLocked(const Pending& p) REQUIRES(mu_);
   void ApplyLocked(const Pending& p) REQUIRES(mu_);
-  // Waits on `cv` until pred() holds or the clock reaches `deadline`;
-  // pred()'s last value.
-  template <class Pred>
-  bool WaitOnClock(CondVar& cv, std::chrono::steady_clock::time_point deadline, Pred pred)
-      REQUIRES(mu_);
   Status ReplayRemote(const std::function<Status(const OpRecord&)>& fn) EXCLUDES(mu_);
   // Connects for Replay, retrying while the server cannot be reached, up to
   // barrier_timeout_ms.
