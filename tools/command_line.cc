@@ -34,11 +34,8 @@ void AddNameCommand(CLI::App* parent, const char* name, const char* help, const 
       [&inv, action, fn] { *action = [&inv, fn] { return fn(inv.daemon, inv.name, std::cout); }; });
 }
 
-void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
-  CLI::App* branch =
-      app.add_subcommand("branch", "Create, list, change, delete and reset branches");
-  branch->require_subcommand(1);
-
+void AddBranchCreateCommand(CLI::App* branch, DaemonInvocation& inv,
+                            std::function<Status()>* action) {
   CLI::App* create = branch->add_subcommand("create", "Create a branch (O(1), no data copied)");
   BranchCreateArgs& bc = inv.branch_create;
   create->add_option("NAME", bc.name, "The new branch")->required();
@@ -76,15 +73,9 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddDaemonOptions(create, &bc.daemon);
   create->callback(
       [&inv, action] { *action = [&inv] { return BranchCreate(inv.branch_create, std::cout); }; });
+}
 
-  CLI::App* list = branch->add_subcommand("list", "List branches");
-  AddDaemonOptions(list, &inv.daemon);
-  list->callback(
-      [&inv, action] { *action = [&inv] { return BranchList(inv.daemon, std::cout); }; });
-
-  AddNameCommand(branch, "show", "Show every field of one branch", "NAME", "The branch", BranchShow,
-                 inv, action);
-
+void AddBranchSetCommand(CLI::App* branch, DaemonInvocation& inv, std::function<Status()>* action) {
   CLI::App* set = branch->add_subcommand("set", "Change a branch's settings");
   BranchSetArgs& bs = inv.branch_set;
   set->add_option("NAME", bs.name, "The branch")->required();
@@ -110,7 +101,20 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddDaemonOptions(set, &bs.daemon);
   set->callback(
       [&inv, action] { *action = [&inv] { return BranchSet(inv.branch_set, std::cout); }; });
+}
 
+void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* branch =
+      app.add_subcommand("branch", "Create, list, change, delete and reset branches");
+  branch->require_subcommand(1);
+  AddBranchCreateCommand(branch, inv, action);
+  CLI::App* list = branch->add_subcommand("list", "List branches");
+  AddDaemonOptions(list, &inv.daemon);
+  list->callback(
+      [&inv, action] { *action = [&inv] { return BranchList(inv.daemon, std::cout); }; });
+  AddNameCommand(branch, "show", "Show every field of one branch", "NAME", "The branch", BranchShow,
+                 inv, action);
+  AddBranchSetCommand(branch, inv, action);
   AddNameCommand(branch, "delete", "Delete a branch without children", "NAME", "The branch",
                  BranchDelete, inv, action);
   AddNameCommand(branch, "reset",
