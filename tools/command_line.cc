@@ -22,6 +22,15 @@ void AddDaemonOptions(CLI::App* cmd, DaemonArgs* args) {
   cmd->add_flag("--json", args->json, "Print the result as JSON");
 }
 
+// A subcommand taking no argument and running `fn`.
+using PlainCommand = Status (*)(const DaemonArgs&, std::ostream&);
+void AddPlainCommand(CLI::App* parent, const char* name, const char* help, PlainCommand fn,
+                     DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* cmd = parent->add_subcommand(name, help);
+  AddDaemonOptions(cmd, &inv.daemon);
+  cmd->callback([&inv, action, fn] { *action = [&inv, fn] { return fn(inv.daemon, std::cout); }; });
+}
+
 // A subcommand taking one positional argument into inv.name and running `fn`.
 using NameCommand = Status (*)(const DaemonArgs&, const std::string&, std::ostream&);
 void AddNameCommand(CLI::App* parent, const char* name, const char* help, const char* arg,
@@ -108,10 +117,7 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
       app.add_subcommand("branch", "Create, list, change, delete and reset branches");
   branch->require_subcommand(1);
   AddBranchCreateCommand(branch, inv, action);
-  CLI::App* list = branch->add_subcommand("list", "List branches");
-  AddDaemonOptions(list, &inv.daemon);
-  list->callback(
-      [&inv, action] { *action = [&inv] { return BranchList(inv.daemon, std::cout); }; });
+  AddPlainCommand(branch, "list", "List branches", BranchList, inv, action);
   AddNameCommand(branch, "show", "Show every field of one branch", "NAME", "The branch", BranchShow,
                  inv, action);
   AddBranchSetCommand(branch, inv, action);
@@ -138,10 +144,7 @@ void AddSnapshotCommands(CLI::App& app, DaemonInvocation& inv, std::function<Sta
     *action = [&inv] { return SnapshotCreate(inv.daemon, inv.branch, inv.name, std::cout); };
   });
 
-  CLI::App* list = snapshot->add_subcommand("list", "List snapshots");
-  AddDaemonOptions(list, &inv.daemon);
-  list->callback(
-      [&inv, action] { *action = [&inv] { return SnapshotList(inv.daemon, std::cout); }; });
+  AddPlainCommand(snapshot, "list", "List snapshots", SnapshotList, inv, action);
 
   AddNameCommand(snapshot, "delete", "Delete a snapshot", "NAME", "The snapshot", SnapshotDelete,
                  inv, action);
@@ -157,10 +160,7 @@ void AddEndpointCommands(CLI::App& app, DaemonInvocation& inv, std::function<Sta
                  "BRANCH", "The branch", EndpointSuspend, inv, action);
   AddNameCommand(endpoint, "status", "Show a branch's server", "BRANCH", "The branch",
                  EndpointStatus, inv, action);
-  CLI::App* list = endpoint->add_subcommand("list", "List the servers of all branches");
-  AddDaemonOptions(list, &inv.daemon);
-  list->callback(
-      [&inv, action] { *action = [&inv] { return EndpointList(inv.daemon, std::cout); }; });
+  AddPlainCommand(endpoint, "list", "List the servers of all branches", EndpointList, inv, action);
 }
 
 void AddCredentialCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
@@ -238,10 +238,8 @@ void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   gc->callback(
       [&inv, action] { *action = [&inv] { return RunGc(inv.daemon, inv.name, std::cout); }; });
 
-  CLI::App* status = app.add_subcommand("status", "Show the daemon, store, endpoints and branches");
-  AddDaemonOptions(status, &inv.daemon);
-  status->callback(
-      [&inv, action] { *action = [&inv] { return ShowStatus(inv.daemon, std::cout); }; });
+  AddPlainCommand(&app, "status", "Show the daemon, store, endpoints and branches", ShowStatus, inv,
+                  action);
 }
 
 }  // namespace strata::cli
