@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <stdexcept>
 
 #include "common/crypto.h"
 
@@ -13,16 +12,49 @@ namespace {
 
 using json = nlohmann::json;
 
+HttpResponse ErrorResponse(const Status& st);
+
+// nlohmann::json reports a string that is not UTF-8 only by throwing, and a
+// name from a percent-decoded path may hold any byte ("no branch named
+// '\xff'"): such an answer becomes a 400 naming the byte. The one place,
+// with the body's parse (ParseBody), where the API catches an exception.
 HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump() + "\n";
+  try {
+    r.body = body.dump() + "\n";
+  } catch (const json::exception& e) {
+    return ErrorResponse(Status::Invalid(std::string("bad request: ") + e.what()));
+  }
   return r;
 }
 
 HttpResponse ErrorResponse(const Status& st) {
   return JsonResponse(Api::HttpStatus(st.code()),
                       json{{"code", Api::CodeName(st.code())}, {"error", st.message()}});
+}
+
+// A request's body: a JSON object, {} when there is none.
+Result<json> ParseBody(const std::string& text) {
+  if (text.empty()) return json(json::object());
+  json body;
+  try {
+    body = json::parse(text);
+  } catch (const json::exception& e) {
+    return Status::Invalid(std::string("malformed JSON body: ") + e.what());
+  }
+  if (!body.is_object()) return Status::Invalid("the request body must be a JSON object");
+  return body;
+}
+
+HttpResponse Unauthorized() {
+  HttpResponse r =
+      JsonResponse(401, json{{"code", "unauthorized"},
+                             {"error",
+                              "missing or wrong API token: send 'Authorization: Bearer <token>' "
+                              "(the token is in CACHE_DIR/api-token)"}});
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
 }
 
 std::vector<std::string> Split(const std::string& path) {
@@ -168,65 +200,11 @@ bool Api::Authorized(const HttpRequest& req) const {
 }
 
 HttpResponse Api::Handle(const HttpRequest& req) {
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = ctx_.clock->SteadyNow();
   std::string route = "unknown";
-  HttpResponse resp = [&]() -> HttpResponse {
-    if (!Authorized(req)) {
-      HttpResponse r = JsonResponse(
-          401, json{{"code", "unauthorized"},
-                    {"error",
-                     "missing or wrong API token: send 'Authorization: Bearer <token>' "
-                     "(the token is in CACHE_DIR/api-token)"}});
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return r;
-    }
-    const std::vector<std::string> path = Split(req.path);
-    if (path.size() == 1 && path[0] == "metrics") {
-      route = "/metrics";
-      if (req.method != "GET") {
-        return JsonResponse(405, json{{"code", "invalid"}, {"error", "/metrics only answers GET"}});
-      }
-      HttpResponse r;
-      r.content_type = kPrometheusContentType;
-      r.body = ctx_.metrics ? ctx_.metrics->Render() : "";
-      return r;
-    }
-    Params params;
-    bool path_known = false;
-    for (const Route& rt : Routes()) {
-      if (!Match(rt.pattern, path, &params)) continue;
-      path_known = true;
-      if (req.method != rt.method) continue;
-      route = std::string(rt.method) + " " + rt.pattern;
-      json body = json::object();
-      if (!req.body.empty()) {
-        try {
-          body = json::parse(req.body);
-        } catch (const json::exception& e) {
-          return ErrorResponse(Status::Invalid(std::string("malformed JSON body: ") + e.what()));
-        }
-        if (!body.is_object()) {
-          return ErrorResponse(Status::Invalid("the request body must be a JSON object"));
-        }
-      }
-      try {
-        ApiResult r = (this->*rt.handler)(params, body);
-        return JsonResponse(r.status, r.body);
-      } catch (const std::invalid_argument& e) {
-        return ErrorResponse(Status::Invalid(e.what()));
-      } catch (const json::exception& e) {
-        return ErrorResponse(Status::Invalid(std::string("bad request: ") + e.what()));
-      }
-    }
-    if (path_known) {
-      return JsonResponse(
-          405, json{{"code", "invalid"}, {"error", req.method + " is not allowed on " + req.path}});
-    }
-    return JsonResponse(404, json{{"code", "not_found"}, {"error", "no API route " + req.path}});
-  }();
+  HttpResponse resp = Dispatch(req, &route);
   if (ctx_.metrics) {
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double secs = std::chrono::duration<double>(ctx_.clock->SteadyNow() - started).count();
     ctx_.metrics->Inc("strata_api_requests_total",
                       {{"route", route}, {"status", std::to_string(resp.status)}});
     ctx_.metrics->Observe("strata_api_request_seconds", {{"route", route}}, secs);
@@ -235,6 +213,39 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     spdlog::warn("api: {} {} -> {} {}", req.method, req.path, resp.status, resp.body);
   }
   return resp;
+}
+
+HttpResponse Api::Dispatch(const HttpRequest& req, std::string* route) {
+  if (!Authorized(req)) return Unauthorized();
+  const std::vector<std::string> path = Split(req.path);
+  if (path.size() == 1 && path[0] == "metrics") {
+    *route = "/metrics";
+    if (req.method != "GET") {
+      return JsonResponse(405, json{{"code", "invalid"}, {"error", "/metrics only answers GET"}});
+    }
+    HttpResponse r;
+    r.content_type = kPrometheusContentType;
+    r.body = ctx_.metrics ? ctx_.metrics->Render() : "";
+    return r;
+  }
+  Params params;
+  bool path_known = false;
+  for (const Route& rt : Routes()) {
+    if (!Match(rt.pattern, path, &params)) continue;
+    path_known = true;
+    if (req.method != rt.method) continue;
+    *route = std::string(rt.method) + " " + rt.pattern;
+    Result<json> body = ParseBody(req.body);
+    if (!body.ok()) return ErrorResponse(body.status());
+    Result<ApiResult> r = (this->*rt.handler)(params, *body);
+    if (!r.ok()) return ErrorResponse(r.status());
+    return JsonResponse(r->status, r->body);
+  }
+  if (path_known) {
+    return JsonResponse(
+        405, json{{"code", "invalid"}, {"error", req.method + " is not allowed on " + req.path}});
+  }
+  return JsonResponse(404, json{{"code", "not_found"}, {"error", "no API route " + req.path}});
 }
 
 }  // namespace strata

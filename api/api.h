@@ -13,6 +13,7 @@
 #include "api/http_server.h"
 #include "catalog/branch_manager.h"
 #include "catalog/collector.h"
+#include "common/clock.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "endpoint/credentials.h"
@@ -41,6 +42,9 @@ struct ApiContext {
   std::string proxy_address;         // HOST:PORT clients connect to; "" when there is no proxy
   std::string api_address;           // HOST:PORT of the TCP listener; "" when there is none
   int64_t credential_ttl_s = 86400;  // default lifetime of an issued credential
+  // "now" of expiries (ttl_seconds, expires_at, credentials) and the
+  // request latencies and elapsed times the API reports.
+  Clock* clock = Clock::Real();
   // {"l2": ..., "l3": ...} of the object-store stack; merged into status.cache.
   std::function<nlohmann::json()> store_stats;
   // The op log's shipping to a walsink server; null when there is none.
@@ -70,7 +74,8 @@ class Api {
 
  private:
   using Params = std::vector<std::string>;  // the {placeholders} of the route, in order
-  using Handler = ApiResult (Api::*)(const Params&, const nlohmann::json& body);
+  // An answer, or an error (a JSON error {"code", "error"} with its HTTP status).
+  using Handler = Result<ApiResult> (Api::*)(const Params&, const nlohmann::json& body);
   struct Route {
     const char* method;
     const char* pattern;  // "/v1/branches/{name}"
@@ -79,30 +84,33 @@ class Api {
   static const std::vector<Route>& Routes();
 
   // Routes (api_routes.cc).
-  ApiResult GetStatus(const Params&, const nlohmann::json&);
-  ApiResult ListBranches(const Params&, const nlohmann::json&);
-  ApiResult CreateBranch(const Params&, const nlohmann::json&);
-  ApiResult GetBranch(const Params&, const nlohmann::json&);
-  ApiResult PatchBranch(const Params&, const nlohmann::json&);
-  ApiResult DeleteBranch(const Params&, const nlohmann::json&);
-  ApiResult ResetBranch(const Params&, const nlohmann::json&);
-  ApiResult ListSnapshots(const Params&, const nlohmann::json&);
-  ApiResult CreateSnapshot(const Params&, const nlohmann::json&);
-  ApiResult DeleteSnapshot(const Params&, const nlohmann::json&);
-  ApiResult GetEndpoint(const Params&, const nlohmann::json&);
-  ApiResult StartEndpoint(const Params&, const nlohmann::json&);
-  ApiResult SuspendEndpoint(const Params&, const nlohmann::json&);
-  ApiResult ListEndpoints(const Params&, const nlohmann::json&);
-  ApiResult SuspendAllEndpoints(const Params&, const nlohmann::json&);
-  ApiResult ListCredentials(const Params&, const nlohmann::json&);
-  ApiResult IssueCredential(const Params&, const nlohmann::json&);
-  ApiResult RevokeCredential(const Params&, const nlohmann::json&);
-  ApiResult GetOwner(const Params&, const nlohmann::json&);
-  ApiResult SetQuota(const Params&, const nlohmann::json&);
+  Result<ApiResult> GetStatus(const Params&, const nlohmann::json&);
+  Result<ApiResult> ListBranches(const Params&, const nlohmann::json&);
+  Result<ApiResult> CreateBranch(const Params&, const nlohmann::json&);
+  Result<ApiResult> GetBranch(const Params&, const nlohmann::json&);
+  Result<ApiResult> PatchBranch(const Params&, const nlohmann::json&);
+  Result<ApiResult> DeleteBranch(const Params&, const nlohmann::json&);
+  Result<ApiResult> ResetBranch(const Params&, const nlohmann::json&);
+  Result<ApiResult> ListSnapshots(const Params&, const nlohmann::json&);
+  Result<ApiResult> CreateSnapshot(const Params&, const nlohmann::json&);
+  Result<ApiResult> DeleteSnapshot(const Params&, const nlohmann::json&);
+  Result<ApiResult> GetEndpoint(const Params&, const nlohmann::json&);
+  Result<ApiResult> StartEndpoint(const Params&, const nlohmann::json&);
+  Result<ApiResult> SuspendEndpoint(const Params&, const nlohmann::json&);
+  Result<ApiResult> ListEndpoints(const Params&, const nlohmann::json&);
+  Result<ApiResult> SuspendAllEndpoints(const Params&, const nlohmann::json&);
+  Result<ApiResult> ListCredentials(const Params&, const nlohmann::json&);
+  Result<ApiResult> IssueCredential(const Params&, const nlohmann::json&);
+  Result<ApiResult> RevokeCredential(const Params&, const nlohmann::json&);
+  Result<ApiResult> GetOwner(const Params&, const nlohmann::json&);
+  Result<ApiResult> SetQuota(const Params&, const nlohmann::json&);
   // Compaction, GC, detach (api_gc.cc).
-  ApiResult DetachBranch(const Params&, const nlohmann::json&);
-  ApiResult RunGc(const Params&, const nlohmann::json&);
-  ApiResult GetGc(const Params&, const nlohmann::json&);
+  Result<ApiResult> DetachBranch(const Params&, const nlohmann::json&);
+  Result<ApiResult> RunGc(const Params&, const nlohmann::json&);
+  Result<ApiResult> GetGc(const Params&, const nlohmann::json&);
+
+  // Handle's answer; *route names the route for the metrics.
+  HttpResponse Dispatch(const HttpRequest& req, std::string* route);
 
   nlohmann::json BranchJson(const CatalogData& cat, const BranchInfo& b);
   // The history and space fields of a branch object (api_gc.cc).

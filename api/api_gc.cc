@@ -75,33 +75,30 @@ json Api::GcStateJson() {
           {"last_pass", last}};
 }
 
-ApiResult Api::DetachBranch(const Params& p, const json& body) {
-  Fields f(body, {});
-  const auto started = std::chrono::steady_clock::now();
-  Result<BranchInfo> b = ctx_.branches->DetachBranch(p[0]);
-  if (!b.ok()) return Err(b.status());
-  json j = BranchJson(*ctx_.catalog->Current(), *b);
-  j["elapsed_us"] = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count();
+Result<ApiResult> Api::DetachBranch(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  const auto started = ctx_.clock->SteadyNow();
+  STRATA_ASSIGN_OR_RETURN(const BranchInfo b, ctx_.branches->DetachBranch(p[0]));
+  json j = BranchJson(*ctx_.catalog->Current(), b);
+  j["elapsed_us"] = MicrosSince(ctx_.clock, started);
   return Ok(j);
 }
 
-ApiResult Api::RunGc(const Params&, const json& body) {
-  Fields f(body, {"branch"});
-  if (!ctx_.collector) return Err(Status::Unavailable("this daemon has no collector"));
-  const std::string branch = f.Str("branch").value_or("");
-  Result<GcReport> r = ctx_.collector->RunNow(branch);
-  if (!r.ok()) return Err(r.status());
+Result<ApiResult> Api::RunGc(const Params&, const json& body) {
+  STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(body, {"branch"}));
+  if (!ctx_.collector) return Status::Unavailable("this daemon has no collector");
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> branch_field, f.Str("branch"));
+  const std::string branch = branch_field.value_or("");
+  STRATA_ASSIGN_OR_RETURN(const GcReport r, ctx_.collector->RunNow(branch));
   spdlog::info("gc{}: freed {} bytes, layers {} -> {}, {} leaked objects deleted, {} ms",
-               branch.empty() ? "" : " of " + branch, r->freed_bytes, r->layers_before,
-               r->layers_after, r->leaked_objects_deleted, r->elapsed_ms);
-  return Ok(ReportJson(*r));
+               branch.empty() ? "" : " of " + branch, r.freed_bytes, r.layers_before,
+               r.layers_after, r.leaked_objects_deleted, r.elapsed_ms);
+  return Ok(ReportJson(r));
 }
 
-ApiResult Api::GetGc(const Params&, const json& body) {
-  Fields f(body, {});
-  if (!ctx_.collector) return Err(Status::Unavailable("this daemon has no collector"));
+Result<ApiResult> Api::GetGc(const Params&, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  if (!ctx_.collector) return Status::Unavailable("this daemon has no collector");
   return Ok(GcStateJson());
 }
 

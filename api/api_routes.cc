@@ -5,10 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <initializer_list>
 #include <optional>
-#include <set>
-#include <stdexcept>
 
 #include "api/api.h"
 #include "api/api_request.h"
@@ -22,11 +19,10 @@ namespace {
 using json = nlohmann::json;
 
 // Owner labels name tenants in logs and metrics: keep them plain.
-void CheckOwner(const std::string& owner) {
-  if (!IsValidName(owner)) {
-    throw std::invalid_argument("invalid owner '" + owner +
-                                "': use 1-63 letters, digits, '-' or '_', not starting with '-'");
-  }
+Status CheckOwner(const std::string& owner) {
+  if (IsValidName(owner)) return Status::OK();
+  return Status::Invalid("invalid owner '" + owner +
+                         "': use 1-63 letters, digits, '-' or '_', not starting with '-'");
 }
 
 }  // namespace
@@ -85,8 +81,8 @@ json Api::OwnerJson(const std::string& owner) {
           {"quota", {{"max_branches", q.max_branches}, {"max_bytes", q.max_bytes}}}};
 }
 
-ApiResult Api::GetStatus(const Params&, const json& body) {
-  Fields f(body, {});
+Result<ApiResult> Api::GetStatus(const Params&, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
   auto cat = ctx_.catalog->Current();
   SinkStats sink = ctx_.sink->Stats();
   const CacheStats l1 = ctx_.versions->PageCacheStats();
@@ -139,105 +135,127 @@ ApiResult Api::GetStatus(const Params&, const json& body) {
   return Ok(result);
 }
 
-ApiResult Api::ListBranches(const Params&, const json& body) {
-  Fields f(body, {});
+Result<ApiResult> Api::ListBranches(const Params&, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
   auto cat = ctx_.catalog->Current();
   json out = json::array();
   for (const BranchInfo& b : cat->branches) out.push_back(BranchJson(*cat, b));
   return Ok(out);
 }
 
-ApiResult Api::CreateBranch(const Params&, const json& body) {
-  Fields f(body, {"name", "from", "owner", "ttl_seconds", "expires_at", "idle_timeout_seconds",
-                  "durability", "uid", "gid", "initdb", "history_seconds"});
+namespace {
+
+// The fields of a POST /v1/branches, checked in the order their errors are reported.
+Result<CreateRequest> ParseCreateRequest(const json& body, Clock* clock) {
+  STRATA_ASSIGN_OR_RETURN(
+      Fields f, Fields::Of(body, {"name", "from", "owner", "ttl_seconds", "expires_at",
+                                  "idle_timeout_seconds", "durability", "uid", "gid", "initdb",
+                                  "history_seconds"}));
   CreateRequest req;
-  req.name = f.Required("name");
-  req.from = f.Str("from").value_or("");
-  req.initdb = f.Bool("initdb").value_or(false);
+  STRATA_ASSIGN_OR_RETURN(req.name, f.Required("name"));
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> from, f.Str("from"));
+  req.from = from.value_or("");
+  STRATA_ASSIGN_OR_RETURN(std::optional<bool> initdb, f.Bool("initdb"));
+  req.initdb = initdb.value_or(false);
   BranchOptions& o = req.options;
-  o.owner = f.Str("owner").value_or("");
-  if (!o.owner.empty()) CheckOwner(o.owner);
-  o.expires_ns = f.Expiry().value_or(0);
-  o.idle_timeout_s = f.Int("idle_timeout_seconds", 1, kMaxTtlSeconds).value_or(0);
-  o.uid = static_cast<uint32_t>(f.Int("uid", 0, int64_t{UINT32_MAX} - 1).value_or(0));
-  o.gid = static_cast<uint32_t>(f.Int("gid", 0, int64_t{UINT32_MAX} - 1).value_or(0));
-  o.history_s = f.Int("history_seconds", 0, kMaxHistorySeconds);
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> owner, f.Str("owner"));
+  o.owner = owner.value_or("");
+  if (!o.owner.empty()) STRATA_RETURN_IF_ERROR(CheckOwner(o.owner));
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> expires, f.Expiry(clock));
+  o.expires_ns = expires.value_or(0);
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> idle,
+                          f.Int("idle_timeout_seconds", 1, kMaxTtlSeconds));
+  o.idle_timeout_s = idle.value_or(0);
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> uid, f.Int("uid", 0, int64_t{UINT32_MAX} - 1));
+  o.uid = static_cast<uint32_t>(uid.value_or(0));
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> gid, f.Int("gid", 0, int64_t{UINT32_MAX} - 1));
+  o.gid = static_cast<uint32_t>(gid.value_or(0));
+  STRATA_ASSIGN_OR_RETURN(o.history_s, f.Int("history_seconds", 0, kMaxHistorySeconds));
   if (req.initdb && (f.Present("uid") || f.Present("gid"))) {
-    return Err(
-        Status::Invalid("uid and gid cannot be given with initdb: the cluster belongs to "
-                        "the postgres user"));
+    return Status::Invalid(
+        "uid and gid cannot be given with initdb: the cluster belongs to "
+        "the postgres user");
   }
-  if (std::optional<std::string> d = f.Str("durability")) {
-    Result<Durability> tier = ParseDurability(*d);
-    if (!tier.ok()) return Err(tier.status());
-    o.tier = *tier;
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> durability, f.Str("durability"));
+  if (durability) {
+    STRATA_ASSIGN_OR_RETURN(o.tier, ParseDurability(*durability));
   }
-  const auto started = std::chrono::steady_clock::now();
-  Result<BranchInfo> b = ctx_.fleet->CreateBranch(req);
-  if (!b.ok()) return Err(b.status());
-  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::steady_clock::now() - started)
-                         .count();
-  if (ctx_.branch_created) ctx_.branch_created(b->name);
-  json j = BranchJson(*ctx_.catalog->Current(), *b);
+  return req;
+}
+
+}  // namespace
+
+Result<ApiResult> Api::CreateBranch(const Params&, const json& body) {
+  STRATA_ASSIGN_OR_RETURN(const CreateRequest req, ParseCreateRequest(body, ctx_.clock));
+  const auto started = ctx_.clock->SteadyNow();
+  STRATA_ASSIGN_OR_RETURN(const BranchInfo b, ctx_.fleet->CreateBranch(req));
+  const int64_t us = MicrosSince(ctx_.clock, started);
+  if (ctx_.branch_created) ctx_.branch_created(b.name);
+  json j = BranchJson(*ctx_.catalog->Current(), b);
   j["elapsed_us"] = us;
-  spdlog::info("created branch {} (id {}) from '{}' at seq {}{} in {} us", b->name, b->id, req.from,
-               b->fork_seq, req.initdb ? " with initdb" : "", us);
+  spdlog::info("created branch {} (id {}) from '{}' at seq {}{} in {} us", b.name, b.id, req.from,
+               b.fork_seq, req.initdb ? " with initdb" : "", us);
   return Ok(j, 201);
 }
 
-ApiResult Api::GetBranch(const Params& p, const json& body) {
-  Fields f(body, {});
+Result<ApiResult> Api::GetBranch(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
   auto cat = ctx_.catalog->Current();
   const BranchInfo* b = cat->FindBranch(p[0]);
-  if (!b) return Err(Status::NotFound("no branch named '" + p[0] + "'"));
+  if (!b) return Status::NotFound("no branch named '" + p[0] + "'");
   return Ok(BranchJson(*cat, *b));
 }
 
-ApiResult Api::PatchBranch(const Params& p, const json& body) {
-  Fields f(body,
-           {"durability", "ttl_seconds", "expires_at", "idle_timeout_seconds", "history_seconds"});
+namespace {
+
+// The fields of a PATCH /v1/branches/{name}, checked in the order their errors are reported.
+Result<BranchPatch> ParseBranchPatch(const json& body, Clock* clock) {
+  STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(body, {"durability", "ttl_seconds", "expires_at",
+                                                      "idle_timeout_seconds", "history_seconds"}));
   BranchPatch patch;
-  if (std::optional<std::string> d = f.Str("durability")) {
-    Result<Durability> tier = ParseDurability(*d);
-    if (!tier.ok()) return Err(tier.status());
-    patch.tier = *tier;
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> durability, f.Str("durability"));
+  if (durability) {
+    STRATA_ASSIGN_OR_RETURN(patch.tier, ParseDurability(*durability));
   }
-  patch.expires_ns = f.Expiry();
+  STRATA_ASSIGN_OR_RETURN(patch.expires_ns, f.Expiry(clock));
   if (f.Null("expires_at")) {
-    if (f.Int("ttl_seconds", 1, kMaxTtlSeconds)) {
-      return Err(Status::Invalid("give ttl_seconds or expires_at, not both"));
-    }
+    STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> ttl, f.Int("ttl_seconds", 1, kMaxTtlSeconds));
+    if (ttl) return Status::Invalid("give ttl_seconds or expires_at, not both");
     patch.expires_ns = 0;  // never expires
   }
-  patch.idle_timeout_s = f.Int("idle_timeout_seconds", 0, kMaxTtlSeconds);
+  STRATA_ASSIGN_OR_RETURN(patch.idle_timeout_s, f.Int("idle_timeout_seconds", 0, kMaxTtlSeconds));
   if (f.Null("idle_timeout_seconds")) patch.idle_timeout_s = 0;  // the mount's default
   if (f.Present("history_seconds")) {
-    patch.history_s = f.Int("history_seconds", 0, kMaxHistorySeconds);  // null: the default
+    // null: the default
+    STRATA_ASSIGN_OR_RETURN(patch.history_s, f.Int("history_seconds", 0, kMaxHistorySeconds));
   }
-  Result<BranchInfo> b = ctx_.branches->UpdateBranch(p[0], patch);
-  if (!b.ok()) return Err(b.status());
-  spdlog::info("branch {}: settings changed: {}", b->name, body.dump());
-  return Ok(BranchJson(*ctx_.catalog->Current(), *b));
+  return patch;
 }
 
-ApiResult Api::DeleteBranch(const Params& p, const json& body) {
-  Fields f(body, {});
-  Status st = ctx_.fleet->DeleteBranch(p[0]);
-  if (!st.ok()) return Err(st);
+}  // namespace
+
+Result<ApiResult> Api::PatchBranch(const Params& p, const json& body) {
+  STRATA_ASSIGN_OR_RETURN(const BranchPatch patch, ParseBranchPatch(body, ctx_.clock));
+  STRATA_ASSIGN_OR_RETURN(const BranchInfo b, ctx_.branches->UpdateBranch(p[0], patch));
+  spdlog::info("branch {}: settings changed: {}", b.name, body.dump());
+  return Ok(BranchJson(*ctx_.catalog->Current(), b));
+}
+
+Result<ApiResult> Api::DeleteBranch(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  STRATA_RETURN_IF_ERROR(ctx_.fleet->DeleteBranch(p[0]));
   spdlog::info("deleted branch {}", p[0]);
   return Ok(json::object());
 }
 
-ApiResult Api::ResetBranch(const Params& p, const json& body) {
-  Fields f(body, {});
-  Result<BranchInfo> b = ctx_.fleet->ResetBranch(p[0]);
-  if (!b.ok()) return Err(b.status());
-  return Ok(BranchJson(*ctx_.catalog->Current(), *b));
+Result<ApiResult> Api::ResetBranch(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  STRATA_ASSIGN_OR_RETURN(const BranchInfo b, ctx_.fleet->ResetBranch(p[0]));
+  return Ok(BranchJson(*ctx_.catalog->Current(), b));
 }
 
-ApiResult Api::ListSnapshots(const Params&, const json& body) {
-  Fields f(body, {});
+Result<ApiResult> Api::ListSnapshots(const Params&, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
   auto cat = ctx_.catalog->Current();
   json out = json::array();
   for (const SnapshotInfo& s : cat->snapshots) {
@@ -250,67 +268,63 @@ ApiResult Api::ListSnapshots(const Params&, const json& body) {
   return Ok(out);
 }
 
-ApiResult Api::CreateSnapshot(const Params&, const json& body) {
-  Fields f(body, {"branch", "name"});
-  const auto started = std::chrono::steady_clock::now();
-  Result<SnapshotInfo> s = ctx_.branches->CreateSnapshot(f.Required("branch"), f.Required("name"));
-  if (!s.ok()) return Err(s.status());
-  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::steady_clock::now() - started)
-                         .count();
-  return Ok({{"name", s->name},
-             {"branch", f.Required("branch")},
-             {"seq", s->seq},
-             {"created", FormatRfc3339(s->created_ns)},
+Result<ApiResult> Api::CreateSnapshot(const Params&, const json& body) {
+  STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(body, {"branch", "name"}));
+  // The name's errors are reported before the branch's.
+  STRATA_ASSIGN_OR_RETURN(const std::string name, f.Required("name"));
+  STRATA_ASSIGN_OR_RETURN(const std::string branch, f.Required("branch"));
+  const auto started = ctx_.clock->SteadyNow();
+  STRATA_ASSIGN_OR_RETURN(const SnapshotInfo s, ctx_.branches->CreateSnapshot(branch, name));
+  const int64_t us = MicrosSince(ctx_.clock, started);
+  return Ok({{"name", s.name},
+             {"branch", branch},
+             {"seq", s.seq},
+             {"created", FormatRfc3339(s.created_ns)},
              {"elapsed_us", us}},
             201);
 }
 
-ApiResult Api::DeleteSnapshot(const Params& p, const json& body) {
-  Fields f(body, {});
-  Status st = ctx_.branches->DeleteSnapshot(p[0]);
-  if (!st.ok()) return Err(st);
+Result<ApiResult> Api::DeleteSnapshot(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  STRATA_RETURN_IF_ERROR(ctx_.branches->DeleteSnapshot(p[0]));
   return Ok(json::object());
 }
 
-ApiResult Api::GetEndpoint(const Params& p, const json& body) {
-  Fields f(body, {});
-  Result<EndpointInfo> e = ctx_.endpoints->Get(p[0]);
-  if (!e.ok()) return Err(e.status());
-  return Ok(EndpointJson(*e));
+Result<ApiResult> Api::GetEndpoint(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  STRATA_ASSIGN_OR_RETURN(const EndpointInfo e, ctx_.endpoints->Get(p[0]));
+  return Ok(EndpointJson(e));
 }
 
-ApiResult Api::StartEndpoint(const Params& p, const json& body) {
-  Fields f(body, {});
-  Result<EndpointInfo> e = ctx_.endpoints->Start(p[0]);
-  if (!e.ok()) return Err(e.status());
-  return Ok(EndpointJson(*e));
+Result<ApiResult> Api::StartEndpoint(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  STRATA_ASSIGN_OR_RETURN(const EndpointInfo e, ctx_.endpoints->Start(p[0]));
+  return Ok(EndpointJson(e));
 }
 
-ApiResult Api::SuspendEndpoint(const Params& p, const json& body) {
-  Fields f(body, {});
-  Result<EndpointInfo> e = ctx_.endpoints->Suspend(p[0]);
-  if (!e.ok()) return Err(e.status());
-  return Ok(EndpointJson(*e));
+Result<ApiResult> Api::SuspendEndpoint(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  STRATA_ASSIGN_OR_RETURN(const EndpointInfo e, ctx_.endpoints->Suspend(p[0]));
+  return Ok(EndpointJson(e));
 }
 
-ApiResult Api::ListEndpoints(const Params&, const json& body) {
-  Fields f(body, {});
+Result<ApiResult> Api::ListEndpoints(const Params&, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
   json out = json::array();
   for (const EndpointInfo& e : ctx_.endpoints->List()) out.push_back(EndpointJson(e));
   return Ok(out);
 }
 
-ApiResult Api::SuspendAllEndpoints(const Params&, const json& body) {
-  Fields f(body, {});
+Result<ApiResult> Api::SuspendAllEndpoints(const Params&, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
   return Ok({{"suspended", ctx_.endpoints->SuspendAll()}});
 }
 
-ApiResult Api::ListCredentials(const Params& p, const json& body) {
-  Fields f(body, {});
+Result<ApiResult> Api::ListCredentials(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
   auto cat = ctx_.catalog->Current();
   const BranchInfo* b = cat->FindBranch(p[0]);
-  if (!b) return Err(Status::NotFound("no branch named '" + p[0] + "'"));
+  if (!b) return Status::NotFound("no branch named '" + p[0] + "'");
   json out = json::array();
   for (const CredentialInfo& c : cat->credentials) {
     if (c.branch != b->id) continue;
@@ -324,52 +338,56 @@ ApiResult Api::ListCredentials(const Params& p, const json& body) {
   return Ok(out);
 }
 
-ApiResult Api::IssueCredential(const Params& p, const json& body) {
-  Fields f(body, {"role", "ttl_seconds", "expires_at"});
-  const std::string role = f.Str("role").value_or("postgres");
-  const int64_t expires = f.Expiry().value_or(NowNs() + ctx_.credential_ttl_s * 1'000'000'000);
-  Result<IssuedCredential> c = ctx_.credentials->Issue(p[0], role, expires);
-  if (!c.ok()) return Err(c.status());
-  spdlog::info("issued credential {} for branch {} as role {} (expires {})", c->info.id, p[0], role,
+Result<ApiResult> Api::IssueCredential(const Params& p, const json& body) {
+  STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(body, {"role", "ttl_seconds", "expires_at"}));
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> role_field, f.Str("role"));
+  const std::string role = role_field.value_or("postgres");
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> expiry, f.Expiry(ctx_.clock));
+  const int64_t expires =
+      expiry.value_or(ctx_.clock->NowNs() + ctx_.credential_ttl_s * 1'000'000'000);
+  STRATA_ASSIGN_OR_RETURN(const IssuedCredential c, ctx_.credentials->Issue(p[0], role, expires));
+  spdlog::info("issued credential {} for branch {} as role {} (expires {})", c.info.id, p[0], role,
                FormatRfc3339(expires));
-  json j = {{"id", c->info.id},
-            {"user", c->info.id},
-            {"password", c->password},
+  json j = {{"id", c.info.id},
+            {"user", c.info.id},
+            {"password", c.password},
             {"branch", p[0]},
             {"role", role},
-            {"created", FormatRfc3339(c->info.created_ns)},
-            {"expires_at", TimeOrNull(c->info.expires_ns)}};
+            {"created", FormatRfc3339(c.info.created_ns)},
+            {"expires_at", TimeOrNull(c.info.expires_ns)}};
   if (!ctx_.proxy_address.empty()) {
     j["uri"] =
-        "postgresql://" + c->info.id + ":" + c->password + "@" + ctx_.proxy_address + "/" + p[0];
+        "postgresql://" + c.info.id + ":" + c.password + "@" + ctx_.proxy_address + "/" + p[0];
   }
   return Ok(j, 201);
 }
 
-ApiResult Api::RevokeCredential(const Params& p, const json& body) {
-  Fields f(body, {});
-  Status st = ctx_.credentials->Revoke(p[0]);
-  if (!st.ok()) return Err(st);
+Result<ApiResult> Api::RevokeCredential(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  STRATA_RETURN_IF_ERROR(ctx_.credentials->Revoke(p[0]));
   spdlog::info("revoked credential {}", p[0]);
   return Ok(json::object());
 }
 
-ApiResult Api::GetOwner(const Params& p, const json& body) {
-  Fields f(body, {});
-  CheckOwner(p[0]);
+Result<ApiResult> Api::GetOwner(const Params& p, const json& body) {
+  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+  STRATA_RETURN_IF_ERROR(CheckOwner(p[0]));
   return Ok(OwnerJson(p[0]));
 }
 
-ApiResult Api::SetQuota(const Params& p, const json& body) {
-  Fields f(body, {"max_branches", "max_bytes"});
-  CheckOwner(p[0]);
+Result<ApiResult> Api::SetQuota(const Params& p, const json& body) {
+  STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(body, {"max_branches", "max_bytes"}));
+  STRATA_RETURN_IF_ERROR(CheckOwner(p[0]));
   OwnerQuota q = ctx_.fleet->Quota(p[0]);
   if (f.Present("max_branches")) {
-    q.max_branches = f.Int("max_branches", -1, INT64_MAX).value_or(-1);
+    STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> n, f.Int("max_branches", -1, INT64_MAX));
+    q.max_branches = n.value_or(-1);
   }
-  if (f.Present("max_bytes")) q.max_bytes = f.Int("max_bytes", -1, INT64_MAX).value_or(-1);
-  Status st = ctx_.fleet->SetQuota(p[0], q);
-  if (!st.ok()) return Err(st);
+  if (f.Present("max_bytes")) {
+    STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> n, f.Int("max_bytes", -1, INT64_MAX));
+    q.max_bytes = n.value_or(-1);
+  }
+  STRATA_RETURN_IF_ERROR(ctx_.fleet->SetQuota(p[0], q));
   spdlog::info("owner {}: quota now {} branches, {} bytes", p[0], q.max_branches, q.max_bytes);
   return Ok(OwnerJson(p[0]));
 }

@@ -27,6 +27,7 @@ class ApiTest : public ::testing::Test {
     EndpointOptions eo;
     eo.run_dir = env.dir() + "/pg";
     eo.idle_timeout_s = 300;
+    eo.clock = &clock;
     Catalog* cat = env.catalog();
     const std::string mnt = env.dir() + "/mnt";
     endpoints = std::make_unique<EndpointManager>(
@@ -37,10 +38,11 @@ class ApiTest : public ::testing::Test {
           return EndpointTarget{b->id, mnt + "/" + name, b->idle_timeout_s};
         },
         nullptr, &metrics);
-    credentials = std::make_unique<Credentials>(cat);
+    credentials = std::make_unique<Credentials>(cat, &clock);
     FleetOptions fo;
     fo.mountpoint = mnt;
     fo.run_dir = eo.run_dir;
+    fo.clock = &clock;
     fleet = std::make_unique<Fleet>(fo, cat, env.vs(), env.manager(), endpoints.get(),
                                     credentials.get(), &metrics);
     ApiContext ctx;
@@ -61,6 +63,7 @@ class ApiTest : public ::testing::Test {
     ctx.cache_dir = env.dir() + "/cache";
     ctx.api_token = kToken;
     ctx.proxy_address = "127.0.0.1:55432";
+    ctx.clock = &clock;
     AddStatusMetrics(&metrics, ctx);
     api = std::make_unique<Api>(ctx);
   }
@@ -113,6 +116,7 @@ class ApiTest : public ::testing::Test {
   }
   size_t BranchCount() { return env.catalog()->Current()->branches.size(); }
 
+  ManualClock clock;  // the API's, the reaper's, the credentials' and the endpoints' time
   BranchEnv env;
   Metrics metrics;
   std::unique_ptr<EndpointManager> endpoints;
@@ -267,16 +271,20 @@ TEST_F(ApiTest, ReaperDeletesExpiredBranchesLeavesFirst) {
   Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
   json p = Ok("POST", "/v1/branches", {{"name", "p"}, {"from", "main"}, {"ttl_seconds", 60}}, 201);
   ASSERT_TRUE(p["expires_at"].is_string());
-  const int64_t expires = *ParseRfc3339(p["expires_at"].get<std::string>());
-  EXPECT_NEAR(static_cast<double>(expires - NowNs()), 60e9, 5e9);
+  EXPECT_EQ(*ParseRfc3339(p["expires_at"].get<std::string>()), clock.NowNs() + 60'000'000'000);
   Ok("POST", "/v1/branches", {{"name", "kid"}, {"from", "p"}, {"ttl_seconds", 120}}, 201);
   Ok("POST", "/v1/branches", {{"name", "keep"}, {"from", "main"}}, 201);
-  fleet->Reap(NowNs());
+  fleet->Reap(clock.NowNs());
+  EXPECT_EQ(BranchCount(), 4u);
+  clock.Advance(std::chrono::seconds(59));
+  fleet->Reap(clock.NowNs());
   EXPECT_EQ(BranchCount(), 4u);
   // p expired, but its child did not: p stays until the child goes.
-  fleet->Reap(NowNs() + 61'000'000'000);
+  clock.Advance(std::chrono::seconds(2));
+  fleet->Reap(clock.NowNs());
   EXPECT_EQ(BranchCount(), 4u);
-  fleet->Reap(NowNs() + 121'000'000'000);
+  clock.Advance(std::chrono::seconds(60));
+  fleet->Reap(clock.NowNs());
   EXPECT_EQ(BranchCount(), 2u);
   EXPECT_EQ(env.catalog()->Current()->FindBranch("p"), nullptr);
   EXPECT_EQ(env.catalog()->Current()->FindBranch("kid"), nullptr);
@@ -284,8 +292,22 @@ TEST_F(ApiTest, ReaperDeletesExpiredBranchesLeavesFirst) {
   Ok("PATCH", "/v1/branches/keep", {{"ttl_seconds", 1}});
   json kept = Ok("PATCH", "/v1/branches/keep", {{"expires_at", nullptr}});
   EXPECT_TRUE(kept["expires_at"].is_null());
-  fleet->Reap(NowNs() + 1000'000'000'000);
+  clock.Advance(std::chrono::hours(1000));
+  fleet->Reap(clock.NowNs());
   EXPECT_EQ(BranchCount(), 2u);
+}
+
+TEST_F(ApiTest, ExpiresAtIsCheckedAgainstTheClock) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  // 2026-01-01T00:00:00Z is the ManualClock's start: not in the future.
+  ExpectError("POST", "/v1/branches",
+              R"({"name":"x","from":"main","expires_at":"2026-01-01T00:00:00Z"})", 400, "invalid");
+  json x = Ok("POST", "/v1/branches",
+              {{"name", "x"}, {"from", "main"}, {"expires_at", "2026-01-01T00:00:01Z"}}, 201);
+  EXPECT_EQ(x["expires_at"], "2026-01-01T00:00:01.000Z");
+  clock.Advance(std::chrono::seconds(1));
+  fleet->Reap(clock.NowNs());
+  EXPECT_EQ(env.catalog()->Current()->FindBranch("x"), nullptr);
 }
 
 TEST_F(ApiTest, CredentialsAreIssuedListedAndRevoked) {
@@ -317,11 +339,39 @@ TEST_F(ApiTest, CredentialsExpire) {
   Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
   json c = Ok("POST", "/v1/branches/main/credentials", {{"ttl_seconds", 10}}, 201);
   const std::string id = c["id"];
-  EXPECT_TRUE(credentials->Find(id, NowNs()).ok());
-  EXPECT_EQ(credentials->Find(id, NowNs() + 11'000'000'000).status().code(), Code::kNotFound);
-  ASSERT_OK_AND_ASSIGN(int pruned, credentials->PruneExpired(NowNs() + 11'000'000'000));
-  EXPECT_EQ(pruned, 1);
+  EXPECT_EQ(c["created"], FormatRfc3339(clock.NowNs()));
+  EXPECT_EQ(c["expires_at"], FormatRfc3339(clock.NowNs() + 10'000'000'000));
+  BranchAccess access(env.catalog(), credentials.get(), endpoints.get(), nullptr);
+  clock.Advance(std::chrono::seconds(9));
+  EXPECT_OK(access.FindCredential(id).status());
+  clock.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(access.FindCredential(id).status().code(), Code::kNotFound);
+  // The reaper prunes expired credentials (at most once a minute).
+  fleet->Reap(clock.NowNs());
   EXPECT_EQ(env.catalog()->Current()->FindCredential(id), nullptr);
+}
+
+TEST_F(ApiTest, CredentialsLastTheDefaultTtl) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  json c = Ok("POST", "/v1/branches/main/credentials", nullptr, 201);
+  EXPECT_EQ(c["expires_at"], FormatRfc3339(clock.NowNs() + 86400'000'000'000));
+  json d =
+      Ok("POST", "/v1/branches/main/credentials", {{"expires_at", "2026-01-02T00:00:00Z"}}, 201);
+  EXPECT_EQ(d["expires_at"], "2026-01-02T00:00:00.000Z");
+  ExpectError("POST", "/v1/branches/main/credentials", R"({"expires_at":"2025-12-31T23:59:59Z"})",
+              400, "invalid");
+}
+
+// Names from a percent-decoded path can hold any byte: the answer is still
+// one JSON error, never an exception out of Handle.
+TEST_F(ApiTest, NamesThatAreNotUtf8GetAJsonError) {
+  for (const char* path : {"/v1/branches/\xff", "/v1/owners/\xff", "/v1/owners/\xff/quota"}) {
+    const std::string method = std::string(path).ends_with("quota") ? "PUT" : "GET";
+    HttpResponse r = Raw(method, path, "");
+    EXPECT_EQ(r.status, 400) << path << " -> " << r.body;
+    EXPECT_EQ(json::parse(r.body, nullptr, false)["code"], "invalid") << r.body;
+    EXPECT_NE(r.body.find("invalid UTF-8 byte"), std::string::npos) << r.body;
+  }
 }
 
 // The proxy's checks: a credential opens only its own branch, an unknown

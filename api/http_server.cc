@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
-#include <condition_variable>
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
@@ -21,7 +20,9 @@
 #include <stdexcept>
 
 #include "common/fd_util.h"
+#include "common/mutex.h"
 #include "common/text.h"
+#include "common/thread_annotations.h"
 
 namespace strata {
 
@@ -119,32 +120,48 @@ std::string HttpRequest::Header(const std::string& lower_name) const {
 }
 
 struct HttpServer::Impl {
-  // One libmicrohttpd daemon per listening socket.
+  Impl(Handler h, HttpServerOptions o) : handler(std::move(h)), opts(o) {}
+
+  // What libmicrohttpd's callbacks get (cls): immutable.
   struct Listener {
-    Impl* impl = nullptr;
-    bool unix_socket = false;
-    std::string name;  // for logs: HOST:PORT or the socket path
-    int fd = -1;       // ours again once quiesced
-    bool quiesced = false;
+    Listener(Impl* i, bool on_unix_socket, std::string n)
+        : impl(i), unix_socket(on_unix_socket), name(std::move(n)) {}
+    Impl* const impl;
+    const bool unix_socket;
+    const std::string name;  // for logs: HOST:PORT or the socket path
+  };
+  // One listening socket, served by its own libmicrohttpd daemon. The socket
+  // is libmicrohttpd's while the daemon runs; MHD_quiesce_daemon hands it back.
+  struct Slot {
+    std::unique_ptr<Listener> listener;  // null: not listening
     MHD_Daemon* daemon = nullptr;
+    UniqueFd quiesced_fd;        // the socket, once handed back
     struct stat socket_file {};  // unix: what we bound, to remove only that at Stop
   };
 
-  Handler handler;
-  HttpServerOptions opts;
+  // Set at construction.
+  const Handler handler;
+  const HttpServerOptions opts;
+
   std::atomic<uint16_t> port{0};
 
-  std::mutex admin_mu;  // serializes Listen* and Stop
-  bool stopped = false;
-  std::unique_ptr<Listener> tcp, unix_socket;
+  // Lock order: admin_mu, then mu. Neither is held while the handler runs
+  // (the API's Handle, which takes the locks of the modules it calls), so
+  // the handler may block; it must not call Stop, which waits for it.
+  Mutex admin_mu ACQUIRED_BEFORE(mu);  // serializes Listen* and Stop
+  bool stopped GUARDED_BY(admin_mu) = false;
+  Slot tcp GUARDED_BY(admin_mu);
+  Slot unix_socket GUARDED_BY(admin_mu);
 
-  std::mutex mu;
-  std::condition_variable idle;
-  bool stopping = false;
-  int running = 0;  // requests counted in RequestContext::counted
+  Mutex mu;
+  CondVar idle;  // running dropped to 0
+  bool stopping GUARDED_BY(mu) = false;
+  int running GUARDED_BY(mu) = 0;  // requests counted in RequestContext::counted
 
-  Status CheckCanListen(const std::unique_ptr<Listener>& slot, const char* kind);
-  Status Start(Listener* l);
+  Status CheckCanListen(const Slot& slot, const char* kind) REQUIRES(admin_mu);
+  // Starts serving `fd` in `slot` as `listener`.
+  Status Start(Slot* slot, std::unique_ptr<Listener> listener, UniqueFd fd) REQUIRES(admin_mu);
+  void Stop() EXCLUDES(admin_mu, mu);
   MHD_Result OnRequest(Listener* l, MHD_Connection* conn, const char* url, const char* method,
                        const char* upload_data, size_t* upload_size, void** con_cls);
   void OnCompleted(void** con_cls);
@@ -219,7 +236,7 @@ MHD_Result HttpServer::Impl::OnRequest(Listener* l, MHD_Connection* conn, const 
   }
   if (ctx->too_big) return Queue(conn, TooBig(opts.max_body_bytes));
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(&mu);
     if (stopping) {
       return Queue(conn, ErrorResponse(503, "unavailable", "the server is stopping"));
     }
@@ -255,15 +272,15 @@ void HttpServer::Impl::OnCompleted(void** con_cls) {
   if (ctx == nullptr) return;
   *con_cls = nullptr;
   if (ctx->counted) {
-    std::lock_guard lock(mu);
-    if (--running == 0) idle.notify_all();
+    MutexLock lock(&mu);
+    if (--running == 0) idle.SignalAll();
   }
   delete ctx;
 }
 
-Status HttpServer::Impl::CheckCanListen(const std::unique_ptr<Listener>& slot, const char* kind) {
+Status HttpServer::Impl::CheckCanListen(const Slot& slot, const char* kind) {
   if (stopped) return Status::Invalid("HTTP server is stopped");
-  if (slot) return Status::Invalid(std::string("HTTP server already listens on ") + kind);
+  if (slot.listener) return Status::Invalid(std::string("HTTP server already listens on ") + kind);
   if (opts.max_connections < 1 || opts.connection_timeout_s < 0) {
     return Status::Invalid("HTTP server options: max_connections must be >= 1, " +
                            std::string("connection_timeout_s >= 0"));
@@ -271,38 +288,40 @@ Status HttpServer::Impl::CheckCanListen(const std::unique_ptr<Listener>& slot, c
   return Status::OK();
 }
 
-Status HttpServer::Impl::Start(Listener* l) {
+Status HttpServer::Impl::Start(Slot* slot, std::unique_ptr<Listener> listener, UniqueFd fd) {
+  Listener* l = listener.get();
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  const bool v6 =
-      getsockname(l->fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family == AF_INET6;
+  const bool v6 = getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+                  ss.ss_family == AF_INET6;
   // ITC lets Stop() quiesce: stop accepting while requests finish.
   const unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                          MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
   // One option and its arguments per line; the logger first, to catch the others' errors.
   // clang-format off
-  l->daemon = MHD_start_daemon(
+  MHD_Daemon* daemon = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &RequestThunk, l,
       MHD_OPTION_EXTERNAL_LOGGER, &LogThunk, l,
-      MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(l->fd),
+      MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(fd.get()),
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(opts.max_connections),
       MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(opts.connection_timeout_s),
       MHD_OPTION_NOTIFY_COMPLETED, &CompletedThunk, l,
       MHD_OPTION_UNESCAPE_CALLBACK, &Unescape, nullptr,
       MHD_OPTION_END);
   // clang-format on
-  if (l->daemon == nullptr) {
+  if (daemon == nullptr) {
     // With these flags no failure path of MHD_start_daemon (0.9.75) closes
-    // the socket it was given: it is still ours.
-    ::close(l->fd);
+    // the socket it was given: it is still ours, and `fd` closes it.
     return Status::IO("cannot start the HTTP server on " + l->name + " (see the log)");
   }
+  fd.release();  // libmicrohttpd's now
+  slot->listener = std::move(listener);
+  slot->daemon = daemon;
   return Status::OK();
 }
 
-HttpServer::HttpServer(Handler handler, HttpServerOptions opts) : impl_(std::make_unique<Impl>()) {
-  impl_->handler = std::move(handler);
-  impl_->opts = opts;
+HttpServer::HttpServer(Handler handler, HttpServerOptions opts)
+    : impl_(std::make_unique<Impl>(std::move(handler), opts)) {
   // libmicrohttpd sends with MSG_NOSIGNAL where the platform has it; where
   // not, a client hanging up must still not kill the process.
   static std::once_flag sigpipe_once;
@@ -316,8 +335,9 @@ HttpServer::HttpServer(Handler handler, HttpServerOptions opts) : impl_(std::mak
 HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::ListenTcp(const HostPort& hp) {
-  std::lock_guard admin(impl_->admin_mu);
-  STRATA_RETURN_IF_ERROR(impl_->CheckCanListen(impl_->tcp, "TCP"));
+  Impl& impl = *impl_;
+  MutexLock admin(&impl.admin_mu);
+  STRATA_RETURN_IF_ERROR(impl.CheckCanListen(impl.tcp, "TCP"));
   uint16_t bound = 0;
   Result<int> fd = ::strata::ListenTcp(hp, &bound);
   if (!fd.ok()) {
@@ -327,14 +347,11 @@ Status HttpServer::ListenTcp(const HostPort& hp) {
     }
     return fd.status();
   }
-  auto l = std::make_unique<Impl::Listener>();
-  l->impl = impl_.get();
-  l->fd = *fd;
-  l->name = FormatHostPort(HostPort{hp.host, bound});
-  STRATA_RETURN_IF_ERROR(impl_->Start(l.get()));
-  impl_->tcp = std::move(l);
-  impl_->port = bound;
-  spdlog::info("http: listening on {}", impl_->tcp->name);
+  const std::string name = FormatHostPort(HostPort{hp.host, bound});
+  STRATA_RETURN_IF_ERROR(
+      impl.Start(&impl.tcp, std::make_unique<Impl::Listener>(&impl, false, name), UniqueFd(*fd)));
+  impl.port = bound;
+  spdlog::info("http: listening on {}", name);
   return Status::OK();
 }
 
@@ -350,8 +367,9 @@ bool UnixSocketIsLive(const sockaddr_un& addr) {
 }  // namespace
 
 Status HttpServer::ListenUnix(const std::string& path) {
-  std::lock_guard admin(impl_->admin_mu);
-  STRATA_RETURN_IF_ERROR(impl_->CheckCanListen(impl_->unix_socket, "a unix socket"));
+  Impl& impl = *impl_;
+  MutexLock admin(&impl.admin_mu);
+  STRATA_RETURN_IF_ERROR(impl.CheckCanListen(impl.unix_socket, "a unix socket"));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
@@ -381,49 +399,50 @@ Status HttpServer::ListenUnix(const std::string& path) {
     ::unlink(path.c_str());
     return s;
   }
-  auto l = std::make_unique<Impl::Listener>();
-  l->impl = impl_.get();
-  l->unix_socket = true;
-  l->fd = fd.release();
-  l->name = path;
-  l->socket_file = st;
-  if (Status s = impl_->Start(l.get()); !s.ok()) {
+  impl.unix_socket.socket_file = st;
+  if (Status s = impl.Start(&impl.unix_socket, std::make_unique<Impl::Listener>(&impl, true, path),
+                            std::move(fd));
+      !s.ok()) {
     ::unlink(path.c_str());
     return s;
   }
-  impl_->unix_socket = std::move(l);
   spdlog::info("http: listening on {}", path);
   return Status::OK();
 }
 
 uint16_t HttpServer::port() const { return impl_->port.load(); }
 
-void HttpServer::Stop() {
-  std::lock_guard admin(impl_->admin_mu);
-  if (impl_->stopped) return;
-  impl_->stopped = true;
+void HttpServer::Stop() { impl_->Stop(); }
+
+void HttpServer::Impl::Stop() {
+  MutexLock admin(&admin_mu);
+  if (stopped) return;
+  stopped = true;
   {
-    std::lock_guard lock(impl_->mu);
-    impl_->stopping = true;  // from now on requests get 503 without the handler
+    MutexLock lock(&mu);
+    stopping = true;  // from now on requests get 503 without the handler
   }
-  Impl::Listener* listeners[] = {impl_->tcp.get(), impl_->unix_socket.get()};
-  for (Impl::Listener* l : listeners) {
-    if (l != nullptr) l->quiesced = MHD_quiesce_daemon(l->daemon) != MHD_INVALID_SOCKET;
+  Slot* slots[] = {&tcp, &unix_socket};
+  for (Slot* slot : slots) {
+    if (!slot->listener) continue;
+    const MHD_socket fd = MHD_quiesce_daemon(slot->daemon);
+    if (fd != MHD_INVALID_SOCKET) slot->quiesced_fd.reset(fd);
   }
   {
-    std::unique_lock lock(impl_->mu);
-    impl_->idle.wait(lock, [this] { return impl_->running == 0; });
+    MutexLock lock(&mu);
+    idle.Wait(&mu, [this]() REQUIRES(mu) { return running == 0; });
   }
-  for (Impl::Listener* l : listeners) {
-    if (l == nullptr) continue;
+  for (Slot* slot : slots) {
+    if (!slot->listener) continue;
     // Shuts down the idle keep-alive connections and joins every thread.
-    MHD_stop_daemon(l->daemon);
-    l->daemon = nullptr;
-    if (l->quiesced) ::close(l->fd);  // else MHD_stop_daemon closed it
+    MHD_stop_daemon(slot->daemon);
+    slot->daemon = nullptr;
+    slot->quiesced_fd.reset();  // if not quiesced, MHD_stop_daemon closed the socket
+    const Listener& l = *slot->listener;
     struct stat st {};
-    if (l->unix_socket && ::lstat(l->name.c_str(), &st) == 0 &&
-        st.st_dev == l->socket_file.st_dev && st.st_ino == l->socket_file.st_ino) {
-      ::unlink(l->name.c_str());
+    if (l.unix_socket && ::lstat(l.name.c_str(), &st) == 0 &&
+        st.st_dev == slot->socket_file.st_dev && st.st_ino == slot->socket_file.st_ino) {
+      ::unlink(l.name.c_str());
     }
   }
 }

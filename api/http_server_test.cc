@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/fd_util.h"
 #include "common/net.h"
 #include "common/temp_dir.h"
 #include "common/text.h"
@@ -51,16 +52,12 @@ class Client {
 
   explicit Client(int fd) : fd_(fd) {
     timeval tv{20, 0};  // a broken server fails the test instead of hanging it
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   }
-  ~Client() { Close(); }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
+  void Close() { fd_.reset(); }
 
   void Send(std::string_view raw) {
-    Status s = SendAll(fd_, raw, "server");
+    Status s = SendAll(fd_.get(), raw, "server");
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
 
@@ -112,13 +109,13 @@ class Client {
  private:
   bool Fill() {
     char chunk[65536];
-    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    const ssize_t n = ::recv(fd_.get(), chunk, sizeof(chunk), 0);
     if (n <= 0) return false;
     buf_.append(chunk, static_cast<size_t>(n));
     return true;
   }
 
-  int fd_;
+  UniqueFd fd_;
   std::string buf_;
 };
 
@@ -137,7 +134,8 @@ HttpResponse Echo(const HttpRequest& r) {
   return resp;
 }
 
-constexpr HostPort kLocalAnyPort{"127.0.0.1", 0};
+// Not constexpr: clang with libstdc++ 12 cannot make a constexpr std::string.
+const HostPort kLocalAnyPort{"127.0.0.1", 0};
 
 TEST(HttpServerTest, GetAndPostJsonOverTcp) {
   HttpServer server(Echo);
@@ -203,12 +201,11 @@ TEST(HttpServerTest, StaleUnixSocketIsReplacedLiveOneIsNot) {
   testing::TempDir dir;
   const std::string path = dir.path() + "/api.sock";
   {  // a socket file nobody listens on, as a crashed daemon leaves it
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    const UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    ::close(fd);
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   }
   HttpServer first(Echo);
   ASSERT_TRUE(first.ListenUnix(path).ok());
@@ -409,12 +406,15 @@ TEST(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
 }
 
 TEST(HttpServerTest, StopWaitsForTheRequestInFlight) {
-  std::promise<void> started;
+  std::promise<void> started, release;
+  std::shared_future<void> released = release.get_future().share();
   std::atomic<bool> done{false};
   HttpServer server([&](const HttpRequest& r) {
-    started.set_value();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    done = true;
+    if (r.path == "/slow") {
+      started.set_value();
+      released.wait();  // until Stop() has begun
+      done = true;
+    }
     return Echo(r);
   });
   ASSERT_TRUE(server.ListenTcp(kLocalAnyPort).ok());
@@ -423,7 +423,22 @@ TEST(HttpServerTest, StopWaitsForTheRequestInFlight) {
   Client::Reply reply;
   std::thread client([&] { reply = Client::Tcp(port)->Do("GET", "/slow"); });
   started.get_future().wait();
-  server.Stop();
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    server.Stop();
+    stopped = true;
+  });
+  // Stop() has begun once a request gets its 503 (bounded: a Stop() that
+  // never begins fails here).
+  int probe = 0;
+  for (const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       probe != 503 && std::chrono::steady_clock::now() < until;) {
+    probe = idle->Do("GET", "/probe").status;
+  }
+  EXPECT_EQ(probe, 503);
+  EXPECT_FALSE(stopped.load()) << "Stop() returned with a request in flight";
+  release.set_value();
+  stopper.join();
   EXPECT_TRUE(done.load());
   client.join();
   EXPECT_EQ(reply.status, 200) << "the answer in flight is still delivered";

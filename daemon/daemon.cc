@@ -39,12 +39,13 @@ namespace {
 
 constexpr char kStoreMarker[] = "store.json";
 
-void Ready(int fd, const std::string& line) {
-  if (fd < 0) return;
+// Tells the process waiting on `fd` (if any) how the start went, and closes it.
+void Ready(UniqueFd* fd, const std::string& line) {
+  if (!fd->valid()) return;
   std::string msg = line + "\n";
-  ssize_t n = ::write(fd, msg.data(), msg.size());
+  ssize_t n = ::write(fd->get(), msg.data(), msg.size());
   (void)n;
-  ::close(fd);
+  fd->reset();
 }
 
 // PostgreSQL's crash recovery opens every relation file; never pin an fd per
@@ -202,8 +203,11 @@ Status InitStore(const std::string& url) {
 class Daemon::SignalPipe {
  public:
   Status Install() {
-    if (::pipe2(fds_, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
-    write_fd_ = fds_[1];
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+    read_.reset(fds[0]);
+    write_.reset(fds[1]);
+    write_fd_ = fds[1];
     struct sigaction sa = {};
     sa.sa_handler = [](int sig) {
       const char c = static_cast<char>(sig);
@@ -218,29 +222,26 @@ class Daemon::SignalPipe {
   // The signal received, or 0 after Cancel().
   int Wait() {
     char c = 0;
-    while (::read(fds_[0], &c, 1) < 0 && errno == EINTR) {
+    while (::read(read_.get(), &c, 1) < 0 && errno == EINTR) {
     }
     return c;
   }
   void Cancel() {
     const char c = 0;
-    ssize_t n = ::write(fds_[1], &c, 1);
+    ssize_t n = ::write(write_.get(), &c, 1);
     (void)n;
   }
   ~SignalPipe() {
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
-    write_fd_ = -1;
-    for (int fd : fds_) {
-      if (fd >= 0) ::close(fd);
-    }
+    write_fd_ = -1;  // before write_ closes it
   }
 
  private:
-  static inline std::atomic<int> write_fd_{-1};
-  int fds_[2] = {-1, -1};
+  static inline std::atomic<int> write_fd_{-1};  // write_, for the handler
+  UniqueFd read_, write_;
 };
 
-Daemon::Daemon(const MountOptions& opts) : opts_(opts) {
+Daemon::Daemon(const MountOptions& opts) : opts_(opts), clock_(Clock::Real()) {
   if (opts_.sink_dir.empty()) opts_.sink_dir = filename::Sink(opts_.cache_dir);
   if (opts_.log_file.empty()) opts_.log_file = filename::Log(opts_.cache_dir);
 }
@@ -363,6 +364,7 @@ Status Daemon::OpenEndpoints() {
   eopts.user = opts_.pg_user;
   eopts.idle_timeout_s = opts_.idle_timeout_s;
   eopts.settings = opts_.pg_settings;
+  eopts.clock = clock_;
   endpoints_ = std::make_unique<EndpointManager>(
       eopts,
       [cat = catalog_.get(),
@@ -376,12 +378,13 @@ Status Daemon::OpenEndpoints() {
   if (Status st = endpoints_->Init(); !st.ok()) {
     spdlog::warn("endpoints cannot start postgres servers: {}", st.ToString());
   }
-  credentials_ = std::make_unique<Credentials>(catalog_.get());
+  credentials_ = std::make_unique<Credentials>(catalog_.get(), clock_);
   FleetOptions flopts;
   flopts.mountpoint = opts_.mountpoint;
   flopts.run_dir = eopts.run_dir;
   flopts.pg_bin_dir = opts_.pg_bin_dir;
   flopts.pg_user = opts_.pg_user;
+  flopts.clock = clock_;
   flopts.default_quota = {opts_.quota_branches, opts_.quota_bytes};
   flopts.exclusive_bytes = [c = collector_.get()](uint32_t id) -> std::optional<uint64_t> {
     std::optional<BranchSpace> sp = c->SpaceOf(id);
@@ -423,6 +426,7 @@ Status Daemon::OpenApi() {
   actx.cache_dir = opts_.cache_dir;
   actx.api_token = token;
   actx.credential_ttl_s = opts_.credential_ttl_s;
+  actx.clock = clock_;
   actx.store_stats = [s = stack_.get()] { return s->StatsJson(); };
   if (shipping_) actx.sink_stats = [s = shipping_] { return ShippingStatsJson(s->Shipping()); };
   if (proxy_) {
@@ -502,14 +506,15 @@ Status Daemon::Stop() {
 }
 
 int RunDaemon(const MountOptions& in, int ready_fd) {
+  UniqueFd ready(ready_fd);
   const std::string log_file = in.log_file.empty() ? filename::Log(in.cache_dir) : in.log_file;
   Status st = MakeDir(in.cache_dir);
-  if (!st.ok()) return Ready(ready_fd, "ERR " + st.ToString()), 1;
+  if (!st.ok()) return Ready(&ready, "ERR " + st.ToString()), 1;
   // The postgres servers run as another user and must reach their socket
   // directories under CACHE_DIR/pg: search permission only, no listing.
   ::chmod(in.cache_dir.c_str(), 0711);
   if (st = SetupLogging("strata", log_file); !st.ok()) {
-    return Ready(ready_fd, "ERR " + st.ToString()), 1;
+    return Ready(&ready, "ERR " + st.ToString()), 1;
   }
   RaiseFdLimit();
   spdlog::info("strata daemon pid {} starting: store {}, mount {}, cache {}", getpid(),
@@ -517,10 +522,10 @@ int RunDaemon(const MountOptions& in, int ready_fd) {
   Result<std::unique_ptr<Daemon>> daemon = Daemon::Open(in);
   if (!daemon.ok()) {
     spdlog::error("mount failed: {}", daemon.status().ToString());
-    Ready(ready_fd, "ERR " + daemon.status().ToString());
+    Ready(&ready, "ERR " + daemon.status().ToString());
     return 1;
   }
-  Ready(ready_fd, "OK");
+  Ready(&ready, "OK");
   (*daemon)->Serve();
   return (*daemon)->Stop().ok() ? 0 : 1;
 }

@@ -63,6 +63,7 @@ Status InitStore(const std::string& url);
 
 class Api;
 class BranchAccess;
+class Clock;
 class BranchManager;
 class Catalog;
 class Collector;
@@ -117,7 +118,10 @@ class Daemon {
   Status OpenApi();        // the API's context and its listeners
   Status Mount();          // signals, the mount, the control socket, the reaper
 
-  MountOptions opts_;    // sink_dir and log_file filled in
+  MountOptions opts_;  // sink_dir and log_file filled in
+  // The time of the endpoints (idle timeouts), the reaper (TTLs), credentials
+  // and the API: one real clock, handed to each.
+  Clock* const clock_;
   UniqueFd cache_lock_;  // released last: no other daemon may use the cache before the flush
   std::unique_ptr<StoreStack> stack_;
   std::string store_id_;

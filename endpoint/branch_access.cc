@@ -1,12 +1,12 @@
 #include "endpoint/branch_access.h"
 
-#include "common/clock.h"
 #include "pgwire/scram.h"
 
 namespace strata {
 
 Result<ProxyCredential> BranchAccess::FindCredential(const std::string& user) {
-  STRATA_ASSIGN_OR_RETURN(CredentialInfo c, credentials_->Find(user, NowNs()));
+  STRATA_ASSIGN_OR_RETURN(CredentialInfo c,
+                          credentials_->Find(user, credentials_->clock()->NowNs()));
   Result<scram::Verifier> v = scram::ParseVerifier(c.verifier);
   if (!v.ok()) {
     return Status::Corruption("credential '" + user + "' has a malformed verifier in the catalog");

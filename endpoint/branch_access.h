@@ -1,6 +1,10 @@
 // BranchAccess: the proxy's view of the daemon (ProxyDelegate). It finds a
 // client's credential, checks that it opens the branch asked for and that the
 // branch's owner is within quota, and wakes the branch's endpoint.
+//
+// Thread-safety: called by the proxy's session threads concurrently, with no
+// lock of the proxy held; holds no lock of its own. Credential expiry is
+// checked at the Credentials' clock.
 #pragma once
 
 #include <functional>

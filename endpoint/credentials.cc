@@ -1,6 +1,5 @@
 #include "endpoint/credentials.h"
 
-#include "common/clock.h"
 #include "common/crypto.h"
 #include "pgwire/scram.h"
 
@@ -43,7 +42,7 @@ Result<IssuedCredential> Credentials::Issue(const std::string& branch, const std
   out.info.id = "u" + crypto::HexEncode(crypto::RandomBytes(8));
   out.info.role = role;
   out.info.verifier = scram::EncodeVerifier(scram::MakeVerifier(out.password));
-  out.info.created_ns = NowNs();
+  out.info.created_ns = clock_->NowNs();
   out.info.expires_ns = expires_ns;
   STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
     const BranchInfo* b = c.FindBranch(branch);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace strata {
@@ -18,9 +19,12 @@ struct IssuedCredential {
   std::string password;  // 32 characters of [A-Za-z0-9]
 };
 
+// Thread-safety: no state of its own; the catalog serializes changes.
 class Credentials {
  public:
-  explicit Credentials(Catalog* catalog) : catalog_(catalog) {}
+  // `clock` stamps created_ns, and is the `now` of BranchAccess's expiry checks.
+  explicit Credentials(Catalog* catalog, Clock* clock = Clock::Real())
+      : catalog_(catalog), clock_(clock) {}
 
   // A new credential opening `branch` as `role` until `expires_ns` (0:
   // never). kNotFound for an unknown branch, kInvalid for a bad role name.
@@ -35,8 +39,11 @@ class Credentials {
   // nothing expired). Returns how many.
   Result<int> PruneExpired(int64_t now_ns);
 
+  Clock* clock() const { return clock_; }
+
  private:
   Catalog* const catalog_;
+  Clock* const clock_;
 };
 
 // 1-63 characters of [A-Za-z0-9_], not starting with a digit: a role name

@@ -20,8 +20,8 @@ namespace {
 
 constexpr int kServerPort = 5432;  // only names the socket file: each server has its own dir
 
-double SecondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+double SecondsSince(Clock* clock, std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(clock->SteadyNow() - t).count();
 }
 
 // The pid in a data directory's postmaster.pid if that process is alive and
@@ -54,23 +54,6 @@ const char* EndpointStateName(EndpointState s) {
   }
   return "?";
 }
-
-struct EndpointManager::Endpoint {
-  explicit Endpoint(std::string b) : branch(std::move(b)) {}
-  const std::string branch;
-  std::mutex mu;
-  std::condition_variable cv;  // state changes
-  EndpointState state = EndpointState::kSuspended;
-  std::unique_ptr<PostgresServer> server;
-  uint32_t branch_id = 0;
-  int connections = 0;
-  int64_t last_active_ns = 0;
-  int64_t started_ns = 0;
-  uint64_t starts = 0;
-  double last_start_seconds = 0;
-  std::string last_error;
-  std::string blocked;  // non-empty: why sessions are refused
-};
 
 EndpointManager::EndpointManager(EndpointOptions opts, EndpointResolver resolve,
                                  std::function<Status(uint32_t)> flush, Metrics* metrics)
@@ -128,7 +111,7 @@ Status EndpointManager::Init() {
 
 std::shared_ptr<EndpointManager::Endpoint> EndpointManager::Find(const std::string& branch,
                                                                  bool create) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = endpoints_.find(branch);
   if (it != endpoints_.end()) return it->second;
   if (!create) return nullptr;
@@ -137,25 +120,32 @@ std::shared_ptr<EndpointManager::Endpoint> EndpointManager::Find(const std::stri
   return ep;
 }
 
-void EndpointManager::Settle(Endpoint* ep, std::unique_lock<std::mutex>& lock) {
-  ep->cv.wait(lock, [ep] {
+std::vector<std::shared_ptr<EndpointManager::Endpoint>> EndpointManager::All() {
+  MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Endpoint>> all;
+  for (auto& [name, ep] : endpoints_) all.push_back(ep);
+  return all;
+}
+
+void EndpointManager::Settle(Endpoint* ep) {
+  ep->cv.Wait(&ep->mu, [ep]() REQUIRES(ep->mu) {
     return ep->state == EndpointState::kRunning || ep->state == EndpointState::kSuspended;
   });
 }
 
-void EndpointManager::ReapIfDead(Endpoint* ep, std::unique_lock<std::mutex>& lock) {
+void EndpointManager::ReapIfDead(Endpoint* ep) {
   if (ep->state != EndpointState::kRunning || ep->server->running()) return;
   std::unique_ptr<PostgresServer> dead = std::move(ep->server);
   ep->state = EndpointState::kStopping;
-  lock.unlock();
+  ep->mu.Unlock();
   Status st = dead->Stop();  // reports how it ended
   dead.reset();
-  lock.lock();
+  ep->mu.Lock();
   ep->last_error = "the server exited on its own: " + st.ToString();
   spdlog::warn("endpoint {}: {}", ep->branch, ep->last_error);
   if (metrics_) metrics_->Inc("strata_endpoint_suspends_total", {{"reason", "exited"}});
   ep->state = EndpointState::kSuspended;
-  ep->cv.notify_all();
+  ep->cv.SignalAll();
 }
 
 Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch,
@@ -188,40 +178,41 @@ Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch
   return o;
 }
 
-Status EndpointManager::StartLocked(Endpoint* ep, std::unique_lock<std::mutex>& lock,
-                                    const char* reason) {
+Status EndpointManager::StartLocked(Endpoint* ep, const char* reason) {
   Result<EndpointTarget> target = resolve_(ep->branch);
   if (!target.ok()) return target.status();
   ep->state = EndpointState::kStarting;
   ep->branch_id = target->id;
-  lock.unlock();
-  const auto t0 = std::chrono::steady_clock::now();
+  ep->mu.Unlock();
+  const auto t0 = opts_.clock->SteadyNow();
   Result<std::unique_ptr<PostgresServer>> server =
       [&]() -> Result<std::unique_ptr<PostgresServer>> {
     STRATA_ASSIGN_OR_RETURN(PostgresOptions o, ServerOptions(ep->branch, *target));
     return PostgresServer::Start(o);
   }();
-  const double took = SecondsSince(t0);
-  lock.lock();
+  const double took = SecondsSince(opts_.clock, t0);
+  ep->mu.Lock();
   if (!server.ok()) {
     ep->state = EndpointState::kSuspended;
     // The server log's lines become one line: API errors are one sentence.
     ep->last_error = server.status().message();
     std::replace(ep->last_error.begin(), ep->last_error.end(), '\n', ' ');
-    ep->cv.notify_all();
+    ep->cv.SignalAll();
     if (metrics_) metrics_->Inc("strata_endpoint_start_failures_total");
     spdlog::warn("endpoint {}: start failed after {:.0f} ms: {}", ep->branch, took * 1000,
                  ep->last_error);
-    return Status(server.status().code() == Code::kInvalid ? Code::kInvalid : Code::kUnavailable,
-                  "cannot start the server of branch '" + ep->branch + "': " + ep->last_error);
+    const std::string message =
+        "cannot start the server of branch '" + ep->branch + "': " + ep->last_error;
+    return server.status().code() == Code::kInvalid ? Status::Invalid(message)
+                                                    : Status::Unavailable(message);
   }
   ep->server = std::move(*server);
   ep->state = EndpointState::kRunning;
-  ep->started_ns = ep->last_active_ns = NowNs();
+  ep->started_ns = ep->last_active_ns = opts_.clock->NowNs();
   ep->starts++;
   ep->last_start_seconds = took;
   ep->last_error.clear();
-  ep->cv.notify_all();
+  ep->cv.SignalAll();
   if (metrics_) {
     metrics_->Inc("strata_endpoint_starts_total", {{"reason", reason}});
     metrics_->Observe("strata_endpoint_start_seconds", {}, took);
@@ -231,25 +222,24 @@ Status EndpointManager::StartLocked(Endpoint* ep, std::unique_lock<std::mutex>& 
   return Status::OK();
 }
 
-void EndpointManager::StopLocked(Endpoint* ep, std::unique_lock<std::mutex>& lock,
-                                 const char* reason) {
+void EndpointManager::StopLocked(Endpoint* ep, const char* reason) {
   if (ep->state != EndpointState::kRunning) return;
   std::unique_ptr<PostgresServer> server = std::move(ep->server);
   const uint32_t id = ep->branch_id;
   const int pid = server->pid();
   ep->state = EndpointState::kStopping;
-  lock.unlock();
-  const auto t0 = std::chrono::steady_clock::now();
+  ep->mu.Unlock();
+  const auto t0 = opts_.clock->SteadyNow();
   Status stopped = server->Stop();
   server.reset();
   // The branch's memory goes too: a suspended branch lives in the store.
   Status flushed = flush_ ? flush_(id) : Status::OK();
-  const double took = SecondsSince(t0);
-  lock.lock();
+  const double took = SecondsSince(opts_.clock, t0);
+  ep->mu.Lock();
   ep->state = EndpointState::kSuspended;
   ep->connections = 0;
   if (!stopped.ok()) ep->last_error = stopped.message();
-  ep->cv.notify_all();
+  ep->cv.SignalAll();
   if (metrics_) metrics_->Inc("strata_endpoint_suspends_total", {{"reason", reason}});
   if (!stopped.ok()) {
     spdlog::warn("endpoint {}: suspended ({}): postgres pid {} did not stop cleanly: {}",
@@ -264,14 +254,13 @@ void EndpointManager::StopLocked(Endpoint* ep, std::unique_lock<std::mutex>& loc
   }
 }
 
-Status EndpointManager::EnsureRunning(Endpoint* ep, std::unique_lock<std::mutex>& lock,
-                                      const char* reason) {
-  Settle(ep, lock);
-  ReapIfDead(ep, lock);
+Status EndpointManager::EnsureRunning(Endpoint* ep, const char* reason) {
+  Settle(ep);
+  ReapIfDead(ep);
   if (!ep->blocked.empty()) return Status::Busy("branch '" + ep->branch + "' is " + ep->blocked);
   if (draining_) return Status::Unavailable("the strata daemon is shutting down");
   if (ep->state == EndpointState::kSuspended) {
-    STRATA_RETURN_IF_ERROR(StartLocked(ep, lock, reason));
+    STRATA_RETURN_IF_ERROR(StartLocked(ep, reason));
   }
   return Status::OK();
 }
@@ -279,8 +268,8 @@ Status EndpointManager::EnsureRunning(Endpoint* ep, std::unique_lock<std::mutex>
 Result<std::string> EndpointManager::Acquire(const std::string& branch) {
   STRATA_RETURN_IF_ERROR(resolve_(branch).status());
   std::shared_ptr<Endpoint> ep = Find(branch, true);
-  std::unique_lock lock(ep->mu);
-  STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), lock, "connect"));
+  MutexLock lock(&ep->mu);
+  STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), "connect"));
   ep->connections++;
   return ep->server->socket_path();
 }
@@ -288,26 +277,26 @@ Result<std::string> EndpointManager::Acquire(const std::string& branch) {
 void EndpointManager::Release(const std::string& branch) {
   std::shared_ptr<Endpoint> ep = Find(branch, false);
   if (!ep) return;
-  std::lock_guard lock(ep->mu);
+  MutexLock lock(&ep->mu);
   if (ep->connections > 0) ep->connections--;
-  ep->last_active_ns = NowNs();
+  ep->last_active_ns = opts_.clock->NowNs();
 }
 
 Result<EndpointInfo> EndpointManager::Start(const std::string& branch) {
   STRATA_RETURN_IF_ERROR(resolve_(branch).status());
   std::shared_ptr<Endpoint> ep = Find(branch, true);
-  std::unique_lock lock(ep->mu);
-  STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), lock, "api"));
+  MutexLock lock(&ep->mu);
+  STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), "api"));
   return InfoLocked(*ep);
 }
 
 Result<EndpointInfo> EndpointManager::Suspend(const std::string& branch) {
   STRATA_RETURN_IF_ERROR(resolve_(branch).status());
   std::shared_ptr<Endpoint> ep = Find(branch, true);
-  std::unique_lock lock(ep->mu);
-  Settle(ep.get(), lock);
-  ReapIfDead(ep.get(), lock);
-  StopLocked(ep.get(), lock, "api");
+  MutexLock lock(&ep->mu);
+  Settle(ep.get());
+  ReapIfDead(ep.get());
+  StopLocked(ep.get(), "api");
   return InfoLocked(*ep);
 }
 
@@ -317,12 +306,16 @@ Result<EndpointInfo> EndpointManager::Get(const std::string& branch) {
   if (!ep) {
     EndpointInfo info;
     info.branch = branch;
-    Result<EndpointTarget> t = resolve_(branch);
-    info.idle_timeout_s = t.ok() && t->idle_timeout_s ? t->idle_timeout_s : opts_.idle_timeout_s;
+    info.idle_timeout_s = IdleTimeoutOf(branch);
     return info;
   }
-  std::lock_guard lock(ep->mu);
+  MutexLock lock(&ep->mu);
   return InfoLocked(*ep);
+}
+
+int64_t EndpointManager::IdleTimeoutOf(const std::string& branch) {
+  Result<EndpointTarget> t = resolve_(branch);
+  return t.ok() && t->idle_timeout_s ? t->idle_timeout_s : opts_.idle_timeout_s;
 }
 
 EndpointInfo EndpointManager::InfoLocked(const Endpoint& ep) {
@@ -334,8 +327,7 @@ EndpointInfo EndpointManager::InfoLocked(const Endpoint& ep) {
     info.socket_path = ep.server->socket_path();
   }
   info.connections = ep.connections;
-  Result<EndpointTarget> t = resolve_(ep.branch);
-  info.idle_timeout_s = t.ok() && t->idle_timeout_s ? t->idle_timeout_s : opts_.idle_timeout_s;
+  info.idle_timeout_s = IdleTimeoutOf(ep.branch);
   info.last_active_ns = ep.last_active_ns;
   info.started_ns = ep.started_ns;
   info.starts = ep.starts;
@@ -345,31 +337,21 @@ EndpointInfo EndpointManager::InfoLocked(const Endpoint& ep) {
 }
 
 std::vector<EndpointInfo> EndpointManager::List() {
-  std::vector<std::shared_ptr<Endpoint>> all;
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [name, ep] : endpoints_) all.push_back(ep);
-  }
   std::vector<EndpointInfo> out;
-  for (auto& ep : all) {
-    std::lock_guard lock(ep->mu);
+  for (auto& ep : All()) {
+    MutexLock lock(&ep->mu);
     out.push_back(InfoLocked(*ep));
   }
   return out;
 }
 
 int EndpointManager::SuspendAll() {
-  std::vector<std::shared_ptr<Endpoint>> all;
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [name, ep] : endpoints_) all.push_back(ep);
-  }
   int n = 0;
-  for (auto& ep : all) {
-    std::unique_lock lock(ep->mu);
-    Settle(ep.get(), lock);
+  for (auto& ep : All()) {
+    MutexLock lock(&ep->mu);
+    Settle(ep.get());
     if (ep->state != EndpointState::kRunning) continue;
-    StopLocked(ep.get(), lock, "api");
+    StopLocked(ep.get(), "api");
     n++;
   }
   return n;
@@ -377,36 +359,41 @@ int EndpointManager::SuspendAll() {
 
 Status EndpointManager::Block(const std::string& branch, const std::string& why) {
   std::shared_ptr<Endpoint> ep = Find(branch, true);
-  std::unique_lock lock(ep->mu);
-  Settle(ep.get(), lock);
+  MutexLock lock(&ep->mu);
+  Settle(ep.get());
   if (!ep->blocked.empty()) return Status::Busy("branch '" + branch + "' is " + ep->blocked);
   ep->blocked = why;
-  ReapIfDead(ep.get(), lock);
-  StopLocked(ep.get(), lock, "delete");
+  ReapIfDead(ep.get());
+  StopLocked(ep.get(), "delete");
   return Status::OK();
 }
 
 void EndpointManager::Unblock(const std::string& branch) {
   std::shared_ptr<Endpoint> ep = Find(branch, false);
   if (!ep) return;
-  std::lock_guard lock(ep->mu);
+  MutexLock lock(&ep->mu);
   ep->blocked.clear();
 }
 
 void EndpointManager::Forget(const std::string& branch) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   endpoints_.erase(branch);
 }
 
 void EndpointManager::SuspendIdle(int64_t now_ns) {
   std::vector<std::shared_ptr<Endpoint>> all;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     for (auto it = endpoints_.begin(); it != endpoints_.end();) {
-      // Forget endpoints of deleted branches once they are stopped.
-      std::unique_lock ep_lock(it->second->mu, std::try_to_lock);
-      if (ep_lock && it->second->state == EndpointState::kSuspended && !resolve_(it->first).ok()) {
-        ep_lock.unlock();
+      // Forget endpoints of deleted branches once they are stopped. Only
+      // try the endpoint's lock: mu_ is never waited for behind one.
+      Endpoint* ep = it->second.get();
+      bool gone = false;
+      if (ep->mu.TryLock()) {
+        gone = ep->state == EndpointState::kSuspended && !resolve_(it->first).ok();
+        ep->mu.Unlock();
+      }
+      if (gone) {
         it = endpoints_.erase(it);
         continue;
       }
@@ -415,28 +402,27 @@ void EndpointManager::SuspendIdle(int64_t now_ns) {
     }
   }
   for (auto& ep : all) {
-    std::unique_lock lock(ep->mu);
+    MutexLock lock(&ep->mu);
     if (ep->state != EndpointState::kRunning) continue;
-    ReapIfDead(ep.get(), lock);
+    ReapIfDead(ep.get());
     if (ep->state != EndpointState::kRunning || ep->connections > 0) continue;
-    Result<EndpointTarget> t = resolve_(ep->branch);
-    const int64_t timeout = t.ok() && t->idle_timeout_s ? t->idle_timeout_s : opts_.idle_timeout_s;
+    const int64_t timeout = IdleTimeoutOf(ep->branch);
     if (now_ns - ep->last_active_ns < timeout * 1'000'000'000) continue;
-    StopLocked(ep.get(), lock, "idle");
+    StopLocked(ep.get(), "idle");
   }
 }
 
 void EndpointManager::Drain() {
   std::vector<std::shared_ptr<Endpoint>> all;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     draining_ = true;  // before any endpoint lock: a start in progress is stopped below
     for (auto& [name, ep] : endpoints_) all.push_back(ep);
   }
   for (auto& ep : all) {
-    std::unique_lock lock(ep->mu);
-    Settle(ep.get(), lock);
-    StopLocked(ep.get(), lock, "shutdown");
+    MutexLock lock(&ep->mu);
+    Settle(ep.get());
+    StopLocked(ep.get(), "shutdown");
   }
 }
 

@@ -8,21 +8,40 @@
 // a suspended branch costs no process and no memory. A server that dies on
 // its own is noticed by the next session or the next idle check and counts as
 // suspended; the next session starts it again (crash recovery).
+//
+// Thread-safety: every method may be called from any thread (the proxy's
+// sessions, the API, the reaper). Lock order: mu_ (the map), then one
+// Endpoint::mu; mu_ is never waited for while an Endpoint::mu is held (it
+// only try-locks one, in SuspendIdle). Across modules:
+//  - Called with an Endpoint::mu held: the resolver (the catalog's
+//    Current(), a leaf lock), PostgresServer::running() (its State::mu, a
+//    leaf), and Metrics (a leaf). Called with mu_ held: the resolver only.
+//  - Called with no lock of the manager held: the flush callback
+//    (VersionStore::Flush, which takes the version store's locks and does
+//    object-store I/O) and PostgresServer::Start/Stop (seconds long). The
+//    endpoint is then kStarting or kStopping, and every other caller waits
+//    on its CondVar until it settles.
+//  - Callers must not hold a lock that the resolver or the flush takes (the
+//    catalog's, the version store's) when calling in. Fleet calls in holding
+//    only its reap_mu_ (in Reap), which nothing here takes; BranchAccess, the
+//    API and the metrics collector (run by Metrics::Render outside its own
+//    lock) hold none.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/metrics.h"
+#include "common/mutex.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "endpoint/postgres_server.h"
 
 namespace strata {
@@ -43,6 +62,9 @@ struct EndpointOptions {
   int64_t idle_timeout_s = 300;
   std::vector<std::pair<std::string, std::string>> settings;  // extra -c name=value
   int start_timeout_ms = 60000;
+  // Timestamps (last_active_ns, started_ns) and start durations. SuspendIdle
+  // takes its `now` from the caller (the reaper reads this clock too).
+  Clock* clock = Clock::Real();
 };
 
 enum class EndpointState { kSuspended, kStarting, kRunning, kStopping };
@@ -77,56 +99,80 @@ class EndpointManager {
   // accepts connections) and holds it until Release. Returns the server's
   // socket path. kNotFound: no such branch; kBusy: being deleted or reset;
   // kUnavailable: draining, or the server could not start (with its log).
-  Result<std::string> Acquire(const std::string& branch);
-  void Release(const std::string& branch);
+  Result<std::string> Acquire(const std::string& branch) EXCLUDES(mu_);
+  void Release(const std::string& branch) EXCLUDES(mu_);
 
-  Result<EndpointInfo> Start(const std::string& branch);
+  Result<EndpointInfo> Start(const std::string& branch) EXCLUDES(mu_);
   // Stops the server (its sessions are disconnected) and flushes the branch.
-  Result<EndpointInfo> Suspend(const std::string& branch);
-  Result<EndpointInfo> Get(const std::string& branch);
-  std::vector<EndpointInfo> List();
+  Result<EndpointInfo> Suspend(const std::string& branch) EXCLUDES(mu_);
+  Result<EndpointInfo> Get(const std::string& branch) EXCLUDES(mu_);
+  std::vector<EndpointInfo> List() EXCLUDES(mu_);
   // Suspends every running endpoint; returns how many.
-  int SuspendAll();
+  int SuspendAll() EXCLUDES(mu_);
 
   // Before a branch is deleted or reset: refuses new sessions ("branch is
   // being <why>") and stops the server. Unblock ends the refusal (the
   // change failed); Forget drops the endpoint (the branch is gone).
-  Status Block(const std::string& branch, const std::string& why);
-  void Unblock(const std::string& branch);
-  void Forget(const std::string& branch);
+  Status Block(const std::string& branch, const std::string& why) EXCLUDES(mu_);
+  void Unblock(const std::string& branch) EXCLUDES(mu_);
+  void Forget(const std::string& branch) EXCLUDES(mu_);
 
-  // Stops servers idle past their timeout, and notices servers that died.
-  void SuspendIdle(int64_t now_ns);
+  // Stops servers idle past their timeout at `now_ns` (opts.clock's
+  // NowNs()), and notices servers that died.
+  void SuspendIdle(int64_t now_ns) EXCLUDES(mu_);
 
   // Stops every server and refuses new sessions from now on (daemon exit).
-  void Drain();
+  void Drain() EXCLUDES(mu_);
 
  private:
-  struct Endpoint;
-  std::shared_ptr<Endpoint> Find(const std::string& branch, bool create);
-  // REQUIRES: ep->mu held via `lock`; state kRunning or kSuspended. Stops the
-  // server if any, then flushes. Returns with the lock held, state kSuspended.
-  void StopLocked(Endpoint* ep, std::unique_lock<std::mutex>& lock, const char* reason);
-  // REQUIRES: lock held. Waits out a start or stop in progress.
-  void Settle(Endpoint* ep, std::unique_lock<std::mutex>& lock);
-  // REQUIRES: lock held. A running server that exited on its own: suspended.
-  void ReapIfDead(Endpoint* ep, std::unique_lock<std::mutex>& lock);
-  // REQUIRES: lock held. Waits out a change in progress, then starts the
-  // server unless it runs; kBusy when blocked, kUnavailable when draining.
-  Status EnsureRunning(Endpoint* ep, std::unique_lock<std::mutex>& lock, const char* reason);
-  // REQUIRES: lock held, state kSuspended. Starts the server (lock released
-  // meanwhile); on success the state is kRunning.
-  Status StartLocked(Endpoint* ep, std::unique_lock<std::mutex>& lock, const char* reason);
-  Result<PostgresOptions> ServerOptions(const std::string& branch, const EndpointTarget& t);
-  EndpointInfo InfoLocked(const Endpoint& ep);
+  // One branch's server. Shared by the map and the callers working on it, so
+  // Forget may drop it from the map while a caller still holds it.
+  struct Endpoint {
+    explicit Endpoint(std::string b) : branch(std::move(b)) {}
+    const std::string branch;
 
+    Mutex mu;    // after EndpointManager::mu_ (see the lock order above)
+    CondVar cv;  // state changes
+    EndpointState state GUARDED_BY(mu) = EndpointState::kSuspended;
+    std::unique_ptr<PostgresServer> server GUARDED_BY(mu);  // set iff kRunning
+    uint32_t branch_id GUARDED_BY(mu) = 0;
+    int connections GUARDED_BY(mu) = 0;
+    int64_t last_active_ns GUARDED_BY(mu) = 0;
+    int64_t started_ns GUARDED_BY(mu) = 0;
+    uint64_t starts GUARDED_BY(mu) = 0;
+    double last_start_seconds GUARDED_BY(mu) = 0;
+    std::string last_error GUARDED_BY(mu);
+    std::string blocked GUARDED_BY(mu);  // non-empty: why sessions are refused
+  };
+  std::shared_ptr<Endpoint> Find(const std::string& branch, bool create) EXCLUDES(mu_);
+  // Every endpoint, for the callers that work on each in turn.
+  std::vector<std::shared_ptr<Endpoint>> All() EXCLUDES(mu_);
+  // State kRunning or kSuspended. Stops the server if any (ep->mu released
+  // meanwhile), then flushes. Returns with state kSuspended.
+  void StopLocked(Endpoint* ep, const char* reason) REQUIRES(ep->mu);
+  // Waits out a start or stop in progress.
+  void Settle(Endpoint* ep) REQUIRES(ep->mu);
+  // A running server that exited on its own: suspended.
+  void ReapIfDead(Endpoint* ep) REQUIRES(ep->mu);
+  // Waits out a change in progress, then starts the server unless it runs;
+  // kBusy when blocked, kUnavailable when draining.
+  Status EnsureRunning(Endpoint* ep, const char* reason) REQUIRES(ep->mu);
+  // State kSuspended. Starts the server (ep->mu released meanwhile); on
+  // success the state is kRunning.
+  Status StartLocked(Endpoint* ep, const char* reason) REQUIRES(ep->mu);
+  Result<PostgresOptions> ServerOptions(const std::string& branch, const EndpointTarget& t);
+  // The timeout of `branch`: its own, or the manager's default.
+  int64_t IdleTimeoutOf(const std::string& branch);
+  EndpointInfo InfoLocked(const Endpoint& ep) REQUIRES(ep.mu);
+
+  // Set at construction.
   const EndpointOptions opts_;
   const EndpointResolver resolve_;
   const std::function<Status(uint32_t)> flush_;
   Metrics* const metrics_;
 
-  std::mutex mu_;  // guards endpoints_; never waited for while an Endpoint::mu is held
-  std::map<std::string, std::shared_ptr<Endpoint>> endpoints_;
+  Mutex mu_;  // before any Endpoint::mu
+  std::map<std::string, std::shared_ptr<Endpoint>> endpoints_ GUARDED_BY(mu_);
   std::atomic<bool> draining_{false};
 };
 

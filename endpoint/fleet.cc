@@ -138,7 +138,13 @@ Status Fleet::CheckSessionQuota(const std::string& owner) {
 }
 
 void Fleet::Reap(int64_t now_ns) {
+  MutexLock lock(&reap_mu_);
   endpoints_->SuspendIdle(now_ns);
+  DeleteExpired(now_ns);
+  if (now_ns - last_prune_ns_ >= kPruneEveryNs) PruneCredentials(now_ns);
+}
+
+void Fleet::DeleteExpired(int64_t now_ns) {
   // Expired leaves first: a parent's turn comes once its children are gone.
   for (bool progress = true; progress;) {
     progress = false;
@@ -167,35 +173,37 @@ void Fleet::Reap(int64_t now_ns) {
       }
     }
   }
-  if (now_ns - last_prune_ns_ >= kPruneEveryNs) {
-    last_prune_ns_ = now_ns;
-    Result<int> n = credentials_->PruneExpired(now_ns);
-    if (!n.ok()) {
-      spdlog::warn("reaper: pruning expired credentials failed: {}", n.status().ToString());
-    } else if (*n > 0) {
-      spdlog::info("reaper: deleted {} expired credentials", *n);
-      if (metrics_) metrics_->Inc("strata_reaper_pruned_credentials_total", {}, *n);
-    }
+}
+
+void Fleet::PruneCredentials(int64_t now_ns) {
+  last_prune_ns_ = now_ns;
+  Result<int> n = credentials_->PruneExpired(now_ns);
+  if (!n.ok()) {
+    spdlog::warn("reaper: pruning expired credentials failed: {}", n.status().ToString());
+  } else if (*n > 0) {
+    spdlog::info("reaper: deleted {} expired credentials", *n);
+    if (metrics_) metrics_->Inc("strata_reaper_pruned_credentials_total", {}, *n);
   }
 }
 
 void Fleet::StartReaper(std::chrono::milliseconds tick) {
   reaper_ = std::thread([this, tick] {
-    std::unique_lock lock(reaper_mu_);
-    while (!reaper_cv_.wait_for(lock, tick, [this] { return reaper_stop_; })) {
-      lock.unlock();
-      Reap(NowNs());
-      lock.lock();
+    MutexLock lock(&reaper_mu_);
+    while (!reaper_cv_.WaitFor(&reaper_mu_, tick,
+                               [this]() REQUIRES(reaper_mu_) { return reaper_stop_; })) {
+      lock.Unlock();
+      Reap(opts_.clock->NowNs());
+      lock.Lock();
     }
   });
 }
 
 void Fleet::StopReaper() {
   {
-    std::lock_guard lock(reaper_mu_);
+    MutexLock lock(&reaper_mu_);
     reaper_stop_ = true;
   }
-  reaper_cv_.notify_all();
+  reaper_cv_.SignalAll();
   if (reaper_.joinable()) reaper_.join();
 }
 

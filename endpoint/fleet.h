@@ -4,19 +4,30 @@
 // the branch's endpoint first and refuse new sessions meanwhile. The reaper
 // deletes expired branches, prunes expired credentials and suspends idle
 // endpoints.
+//
+// Thread-safety: every method may be called from any thread. Lock order:
+// reap_mu_ (one reaper pass at a time) first, then what a pass calls into:
+// EndpointManager (its mu_, then an Endpoint::mu; VersionStore::Flush runs
+// with neither held), BranchManager and the Catalog (their own locks),
+// Credentials (the catalog's). Outside Reap, Fleet calls them holding no
+// lock of its own, and reaper_mu_ (the stop flag) is never held while a
+// pass runs. The admission check Fleet gives BranchManager runs under
+// BranchManager's lock: it takes no Fleet lock, only VersionStore::Stats's
+// and the exclusive_bytes callback's (the collector's SpaceOf).
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "catalog/branch_manager.h"
 #include "catalog/quota.h"
+#include "common/clock.h"
 #include "common/metrics.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "endpoint/credentials.h"
 #include "endpoint/endpoint_manager.h"
 
@@ -31,6 +42,10 @@ struct FleetOptions {
   // What a branch's deletion would free, as the collector last measured it
   // (byte quotas count it); null: layer bytes.
   ExclusiveBytesFn exclusive_bytes;
+  // The reaper's `now` (what has expired, when credentials were last
+  // pruned). The reaper thread's tick is real time: StopReaper must be able
+  // to wake it.
+  Clock* clock = Clock::Real();
 };
 
 struct CreateRequest {
@@ -57,14 +72,18 @@ class Fleet {
   // kQuota if `owner` stores more than its byte quota: no new sessions.
   Status CheckSessionQuota(const std::string& owner);
 
-  // One pass of the reaper at `now_ns`.
-  void Reap(int64_t now_ns);
-  void StartReaper(std::chrono::milliseconds tick);
-  void StopReaper();
+  // One pass of the reaper at `now_ns`; passes run one at a time.
+  void Reap(int64_t now_ns) EXCLUDES(reap_mu_, reaper_mu_);
+  // Runs Reap(opts.clock->NowNs()) every `tick` on a thread of its own.
+  void StartReaper(std::chrono::milliseconds tick) EXCLUDES(reaper_mu_);
+  void StopReaper() EXCLUDES(reaper_mu_);
 
  private:
   Status InitDb(const std::string& name);
+  void DeleteExpired(int64_t now_ns) REQUIRES(reap_mu_);
+  void PruneCredentials(int64_t now_ns) REQUIRES(reap_mu_);
 
+  // Set at construction.
   const FleetOptions opts_;
   Catalog* const catalog_;
   VersionStore* const versions_;
@@ -73,12 +92,16 @@ class Fleet {
   Credentials* const credentials_;
   Metrics* const metrics_;
 
-  std::mutex reaper_mu_;
-  std::condition_variable reaper_cv_;
-  bool reaper_stop_ = false;  // GUARDED_BY(reaper_mu_)
+  // The reaper thread: started and stopped by the owner's thread.
   std::thread reaper_;
-  std::atomic<int64_t> last_prune_ns_{0};
-  std::set<uint32_t> reap_refused_;  // expired branches the reaper could not delete (logged once)
+  Mutex reaper_mu_;    // never held together with reap_mu_
+  CondVar reaper_cv_;  // reaper_stop_ was set
+  bool reaper_stop_ GUARDED_BY(reaper_mu_) = false;
+
+  Mutex reap_mu_;  // serializes Reap passes
+  int64_t last_prune_ns_ GUARDED_BY(reap_mu_) = 0;
+  // Expired branches the reaper could not delete (logged once).
+  std::set<uint32_t> reap_refused_ GUARDED_BY(reap_mu_);
 };
 
 }  // namespace strata

@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <string_view>
 
 #include "common/fd_util.h"
@@ -109,22 +108,20 @@ bool PidFileSaysReady(const std::string& data_dir, pid_t pid) {
 // The server.
 
 struct PostgresServer::State {
-  ~State() {
-    if (exit_event >= 0) close(exit_event);
-  }
+  // Set by Start before the reaper thread starts; read-only from then on.
   std::string what;  // "postgres for <data_dir>"
   std::string log_file;
   off_t log_start = 0;  // the log's size before this run: tails start here
   pid_t pid = -1;
   std::function<void(const Status&)> on_exit;
-  int exit_event = -1;  // eventfd, readable once the postmaster is reaped: Start polls it
+  UniqueFd exit_event;  // eventfd, readable once the postmaster is reaped: Start polls it
 
-  std::mutex mu;
-  std::condition_variable cv;  // notified when `exited` becomes true
-  bool exited = false;
-  std::optional<int> wait_status;  // empty if somebody else reaped it
-  bool started = false;            // Start succeeded: an exit from now on is news
-  bool stop_requested = false;     // Stop() or a failing Start: an exit is expected
+  Mutex mu;    // after PostgresServer::stop_mu_; the pid is reaped under it (see Reap)
+  CondVar cv;  // signalled when `exited` becomes true
+  bool exited GUARDED_BY(mu) = false;
+  std::optional<int> wait_status GUARDED_BY(mu);  // empty if somebody else reaped it
+  bool started GUARDED_BY(mu) = false;            // Start succeeded: an exit from now on is news
+  bool stop_requested GUARDED_BY(mu) = false;     // Stop() or a failing Start: an exit is expected
 
   std::string Tail() const { return launcher::LogTail(log_file, log_start); }
 };
@@ -142,8 +139,9 @@ void Reap(const std::shared_ptr<PostgresServer::State>& s) {
     rc = waitid(P_PID, static_cast<id_t>(s->pid), &info, WEXITED | WNOWAIT);
   } while (rc != 0 && errno == EINTR);
   bool notify;
+  std::optional<int> wait_status;
   {
-    std::lock_guard<std::mutex> l(s->mu);
+    MutexLock l(&s->mu);
     int ws = 0;
     pid_t r;
     do {
@@ -153,26 +151,27 @@ void Reap(const std::shared_ptr<PostgresServer::State>& s) {
     if (r == s->pid) s->wait_status = ws;
     s->exited = true;
     notify = s->started && !s->stop_requested;
+    wait_status = s->wait_status;
   }
-  s->cv.notify_all();
+  s->cv.SignalAll();
   const uint64_t one = 1;
-  ssize_t n = write(s->exit_event, &one, sizeof one);
+  ssize_t n = write(s->exit_event.get(), &one, sizeof one);
   (void)n;
   if (notify && s->on_exit) {
     s->on_exit(Status::IO(WithTail(
-        s->what + " exited unexpectedly (" + DescribeWaitStatus(s->wait_status) + ")", s->Tail())));
+        s->what + " exited unexpectedly (" + DescribeWaitStatus(wait_status) + ")", s->Tail())));
   }
 }
 
 // Holding s.mu (see Reap), sends each signal in turn while the postmaster
 // lives, and gives it wait_ms to exit after each. Returns how many were sent.
-size_t SignalUntilExit(PostgresServer::State& s, std::unique_lock<std::mutex>& l,
-                       std::initializer_list<std::pair<int, int>> steps) {
+size_t SignalUntilExit(PostgresServer::State& s, std::initializer_list<std::pair<int, int>> steps)
+    REQUIRES(s.mu) {
   size_t sent = 0;
   for (const auto& [sig, wait_ms] : steps) {
     if (s.exited) break;
     if (kill(s.pid, sig) == 0) ++sent;
-    s.cv.wait_for(l, milliseconds(wait_ms), [&s] { return s.exited; });
+    s.cv.WaitFor(&s.mu, milliseconds(wait_ms), [&s]() REQUIRES(s.mu) { return s.exited; });
   }
   return sent;
 }
@@ -181,7 +180,7 @@ Status WaitUntilReady(PostgresServer::State& s, launcher::NotifySocket& notify,
                       const PostgresOptions& opts) {
   const auto deadline = steady_clock::now() + milliseconds(opts.start_timeout_ms);
   for (;;) {
-    pollfd fds[2] = {{notify.fd(), POLLIN, 0}, {s.exit_event, POLLIN, 0}};
+    pollfd fds[2] = {{notify.fd(), POLLIN, 0}, {s.exit_event.get(), POLLIN, 0}};
     const auto left = std::chrono::ceil<milliseconds>(deadline - steady_clock::now()).count();
     if (poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, kPidFilePollMs))) < 0 &&
         errno != EINTR) {
@@ -191,7 +190,7 @@ Status WaitUntilReady(PostgresServer::State& s, launcher::NotifySocket& notify,
     bool exited;
     std::optional<int> ws;
     {
-      std::lock_guard<std::mutex> l(s.mu);
+      MutexLock l(&s.mu);
       exited = s.exited;
       ws = s.wait_status;
       if (!exited && ready) {
@@ -231,10 +230,8 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresOpti
 
   STRATA_ASSIGN_OR_RETURN(Identity id, launcher::ResolveIdentity(opts.user));
   STRATA_RETURN_IF_ERROR(PrepareSocketDir(opts.socket_dir, id));
-  STRATA_ASSIGN_OR_RETURN(int log_fd, launcher::OpenLog(opts.log_file, id));
-  UniqueFd log(log_fd);
-  STRATA_ASSIGN_OR_RETURN(int null_fd, launcher::OpenDevNull());
-  UniqueFd dev_null(null_fd);
+  STRATA_ASSIGN_OR_RETURN(UniqueFd log, launcher::OpenLog(opts.log_file, id));
+  STRATA_ASSIGN_OR_RETURN(UniqueFd dev_null, launcher::OpenDevNull());
   launcher::NotifySocket notify;
   STRATA_RETURN_IF_ERROR(notify.Open(opts.socket_dir + "/.strata-notify." + port, id));
 
@@ -243,8 +240,8 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresOpti
   state->log_file = opts.log_file;
   state->log_start = launcher::FileSize(log.get());
   state->on_exit = opts.on_exit;
-  state->exit_event = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (state->exit_event < 0) return Status::FromErrno(errno, "eventfd");
+  state->exit_event.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!state->exit_event.valid()) return Status::FromErrno(errno, "eventfd");
 
   launcher::SpawnSpec spec;
   spec.argv = {opts.bin_dir + "/postgres", "-D", opts.data_dir};
@@ -270,11 +267,12 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresOpti
   Status ready = WaitUntilReady(*state, notify, opts);
   if (!ready.ok()) {
     // Not a clean stop: nothing was started that needs a checkpoint.
-    std::lock_guard<std::mutex> sl(server->stop_mu_);
-    std::unique_lock<std::mutex> l(state->mu);
-    state->stop_requested = true;
-    SignalUntilExit(*state, l, {{SIGQUIT, kQuitGraceMs}, {SIGKILL, kKillGraceMs}});
-    if (!state->exited) spdlog::error("{} did not exit after SIGKILL", state->what);
+    MutexLock sl(&server->stop_mu_);
+    State& s = *state;
+    MutexLock l(&s.mu);
+    s.stop_requested = true;
+    SignalUntilExit(s, {{SIGQUIT, kQuitGraceMs}, {SIGKILL, kKillGraceMs}});
+    if (!s.exited) spdlog::error("{} did not exit after SIGKILL", s.what);
     server->stop_result_ = ready;
     return ready;
   }
@@ -294,7 +292,7 @@ PostgresServer::~PostgresServer() {
   }
   bool exited;
   {
-    std::lock_guard<std::mutex> l(state_->mu);
+    MutexLock l(&state_->mu);
     exited = state_->exited;
   }
   // From on_exit the reaper is this very thread; a postmaster that survived
@@ -314,30 +312,29 @@ std::string PostgresServer::socket_path() const {
 }
 
 bool PostgresServer::running() const {
-  std::lock_guard<std::mutex> l(state_->mu);
+  MutexLock l(&state_->mu);
   return !state_->exited;
 }
 
 Status PostgresServer::Stop() {
-  std::lock_guard<std::mutex> sl(stop_mu_);
+  MutexLock sl(&stop_mu_);
   if (stop_result_) return *stop_result_;
-  std::unique_lock<std::mutex> l(state_->mu);
-  if (state_->exited) {
-    const std::optional<int> ws = state_->wait_status;
-    l.unlock();
+  State& s = *state_;
+  MutexLock l(&s.mu);
+  if (s.exited) {
+    const std::optional<int> ws = s.wait_status;
+    l.Unlock();
     stop_result_ = Status::IO(
-        WithTail(state_->what + " had exited unexpectedly (" + DescribeWaitStatus(ws) + ")",
-                 state_->Tail()));
+        WithTail(s.what + " had exited unexpectedly (" + DescribeWaitStatus(ws) + ")", s.Tail()));
     return *stop_result_;
   }
-  state_->stop_requested = true;
-  const size_t sent = SignalUntilExit(*state_, l,
-                                      {{SIGINT, opts_.stop_timeout_ms},
-                                       {SIGQUIT, std::min(opts_.stop_timeout_ms, kQuitGraceMs)},
-                                       {SIGKILL, kKillGraceMs}});
-  const bool exited = state_->exited;
-  const std::optional<int> ws = state_->wait_status;
-  l.unlock();
+  s.stop_requested = true;
+  const size_t sent = SignalUntilExit(s, {{SIGINT, opts_.stop_timeout_ms},
+                                          {SIGQUIT, std::min(opts_.stop_timeout_ms, kQuitGraceMs)},
+                                          {SIGKILL, kKillGraceMs}});
+  const bool exited = s.exited;
+  const std::optional<int> ws = s.wait_status;
+  l.Unlock();
   if (!exited) {
     // Not remembered: a later Stop() may still see it go.
     return Status::IO(state_->what + " (pid " + std::to_string(state_->pid) +
@@ -366,10 +363,8 @@ Status InitDb(const InitDbOptions& opts) {
   if (opts.user.empty()) return Status::Invalid("initdb needs a user");
   STRATA_RETURN_IF_ERROR(CheckSettings(opts.settings));
   STRATA_ASSIGN_OR_RETURN(Identity id, launcher::ResolveIdentity(opts.user));
-  STRATA_ASSIGN_OR_RETURN(int log_fd, launcher::OpenLog(opts.log_file, id));
-  UniqueFd log(log_fd);
-  STRATA_ASSIGN_OR_RETURN(int null_fd, launcher::OpenDevNull());
-  UniqueFd dev_null(null_fd);
+  STRATA_ASSIGN_OR_RETURN(UniqueFd log, launcher::OpenLog(opts.log_file, id));
+  STRATA_ASSIGN_OR_RETURN(UniqueFd dev_null, launcher::OpenDevNull());
   const off_t log_start = launcher::FileSize(log.get());
 
   launcher::SpawnSpec spec;

@@ -26,14 +26,15 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace strata {
 
@@ -77,18 +78,24 @@ class PostgresServer {
   // later, to SIGKILL. OK
   // only for a clean exit (status 0 after SIGINT). Idempotent: later calls return the first
   // answer. If the server had already exited without Stop(), returns how (an error).
-  Status Stop();
+  Status Stop() EXCLUDES(stop_mu_);
 
   struct State;  // shared with the thread that reaps the postmaster
 
  private:
   PostgresServer(const PostgresOptions& opts, std::shared_ptr<State> state);
 
+  // Set at construction.
   const PostgresOptions opts_;
-  std::shared_ptr<State> state_;
-  std::thread reaper_;
-  std::mutex stop_mu_;                 // serializes Stop()
-  std::optional<Status> stop_result_;  // guarded by stop_mu_
+  const std::shared_ptr<State> state_;
+
+  std::thread reaper_;  // started by the constructor, joined or detached by the destructor
+  // Lock order: stop_mu_, then State::mu (postgres_server.cc), a leaf: nothing
+  // is called with it held but waitpid and kill. Callers (EndpointManager)
+  // may hold their own locks when calling running(), but not Stop(), which
+  // waits for seconds.
+  Mutex stop_mu_;  // serializes Stop()
+  std::optional<Status> stop_result_ GUARDED_BY(stop_mu_);
 };
 
 struct InitDbOptions {

@@ -17,7 +17,10 @@
 #include <sstream>
 #include <thread>
 
+#include "common/clock.h"
+#include "common/status_test_util.h"
 #include "common/temp_dir.h"
+#include "endpoint/endpoint_manager.h"
 
 namespace strata {
 namespace {
@@ -323,16 +326,15 @@ TEST_F(PostgresServerTest, KillCallsOnExitOnce) {
     ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(10), [&] { return exits > 0; }));
   }
   EXPECT_FALSE(server->running());
-  std::this_thread::sleep_for(milliseconds(200));
   {
     std::lock_guard<std::mutex> l(mu);
-    EXPECT_EQ(exits, 1);
     EXPECT_NE(why.find("exited unexpectedly (killed by signal 9 (SIGKILL))"), std::string::npos)
         << why;
   }
   Status st = server->Stop();
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("killed by signal 9"), std::string::npos) << st.ToString();
+  // The destructor joins the thread that calls on_exit: no call can come later.
   server.reset();
   std::lock_guard<std::mutex> l(mu);
   EXPECT_EQ(exits, 1);
@@ -379,6 +381,63 @@ TEST_F(PostgresServerTest, StopEscalatesWhenTheServerHangs) {
       << st.ToString();
   EXPECT_FALSE(server->running());
   EXPECT_EQ(server->Stop().message(), st.message());
+}
+
+// EndpointManager's idle suspension of a real server, at a ManualClock: a
+// server nobody holds is suspended (and its branch flushed) once its idle
+// timeout has passed, not a second before; a session holds it however long.
+TEST_F(PostgresServerTest, EndpointManagerSuspendsIdleServersByItsClock) {
+  InitCluster();
+  ManualClock clock;
+  EndpointOptions eo;
+  eo.run_dir = tmp_.path() + "/run";
+  eo.bin_dir = kBinDir;
+  eo.idle_timeout_s = 300;
+  eo.settings = {{"shared_buffers", "16MB"}};
+  eo.clock = &clock;
+  int flushes = 0;
+  EndpointManager endpoints(
+      eo,
+      [this](const std::string& name) -> Result<EndpointTarget> {
+        if (name != "main") return Status::NotFound("no branch " + name);
+        return EndpointTarget{1, cluster_.data, 0};
+      },
+      [&flushes](uint32_t) {
+        ++flushes;
+        return Status::OK();
+      },
+      nullptr);
+  ASSERT_OK(endpoints.Init());
+  const auto state = [&endpoints] {
+    Result<EndpointInfo> e = endpoints.Get("main");
+    return e.ok() ? e->state : EndpointState::kStopping;
+  };
+
+  ASSERT_OK(endpoints.Acquire("main").status());
+  EXPECT_EQ(state(), EndpointState::kRunning);
+  clock.Advance(std::chrono::hours(1));
+  endpoints.SuspendIdle(clock.NowNs());
+  EXPECT_EQ(state(), EndpointState::kRunning) << "a session holds it";
+
+  endpoints.Release("main");
+  EXPECT_EQ(endpoints.Get("main")->last_active_ns, clock.NowNs());
+  clock.Advance(std::chrono::seconds(299));
+  endpoints.SuspendIdle(clock.NowNs());
+  EXPECT_EQ(state(), EndpointState::kRunning);
+  EXPECT_EQ(flushes, 0);
+  clock.Advance(std::chrono::seconds(1));
+  endpoints.SuspendIdle(clock.NowNs());
+  EXPECT_EQ(state(), EndpointState::kSuspended);
+  EXPECT_EQ(flushes, 1);
+
+  // The next session wakes it again.
+  ASSERT_OK_AND_ASSIGN(const std::string socket, endpoints.Acquire("main"));
+  struct stat st {};
+  ASSERT_EQ(stat(socket.c_str(), &st), 0) << socket;
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(endpoints.Get("main")->started_ns, clock.NowNs());
+  EXPECT_EQ(endpoints.Get("main")->starts, 2u);
+  endpoints.Release("main");
 }
 
 TEST_F(PostgresServerTest, InitDbOnNonEmptyDirFails) {

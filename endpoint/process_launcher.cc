@@ -14,16 +14,16 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string_view>
 #include <thread>
 
 #include "common/fd_util.h"
+#include "common/mutex.h"
 #include "common/text.h"
+#include "common/thread_annotations.h"
 
 namespace strata::launcher {
 
@@ -138,12 +138,14 @@ Result<pid_t> ForkExec(const SpawnSpec& s) {
   }
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe2");
+  UniqueFd read_end(pipefd[0]), write_end(pipefd[1]);
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid == 0) RunChild(s, argv.data(), envp.data(), pipefd[1], parent, max_fd);
+  // The child never returns here, so never runs the UniqueFds' destructors:
+  // its copy of the write end closes on execve (O_CLOEXEC).
+  if (pid == 0) RunChild(s, argv.data(), envp.data(), write_end.get(), parent, max_fd);
   const int fork_errno = errno;
-  close(pipefd[1]);
-  UniqueFd read_end(pipefd[0]);
+  write_end.reset();  // so that the read below sees EOF once the child exec'ed
   if (pid < 0) return Status::FromErrno(fork_errno, "fork for " + s.argv[0]);
   ChildError ce{};
   ssize_t n;
@@ -167,24 +169,27 @@ class Launcher {
     return *launcher;
   }
 
-  Result<pid_t> Spawn(const SpawnSpec& spec) {
+  Result<pid_t> Spawn(const SpawnSpec& spec) EXCLUDES(mu_) {
     auto req = std::make_shared<Request>(&spec);
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       queue_.push_back(req);
     }
-    queued_.notify_one();
-    std::unique_lock<std::mutex> l(mu_);
-    done_.wait(l, [&req] { return req->result.has_value(); });
-    return std::move(*req->result);
+    queued_.Signal();
+    MutexLock l(&mu_);
+    done_.Wait(&mu_, [this, &req]() REQUIRES(mu_) { return ResultOf(*req).has_value(); });
+    return std::move(*ResultOf(*req));
   }
 
  private:
   struct Request {
     explicit Request(const SpawnSpec* s) : spec(s) {}
-    const SpawnSpec* spec;
-    std::optional<Result<pid_t>> result;  // guarded by mu_
+    const SpawnSpec* const spec;
+    std::optional<Result<pid_t>> result;  // Launcher::mu_: use ResultOf
   };
+  // A request's result, guarded by mu_ (the checker cannot name the
+  // launcher's lock from inside Request).
+  std::optional<Result<pid_t>>& ResultOf(Request& req) REQUIRES(mu_) { return req.result; }
 
   Launcher() {
     std::thread([this] { Run(); }).detach();
@@ -196,24 +201,26 @@ class Launcher {
     for (;;) {
       std::shared_ptr<Request> req;
       {
-        std::unique_lock<std::mutex> l(mu_);
-        queued_.wait(l, [this] { return !queue_.empty(); });
+        MutexLock l(&mu_);
+        queued_.Wait(&mu_, [this]() REQUIRES(mu_) { return !queue_.empty(); });
         req = std::move(queue_.front());
         queue_.pop_front();
       }
       Result<pid_t> result = ForkExec(*req->spec);
       {
-        std::lock_guard<std::mutex> l(mu_);
-        req->result = std::move(result);
+        MutexLock l(&mu_);
+        ResultOf(*req) = std::move(result);
       }
-      done_.notify_all();
+      done_.SignalAll();
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable queued_;
-  std::condition_variable done_;  // some request has its result
-  std::deque<std::shared_ptr<Request>> queue_;
+  // A leaf: nothing is called with it held. Spawn's callers may hold their
+  // own locks (none do: PostgresServer::Start and InitDb run unlocked).
+  Mutex mu_;
+  CondVar queued_;  // queue_ is not empty
+  CondVar done_;    // some request has its result
+  std::deque<std::shared_ptr<Request>> queue_ GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -230,13 +237,12 @@ constexpr off_t kLogTailBytes = 8192;
 
 // An fd >= 3, close-on-exec: the child's dup2s onto 0, 1 and 2 then never
 // overwrite a source (a daemon may run with its stdio closed).
-Result<int> HighFd(int fd, const std::string& what) {
-  if (fd < 0) return Status::FromErrno(errno, what);
-  if (fd >= 3) return fd;
-  int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  int err = errno;
-  close(fd);
-  if (high < 0) return Status::FromErrno(err, what);
+Result<UniqueFd> HighFd(int raw_fd, const std::string& what) {
+  if (raw_fd < 0) return Status::FromErrno(errno, what);
+  UniqueFd fd(raw_fd);
+  if (raw_fd >= 3) return fd;
+  UniqueFd high(fcntl(raw_fd, F_DUPFD_CLOEXEC, 3));
+  if (!high.valid()) return Status::FromErrno(errno, what);
   return high;
 }
 
@@ -255,20 +261,18 @@ std::string_view StripLogPrefix(std::string_view line) {
 
 }  // namespace
 
-Result<int> OpenLog(const std::string& path, const Identity& id) {
+Result<UniqueFd> OpenLog(const std::string& path, const Identity& id) {
   STRATA_ASSIGN_OR_RETURN(
-      int fd, HighFd(open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600),
-                     "open log file " + path));
+      UniqueFd fd, HighFd(open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600),
+                          "open log file " + path));
   // The fd is what the child writes through; ownership only lets the user read it.
-  if (id.switch_user && fchown(fd, id.uid, id.gid) != 0) {
-    Status st = Status::FromErrno(errno, "chown log file " + path);
-    close(fd);
-    return st;
+  if (id.switch_user && fchown(fd.get(), id.uid, id.gid) != 0) {
+    return Status::FromErrno(errno, "chown log file " + path);
   }
   return fd;
 }
 
-Result<int> OpenDevNull() {
+Result<UniqueFd> OpenDevNull() {
   return HighFd(open("/dev/null", O_RDONLY | O_CLOEXEC), "open /dev/null");
 }
 
@@ -337,8 +341,8 @@ std::string DescribeWaitStatus(std::optional<int> ws) {
 // systemd's notify protocol.
 
 NotifySocket::~NotifySocket() {
-  if (fd_ >= 0) {
-    close(fd_);
+  if (fd_.valid()) {
+    fd_.reset();
     unlink(path_.c_str());
   }
 }
@@ -351,15 +355,14 @@ Status NotifySocket::Open(const std::string& path, const Identity& id) {
     return Status::Invalid("socket path too long for a unix socket: " + path);
   }
   memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  STRATA_ASSIGN_OR_RETURN(fd, HighFd(fd, "socket for " + path));
+  STRATA_ASSIGN_OR_RETURN(
+      UniqueFd fd,
+      HighFd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "socket for " + path));
   unlink(path.c_str());  // left over from a daemon that died
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    Status st = Status::FromErrno(errno, "bind " + path);
-    close(fd);
-    return st;
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return Status::FromErrno(errno, "bind " + path);
   }
-  fd_ = fd;
+  fd_ = std::move(fd);
   if (id.switch_user && chown(path.c_str(), id.uid, id.gid) != 0) {
     return Status::FromErrno(errno, "chown " + path);
   }
@@ -370,7 +373,7 @@ bool NotifySocket::ReceivedReady() {
   bool ready = false;
   char buf[4096];
   for (;;) {
-    ssize_t n = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    ssize_t n = recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ready;
     std::string_view rest(buf, static_cast<size_t>(n));

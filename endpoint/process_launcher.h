@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fd_util.h"
 #include "common/status.h"
 
 namespace strata::launcher {
@@ -55,8 +56,8 @@ Result<pid_t> Spawn(const SpawnSpec& spec);
 void BlockAllSignals();
 
 // Opens `path` for appending (created 0600) and gives it to `id`.
-Result<int> OpenLog(const std::string& path, const Identity& id);
-Result<int> OpenDevNull();
+Result<UniqueFd> OpenLog(const std::string& path, const Identity& id);
+Result<UniqueFd> OpenDevNull();
 off_t FileSize(int fd);
 
 // The last lines written to `path` since offset `start` (at most kLogTailLines
@@ -79,13 +80,13 @@ class NotifySocket {
   NotifySocket& operator=(const NotifySocket&) = delete;
 
   Status Open(const std::string& path, const Identity& id);
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   // Drains the queued datagrams; true if one said READY=1.
   bool ReceivedReady();
 
  private:
   std::string path_;
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 }  // namespace strata::launcher

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/coding.h"
+#include "common/fd_util.h"
 #include "common/net.h"
 
 namespace strata::pgwire {
@@ -30,19 +31,15 @@ std::string Big32(uint32_t v) {
 
 // A connected socket pair; the test writes to `peer` and reads from `fd`.
 struct SocketPair {
-  int fd = -1, peer = -1;
+  UniqueFd fd, peer;
   SocketPair() {
     int sv[2];
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    fd = sv[0];
-    peer = sv[1];
+    fd.reset(sv[0]);
+    peer.reset(sv[1]);
   }
-  ~SocketPair() {
-    close(fd);
-    if (peer >= 0) close(peer);
-  }
-  void Send(const std::string& data) { ASSERT_TRUE(SendAll(peer, data, "test").ok()); }
-  void ClosePeer() { close(std::exchange(peer, -1)); }
+  void Send(const std::string& data) { ASSERT_TRUE(SendAll(peer.get(), data, "test").ok()); }
+  void ClosePeer() { peer.reset(); }
 };
 
 TEST(PgWireStartup, ParsesStartupMessage) {
@@ -130,7 +127,7 @@ TEST(PgWireStartup, ReadStartupChecksTheLength) {
   for (uint32_t len : {0u, 4u, 7u, kMaxStartupLength + 1, 1u << 30, 0xffffffffu}) {
     SocketPair sp;
     sp.Send(Big32(len) + std::string(16, '\0'));
-    Result<Startup> s = ReadStartup(sp.fd);
+    Result<Startup> s = ReadStartup(sp.fd.get());
     ASSERT_FALSE(s.ok()) << len;
     EXPECT_EQ(s.status().code(), Code::kInvalid);
     EXPECT_EQ(s.status().message(), "invalid startup packet length " + std::to_string(len));
@@ -140,14 +137,14 @@ TEST(PgWireStartup, ReadStartupChecksTheLength) {
 TEST(PgWireStartup, ReadStartupReadsOnePacket) {
   SocketPair sp;
   sp.Send(Big32(8) + Big32(kSslRequestCode) + EncodeStartup({{"user", "u"}}) + "rest");
-  Result<Startup> ssl = ReadStartup(sp.fd);
+  Result<Startup> ssl = ReadStartup(sp.fd.get());
   ASSERT_TRUE(ssl.ok()) << ssl.status().ToString();
   EXPECT_EQ(ssl->kind, Startup::Kind::kSsl);
-  Result<Startup> s = ReadStartup(sp.fd, Clock::now() + std::chrono::seconds(10));
+  Result<Startup> s = ReadStartup(sp.fd.get(), Clock::now() + std::chrono::seconds(10));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(*s->Param("user"), "u");
   char rest[4];
-  ASSERT_TRUE(ReadFull(sp.fd, rest, 4, "test").ok());
+  ASSERT_TRUE(ReadFull(sp.fd.get(), rest, 4, "test").ok());
   EXPECT_EQ(std::string(rest, 4), "rest");
 }
 
@@ -155,19 +152,19 @@ TEST(PgWireStartup, ReadStartupReportsCloseTruncationAndTimeout) {
   {
     SocketPair sp;
     sp.ClosePeer();
-    EXPECT_EQ(ReadStartup(sp.fd).status().code(), Code::kNotFound);
+    EXPECT_EQ(ReadStartup(sp.fd.get()).status().code(), Code::kNotFound);
   }
   {
     SocketPair sp;
     sp.Send(EncodeStartup({{"user", "u"}}).substr(0, 10));
     sp.ClosePeer();
-    EXPECT_EQ(ReadStartup(sp.fd, Clock::now() + std::chrono::seconds(10)).status().code(),
+    EXPECT_EQ(ReadStartup(sp.fd.get(), Clock::now() + std::chrono::seconds(10)).status().code(),
               Code::kIO);
   }
   {
     SocketPair sp;
     sp.Send(EncodeStartup({{"user", "u"}}).substr(0, 6));  // then silence
-    Result<Startup> s = ReadStartup(sp.fd, Clock::now() + std::chrono::milliseconds(50));
+    Result<Startup> s = ReadStartup(sp.fd.get(), Clock::now() + std::chrono::milliseconds(50));
     EXPECT_EQ(s.status().code(), Code::kUnavailable) << s.status().ToString();
     EXPECT_NE(s.status().message().find("timed out"), std::string::npos);
   }
@@ -176,29 +173,29 @@ TEST(PgWireStartup, ReadStartupReportsCloseTruncationAndTimeout) {
 TEST(PgWireMessage, ReadsAndEncodesMessages) {
   SocketPair sp;
   sp.Send(EncodeMessage('Q', "select 1\0"s) + EncodeMessage('X', ""));
-  Result<Message> q = ReadMessage(sp.fd, 100);
+  Result<Message> q = ReadMessage(sp.fd.get(), 100);
   ASSERT_TRUE(q.ok()) << q.status().ToString();
   EXPECT_EQ(q->type, 'Q');
   EXPECT_EQ(q->body, "select 1\0"s);
-  Result<Message> x = ReadMessage(sp.fd, 100, Clock::now() + std::chrono::seconds(10));
+  Result<Message> x = ReadMessage(sp.fd.get(), 100, Clock::now() + std::chrono::seconds(10));
   ASSERT_TRUE(x.ok()) << x.status().ToString();
   EXPECT_EQ(x->type, 'X');
   EXPECT_EQ(x->body, "");
   sp.ClosePeer();
-  EXPECT_EQ(ReadMessage(sp.fd, 100).status().code(), Code::kNotFound);
+  EXPECT_EQ(ReadMessage(sp.fd.get(), 100).status().code(), Code::kNotFound);
 }
 
 TEST(PgWireMessage, RejectsBadLengthsAndTruncation) {
   {
     SocketPair sp;
     sp.Send("p" + Big32(3));
-    Result<Message> m = ReadMessage(sp.fd, 100);
+    Result<Message> m = ReadMessage(sp.fd.get(), 100);
     EXPECT_EQ(m.status().code(), Code::kInvalid);
   }
   {
     SocketPair sp;
     sp.Send("p" + Big32(1u << 30));
-    Result<Message> m = ReadMessage(sp.fd, 65535);
+    Result<Message> m = ReadMessage(sp.fd.get(), 65535);
     EXPECT_EQ(m.status().code(), Code::kInvalid);
     EXPECT_NE(m.status().message().find("at most 65535"), std::string::npos);
   }
@@ -206,7 +203,7 @@ TEST(PgWireMessage, RejectsBadLengthsAndTruncation) {
     SocketPair sp;
     sp.Send(EncodeMessage('p', "abcd").substr(0, cut));
     sp.ClosePeer();
-    EXPECT_EQ(ReadMessage(sp.fd, 100).status().code(), Code::kIO) << cut;
+    EXPECT_EQ(ReadMessage(sp.fd.get(), 100).status().code(), Code::kIO) << cut;
   }
 }
 

@@ -20,7 +20,8 @@
 //  - CancelRequests are forwarded to the server of the session whose
 //    BackendKeyData matches, and to nothing else.
 //  - Thread per connection. The delegate is called from those threads,
-//    concurrently.
+//    concurrently, and never with a lock of the proxy held (see the lock
+//    order below), so it may block for seconds and take locks of its own.
 #pragma once
 
 #include <atomic>
@@ -29,13 +30,14 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "common/mutex.h"
 #include "common/net.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "pgwire/scram.h"
 
 namespace strata {
@@ -91,42 +93,57 @@ class Proxy {
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
 
-  // Binds (kBusy "proxy address H:P is in use" on EADDRINUSE) and starts accepting.
+  // Binds (kBusy "proxy address H:P is in use" on EADDRINUSE) and starts
+  // accepting. From the owner's thread, once.
   Status Start();
-  uint16_t port() const { return port_; }  // the bound port
+  uint16_t port() const { return port_; }  // the bound port (the owner's thread)
   // Stops accepting, ends every session (shutdown(2) both sockets), joins all
-  // threads. Idempotent.
-  void Stop();
+  // threads. Idempotent. Never from a delegate's callback: it joins the
+  // thread that runs it.
+  void Stop() EXCLUDES(stop_mu_, mu_);
   ProxyStats Stats() const;
 
  private:
   struct Conn;
-  void Accept(int fd);  // on the acceptor's thread
-  void Serve(Conn* c);
-  Status RunSession(Conn* c);
-  Status Authenticate(Conn* c, const std::string& user, const Result<ProxyCredential>& found,
+  class SessionStart;                 // proxy_session.cc: one connection up to the relay
+  void Accept(int fd) EXCLUDES(mu_);  // on the acceptor's thread
+  void Serve(Conn* c) EXCLUDES(mu_);
+  Status Authenticate(Conn* c, int client, const std::string& user,
+                      const Result<ProxyCredential>& found,
                       std::chrono::steady_clock::time_point deadline);
-  Status ConnectBackend(Conn* c, const std::string& path);
-  void Relay(Conn* c);
-  void EndConn(Conn* c);  // forgets its cancel keys, closes both sockets; idempotent
-  void ForwardCancel(uint32_t pid, uint32_t key);
+  // Connects to the branch's server and registers the socket in `c`; returns its fd.
+  Result<int> ConnectBackend(Conn* c, const std::string& path) EXCLUDES(mu_);
+  void Relay(int client, int backend);
+  void EndConn(Conn* c) EXCLUDES(mu_);  // forgets its cancel keys, closes both sockets; idempotent
+  void AddCancelKey(const Conn& c, std::pair<uint32_t, uint32_t> key, const std::string& socket)
+      EXCLUDES(mu_);
+  void ForwardCancel(uint32_t pid, uint32_t key) EXCLUDES(mu_);
   scram::Verifier DummyVerifier(const std::string& user) const;
 
+  // Set at construction.
   const ProxyOptions opts_;
   ProxyDelegate* const delegate_;
   const scram::Verifier dummy_;  // keys of a random password; the salt is derived per user
   const std::string dummy_salt_secret_;
+
+  // The owner's thread only (Start, port, Stop).
   uint16_t port_ = 0;
   bool started_ = false;
   Acceptor acceptor_;
-  std::mutex stop_mu_;  // serializes Stop
-  std::atomic<bool> stopping_{false};
 
-  mutable std::mutex mu_;  // guards conns_, the fds in them, and cancel_
-  uint64_t next_conn_id_ = 1;
-  std::map<uint64_t, std::unique_ptr<Conn>> conns_;
+  // Lock order: stop_mu_, then mu_, then a Conn's mu (proxy_internal.h).
+  // None of them is held while the proxy calls its delegate, a session's
+  // release, or does blocking I/O on a socket; so the delegate's own locks
+  // (BranchAccess: the catalog, the endpoint manager and its endpoints)
+  // never nest inside the proxy's, and the delegate may block.
+  Mutex stop_mu_ ACQUIRED_BEFORE(mu_);  // serializes Stop
+  std::atomic<bool> stopping_{false};   // checked under mu_ where a socket is registered
+
+  mutable Mutex mu_;
+  uint64_t next_conn_id_ GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, std::unique_ptr<Conn>> conns_ GUARDED_BY(mu_);
   // (pid, key) of a relayed session's BackendKeyData -> (its conn id, its server's socket).
-  std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, std::string>> cancel_;
+  std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, std::string>> cancel_ GUARDED_BY(mu_);
 
   std::atomic<uint64_t> accepted_{0}, active_{0}, sessions_{0}, auth_failures_{0}, refused_{0},
       cancels_{0}, protocol_errors_{0};

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -76,8 +77,46 @@ scram::Verifier Proxy::DummyVerifier(const std::string& user) const {
   return v;
 }
 
+// One client connection from its first byte to the relay: the session
+// start, authentication, opening the branch and the server's own session
+// start. Every refusal goes through Refuse: one FATAL to the client, one
+// counter, and the reason returned for Serve to log.
+class Proxy::SessionStart {
+ public:
+  SessionStart(Proxy* proxy, Conn* c)
+      : proxy_(proxy),
+        c_(c),
+        client_(c->client_fd()),
+        deadline_(Clock::now() + std::chrono::milliseconds(proxy->opts_.startup_timeout_ms)) {}
+
+  Status Run();
+
+ private:
+  Status Refuse(std::atomic<uint64_t>* counter, const char* sqlstate, const std::string& message);
+  // A client read that failed: a clean close is not worth a line; the rest is refused.
+  Status ClientFailed(const Status& st);
+  // The session start: at most one SSLRequest and one GSSENCRequest, each
+  // answered 'N' (no encryption here), then a StartupMessage (into
+  // *startup) or a CancelRequest. A Status when the session ends here.
+  std::optional<Status> ReadStartup(pgwire::Startup* startup);
+  // From an authenticated client to the relay's end.
+  Status OpenAndRelay(const pgwire::Startup& startup, const Route& route,
+                      const ProxyCredential& cred);
+  // The server's session start, passed through message by message: the
+  // client sees the server's own AuthenticationOk, ParameterStatus and
+  // BackendKeyData, so its cancel requests carry the real pid and key.
+  Status PassServerStartup(int backend, const pgwire::Startup& startup, const Route& route,
+                           const ProxyCredential& cred, const std::string& socket_path);
+
+  Proxy* const proxy_;
+  Conn* const c_;
+  const int client_;
+  const Clock::time_point deadline_;
+  std::string who_;  // " (user U, dbname D)" once known, for the log
+};
+
 void Proxy::Serve(Conn* c) {
-  Status st = RunSession(c);
+  Status st = SessionStart(this, c).Run();
   if (!st.ok()) {
     // A refusal already answered and counted; only its reason is left to log.
     spdlog::warn("proxy: {}: {}", c->peer, ForLog(st.message()));
@@ -87,119 +126,130 @@ void Proxy::Serve(Conn* c) {
   c->finished = true;
 }
 
-Status Proxy::RunSession(Conn* c) {
-  const int fd = c->client;
-  std::string who;  // " (user U, dbname D)" once known, for the log
-  // Sends the FATAL, counts it, and returns the reason for Serve to log.
-  const auto refuse = [&](std::atomic<uint64_t>* counter, const char* sqlstate,
-                          const std::string& message) {
-    (*counter)++;
-    SendAll(fd, pgwire::ErrorResponse("FATAL", sqlstate, message), c->peer).PermitUnchecked();
-    return Status::Invalid("refused" + who + " with FATAL " + sqlstate + ": " + message);
-  };
-  // A client read that failed: a clean close is not worth a line; the rest is refused.
-  const auto client_failed = [&](const Status& st) {
-    switch (st.code()) {
-      case Code::kNotFound:
-        return Status::OK();
-      case Code::kUnavailable:
-        return refuse(&protocol_errors_, "57014",
-                      "canceling authentication due to timeout (" +
-                          std::to_string(opts_.startup_timeout_ms) + " ms)");
-      case Code::kNotSupported:
-        return refuse(&protocol_errors_, "0A000", st.message());
-      case Code::kInvalid:
-        return refuse(&protocol_errors_, "08P01", st.message());
-      default:
-        protocol_errors_++;
-        return st;
-    }
-  };
-  const auto deadline = Clock::now() + std::chrono::milliseconds(opts_.startup_timeout_ms);
+Status Proxy::SessionStart::Refuse(std::atomic<uint64_t>* counter, const char* sqlstate,
+                                   const std::string& message) {
+  (*counter)++;
+  SendAll(client_, pgwire::ErrorResponse("FATAL", sqlstate, message), c_->peer).PermitUnchecked();
+  return Status::Invalid("refused" + who_ + " with FATAL " + sqlstate + ": " + message);
+}
 
-  // The session start: at most one SSLRequest and one GSSENCRequest, each
-  // answered 'N' (no encryption here), then a StartupMessage or a CancelRequest.
-  pgwire::Startup startup;
+Status Proxy::SessionStart::ClientFailed(const Status& st) {
+  switch (st.code()) {
+    case Code::kNotFound:
+      return Status::OK();
+    case Code::kUnavailable:
+      return Refuse(&proxy_->protocol_errors_, "57014",
+                    "canceling authentication due to timeout (" +
+                        std::to_string(proxy_->opts_.startup_timeout_ms) + " ms)");
+    case Code::kNotSupported:
+      return Refuse(&proxy_->protocol_errors_, "0A000", st.message());
+    case Code::kInvalid:
+      return Refuse(&proxy_->protocol_errors_, "08P01", st.message());
+    default:
+      proxy_->protocol_errors_++;
+      return st;
+  }
+}
+
+std::optional<Status> Proxy::SessionStart::ReadStartup(pgwire::Startup* startup) {
   bool ssl_asked = false, gss_asked = false;
   while (true) {
-    Result<pgwire::Startup> r = pgwire::ReadStartup(fd, deadline);
-    if (!r.ok()) return client_failed(r.status());
+    Result<pgwire::Startup> r = pgwire::ReadStartup(client_, deadline_);
+    if (!r.ok()) return ClientFailed(r.status());
     using Kind = pgwire::Startup::Kind;
     if (r->kind == Kind::kCancel) {
-      ForwardCancel(r->cancel_pid, r->cancel_key);
+      proxy_->ForwardCancel(r->cancel_pid, r->cancel_key);
       return Status::OK();  // no answer, as postgres does
     }
     if (r->kind == Kind::kStartup) {
-      startup = std::move(r).value();
-      break;
+      *startup = std::move(r).value();
+      return std::nullopt;
     }
     bool& asked = r->kind == Kind::kSsl ? ssl_asked : gss_asked;
-    if (asked) return refuse(&protocol_errors_, "08P01", "duplicate encryption request");
+    if (asked) return Refuse(&proxy_->protocol_errors_, "08P01", "duplicate encryption request");
     asked = true;
-    if (Status st = SendAll(fd, "N", c->peer); !st.ok()) return client_failed(st);
+    if (Status st = SendAll(client_, "N", c_->peer); !st.ok()) return ClientFailed(st);
   }
+}
+
+Status Proxy::SessionStart::Run() {
+  pgwire::Startup startup;
+  if (std::optional<Status> end = ReadStartup(&startup)) return *end;
   const std::string& user = *startup.Param("user");
   const std::string* dbname = startup.Param("database");
-  who = " (user " + user + ", dbname " + (dbname ? *dbname : "none") + ")";
+  who_ = " (user " + user + ", dbname " + (dbname ? *dbname : "none") + ")";
   const std::string* replication = startup.Param("replication");
   if (replication != nullptr && !IsFalse(*replication)) {
-    return refuse(&refused_, "0A000", "replication connections are not supported by strata");
+    return Refuse(&proxy_->refused_, "0A000",
+                  "replication connections are not supported by strata");
   }
   Result<Route> route = ParseRoute(dbname);
-  if (!route.ok()) return refuse(&refused_, "3D000", route.status().message());
+  if (!route.ok()) return Refuse(&proxy_->refused_, "3D000", route.status().message());
 
-  Result<ProxyCredential> found = delegate_->FindCredential(user);
+  Result<ProxyCredential> found = proxy_->delegate_->FindCredential(user);
   if (!found.ok() && !found.status().IsNotFound()) {
     // The client learns nothing of the store; the log gets the cause.
     const std::string cause = found.status().message();
-    return Status(
-        Code::kIO,
-        refuse(&refused_, "57P03", "cannot look up credentials now; try again").message() + " (" +
-            cause + ")");
+    return Status::IO(
+        Refuse(&proxy_->refused_, "57P03", "cannot look up credentials now; try again").message() +
+        " (" + cause + ")");
   }
-  if (Status st = Authenticate(c, user, found, deadline); !st.ok()) {
-    if (st.code() != Code::kPermission) return client_failed(st);
-    return refuse(&auth_failures_, "28P01",
+  if (Status st = proxy_->Authenticate(c_, client_, user, found, deadline_); !st.ok()) {
+    if (st.code() != Code::kPermission) return ClientFailed(st);
+    return Refuse(&proxy_->auth_failures_, "28P01",
                   "password authentication failed for user \"" + user + "\"");
   }
-  const ProxyCredential& cred = *found;
+  return OpenAndRelay(startup, *route, *found);
+}
 
-  Result<ProxySession> opened = delegate_->Open(cred, route->branch);
+Status Proxy::SessionStart::OpenAndRelay(const pgwire::Startup& startup, const Route& route,
+                                         const ProxyCredential& cred) {
+  Result<ProxySession> opened = proxy_->delegate_->Open(cred, route.branch);
   if (!opened.ok()) {
     const Status& st = opened.status();
     const char* sqlstate = st.code() == Code::kNotFound     ? "3D000"
                            : st.code() == Code::kPermission ? "28000"
                            : st.code() == Code::kQuota      ? "53400"
                                                             : "57P03";
-    return refuse(&refused_, sqlstate, st.message());
+    return Refuse(&proxy_->refused_, sqlstate, st.message());
   }
   // Every path from here ends the session: both connections close before
   // release, so a delegate that then stops the server finds no client of ours.
   struct AtExit {
     std::function<void()> f;
     ~AtExit() { f(); }
-  } at_exit{[this, c, release = std::move(opened->release)] {
-    EndConn(c);
+  } at_exit{[proxy = proxy_, c = c_, release = std::move(opened->release)] {
+    proxy->EndConn(c);
     if (release) release();
   }};
   const std::string& socket_path = opened->socket_path;
-  if (Status st = ConnectBackend(c, socket_path); !st.ok()) {
-    return refuse(&refused_, "57P03", "cannot connect to the branch's server: " + st.message());
+  Result<int> backend = proxy_->ConnectBackend(c_, socket_path);
+  if (!backend.ok()) {
+    return Refuse(&proxy_->refused_, "57P03",
+                  "cannot connect to the branch's server: " + backend.status().message());
   }
+  STRATA_RETURN_IF_ERROR(PassServerStartup(*backend, startup, route, cred, socket_path));
+  proxy_->sessions_++;
+  spdlog::info("proxy: session from {} user {} branch {} database {} role {}", c_->peer,
+               ForLog(*startup.Param("user")), route.branch, ForLog(route.database),
+               ForLog(cred.role));
+  proxy_->Relay(client_, *backend);
+  return Status::OK();
+}
 
-  // The server's session start, passed through message by message: the
-  // client sees the server's own AuthenticationOk, ParameterStatus and
-  // BackendKeyData, so its cancel requests carry the real pid and key.
-  pgwire::Params params{{"user", cred.role}, {"database", route->database}};
+Status Proxy::SessionStart::PassServerStartup(int backend, const pgwire::Startup& startup,
+                                              const Route& route, const ProxyCredential& cred,
+                                              const std::string& socket_path) {
+  pgwire::Params params{{"user", cred.role}, {"database", route.database}};
   for (const auto& [k, v] : startup.params) {
     if (k != "user" && k != "database") params.emplace_back(k, v);
   }
   const std::string what = "the branch's server";
-  Status st = SendAll(c->backend, pgwire::EncodeStartup(params, startup.protocol), what);
+  Status st = SendAll(backend, pgwire::EncodeStartup(params, startup.protocol), what);
   const auto server_deadline = Clock::now() + kServerStartupTimeout;
   while (st.ok()) {
     Result<pgwire::Message> m =
-        pgwire::ReadMessage(c->backend, kMaxServerStartupMessage, server_deadline);
+        pgwire::ReadMessage(backend, kMaxServerStartupMessage, server_deadline);
     if (!m.ok()) {
       st = m.status();
       break;
@@ -207,46 +257,39 @@ Status Proxy::RunSession(Conn* c) {
     const Result<uint32_t> auth =
         m->type == 'R' ? pgwire::ParseAuthenticationCode(m->body) : Result<uint32_t>(0u);
     if (!auth.ok() || *auth != pgwire::kAuthOk) {
-      return refuse(&refused_, "28000",
+      return Refuse(&proxy_->refused_, "28000",
                     "the branch's server asks for a password; strata endpoints need trust for "
                     "local connections");
     }
     if (m->type == 'K') {
       Result<std::pair<uint32_t, uint32_t>> key = pgwire::ParseBackendKeyData(m->body);
-      std::lock_guard<std::mutex> l(mu_);
-      if (key.ok()) cancel_[*key] = {c->id, socket_path};
+      if (key.ok()) proxy_->AddCancelKey(*c_, *key, socket_path);
     }
-    if (Status sent = SendAll(fd, pgwire::EncodeMessage(m->type, m->body), c->peer); !sent.ok()) {
-      return sent;
-    }
+    STRATA_RETURN_IF_ERROR(SendAll(client_, pgwire::EncodeMessage(m->type, m->body), c_->peer));
     if (m->type == 'E') {
-      refused_++;
+      proxy_->refused_++;
       std::map<char, std::string> f = pgwire::ParseErrorFields(m->body);
-      return Status::Invalid("refused" + who + " by the branch's server with " + f['S'] + " " +
+      return Status::Invalid("refused" + who_ + " by the branch's server with " + f['S'] + " " +
                              f['C'] + ": " + f['M']);
     }
     if (m->type == 'Z') break;
   }
   if (!st.ok()) {
-    return refuse(&refused_, "57P03",
+    return Refuse(&proxy_->refused_, "57P03",
                   "the branch's server failed the session start: " + st.message());
   }
-  sessions_++;
-  spdlog::info("proxy: session from {} user {} branch {} database {} role {}", c->peer,
-               ForLog(user), route->branch, ForLog(route->database), ForLog(cred.role));
-  Relay(c);
   return Status::OK();
 }
 
-Status Proxy::Authenticate(Conn* c, const std::string& user, const Result<ProxyCredential>& found,
-                           Clock::time_point deadline) {
+Status Proxy::Authenticate(Conn* c, int client, const std::string& user,
+                           const Result<ProxyCredential>& found, Clock::time_point deadline) {
   // An unknown user gets the same exchange as a known one, against a
   // verifier no password matches: the client learns nothing from it.
   scram::ServerExchange exchange(found.ok() ? found->verifier : DummyVerifier(user),
                                  scram::RandomNonce());
   const auto read_response = [&]() -> Result<std::string> {
     STRATA_ASSIGN_OR_RETURN(pgwire::Message m,
-                            pgwire::ReadMessage(c->client, kMaxAuthMessage, deadline));
+                            pgwire::ReadMessage(client, kMaxAuthMessage, deadline));
     if (m.type == 'X') return Status::NotFound("client terminated");
     if (m.type != 'p') {
       return Status::Invalid("expected a SASL response, got a message of type '" +
@@ -258,7 +301,7 @@ Status Proxy::Authenticate(Conn* c, const std::string& user, const Result<ProxyC
   const auto violation = [](const Status& st) {
     return st.code() == Code::kNotSupported ? Status::Invalid(st.message()) : st;
   };
-  STRATA_RETURN_IF_ERROR(SendAll(c->client, pgwire::AuthenticationSasl(), c->peer));
+  STRATA_RETURN_IF_ERROR(SendAll(client, pgwire::AuthenticationSasl(), c->peer));
   STRATA_ASSIGN_OR_RETURN(const std::string initial_body, read_response());
   STRATA_ASSIGN_OR_RETURN(pgwire::SaslInitial initial,
                           pgwire::ParseSaslInitialResponse(initial_body));
@@ -268,13 +311,12 @@ Status Proxy::Authenticate(Conn* c, const std::string& user, const Result<ProxyC
   Result<std::string> server_first = exchange.First(initial.data);
   if (!server_first.ok()) return violation(server_first.status());
   STRATA_RETURN_IF_ERROR(
-      SendAll(c->client, pgwire::AuthenticationSaslContinue(*server_first), c->peer));
+      SendAll(client, pgwire::AuthenticationSaslContinue(*server_first), c->peer));
   STRATA_ASSIGN_OR_RETURN(const std::string final_body, read_response());
   Result<std::string> server_final = exchange.Final(final_body);
   if (!server_final.ok()) return violation(server_final.status());
   if (!found.ok()) return Status::Permission("unknown user");
-  STRATA_RETURN_IF_ERROR(
-      SendAll(c->client, pgwire::AuthenticationSaslFinal(*server_final), c->peer));
+  STRATA_RETURN_IF_ERROR(SendAll(client, pgwire::AuthenticationSaslFinal(*server_final), c->peer));
   return Status::OK();
 }
 

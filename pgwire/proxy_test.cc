@@ -7,15 +7,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/coding.h"
 #include "common/crypto.h"
+#include "common/fd_util.h"
+#include "common/mutex.h"
 #include "common/temp_dir.h"
 #include "pgwire/pg_wire.h"
 
@@ -28,13 +28,13 @@ using pgwire::Clock;
 // Safety nets only: no test asserts how long anything takes.
 constexpr auto kSafety = std::chrono::seconds(20);
 
+std::string Big16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
+
 std::string Big32(uint32_t v) {
   std::string out;
   PutBig32(&out, v);
   return out;
 }
-
-std::string Big16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
 
 // A stand-in for a postmaster on a unix socket that trusts local connections:
 // answers a startup with AuthenticationOk, ParameterStatus, BackendKeyData
@@ -44,41 +44,42 @@ class FakeBackend {
  public:
   enum class Mode { kTrust, kAskPassword, kRefuse };
 
-  FakeBackend() : path_(dir_.path() + "/.s.PGSQL.5432") {
-    listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  FakeBackend()
+      : path_(dir_.path() + "/.s.PGSQL.5432"),
+        listen_fd_(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
-    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(listen_fd_, 64), 0);
+    EXPECT_EQ(bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(listen_fd_.get(), 64), 0);
     acceptor_ = std::thread([this] { AcceptLoop(); });
   }
   ~FakeBackend() {
     stop_ = true;
     acceptor_.join();
+    std::vector<std::thread> sessions;
     {
-      std::lock_guard<std::mutex> l(mu_);
-      for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+      MutexLock l(&mu_);
+      for (const UniqueFd& fd : fds_) shutdown(fd.get(), SHUT_RDWR);
+      sessions.swap(sessions_);
     }
-    for (auto& t : sessions_) t.join();
-    for (int fd : fds_) close(fd);
-    close(listen_fd_);
+    for (auto& t : sessions) t.join();
   }
 
   const std::string& path() const { return path_; }
   void set_mode(Mode m) { mode_ = m; }
   std::vector<pgwire::Params> startups() {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     return startups_;
   }
   // Waits (safety net only) for the n-th cancel request and returns it.
   std::pair<uint32_t, uint32_t> WaitCancel(size_t n) {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait_for(l, kSafety, [&] { return cancels_.size() >= n; });
+    MutexLock l(&mu_);
+    cv_.WaitFor(&mu_, kSafety, [&]() REQUIRES(mu_) { return cancels_.size() >= n; });
     return cancels_.size() >= n ? cancels_[n - 1] : std::make_pair(0u, 0u);
   }
   size_t cancel_count() {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     return cancels_.size();
   }
   static constexpr uint32_t kPid = 4242, kKey = 0xc0ffee;
@@ -86,32 +87,32 @@ class FakeBackend {
  private:
   void AcceptLoop() {
     while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
+      pollfd p{listen_fd_.get(), POLLIN, 0};
       if (poll(&p, 1, 50) <= 0) continue;
-      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      const int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) continue;
-      std::lock_guard<std::mutex> l(mu_);
-      fds_.push_back(fd);
+      MutexLock l(&mu_);
+      fds_.emplace_back(fd);
       sessions_.emplace_back([this, fd] { Serve(fd); });
     }
   }
 
   void Serve(int fd) {
     Session(fd);
-    shutdown(fd, SHUT_RDWR);  // closed (once) by the destructor
+    shutdown(fd, SHUT_RDWR);  // closed by the destructor
   }
 
   void Session(int fd) {
     Result<pgwire::Startup> s = pgwire::ReadStartup(fd);
     if (!s.ok()) return;
     if (s->kind == pgwire::Startup::Kind::kCancel) {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       cancels_.emplace_back(s->cancel_pid, s->cancel_key);
-      cv_.notify_all();
+      cv_.SignalAll();
       return;
     }
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       startups_.push_back(s->params);
     }
     if (mode_ == Mode::kAskPassword) {
@@ -150,16 +151,16 @@ class FakeBackend {
 
   testing::TempDir dir_;
   const std::string path_;
-  int listen_fd_ = -1;
+  const UniqueFd listen_fd_;
   std::atomic<bool> stop_{false};
   std::atomic<Mode> mode_{Mode::kTrust};
   std::thread acceptor_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<int> fds_;
-  std::vector<std::thread> sessions_;
-  std::vector<pgwire::Params> startups_;
-  std::vector<std::pair<uint32_t, uint32_t>> cancels_;
+  Mutex mu_;
+  CondVar cv_;                                 // a cancel request arrived
+  std::vector<UniqueFd> fds_ GUARDED_BY(mu_);  // closed when the backend goes
+  std::vector<std::thread> sessions_ GUARDED_BY(mu_);
+  std::vector<pgwire::Params> startups_ GUARDED_BY(mu_);
+  std::vector<std::pair<uint32_t, uint32_t>> cancels_ GUARDED_BY(mu_);
 };
 
 class FakeDelegate : public ProxyDelegate {
@@ -168,61 +169,62 @@ class FakeDelegate : public ProxyDelegate {
 
   void AddCredential(const std::string& user, const std::string& password,
                      const std::string& role) {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     creds_[user] = ProxyCredential{user, scram::MakeVerifier(password), 7, role};
   }
   void FailOpen(Status st) {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     open_error_ = std::move(st);
   }
   void set_socket_path(std::string p) {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     socket_path_ = std::move(p);
   }
 
   Result<ProxyCredential> FindCredential(const std::string& user) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (user == "broken") return Status::IO("the index is unreadable");
     auto it = creds_.find(user);
     if (it == creds_.end()) return Status::NotFound("no credential " + user);
     return it->second;
   }
   Result<ProxySession> Open(const ProxyCredential& cred, const std::string& branch) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     opens_++;
     branches_.push_back(branch);
     EXPECT_EQ(cred.branch_id, 7u);
     if (!open_error_.ok()) return open_error_;
     return ProxySession{socket_path_, [this] {
-                          std::lock_guard<std::mutex> l(mu_);
+                          MutexLock l(&mu_);
                           releases_++;
-                          cv_.notify_all();
+                          cv_.SignalAll();
                         }};
   }
 
   int opens() {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     return opens_;
   }
   // Waits (safety net only) until `n` sessions were released; returns the count.
   int WaitReleases(int n) {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait_for(l, kSafety, [&] { return releases_ >= n; });
+    MutexLock l(&mu_);
+    cv_.WaitFor(&mu_, kSafety, [&]() REQUIRES(mu_) { return releases_ >= n; });
     return releases_;
   }
   std::vector<std::string> branches() {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     return branches_;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, ProxyCredential> creds_;
-  std::string socket_path_;
-  Status open_error_;
-  int opens_ = 0, releases_ = 0;
-  std::vector<std::string> branches_;
+  Mutex mu_;
+  CondVar cv_;  // a session was released
+  std::map<std::string, ProxyCredential> creds_ GUARDED_BY(mu_);
+  std::string socket_path_ GUARDED_BY(mu_);
+  Status open_error_ GUARDED_BY(mu_);
+  int opens_ GUARDED_BY(mu_) = 0;
+  int releases_ GUARDED_BY(mu_) = 0;
+  std::vector<std::string> branches_ GUARDED_BY(mu_);
 };
 
 using PgConn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
@@ -234,20 +236,19 @@ class RawClient {
   explicit RawClient(uint16_t port) {
     Result<int> fd = ConnectTcp({"127.0.0.1", port}, 5000);
     EXPECT_TRUE(fd.ok()) << fd.status().ToString();
-    fd_ = fd.ok() ? *fd : -1;
+    if (fd.ok()) fd_.reset(*fd);
   }
-  ~RawClient() { close(fd_); }
 
-  void Send(const std::string& data) { EXPECT_TRUE(SendAll(fd_, data, "proxy").ok()); }
+  void Send(const std::string& data) { EXPECT_TRUE(SendAll(fd_.get(), data, "proxy").ok()); }
   Result<pgwire::Message> Read() {
-    return pgwire::ReadMessage(fd_, 1 << 20, Clock::now() + kSafety);
+    return pgwire::ReadMessage(fd_.get(), 1 << 20, Clock::now() + kSafety);
   }
   // The next byte, or -1 when the proxy closed the connection.
   int ReadByte() {
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(kSafety.count() * 1000)) <= 0) return -2;
     char b;
-    return recv(fd_, &b, 1, 0) == 1 ? static_cast<unsigned char>(b) : -1;
+    return recv(fd_.get(), &b, 1, 0) == 1 ? static_cast<unsigned char>(b) : -1;
   }
   // Reads up to the proxy's ErrorResponse: its fields (empty if the proxy
   // closed first). Authentication requests on the way are skipped.
@@ -296,7 +297,7 @@ class RawClient {
   }
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 class ProxyTest : public ::testing::Test {

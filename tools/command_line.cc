@@ -22,6 +22,15 @@ void AddDaemonOptions(CLI::App* cmd, DaemonArgs* args) {
   cmd->add_flag("--json", args->json, "Print the result as JSON");
 }
 
+// A subcommand taking no argument and running `fn`.
+using PlainCommand = Status (*)(const DaemonArgs&, std::ostream&);
+void AddPlainCommand(CLI::App* parent, const char* name, const char* help, PlainCommand fn,
+                     DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* cmd = parent->add_subcommand(name, help);
+  AddDaemonOptions(cmd, &inv.daemon);
+  cmd->callback([&inv, action, fn] { *action = [&inv, fn] { return fn(inv.daemon, std::cout); }; });
+}
+
 // A subcommand taking one positional argument into inv.name and running `fn`.
 using NameCommand = Status (*)(const DaemonArgs&, const std::string&, std::ostream&);
 void AddNameCommand(CLI::App* parent, const char* name, const char* help, const char* arg,
@@ -34,11 +43,8 @@ void AddNameCommand(CLI::App* parent, const char* name, const char* help, const 
       [&inv, action, fn] { *action = [&inv, fn] { return fn(inv.daemon, inv.name, std::cout); }; });
 }
 
-void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
-  CLI::App* branch =
-      app.add_subcommand("branch", "Create, list, change, delete and reset branches");
-  branch->require_subcommand(1);
-
+void AddBranchCreateCommand(CLI::App* branch, DaemonInvocation& inv,
+                            std::function<Status()>* action) {
   CLI::App* create = branch->add_subcommand("create", "Create a branch (O(1), no data copied)");
   BranchCreateArgs& bc = inv.branch_create;
   create->add_option("NAME", bc.name, "The new branch")->required();
@@ -76,15 +82,9 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddDaemonOptions(create, &bc.daemon);
   create->callback(
       [&inv, action] { *action = [&inv] { return BranchCreate(inv.branch_create, std::cout); }; });
+}
 
-  CLI::App* list = branch->add_subcommand("list", "List branches");
-  AddDaemonOptions(list, &inv.daemon);
-  list->callback(
-      [&inv, action] { *action = [&inv] { return BranchList(inv.daemon, std::cout); }; });
-
-  AddNameCommand(branch, "show", "Show every field of one branch", "NAME", "The branch", BranchShow,
-                 inv, action);
-
+void AddBranchSetCommand(CLI::App* branch, DaemonInvocation& inv, std::function<Status()>* action) {
   CLI::App* set = branch->add_subcommand("set", "Change a branch's settings");
   BranchSetArgs& bs = inv.branch_set;
   set->add_option("NAME", bs.name, "The branch")->required();
@@ -110,7 +110,17 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddDaemonOptions(set, &bs.daemon);
   set->callback(
       [&inv, action] { *action = [&inv] { return BranchSet(inv.branch_set, std::cout); }; });
+}
 
+void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* branch =
+      app.add_subcommand("branch", "Create, list, change, delete and reset branches");
+  branch->require_subcommand(1);
+  AddBranchCreateCommand(branch, inv, action);
+  AddPlainCommand(branch, "list", "List branches", BranchList, inv, action);
+  AddNameCommand(branch, "show", "Show every field of one branch", "NAME", "The branch", BranchShow,
+                 inv, action);
+  AddBranchSetCommand(branch, inv, action);
   AddNameCommand(branch, "delete", "Delete a branch without children", "NAME", "The branch",
                  BranchDelete, inv, action);
   AddNameCommand(branch, "reset",
@@ -134,10 +144,7 @@ void AddSnapshotCommands(CLI::App& app, DaemonInvocation& inv, std::function<Sta
     *action = [&inv] { return SnapshotCreate(inv.daemon, inv.branch, inv.name, std::cout); };
   });
 
-  CLI::App* list = snapshot->add_subcommand("list", "List snapshots");
-  AddDaemonOptions(list, &inv.daemon);
-  list->callback(
-      [&inv, action] { *action = [&inv] { return SnapshotList(inv.daemon, std::cout); }; });
+  AddPlainCommand(snapshot, "list", "List snapshots", SnapshotList, inv, action);
 
   AddNameCommand(snapshot, "delete", "Delete a snapshot", "NAME", "The snapshot", SnapshotDelete,
                  inv, action);
@@ -153,10 +160,7 @@ void AddEndpointCommands(CLI::App& app, DaemonInvocation& inv, std::function<Sta
                  "BRANCH", "The branch", EndpointSuspend, inv, action);
   AddNameCommand(endpoint, "status", "Show a branch's server", "BRANCH", "The branch",
                  EndpointStatus, inv, action);
-  CLI::App* list = endpoint->add_subcommand("list", "List the servers of all branches");
-  AddDaemonOptions(list, &inv.daemon);
-  list->callback(
-      [&inv, action] { *action = [&inv] { return EndpointList(inv.daemon, std::cout); }; });
+  AddPlainCommand(endpoint, "list", "List the servers of all branches", EndpointList, inv, action);
 }
 
 void AddCredentialCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
@@ -234,10 +238,8 @@ void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   gc->callback(
       [&inv, action] { *action = [&inv] { return RunGc(inv.daemon, inv.name, std::cout); }; });
 
-  CLI::App* status = app.add_subcommand("status", "Show the daemon, store, endpoints and branches");
-  AddDaemonOptions(status, &inv.daemon);
-  status->callback(
-      [&inv, action] { *action = [&inv] { return ShowStatus(inv.daemon, std::cout); }; });
+  AddPlainCommand(&app, "status", "Show the daemon, store, endpoints and branches", ShowStatus, inv,
+                  action);
 }
 
 }  // namespace strata::cli

@@ -12,27 +12,13 @@
 #include <memory>
 #include <utility>
 
+#include "common/fd_util.h"
 #include "common/filename.h"
 #include "tools/cli_format.h"
 
 namespace strata::cli {
 
 namespace {
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Status NoDaemon(const std::string& mount) {
   return Status::Unavailable("no strata daemon serves " + mount);
@@ -60,6 +46,55 @@ struct SlistDeleter {
 size_t AppendBody(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
   return size * n;
+}
+
+// The path to connect to for `socket_path`: itself, or, when it is too long
+// for sun_path (108 bytes), the same socket through its directory, opened
+// into *dir_fd: /proc/self/fd/N/NAME.
+Result<std::string> ConnectablePath(const std::string& socket_path, const std::string& mount,
+                                    UniqueFd* dir_fd) {
+  if (socket_path.size() < sizeof(sockaddr_un::sun_path)) return socket_path;
+  size_t slash = socket_path.rfind('/');
+  std::string dir = slash == 0 ? "/" : socket_path.substr(0, slash);
+  dir_fd->reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd->valid()) {
+    if (MeansNoDaemon(errno)) return NoDaemon(mount);
+    return Status::FromErrno(errno, "open " + dir);
+  }
+  std::string path = "/proc/self/fd/" + std::to_string(dir_fd->get()) + socket_path.substr(slash);
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return Status::Invalid("control socket name is too long: " + socket_path);
+  }
+  return path;
+}
+
+// What a failed curl_easy_perform (rc) means to the caller.
+Status PerformError(CURL* c, CURLcode rc, const char* errbuf, const std::string& socket_path,
+                    const std::string& mount, std::chrono::milliseconds timeout) {
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT: {
+      long err = 0;
+      curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &err);
+      if (err == EACCES || err == EPERM) {
+        return Status::Permission("permission denied on " + socket_path +
+                                  ", the control socket of " + mount +
+                                  " (it admits the daemon's user only)");
+      }
+      return NoDaemon(mount);
+    }
+    case CURLE_OPERATION_TIMEDOUT:
+      return Status::Unavailable("the strata daemon serving " + mount + " did not answer in " +
+                                 std::to_string(timeout.count() / 1000) + " s; see its log");
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+      return Status::Unavailable("the strata daemon serving " + mount +
+                                 " closed the connection without answering; see its log");
+    default:
+      return Status::IO("talking to the strata daemon serving " + mount + ": " +
+                        (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+  }
 }
 
 // The first line of `text`, at most 200 bytes.
@@ -165,23 +200,9 @@ std::string PathSegment(std::string_view segment) {
 Result<nlohmann::json> ControlClient::Call(const std::string& method, const std::string& path,
                                            const nlohmann::json& body) const {
   STRATA_ASSIGN_OR_RETURN(std::string socket_path, FindControlSocket(mount_));
-
-  // sun_path holds 108 bytes; reach a longer path through its directory.
-  std::unique_ptr<Fd> dir_fd;
-  std::string connect_path = socket_path;
-  if (socket_path.size() >= sizeof(sockaddr_un::sun_path)) {
-    size_t slash = socket_path.rfind('/');
-    std::string dir = slash == 0 ? "/" : socket_path.substr(0, slash);
-    dir_fd = std::make_unique<Fd>(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (dir_fd->get() < 0) {
-      if (MeansNoDaemon(errno)) return NoDaemon(mount_);
-      return Status::FromErrno(errno, "open " + dir);
-    }
-    connect_path = "/proc/self/fd/" + std::to_string(dir_fd->get()) + socket_path.substr(slash);
-    if (connect_path.size() >= sizeof(sockaddr_un::sun_path)) {
-      return Status::Invalid("control socket name is too long: " + socket_path);
-    }
-  }
+  UniqueFd dir_fd;  // held until the call is done
+  STRATA_ASSIGN_OR_RETURN(const std::string connect_path,
+                          ConnectablePath(socket_path, mount_, &dir_fd));
 
   if (CURLcode rc = GlobalInit(); rc != CURLE_OK) {
     return Status::IO(std::string("curl_global_init: ") + curl_easy_strerror(rc));
@@ -219,32 +240,8 @@ Result<nlohmann::json> ControlClient::Call(const std::string& method, const std:
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
   }
 
-  CURLcode rc = curl_easy_perform(c);
-  switch (rc) {
-    case CURLE_OK:
-      break;
-    case CURLE_COULDNT_CONNECT: {
-      long err = 0;
-      curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &err);
-      if (err == EACCES || err == EPERM) {
-        return Status::Permission("permission denied on " + socket_path +
-                                  ", the control socket of " + mount_ +
-                                  " (it admits the daemon's user only)");
-      }
-      return NoDaemon(mount_);
-    }
-    case CURLE_OPERATION_TIMEDOUT:
-      return Status::Unavailable("the strata daemon serving " + mount_ + " did not answer in " +
-                                 std::to_string(timeout_.count() / 1000) + " s; see its log");
-    case CURLE_GOT_NOTHING:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_PARTIAL_FILE:
-      return Status::Unavailable("the strata daemon serving " + mount_ +
-                                 " closed the connection without answering; see its log");
-    default:
-      return Status::IO("talking to the strata daemon serving " + mount_ + ": " +
-                        (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+  if (CURLcode rc = curl_easy_perform(c); rc != CURLE_OK) {
+    return PerformError(c, rc, errbuf, socket_path, mount_, timeout_);
   }
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

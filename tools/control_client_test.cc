@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "common/fd_util.h"
 #include "common/temp_dir.h"
 
 namespace strata::cli {
@@ -148,19 +149,18 @@ class OneShotServer {
  public:
   explicit OneShotServer(std::string response) : response_(std::move(response)) {
     sock_path_ = dir_ + "/control.sock";
-    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr = {};
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, sock_path_.c_str(), sock_path_.size() + 1);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(fd_, 1), 0);
+    EXPECT_EQ(bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(fd_.get(), 1), 0);
     EXPECT_EQ(symlink("control.sock", (dir_ + "/.strata.sock").c_str()), 0);
     thread_ = std::thread([this] { Serve(); });
   }
   ~OneShotServer() {
-    shutdown(fd_, SHUT_RDWR);
+    shutdown(fd_.get(), SHUT_RDWR);
     thread_.join();
-    close(fd_);
   }
   const std::string& mount() const { return dir_; }
   // Waits for the request to be served; the raw request.
@@ -172,8 +172,8 @@ class OneShotServer {
 
  private:
   void Serve() {
-    int c = accept(fd_, nullptr, nullptr);
-    if (c < 0) return;
+    const UniqueFd c(accept(fd_.get(), nullptr, nullptr));
+    if (!c.valid()) return;
     char buf[4096];
     size_t want = std::string::npos;
     for (;;) {
@@ -184,20 +184,19 @@ class OneShotServer {
         if (cl != std::string::npos && cl < end) want += std::stoul(request_.substr(cl + 16));
       }
       if (want != std::string::npos && request_.size() >= want) break;
-      ssize_t n = read(c, buf, sizeof(buf));
+      ssize_t n = read(c.get(), buf, sizeof(buf));
       if (n <= 0) break;
       request_.append(buf, static_cast<size_t>(n));
     }
-    ssize_t unused = write(c, response_.data(), response_.size());
+    ssize_t unused = write(c.get(), response_.data(), response_.size());
     (void)unused;
-    close(c);
   }
 
   std::string response_;
   testing::TempDir tmp_;
   const std::string dir_ = tmp_.path();
   std::string sock_path_;
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string request_;
   std::thread thread_;
 };

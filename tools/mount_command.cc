@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/fd_util.h"
 #include "common/filename.h"
 #include "common/net.h"
 #include "daemon/daemon.h"
@@ -67,9 +68,10 @@ std::string AbsoluteParentResolved(std::string path) {
 Status RunFusermount(const std::vector<std::string>& args, const std::string& mountpoint) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  UniqueFd read_end(pipefd[0]), write_end(pipefd[1]);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, write_end.get(), STDERR_FILENO);
   posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   std::vector<std::string> argv_s = {"fusermount3"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -81,20 +83,17 @@ Status RunFusermount(const std::vector<std::string>& args, const std::string& mo
   pid_t pid;
   int rc = posix_spawnp(&pid, "fusermount3", &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  close(pipefd[1]);
-  if (rc != 0) {
-    close(pipefd[0]);
-    return Status::FromErrno(rc, "run fusermount3");
-  }
+  write_end.reset();  // the child's copy is its stderr: EOF once it exits
+  if (rc != 0) return Status::FromErrno(rc, "run fusermount3");
   std::string err;
   char buf[512];
   ssize_t n;
-  while ((n = read(pipefd[0], buf, sizeof(buf))) != 0) {
+  while ((n = read(read_end.get(), buf, sizeof(buf))) != 0) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
     err.append(buf, static_cast<size_t>(n));
   }
-  close(pipefd[0]);
+  read_end.reset();
   int wstatus = 0;
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
@@ -226,10 +225,9 @@ Status CheckServiceFiles(const ServiceFlags& f, MountOptions* opts) {
   return Status::OK();
 }
 
-}  // namespace
-
-Status Mount(const MountArgs& args) {
-  // Bad options fail before anything is made.
+// The daemon's options from the command line's. Bad options fail before
+// anything is made; then the mount point is checked and the cache directory made.
+Result<MountOptions> MountOptionsOf(const MountArgs& args) {
   int64_t cache_bytes = -1;
   if (args.cache_size) {
     STRATA_ASSIGN_OR_RETURN(cache_bytes, ParseByteSize(*args.cache_size));
@@ -267,63 +265,71 @@ Status Mount(const MountArgs& args) {
   } else {
     opts.log_file = args.foreground ? "-" : filename::Log(cache_dir);
   }
+  return opts;
+}
 
+// The forked daemon's side: a session of its own, stdin /dev/null, stdout
+// and stderr to the log, then the daemon, which reports on `ready_fd`. The
+// fds closed here are the child's copies of the parent's: the child leaves
+// through _exit, so no destructor of the parent's UniqueFds runs in it.
+[[noreturn]] void RunDaemonChild(const MountOptions& opts, int log_fd, int ready_read,
+                                 int ready_write) {
+  close(ready_read);
+  setsid();
+  if (chdir("/") != 0) _exit(1);
+  int null_fd = open("/dev/null", O_RDWR);
+  if (null_fd >= 0) {
+    dup2(null_fd, STDIN_FILENO);
+    if (null_fd > STDERR_FILENO) close(null_fd);
+  }
+  if (log_fd >= 0) {
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    close(log_fd);
+  }
+  _exit(RunDaemon(opts, ready_write));
+}
+
+// Forks the daemon and waits for its report: "OK" once the mount is live.
+Status MountInBackground(const MountOptions& opts) {
+  UniqueFd log;
+  if (opts.log_file != "-") {
+    log.reset(open(opts.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    if (!log.valid()) return Status::FromErrno(errno, "open log file " + opts.log_file);
+  }
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) return Status::FromErrno(errno, "fork");
+  if (pid == 0) RunDaemonChild(opts, log.get(), ready_read.get(), ready_write.get());
+  ready_write.reset();  // EOF on ready_read if the daemon dies before its report
+  log.reset();
+  std::string line = ReadReadyLine(ready_read.get());
+  ready_read.reset();
+  if (line == "OK") {
+    printf("mounted %s at %s (pid %d, cache %s)\n", opts.store_url.c_str(), opts.mountpoint.c_str(),
+           static_cast<int>(pid), opts.cache_dir.c_str());
+    return Status::OK();
+  }
+  ReapSoon(pid);
+  if (line.rfind("ERR ", 0) == 0 && line.size() > 4) return Status::IO(line.substr(4));
+  std::string log_name = opts.log_file == "-" ? "its output" : opts.log_file;
+  return Status::IO("daemon exited during start; see " + log_name);
+}
+
+}  // namespace
+
+Status Mount(const MountArgs& args) {
+  STRATA_ASSIGN_OR_RETURN(const MountOptions opts, MountOptionsOf(args));
   if (args.foreground) {
     int rc = RunDaemon(opts, -1);
     if (rc != 0) return Status::IO("daemon exited with status " + std::to_string(rc));
     return Status::OK();
   }
-
-  int log_fd = -1;
-  if (opts.log_file != "-") {
-    log_fd = open(opts.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (log_fd < 0) return Status::FromErrno(errno, "open log file " + opts.log_file);
-  }
-  int ready[2];
-  if (pipe2(ready, O_CLOEXEC) != 0) {
-    int err = errno;
-    if (log_fd >= 0) close(log_fd);
-    return Status::FromErrno(err, "pipe");
-  }
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) {
-    int err = errno;
-    close(ready[0]);
-    close(ready[1]);
-    if (log_fd >= 0) close(log_fd);
-    return Status::FromErrno(err, "fork");
-  }
-  if (pid == 0) {
-    close(ready[0]);
-    setsid();
-    if (chdir("/") != 0) _exit(1);
-    int null_fd = open("/dev/null", O_RDWR);
-    if (null_fd >= 0) {
-      dup2(null_fd, STDIN_FILENO);
-      if (null_fd > STDERR_FILENO) close(null_fd);
-    }
-    if (log_fd >= 0) {
-      dup2(log_fd, STDOUT_FILENO);
-      dup2(log_fd, STDERR_FILENO);
-      close(log_fd);
-    }
-    _exit(RunDaemon(opts, ready[1]));
-  }
-  close(ready[1]);
-  if (log_fd >= 0) close(log_fd);
-  std::string line = ReadReadyLine(ready[0]);
-  close(ready[0]);
-  if (line == "OK") {
-    printf("mounted %s at %s (pid %d, cache %s)\n", opts.store_url.c_str(), mountpoint.c_str(),
-           static_cast<int>(pid), cache_dir.c_str());
-    return Status::OK();
-  }
-  ReapSoon(pid);
-  if (line.rfind("ERR ", 0) == 0 && line.size() > 4) return Status::IO(line.substr(4));
-  std::string log = opts.log_file == "-" ? "its output" : opts.log_file;
-  return Status::IO("daemon exited during start; see " + log);
+  return MountInBackground(opts);
 }
 
 Status Umount(const std::string& path) {

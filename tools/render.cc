@@ -210,65 +210,46 @@ std::string ApiLine(const nlohmann::json& st) {
   return Cell(st, "api") + " (bearer token), " + sock;
 }
 
-}  // namespace
-
-std::string RenderStatus(const nlohmann::json& st) {
-  std::string segments = Cell(st, "oplog_segments");
-  std::vector<std::pair<std::string, std::string>> kv = {
-      {"store", Cell(st, "store")},
-      {"mount", Cell(st, "mount")},
-      {"cache dir", Cell(st, "cache_dir")},
-      {"daemon pid", Cell(st, "pid")},
-      {"proxy", ProxyLine(st)},
-      {"api", ApiLine(st)},
-      {"op log", SizeCell(st, "oplog_bytes") + " in " + segments +
-                     (segments == "1" ? " segment" : " segments")},
-      {"memtable", SizeCell(st, "memtable_bytes")},
-      {"layers", Cell(st, "layer_count") + " (" + SizeCell(st, "layer_bytes") + ")"},
-      {"store size", SizeCell(st, "store_bytes")},
-      {"history", DefaultHistory(st)},
-      {"snapshots", Cell(st, "snapshots")},
-      {"credentials", Cell(st, "credentials")},
-      {"endpoints", Cell(st, "endpoints_running") + " running"},
-  };
-  if (const nlohmann::json* cache = Field(st, "cache")) {
-    if (const nlohmann::json* l1 = Field(*cache, "l1")) {
-      kv.push_back({"L1 cache", Cell(*l1, "hits") + " hits, " + Cell(*l1, "misses") + " misses, " +
-                                    SizeCell(*l1, "bytes") + " of " + SizeCell(*l1, "capacity")});
-    }
-    if (const nlohmann::json* l2 = Field(*cache, "l2")) {
-      kv.push_back({"L2 cache", Cell(*l2, "hits") + " hits, " + Cell(*l2, "misses") + " misses, " +
-                                    SizeCell(*l2, "bytes") + " of " + SizeCell(*l2, "capacity") +
-                                    ", " + SizeCell(*l2, "fetched_bytes") + " fetched"});
-    } else {
-      kv.push_back({"L2 cache", "off"});
-    }
-    if (const nlohmann::json* l3 = Field(*cache, "l3")) {
-      kv.push_back({"L3 store", Cell(*l3, "reads") + " reads (" + SizeCell(*l3, "read_bytes") +
-                                    "), " + Cell(*l3, "writes") + " writes (" +
-                                    SizeCell(*l3, "write_bytes") + "), " + Cell(*l3, "retries") +
-                                    " retries, " + Cell(*l3, "errors") + " errors"});
-    }
+// The cache tiers' lines of the status: L1, L2 ("off" without one), L3.
+void AddCacheLines(const nlohmann::json& cache,
+                   std::vector<std::pair<std::string, std::string>>* kv) {
+  if (const nlohmann::json* l1 = Field(cache, "l1")) {
+    kv->push_back({"L1 cache", Cell(*l1, "hits") + " hits, " + Cell(*l1, "misses") + " misses, " +
+                                   SizeCell(*l1, "bytes") + " of " + SizeCell(*l1, "capacity")});
   }
-  if (const nlohmann::json* ws = Field(st, "walsink"); ws && ws->is_object()) {
-    std::string line =
-        Cell(*ws, "server") +
-        (Field(*ws, "connected") && (*ws)["connected"].get<bool>() ? ", connected"
-                                                                   : ", NOT CONNECTED") +
-        ", " + SizeCell(*ws, "unacked_bytes") + " unacknowledged, " + Cell(*ws, "reconnects") +
-        " reconnects";
-    if (Cell(*ws, "last_error") != "" && Cell(*ws, "last_error") != "-") {
-      line += " (last error: " + Cell(*ws, "last_error") + ")";
-    }
-    kv.push_back({"walsink", line});
+  if (const nlohmann::json* l2 = Field(cache, "l2")) {
+    kv->push_back({"L2 cache", Cell(*l2, "hits") + " hits, " + Cell(*l2, "misses") + " misses, " +
+                                   SizeCell(*l2, "bytes") + " of " + SizeCell(*l2, "capacity") +
+                                   ", " + SizeCell(*l2, "fetched_bytes") + " fetched"});
   } else {
-    kv.push_back({"walsink", "none (op log on this machine only)"});
+    kv->push_back({"L2 cache", "off"});
   }
-  const nlohmann::json* gc = Field(st, "gc");
-  kv.push_back({"gc", gc ? GcSummary(*gc) : "-"});
-  if (gc) kv.push_back({"last gc", LastGcPass(*gc)});
-  std::string out = KeyValues(kv) + "\n";
+  if (const nlohmann::json* l3 = Field(cache, "l3")) {
+    kv->push_back({"L3 store", Cell(*l3, "reads") + " reads (" + SizeCell(*l3, "read_bytes") +
+                                   "), " + Cell(*l3, "writes") + " writes (" +
+                                   SizeCell(*l3, "write_bytes") + "), " + Cell(*l3, "retries") +
+                                   " retries, " + Cell(*l3, "errors") + " errors"});
+  }
+}
 
+// The walsink line of the status: its server and state, or "none ...".
+std::string WalsinkLine(const nlohmann::json& st) {
+  const nlohmann::json* ws = Field(st, "walsink");
+  if (!ws || !ws->is_object()) return "none (op log on this machine only)";
+  std::string line =
+      Cell(*ws, "server") +
+      (Field(*ws, "connected") && (*ws)["connected"].get<bool>() ? ", connected"
+                                                                 : ", NOT CONNECTED") +
+      ", " + SizeCell(*ws, "unacked_bytes") + " unacknowledged, " + Cell(*ws, "reconnects") +
+      " reconnects";
+  if (Cell(*ws, "last_error") != "" && Cell(*ws, "last_error") != "-") {
+    line += " (last error: " + Cell(*ws, "last_error") + ")";
+  }
+  return line;
+}
+
+// The table of branches under the status.
+std::string BranchTable(const nlohmann::json& st) {
   Table t({{"NAME"},
            {"PARENT"},
            {"FORK_SEQ", true},
@@ -290,8 +271,36 @@ std::string RenderStatus(const nlohmann::json& st) {
               SizeCell(b, "memtable_bytes"), Cell(b, "layers"), SizeCell(b, "layer_bytes"),
               EndpointStateCell(b), Cell(b, "owner"), Cell(b, "expires_at")});
   }
-  out += t.Render();
-  return out;
+  return t.Render();
+}
+
+}  // namespace
+
+std::string RenderStatus(const nlohmann::json& st) {
+  std::string segments = Cell(st, "oplog_segments");
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"store", Cell(st, "store")},
+      {"mount", Cell(st, "mount")},
+      {"cache dir", Cell(st, "cache_dir")},
+      {"daemon pid", Cell(st, "pid")},
+      {"proxy", ProxyLine(st)},
+      {"api", ApiLine(st)},
+      {"op log", SizeCell(st, "oplog_bytes") + " in " + segments +
+                     (segments == "1" ? " segment" : " segments")},
+      {"memtable", SizeCell(st, "memtable_bytes")},
+      {"layers", Cell(st, "layer_count") + " (" + SizeCell(st, "layer_bytes") + ")"},
+      {"store size", SizeCell(st, "store_bytes")},
+      {"history", DefaultHistory(st)},
+      {"snapshots", Cell(st, "snapshots")},
+      {"credentials", Cell(st, "credentials")},
+      {"endpoints", Cell(st, "endpoints_running") + " running"},
+  };
+  if (const nlohmann::json* cache = Field(st, "cache")) AddCacheLines(*cache, &kv);
+  kv.push_back({"walsink", WalsinkLine(st)});
+  const nlohmann::json* gc = Field(st, "gc");
+  kv.push_back({"gc", gc ? GcSummary(*gc) : "-"});
+  if (gc) kv.push_back({"last gc", LastGcPass(*gc)});
+  return KeyValues(kv) + "\n" + BranchTable(st);
 }
 
 std::string DescribeBranchCreated(const nlohmann::json& branch) {

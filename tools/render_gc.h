@@ -1,4 +1,4 @@
-// Text rendering of the garbage collector's JSON objects (docs/api.md, "GC"):
+// Text rendering of the garbage collector's JSON objects (docs/api.md, "Compaction and GC"):
 // the report of a pass (POST /v1/gc, GET /v1/gc's last_pass) and the
 // collector's state (GET /v1/gc, status.gc). Missing or null fields show as
 // "-", as in render.h.

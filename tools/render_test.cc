@@ -177,8 +177,9 @@ TEST(RenderTest, SnapshotTable) {
             "before-migration  main     77  t\n");
 }
 
-TEST(RenderTest, Status) {
-  json st = {
+// A GET /v1/status answer with a proxy, an API listener and a walsink.
+json SampleStatus() {
+  return {
       {"store", "file:///s"},
       {"mount", "/mnt/pg"},
       {"cache_dir", "/var/cache/strata/x"},
@@ -209,6 +210,10 @@ TEST(RenderTest, Status) {
         {"unacked_bytes", 4096},
         {"reconnects", 1},
         {"last_error", ""}}}};
+}
+
+TEST(RenderTest, Status) {
+  json st = SampleStatus();
   EXPECT_EQ(RenderStatus(st),
             "store:        file:///s\n"
             "mount:        /mnt/pg\n"

@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 
 #include "catalog/catalog.h"
 #include "catalog/history.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "daemon/daemon.h"
 #include "layers/gc_plan.h"
 #include "layers/layer.h"
@@ -38,11 +39,15 @@ uint32_t BranchOf(const std::string& key, std::string* rest) {
   return static_cast<uint32_t>(id);
 }
 
+// Run() reads the store in three phases: the keys, manifests and catalogs on
+// the calling thread; the layers on `threads` workers (CheckLayer); the space
+// and the missing layers on the calling thread again. newest_ and catalog_
+// are written in the first phase only, so the workers read them unlocked.
 class Verifier {
  public:
   explicit Verifier(ObjectStore* store) : store_(store) {}
 
-  Result<VerifyReport> Run(int threads) {
+  Result<VerifyReport> Run(int threads) EXCLUDES(mu_) {
     STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->List(""));
     if (std::find(keys.begin(), keys.end(), "store.json") == keys.end()) {
       return Status::NotFound("no strata store at " + store_->Url() + " (no store.json)");
@@ -70,24 +75,25 @@ class Verifier {
         }
       }
     }
+    MutexLock lock(&mu_);
     return std::move(report_);
   }
 
  private:
-  Result<std::string> Read(const std::string& key) {
+  Result<std::string> Read(const std::string& key) EXCLUDES(mu_) {
     Result<std::string> r = store_->Get(key);
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     report_.objects++;
     if (r.ok()) report_.bytes += r->size();
     return r;
   }
 
-  void Problem(const std::string& key, const std::string& what) {
-    std::lock_guard lock(mu_);
+  void Problem(const std::string& key, const std::string& what) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     report_.problems.push_back({key, what});
   }
 
-  void Classify(const std::string& key, std::vector<std::string>* layers) {
+  void Classify(const std::string& key, std::vector<std::string>* layers) EXCLUDES(mu_) {
     std::string rest;
     if (key == "store.json") return CheckMarker(key);
     if (StartsWith(key, "catalog/") && EndsWith(key, ".json")) return CheckCatalog(key);
@@ -97,6 +103,7 @@ class Verifier {
       }
       if (StartsWith(rest, "layers/") && EndsWith(rest, ".layer")) return layers->push_back(key);
     }
+    MutexLock lock(&mu_);
     report_.unknown.push_back(key);
   }
 
@@ -116,7 +123,8 @@ class Verifier {
   }
 
   // Garbage and kinds of each branch's newest layers (see store_verify.h).
-  void MeasureSpace() {
+  void MeasureSpace() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     for (const auto& [branch, m] : newest_) {
       VerifyBranchSpace sp;
       sp.branch = branch;
@@ -157,7 +165,7 @@ class Verifier {
     newest_[branch] = *m;
   }
 
-  void CheckLayer(const std::string& key) {
+  void CheckLayer(const std::string& key) EXCLUDES(mu_) {
     std::string rest;
     const uint32_t branch = BranchOf(key, &rest);
     const LayerMeta* meta = nullptr;
@@ -168,7 +176,7 @@ class Verifier {
     }
     Result<std::string> data = Read(key);
     if (meta == nullptr) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       report_.unreferenced.push_back(key);
       if (data.ok()) report_.unreferenced_bytes += data->size();
     }
@@ -178,7 +186,7 @@ class Verifier {
     uint64_t values = 0;
     for (const LayerEntry& e : index->entries) values += !e.tombstone && !e.inline_value;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       report_.layers++;
       report_.values += values;
       if (meta != nullptr) {
@@ -199,9 +207,10 @@ class Verifier {
   ObjectStore* const store_;
   std::map<uint32_t, Manifest> newest_;  // written before the workers start
   std::optional<CatalogData> catalog_;   // the newest; written before the workers start
-  std::mutex mu_;
-  VerifyReport report_;                            // GUARDED_BY(mu_) while workers run
-  std::map<std::string, LayerContents> contents_;  // GUARDED_BY(mu_): named layers, by key
+  // A leaf: held only around updates of the report, never across a store read.
+  Mutex mu_;
+  VerifyReport report_ GUARDED_BY(mu_);
+  std::map<std::string, LayerContents> contents_ GUARDED_BY(mu_);  // named layers, by key
 };
 
 }  // namespace

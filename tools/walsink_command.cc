@@ -25,10 +25,13 @@ Status WritePortFile(const std::string& path, uint16_t port) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   const std::string tmp =
       (parent.empty() ? std::string(".") : parent.string()) + "/" + TempFileName();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(errno, "write port file " + path);
-  Status st = WriteAll(fd, std::to_string(port) + "\n", "port file " + tmp);
-  ::close(fd);
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::FromErrno(errno, "write port file " + path);
+  Status st = WriteAll(fd.get(), std::to_string(port) + "\n", "port file " + tmp);
+  // A file just written: its close error counts.
+  if (::close(fd.release()) != 0 && st.ok()) {
+    st = Status::FromErrno(errno, "write port file " + path);
+  }
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
     st = Status::FromErrno(errno, "write port file " + path);
   }

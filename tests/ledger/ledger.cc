@@ -71,19 +71,11 @@ bool Exec(PGconn* conn, const char* sql) {
   return ok;
 }
 
-int Write(const std::string& conninfo, const std::string& path, int64_t seconds, int64_t start) {
-  PGconn* conn = Connect(conninfo);
-  if (conn == nullptr) return 1;
-  if (!Exec(conn, "CREATE TABLE IF NOT EXISTS ledger (id bigint PRIMARY KEY, payload text)")) {
-    PQfinish(conn);
-    return 1;
-  }
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    std::fprintf(stderr, "ledger: cannot open %s: %s\n", path.c_str(), std::strerror(errno));
-    PQfinish(conn);
-    return 1;
-  }
+// Inserts ids from `start` on into `conn`, appending each acknowledged one
+// to `fd`; returns the exit code (0 when it stopped for time or a lost
+// connection) and prints how many were acknowledged.
+int InsertUntilStopped(PGconn* conn, int fd, const std::string& path, int64_t seconds,
+                       int64_t start) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::seconds(seconds);
   const std::string payload(100, 'x');
@@ -102,8 +94,6 @@ int Write(const std::string& conninfo, const std::string& path, int64_t seconds,
       if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
         std::fprintf(stderr, "ledger: write to %s failed: %s\n", path.c_str(),
                      std::strerror(errno));
-        ::close(fd);
-        PQfinish(conn);
         return 1;
       }
       ++acked;
@@ -120,23 +110,43 @@ int Write(const std::string& conninfo, const std::string& path, int64_t seconds,
     if (state == "23505") {  // unique_violation: the ids overlap an earlier run
       std::fprintf(stderr, "ledger: id %lld already exists (use --start): %s", (long long)id,
                    msg.c_str());
-      ::close(fd);
-      PQfinish(conn);
       return 1;
     }
-    // Any other error: the id was not acknowledged; skip it and try the next.
+    // Any other error: the id was not acknowledged; skip it and try the next
+    // after a pause (a server in recovery refuses everything for a while).
     ++errors;
     if (errors <= 5)
       std::fprintf(stderr, "ledger: id %lld not acknowledged: %s", (long long)id, msg.c_str());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ::close(fd);
-  PQfinish(conn);
   std::printf("ledger: %lld commits acknowledged (ids %lld..%lld), %lld errors; stopped: %s\n",
               (long long)acked, (long long)start, (long long)(id - 1), (long long)errors,
               stop_reason.c_str());
-  std::fflush(stdout);
   return 0;
+}
+
+int Write(const std::string& conninfo, const std::string& path, int64_t seconds, int64_t start) {
+  PGconn* conn = Connect(conninfo);
+  if (conn == nullptr) return 1;
+  if (!Exec(conn, "CREATE TABLE IF NOT EXISTS ledger (id bigint PRIMARY KEY, payload text)")) {
+    PQfinish(conn);
+    return 1;
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::fprintf(stderr, "ledger: cannot open %s: %s\n", path.c_str(), std::strerror(errno));
+    PQfinish(conn);
+    return 1;
+  }
+  int rc = InsertUntilStopped(conn, fd, path, seconds, start);
+  // The one close of the ledger file: an error there may have lost lines.
+  if (::close(fd) != 0 && rc == 0) {
+    std::fprintf(stderr, "ledger: closing %s failed: %s\n", path.c_str(), std::strerror(errno));
+    rc = 1;
+  }
+  PQfinish(conn);
+  std::fflush(stdout);
+  return rc;
 }
 
 int Check(const std::string& conninfo, const std::string& path, bool prefix) {
