@@ -16,13 +16,14 @@ namespace {
 // Reads exactly n bytes by `deadline`. poll() before every recv bounds the
 // whole read, not each recv: a client dripping one byte at a time still runs
 // out of time.
-Status ReadFullBy(int fd, char* buf, size_t n, Clock::time_point deadline,
+Status ReadFullBy(int fd, char* buf, size_t n, SteadyClock::time_point deadline,
                   const std::string& what) {
   if (deadline == kNoDeadline) return ReadFull(fd, buf, n, what);
   size_t done = 0;
   while (done < n) {
     const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())
+            .count();
     if (left <= 0) return Status::Unavailable("reading from " + what + " timed out");
     pollfd p{fd, POLLIN, 0};
     const int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
@@ -123,7 +124,7 @@ Result<Startup> ParseStartup(std::string_view packet) {
   return s;
 }
 
-Result<Startup> ReadStartup(int fd, Clock::time_point deadline) {
+Result<Startup> ReadStartup(int fd, SteadyClock::time_point deadline) {
   char len_buf[4];
   STRATA_RETURN_IF_ERROR(ReadFullBy(fd, len_buf, 4, deadline, "client"));
   const uint32_t len = DecodeBig32(len_buf);
@@ -135,7 +136,7 @@ Result<Startup> ReadStartup(int fd, Clock::time_point deadline) {
   return ParseStartup(packet);
 }
 
-Result<Message> ReadMessage(int fd, size_t max_body, Clock::time_point deadline) {
+Result<Message> ReadMessage(int fd, size_t max_body, SteadyClock::time_point deadline) {
   char head[5];
   STRATA_RETURN_IF_ERROR(ReadFullBy(fd, head, 5, deadline, "peer"));
   const uint32_t len = DecodeBig32(head + 1);

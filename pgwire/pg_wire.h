@@ -39,8 +39,8 @@ inline constexpr uint32_t kAuthSasl = 10;
 inline constexpr uint32_t kAuthSaslContinue = 11;
 inline constexpr uint32_t kAuthSaslFinal = 12;
 
-using Clock = std::chrono::steady_clock;
-inline constexpr Clock::time_point kNoDeadline = Clock::time_point::max();
+using SteadyClock = std::chrono::steady_clock;
+inline constexpr SteadyClock::time_point kNoDeadline = SteadyClock::time_point::max();
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
@@ -62,7 +62,7 @@ struct Startup {
 Result<Startup> ParseStartup(std::string_view packet_after_length);
 // Reads one startup-phase packet: the length word must be 8..kMaxStartupLength
 // (kInvalid "invalid startup packet length N" otherwise, and nothing more is read).
-Result<Startup> ReadStartup(int fd, Clock::time_point deadline = kNoDeadline);
+Result<Startup> ReadStartup(int fd, SteadyClock::time_point deadline = kNoDeadline);
 
 // A regular message: type byte, int32 length (itself included), body.
 struct Message {
@@ -70,7 +70,8 @@ struct Message {
   std::string body;
 };
 // kInvalid if the length word is below 4 or the body would exceed max_body.
-Result<Message> ReadMessage(int fd, size_t max_body, Clock::time_point deadline = kNoDeadline);
+Result<Message> ReadMessage(int fd, size_t max_body,
+                            SteadyClock::time_point deadline = kNoDeadline);
 std::string EncodeMessage(char type, std::string_view body);
 
 // A StartupMessage carrying `params` in order (the caller includes "user").

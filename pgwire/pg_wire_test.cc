@@ -140,7 +140,7 @@ TEST(PgWireStartup, ReadStartupReadsOnePacket) {
   Result<Startup> ssl = ReadStartup(sp.fd.get());
   ASSERT_TRUE(ssl.ok()) << ssl.status().ToString();
   EXPECT_EQ(ssl->kind, Startup::Kind::kSsl);
-  Result<Startup> s = ReadStartup(sp.fd.get(), Clock::now() + std::chrono::seconds(10));
+  Result<Startup> s = ReadStartup(sp.fd.get(), SteadyClock::now() + std::chrono::seconds(10));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(*s->Param("user"), "u");
   char rest[4];
@@ -158,13 +158,15 @@ TEST(PgWireStartup, ReadStartupReportsCloseTruncationAndTimeout) {
     SocketPair sp;
     sp.Send(EncodeStartup({{"user", "u"}}).substr(0, 10));
     sp.ClosePeer();
-    EXPECT_EQ(ReadStartup(sp.fd.get(), Clock::now() + std::chrono::seconds(10)).status().code(),
-              Code::kIO);
+    EXPECT_EQ(
+        ReadStartup(sp.fd.get(), SteadyClock::now() + std::chrono::seconds(10)).status().code(),
+        Code::kIO);
   }
   {
     SocketPair sp;
     sp.Send(EncodeStartup({{"user", "u"}}).substr(0, 6));  // then silence
-    Result<Startup> s = ReadStartup(sp.fd.get(), Clock::now() + std::chrono::milliseconds(50));
+    Result<Startup> s =
+        ReadStartup(sp.fd.get(), SteadyClock::now() + std::chrono::milliseconds(50));
     EXPECT_EQ(s.status().code(), Code::kUnavailable) << s.status().ToString();
     EXPECT_NE(s.status().message().find("timed out"), std::string::npos);
   }
@@ -177,7 +179,7 @@ TEST(PgWireMessage, ReadsAndEncodesMessages) {
   ASSERT_TRUE(q.ok()) << q.status().ToString();
   EXPECT_EQ(q->type, 'Q');
   EXPECT_EQ(q->body, "select 1\0"s);
-  Result<Message> x = ReadMessage(sp.fd.get(), 100, Clock::now() + std::chrono::seconds(10));
+  Result<Message> x = ReadMessage(sp.fd.get(), 100, SteadyClock::now() + std::chrono::seconds(10));
   ASSERT_TRUE(x.ok()) << x.status().ToString();
   EXPECT_EQ(x->type, 'X');
   EXPECT_EQ(x->body, "");

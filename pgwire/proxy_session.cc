@@ -24,7 +24,7 @@ namespace strata {
 
 namespace {
 
-using pgwire::Clock;
+using pgwire::SteadyClock;
 
 // PostgreSQL's own limit on a SASL message (PG_MAX_AUTH_TOKEN_LENGTH).
 constexpr size_t kMaxAuthMessage = 65535;
@@ -87,7 +87,8 @@ class Proxy::SessionStart {
       : proxy_(proxy),
         c_(c),
         client_(c->client_fd()),
-        deadline_(Clock::now() + std::chrono::milliseconds(proxy->opts_.startup_timeout_ms)) {}
+        deadline_(SteadyClock::now() + std::chrono::milliseconds(proxy->opts_.startup_timeout_ms)) {
+  }
 
   Status Run();
 
@@ -111,7 +112,7 @@ class Proxy::SessionStart {
   Proxy* const proxy_;
   Conn* const c_;
   const int client_;
-  const Clock::time_point deadline_;
+  const SteadyClock::time_point deadline_;
   std::string who_;  // " (user U, dbname D)" once known, for the log
 };
 
@@ -246,7 +247,7 @@ Status Proxy::SessionStart::PassServerStartup(int backend, const pgwire::Startup
   }
   const std::string what = "the branch's server";
   Status st = SendAll(backend, pgwire::EncodeStartup(params, startup.protocol), what);
-  const auto server_deadline = Clock::now() + kServerStartupTimeout;
+  const auto server_deadline = SteadyClock::now() + kServerStartupTimeout;
   while (st.ok()) {
     Result<pgwire::Message> m =
         pgwire::ReadMessage(backend, kMaxServerStartupMessage, server_deadline);
@@ -282,7 +283,7 @@ Status Proxy::SessionStart::PassServerStartup(int backend, const pgwire::Startup
 }
 
 Status Proxy::Authenticate(Conn* c, int client, const std::string& user,
-                           const Result<ProxyCredential>& found, Clock::time_point deadline) {
+                           const Result<ProxyCredential>& found, SteadyClock::time_point deadline) {
   // An unknown user gets the same exchange as a known one, against a
   // verifier no password matches: the client learns nothing from it.
   scram::ServerExchange exchange(found.ok() ? found->verifier : DummyVerifier(user),

@@ -23,7 +23,7 @@ namespace strata {
 namespace {
 
 using namespace std::string_literals;
-using pgwire::Clock;
+using pgwire::SteadyClock;
 
 // Safety nets only: no test asserts how long anything takes.
 constexpr auto kSafety = std::chrono::seconds(20);
@@ -241,7 +241,7 @@ class RawClient {
 
   void Send(const std::string& data) { EXPECT_TRUE(SendAll(fd_.get(), data, "proxy").ok()); }
   Result<pgwire::Message> Read() {
-    return pgwire::ReadMessage(fd_.get(), 1 << 20, Clock::now() + kSafety);
+    return pgwire::ReadMessage(fd_.get(), 1 << 20, SteadyClock::now() + kSafety);
   }
   // The next byte, or -1 when the proxy closed the connection.
   int ReadByte() {
@@ -582,7 +582,8 @@ TEST_F(ProxyTest, TooManyConnections) {
   opts.max_connections = 1;
   StartProxy(opts);
   RawClient first(proxy_->port());
-  for (auto until = Clock::now() + kSafety; proxy_->Stats().active < 1 && Clock::now() < until;) {
+  for (auto until = SteadyClock::now() + kSafety;
+       proxy_->Stats().active < 1 && SteadyClock::now() < until;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   // Sends nothing: the proxy answers at once, and closing a socket with
