@@ -3,9 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "catalog/branch_test_util.h"
@@ -52,7 +50,7 @@ class ForkTest : public ::testing::Test {
   // main: seq1 root dir, seq2 k=v2 (snapshot s2), seq3 k=v3, seq4 k=v4.
   void SetUp() override {
     ASSERT_OK(env.Open());
-    after_seq2 = testing::MakeForkHistory(env);
+    after_seq2 = testing::MakeForkHistory(env, clock);
   }
   // Expects CreateBranch(name, from) to fail with `code` and change nothing.
   void ExpectRefused(const std::string& name, const std::string& from, Code code) {
@@ -71,6 +69,7 @@ class ForkTest : public ::testing::Test {
     EXPECT_FALSE(env.vs()->HasBranch(next_id));
   }
   BranchEnv env;
+  ManualClock* const clock = env.UseManualClock();
   int64_t after_seq2 = 0;
 };
 
@@ -123,7 +122,8 @@ TEST_F(ForkTest, BadRequestsFailWithTheRightCodeAndLeaveNoHalfMadeState) {
   ExpectRefused("c", "main@other-snap", Code::kInvalid);  // a snapshot of another branch
   ExpectRefused("c", "main@seq:5", Code::kInvalid);       // beyond the head (4)
   ExpectRefused("c", "main@seq:0", Code::kInvalid);       // before a root's first op
-  ExpectRefused("c", "main@time:" + Rfc3339Ns(NowNs() + 3600ll * 1000000000), Code::kInvalid);
+  ExpectRefused("c", "main@time:" + Rfc3339Ns(clock->NowNs() + 3600ll * 1000000000),
+                Code::kInvalid);
   ExpectRefused("c", "main@time:2000-01-01T00:00:00Z", Code::kInvalid);
   ExpectRefused("c", "main@time:never", Code::kInvalid);
   ExpectRefused("c", "main@", Code::kInvalid);
