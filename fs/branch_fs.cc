@@ -41,22 +41,22 @@ BranchFs::BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino)
 
 void BranchFs::SetLineage(Lineage lineage) {
   auto next = std::make_shared<const Lineage>(std::move(lineage));
-  std::lock_guard lock(mu_);  // no mutation runs across the swap
-  std::lock_guard cache_lock(cache_mu_);
+  MutexLock lock(&mu_);  // no mutation runs across the swap
+  MutexLock cache_lock(&cache_mu_);
   lineage_ = std::move(next);
   attrs_.clear();
   cache_gen_++;
 }
 
 BranchFs::LineageRef BranchFs::CurrentLineage() {
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(&cache_mu_);
   return lineage_;
 }
 
 Result<InodeAttr> BranchFs::LoadAttr(const LineageRef& lin, uint64_t ino) {
   uint64_t gen;
   {
-    std::lock_guard lock(cache_mu_);
+    MutexLock lock(&cache_mu_);
     // The cache holds what the current lineage shows; an operation that
     // started before SetLineage reads its own (old) view instead.
     auto it = attrs_.find(ino);
@@ -71,7 +71,7 @@ Result<InodeAttr> BranchFs::LoadAttr(const LineageRef& lin, uint64_t ino) {
   }
   // A mutation may have committed and cached a newer version while we read:
   // only cache what we read if no mutation ran in between.
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(&cache_mu_);
   if (cache_gen_ == gen && lin == lineage_) {
     if (attrs_.size() >= kAttrCacheMax) attrs_.clear();
     attrs_.emplace(ino, a);
@@ -80,14 +80,14 @@ Result<InodeAttr> BranchFs::LoadAttr(const LineageRef& lin, uint64_t ino) {
 }
 
 void BranchFs::CacheAttr(const InodeAttr& a) {
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(&cache_mu_);
   if (attrs_.size() >= kAttrCacheMax) attrs_.clear();
   attrs_[a.ino] = a;
   cache_gen_++;
 }
 
 void BranchFs::UncacheAttr(uint64_t ino) {
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(&cache_mu_);
   attrs_.erase(ino);
   cache_gen_++;
 }
@@ -149,7 +149,7 @@ InodeAttr BranchFs::NewInode(InodeAttr* parent, uint32_t mode, uint32_t uid, uin
 Result<InodeAttr> BranchFs::MakeNode(uint64_t dir, std::string_view name, uint32_t mode,
                                      uint32_t uid, uint32_t gid, uint64_t rdev) {
   STRATA_RETURN_IF_ERROR(NameCheck(name));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, dir, name));
@@ -168,7 +168,7 @@ Result<InodeAttr> BranchFs::Symlink(uint64_t dir, std::string_view name, std::st
   if (target.empty() || target.size() > kMaxSymlink) {
     return Status::TooBig("symlink target too long");
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, dir, name));
@@ -195,7 +195,7 @@ Result<std::string> BranchFs::ReadLink(uint64_t ino) {
 
 Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_view new_name) {
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status::Permission("hard link to a directory");
@@ -215,7 +215,7 @@ Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_vie
 }
 
 Status BranchFs::Unlink(uint64_t dir, std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
@@ -246,7 +246,7 @@ Result<bool> BranchFs::DirIsEmpty(const LineageRef& lin, uint64_t dir) {
 Status BranchFs::Rmdir(uint64_t dir, std::string_view name) {
   if (name == ".") return Status::Invalid("rmdir .");
   if (name == "..") return Status::NotEmpty("rmdir ..");
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
@@ -283,7 +283,7 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
                         std::string_view new_name, unsigned flags) {
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Invalid("rename flags");
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(lin, old_dir));
   STRATA_ASSIGN_OR_RETURN(InodeAttr new_parent, LoadDir(lin, new_dir));
@@ -405,7 +405,7 @@ Status BranchFs::TruncatePuts(const LineageRef& lin, InodeAttr* a, uint64_t size
 }
 
 Result<InodeAttr> BranchFs::SetAttr(uint64_t ino, const SetAttrRequest& req) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   const int64_t now = NowNs();
@@ -456,7 +456,7 @@ Result<size_t> BranchFs::Read(uint64_t ino, uint64_t offset, size_t size, char* 
 
 Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
   if (size == 0) return size_t{0};
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status::IsDir("write to a directory");
@@ -493,7 +493,7 @@ Status BranchFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len
   if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE) {
     return Status::NotSupported("unsupported fallocate mode");
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (!a.IsReg()) return Status::IsDir("fallocate of a non-regular file");
@@ -541,7 +541,7 @@ Status BranchFs::DropStaleOrphan(const LineageRef& lin, uint64_t ino) {
 }
 
 Status BranchFs::Purge(uint64_t ino) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   Result<InodeAttr> a = LoadAttr(lin, ino);
   if (!a.ok() && !a.status().IsNotFound()) return a.status();
