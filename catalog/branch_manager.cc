@@ -178,7 +178,10 @@ Result<BranchInfo> BranchManager::DetachBranch(const std::string& name) {
 }
 
 Result<uint32_t> BranchManager::NextId(const CatalogData& cat) {
-  next_id_ = std::max({next_id_, versions_->MaxBranchIdInLog() + 1});
+  // 64-bit: an id from a damaged op log may be UINT32_MAX.
+  next_id_ = static_cast<uint32_t>(
+      std::min<uint64_t>(std::max<uint64_t>(next_id_, uint64_t{versions_->MaxBranchIdInLog()} + 1),
+                         uint64_t{kMaxBranchId} + 1));
   if (next_id_ >= reserved_end_) {
     // Reserve a block of ids in the catalog before handing any out: a branch
     // whose creation fails may leave records under its id in the op log or
@@ -186,12 +189,19 @@ Result<uint32_t> BranchManager::NextId(const CatalogData& cat) {
     // whatever was trimmed since. One catalog write per kIdBlock creations.
     constexpr uint32_t kIdBlock = 64;
     const uint32_t from = std::max(next_id_, cat.next_branch_id);
+    // An id past kMaxBranchId would share inode numbers with another branch
+    // (MakeIno, layers/key.h): refuse rather than hand one out.
+    if (from > kMaxBranchId) {
+      return Status::NoSpace("branch ids are exhausted (2^24): a store hands out " +
+                             std::to_string(kMaxBranchId) + " ids and never reuses one");
+    }
+    const uint32_t end = std::min(from + kIdBlock, kMaxBranchId + 1);
     STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
-      c.next_branch_id = std::max(c.next_branch_id, from + kIdBlock);
+      c.next_branch_id = std::max(c.next_branch_id, end);
       return Status::OK();
     }));
     next_id_ = from;
-    reserved_end_ = from + kIdBlock;
+    reserved_end_ = end;
   }
   return next_id_++;
 }

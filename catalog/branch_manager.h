@@ -19,6 +19,7 @@
 #include "common/mutex.h"
 #include "common/status.h"
 #include "common/thread_annotations.h"
+#include "layers/key.h"
 #include "layers/version_store.h"
 
 namespace strata {
@@ -114,6 +115,10 @@ class BranchManager {
       EXCLUDES(mu_);
   Status DeleteSnapshot(const std::string& name) EXCLUDES(mu_);
 
+  // The largest branch id there can be: MakeIno (layers/key.h) keeps 24 bits
+  // for it. Ids are never reused, so a store hands out at most this many.
+  static constexpr uint32_t kMaxBranchId = kMaxInoBranch;
+
  private:
   // The seq of the parent named by `spec`. The caller syncs it (StartChild).
   // Under mu_, as PlanRetention: no collection can let the point go between
@@ -135,6 +140,7 @@ class BranchManager {
 
   // An id never used before, not even by a creation that failed and left
   // op-log records behind: ids come from a block reserved in the catalog.
+  // kNoSpace once ids above kMaxBranchId would be needed.
   Result<uint32_t> NextId(const CatalogData& cat) REQUIRES(mu_);
 
   // kInvalid if `tier` cannot be honoured on this mount.
