@@ -279,6 +279,78 @@ Result<bool> BranchFs::IsWithin(const LineageRef& lin, uint64_t dir, uint64_t an
   return Status::Corruption("directory tree deeper than 4096 levels");
 }
 
+// One rename as it is worked out: the two names, the parents (`np` is `op`
+// itself when one directory holds both names, so both edits land in one
+// copy), the source inode and the target's, if the new name exists.
+struct BranchFs::RenameOp {
+  uint64_t old_dir;
+  std::string_view old_name;
+  uint64_t new_dir;
+  std::string_view new_name;
+  InodeAttr& op;
+  InodeAttr& np;
+  InodeAttr src;
+  std::optional<InodeAttr> dst;
+  int64_t now;
+  std::vector<KeyPut> puts;
+};
+
+namespace {
+
+// A directory moving from one parent to another takes its ".." link along.
+void MoveDirLink(InodeAttr* from, InodeAttr* to) {
+  if (from->ino == to->ino) return;
+  from->nlink = from->nlink > 2 ? from->nlink - 1 : 2;
+  to->nlink++;
+}
+
+}  // namespace
+
+Status BranchFs::ExchangeNames(const LineageRef& lin, RenameOp* r) {
+  InodeAttr& src = r->src;
+  InodeAttr& dst = *r->dst;
+  if (dst.IsDir() && r->new_dir != r->old_dir) {
+    STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(lin, r->old_dir, dst.ino));
+    if (cycle) return Status::Invalid("cannot move a directory inside itself");
+  }
+  r->puts.push_back({DirentKey(r->new_dir, r->new_name), false, EncodeDirent(src.ino, src.mode)});
+  r->puts.push_back({DirentKey(r->old_dir, r->old_name), false, EncodeDirent(dst.ino, dst.mode)});
+  if (src.IsDir() && !dst.IsDir()) MoveDirLink(&r->op, &r->np);
+  if (dst.IsDir() && !src.IsDir()) MoveDirLink(&r->np, &r->op);
+  if (src.IsDir()) src.parent = r->new_dir;
+  if (dst.IsDir()) dst.parent = r->old_dir;
+  dst.ctime_ns = r->now;
+  r->puts.push_back(PutAttr(dst));
+  return Status::OK();
+}
+
+Status BranchFs::MoveName(const LineageRef& lin, RenameOp* r) {
+  InodeAttr& src = r->src;
+  if (r->dst) {
+    InodeAttr& dst = *r->dst;
+    if (src.IsDir() && !dst.IsDir()) return Status::NotDir("target is not a directory");
+    if (!src.IsDir() && dst.IsDir()) return Status::IsDir("target is a directory");
+    if (dst.IsDir()) {
+      STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, dst.ino));
+      if (!empty) return Status::NotEmpty("target directory not empty");
+      dst.nlink = 0;
+      r->np.nlink = r->np.nlink > 2 ? r->np.nlink - 1 : 2;  // the replaced directory's ".."
+    } else {
+      dst.nlink = dst.nlink > 0 ? dst.nlink - 1 : 0;
+    }
+    dst.ctime_ns = r->now;
+    r->puts.push_back(PutAttr(dst));
+    if (dst.nlink == 0) r->puts.push_back(PutOrphan(dst.ino));
+  }
+  r->puts.push_back({DirentKey(r->new_dir, r->new_name), false, EncodeDirent(src.ino, src.mode)});
+  r->puts.push_back({DirentKey(r->old_dir, r->old_name), true, ""});
+  if (src.IsDir()) {
+    MoveDirLink(&r->op, &r->np);
+    src.parent = r->new_dir;
+  }
+  return Status::OK();
+}
+
 Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t new_dir,
                         std::string_view new_name, unsigned flags) {
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
@@ -287,8 +359,6 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(lin, old_dir));
   STRATA_ASSIGN_OR_RETURN(InodeAttr new_parent, LoadDir(lin, new_dir));
-  // One directory may be both parents: then both names must edit one copy.
-  InodeAttr& np = old_dir == new_dir ? op : new_parent;
   STRATA_ASSIGN_OR_RETURN(auto src_entry, LookupEntry(lin, old_dir, old_name));
   if (!src_entry) return Status::NotFound("no such entry");
   STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadAttr(lin, src_entry->first));
@@ -300,67 +370,24 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
     STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(lin, new_dir, src.ino));
     if (cycle) return Status::Invalid("cannot move a directory inside itself");
   }
-  const int64_t now = NowNs();
-  std::vector<KeyPut> puts;
-  std::optional<InodeAttr> dst;
+  InodeAttr& np = old_dir == new_dir ? op : new_parent;
+  RenameOp r{old_dir, old_name, new_dir, new_name, op, np, src, std::nullopt, NowNs(), {}};
   if (dst_entry) {
-    STRATA_ASSIGN_OR_RETURN(InodeAttr d, LoadAttr(lin, dst_entry->first));
-    dst = d;
-    if (dst->ino == src.ino) return Status::OK();  // two links to one inode: POSIX no-op
+    STRATA_ASSIGN_OR_RETURN(r.dst, LoadAttr(lin, dst_entry->first));
+    if (r.dst->ino == src.ino) return Status::OK();  // two links to one inode: POSIX no-op
   }
-  // Parent link counts: a directory contributes one link ("..") to its parent.
-  auto move_dir_link = [&](InodeAttr* from, InodeAttr* to) {
-    if (from->ino == to->ino) return;
-    from->nlink = from->nlink > 2 ? from->nlink - 1 : 2;
-    to->nlink++;
-  };
-  if (flags & RENAME_EXCHANGE) {
-    if (dst->IsDir() && new_dir != old_dir) {
-      STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(lin, old_dir, dst->ino));
-      if (cycle) return Status::Invalid("cannot move a directory inside itself");
-    }
-    puts.push_back({DirentKey(new_dir, new_name), false, EncodeDirent(src.ino, src.mode)});
-    puts.push_back({DirentKey(old_dir, old_name), false, EncodeDirent(dst->ino, dst->mode)});
-    if (src.IsDir() && !dst->IsDir()) move_dir_link(&op, &np);
-    if (dst->IsDir() && !src.IsDir()) move_dir_link(&np, &op);
-    if (src.IsDir()) src.parent = new_dir;
-    if (dst->IsDir()) dst->parent = old_dir;
-    dst->ctime_ns = now;
-    puts.push_back(PutAttr(*dst));
-  } else {
-    if (dst) {
-      if (src.IsDir() && !dst->IsDir()) return Status::NotDir("target is not a directory");
-      if (!src.IsDir() && dst->IsDir()) return Status::IsDir("target is a directory");
-      if (dst->IsDir()) {
-        STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, dst->ino));
-        if (!empty) return Status::NotEmpty("target directory not empty");
-        dst->nlink = 0;
-        np.nlink = np.nlink > 2 ? np.nlink - 1 : 2;  // the replaced directory's ".."
-      } else {
-        dst->nlink = dst->nlink > 0 ? dst->nlink - 1 : 0;
-      }
-      dst->ctime_ns = now;
-      puts.push_back(PutAttr(*dst));
-      if (dst->nlink == 0) puts.push_back(PutOrphan(dst->ino));
-    }
-    puts.push_back({DirentKey(new_dir, new_name), false, EncodeDirent(src.ino, src.mode)});
-    puts.push_back({DirentKey(old_dir, old_name), true, ""});
-    if (src.IsDir()) {
-      move_dir_link(&op, &np);
-      src.parent = new_dir;
-    }
-  }
-  src.ctime_ns = now;
-  op.mtime_ns = op.ctime_ns = now;
-  np.mtime_ns = np.ctime_ns = now;
-  puts.push_back(PutAttr(src));
-  puts.push_back(PutAttr(op));
-  if (np.ino != op.ino) puts.push_back(PutAttr(np));
-  STRATA_RETURN_IF_ERROR(Commit(std::move(puts)));
-  CacheAttr(src);
+  STRATA_RETURN_IF_ERROR((flags & RENAME_EXCHANGE) ? ExchangeNames(lin, &r) : MoveName(lin, &r));
+  r.src.ctime_ns = r.now;
+  op.mtime_ns = op.ctime_ns = r.now;
+  np.mtime_ns = np.ctime_ns = r.now;
+  r.puts.push_back(PutAttr(r.src));
+  r.puts.push_back(PutAttr(op));
+  if (np.ino != op.ino) r.puts.push_back(PutAttr(np));
+  STRATA_RETURN_IF_ERROR(Commit(std::move(r.puts)));
+  CacheAttr(r.src);
   CacheAttr(op);
   if (np.ino != op.ino) CacheAttr(np);
-  if (dst) CacheAttr(*dst);
+  if (r.dst) CacheAttr(*r.dst);
   return Status::OK();
 }
 

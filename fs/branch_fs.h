@@ -110,6 +110,12 @@ class BranchFs {
   Status DropStaleOrphan(const LineageRef& lin, uint64_t ino) REQUIRES(mu_);
   // Whether `dir` is `ancestor` or lies below it (rename cycle check).
   Result<bool> IsWithin(const LineageRef& lin, uint64_t dir, uint64_t ancestor);
+  struct RenameOp;
+  // RENAME_EXCHANGE: the two names swap inodes. Adds the entries' puts and
+  // the target's attributes; updates the parents' link counts.
+  Status ExchangeNames(const LineageRef& lin, RenameOp* r) REQUIRES(mu_);
+  // A plain rename, replacing (and unlinking) the target if there is one.
+  Status MoveName(const LineageRef& lin, RenameOp* r) REQUIRES(mu_);
 
   // Set at construction.
   VersionStore* const versions_;
