@@ -58,26 +58,7 @@ Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const Bra
       seq = spec.seq;
       break;
     case ForkSpec::Kind::kTime: {
-      if (spec.time_ns > NowNs()) {
-        return Status::Invalid("time " + FormatRfc3339(spec.time_ns) + " is in the future");
-      }
-      if (spec.time_ns < parent.created_ns) {
-        return Status::Invalid("time " + FormatRfc3339(spec.time_ns) + " is before branch '" +
-                               parent.name + "' was created (" + FormatRfc3339(parent.created_ns) +
-                               ")");
-      }
-      Result<uint64_t> s = versions_->SeqAtTime(parent.id, static_cast<uint64_t>(spec.time_ns));
-      if (s.ok()) {
-        seq = *s;
-      } else if (s.status().IsNotFound() && first == 0) {
-        seq = 0;  // no op yet at that time: the fork point itself
-      } else {
-        return s.status();
-      }
-      if (seq < first) {
-        return Status::Invalid("branch '" + parent.name + "' had no state yet at " +
-                               FormatRfc3339(spec.time_ns));
-      }
+      STRATA_ASSIGN_OR_RETURN(seq, ResolveForkTime(parent, spec, first));
       break;
     }
   }
@@ -85,10 +66,36 @@ Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const Bra
   // between the check and the catalog naming the fork.
   const int64_t window = HistoryOf(parent);
   STRATA_ASSIGN_OR_RETURN(std::optional<TimePoint> oldest,
-                          OldestPoint(versions_, parent, window, NowNs()));
+                          OldestPoint(versions_, parent, window, clock_->NowNs()));
   STRATA_RETURN_IF_ERROR(CheckForkPoint(parent, window, oldest, spec, seq));
   // The caller makes the fork point durable (one Sync) before the catalog
   // names it.
+  return seq;
+}
+
+Result<uint64_t> BranchManager::ResolveForkTime(const BranchInfo& parent, const ForkSpec& spec,
+                                                uint64_t first) {
+  if (spec.time_ns > clock_->NowNs()) {
+    return Status::Invalid("time " + FormatRfc3339(spec.time_ns) + " is in the future");
+  }
+  if (spec.time_ns < parent.created_ns) {
+    return Status::Invalid("time " + FormatRfc3339(spec.time_ns) + " is before branch '" +
+                           parent.name + "' was created (" + FormatRfc3339(parent.created_ns) +
+                           ")");
+  }
+  uint64_t seq = 0;
+  Result<uint64_t> s = versions_->SeqAtTime(parent.id, static_cast<uint64_t>(spec.time_ns));
+  if (s.ok()) {
+    seq = *s;
+  } else if (s.status().IsNotFound() && first == 0) {
+    seq = 0;  // no op yet at that time: the fork point itself
+  } else {
+    return s.status();
+  }
+  if (seq < first) {
+    return Status::Invalid("branch '" + parent.name + "' had no state yet at " +
+                           FormatRfc3339(spec.time_ns));
+  }
   return seq;
 }
 
@@ -97,16 +104,16 @@ int64_t BranchManager::HistoryOf(const BranchInfo& b) const {
 }
 
 Result<std::optional<TimePoint>> BranchManager::OldestPointOf(const BranchInfo& b) {
-  return OldestPoint(versions_, b, HistoryOf(b), NowNs());
+  return OldestPoint(versions_, b, HistoryOf(b), clock_->NowNs());
 }
 
 Result<GcPoints> BranchManager::PlanRetention(uint32_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranchById(id);
   if (!b) return Status::NotFound("branch id " + std::to_string(id) + " is gone");
   STRATA_ASSIGN_OR_RETURN(std::optional<TimePoint> oldest,
-                          OldestPoint(versions_, *b, HistoryOf(*b), NowNs()));
+                          OldestPoint(versions_, *b, HistoryOf(*b), clock_->NowNs()));
   if (!oldest) return RetainedPoints(*cat, id, 0);
   versions_->RaiseHistoryFloor(id, oldest->seq, oldest->time_ns);
   return RetainedPoints(*cat, id, oldest->seq);
@@ -130,7 +137,7 @@ Result<BranchInfo> BranchManager::DetachBranch(const std::string& name) {
   Lineage ancestors;
   std::string parent_name;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     std::shared_ptr<const CatalogData> cat = catalog_->Current();
     const BranchInfo* b = cat->FindBranch(name);
     if (!b) return NoBranch(name);
@@ -149,7 +156,7 @@ Result<BranchInfo> BranchManager::DetachBranch(const std::string& name) {
   // the ancestors keep what it reads, and whatever the branch (or a child of
   // it) writes meanwhile lands above seq 0.
   Result<uint64_t> bytes = versions_->Detach(id, ancestors);
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   detaching_.erase(id);
   if (!bytes.ok()) return bytes.status();
   BranchInfo info;
@@ -171,7 +178,10 @@ Result<BranchInfo> BranchManager::DetachBranch(const std::string& name) {
 }
 
 Result<uint32_t> BranchManager::NextId(const CatalogData& cat) {
-  next_id_ = std::max({next_id_, versions_->MaxBranchIdInLog() + 1});
+  // 64-bit: an id from a damaged op log may be UINT32_MAX.
+  next_id_ = static_cast<uint32_t>(
+      std::min<uint64_t>(std::max<uint64_t>(next_id_, uint64_t{versions_->MaxBranchIdInLog()} + 1),
+                         uint64_t{kMaxBranchId} + 1));
   if (next_id_ >= reserved_end_) {
     // Reserve a block of ids in the catalog before handing any out: a branch
     // whose creation fails may leave records under its id in the op log or
@@ -179,12 +189,19 @@ Result<uint32_t> BranchManager::NextId(const CatalogData& cat) {
     // whatever was trimmed since. One catalog write per kIdBlock creations.
     constexpr uint32_t kIdBlock = 64;
     const uint32_t from = std::max(next_id_, cat.next_branch_id);
+    // An id past kMaxBranchId would share inode numbers with another branch
+    // (MakeIno, layers/key.h): refuse rather than hand one out.
+    if (from > kMaxBranchId) {
+      return Status::NoSpace("branch ids are exhausted (2^24): a store hands out " +
+                             std::to_string(kMaxBranchId) + " ids and never reuses one");
+    }
+    const uint32_t end = std::min(from + kIdBlock, kMaxBranchId + 1);
     STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
-      c.next_branch_id = std::max(c.next_branch_id, from + kIdBlock);
+      c.next_branch_id = std::max(c.next_branch_id, end);
       return Status::OK();
     }));
     next_id_ = from;
-    reserved_end_ = from + kIdBlock;
+    reserved_end_ = end;
   }
   return next_id_++;
 }
@@ -201,7 +218,7 @@ Status BranchManager::ApplyPostgresFixups(const Lineage& child, uint64_t root) {
   InodeAttr attr;
   if (attr_bytes && DecodeInodeAttr(*attr_bytes, &attr)) {
     attr.nlink = attr.nlink > 0 ? attr.nlink - 1 : 0;
-    attr.ctime_ns = NowNs();
+    attr.ctime_ns = clock_->NowNs();
     puts.push_back({AttrKey(ino), false, EncodeInodeAttr(attr)});
     // Its last name is gone: the child's filesystem purges it (docs/gc.md).
     if (attr.nlink == 0) puts.push_back({OrphanKey(ino), false, ""});
@@ -221,7 +238,7 @@ Status BranchManager::CheckTier(Durability tier) const {
 }
 
 Status BranchManager::ApplyDurabilities() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (const BranchInfo& b : catalog_->Current()->branches) {
     const Durability tier = b.durability.value_or(default_tier_);
     Status st = CheckTier(tier);
@@ -239,7 +256,7 @@ Result<BranchInfo> BranchManager::UpdateBranch(const std::string& name, const Br
   if (patch.history_s && *patch.history_s) {
     STRATA_RETURN_IF_ERROR(CheckHistorySeconds(**patch.history_s));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (patch.tier) STRATA_RETURN_IF_ERROR(CheckTier(*patch.tier));
   const BranchInfo* b = catalog_->Current()->FindBranch(name);
   if (!b) return NoBranch(name);
@@ -272,6 +289,24 @@ Status BranchManager::StartChild(uint32_t id, const Lineage& lineage, uint64_t r
   return st;
 }
 
+Status BranchManager::StartRoot(const BranchInfo& info, uint32_t uid, uint32_t gid) {
+  STRATA_RETURN_IF_ERROR(versions_->CreateBranch(info.id));
+  STRATA_RETURN_IF_ERROR(versions_->SetDurability(info.id, *info.durability));
+  InodeAttr root;
+  root.ino = info.root_ino;
+  root.mode = S_IFDIR | 0700;
+  root.uid = uid;
+  root.gid = gid;
+  root.nlink = 2;
+  root.data_id = root.ino;
+  root.atime_ns = root.mtime_ns = root.ctime_ns = info.created_ns;
+  Result<uint64_t> seq =
+      versions_->Commit(info.id, {{AttrKey(root.ino), false, EncodeInodeAttr(root)}});
+  Status st = seq.ok() ? versions_->Sync() : seq.status();
+  if (!st.ok()) versions_->DropBranch(info.id).PermitUnchecked();
+  return st;
+}
+
 Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const std::string& from,
                                                const BranchOptions& opts) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", name));
@@ -282,7 +317,7 @@ Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const st
     return Status::Invalid("expires_at and idle_timeout_seconds must be >= 0");
   }
   if (opts.history_s) STRATA_RETURN_IF_ERROR(CheckHistorySeconds(*opts.history_s));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   if (cat->FindBranch(name)) return Status::Exists("branch '" + name + "' already exists");
   if (admit_) STRATA_RETURN_IF_ERROR(admit_(*cat, opts.owner));
@@ -294,27 +329,11 @@ Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const st
   STRATA_ASSIGN_OR_RETURN(info.id, NextId(*cat));
   cat = catalog_->Current();
   info.name = name;
-  info.created_ns = NowNs();
+  info.created_ns = clock_->NowNs();
   info.durability = tier.value_or(default_tier_);
   if (from.empty()) {
     info.root_ino = MakeIno(info.id, kRootCounter);
-    STRATA_RETURN_IF_ERROR(versions_->CreateBranch(info.id));
-    STRATA_RETURN_IF_ERROR(versions_->SetDurability(info.id, *info.durability));
-    InodeAttr root;
-    root.ino = info.root_ino;
-    root.mode = S_IFDIR | 0700;
-    root.uid = uid;
-    root.gid = gid;
-    root.nlink = 2;
-    root.data_id = root.ino;
-    root.atime_ns = root.mtime_ns = root.ctime_ns = info.created_ns;
-    Result<uint64_t> seq =
-        versions_->Commit(info.id, {{AttrKey(root.ino), false, EncodeInodeAttr(root)}});
-    Status st = seq.ok() ? versions_->Sync() : seq.status();
-    if (!st.ok()) {
-      versions_->DropBranch(info.id).PermitUnchecked();
-      return st;
-    }
+    STRATA_RETURN_IF_ERROR(StartRoot(info, uid, gid));
   } else {
     STRATA_ASSIGN_OR_RETURN(ForkSpec spec, ParseForkSpec(from));
     const BranchInfo* parent = cat->FindBranch(spec.parent);
@@ -339,7 +358,7 @@ Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const st
 }
 
 Status BranchManager::DeleteBranch(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranch(name);
   if (!b) return NoBranch(name);
@@ -366,7 +385,7 @@ Status BranchManager::DeleteBranch(const std::string& name) {
 }
 
 Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranch(name);
   if (!b) return NoBranch(name);
@@ -387,7 +406,7 @@ Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
   BranchInfo info = *b;
   const uint32_t old_id = b->id;
   STRATA_ASSIGN_OR_RETURN(info.id, NextId(*cat));
-  info.created_ns = NowNs();
+  info.created_ns = clock_->NowNs();
   STRATA_ASSIGN_OR_RETURN(info.fork_seq, ResolveForkSeq(*cat, *parent, ForkSpec{}));
   Lineage lineage = cat->LineageOf(parent->id, info.fork_seq);
   lineage.insert(lineage.begin(), Level{info.id, UINT64_MAX});
@@ -418,7 +437,7 @@ Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
 Result<SnapshotInfo> BranchManager::CreateSnapshot(const std::string& branch,
                                                    const std::string& name) {
   STRATA_RETURN_IF_ERROR(ValidateName("snapshot", name));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranch(branch);
   if (!b) return NoBranch(branch);
@@ -426,7 +445,7 @@ Result<SnapshotInfo> BranchManager::CreateSnapshot(const std::string& branch,
   SnapshotInfo s;
   s.name = name;
   s.branch = b->id;
-  s.created_ns = NowNs();
+  s.created_ns = clock_->NowNs();
   s.seq = versions_->HeadSeq(b->id);
   // The snapshot's seq must survive a crash before the catalog names it.
   STRATA_RETURN_IF_ERROR(versions_->Sync());
@@ -438,7 +457,7 @@ Result<SnapshotInfo> BranchManager::CreateSnapshot(const std::string& branch,
 }
 
 Status BranchManager::DeleteSnapshot(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!catalog_->Current()->FindSnapshot(name)) {
     return Status::NotFound("no snapshot named '" + name + "'");
   }

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,7 +15,11 @@
 #include "catalog/catalog.h"
 #include "catalog/fork_spec.h"
 #include "catalog/history.h"
+#include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
+#include "layers/key.h"
 #include "layers/version_store.h"
 
 namespace strata {
@@ -42,11 +45,14 @@ struct BranchPatch {
 
 class BranchManager {
  public:
-  BranchManager(Catalog* catalog, VersionStore* versions)
-      : catalog_(catalog), versions_(versions) {}
+  // `clock` stamps created_ns, judges `@time:` fork points (the future, the
+  // history window) and must be the clock `versions` stamps commits with.
+  BranchManager(Catalog* catalog, VersionStore* versions, Clock* clock = Clock::Real())
+      : catalog_(catalog), versions_(versions), clock_(clock) {}
 
-  // Called after a branch name stops naming the branch it named (delete or
-  // reset), so the filesystem can drop cached entries.
+  // Called, under the manager's lock, after a branch name stops naming the
+  // branch it named (delete or reset), so the filesystem can drop cached
+  // entries.
   void SetBranchGoneListener(std::function<void(const std::string& name)> fn) {
     gone_ = std::move(fn);
   }
@@ -62,7 +68,7 @@ class BranchManager {
   int64_t default_history() const { return default_history_s_; }
   int64_t HistoryOf(const BranchInfo& b) const;
   // The oldest point of `b` a fork may still use (catalog/history.h).
-  Result<std::optional<TimePoint>> OldestPointOf(const BranchInfo& b);
+  Result<std::optional<TimePoint>> OldestPointOf(const BranchInfo& b) EXCLUDES(mu_);
 
   // Called, under the manager's lock, with the new read path of a branch
   // whose lineage changed while it exists (detach), so the filesystem stops
@@ -73,7 +79,7 @@ class BranchManager {
 
   // Hands every branch's tier to the version store (after Recover). Fails if
   // a branch wants kRemote and there is no walsink server.
-  Status ApplyDurabilities();
+  Status ApplyDurabilities() EXCLUDES(mu_);
 
   // Asked, under the manager's lock, before a branch of `owner` is created;
   // a non-OK status refuses the creation before anything is made (quotas).
@@ -84,66 +90,98 @@ class BranchManager {
   // mode 0700. Otherwise a fork spec (catalog/fork_spec.h). An unset tier is
   // the default tier (SetDurabilityPolicy), recorded in the catalog.
   Result<BranchInfo> CreateBranch(const std::string& name, const std::string& from,
-                                  const BranchOptions& opts);
+                                  const BranchOptions& opts) EXCLUDES(mu_);
   Result<BranchInfo> CreateBranch(const std::string& name, const std::string& from, uint32_t uid,
                                   uint32_t gid, std::optional<Durability> tier = std::nullopt) {
     return CreateBranch(name, from, BranchOptions{uid, gid, tier, "", 0, 0, std::nullopt});
   }
   // Changes a branch's settings; a new tier applies from the next barrier.
-  Result<BranchInfo> UpdateBranch(const std::string& name, const BranchPatch& patch);
+  Result<BranchInfo> UpdateBranch(const std::string& name, const BranchPatch& patch) EXCLUDES(mu_);
   Result<BranchInfo> SetDurability(const std::string& name, Durability tier) {
     return UpdateBranch(name, BranchPatch{tier, std::nullopt, std::nullopt, std::nullopt});
   }
   // Deletes the branch and its credentials.
-  Status DeleteBranch(const std::string& name);
+  Status DeleteBranch(const std::string& name) EXCLUDES(mu_);
   // Moves the branch to its parent's current head, dropping its own changes.
-  Result<BranchInfo> ResetBranch(const std::string& name);
+  Result<BranchInfo> ResetBranch(const std::string& name) EXCLUDES(mu_);
   // Copies into the branch what it reads from its ancestors and makes it a
   // root branch (docs/gc.md, "Detach"). kInvalid for a root branch.
-  Result<BranchInfo> DetachBranch(const std::string& name);
+  Result<BranchInfo> DetachBranch(const std::string& name) EXCLUDES(mu_);
   // The points collection must keep for branch `id` now. Raises the
   // branch's history floor to the start of its window first, so that no
   // fork can name a point this plan lets go (docs/gc.md, "The window").
-  Result<GcPoints> PlanRetention(uint32_t id);
-  Result<SnapshotInfo> CreateSnapshot(const std::string& branch, const std::string& name);
-  Status DeleteSnapshot(const std::string& name);
+  Result<GcPoints> PlanRetention(uint32_t id) EXCLUDES(mu_);
+  Result<SnapshotInfo> CreateSnapshot(const std::string& branch, const std::string& name)
+      EXCLUDES(mu_);
+  Status DeleteSnapshot(const std::string& name) EXCLUDES(mu_);
+
+  // The largest branch id there can be: MakeIno (layers/key.h) keeps 24 bits
+  // for it. Ids are never reused, so a store hands out at most this many.
+  static constexpr uint32_t kMaxBranchId = kMaxInoBranch;
 
  private:
   // The seq of the parent named by `spec`. The caller syncs it (StartChild).
+  // Under mu_, as PlanRetention: no collection can let the point go between
+  // the check and the catalog naming the fork.
   Result<uint64_t> ResolveForkSeq(const CatalogData& cat, const BranchInfo& parent,
-                                  const ForkSpec& spec);
+                                  const ForkSpec& spec) REQUIRES(mu_);
+  // The seq of `parent` at `spec`'s time (kTime), checked against the clock
+  // and the parent's creation.
+  Result<uint64_t> ResolveForkTime(const BranchInfo& parent, const ForkSpec& spec, uint64_t first);
   // Makes a child of a running cluster start as its own server: removes
   // postmaster.pid, which names the parent's postmaster (docs/postgres.md).
-  Status ApplyPostgresFixups(const Lineage& child, uint64_t root);
+  Status ApplyPostgresFixups(const Lineage& child, uint64_t root) REQUIRES(mu_);
   // A new branch in the version store forked at (parent, seq), with fixups.
-  Status StartChild(uint32_t id, const Lineage& lineage, uint64_t root, Durability tier);
+  Status StartChild(uint32_t id, const Lineage& lineage, uint64_t root, Durability tier)
+      REQUIRES(mu_);
+  // A new root branch `info` in the version store: its top directory at
+  // seq 1, made durable.
+  Status StartRoot(const BranchInfo& info, uint32_t uid, uint32_t gid) REQUIRES(mu_);
 
   // An id never used before, not even by a creation that failed and left
   // op-log records behind: ids come from a block reserved in the catalog.
-  // REQUIRES: mu_ held.
-  Result<uint32_t> NextId(const CatalogData& cat);
+  // kNoSpace once ids above kMaxBranchId would be needed.
+  Result<uint32_t> NextId(const CatalogData& cat) REQUIRES(mu_);
 
   // kInvalid if `tier` cannot be honoured on this mount.
   Status CheckTier(Durability tier) const;
-  // kBusy if the branch is being detached. REQUIRES: mu_ held.
-  Status CheckNotDetaching(const BranchInfo& b) const;
+  // kBusy if the branch is being detached.
+  Status CheckNotDetaching(const BranchInfo& b) const REQUIRES(mu_);
   // Hands the new lineage of `id` and of its descendants to the listener.
-  // REQUIRES: mu_ held.
-  void AnnounceLineages(const CatalogData& cat, uint32_t id);
+  void AnnounceLineages(const CatalogData& cat, uint32_t id) REQUIRES(mu_);
 
+  // Set at construction.
   Catalog* const catalog_;
   VersionStore* const versions_;
+  Clock* const clock_;
+
+  // Set once, by the Set* calls before any other call; read without a lock.
   Durability default_tier_ = Durability::kLocal;
   bool remote_available_ = false;
   int64_t default_history_s_ = 3600;
-  std::mutex mu_;              // one branch/snapshot change at a time
-  uint32_t next_id_ = 0;       // GUARDED_BY(mu_)
-  uint32_t reserved_end_ = 0;  // ids below this (from next_id_) are ours; GUARDED_BY(mu_)
-  // Branches whose detach copy runs outside mu_; GUARDED_BY(mu_).
-  std::set<uint32_t> detaching_;
   std::function<void(const std::string&)> gone_;
   std::function<void(uint32_t, const Lineage&)> lineage_changed_;
   Admission admit_;
+
+  // One branch or snapshot change at a time. Lock order, outer to inner:
+  //   Collector::pass_mu_ -> mu_ (PlanRetention runs inside a GC pass);
+  //   mu_ -> Catalog::update_mu_ -> Catalog::mu_;
+  //   mu_ -> every VersionStore lock (it calls CreateBranch, Commit, Sync,
+  //     DropBranch, ... with mu_ held; Detach's copy runs without it). Sync
+  //     waits for a barrier of the sink with mu_ held: creations queue
+  //     behind it, which is what makes a fork point durable first;
+  //   mu_ -> what the listeners take: gone_ and lineage_changed_ take
+  //     FuseServer::fs_mu_, then (released) BranchFs::mu_ and cache_mu_
+  //     (fs/branch_fs.h); admit_ takes Collector::mu_ (SpaceOf) and
+  //     VersionStore locks.
+  // So a listener or admission must never call back into this manager, and
+  // nothing that holds BranchFs::mu_, FuseServer::fs_mu_ or Collector::mu_
+  // may call into it.
+  Mutex mu_;
+  uint32_t next_id_ GUARDED_BY(mu_) = 0;
+  uint32_t reserved_end_ GUARDED_BY(mu_) = 0;  // ids below this (from next_id_) are ours
+  // Branches whose detach copy runs outside mu_.
+  std::set<uint32_t> detaching_ GUARDED_BY(mu_);
 };
 
 }  // namespace strata

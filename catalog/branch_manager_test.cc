@@ -3,9 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "catalog/branch_test_util.h"
@@ -47,12 +45,45 @@ TEST(BranchManager, RootBranchHasATopDirectoryOwnedByUidGidMode0700) {
   }
 }
 
+TEST(BranchManager, BranchIdsStopWhereInodeNumbersCannotHoldThem) {
+  BranchEnv env;
+  ASSERT_OK(env.Open());
+  constexpr uint32_t kMax = BranchManager::kMaxBranchId;
+  static_assert(kMax == (1u << 24) - 1, "MakeIno keeps 24 bits for the branch id");
+  // As if every id below were taken: the catalog's allocator two short of the limit.
+  ASSERT_OK(env.catalog()->Update([](CatalogData& c) {
+    c.next_branch_id = kMax - 1;
+    return Status::OK();
+  }));
+  ASSERT_OK_AND_ASSIGN(BranchInfo a, env.manager()->CreateBranch("a", "", 0, 0));
+  EXPECT_EQ(a.id, kMax - 1);
+  ASSERT_OK_AND_ASSIGN(BranchInfo b, env.manager()->CreateBranch("b", "a", 0, 0));
+  EXPECT_EQ(b.id, kMax);
+  EXPECT_EQ(InoBranch(MakeIno(b.id, 7)), b.id);  // the last id still has inodes of its own
+  Put(env, "b", "k", "v");
+  EXPECT_EQ(Val(env, "b", "k"), "v");
+
+  const uint64_t version = env.catalog()->Current()->version;
+  Result<BranchInfo> c = env.manager()->CreateBranch("c", "", 0, 0);
+  EXPECT_EQ(c.status().code(), Code::kNoSpace) << c.status().ToString();
+  EXPECT_NE(c.status().message().find("branch ids are exhausted (2^24)"), std::string::npos)
+      << c.status().message();
+  EXPECT_EQ(CodeOf(env.manager()->CreateBranch("c", "a", 0, 0)), Code::kNoSpace);
+  EXPECT_EQ(CodeOf(env.manager()->ResetBranch("b")), Code::kNoSpace);  // a reset needs an id
+  EXPECT_EQ(env.catalog()->Current()->version, version);
+  EXPECT_EQ(env.Find("c"), nullptr);
+  // Ids are never reused, not after a restart either.
+  ASSERT_OK(env.ReopenFromCatalog());
+  EXPECT_EQ(CodeOf(env.manager()->CreateBranch("c", "", 0, 0)), Code::kNoSpace);
+  EXPECT_EQ(Val(env, "b", "k"), "v");
+}
+
 class ForkTest : public ::testing::Test {
  protected:
   // main: seq1 root dir, seq2 k=v2 (snapshot s2), seq3 k=v3, seq4 k=v4.
   void SetUp() override {
     ASSERT_OK(env.Open());
-    after_seq2 = testing::MakeForkHistory(env);
+    after_seq2 = testing::MakeForkHistory(env, clock);
   }
   // Expects CreateBranch(name, from) to fail with `code` and change nothing.
   void ExpectRefused(const std::string& name, const std::string& from, Code code) {
@@ -71,6 +102,7 @@ class ForkTest : public ::testing::Test {
     EXPECT_FALSE(env.vs()->HasBranch(next_id));
   }
   BranchEnv env;
+  ManualClock* const clock = env.UseManualClock();
   int64_t after_seq2 = 0;
 };
 
@@ -123,7 +155,8 @@ TEST_F(ForkTest, BadRequestsFailWithTheRightCodeAndLeaveNoHalfMadeState) {
   ExpectRefused("c", "main@other-snap", Code::kInvalid);  // a snapshot of another branch
   ExpectRefused("c", "main@seq:5", Code::kInvalid);       // beyond the head (4)
   ExpectRefused("c", "main@seq:0", Code::kInvalid);       // before a root's first op
-  ExpectRefused("c", "main@time:" + Rfc3339Ns(NowNs() + 3600ll * 1000000000), Code::kInvalid);
+  ExpectRefused("c", "main@time:" + Rfc3339Ns(clock->NowNs() + 3600ll * 1000000000),
+                Code::kInvalid);
   ExpectRefused("c", "main@time:2000-01-01T00:00:00Z", Code::kInvalid);
   ExpectRefused("c", "main@time:never", Code::kInvalid);
   ExpectRefused("c", "main@", Code::kInvalid);

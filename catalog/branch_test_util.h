@@ -6,7 +6,6 @@
 #include <ctime>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "catalog/branch_manager.h"
@@ -24,7 +23,7 @@ class BranchEnv : public TestEnv {
   Status Open() override {
     STRATA_RETURN_IF_ERROR(TestEnv::Open());
     STRATA_ASSIGN_OR_RETURN(catalog_, Catalog::Load(store()));
-    manager_ = std::make_unique<BranchManager>(catalog_.get(), vs());
+    manager_ = std::make_unique<BranchManager>(catalog_.get(), vs(), clock());
     return Status::OK();
   }
   void Close() override {
@@ -74,14 +73,16 @@ inline uint64_t Put(BranchEnv& env, const std::string& branch, const std::string
 }
 
 // main (created with `opts`): seq1 root dir, seq2 k=v2 (snapshot s2), seq3
-// k=v3, seq4 k=v4. Returns a time between seq 2 and seq 3.
-inline int64_t MakeForkHistory(BranchEnv& env, const BranchOptions& opts = BranchOptions{}) {
+// k=v3, seq4 k=v4. Returns a time between seq 2 and seq 3, which `clock`
+// (the env's, from UseManualClock) separates.
+inline int64_t MakeForkHistory(BranchEnv& env, ManualClock* clock,
+                               const BranchOptions& opts = BranchOptions{}) {
   EXPECT_TRUE(env.manager()->CreateBranch("main", "", opts).ok());
   Put(env, "main", "k", "v2");
   EXPECT_TRUE(env.manager()->CreateSnapshot("main", "s2").ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  const int64_t after_seq2 = NowNs();
-  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  clock->Advance(std::chrono::milliseconds(2));
+  const int64_t after_seq2 = clock->NowNs();
+  clock->Advance(std::chrono::milliseconds(2));
   Put(env, "main", "k", "v3");
   Put(env, "main", "k", "v4");
   return after_seq2;

@@ -177,12 +177,12 @@ Result<std::unique_ptr<Catalog>> Catalog::Load(ObjectStore* store) {
 }
 
 std::shared_ptr<const CatalogData> Catalog::Current() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return data_;
 }
 
 Status Catalog::Update(const std::function<Status(CatalogData&)>& mutate) {
-  std::lock_guard update_lock(update_mu_);
+  MutexLock update_lock(&update_mu_);
   auto next = std::make_shared<CatalogData>(*Current());
   STRATA_RETURN_IF_ERROR(mutate(*next));
   next->version++;
@@ -195,7 +195,7 @@ Status Catalog::Update(const std::function<Status(CatalogData&)>& mutate) {
     if (!stored.ok() || *stored != bytes) return st;
   }
   if (next->version > 3) store_->Delete(CatalogKey(next->version - 3)).PermitUnchecked();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   data_ = std::move(next);
   return Status::OK();
 }

@@ -10,12 +10,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "layers/version_store.h"
 #include "objstore/object_store.h"
 
@@ -95,18 +96,25 @@ class Catalog {
   static Result<std::unique_ptr<Catalog>> Load(ObjectStore* store);
 
   // The current catalog; never modified once published.
-  std::shared_ptr<const CatalogData> Current() const;
+  std::shared_ptr<const CatalogData> Current() const EXCLUDES(mu_);
   // Applies `mutate` to a copy and stores it as the next version. If mutate or
-  // the write fails nothing changes.
-  Status Update(const std::function<Status(CatalogData&)>& mutate);
+  // the write fails nothing changes. `mutate` runs under update_mu_: it may
+  // call Current() but not Update().
+  Status Update(const std::function<Status(CatalogData&)>& mutate) EXCLUDES(update_mu_, mu_);
 
  private:
   Catalog(ObjectStore* store, std::shared_ptr<const CatalogData> data)
       : store_(store), data_(std::move(data)) {}
   ObjectStore* const store_;
-  std::mutex update_mu_;  // serializes Update
-  mutable std::mutex mu_;
-  std::shared_ptr<const CatalogData> data_;  // GUARDED_BY(mu_)
+
+  // Lock order: update_mu_ -> mu_. Callers may hold their own locks
+  // (BranchManager::mu_, FuseServer::fs_mu_): Catalog calls back into no
+  // one but the object store (with update_mu_ held, never mu_).
+  // Serializes Update, across its catalog write to the store.
+  Mutex update_mu_ ACQUIRED_BEFORE(mu_);
+  // Guards only the pointer swap: a leaf, held for no call out.
+  mutable Mutex mu_;
+  std::shared_ptr<const CatalogData> data_ GUARDED_BY(mu_);
 };
 
 }  // namespace strata

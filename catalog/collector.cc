@@ -17,6 +17,8 @@ namespace strata {
 namespace {
 
 constexpr int kMaxRoundsOnDemand = 16;  // Compact calls per branch in RunNow
+// How often a wait on a clock other than the real one looks at it again.
+constexpr std::chrono::milliseconds kManualClockPoll{1};
 
 uint64_t LayerCount(VersionStore* versions, const std::vector<BranchInfo>& branches) {
   uint64_t n = 0;
@@ -35,7 +37,11 @@ void AddResult(const CompactionResult& r, GcReport* report) {
 
 Collector::Collector(Catalog* catalog, VersionStore* versions, BranchManager* manager,
                      CollectorOptions options)
-    : catalog_(catalog), versions_(versions), manager_(manager), options_(std::move(options)) {}
+    : catalog_(catalog),
+      versions_(versions),
+      manager_(manager),
+      options_(std::move(options)),
+      clock_(options_.clock) {}
 
 Collector::~Collector() { Stop(); }
 
@@ -45,11 +51,28 @@ void Collector::Start() {
 
 void Collector::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
+}
+
+bool Collector::WaitOnClock(std::chrono::nanoseconds d, bool hurry) {
+  const auto until = clock_->SteadyNow() + d;
+  while (!stop_ && !(hurry && hurry_ > 0)) {
+    const auto now = clock_->SteadyNow();
+    if (now >= until) return true;
+    // The real clock moves by itself: one wait to the deadline. Any other
+    // (a test's ManualClock) moves only when told, which wakes nobody, so
+    // look at it again soon.
+    if (clock_ == Clock::Real()) {
+      cv_.WaitFor(&mu_, until - now);
+    } else {
+      cv_.WaitFor(&mu_, kManualClockPoll);
+    }
+  }
+  return false;
 }
 
 void Collector::Loop() {
@@ -57,16 +80,15 @@ void Collector::Loop() {
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
   // The first pass waits one interval: a fresh mount fetches pages lazily,
   // and a pass right away would read every layer's index from the store.
-  std::unique_lock lock(mu_);
-  while (
-      !cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stop_; })) {
-    lock.unlock();
+  MutexLock lock(&mu_);
+  while (WaitOnClock(std::chrono::milliseconds(options_.interval_ms), /*hurry=*/false)) {
+    lock.Unlock();
     {
-      std::lock_guard pass(pass_mu_);
+      MutexLock pass(&pass_mu_);
       Result<GcReport> r = Pass(catalog_->Current()->branches, /*on_demand=*/false);
       if (!r.ok()) spdlog::warn("gc: background pass: {}", r.status().ToString());
     }
-    lock.lock();
+    lock.Lock();
   }
 }
 
@@ -79,33 +101,33 @@ Result<GcReport> Collector::RunNow(const std::string& branch) {
     branches = {*b};
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     hurry_++;
   }
-  cv_.notify_all();
-  std::unique_lock pass(pass_mu_);
+  cv_.SignalAll();
+  MutexLock pass(&pass_mu_);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     hurry_--;
   }
   return Pass(branches, /*on_demand=*/true);
 }
 
 Result<GcReport> Collector::Pass(const std::vector<BranchInfo>& branches, bool on_demand) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = clock_->SteadyNow();
   GcReport report;
   report.bytes_before = versions_->StoreBytes();
   report.layers_before = LayerCount(versions_, branches);
   bool sweep = on_demand;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     sweep |= options_.sweep_every <= 1 || state_.passes % options_.sweep_every == 0;
     state_.running = CollectorState::Progress{"", 0, branches.size()};
   }
   Status first_error;
   for (size_t i = 0; i < branches.size(); i++) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (stop_ && !on_demand) break;
       state_.running->branch = branches[i].name;
       state_.running->done = i;
@@ -118,12 +140,11 @@ Result<GcReport> Collector::Pass(const std::vector<BranchInfo>& branches, bool o
   report.bytes_after = versions_->StoreBytes();
   report.layers_after = LayerCount(versions_, branches);
   report.elapsed_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
-  report.finished_ns = NowNs();
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_->SteadyNow() - t0).count();
+  report.finished_ns = clock_->NowNs();
   std::set<uint32_t> live;
   for (const BranchInfo& b : catalog_->Current()->branches) live.insert(b.id);
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   state_.running.reset();
   state_.passes++;
   state_.freed_bytes_total += report.freed_bytes;
@@ -147,7 +168,7 @@ Status Collector::CollectBranch(const BranchInfo& b, bool on_demand, bool sweep,
     const Seen now{versions_->HeadSeq(b.id), points.retain.pins, points.child_pins,
                    points.retain.window_start};
     if (!on_demand) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       auto it = seen_.find(b.id);
       if (it != seen_.end() && it->second == now && space_.count(b.id)) return Status::OK();
     }
@@ -159,7 +180,7 @@ Status Collector::CollectBranch(const BranchInfo& b, bool on_demand, bool sweep,
     if (!on_demand && !Throttle(r.read_bytes + r.written_bytes)) return Status::OK();
     if (!did) {
       // Nothing left to do at these points: skip the branch until they move.
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       seen_[b.id] = now;
       break;
     }
@@ -183,7 +204,7 @@ Status Collector::RefreshSpace(const BranchInfo& b, const GcPoints& points,
   const uint64_t head = versions_->HeadSeq(b.id);
   std::optional<uint64_t> logical;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto at = logical_at_seq_.find(b.id);
     auto sp = space_.find(b.id);
     if (at != logical_at_seq_.end() && at->second == head && sp != space_.end()) {
@@ -196,22 +217,21 @@ Status Collector::RefreshSpace(const BranchInfo& b, const GcPoints& points,
     if (!cat->FindBranchById(b.id)) return Status::NotFound("branch deleted");
     STRATA_ASSIGN_OR_RETURN(logical, TreeBytes(versions_, cat->LineageOf(b.id), b.root_ino));
   }
-  std::lock_guard lock(mu_);
-  space_[b.id] = {*logical, account.exclusive_bytes, account.history_bytes, NowNs()};
+  MutexLock lock(&mu_);
+  space_[b.id] = {*logical, account.exclusive_bytes, account.history_bytes, clock_->NowNs()};
   logical_at_seq_[b.id] = head;
   return Status::OK();
 }
 
 bool Collector::Throttle(uint64_t bytes) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   if (options_.rate_bytes == 0 || bytes == 0) return !stop_;
-  const auto wait = std::chrono::microseconds(bytes * 1000000 / options_.rate_bytes);
-  cv_.wait_for(lock, wait, [&] { return stop_ || hurry_ > 0; });
+  WaitOnClock(std::chrono::microseconds(bytes * 1000000 / options_.rate_bytes), /*hurry=*/true);
   return !stop_;
 }
 
 CollectorState Collector::State() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   CollectorState s = state_;
   s.background = options_.background;
   s.interval_ms = options_.interval_ms;
@@ -220,7 +240,7 @@ CollectorState Collector::State() {
 }
 
 std::optional<BranchSpace> Collector::SpaceOf(uint32_t branch) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = space_.find(branch);
   if (it == space_.end()) return std::nullopt;
   return it->second;

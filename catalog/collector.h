@@ -10,10 +10,9 @@
 // has nothing left to do.
 #pragma once
 
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,7 +20,10 @@
 
 #include "catalog/branch_manager.h"
 #include "catalog/catalog.h"
+#include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "layers/version_store.h"
 
 namespace strata {
@@ -32,6 +34,9 @@ struct CollectorOptions {
   uint64_t rate_bytes = 64ull << 20;  // per second, background passes; 0: unlimited
   int sweep_every = 10;               // background passes per leaked-object sweep
   CompactionPolicy policy;
+  // Times the interval between background passes and the rate budget's
+  // pauses, and stamps reports and space figures.
+  Clock* clock = Clock::Real();
 };
 
 // What one pass did.
@@ -79,14 +84,16 @@ class Collector {
   // Starts the background thread (if options.background).
   void Start();
   // Ends the background thread; an unfinished pass stops after its branch.
-  void Stop();
+  void Stop() EXCLUDES(mu_);
   // One pass now over `branch` (every branch if empty). A background pass
   // already running finishes first, unthrottled from then on. kNotFound for
   // an unknown branch.
-  Result<GcReport> RunNow(const std::string& branch);
+  Result<GcReport> RunNow(const std::string& branch) EXCLUDES(pass_mu_, mu_);
 
-  CollectorState State();
-  std::optional<BranchSpace> SpaceOf(uint32_t branch);
+  CollectorState State() EXCLUDES(mu_);
+  // Takes only mu_, so it may be called with BranchManager::mu_ held (the
+  // fleet's quota admission does).
+  std::optional<BranchSpace> SpaceOf(uint32_t branch) EXCLUDES(mu_);
 
  private:
   // What a branch's last compaction saw; equal again means nothing to do.
@@ -96,30 +103,43 @@ class Collector {
     uint64_t window_start = 0;
     bool operator==(const Seen&) const = default;
   };
-  void Loop();
-  // REQUIRES: pass_mu_ held.
-  Result<GcReport> Pass(const std::vector<BranchInfo>& branches, bool on_demand);
-  Status CollectBranch(const BranchInfo& b, bool on_demand, bool sweep, GcReport* report);
-  Status RefreshSpace(const BranchInfo& b, const GcPoints& points, const SpaceAccount* space);
+  void Loop() EXCLUDES(mu_, pass_mu_);
+  Result<GcReport> Pass(const std::vector<BranchInfo>& branches, bool on_demand) REQUIRES(pass_mu_)
+      EXCLUDES(mu_);
+  Status CollectBranch(const BranchInfo& b, bool on_demand, bool sweep, GcReport* report)
+      REQUIRES(pass_mu_) EXCLUDES(mu_);
+  Status RefreshSpace(const BranchInfo& b, const GcPoints& points, const SpaceAccount* space)
+      REQUIRES(pass_mu_) EXCLUDES(mu_);
   // Sleeps for `bytes` of the rate budget; false if Stop() came first.
-  bool Throttle(uint64_t bytes);
+  bool Throttle(uint64_t bytes) EXCLUDES(mu_);
+  // Waits until `d` has passed on the clock; false if Stop() (or, with
+  // `hurry`, a waiting RunNow) came first.
+  bool WaitOnClock(std::chrono::nanoseconds d, bool hurry) REQUIRES(mu_);
 
+  // Set at construction.
   Catalog* const catalog_;
   VersionStore* const versions_;
   BranchManager* const manager_;
   const CollectorOptions options_;
+  Clock* const clock_;
 
-  std::mutex pass_mu_;  // one pass at a time; before mu_
+  // Lock order, outer to inner: pass_mu_ -> BranchManager::mu_ (PlanRetention)
+  // -> the VersionStore's locks (Compact, SweepLeaked, Analyze, ...); and
+  // BranchManager::mu_ -> mu_ (SpaceOf, from the quota admission). So mu_ is
+  // never held across a call into the manager or the version store, only
+  // while reading or writing the fields below (and while the thread sleeps).
+  // Held for a whole pass: one pass at a time.
+  Mutex pass_mu_ ACQUIRED_BEFORE(mu_);
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;  // Stop() and RunNow() wake the thread's waits
+  bool stop_ GUARDED_BY(mu_) = false;
   // RunNow calls waiting for the running pass, which stops throttling then.
-  int hurry_ = 0;                                // GUARDED_BY(mu_)
-  CollectorState state_;                         // GUARDED_BY(mu_)
-  std::map<uint32_t, BranchSpace> space_;        // GUARDED_BY(mu_)
-  std::map<uint32_t, Seen> seen_;                // GUARDED_BY(mu_)
-  std::map<uint32_t, uint64_t> logical_at_seq_;  // GUARDED_BY(mu_): head seq of logical_bytes
+  int hurry_ GUARDED_BY(mu_) = 0;
+  CollectorState state_ GUARDED_BY(mu_);
+  std::map<uint32_t, BranchSpace> space_ GUARDED_BY(mu_);
+  std::map<uint32_t, Seen> seen_ GUARDED_BY(mu_);
+  std::map<uint32_t, uint64_t> logical_at_seq_ GUARDED_BY(mu_);  // head seq of logical_bytes
   std::thread thread_;
 };
 

@@ -91,20 +91,30 @@ TEST(Collector, RunNowNamesAnUnknownBranch) {
 
 TEST(Collector, TheBackgroundThreadRunsPassesUntilStopped) {
   BranchEnv env;
+  ManualClock* clock = env.UseManualClock();
   ASSERT_OK(env.Open());
   ASSERT_OK(env.manager()->CreateBranch("main", "", 0, 0));
-  CollectorOptions o;
-  o.interval_ms = 5;
+  CollectorOptions o;  // a pass a minute
+  o.clock = clock;
   Collector gc(env.catalog(), env.vs(), env.manager(), o);
   gc.Start();
-  for (int i = 0; i < 2000 && gc.State().passes < 3; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // No time passes on the clock, so no pass may start, however long the
+  // thread runs meanwhile; RunNow is the only pass.
+  ASSERT_OK(gc.RunNow(""));
+  EXPECT_EQ(gc.State().passes, 1u);
+  // Each minute of the clock lets one pass start; the loop waits (bounded)
+  // for the thread to run them.
+  const auto interval = std::chrono::milliseconds(o.interval_ms);
+  for (int i = 0; i < 10000 && gc.State().passes < 4; i++) {
+    clock->Advance(interval);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   gc.Stop();
   const uint64_t passes = gc.State().passes;
-  EXPECT_GE(passes, 3u);
+  EXPECT_GE(passes, 4u);
   EXPECT_TRUE(gc.SpaceOf(env.Find("main")->id).has_value());
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Stopped: however much time passes, no pass runs.
+  clock->Advance(10 * interval);
   EXPECT_EQ(gc.State().passes, passes);
 }
 

@@ -4,10 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "catalog/branch_manager.h"
@@ -29,7 +27,7 @@ class HistoryTest : public ::testing::Test {
     ASSERT_OK(env.Open());
     BranchOptions o;
     o.history_s = history_s;
-    after_seq2 = testing::MakeForkHistory(env, o);
+    after_seq2 = testing::MakeForkHistory(env, clock, o);
   }
   // The fork is refused with one sentence naming the oldest point, and
   // nothing is made.
@@ -48,6 +46,7 @@ class HistoryTest : public ::testing::Test {
     EXPECT_EQ(env.Find("x"), nullptr);
   }
   BranchEnv env;
+  ManualClock* const clock = env.UseManualClock();
   int64_t after_seq2 = 0;
 };
 

@@ -41,22 +41,22 @@ BranchFs::BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino)
 
 void BranchFs::SetLineage(Lineage lineage) {
   auto next = std::make_shared<const Lineage>(std::move(lineage));
-  std::lock_guard lock(mu_);  // no mutation runs across the swap
-  std::lock_guard cache_lock(cache_mu_);
+  MutexLock lock(&mu_);  // no mutation runs across the swap
+  MutexLock cache_lock(&cache_mu_);
   lineage_ = std::move(next);
   attrs_.clear();
   cache_gen_++;
 }
 
 BranchFs::LineageRef BranchFs::CurrentLineage() {
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(&cache_mu_);
   return lineage_;
 }
 
 Result<InodeAttr> BranchFs::LoadAttr(const LineageRef& lin, uint64_t ino) {
   uint64_t gen;
   {
-    std::lock_guard lock(cache_mu_);
+    MutexLock lock(&cache_mu_);
     // The cache holds what the current lineage shows; an operation that
     // started before SetLineage reads its own (old) view instead.
     auto it = attrs_.find(ino);
@@ -71,7 +71,7 @@ Result<InodeAttr> BranchFs::LoadAttr(const LineageRef& lin, uint64_t ino) {
   }
   // A mutation may have committed and cached a newer version while we read:
   // only cache what we read if no mutation ran in between.
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(&cache_mu_);
   if (cache_gen_ == gen && lin == lineage_) {
     if (attrs_.size() >= kAttrCacheMax) attrs_.clear();
     attrs_.emplace(ino, a);
@@ -80,14 +80,14 @@ Result<InodeAttr> BranchFs::LoadAttr(const LineageRef& lin, uint64_t ino) {
 }
 
 void BranchFs::CacheAttr(const InodeAttr& a) {
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(&cache_mu_);
   if (attrs_.size() >= kAttrCacheMax) attrs_.clear();
   attrs_[a.ino] = a;
   cache_gen_++;
 }
 
 void BranchFs::UncacheAttr(uint64_t ino) {
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(&cache_mu_);
   attrs_.erase(ino);
   cache_gen_++;
 }
@@ -149,7 +149,7 @@ InodeAttr BranchFs::NewInode(InodeAttr* parent, uint32_t mode, uint32_t uid, uin
 Result<InodeAttr> BranchFs::MakeNode(uint64_t dir, std::string_view name, uint32_t mode,
                                      uint32_t uid, uint32_t gid, uint64_t rdev) {
   STRATA_RETURN_IF_ERROR(NameCheck(name));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, dir, name));
@@ -168,7 +168,7 @@ Result<InodeAttr> BranchFs::Symlink(uint64_t dir, std::string_view name, std::st
   if (target.empty() || target.size() > kMaxSymlink) {
     return Status::TooBig("symlink target too long");
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, dir, name));
@@ -195,7 +195,7 @@ Result<std::string> BranchFs::ReadLink(uint64_t ino) {
 
 Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_view new_name) {
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status::Permission("hard link to a directory");
@@ -215,7 +215,7 @@ Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_vie
 }
 
 Status BranchFs::Unlink(uint64_t dir, std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
@@ -246,7 +246,7 @@ Result<bool> BranchFs::DirIsEmpty(const LineageRef& lin, uint64_t dir) {
 Status BranchFs::Rmdir(uint64_t dir, std::string_view name) {
   if (name == ".") return Status::Invalid("rmdir .");
   if (name == "..") return Status::NotEmpty("rmdir ..");
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
@@ -279,16 +279,86 @@ Result<bool> BranchFs::IsWithin(const LineageRef& lin, uint64_t dir, uint64_t an
   return Status::Corruption("directory tree deeper than 4096 levels");
 }
 
+// One rename as it is worked out: the two names, the parents (`np` is `op`
+// itself when one directory holds both names, so both edits land in one
+// copy), the source inode and the target's, if the new name exists.
+struct BranchFs::RenameOp {
+  uint64_t old_dir;
+  std::string_view old_name;
+  uint64_t new_dir;
+  std::string_view new_name;
+  InodeAttr& op;
+  InodeAttr& np;
+  InodeAttr src;
+  std::optional<InodeAttr> dst;
+  int64_t now;
+  std::vector<KeyPut> puts;
+};
+
+namespace {
+
+// A directory moving from one parent to another takes its ".." link along.
+void MoveDirLink(InodeAttr* from, InodeAttr* to) {
+  if (from->ino == to->ino) return;
+  from->nlink = from->nlink > 2 ? from->nlink - 1 : 2;
+  to->nlink++;
+}
+
+}  // namespace
+
+Status BranchFs::ExchangeNames(const LineageRef& lin, RenameOp* r) {
+  InodeAttr& src = r->src;
+  InodeAttr& dst = *r->dst;
+  if (dst.IsDir() && r->new_dir != r->old_dir) {
+    STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(lin, r->old_dir, dst.ino));
+    if (cycle) return Status::Invalid("cannot move a directory inside itself");
+  }
+  r->puts.push_back({DirentKey(r->new_dir, r->new_name), false, EncodeDirent(src.ino, src.mode)});
+  r->puts.push_back({DirentKey(r->old_dir, r->old_name), false, EncodeDirent(dst.ino, dst.mode)});
+  if (src.IsDir() && !dst.IsDir()) MoveDirLink(&r->op, &r->np);
+  if (dst.IsDir() && !src.IsDir()) MoveDirLink(&r->np, &r->op);
+  if (src.IsDir()) src.parent = r->new_dir;
+  if (dst.IsDir()) dst.parent = r->old_dir;
+  dst.ctime_ns = r->now;
+  r->puts.push_back(PutAttr(dst));
+  return Status::OK();
+}
+
+Status BranchFs::MoveName(const LineageRef& lin, RenameOp* r) {
+  InodeAttr& src = r->src;
+  if (r->dst) {
+    InodeAttr& dst = *r->dst;
+    if (src.IsDir() && !dst.IsDir()) return Status::NotDir("target is not a directory");
+    if (!src.IsDir() && dst.IsDir()) return Status::IsDir("target is a directory");
+    if (dst.IsDir()) {
+      STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, dst.ino));
+      if (!empty) return Status::NotEmpty("target directory not empty");
+      dst.nlink = 0;
+      r->np.nlink = r->np.nlink > 2 ? r->np.nlink - 1 : 2;  // the replaced directory's ".."
+    } else {
+      dst.nlink = dst.nlink > 0 ? dst.nlink - 1 : 0;
+    }
+    dst.ctime_ns = r->now;
+    r->puts.push_back(PutAttr(dst));
+    if (dst.nlink == 0) r->puts.push_back(PutOrphan(dst.ino));
+  }
+  r->puts.push_back({DirentKey(r->new_dir, r->new_name), false, EncodeDirent(src.ino, src.mode)});
+  r->puts.push_back({DirentKey(r->old_dir, r->old_name), true, ""});
+  if (src.IsDir()) {
+    MoveDirLink(&r->op, &r->np);
+    src.parent = r->new_dir;
+  }
+  return Status::OK();
+}
+
 Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t new_dir,
                         std::string_view new_name, unsigned flags) {
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Invalid("rename flags");
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(lin, old_dir));
   STRATA_ASSIGN_OR_RETURN(InodeAttr new_parent, LoadDir(lin, new_dir));
-  // One directory may be both parents: then both names must edit one copy.
-  InodeAttr& np = old_dir == new_dir ? op : new_parent;
   STRATA_ASSIGN_OR_RETURN(auto src_entry, LookupEntry(lin, old_dir, old_name));
   if (!src_entry) return Status::NotFound("no such entry");
   STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadAttr(lin, src_entry->first));
@@ -300,67 +370,24 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
     STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(lin, new_dir, src.ino));
     if (cycle) return Status::Invalid("cannot move a directory inside itself");
   }
-  const int64_t now = NowNs();
-  std::vector<KeyPut> puts;
-  std::optional<InodeAttr> dst;
+  InodeAttr& np = old_dir == new_dir ? op : new_parent;
+  RenameOp r{old_dir, old_name, new_dir, new_name, op, np, src, std::nullopt, NowNs(), {}};
   if (dst_entry) {
-    STRATA_ASSIGN_OR_RETURN(InodeAttr d, LoadAttr(lin, dst_entry->first));
-    dst = d;
-    if (dst->ino == src.ino) return Status::OK();  // two links to one inode: POSIX no-op
+    STRATA_ASSIGN_OR_RETURN(r.dst, LoadAttr(lin, dst_entry->first));
+    if (r.dst->ino == src.ino) return Status::OK();  // two links to one inode: POSIX no-op
   }
-  // Parent link counts: a directory contributes one link ("..") to its parent.
-  auto move_dir_link = [&](InodeAttr* from, InodeAttr* to) {
-    if (from->ino == to->ino) return;
-    from->nlink = from->nlink > 2 ? from->nlink - 1 : 2;
-    to->nlink++;
-  };
-  if (flags & RENAME_EXCHANGE) {
-    if (dst->IsDir() && new_dir != old_dir) {
-      STRATA_ASSIGN_OR_RETURN(bool cycle, IsWithin(lin, old_dir, dst->ino));
-      if (cycle) return Status::Invalid("cannot move a directory inside itself");
-    }
-    puts.push_back({DirentKey(new_dir, new_name), false, EncodeDirent(src.ino, src.mode)});
-    puts.push_back({DirentKey(old_dir, old_name), false, EncodeDirent(dst->ino, dst->mode)});
-    if (src.IsDir() && !dst->IsDir()) move_dir_link(&op, &np);
-    if (dst->IsDir() && !src.IsDir()) move_dir_link(&np, &op);
-    if (src.IsDir()) src.parent = new_dir;
-    if (dst->IsDir()) dst->parent = old_dir;
-    dst->ctime_ns = now;
-    puts.push_back(PutAttr(*dst));
-  } else {
-    if (dst) {
-      if (src.IsDir() && !dst->IsDir()) return Status::NotDir("target is not a directory");
-      if (!src.IsDir() && dst->IsDir()) return Status::IsDir("target is a directory");
-      if (dst->IsDir()) {
-        STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, dst->ino));
-        if (!empty) return Status::NotEmpty("target directory not empty");
-        dst->nlink = 0;
-        np.nlink = np.nlink > 2 ? np.nlink - 1 : 2;  // the replaced directory's ".."
-      } else {
-        dst->nlink = dst->nlink > 0 ? dst->nlink - 1 : 0;
-      }
-      dst->ctime_ns = now;
-      puts.push_back(PutAttr(*dst));
-      if (dst->nlink == 0) puts.push_back(PutOrphan(dst->ino));
-    }
-    puts.push_back({DirentKey(new_dir, new_name), false, EncodeDirent(src.ino, src.mode)});
-    puts.push_back({DirentKey(old_dir, old_name), true, ""});
-    if (src.IsDir()) {
-      move_dir_link(&op, &np);
-      src.parent = new_dir;
-    }
-  }
-  src.ctime_ns = now;
-  op.mtime_ns = op.ctime_ns = now;
-  np.mtime_ns = np.ctime_ns = now;
-  puts.push_back(PutAttr(src));
-  puts.push_back(PutAttr(op));
-  if (np.ino != op.ino) puts.push_back(PutAttr(np));
-  STRATA_RETURN_IF_ERROR(Commit(std::move(puts)));
-  CacheAttr(src);
+  STRATA_RETURN_IF_ERROR((flags & RENAME_EXCHANGE) ? ExchangeNames(lin, &r) : MoveName(lin, &r));
+  r.src.ctime_ns = r.now;
+  op.mtime_ns = op.ctime_ns = r.now;
+  np.mtime_ns = np.ctime_ns = r.now;
+  r.puts.push_back(PutAttr(r.src));
+  r.puts.push_back(PutAttr(op));
+  if (np.ino != op.ino) r.puts.push_back(PutAttr(np));
+  STRATA_RETURN_IF_ERROR(Commit(std::move(r.puts)));
+  CacheAttr(r.src);
   CacheAttr(op);
   if (np.ino != op.ino) CacheAttr(np);
-  if (dst) CacheAttr(*dst);
+  if (r.dst) CacheAttr(*r.dst);
   return Status::OK();
 }
 
@@ -405,7 +432,7 @@ Status BranchFs::TruncatePuts(const LineageRef& lin, InodeAttr* a, uint64_t size
 }
 
 Result<InodeAttr> BranchFs::SetAttr(uint64_t ino, const SetAttrRequest& req) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   const int64_t now = NowNs();
@@ -456,7 +483,7 @@ Result<size_t> BranchFs::Read(uint64_t ino, uint64_t offset, size_t size, char* 
 
 Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
   if (size == 0) return size_t{0};
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status::IsDir("write to a directory");
@@ -493,7 +520,7 @@ Status BranchFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len
   if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE) {
     return Status::NotSupported("unsupported fallocate mode");
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (!a.IsReg()) return Status::IsDir("fallocate of a non-regular file");
@@ -541,7 +568,7 @@ Status BranchFs::DropStaleOrphan(const LineageRef& lin, uint64_t ino) {
 }
 
 Status BranchFs::Purge(uint64_t ino) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   Result<InodeAttr> a = LoadAttr(lin, ino);
   if (!a.ok() && !a.status().IsNotFound()) return a.status();

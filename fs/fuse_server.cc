@@ -560,7 +560,7 @@ void FuseServer::Exit() {
 
 void FuseServer::InvalidateBranch(const std::string& name) {
   {
-    std::lock_guard lock(fs_mu_);
+    MutexLock lock(&fs_mu_);
     std::shared_ptr<const CatalogData> cat = catalog_->Current();
     for (auto it = fs_.begin(); it != fs_.end();) {
       it = cat->FindBranchById(it->first) ? std::next(it) : fs_.erase(it);
@@ -572,7 +572,7 @@ void FuseServer::InvalidateBranch(const std::string& name) {
 }
 
 bool FuseServer::ResolveNode(uint64_t nodeid, Node* out) {
-  std::lock_guard lock(nodes_mu_);
+  MutexLock lock(&nodes_mu_);
   auto it = nodes_.find(nodeid);
   if (it == nodes_.end()) return false;
   *out = it->second;
@@ -580,7 +580,7 @@ bool FuseServer::ResolveNode(uint64_t nodeid, Node* out) {
 }
 
 uint64_t FuseServer::RememberNode(uint32_t branch, uint64_t ino) {
-  std::lock_guard lock(nodes_mu_);
+  MutexLock lock(&nodes_mu_);
   auto [it, fresh] = ids_.try_emplace({branch, ino}, 0);
   if (fresh) {
     it->second = next_nodeid_++;
@@ -594,7 +594,7 @@ void FuseServer::ForgetNode(uint64_t nodeid, uint64_t n) {
   if (nodeid == kRootNode || nodeid == kControlNode) return;
   Node gone;
   {
-    std::lock_guard lock(nodes_mu_);
+    MutexLock lock(&nodes_mu_);
     auto it = nodes_.find(nodeid);
     if (it == nodes_.end()) return;
     if (it->second.lookups > n) {
@@ -623,7 +623,7 @@ void FuseServer::PurgeIfUnlinked(uint32_t branch, uint64_t ino) {
 }
 
 std::shared_ptr<FuseServer::FsSlot> FuseServer::SlotFor(uint32_t branch) {
-  std::lock_guard lock(fs_mu_);
+  MutexLock lock(&fs_mu_);
   auto it = fs_.find(branch);
   if (it != fs_.end()) return it->second;
   // The catalog is read under fs_mu_, so a SetLineage that follows a
@@ -652,7 +652,7 @@ std::shared_ptr<BranchFs> FuseServer::FsFor(uint32_t branch) {
 void FuseServer::SetLineage(uint32_t branch, Lineage lineage) {
   std::shared_ptr<BranchFs> fs;
   {
-    std::lock_guard lock(fs_mu_);
+    MutexLock lock(&fs_mu_);
     auto it = fs_.find(branch);
     if (it == fs_.end()) return;
     fs = it->second->fs;

@@ -12,12 +12,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <mutex>  // std::once_flag
 #include <string>
 #include <unordered_map>
 
 #include "catalog/catalog.h"
+#include "common/mutex.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "fs/branch_fs.h"
 #include "layers/version_store.h"
 
@@ -51,11 +53,11 @@ class FuseServer {
   void Exit();
   // Drops the kernel's cached root entry for `name` (branch created, deleted
   // or reset) and forgets the branch's BranchFs if it is gone.
-  void InvalidateBranch(const std::string& name);
+  void InvalidateBranch(const std::string& name) EXCLUDES(fs_mu_);
   // Gives the branch's BranchFs, if one exists, a new lineage (after
   // `strata branch detach`: the branch alone). Call once the catalog shows
   // the new lineage, so that a BranchFs made later starts with it.
-  void SetLineage(uint32_t branch, Lineage lineage);
+  void SetLineage(uint32_t branch, Lineage lineage) EXCLUDES(fs_mu_);
 
   // Used by the C callbacks in fuse_server.cc.
   struct Node {
@@ -63,20 +65,21 @@ class FuseServer {
     uint64_t ino = 0;
     uint64_t lookups = 0;
   };
-  bool ResolveNode(uint64_t nodeid, Node* out);
+  bool ResolveNode(uint64_t nodeid, Node* out) EXCLUDES(nodes_mu_);
   // Registers one kernel lookup of (branch, ino); returns its node id.
-  uint64_t RememberNode(uint32_t branch, uint64_t ino);
+  uint64_t RememberNode(uint32_t branch, uint64_t ino) EXCLUDES(nodes_mu_);
   // Drops n kernel lookups of a node. Once none is left the kernel holds the
   // inode no more (nor any open file of it), so one with no name is purged.
-  void ForgetNode(uint64_t nodeid, uint64_t n);
+  void ForgetNode(uint64_t nodeid, uint64_t n) EXCLUDES(nodes_mu_, fs_mu_);
   // The branch's BranchFs, made on first use, when it also purges the
   // branch's orphans (nothing of a branch is open before its first use).
-  std::shared_ptr<BranchFs> FsFor(uint32_t branch);
-  std::shared_ptr<BranchFs> FsForName(const std::string& name);
+  std::shared_ptr<BranchFs> FsFor(uint32_t branch) EXCLUDES(fs_mu_);
+  std::shared_ptr<BranchFs> FsForName(const std::string& name) EXCLUDES(fs_mu_);
   Catalog* catalog() const { return catalog_; }
   const FuseOptions& options() const { return options_; }
 
  private:
+  // Set at construction.
   VersionStore* const versions_;
   Catalog* const catalog_;
   const FuseOptions options_;
@@ -86,22 +89,31 @@ class FuseServer {
     std::once_flag orphans_purged;
   };
   // The slot of a branch, made if the catalog knows the branch.
-  std::shared_ptr<FsSlot> SlotFor(uint32_t branch);
-  void PurgeIfUnlinked(uint32_t branch, uint64_t ino);
+  std::shared_ptr<FsSlot> SlotFor(uint32_t branch) EXCLUDES(fs_mu_);
+  void PurgeIfUnlinked(uint32_t branch, uint64_t ino) EXCLUDES(nodes_mu_, fs_mu_);
 
+  // Set by Mount and Loop on the owner's thread before requests are served
+  // (looping_ publishes loop_thread_ to Exit).
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   std::atomic<bool> looping_{false};
   pthread_t loop_thread_{};
 
-  std::mutex nodes_mu_;
-  std::unordered_map<uint64_t, Node> nodes_;               // GUARDED_BY(nodes_mu_)
-  std::map<std::pair<uint32_t, uint64_t>, uint64_t> ids_;  // GUARDED_BY(nodes_mu_)
-  uint64_t next_nodeid_ = 3;                               // 1: root, 2: .strata.sock
+  // Locks: nodes_mu_ and fs_mu_ are never held together, and neither is held
+  // during a BranchFs operation (nor the orphan purge a slot's first use
+  // runs), so a slow commit or barrier never blocks node lookups. What is
+  // taken under them: under nodes_mu_ nothing; under fs_mu_, Catalog::mu_
+  // (Current) and VersionStore::branches_mu_ (HasBranch), each briefly.
+  // From above: BranchManager::mu_ -> fs_mu_ (its listeners call
+  // InvalidateBranch and SetLineage), so fs_mu_ must never be held while
+  // calling into the BranchManager.
+  Mutex nodes_mu_;
+  std::unordered_map<uint64_t, Node> nodes_ GUARDED_BY(nodes_mu_);
+  std::map<std::pair<uint32_t, uint64_t>, uint64_t> ids_ GUARDED_BY(nodes_mu_);
+  uint64_t next_nodeid_ GUARDED_BY(nodes_mu_) = 3;  // 1: root, 2: .strata.sock
 
-  // Never held during a BranchFs operation (nor is nodes_mu_).
-  std::mutex fs_mu_;
-  std::unordered_map<uint32_t, std::shared_ptr<FsSlot>> fs_;  // GUARDED_BY(fs_mu_)
+  Mutex fs_mu_;
+  std::unordered_map<uint32_t, std::shared_ptr<FsSlot>> fs_ GUARDED_BY(fs_mu_);
 };
 
 }  // namespace strata

@@ -68,6 +68,27 @@ struct RawTotals {
   explicit RawTotals(size_t n) : all(n), live(n), history(n), child(n) {}
 };
 
+// Apportions each object's bytes (values, index block, footer) to the
+// classes, in proportion to their raw bytes in it.
+void Apportion(const std::vector<LayerContents>& layers, const RawTotals& raw, GcAnalysis* out) {
+  out->live_bytes.assign(layers.size(), 0);
+  for (size_t l = 0; l < layers.size(); l++) {
+    const uint64_t total = layers[l].meta.bytes;
+    auto share = [&](uint64_t part) {
+      return raw.all[l] == 0
+                 ? 0
+                 : static_cast<uint64_t>(static_cast<long double>(total) * part / raw.all[l]);
+    };
+    out->space.layer_bytes += total;
+    out->live_bytes[l] = raw.all[l] == 0 ? 0 : share(raw.live[l]);
+    out->space.live_bytes += out->live_bytes[l];
+    out->space.history_bytes += share(raw.history[l]);
+    out->space.child_bytes += share(raw.child[l]);
+  }
+  out->space.garbage_bytes = out->space.layer_bytes - out->space.live_bytes;
+  out->space.exclusive_bytes = out->space.layer_bytes - out->space.child_bytes;
+}
+
 }  // namespace
 
 GcAnalysis AnalyzeLayers(const std::vector<LayerContents>& layers, const GcPoints& points) {
@@ -130,23 +151,7 @@ GcAnalysis AnalyzeLayers(const std::vector<LayerContents>& layers, const GcPoint
       if (keep_child[v]) raw.child[r.layer] += bytes;
     }
   }
-  // Apportion each object's bytes (values, index block, footer) to classes.
-  out.live_bytes.assign(layers.size(), 0);
-  for (size_t l = 0; l < layers.size(); l++) {
-    const uint64_t total = layers[l].meta.bytes;
-    auto share = [&](uint64_t part) {
-      return raw.all[l] == 0
-                 ? 0
-                 : static_cast<uint64_t>(static_cast<long double>(total) * part / raw.all[l]);
-    };
-    out.space.layer_bytes += total;
-    out.live_bytes[l] = raw.all[l] == 0 ? 0 : share(raw.live[l]);
-    out.space.live_bytes += out.live_bytes[l];
-    out.space.history_bytes += share(raw.history[l]);
-    out.space.child_bytes += share(raw.child[l]);
-  }
-  out.space.garbage_bytes = out.space.layer_bytes - out.space.live_bytes;
-  out.space.exclusive_bytes = out.space.layer_bytes - out.space.child_bytes;
+  Apportion(layers, raw, &out);
   return out;
 }
 

@@ -33,15 +33,16 @@ std::string EncodeInodeAttr(const InodeAttr& a) {
 bool DecodeInodeAttr(std::string_view v, InodeAttr* a) {
   if (v.size() != kAttrSize || static_cast<uint8_t>(v[0]) != kAttrVersion) return false;
   Reader r(v.substr(1));
-  uint64_t at, mt, ct;
-  bool ok = r.GetFixed64(&a->ino) && r.GetFixed32(&a->mode) && r.GetFixed32(&a->uid) &&
-            r.GetFixed32(&a->gid) && r.GetFixed32(&a->nlink) && r.GetFixed64(&a->size) &&
-            r.GetFixed64(&a->data_id) && r.GetFixed64(&a->rdev) && r.GetFixed64(&a->parent) &&
-            r.GetFixed64(&at) && r.GetFixed64(&mt) && r.GetFixed64(&ct);
+  uint64_t at = 0, mt = 0, ct = 0;
+  const bool ok = r.GetFixed64(&a->ino) && r.GetFixed32(&a->mode) && r.GetFixed32(&a->uid) &&
+                  r.GetFixed32(&a->gid) && r.GetFixed32(&a->nlink) && r.GetFixed64(&a->size) &&
+                  r.GetFixed64(&a->data_id) && r.GetFixed64(&a->rdev) && r.GetFixed64(&a->parent) &&
+                  r.GetFixed64(&at) && r.GetFixed64(&mt) && r.GetFixed64(&ct);
+  if (!ok) return false;
   a->atime_ns = static_cast<int64_t>(at);
   a->mtime_ns = static_cast<int64_t>(mt);
   a->ctime_ns = static_cast<int64_t>(ct);
-  return ok;
+  return true;
 }
 
 }  // namespace strata

@@ -10,7 +10,8 @@
 // file to zero gives it a fresh data_id, which hides every old page at once.
 //
 // Inode numbers are (branch id << 40) | counter, so inodes a branch creates
-// never collide with those it inherited from its ancestors.
+// never collide with those it inherited from its ancestors. That leaves 24
+// bits for the branch id (kMaxInoBranch) and 40 for the counter.
 //
 // Ino 0 is never an inode: its keys are bookkeeping for garbage collection
 // (docs/gc.md), invisible to the filesystem, and sort before every inode:
@@ -31,6 +32,10 @@ namespace strata {
 
 constexpr uint32_t kPageSize = 8192;
 constexpr int kInoBranchShift = 40;
+// The largest branch id MakeIno can hold: 2^24 - 1. A larger id would lose
+// its top bits and collide with another branch's inode numbers, so
+// BranchManager refuses to hand one out (kNoSpace).
+constexpr uint32_t kMaxInoBranch = (1u << (64 - kInoBranchShift)) - 1;
 constexpr uint64_t kRootCounter = 1;  // counter of a root branch's top directory
 
 enum class KeyKind : uint8_t {
@@ -42,6 +47,7 @@ enum class KeyKind : uint8_t {
   kOrphan = 6
 };
 
+// REQUIRES: branch <= kMaxInoBranch, counter < 2^40.
 inline uint64_t MakeIno(uint32_t branch, uint64_t counter) {
   return (static_cast<uint64_t>(branch) << kInoBranchShift) | counter;
 }

@@ -339,10 +339,11 @@ Status DecodeLayerFooter(std::string_view footer, const std::string& name, uint6
   return Status::OK();
 }
 
-Result<LayerIndex> DecodeLayerIndex(std::string_view index_block, std::string_view footer,
-                                    const std::string& name) {
-  Footer f;
-  STRATA_RETURN_IF_ERROR(ParseFooter(footer, name, &f));
+namespace {
+
+// The index region, checked against the footer and decompressed.
+Result<std::string> RawIndexRegion(std::string_view index_block, const Footer& f,
+                                   const std::string& name) {
   if (index_block.size() != f.index_length) {
     return Corrupt(name, "index region is " + U64(index_block.size()) + " bytes, footer says " +
                              U64(f.index_length) + " (truncated?)");
@@ -353,6 +354,112 @@ Result<LayerIndex> DecodeLayerIndex(std::string_view index_block, std::string_vi
   std::string raw;
   STRATA_RETURN_IF_ERROR(
       DecompressFrame(index_block, lf::kMaxIndexRawLength, nullptr, name, "index region", &raw));
+  return raw;
+}
+
+// The value reference of entry `i`. Values are written back to back in entry
+// order, so each one must start exactly where the previous one ended
+// (*next_offset, moved past it) and the last must end where the index
+// starts: no overlaps, no gaps, nothing outside [0, index_offset).
+Status DecodeValueRef(Reader* r, const Footer& f, uint64_t i, const std::string& name,
+                      uint64_t* next_offset, LayerEntry* e) {
+  ValueRef& ref = e->ref;
+  auto entry = [&] { return EntryName(i, e->key, e->seq); };  // only for errors
+  if (!r->GetFixed64(&ref.offset) || !r->GetFixed32(&ref.length) ||
+      !r->GetFixed32(&ref.raw_length) || !r->GetFixed64(&ref.checksum)) {
+    return Corrupt(name, "index truncated in " + entry());
+  }
+  if (ref.offset != *next_offset) {
+    return Corrupt(name, entry() + ": value at offset " + U64(ref.offset) + ", want " +
+                             U64(*next_offset) + " (values are back to back)");
+  }
+  if (ref.length == 0 || ref.length > f.index_offset - ref.offset) {
+    return Corrupt(name, entry() + ": value at offset " + U64(ref.offset) + " length " +
+                             U64(ref.length) + " outside the value area [0, " +
+                             U64(f.index_offset) + ")");
+  }
+  if (ref.raw_length <= lf::kInlineMax || ref.raw_length > lf::kMaxValueLength) {
+    return Corrupt(name, entry() + ": value at offset " + U64(ref.offset) + " raw length " +
+                             U64(ref.raw_length) + " out of range");
+  }
+  *next_offset = ref.offset + ref.length;
+  return Status::OK();
+}
+
+// Index entry `i`, which must sort after `prev` (null for the first).
+Status DecodeEntry(Reader* r, const Footer& f, uint64_t i, const LayerEntry* prev,
+                   const std::string& name, uint64_t* next_offset, LayerEntry* e) {
+  uint32_t key_len = 0;
+  std::string_view key;
+  uint8_t flags = 0;
+  if (!r->GetFixed32(&key_len) || !r->GetBytes(key_len, &key) || !r->GetFixed64(&e->seq) ||
+      !r->GetByte(&flags)) {
+    return Corrupt(name, "index truncated in entry " + U64(i) + " of " + U64(f.entry_count));
+  }
+  e->key.assign(key);
+  if ((flags & ~lf::kKnownFlags) != 0 ||
+      (flags & (lf::kFlagTombstone | lf::kFlagInline)) == (lf::kFlagTombstone | lf::kFlagInline)) {
+    return Corrupt(name,
+                   EntryName(i, key, e->seq) + ": bad flags 0x" + KeyHex(std::string(1, flags)));
+  }
+  if (prev) {
+    const int c = key.compare(prev->key);
+    if (c < 0 || (c == 0 && e->seq >= prev->seq)) {
+      return Corrupt(name, EntryName(i, key, e->seq) + " out of order after " +
+                               EntryName(i - 1, prev->key, prev->seq));
+    }
+  }
+  if (flags & lf::kFlagTombstone) {
+    e->tombstone = true;
+    return Status::OK();
+  }
+  if (!(flags & lf::kFlagInline)) return DecodeValueRef(r, f, i, name, next_offset, e);
+  e->inline_value = true;
+  uint32_t len = 0;
+  std::string_view value;
+  if (!r->GetFixed32(&len) || !r->GetBytes(len, &value)) {
+    return Corrupt(name, "index truncated in " + EntryName(i, key, e->seq));
+  }
+  if (len > lf::kInlineMax) {
+    return Corrupt(name, EntryName(i, key, e->seq) + ": inline value of " + U64(len) +
+                             " bytes, limit " + U64(lf::kInlineMax));
+  }
+  e->value.assign(value);
+  return Status::OK();
+}
+
+// The time map that ends the index region: it fills what is left exactly,
+// seqs ascending.
+Status DecodeTimeMap(Reader* r, const std::string& name, std::vector<TimePoint>* times) {
+  uint64_t time_count = 0;
+  if (!r->GetFixed64(&time_count)) return Corrupt(name, "index truncated before the time map");
+  if (time_count > r->remaining() / kTimePointSize ||
+      r->remaining() != time_count * kTimePointSize) {
+    return Corrupt(name, "time map of " + U64(time_count) + " points does not fit the " +
+                             U64(r->remaining()) + " bytes left in the index region");
+  }
+  times->reserve(time_count);
+  for (uint64_t i = 0; i < time_count; i++) {
+    TimePoint t;
+    if (!r->GetFixed64(&t.seq) || !r->GetFixed64(&t.time_ns)) {
+      return Corrupt(name, "time map truncated");  // unreachable: size checked above
+    }
+    if (!times->empty() && t.seq <= times->back().seq) {
+      return Corrupt(
+          name, "time map seq " + U64(t.seq) + " out of order after " + U64(times->back().seq));
+    }
+    times->push_back(t);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<LayerIndex> DecodeLayerIndex(std::string_view index_block, std::string_view footer,
+                                    const std::string& name) {
+  Footer f;
+  STRATA_RETURN_IF_ERROR(ParseFooter(footer, name, &f));
+  STRATA_ASSIGN_OR_RETURN(std::string raw, RawIndexRegion(index_block, f, name));
 
   LayerIndex index;
   index.info.branch = f.branch;
@@ -368,69 +475,12 @@ Result<LayerIndex> DecodeLayerIndex(std::string_view index_block, std::string_vi
 
   uint64_t min_seq = UINT64_MAX;
   uint64_t max_seq = 0;
-  // Values are written back to back in entry order, so each one must start
-  // exactly where the previous one ended and the last must end where the
-  // index starts: no overlaps, no gaps, nothing outside [0, index_offset).
-  uint64_t next_offset = 0;
+  uint64_t next_offset = 0;  // where the next referenced value must start
   Reader r(raw);
   for (uint64_t i = 0; i < f.entry_count; i++) {
     LayerEntry e;
-    uint32_t key_len = 0;
-    std::string_view key;
-    uint8_t flags = 0;
-    if (!r.GetFixed32(&key_len) || !r.GetBytes(key_len, &key) || !r.GetFixed64(&e.seq) ||
-        !r.GetByte(&flags)) {
-      return Corrupt(name, "index truncated in entry " + U64(i) + " of " + U64(f.entry_count));
-    }
-    e.key.assign(key);
-    if ((flags & ~lf::kKnownFlags) != 0 || (flags & (lf::kFlagTombstone | lf::kFlagInline)) ==
-                                               (lf::kFlagTombstone | lf::kFlagInline)) {
-      return Corrupt(name,
-                     EntryName(i, key, e.seq) + ": bad flags 0x" + KeyHex(std::string(1, flags)));
-    }
-    if (i > 0) {
-      const LayerEntry& prev = index.entries.back();
-      const int c = key.compare(prev.key);
-      if (c < 0 || (c == 0 && e.seq >= prev.seq)) {
-        return Corrupt(name, EntryName(i, key, e.seq) + " out of order after " +
-                                 EntryName(i - 1, prev.key, prev.seq));
-      }
-    }
-    if (flags & lf::kFlagTombstone) {
-      e.tombstone = true;
-    } else if (flags & lf::kFlagInline) {
-      e.inline_value = true;
-      uint32_t len = 0;
-      std::string_view value;
-      if (!r.GetFixed32(&len) || !r.GetBytes(len, &value)) {
-        return Corrupt(name, "index truncated in " + EntryName(i, key, e.seq));
-      }
-      if (len > lf::kInlineMax) {
-        return Corrupt(name, EntryName(i, key, e.seq) + ": inline value of " + U64(len) +
-                                 " bytes, limit " + U64(lf::kInlineMax));
-      }
-      e.value.assign(value);
-    } else {
-      ValueRef& ref = e.ref;
-      if (!r.GetFixed64(&ref.offset) || !r.GetFixed32(&ref.length) ||
-          !r.GetFixed32(&ref.raw_length) || !r.GetFixed64(&ref.checksum)) {
-        return Corrupt(name, "index truncated in " + EntryName(i, key, e.seq));
-      }
-      if (ref.offset != next_offset) {
-        return Corrupt(name, EntryName(i, key, e.seq) + ": value at offset " + U64(ref.offset) +
-                                 ", want " + U64(next_offset) + " (values are back to back)");
-      }
-      if (ref.length == 0 || ref.length > f.index_offset - ref.offset) {
-        return Corrupt(name, EntryName(i, key, e.seq) + ": value at offset " + U64(ref.offset) +
-                                 " length " + U64(ref.length) + " outside the value area [0, " +
-                                 U64(f.index_offset) + ")");
-      }
-      if (ref.raw_length <= lf::kInlineMax || ref.raw_length > lf::kMaxValueLength) {
-        return Corrupt(name, EntryName(i, key, e.seq) + ": value at offset " + U64(ref.offset) +
-                                 " raw length " + U64(ref.raw_length) + " out of range");
-      }
-      next_offset = ref.offset + ref.length;
-    }
+    const LayerEntry* prev = index.entries.empty() ? nullptr : &index.entries.back();
+    STRATA_RETURN_IF_ERROR(DecodeEntry(&r, f, i, prev, name, &next_offset, &e));
     min_seq = std::min(min_seq, e.seq);
     max_seq = std::max(max_seq, e.seq);
     index.entries.push_back(std::move(e));
@@ -439,26 +489,10 @@ Result<LayerIndex> DecodeLayerIndex(std::string_view index_block, std::string_vi
     return Corrupt(name, "values end at " + U64(next_offset) + " but the index starts at " +
                              U64(f.index_offset));
   }
-
-  uint64_t time_count = 0;
-  if (!r.GetFixed64(&time_count)) return Corrupt(name, "index truncated before the time map");
-  if (time_count > r.remaining() / kTimePointSize || r.remaining() != time_count * kTimePointSize) {
-    return Corrupt(name, "time map of " + U64(time_count) + " points does not fit the " +
-                             U64(r.remaining()) + " bytes left in the index region");
-  }
-  index.times.reserve(time_count);
-  for (uint64_t i = 0; i < time_count; i++) {
-    TimePoint t;
-    if (!r.GetFixed64(&t.seq) || !r.GetFixed64(&t.time_ns)) {
-      return Corrupt(name, "time map truncated");  // unreachable: size checked above
-    }
-    if (!index.times.empty() && t.seq <= index.times.back().seq) {
-      return Corrupt(name, "time map seq " + U64(t.seq) + " out of order after " +
-                               U64(index.times.back().seq));
-    }
+  STRATA_RETURN_IF_ERROR(DecodeTimeMap(&r, name, &index.times));
+  for (const TimePoint& t : index.times) {
     min_seq = std::min(min_seq, t.seq);
     max_seq = std::max(max_seq, t.seq);
-    index.times.push_back(t);
   }
 
   if (index.entries.empty() && index.times.empty()) min_seq = max_seq = 0;

@@ -1,12 +1,11 @@
 #include "layers/memtable.h"
 
 #include <algorithm>
-#include <mutex>
 
 namespace strata {
 
 void Memtable::Add(std::string_view key, uint64_t seq, bool tombstone, std::string value) {
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   bytes_ += key.size() + value.size() + 72;
   min_seq_ = std::min(min_seq_, seq);
   max_seq_ = std::max(max_seq_, seq);
@@ -14,7 +13,7 @@ void Memtable::Add(std::string_view key, uint64_t seq, bool tombstone, std::stri
 }
 
 void Memtable::AddTime(uint64_t seq, uint64_t time_ns) {
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   times_.push_back({seq, time_ns});
   min_seq_ = std::min(min_seq_, seq);
   max_seq_ = std::max(max_seq_, seq);
@@ -22,7 +21,7 @@ void Memtable::AddTime(uint64_t seq, uint64_t time_ns) {
 }
 
 std::optional<Version> Memtable::Get(std::string_view key, uint64_t max_seq) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   auto it = map_.lower_bound(Probe(key, max_seq));
   if (it == map_.end() || it->first.first != key) return std::nullopt;
   return it->second;
@@ -32,7 +31,7 @@ void Memtable::Scan(std::string_view prefix, uint64_t max_seq,
                     const std::function<void(std::string_view, const Version&)>& fn,
                     std::string_view start) const {
   const std::string_view from = start > prefix ? start : prefix;
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   std::string_view last_key;
   bool have_last = false;
   for (auto it = map_.lower_bound(Probe(from, UINT64_MAX)); it != map_.end(); ++it) {
@@ -47,12 +46,12 @@ void Memtable::Scan(std::string_view prefix, uint64_t max_seq,
 }
 
 void Memtable::ForEach(const std::function<void(std::string_view key, const Version&)>& fn) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   for (const auto& [slot, v] : map_) fn(slot.first, v);
 }
 
 std::optional<TimePoint> Memtable::SeqAtTime(uint64_t t) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   auto it = std::upper_bound(times_.begin(), times_.end(), t,
                              [](uint64_t x, const TimePoint& p) { return x < p.time_ns; });
   if (it == times_.begin()) return std::nullopt;
@@ -60,22 +59,27 @@ std::optional<TimePoint> Memtable::SeqAtTime(uint64_t t) const {
 }
 
 size_t Memtable::ApproximateBytes() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   return bytes_;
 }
 
 bool Memtable::Empty() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   return map_.empty() && times_.empty();
 }
 
 uint64_t Memtable::MinSeq() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   return min_seq_;
 }
 
+std::vector<TimePoint> Memtable::times() const {
+  ReaderLock lock(&mu_);
+  return times_;
+}
+
 uint64_t Memtable::MaxSeq() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   return max_seq_;
 }
 

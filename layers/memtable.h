@@ -6,11 +6,12 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "layers/layer.h"
 
 namespace strata {
@@ -21,6 +22,9 @@ struct Version {
   std::string value;
 };
 
+// Thread-safe: every method takes the memtable's own lock, a leaf (nothing
+// else is locked under it). VersionStore calls it with a branch's commit_mu
+// or mu held (layers/version_store.h).
 class Memtable {
  public:
   // Adds (key, seq). Thread-safe against concurrent readers.
@@ -44,7 +48,8 @@ class Memtable {
   bool Empty() const;
   uint64_t MinSeq() const;
   uint64_t MaxSeq() const;
-  const std::vector<TimePoint>& times() const { return times_; }
+  // The time points, in seq order (a copy: Add may run meanwhile).
+  std::vector<TimePoint> times() const;
 
  private:
   // Orders (key, seq) by key, then newest seq first: the layer order. Compares
@@ -60,12 +65,12 @@ class Memtable {
   using Slot = std::pair<std::string, uint64_t>;
   using Probe = std::pair<std::string_view, uint64_t>;
 
-  mutable std::shared_mutex mu_;
-  std::map<Slot, Version, Order> map_;  // GUARDED_BY(mu_)
-  std::vector<TimePoint> times_;        // GUARDED_BY(mu_)
-  size_t bytes_ = 0;                    // GUARDED_BY(mu_)
-  uint64_t min_seq_ = UINT64_MAX;       // GUARDED_BY(mu_)
-  uint64_t max_seq_ = 0;                // GUARDED_BY(mu_)
+  mutable SharedMutex mu_;
+  std::map<Slot, Version, Order> map_ GUARDED_BY(mu_);
+  std::vector<TimePoint> times_ GUARDED_BY(mu_);
+  size_t bytes_ GUARDED_BY(mu_) = 0;
+  uint64_t min_seq_ GUARDED_BY(mu_) = UINT64_MAX;
+  uint64_t max_seq_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace strata

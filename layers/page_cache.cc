@@ -3,7 +3,7 @@
 namespace strata {
 
 std::shared_ptr<const std::string> PageCache::Lookup(const Key& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = map_.find(key);
   if (it == map_.end()) {
     stats_.misses++;
@@ -17,7 +17,7 @@ std::shared_ptr<const std::string> PageCache::Lookup(const Key& key) {
 void PageCache::Insert(const Key& key, std::shared_ptr<const std::string> value) {
   const uint64_t size = value->size();
   if (size > capacity_) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (auto it = map_.find(key); it != map_.end()) {
     stats_.bytes -= it->second->second->size();
     lru_.erase(it->second);
@@ -36,7 +36,7 @@ void PageCache::Insert(const Key& key, std::shared_ptr<const std::string> value)
 }
 
 void PageCache::EraseBranch(uint32_t branch) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (auto it = lru_.begin(); it != lru_.end();) {
     if (it->first.branch != branch) {
       ++it;
@@ -49,7 +49,7 @@ void PageCache::EraseBranch(uint32_t branch) {
 }
 
 CacheStats PageCache::Stats() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   CacheStats s = stats_;
   s.capacity = capacity_;
   return s;

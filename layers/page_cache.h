@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
+
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 
 namespace strata {
 
@@ -53,10 +55,13 @@ class PageCache {
   using Entry = std::pair<Key, std::shared_ptr<const std::string>>;
 
   const uint64_t capacity_;
-  std::mutex mu_;
-  std::list<Entry> lru_;  // GUARDED_BY(mu_): most recently used first
-  std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map_;  // GUARDED_BY(mu_)
-  CacheStats stats_;                                                  // GUARDED_BY(mu_)
+
+  // A leaf lock: nothing else is taken while it is held, so any caller may
+  // hold its own locks (VersionStore calls with at most a branch's gc_mu).
+  Mutex mu_;
+  std::list<Entry> lru_ GUARDED_BY(mu_);  // most recently used first
+  std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map_ GUARDED_BY(mu_);
+  CacheStats stats_ GUARDED_BY(mu_);
 };
 
 }  // namespace strata

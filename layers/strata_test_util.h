@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "common/status_test_util.h"
 #include "common/temp_dir.h"
@@ -40,6 +41,13 @@ class TestEnv {
     W* raw = w.get();
     wrapper_ = std::move(w);
     return raw;
+  }
+
+  // Makes the version store (and catalog/branch_test_util.h's manager) run
+  // on a ManualClock that only moves when the test says. Call before Open.
+  ManualClock* UseManualClock() {
+    options_.clock = &manual_clock_;
+    return &manual_clock_;
   }
 
   // Opens sink and version store; recovers nothing.
@@ -71,6 +79,7 @@ class TestEnv {
   }
 
   VersionStoreOptions& options() { return options_; }  // change before Open
+  Clock* clock() { return options_.clock; }
   const std::string& dir() const { return dir_.path(); }
   std::string store_root() const { return dir_.path() + "/store"; }
   ObjectStore* store() { return wrapper_ ? wrapper_.get() : file_store_.get(); }
@@ -80,6 +89,7 @@ class TestEnv {
 
  private:
   TempDir dir_;
+  ManualClock manual_clock_;
   VersionStoreOptions options_;
   std::unique_ptr<FileObjectStore> file_store_;
   std::unique_ptr<ObjectStore> wrapper_;

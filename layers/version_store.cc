@@ -15,11 +15,12 @@
 namespace strata {
 namespace {
 
-int64_t SteadyNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// A writer waits this long for a stuck flusher before its write fails.
+constexpr std::chrono::seconds kStallLimit{120};
+// While it waits it polls the flusher's progress this often, and logs every
+// kStallWarnEvery.
+constexpr std::chrono::milliseconds kStallPoll{5};
+constexpr std::chrono::seconds kStallWarnEvery{10};
 
 }  // namespace
 
@@ -35,21 +36,26 @@ VersionStore::VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index
       sink_(sink),
       index_(std::move(index)),
       options_(options),
+      clock_(options.clock),
       page_cache_(options.page_cache_bytes) {}
 
 VersionStore::~VersionStore() {
   {
-    std::lock_guard lock(flusher_mu_);
+    MutexLock lock(&flusher_mu_);
     stop_ = true;
   }
-  flusher_cv_.notify_all();
+  flusher_cv_.SignalAll();
   if (flusher_.joinable()) flusher_.join();
 }
 
 std::shared_ptr<VersionStore::BranchState> VersionStore::Find(uint32_t branch) {
-  std::shared_lock lock(branches_mu_);
+  ReaderLock lock(&branches_mu_);
   auto it = branches_.find(branch);
   return it == branches_.end() ? nullptr : it->second;
+}
+
+Status VersionStore::BranchGone(uint32_t branch) {
+  return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
 }
 
 bool VersionStore::HasBranch(uint32_t branch) { return Find(branch) != nullptr; }
@@ -137,11 +143,20 @@ void VersionStore::ApplyToMemtable(BranchState* bs, const OpRecord& rec) {
   bs->last_time_ns = std::max(bs->last_time_ns, rec.time_ns);
 }
 
-std::shared_ptr<VersionStore::BranchState> VersionStore::NewBranchState(uint32_t branch) {
+std::shared_ptr<VersionStore::BranchState> VersionStore::NewBranchState(uint32_t branch,
+                                                                        Manifest m) {
   auto bs = std::make_shared<BranchState>(branch);
-  bs->active = std::make_shared<Memtable>();
-  bs->active_since_ns = NowNs();
   bs->durability = options_.default_durability;
+  WriterLock lock(&bs->mu);  // nobody else sees it yet; the checker wants the lock
+  bs->active = std::make_shared<Memtable>();
+  bs->active_since_ns = clock_->NowNs();
+  bs->head_seq = m.durable_seq;
+  bs->last_time_ns = m.last_time_ns;
+  bs->next_counter = m.next_counter;
+  bs->next_layer_no = m.next_layer_no;
+  bs->history_floor = m.history_floor;
+  bs->history_floor_ns = m.history_floor_ns;
+  bs->manifest = std::move(m);
   return bs;
 }
 
@@ -149,18 +164,12 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   for (uint32_t b : branches) {
     STRATA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(store_, b));
     STRATA_RETURN_IF_ERROR(ReconcileIndex(b, m));
-    auto bs = NewBranchState(b);
-    bs->head_seq = m.durable_seq;
-    bs->last_time_ns = m.last_time_ns;
-    bs->next_counter = m.next_counter;
-    bs->next_layer_no = m.next_layer_no;
-    bs->history_floor = m.history_floor;
-    bs->history_floor_ns = m.history_floor_ns;
-    bs->manifest = std::move(m);
+    const uint64_t durable_seq = m.durable_seq;
+    auto bs = NewBranchState(b, std::move(m));
     // Tell the sink what the store holds before replay: a sink with a server
     // registers the branch and asks it only for the records past this.
-    STRATA_RETURN_IF_ERROR(sink_->Trim(b, bs->manifest.durable_seq));
-    std::unique_lock lock(branches_mu_);
+    STRATA_RETURN_IF_ERROR(sink_->Trim(b, durable_seq));
+    WriterLock lock(&branches_mu_);
     branches_[b] = std::move(bs);
   }
   std::set<uint32_t> unknown;
@@ -172,6 +181,7 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
       unknown.insert(rec.branch);
       return Status::OK();
     }
+    WriterLock lock(&bs->mu);
     if (rec.seq <= bs->head_seq) return Status::OK();  // already in a layer
     if (rec.seq != bs->head_seq + 1) {
       return Status::Corruption("op log: branch " + std::to_string(rec.branch) + " expected seq " +
@@ -198,10 +208,10 @@ Status VersionStore::CreateBranch(uint32_t branch) {
   if (Find(branch)) return Status::Exists("branch id " + std::to_string(branch) + " exists");
   // Nothing is written: a branch without a manifest is empty (LoadManifest),
   // which keeps creation O(1) and cheap.
-  auto bs = NewBranchState(branch);
-  bs->manifest.branch = branch;
-  bs->next_layer_no = bs->manifest.next_layer_no;
-  std::unique_lock lock(branches_mu_);
+  Manifest empty;
+  empty.branch = branch;
+  auto bs = NewBranchState(branch, std::move(empty));
+  WriterLock lock(&branches_mu_);
   branches_[branch] = std::move(bs);
   return Status::OK();
 }
@@ -209,7 +219,7 @@ Status VersionStore::CreateBranch(uint32_t branch) {
 Status VersionStore::DropBranch(uint32_t branch) {
   std::shared_ptr<BranchState> bs;
   {
-    std::unique_lock lock(branches_mu_);
+    WriterLock lock(&branches_mu_);
     auto it = branches_.find(branch);
     if (it != branches_.end()) {
       bs = it->second;
@@ -221,9 +231,9 @@ Status VersionStore::DropBranch(uint32_t branch) {
     // locks, neither can write for this branch again.
     // gc_mu: a compaction in flight finishes (or fails) before the objects
     // go, so it cannot leave new layers under a deleted branch.
-    std::lock_guard gc_lock(bs->gc_mu);
-    std::lock_guard flush_lock(bs->flush_mu);
-    std::lock_guard commit_lock(bs->commit_mu);
+    MutexLock gc_lock(&bs->gc_mu);
+    MutexLock flush_lock(&bs->flush_mu);
+    MutexLock commit_lock(&bs->commit_mu);
     bs->dropped = true;
   }
   STRATA_RETURN_IF_ERROR(index_->DropBranch(branch));
@@ -237,38 +247,51 @@ Status VersionStore::DropBranch(uint32_t branch) {
   return sink_->Trim(branch, UINT64_MAX);
 }
 
-Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts) {
-  std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+Status VersionStore::WaitForFlusher(BranchState* bs) {
   // Backpressure: if flushing falls behind (or the store is failing), writers
   // wait instead of growing memory without bound.
-  // After kStallLimitMs the write fails (EIO): a stuck store must surface as
+  // After kStallLimit the write fails (EIO): a stuck store must surface as
   // an error, never as a hang or a lie. Without a flusher (tests flushing by
   // hand) there is nobody to wait for.
+  if (!flusher_.joinable()) return Status::OK();
   const size_t limit = 4 * options_.memtable_bytes;
-  constexpr int kStallLimitMs = 120000;
-  for (int waited = 0; flusher_.joinable() && Backlog(bs.get()) > limit; waited += 5) {
-    if (waited >= kStallLimitMs) {
-      return Status::Unavailable("branch " + std::to_string(branch) +
-                                 ": flushing to the store has been stuck for 120 s");
+  const auto start = clock_->SteadyNow();
+  auto warn_at = start;
+  while (Backlog(bs) > limit) {
+    const auto now = clock_->SteadyNow();
+    if (now - start >= kStallLimit) {
+      return Status::Unavailable("branch " + std::to_string(bs->id) +
+                                 ": flushing to the store has been stuck for " +
+                                 std::to_string(kStallLimit.count()) + " s");
     }
-    flusher_cv_.notify_one();
-    if (waited % 10000 == 0) spdlog::warn("branch {}: writes wait for the flusher", branch);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    flusher_cv_.Signal();
+    if (now >= warn_at) {
+      spdlog::warn("branch {}: writes wait for the flusher", bs->id);
+      warn_at = now + kStallWarnEvery;
+    }
+    // Waits for the flusher's progress, not for time to pass: a real sleep.
+    std::this_thread::sleep_for(kStallPoll);
   }
+  return Status::OK();
+}
+
+Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return BranchGone(branch);
+  STRATA_RETURN_IF_ERROR(WaitForFlusher(bs.get()));
   OpRecord rec;
   rec.branch = branch;
   rec.puts = std::move(puts);
   bool want_flush = false;
   {
-    std::lock_guard commit_lock(bs->commit_mu);
-    if (bs->dropped) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+    MutexLock commit_lock(&bs->commit_mu);
+    if (bs->dropped) return BranchGone(branch);
     std::shared_ptr<Memtable> active;
     {
-      std::shared_lock lock(bs->mu);
+      ReaderLock lock(&bs->mu);
       rec.seq = bs->head_seq + 1;
       // Keep times monotonic per branch so the time->seq map is searchable.
-      rec.time_ns = std::max<uint64_t>(bs->last_time_ns, NowNs());
+      rec.time_ns = std::max<uint64_t>(bs->last_time_ns, clock_->NowNs());
       active = bs->active;
     }
     Result<uint64_t> appended = sink_->Append(rec);
@@ -282,17 +305,17 @@ Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts)
     bs->last_token = *appended;
     for (KeyPut& p : rec.puts) active->Add(p.key, rec.seq, p.tombstone, std::move(p.value));
     active->AddTime(rec.seq, rec.time_ns);
-    std::unique_lock lock(bs->mu);
+    WriterLock lock(&bs->mu);
     bs->head_seq = rec.seq;
     bs->last_time_ns = rec.time_ns;
     want_flush = active->ApproximateBytes() >= options_.memtable_bytes;
   }
-  if (want_flush) flusher_cv_.notify_one();
+  if (want_flush) flusher_cv_.Signal();
   return rec.seq;
 }
 
 std::vector<std::shared_ptr<Memtable>> VersionStore::Tables(BranchState* bs) {
-  std::shared_lock lock(bs->mu);
+  ReaderLock lock(&bs->mu);
   std::vector<std::shared_ptr<Memtable>> tables;
   tables.reserve(bs->frozen.size() + 1);
   tables.push_back(bs->active);
@@ -313,7 +336,7 @@ Status VersionStore::Sync() {
 
 Status VersionStore::Sync(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  if (!bs) return BranchGone(branch);
   const Durability tier = bs->durability;
   STRATA_RETURN_IF_ERROR(sink_->Barrier(bs->last_token, tier));
   // An ephemeral barrier promises nothing, so a store outage cannot break it.
@@ -323,16 +346,18 @@ Status VersionStore::Sync(uint32_t branch) {
 
 Status VersionStore::SetDurability(uint32_t branch, Durability tier) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  if (!bs) return BranchGone(branch);
   bs->durability = tier;
   return Status::OK();
 }
 
 Status VersionStore::CheckStoreHealth() {
   if (options_.max_store_lag_seconds <= 0) return Status::OK();
-  std::lock_guard lock(store_health_mu_);
-  if (flush_failing_since_ns_ == 0) return Status::OK();
-  const int64_t failing_s = (SteadyNs() - flush_failing_since_ns_) / 1000000000;
+  MutexLock lock(&store_health_mu_);
+  if (!flush_failing_since_) return Status::OK();
+  const int64_t failing_s =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_->SteadyNow() - *flush_failing_since_)
+          .count();
   if (failing_s < options_.max_store_lag_seconds) return Status::OK();
   // The op log holds the ops, but the store of record cannot take them: tell
   // the caller rather than let the gap grow without bound.
@@ -342,27 +367,27 @@ Status VersionStore::CheckStoreHealth() {
 }
 
 void VersionStore::NoteFlushResult(const Status& st) {
-  std::lock_guard lock(store_health_mu_);
+  MutexLock lock(&store_health_mu_);
   if (st.ok()) {
-    if (flush_failing_since_ns_ != 0) spdlog::info("flushes reach the object store again");
-    flush_failing_since_ns_ = 0;
+    if (flush_failing_since_) spdlog::info("flushes reach the object store again");
+    flush_failing_since_.reset();
     return;
   }
-  if (flush_failing_since_ns_ == 0) flush_failing_since_ns_ = SteadyNs();
+  if (!flush_failing_since_) flush_failing_since_ = clock_->SteadyNow();
   last_flush_error_ = st.ToString();
 }
 
 uint64_t VersionStore::HeadSeq(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return 0;
-  std::shared_lock lock(bs->mu);
+  ReaderLock lock(&bs->mu);
   return bs->head_seq;
 }
 
 uint64_t VersionStore::AllocCounter(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return 0;
-  std::unique_lock lock(bs->mu);
+  WriterLock lock(&bs->mu);
   return bs->next_counter++;
 }
 
@@ -425,7 +450,7 @@ Result<std::optional<std::string>> VersionStore::Get(const Lineage& lineage, std
   uint32_t sources = 0;
   for (const Level& level : lineage) {
     std::shared_ptr<BranchState> bs = Find(level.branch);
-    if (!bs) return Status::NotFound("branch id " + std::to_string(level.branch) + " is gone");
+    if (!bs) return BranchGone(level.branch);
     const std::vector<std::shared_ptr<Memtable>> tables = Tables(bs.get());
     for (const auto& t : tables) {
       sources++;
@@ -455,7 +480,7 @@ Result<std::map<std::string, std::optional<IndexedVersion>, std::less<>>> Versio
   std::map<std::string, std::optional<IndexedVersion>, std::less<>> decided;
   for (const Level& level : lineage) {
     std::shared_ptr<BranchState> bs = Find(level.branch);
-    if (!bs) return Status::NotFound("branch id " + std::to_string(level.branch) + " is gone");
+    if (!bs) return BranchGone(level.branch);
     for (const auto& t : Tables(bs.get())) {
       t->Scan(
           prefix, level.max_seq,
@@ -509,7 +534,7 @@ Status VersionStore::ScanKeys(const Lineage& lineage, std::string_view prefix,
 
 Result<uint64_t> VersionStore::SeqAtTime(uint32_t branch, uint64_t time_ns) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  if (!bs) return BranchGone(branch);
   const std::vector<std::shared_ptr<Memtable>> tables = Tables(bs.get());
   for (const auto& t : tables) {
     std::optional<TimePoint> p = t->SeqAtTime(time_ns);
@@ -520,70 +545,63 @@ Result<uint64_t> VersionStore::SeqAtTime(uint32_t branch, uint64_t time_ns) {
   return p->seq;
 }
 
+Status VersionStore::FinishPublishedFlush(BranchState* bs, const Manifest& current,
+                                          const std::shared_ptr<Memtable>& mt) {
+  for (const LayerMeta& meta : current.layers) {
+    if (meta.max_seq != mt->MaxSeq()) continue;
+    STRATA_RETURN_IF_ERROR(IndexLayerFromStore(bs->id, meta));
+    {
+      WriterLock lock(&bs->mu);
+      bs->frozen.erase(bs->frozen.begin());
+    }
+    return sink_->Trim(bs->id, current.durable_seq);
+  }
+  return Status::Corruption("branch " + std::to_string(bs->id) + ": manifest covers seq " +
+                            std::to_string(mt->MaxSeq()) + " but names no layer ending there");
+}
+
 Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt) {
   if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
   Manifest current;
   uint64_t counter;
   {
-    std::shared_lock lock(bs->mu);
+    ReaderLock lock(&bs->mu);
     current = bs->manifest;
     counter = bs->next_counter;
   }
-  // A previous attempt published the manifest but failed to index the layer:
-  // only the (cache) indexing is left to do.
-  if (mt->MaxSeq() <= current.durable_seq) {
-    for (const LayerMeta& meta : current.layers) {
-      if (meta.max_seq != mt->MaxSeq()) continue;
-      STRATA_RETURN_IF_ERROR(IndexLayerFromStore(bs->id, meta));
-      {
-        std::unique_lock lock(bs->mu);
-        bs->frozen.erase(bs->frozen.begin());
-      }
-      return sink_->Trim(bs->id, current.durable_seq);
-    }
-    return Status::Corruption("branch " + std::to_string(bs->id) + ": manifest covers seq " +
-                              std::to_string(mt->MaxSeq()) + " but names no layer ending there");
-  }
+  if (mt->MaxSeq() <= current.durable_seq) return FinishPublishedFlush(bs, current, mt);
 
   LayerBuilder builder(bs->id, options_.zstd_level);
   mt->ForEach([&](std::string_view key, const Version& v) {
     builder.Add(key, v.seq, v.tombstone, v.value);
   });
-  for (const TimePoint& t : mt->times()) builder.AddTime(t.seq, t.time_ns);
+  const std::vector<TimePoint> times = mt->times();
+  for (const TimePoint& t : times) builder.AddTime(t.seq, t.time_ns);
   std::string object = builder.Finish();
 
-  Manifest next = current;
   LayerMeta meta;
   meta.no = TakeLayerNo(bs);
   meta.min_seq = mt->MinSeq();
   meta.max_seq = mt->MaxSeq();
-  meta.min_time_ns = mt->times().empty() ? 0 : mt->times().front().time_ns;
-  meta.max_time_ns = mt->times().empty() ? 0 : mt->times().back().time_ns;
+  meta.min_time_ns = times.empty() ? 0 : times.front().time_ns;
+  meta.max_time_ns = times.empty() ? 0 : times.back().time_ns;
   meta.bytes = object.size();
   meta.entries = builder.entries().size();
   // An object under this name can only be an orphan of a crashed flush that no
   // manifest references, so overwriting it is safe.
   STRATA_RETURN_IF_ERROR(store_->Put(LayerObjectKey(bs->id, meta.no), object));
+  // flush_mu is held, so the manifest is still `current`.
+  Manifest next = NextManifest(bs);
   next.version++;
-  {
-    std::shared_lock lock(bs->mu);
-    next.next_layer_no = std::max(next.next_layer_no, bs->next_layer_no);
-    // Every manifest carries the floor as it stands (docs/gc.md, "The window").
-    next.history_floor = std::max(next.history_floor, bs->history_floor);
-    next.history_floor_ns = std::max(next.history_floor_ns, bs->history_floor_ns);
-  }
   next.durable_seq = meta.max_seq;
   next.last_time_ns = std::max(next.last_time_ns, meta.max_time_ns);
   next.next_counter = std::max(next.next_counter, counter);
   next.layers.push_back(meta);
-  STRATA_RETURN_IF_ERROR(StoreManifestChecked(bs, next));
+  // Published: from here on only indexing can be left.
+  STRATA_RETURN_IF_ERROR(PublishManifest(bs, next));
+  STRATA_RETURN_IF_ERROR(index_->AddLayer(bs->id, meta.no, builder.entries(), times));
   {
-    std::unique_lock lock(bs->mu);
-    bs->manifest = next;  // published: from here on only indexing can be left
-  }
-  STRATA_RETURN_IF_ERROR(index_->AddLayer(bs->id, meta.no, builder.entries(), mt->times()));
-  {
-    std::unique_lock lock(bs->mu);
+    WriterLock lock(&bs->mu);
     bs->frozen.erase(bs->frozen.begin());
   }
   spdlog::debug("branch {}: flushed layer {} (seq {}..{}, {} entries, {} bytes)", bs->id, meta.no,
@@ -603,30 +621,47 @@ Status VersionStore::StoreManifestChecked(BranchState* bs, const Manifest& next)
   return Status::OK();
 }
 
+Status VersionStore::PublishManifest(BranchState* bs, const Manifest& next) {
+  STRATA_RETURN_IF_ERROR(StoreManifestChecked(bs, next));
+  WriterLock lock(&bs->mu);
+  bs->manifest = next;
+  return Status::OK();
+}
+
+Manifest VersionStore::NextManifest(BranchState* bs) {
+  ReaderLock lock(&bs->mu);
+  Manifest next = bs->manifest;
+  next.next_layer_no = std::max(next.next_layer_no, bs->next_layer_no);
+  // Every manifest carries the floor as it stands (docs/gc.md, "The window").
+  next.history_floor = std::max(next.history_floor, bs->history_floor);
+  next.history_floor_ns = std::max(next.history_floor_ns, bs->history_floor_ns);
+  return next;
+}
+
 uint32_t VersionStore::TakeLayerNo(BranchState* bs) {
-  std::unique_lock lock(bs->mu);
+  WriterLock lock(&bs->mu);
   return bs->next_layer_no++;
 }
 
 Status VersionStore::Flush(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
-  std::lock_guard flush_lock(bs->flush_mu);
-  if (bs->dropped) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  if (!bs) return BranchGone(branch);
+  MutexLock flush_lock(&bs->flush_mu);
+  if (bs->dropped) return BranchGone(branch);
   {
     // commit_mu: no op may be half-added to the memtable we freeze.
-    std::lock_guard commit_lock(bs->commit_mu);
-    std::unique_lock lock(bs->mu);
+    MutexLock commit_lock(&bs->commit_mu);
+    WriterLock lock(&bs->mu);
     if (!bs->active->Empty()) {
       bs->frozen.push_back(bs->active);
       bs->active = std::make_shared<Memtable>();
-      bs->active_since_ns = NowNs();
+      bs->active_since_ns = clock_->NowNs();
     }
   }
   while (true) {
     std::shared_ptr<Memtable> oldest;
     {
-      std::shared_lock lock(bs->mu);
+      ReaderLock lock(&bs->mu);
       if (bs->frozen.empty()) return Status::OK();
       oldest = bs->frozen.front();
     }
@@ -639,7 +674,7 @@ Status VersionStore::Flush(uint32_t branch) {
 Status VersionStore::FlushAll() {
   std::vector<uint32_t> ids;
   {
-    std::shared_lock lock(branches_mu_);
+    ReaderLock lock(&branches_mu_);
     for (const auto& [id, bs] : branches_) ids.push_back(id);
   }
   for (uint32_t id : ids) {
@@ -649,35 +684,39 @@ Status VersionStore::FlushAll() {
   return Status::OK();
 }
 
+std::vector<std::shared_ptr<VersionStore::BranchState>> VersionStore::DueForFlush() {
+  std::vector<std::shared_ptr<BranchState>> due;
+  ReaderLock lock(&branches_mu_);
+  const int64_t now = clock_->NowNs();
+  for (const auto& [id, bs] : branches_) {
+    ReaderLock l(&bs->mu);
+    bool full = bs->active->ApproximateBytes() >= options_.memtable_bytes;
+    bool idle = !bs->active->Empty() &&
+                now - bs->active_since_ns > int64_t{options_.idle_flush_seconds} * 1000000000;
+    if (full || idle || !bs->frozen.empty()) due.push_back(bs);
+  }
+  return due;
+}
+
 void VersionStore::FlusherLoop() {
   // Flushing is background work (compression, uploads): on a small machine
   // it must yield the CPU to the FUSE threads that serve PostgreSQL. Linux
   // nice values are per thread.
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
-  std::unique_lock lock(flusher_mu_);
+  MutexLock lock(&flusher_mu_);
   while (!stop_) {
-    flusher_cv_.wait_for(lock, std::chrono::seconds(1));
+    // Woken by a full memtable, or once a second to look for idle ones (a
+    // poll of the branches, so it stays on the real clock).
+    flusher_cv_.WaitFor(&flusher_mu_, std::chrono::seconds(1));
     if (stop_) break;
-    lock.unlock();
-    std::vector<std::shared_ptr<BranchState>> due;
-    {
-      std::shared_lock block(branches_mu_);
-      const int64_t now = NowNs();
-      for (const auto& [id, bs] : branches_) {
-        std::shared_lock l(bs->mu);
-        bool full = bs->active->ApproximateBytes() >= options_.memtable_bytes;
-        bool idle = !bs->active->Empty() &&
-                    now - bs->active_since_ns > int64_t{options_.idle_flush_seconds} * 1000000000;
-        if (full || idle || !bs->frozen.empty()) due.push_back(bs);
-      }
-    }
-    for (const auto& bs : due) {
+    lock.Unlock();
+    for (const auto& bs : DueForFlush()) {
       Status st = Flush(bs->id);
       if (!st.ok() && !st.IsNotFound()) {
         spdlog::error("flush of branch {} failed (will retry): {}", bs->id, st.ToString());
       }
     }
-    lock.lock();
+    lock.Lock();
   }
 }
 
@@ -688,7 +727,7 @@ BranchStats VersionStore::Stats(uint32_t branch) {
   s.memtable_bytes = Backlog(bs.get());
   s.acked_seq = sink_->AckedSeq(branch);
   s.durability = bs->durability;
-  std::shared_lock lock(bs->mu);
+  ReaderLock lock(&bs->mu);
   s.head_seq = bs->head_seq;
   s.durable_seq = bs->manifest.durable_seq;
   s.layers = bs->manifest.layers.size();

@@ -8,22 +8,23 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/mutex.h"
 #include "common/reader_epochs.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "layers/gc_plan.h"
 #include "layers/index.h"
 #include "layers/manifest.h"
@@ -63,6 +64,11 @@ struct VersionStoreOptions {
   std::function<Status()> may_write;
   // The tier of a branch until SetDurability says otherwise.
   Durability default_durability = Durability::kLocal;
+  // Every time the store reads: the stamp of each commit (the time -> seq
+  // map), a memtable's age (idle_flush_seconds), how long flushes have been
+  // failing (max_store_lag_seconds) and how long a writer has waited for
+  // the flusher. Tests pass a ManualClock.
+  Clock* clock = Clock::Real();
 };
 
 struct BranchStats {
@@ -195,29 +201,101 @@ class VersionStore {
   Index* index() { return index_.get(); }
 
  private:
+  // Locks, and what may be held when calling out (docs/design.md invariant 4
+  // for the barrier rules). Each chain runs outer to inner: a thread holding
+  // one lock takes only locks further along, never one before it.
+  //
+  // Within the store, per branch (BranchState):
+  //   gc_mu -> flush_mu -> commit_mu -> mu -> Memtable::mu_ (layers/memtable.h)
+  // and across branches:
+  //   branches_mu_ -> a branch's mu (DueForFlush and StoreBytes read every
+  //   branch's fields under branches_mu_). branches_mu_ is never held while
+  //   taking gc_mu, flush_mu or commit_mu, nor across any I/O.
+  //   store_health_mu_ and PageCache::mu_ are leaves. flusher_mu_ guards
+  //   stop_ alone and is released before the flusher does any work.
+  //   ReaderEpochs: Compact waits in Synchronize with gc_mu held for every
+  //   read in flight; a read holds its guard while it takes branches_mu_ or
+  //   mu (briefly) and never waits for gc_mu, so the wait ends.
+  //
+  // Threads:
+  //   A committing thread takes commit_mu, mu briefly inside it, and holds
+  //   commit_mu across Sink::Append. Its backpressure wait (WaitForFlusher,
+  //   at most 120 s) comes first and holds no lock of this class.
+  //   The flusher (FlusherLoop) takes branches_mu_ -> mu to pick branches,
+  //   then per branch Flush: flush_mu -> commit_mu -> mu to freeze the
+  //   memtable, then flush_mu alone across options.may_write, the upload,
+  //   the manifest write, the index batch and Sink::Trim (FlushOne).
+  //   Compact, Detach and SweepLeaked (the Collector's thread, or an API
+  //   call) hold gc_mu across their reads and uploads and take flush_mu only
+  //   to publish.
+  //
+  // Callers (the chain BranchFs -> VersionStore -> Sink of issue 12):
+  //   BranchFs::mu_ (fs/branch_fs.h), BranchManager::mu_ (catalog/
+  //   branch_manager.h) and Collector::pass_mu_ (catalog/collector.h) may
+  //   be held when calling any method here: no lock of this class is held
+  //   when it returns, and it calls back into none of them. Sync() and
+  //   Sync(branch) may block for a whole barrier (a kRemote one up to the
+  //   walsink's barrier timeout, 60 s by default): BranchFs calls Sync
+  //   without its mu_; BranchManager calls Sync() with its mu_ held, which
+  //   is what serializes branch creation. The callbacks this class runs:
+  //   options.may_write (with gc_mu and/or flush_mu held: it must not call
+  //   into this store), the fn of Scan and ScanKeys (no lock of this class
+  //   held, but inside a ReaderEpochs read: fn must not call Compact, whose
+  //   Synchronize would wait for it).
+  //
+  // Into the sink (oplog/sink.h; its own locks are in oplog/local_sink.cc and
+  // walsink/shipping_sink.h):
+  //   Append: with the branch's commit_mu held and nothing else (commit_mu
+  //     keeps a branch's records in seq order in the log). The local sink
+  //     holds its mu_ across write(2), and across an fdatasync when it
+  //     rotates a segment; the shipping sink then takes its mu_ briefly. So
+  //     commit_mu can wait for the local disk, never for the network.
+  //   Trim: with the branch's flush_mu held (FlushOne), or nothing
+  //     (Recover, DropBranch). The shipping sink takes its mu_, releases it,
+  //     then the local sink's mu_.
+  //   Sync, Barrier, Tail, AckedSeq, Replay: with no lock of this class
+  //     held. A barrier waits for an fdatasync or for the walsink server's
+  //     ack; holding commit_mu or mu across it would stall the branch's
+  //     writes or reads for as long.
+  //   The sink never calls into this class, except Replay's callback, which
+  //   it runs with none of its locks held (Recover then takes mu).
+  // Into the object store and the index: with gc_mu and/or flush_mu held
+  // (uploads, manifest writes, index batches), never with commit_mu, mu or
+  // branches_mu_.
   struct BranchState {
     explicit BranchState(uint32_t id) : id(id) {}
     const uint32_t id;
-    std::mutex commit_mu;  // orders seq assignment with the sink append; before mu
-    std::mutex gc_mu;      // one Compact/Detach/SweepLeaked at a time; before flush_mu
-    std::mutex flush_mu;   // one flush at a time; before mu
-    std::shared_mutex mu;  // guards the fields below
-    uint64_t head_seq = 0;
-    uint64_t last_time_ns = 0;
-    uint64_t next_counter = 2;
-    std::shared_ptr<Memtable> active;
-    std::vector<std::shared_ptr<Memtable>> frozen;  // oldest first
-    Manifest manifest;
-    uint32_t next_layer_no = 1;  // >= manifest.next_layer_no; see TakeLayerNo
-    uint64_t history_floor = 0;  // >= manifest.history_floor; see HistoryFloor
-    uint64_t history_floor_ns = 0;
-    int64_t active_since_ns = 0;
-    bool dropped = false;  // set under flush_mu and commit_mu by DropBranch
-    // Set under gc_mu when a compaction's index update failed after its
-    // manifest was published: the index may still name layers the manifest
-    // does not, so no layer of the branch may be deleted until a mount
-    // reconciles the index (Recover).
-    bool index_stale = false;
+    // One Compact, Detach or SweepLeaked at a time; held across their
+    // layer reads and uploads.
+    Mutex gc_mu ACQUIRED_BEFORE(flush_mu);
+    // One flush (or GC publish) at a time: held across the upload, the
+    // manifest write, the index batch and the sink's Trim.
+    Mutex flush_mu ACQUIRED_BEFORE(commit_mu);
+    // Orders seq assignment with the sink append; held across Append.
+    Mutex commit_mu ACQUIRED_BEFORE(mu);
+    // Guards the fields below; never held across I/O or a call out.
+    SharedMutex mu;
+    uint64_t head_seq GUARDED_BY(mu) = 0;
+    uint64_t last_time_ns GUARDED_BY(mu) = 0;
+    uint64_t next_counter GUARDED_BY(mu) = 2;
+    // Replaced only with commit_mu held too, so a commit adds to the table
+    // it read under mu.
+    std::shared_ptr<Memtable> active GUARDED_BY(mu);
+    std::vector<std::shared_ptr<Memtable>> frozen GUARDED_BY(mu);  // oldest first
+    Manifest manifest GUARDED_BY(mu);
+    uint32_t next_layer_no GUARDED_BY(mu) = 1;  // >= manifest.next_layer_no; see TakeLayerNo
+    uint64_t history_floor GUARDED_BY(mu) = 0;  // >= manifest.history_floor; see HistoryFloor
+    uint64_t history_floor_ns GUARDED_BY(mu) = 0;
+    int64_t active_since_ns GUARDED_BY(mu) = 0;
+    // Set by DropBranch with gc_mu, flush_mu and commit_mu all held, so a
+    // holder of any one of them reads a value that cannot change under it
+    // (atomic only because the checker cannot express "any one of").
+    std::atomic<bool> dropped{false};
+    // Set when a compaction's index update failed after its manifest was
+    // published: the index may still name layers the manifest does not, so
+    // no layer of the branch may be deleted until a mount reconciles the
+    // index (Recover).
+    bool index_stale GUARDED_BY(gc_mu) = false;
     // Sink token of the branch's newest record: what its barrier waits for.
     std::atomic<uint64_t> last_token{0};
     std::atomic<Durability> durability{Durability::kLocal};
@@ -225,10 +303,16 @@ class VersionStore {
 
   VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
                const VersionStoreOptions& options);
-  std::shared_ptr<BranchState> Find(uint32_t branch);
-  std::shared_ptr<BranchState> NewBranchState(uint32_t branch);
+  std::shared_ptr<BranchState> Find(uint32_t branch) EXCLUDES(branches_mu_);
+  // kNotFound: the branch was dropped (or never existed).
+  static Status BranchGone(uint32_t branch);
+  // A branch's state as manifest `m` leaves it, with an empty memtable.
+  std::shared_ptr<BranchState> NewBranchState(uint32_t branch, Manifest m);
   // Fails barriers once the store has been failing too long.
-  Status CheckStoreHealth();
+  Status CheckStoreHealth() EXCLUDES(store_health_mu_);
+  // Backpressure: waits while the branch's unflushed memtables exceed four
+  // memtables; kUnavailable once the flusher has been stuck for too long.
+  Status WaitForFlusher(BranchState* bs);
   // The newest visible version of every key with `prefix` (>= `start`) across
   // `lineage`; nullopt marks a deleted key.
   Result<std::map<std::string, std::optional<IndexedVersion>, std::less<>>> Collect(
@@ -246,52 +330,70 @@ class VersionStore {
   struct Rewrite;
   Status BuildRewrite(BranchState* bs, const std::vector<LayerContents>& layers,
                       const GcAnalysis& a, const GcPoints& points, const CompactionPolicy& policy,
-                      Rewrite* rw);
+                      Rewrite* rw) REQUIRES(bs->gc_mu);
   Status PublishRewrite(BranchState* bs, const std::vector<LayerContents>& layers,
-                        const GcAnalysis& a, const GcPoints& points, Rewrite* rw);
-  Status StoreManifestChecked(BranchState* bs, const Manifest& next);
+                        const GcAnalysis& a, Rewrite* rw) REQUIRES(bs->gc_mu);
+  // Deletes the layers a published rewrite replaced, once no reader can
+  // still use them, and fills in what the pass did.
+  void DeleteReplaced(uint32_t branch, const std::vector<LayerContents>& layers,
+                      const GcAnalysis& a, const Rewrite& rw, CompactionResult* r);
+  Status StoreManifestChecked(BranchState* bs, const Manifest& next) REQUIRES(bs->flush_mu);
   // The branch's manifest with its layer counter and history floor brought
-  // up to date, for the caller to change and publish. REQUIRES: flush_mu held.
-  Manifest NextManifest(BranchState* bs);
+  // up to date, for the caller to change and publish.
+  Manifest NextManifest(BranchState* bs) REQUIRES(bs->flush_mu);
+  // Makes `next` the branch's manifest: stores it, then publishes it in memory.
+  Status PublishManifest(BranchState* bs, const Manifest& next) REQUIRES(bs->flush_mu);
   // kUnavailable once the branch's index went stale (BranchState::index_stale).
-  // REQUIRES: bs.gc_mu held.
-  static Status CheckIndexFresh(const BranchState& bs);
+  static Status CheckIndexFresh(const BranchState& bs) REQUIRES(bs.gc_mu);
   void CountReadSources(uint32_t sources);
   // Records whether a flush reached the store (for max_store_lag_seconds).
-  void NoteFlushResult(const Status& st);
-  Status FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt);
+  void NoteFlushResult(const Status& st) EXCLUDES(store_health_mu_);
+  Status FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt) REQUIRES(bs->flush_mu);
+  // A previous FlushOne of `mt` published the manifest but failed to index
+  // the layer: only the (cache) indexing is left to do.
+  Status FinishPublishedFlush(BranchState* bs, const Manifest& current,
+                              const std::shared_ptr<Memtable>& mt) REQUIRES(bs->flush_mu);
   Result<std::string> ReadValue(const IndexedVersion& v);
-  void ApplyToMemtable(BranchState* bs, const OpRecord& rec);
-  void FlusherLoop();
+  void ApplyToMemtable(BranchState* bs, const OpRecord& rec) REQUIRES(bs->mu);
+  void FlusherLoop() EXCLUDES(flusher_mu_);
+  // The branches whose memtables the flusher should write now.
+  std::vector<std::shared_ptr<BranchState>> DueForFlush() EXCLUDES(branches_mu_);
   // The branch's memtables, newest first (active, then frozen).
   std::vector<std::shared_ptr<Memtable>> Tables(BranchState* bs);
   // Bytes of a branch's memtables not yet in layers.
   size_t Backlog(BranchState* bs);
 
+  // Set at construction, never changed.
   ObjectStore* const store_;
   Sink* const sink_;
   const std::unique_ptr<Index> index_;
   const VersionStoreOptions options_;
-  PageCache page_cache_;
+  Clock* const clock_;
+
+  PageCache page_cache_;  // thread-safe (its own leaf lock)
   // Readers of layer objects found through the index hold a guard; GC waits
   // for them before it deletes a layer it unpublished.
   ReaderEpochs readers_;
   std::atomic<uint64_t> read_sources_[kReadSourceBuckets] = {};
   std::atomic<uint64_t> read_sources_sum_{0};
 
-  uint32_t max_branch_in_log_ = 0;  // set once by Recover
+  // Written only by Recover (before the store is shared), read after.
+  uint32_t max_branch_in_log_ = 0;
 
-  std::mutex store_health_mu_;
-  int64_t flush_failing_since_ns_ = 0;  // GUARDED_BY(store_health_mu_); 0: healthy
-  std::string last_flush_error_;        // GUARDED_BY(store_health_mu_)
+  Mutex store_health_mu_;
+  // Since when flushes have been failing; nullopt while they succeed.
+  std::optional<std::chrono::steady_clock::time_point> flush_failing_since_
+      GUARDED_BY(store_health_mu_);
+  std::string last_flush_error_ GUARDED_BY(store_health_mu_);
 
-  std::shared_mutex branches_mu_;
-  std::map<uint32_t, std::shared_ptr<BranchState>> branches_;  // GUARDED_BY(branches_mu_)
+  SharedMutex branches_mu_;
+  std::map<uint32_t, std::shared_ptr<BranchState>> branches_ GUARDED_BY(branches_mu_);
 
-  std::mutex flusher_mu_;
-  std::condition_variable flusher_cv_;
-  bool stop_ = false;  // GUARDED_BY(flusher_mu_)
-  std::thread flusher_;
+  // Guards only stop_; never held while flushing.
+  Mutex flusher_mu_;
+  CondVar flusher_cv_;  // wakes the flusher: a memtable is full, or stop
+  bool stop_ GUARDED_BY(flusher_mu_) = false;
+  std::thread flusher_;  // started by Recover, joined by the destructor
 };
 
 }  // namespace strata

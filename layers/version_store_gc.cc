@@ -1,8 +1,9 @@
 // VersionStore: compaction, garbage collection and detach (docs/gc.md).
 //
-// Lock order: gc_mu (one GC or detach per branch) before flush_mu before mu.
-// Layers are read and written without flush_mu, so flushes go on while a
-// compaction runs; only the publish (manifest and index batch) holds it.
+// Locks (the order is written down in layers/version_store.h): gc_mu (one GC
+// or detach per branch) for the whole pass. Layers are read and written
+// without flush_mu, so flushes go on while a compaction runs; only the
+// publish (manifest and index batch) holds it.
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
 
@@ -172,20 +173,16 @@ Status VersionStore::BuildRewrite(BranchState* bs, const std::vector<LayerConten
 }
 
 Status VersionStore::PublishRewrite(BranchState* bs, const std::vector<LayerContents>& layers,
-                                    const GcAnalysis& a, const GcPoints& points, Rewrite* rw) {
+                                    const GcAnalysis& a, Rewrite* rw) {
   std::set<uint32_t> removed;
   for (size_t l : rw->selected) removed.insert(layers[l].meta.no);
-  std::lock_guard flush_lock(bs->flush_mu);
-  if (bs->dropped) return Status::NotFound("branch id " + std::to_string(bs->id) + " is gone");
+  MutexLock flush_lock(&bs->flush_mu);
+  if (bs->dropped) return BranchGone(bs->id);
   Manifest next = NextManifest(bs);
   std::erase_if(next.layers, [&](const LayerMeta& m) { return removed.count(m.no) > 0; });
   next.layers.insert(next.layers.end(), rw->out.begin(), rw->out.end());
   next.version++;
-  STRATA_RETURN_IF_ERROR(StoreManifestChecked(bs, next));
-  {
-    std::unique_lock lock(bs->mu);
-    bs->manifest = next;
-  }
+  STRATA_RETURN_IF_ERROR(PublishManifest(bs, next));
   // The index forgets the replaced layers' garbage (their retained entries
   // are put again, pointing at the new layers) and moves copies that stay.
   std::vector<std::pair<std::string, uint64_t>> pruned;
@@ -206,7 +203,6 @@ Status VersionStore::PublishRewrite(BranchState* bs, const std::vector<LayerCont
       repointed.push_back({layers[l].meta.no, &layers[l].entries[i]});
     }
   }
-  (void)points;
   Status st =
       index_->ApplyCompaction(bs->id, {removed.begin(), removed.end()}, pruned, added, repointed);
   if (!st.ok()) {
@@ -219,16 +215,6 @@ Status VersionStore::PublishRewrite(BranchState* bs, const std::vector<LayerCont
   return st;
 }
 
-Manifest VersionStore::NextManifest(BranchState* bs) {
-  std::shared_lock lock(bs->mu);
-  Manifest next = bs->manifest;
-  next.next_layer_no = std::max(next.next_layer_no, bs->next_layer_no);
-  // Every manifest carries the floor as it stands (docs/gc.md, "The window").
-  next.history_floor = std::max(next.history_floor, bs->history_floor);
-  next.history_floor_ns = std::max(next.history_floor_ns, bs->history_floor_ns);
-  return next;
-}
-
 Status VersionStore::CheckIndexFresh(const BranchState& bs) {
   if (!bs.index_stale) return Status::OK();
   return Status::Unavailable("branch " + std::to_string(bs.id) +
@@ -239,14 +225,14 @@ Status VersionStore::CheckIndexFresh(const BranchState& bs) {
 Result<CompactionResult> VersionStore::Compact(uint32_t branch, const GcPoints& points,
                                                const CompactionPolicy& policy) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
-  std::lock_guard gc_lock(bs->gc_mu);
-  if (bs->dropped) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  if (!bs) return BranchGone(branch);
+  MutexLock gc_lock(&bs->gc_mu);
+  if (bs->dropped) return BranchGone(branch);
   if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
   STRATA_RETURN_IF_ERROR(CheckIndexFresh(*bs));
   Manifest m;
   {
-    std::shared_lock lock(bs->mu);
+    ReaderLock lock(&bs->mu);
     m = bs->manifest;
   }
   STRATA_ASSIGN_OR_RETURN(std::vector<LayerContents> layers, LoadContents(branch, m));
@@ -258,7 +244,16 @@ Result<CompactionResult> VersionStore::Compact(uint32_t branch, const GcPoints& 
   Rewrite rw;
   STRATA_RETURN_IF_ERROR(BuildRewrite(bs.get(), layers, a, points, policy, &rw));
   if (rw.selected.empty()) return r;
-  STRATA_RETURN_IF_ERROR(PublishRewrite(bs.get(), layers, a, points, &rw));
+  STRATA_RETURN_IF_ERROR(PublishRewrite(bs.get(), layers, a, &rw));
+  DeleteReplaced(branch, layers, a, rw, &r);
+  spdlog::info("gc: branch {}: {} layers ({} bytes) rewritten into {} ({} bytes); {} -> {} bytes",
+               branch, r.deleted_layers, rw.read_bytes, r.written_layers, rw.written_bytes,
+               r.bytes_before, r.bytes_after);
+  return r;
+}
+
+void VersionStore::DeleteReplaced(uint32_t branch, const std::vector<LayerContents>& layers,
+                                  const GcAnalysis& a, const Rewrite& rw, CompactionResult* r) {
   // Published: no new read can find the old layers. Wait for the reads that
   // might have found them before, then delete them.
   readers_.Synchronize();
@@ -267,29 +262,25 @@ Result<CompactionResult> VersionStore::Compact(uint32_t branch, const GcPoints& 
     Status st = store_->Delete(key);
     if (!st.ok())
       spdlog::warn("gc: deleting {} failed (a later sweep retries): {}", key, st.ToString());
-    r.bytes_after -= layers[l].meta.bytes;
+    r->bytes_after -= layers[l].meta.bytes;
     if (!a.keep.empty()) {
-      for (size_t i = 0; i < layers[l].entries.size(); i++) r.pruned_versions += !a.keep[l][i];
+      for (size_t i = 0; i < layers[l].entries.size(); i++) r->pruned_versions += !a.keep[l][i];
     }
   }
-  for (const LayerMeta& o : rw.out) r.bytes_after += o.bytes;
-  r.layers_after = r.layers_before - rw.selected.size() + rw.out.size();
-  r.read_bytes = rw.read_bytes;
-  r.written_bytes = rw.written_bytes;
-  r.deleted_layers = rw.selected.size();
-  r.written_layers = rw.out.size();
-  spdlog::info("gc: branch {}: {} layers ({} bytes) rewritten into {} ({} bytes); {} -> {} bytes",
-               branch, r.deleted_layers, rw.read_bytes, r.written_layers, rw.written_bytes,
-               r.bytes_before, r.bytes_after);
-  return r;
+  for (const LayerMeta& o : rw.out) r->bytes_after += o.bytes;
+  r->layers_after = r->layers_before - rw.selected.size() + rw.out.size();
+  r->read_bytes = rw.read_bytes;
+  r->written_bytes = rw.written_bytes;
+  r->deleted_layers = rw.selected.size();
+  r->written_layers = rw.out.size();
 }
 
 Result<SpaceAccount> VersionStore::Analyze(uint32_t branch, const GcPoints& points) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  if (!bs) return BranchGone(branch);
   Manifest m;
   {
-    std::shared_lock lock(bs->mu);
+    ReaderLock lock(&bs->mu);
     m = bs->manifest;
   }
   auto guard = readers_.Read();  // the layers must outlive the reads of their index blocks
@@ -300,21 +291,21 @@ Result<SpaceAccount> VersionStore::Analyze(uint32_t branch, const GcPoints& poin
 std::pair<uint64_t, uint64_t> VersionStore::HistoryFloor(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return {0, 0};
-  std::shared_lock lock(bs->mu);
+  ReaderLock lock(&bs->mu);
   return {bs->history_floor, bs->history_floor_ns};
 }
 
 void VersionStore::RaiseHistoryFloor(uint32_t branch, uint64_t seq, uint64_t time_ns) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return;
-  std::unique_lock lock(bs->mu);
+  WriterLock lock(&bs->mu);
   bs->history_floor = std::max(bs->history_floor, seq);
   bs->history_floor_ns = std::max(bs->history_floor_ns, time_ns);
 }
 
 Result<std::optional<TimePoint>> VersionStore::PointAtTime(uint32_t branch, uint64_t time_ns) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  if (!bs) return BranchGone(branch);
   for (const auto& t : Tables(bs.get())) {
     if (std::optional<TimePoint> p = t->SeqAtTime(time_ns)) return p;
   }
@@ -323,8 +314,11 @@ Result<std::optional<TimePoint>> VersionStore::PointAtTime(uint32_t branch, uint
 
 Result<uint64_t> VersionStore::Detach(uint32_t branch, const Lineage& ancestors) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
-  std::lock_guard gc_lock(bs->gc_mu);
+  if (!bs) return BranchGone(branch);
+  MutexLock gc_lock(&bs->gc_mu);
+  // As in Compact: a DropBranch that got gc_mu first may be deleting the
+  // branch's objects now, and layers uploaded here would outlive it.
+  if (bs->dropped) return BranchGone(branch);
   if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
   // Held for the whole copy: the ancestors' layers stay until it is done.
   auto guard = readers_.Read();
@@ -356,16 +350,12 @@ Result<uint64_t> VersionStore::Detach(uint32_t branch, const Lineage& ancestors)
       STRATA_RETURN_IF_ERROR(finish(builder));
   }
   STRATA_RETURN_IF_ERROR(finish(builder));
-  std::lock_guard flush_lock(bs->flush_mu);
-  if (bs->dropped) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
+  MutexLock flush_lock(&bs->flush_mu);
+  if (bs->dropped) return BranchGone(branch);
   Manifest next = NextManifest(bs.get());
   next.layers.insert(next.layers.end(), metas.begin(), metas.end());
   next.version++;
-  STRATA_RETURN_IF_ERROR(StoreManifestChecked(bs.get(), next));
-  {
-    std::unique_lock lock(bs->mu);
-    bs->manifest = next;
-  }
+  STRATA_RETURN_IF_ERROR(PublishManifest(bs.get(), next));
   for (size_t i = 0; i < metas.size(); i++) {
     STRATA_RETURN_IF_ERROR(index_->AddLayer(branch, metas[i].no, entries[i], {}));
   }
@@ -376,9 +366,9 @@ Result<uint64_t> VersionStore::Detach(uint32_t branch, const Lineage& ancestors)
 
 Result<uint64_t> VersionStore::SweepLeaked(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
-  if (!bs) return Status::NotFound("branch id " + std::to_string(branch) + " is gone");
-  std::lock_guard gc_lock(bs->gc_mu);
-  std::lock_guard flush_lock(bs->flush_mu);  // no upload of this branch is in flight
+  if (!bs) return BranchGone(branch);
+  MutexLock gc_lock(&bs->gc_mu);
+  MutexLock flush_lock(&bs->flush_mu);  // no upload of this branch is in flight
   if (bs->dropped) return uint64_t{0};
   // A daemon that lost its lease must not delete what a new owner uploads.
   if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
@@ -389,7 +379,7 @@ Result<uint64_t> VersionStore::SweepLeaked(uint32_t branch) {
   std::set<uint32_t> named;
   uint64_t newest = stored.version;
   {
-    std::shared_lock lock(bs->mu);
+    ReaderLock lock(&bs->mu);
     for (const LayerMeta& m : bs->manifest.layers) named.insert(m.no);
     newest = std::max(newest, bs->manifest.version);
   }
@@ -418,9 +408,9 @@ Result<uint64_t> VersionStore::SweepLeaked(uint32_t branch) {
 
 uint64_t VersionStore::StoreBytes() {
   uint64_t total = 0;
-  std::shared_lock lock(branches_mu_);
+  ReaderLock lock(&branches_mu_);
   for (const auto& [id, bs] : branches_) {
-    std::shared_lock l(bs->mu);
+    ReaderLock l(&bs->mu);
     for (const LayerMeta& m : bs->manifest.layers) total += m.bytes;
   }
   return total;

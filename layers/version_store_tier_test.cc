@@ -3,10 +3,10 @@
 // the all-branch barrier (Sync()) uses the sink's strongest tier.
 #include <gtest/gtest.h>
 
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "layers/strata_test_util.h"
 #include "layers/version_store.h"
 #include "oplog/sink_wrapper.h"
@@ -21,36 +21,36 @@ class RecordingSink : public SinkWrapper {
  public:
   using SinkWrapper::SinkWrapper;
   Status Barrier(uint64_t token, Durability tier) override {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     barriers_.emplace_back(token, tier);
     if (tier == Durability::kEphemeral) return Status::OK();
     if (refuse_) return Status::Unavailable("sink refuses for the test");
     return SinkWrapper::Barrier(token, tier);
   }
   Status Sync(uint64_t token) override {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     syncs_.push_back(token);
     if (refuse_) return Status::Unavailable("sink refuses for the test");
     return SinkWrapper::Sync(token);
   }
   void Refuse(bool on) {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     refuse_ = on;
   }
   std::vector<std::pair<uint64_t, Durability>> barriers() {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     return barriers_;
   }
   std::vector<uint64_t> syncs() {
-    std::lock_guard l(mu_);
+    MutexLock l(&mu_);
     return syncs_;
   }
 
  private:
-  std::mutex mu_;
-  bool refuse_ = false;
-  std::vector<std::pair<uint64_t, Durability>> barriers_;
-  std::vector<uint64_t> syncs_;
+  Mutex mu_;
+  bool refuse_ GUARDED_BY(mu_) = false;
+  std::vector<std::pair<uint64_t, Durability>> barriers_ GUARDED_BY(mu_);
+  std::vector<uint64_t> syncs_ GUARDED_BY(mu_);
 };
 
 class TierEnv : public TestEnv {
