@@ -17,8 +17,6 @@ namespace strata {
 namespace {
 
 constexpr int kMaxRoundsOnDemand = 16;  // Compact calls per branch in RunNow
-// How often a wait on a clock other than the real one looks at it again.
-constexpr std::chrono::milliseconds kManualClockPoll{1};
 
 uint64_t LayerCount(VersionStore* versions, const std::vector<BranchInfo>& branches) {
   uint64_t n = 0;
@@ -59,20 +57,8 @@ void Collector::Stop() {
 }
 
 bool Collector::WaitOnClock(std::chrono::nanoseconds d, bool hurry) {
-  const auto until = clock_->SteadyNow() + d;
-  while (!stop_ && !(hurry && hurry_ > 0)) {
-    const auto now = clock_->SteadyNow();
-    if (now >= until) return true;
-    // The real clock moves by itself: one wait to the deadline. Any other
-    // (a test's ManualClock) moves only when told, which wakes nobody, so
-    // look at it again soon.
-    if (clock_ == Clock::Real()) {
-      cv_.WaitFor(&mu_, until - now);
-    } else {
-      cv_.WaitFor(&mu_, kManualClockPoll);
-    }
-  }
-  return false;
+  return !cv_.WaitUntil(&mu_, clock_, clock_->SteadyNow() + d,
+                        [&]() REQUIRES(mu_) { return stop_ || (hurry && hurry_ > 0); });
 }
 
 void Collector::Loop() {

@@ -13,9 +13,10 @@ BUILD=${1:-$REPO/build}
 JOBS=${STRATA_JOBS:-2}
 DB=$BUILD/compile_commands.json
 CLANG=${CLANGXX:-clang++}
-# Only the thread-safety analysis: the build's other warnings (-Wall -Wextra
-# -Werror) are GCC's business, and clang's differ.
-FLAGS=(-fsyntax-only -Wthread-safety -Werror=thread-safety)
+# Only the thread-safety analysis (-beta checks the ACQUIRED_BEFORE/AFTER lock
+# orders too): the build's other warnings (-Wall -Wextra -Werror) are GCC's
+# business, and clang's differ.
+FLAGS=(-fsyntax-only -Wthread-safety -Wthread-safety-beta -Werror=thread-safety -Werror=thread-safety-beta)
 
 command -v "$CLANG" >/dev/null || { echo "thread_safety.sh: $CLANG not found (apt install clang)" >&2; exit 1; }
 command -v jq >/dev/null || { echo "thread_safety.sh: jq not found" >&2; exit 1; }
