@@ -46,8 +46,9 @@ Result<Route> ParseRoute(const std::string* dbname) {
   const size_t dot = dbname->find('.');
   Route r{dbname->substr(0, dot), dot == std::string::npos ? "postgres" : dbname->substr(dot + 1)};
   if (!IsValidName(r.branch)) {
-    return Status::NotFound("invalid branch name \"" + r.branch +
-                            "\": a branch name is 1-63 characters of A-Z a-z 0-9 _ -");
+    return Status::NotFound(
+        "invalid branch name \"" + r.branch +
+        "\": a branch name is 1-63 characters of A-Z a-z 0-9 _ -, not starting with -");
   }
   if (r.database.empty()) {
     return Status::NotFound("no database name after \"" + r.branch + ".\"");

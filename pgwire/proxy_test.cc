@@ -476,12 +476,18 @@ TEST_F(ProxyTest, CredentialStoreFailureIsNotAnAuthFailure) {
 }
 
 TEST_F(ProxyTest, RoutingErrors) {
-  for (const std::string& dbname : {".db"s, "bad/name"s, std::string(64, 'b'), "main."s}) {
+  for (const std::string& dbname :
+       {".db"s, "bad/name"s, std::string(64, 'b'), "main."s, "-main"s, "-main.db"s}) {
     RawClient c(proxy_->port());
     c.Startup({{"user", "alice"}, {"database", dbname}});
     std::map<char, std::string> f = c.ReadError();
     EXPECT_EQ(f['C'], "3D000") << dbname;
   }
+  RawClient dash(proxy_->port());
+  dash.Startup({{"user", "alice"}, {"database", "-main"}});
+  EXPECT_EQ(dash.ReadError()['M'],
+            "invalid branch name \"-main\": a branch name is 1-63 characters of A-Z a-z 0-9 _ -, "
+            "not starting with -");
   RawClient none(proxy_->port());
   none.Startup({{"user", "alice"}});
   std::map<char, std::string> f = none.ReadError();
