@@ -112,12 +112,16 @@ Result<std::optional<std::pair<uint64_t, uint32_t>>> BranchFs::LookupEntry(const
   return Out(std::make_pair(ino, type));
 }
 
-Result<InodeAttr> BranchFs::Lookup(uint64_t dir, std::string_view name) {
-  if (name.size() > kMaxName) return Status::TooBig("name too long");
-  const LineageRef lin = CurrentLineage();
+Result<InodeAttr> BranchFs::LoadEntryAttr(const LineageRef& lin, uint64_t dir,
+                                          std::string_view name) {
   STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
   if (!entry) return Status::NotFound("no such entry");
   return LoadAttr(lin, entry->first);
+}
+
+Result<InodeAttr> BranchFs::Lookup(uint64_t dir, std::string_view name) {
+  if (name.size() > kMaxName) return Status::TooBig("name too long");
+  return LoadEntryAttr(CurrentLineage(), dir, name);
 }
 
 Status BranchFs::Commit(std::vector<KeyPut> puts) {
@@ -218,9 +222,7 @@ Status BranchFs::Unlink(uint64_t dir, std::string_view name) {
   MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
-  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
-  if (!entry) return Status::NotFound("no such entry");
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, entry->first));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadEntryAttr(lin, dir, name));
   if (a.IsDir()) return Status::IsDir("is a directory");
   const int64_t now = NowNs();
   // The inode stays (nlink 0, orphaned) so that open handles keep working,
@@ -249,9 +251,7 @@ Status BranchFs::Rmdir(uint64_t dir, std::string_view name) {
   MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
-  STRATA_ASSIGN_OR_RETURN(auto entry, LookupEntry(lin, dir, name));
-  if (!entry) return Status::NotFound("no such entry");
-  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, entry->first));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadEntryAttr(lin, dir, name));
   if (!a.IsDir()) return Status::NotDir("not a directory");
   STRATA_ASSIGN_OR_RETURN(bool empty, DirIsEmpty(lin, a.ino));
   if (!empty) return Status::NotEmpty("directory not empty");
@@ -359,9 +359,7 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(lin, old_dir));
   STRATA_ASSIGN_OR_RETURN(InodeAttr new_parent, LoadDir(lin, new_dir));
-  STRATA_ASSIGN_OR_RETURN(auto src_entry, LookupEntry(lin, old_dir, old_name));
-  if (!src_entry) return Status::NotFound("no such entry");
-  STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadAttr(lin, src_entry->first));
+  STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadEntryAttr(lin, old_dir, old_name));
   STRATA_ASSIGN_OR_RETURN(auto dst_entry, LookupEntry(lin, new_dir, new_name));
   if ((flags & RENAME_NOREPLACE) && dst_entry) return Status::Exists("target exists");
   if ((flags & RENAME_EXCHANGE) && !dst_entry) return Status::NotFound("no target to exchange");

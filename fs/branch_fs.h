@@ -92,6 +92,9 @@ class BranchFs {
   Result<std::optional<std::pair<uint64_t, uint32_t>>> LookupEntry(const LineageRef& lin,
                                                                    uint64_t dir,
                                                                    std::string_view name);
+  // The attributes of the inode entry `name` of `dir` names; kNotFound
+  // without such an entry.
+  Result<InodeAttr> LoadEntryAttr(const LineageRef& lin, uint64_t dir, std::string_view name);
   Result<InodeAttr> LoadDir(const LineageRef& lin, uint64_t dir);
   Result<bool> DirIsEmpty(const LineageRef& lin, uint64_t dir);
   // One mutation's puts as one commit (one seq).

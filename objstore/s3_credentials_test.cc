@@ -13,13 +13,7 @@
 namespace strata {
 namespace {
 
-EnvLookup Env(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const char* name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
+EnvLookup Env(std::map<std::string, std::string> vars) { return MapEnv(std::move(vars)); }
 
 class S3CredentialsTest : public ::testing::Test {
  protected:

@@ -119,6 +119,14 @@ EnvLookup ProcessEnv() {
   };
 }
 
+EnvLookup MapEnv(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const char* name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
 std::string_view InvalidBucketReason(std::string_view b) {
   if (b.size() < 3 || b.size() > 63) return "a bucket name has 3 to 63 characters";
   for (char c : b) {

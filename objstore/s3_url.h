@@ -15,6 +15,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
 
 // getenv(3). An empty value counts as unset.
 EnvLookup ProcessEnv();
+// An EnvLookup over a fixed set of variables (tests, or a caller that has them).
+EnvLookup MapEnv(std::map<std::string, std::string> vars);
 
 struct S3Location {
   std::string bucket;

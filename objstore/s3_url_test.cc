@@ -9,13 +9,7 @@
 namespace strata {
 namespace {
 
-EnvLookup Env(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const char* name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
+EnvLookup Env(std::map<std::string, std::string> vars) { return MapEnv(std::move(vars)); }
 
 S3Location Parse(const std::string& url, std::map<std::string, std::string> env = {}) {
   Result<S3Location> r = ParseS3Url(url, Env(std::move(env)));

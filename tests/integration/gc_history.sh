@@ -53,6 +53,14 @@ same_files() {
     { head -n 40 "$ROOT/diff-$1-$2" >&2; fail "$2 differs from $1 (diff in $ROOT/diff-$1-$2)"; }
   ok "$2 has exactly $1's files ($(grep -c '' "$DIG/$1") entries)"
 }
+# forks_intact: A and B, and their forks A2 and B2, still read as A and B did
+# when they were made.
+forks_intact() {
+  same_files A.orig A
+  same_files B.orig B
+  same_files A.orig A2
+  same_files B.orig B2
+}
 
 GC_DELETED=0
 GC_OUT=
@@ -243,10 +251,7 @@ ok "main history bytes $MAIN_HIST -> $MAIN_HIST2; store $STORE_BEFORE_CUT -> $(s
 for b in A B A2 B2; do
   digest "$b"
 done
-same_files A.orig A
-same_files B.orig B
-same_files A.orig A2
-same_files B.orig B2
+forks_intact
 
 # ------------------------------------------------------------ fresh machine --
 check "fresh machine: unmount, delete the cache directory, mount the same store again"
@@ -262,10 +267,7 @@ cp "$DIG/main" "$DIG/main.before"
 for b in A B A2 B2 A3 main; do
   digest "$b"
 done
-same_files A.orig A
-same_files B.orig B
-same_files A.orig A2
-same_files B.orig B2
+forks_intact
 same_files A.orig A3
 same_files main.before main
 sha256sum "$MNT/h0/f" "$MNT/h0/g" | awk '{print $1}' | cmp -s - "$DIG/h0.files" || fail "h0's files changed"
