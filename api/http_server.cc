@@ -252,17 +252,20 @@ MHD_Result HttpServer::Impl::OnRequest(Listener* l, MHD_Connection* conn, const 
   MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, &AddQueryArg, &req.query);
   MHD_get_connection_values_n(conn, MHD_HEADER_KIND, &AddHeader, &req.headers);
   HttpResponse resp;
+  std::string failure;  // why the handler's answer cannot be sent
   try {
     resp = handler(req);
     if (resp.status < 200 || resp.status > 599) {
-      throw std::runtime_error("handler answered status " + std::to_string(resp.status));
+      failure = "handler answered status " + std::to_string(resp.status);
     }
   } catch (const std::exception& e) {
-    spdlog::error("http {}: {} {}: {}", l->name, req.method, req.path, e.what());
-    resp = ErrorResponse(500, "io", std::string("internal error: ") + e.what());
+    failure = e.what();
   } catch (...) {
-    spdlog::error("http {}: {} {}: unknown exception", l->name, req.method, req.path);
-    resp = ErrorResponse(500, "io", "internal error: unknown exception");
+    failure = "unknown exception";
+  }
+  if (!failure.empty()) {
+    spdlog::error("http {}: {} {}: {}", l->name, req.method, req.path, failure);
+    resp = ErrorResponse(500, "io", "internal error: " + failure);
   }
   return Queue(conn, resp);
 }
