@@ -392,7 +392,13 @@ Status LocalSink::ScanSegment(Segment& seg, bool last, std::string* data) {
     // bad record ends the log when no valid record follows it: records past
     // the last Sync were never acknowledged. A valid record after a bad one
     // is damage inside the durable log, which is corruption.
-    if (last && (st.IsNotFound() || AllZero(rest) || !ValidFrameAfter(rest))) {
+    if (last && AllZero(rest)) {
+      // What a clean stop leaves too: the rest of a preallocated spare.
+      spdlog::info("op log segment {}: ends at offset {}; cutting {} bytes of zeros", seg.path, off,
+                   rest.size());
+      break;
+    }
+    if (last && (st.IsNotFound() || !ValidFrameAfter(rest))) {
       spdlog::warn("op log segment {}: truncating torn tail at offset {} ({} bytes): {}", seg.path,
                    off, rest.size(), st.message());
       break;
