@@ -88,10 +88,10 @@ TEST_F(McpServerTest, ToolsListHasEveryTool) {
   json r = Request(s, "tools/list", json::object());
   std::set<std::string> names;
   for (const json& t : r["result"]["tools"]) names.insert(t["name"].get<std::string>());
-  EXPECT_EQ(names, (std::set<std::string>{"list_branches", "describe_branch", "create_branch",
-                                          "delete_branch", "reset_branch", "restore_branch",
-                                          "create_snapshot", "get_connection_string", "run_sql",
-                                          "diff_branch", "promote_branch"}));
+  EXPECT_EQ(names, (std::set<std::string>{
+                       "list_branches", "describe_branch", "create_branch", "delete_branch",
+                       "reset_branch", "restore_branch", "create_snapshot", "delete_snapshot",
+                       "get_connection_string", "run_sql", "diff_branch", "promote_branch"}));
 }
 
 TEST_F(McpServerTest, UnknownToolIsInvalidParams) {

@@ -58,7 +58,7 @@ TEST(ValidateArguments, EveryToolHasAStrictObjectSchemaAndAnnotations) {
       EXPECT_TRUE(t["inputSchema"]["properties"].contains(r.get<std::string>()));
     }
   }
-  EXPECT_EQ(Tools::List().size(), 11u);
+  EXPECT_EQ(Tools::List().size(), 12u);
 }
 
 }  // namespace

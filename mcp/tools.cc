@@ -95,6 +95,10 @@ json BuildList() {
                 Schema({{"branch", Str(kBranchArg)}, {"name", Str("The new snapshot's name")}},
                        {"branch", "name"}),
                 Annotations(false, false, false)));
+  tools.push_back(ToolEntry("delete_snapshot", "Delete a snapshot",
+                            "Deletes a snapshot (a branch with snapshots cannot be deleted).",
+                            Schema({{"snapshot", Str("The snapshot's name")}}, {"snapshot"}),
+                            Annotations(false, true, true)));
   tools.push_back(ToolEntry(
       "get_connection_string", "Get a connection string",
       "Issues a credential for one branch and returns its postgresql:// URI through the "
@@ -189,6 +193,7 @@ Tools::Handler Tools::HandlerOf(const std::string& name) {
       {"reset_branch", &Tools::ResetBranch},
       {"restore_branch", &Tools::RestoreBranch},
       {"create_snapshot", &Tools::CreateSnapshot},
+      {"delete_snapshot", &Tools::DeleteSnapshot},
       {"get_connection_string", &Tools::GetConnectionString},
       {"run_sql", &Tools::RunSqlTool},
       {"diff_branch", &Tools::DiffBranch},
@@ -287,6 +292,23 @@ Result<ToolOutput> Tools::CreateSnapshot(const json& args) {
       json s,
       Call({"POST", {"v1", "snapshots"}, {}, {{"branch", branch}, {"name", Arg(args, "name")}}}));
   return Output("created snapshot " + Arg(args, "name") + " of branch " + branch, std::move(s));
+}
+
+Result<ToolOutput> Tools::DeleteSnapshot(const json& args) {
+  const std::string name = Arg(args, "snapshot");
+  STRATA_ASSIGN_OR_RETURN(const json all, Call({"GET", {"v1", "snapshots"}, {}, nullptr}));
+  for (const json& s : all) {
+    if (s.value("name", "") != name) continue;
+    // A snapshot of a deleted branch has no branch: outside every owner's scope.
+    const std::string branch = s["branch"].is_string() ? s["branch"].get<std::string>() : "";
+    if (!opts_.owner.empty() && branch.empty()) {
+      return Status::Permission("snapshot '" + name + "' belongs to no branch of owner '" +
+                                opts_.owner + "'");
+    }
+    if (!branch.empty()) STRATA_RETURN_IF_ERROR(ScopedBranch(branch).status());
+  }
+  STRATA_RETURN_IF_ERROR(Call({"DELETE", {"v1", "snapshots", name}, {}, nullptr}).status());
+  return Output("deleted snapshot " + name, {{"deleted", name}});
 }
 
 Result<ToolOutput> Tools::GetConnectionString(const json& args) {

@@ -58,6 +58,7 @@ class Tools {
   Result<ToolOutput> ResetBranch(const nlohmann::json& args);
   Result<ToolOutput> RestoreBranch(const nlohmann::json& args);
   Result<ToolOutput> CreateSnapshot(const nlohmann::json& args);
+  Result<ToolOutput> DeleteSnapshot(const nlohmann::json& args);
   Result<ToolOutput> GetConnectionString(const nlohmann::json& args);
   Result<ToolOutput> RunSqlTool(const nlohmann::json& args);
   Result<ToolOutput> DiffBranch(const nlohmann::json& args);

@@ -52,6 +52,8 @@ TEST_F(ToolsTest, EachToolCallsItsRoute) {
   fake.On("POST /v1/branches/a/reset", 200, {{"name", "a"}});
   fake.On("POST /v1/branches/a/restore", 200, {{"name", "a"}});
   fake.On("POST /v1/snapshots", 201, {{"name", "s"}});
+  fake.On("GET /v1/snapshots", 200, json::array({{{"name", "s"}, {"branch", "a"}}}));
+  fake.On("DELETE /v1/snapshots/s", 200, json::object());
   fake.On("GET /v1/branches/a/diff", 200, {{"relations", json::array()}});
   fake.On("POST /v1/branches/child/promote", 200, {{"name", "a"}});
   Tools t = Make();
@@ -74,6 +76,9 @@ TEST_F(ToolsTest, EachToolCallsItsRoute) {
       {"create_snapshot",
        {{"branch", "a"}, {"name", "s"}},
        {"GET /v1/branches/a", "POST /v1/snapshots"}},
+      {"delete_snapshot",
+       {{"snapshot", "s"}},
+       {"GET /v1/snapshots", "GET /v1/branches/a", "DELETE /v1/snapshots/s"}},
       {"diff_branch", {{"branch", "a"}}, {"GET /v1/branches/a", "GET /v1/branches/a/diff"}},
       {"promote_branch",
        {{"branch", "child"}},
@@ -131,6 +136,7 @@ TEST_F(ToolsTest, OwnerScopeRefusesOtherOwnersBranchesAndChangesNothing) {
   fake.Branch("mine", "x");
   fake.Branch("theirs", "y");
   fake.Branch("child", "x", "theirs");
+  fake.On("GET /v1/snapshots", 200, json::array({{{"name", "ts"}, {"branch", "theirs"}}}));
   Tools t = Make("x");
   const std::vector<std::pair<const char*, json>> cases = {
       {"describe_branch", {{"branch", "theirs"}}},
@@ -138,6 +144,7 @@ TEST_F(ToolsTest, OwnerScopeRefusesOtherOwnersBranchesAndChangesNothing) {
       {"reset_branch", {{"branch", "theirs"}}},
       {"restore_branch", {{"branch", "theirs"}, {"to", "seq:1"}}},
       {"create_snapshot", {{"branch", "theirs"}, {"name", "s"}}},
+      {"delete_snapshot", {{"snapshot", "ts"}}},
       {"get_connection_string", {{"branch", "theirs"}}},
       {"run_sql", {{"branch", "theirs"}, {"sql", "select 1"}}},
       {"diff_branch", {{"branch", "mine"}, {"against", "theirs"}}},
