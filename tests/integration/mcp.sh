@@ -17,9 +17,15 @@ command -v node >/dev/null || fail "node is missing (tools/setup.sh installs it)
 command -v npm >/dev/null || fail "npm is missing (tools/setup.sh installs it)"
 
 MCP_DIR=$REPO_DIR/tests/mcp
-check "npm ci in tests/mcp (@modelcontextprotocol/sdk, pinned in package-lock.json)"
-(cd "$MCP_DIR" && npm ci --prefer-offline --no-audit --no-fund) >"$LOG_DIR/npm.log" 2>&1 ||
-  fail "npm ci failed: $(tail -5 "$LOG_DIR/npm.log")"
+check "the SDK in tests/mcp (@modelcontextprotocol/sdk, pinned in package-lock.json)"
+# npm ci (from npm's cache when it can) only when the lock file changed since
+# the last one (tools/setup.sh writes the same stamp).
+stamp=$(sha256sum <"$MCP_DIR/package-lock.json" | cut -d' ' -f1)
+if [[ $(cat "$MCP_DIR/node_modules/.strata-stamp" 2>/dev/null) != "$stamp" ]]; then
+  (cd "$MCP_DIR" && npm ci --prefer-offline --no-audit --no-fund) >"$LOG_DIR/npm.log" 2>&1 ||
+    fail "npm ci failed: $(tail -5 "$LOG_DIR/npm.log")"
+  echo "$stamp" >"$MCP_DIR/node_modules/.strata-stamp"
+fi
 ok "node $(node --version), SDK $(jq -r .version "$MCP_DIR/node_modules/@modelcontextprotocol/sdk/package.json")"
 
 strata_init
