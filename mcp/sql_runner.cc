@@ -103,7 +103,7 @@ Result<SqlResult> ReadResults(PGconn* c, const SqlRequest& req) {
       char* buf = nullptr;
       while (PQgetCopyData(c, &buf, 0) > 0) PQfreemem(buf);
       error = Status::Invalid("run_sql does not support COPY TO STDOUT");
-    } else if (st == PGRES_FATAL_ERROR && !cancelled && !error) {
+    } else if ((st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) && !cancelled && !error) {
       error = ErrorOf(r.get());
     }
   }

@@ -38,18 +38,18 @@ json ToolEntry(const char* name, const char* title, const char* description, jso
           {"annotations", std::move(annotations)}};
 }
 
-json BuildList() {
-  json tools = json::array();
-  tools.push_back(ToolEntry("list_branches", "List branches",
-                            "Lists the branches (databases) this session may use, with their "
-                            "parent, fork point, owner, size and endpoint state.",
-                            Schema(json::object(), {}), Annotations(true, false, true)));
-  tools.push_back(ToolEntry("describe_branch", "Describe a branch",
-                            "Every field of one branch: parent, fork point, seq, owner, expiry, "
-                            "history window, size and its PostgreSQL server's state.",
-                            Schema({{"branch", Str(kBranchArg)}}, {"branch"}),
-                            Annotations(true, false, true)));
-  tools.push_back(ToolEntry(
+// The tools that make, change and remove branches and snapshots.
+void AddBranchTools(json* tools) {
+  tools->push_back(ToolEntry("list_branches", "List branches",
+                             "Lists the branches (databases) this session may use, with their "
+                             "parent, fork point, owner, size and endpoint state.",
+                             Schema(json::object(), {}), Annotations(true, false, true)));
+  tools->push_back(ToolEntry("describe_branch", "Describe a branch",
+                             "Every field of one branch: parent, fork point, seq, owner, expiry, "
+                             "history window, size and its PostgreSQL server's state.",
+                             Schema({{"branch", Str(kBranchArg)}}, {"branch"}),
+                             Annotations(true, false, true)));
+  tools->push_back(ToolEntry(
       "create_branch", "Create a branch or a new database",
       "Creates a branch: with initdb true, a new empty PostgreSQL database; with from, a "
       "copy-on-write fork of that branch (at its head, or at a snapshot, seq:N or "
@@ -69,16 +69,16 @@ json BuildList() {
                 {"description", "Make a new, empty PostgreSQL database (no from)"}}}},
              {"name"}),
       Annotations(false, false, false)));
-  tools.push_back(ToolEntry("delete_branch", "Delete a branch",
-                            "Deletes a branch without children, its server and its credentials.",
-                            Schema({{"branch", Str(kBranchArg)}}, {"branch"}),
-                            Annotations(false, true, true)));
-  tools.push_back(ToolEntry("reset_branch", "Reset a branch to its parent",
-                            "Throws away a fork's changes: forks it again from its parent's "
-                            "head, under the same name.",
-                            Schema({{"branch", Str(kBranchArg)}}, {"branch"}),
-                            Annotations(false, true, false)));
-  tools.push_back(ToolEntry(
+  tools->push_back(ToolEntry("delete_branch", "Delete a branch",
+                             "Deletes a branch without children, its server and its credentials.",
+                             Schema({{"branch", Str(kBranchArg)}}, {"branch"}),
+                             Annotations(false, true, true)));
+  tools->push_back(ToolEntry("reset_branch", "Reset a branch to its parent",
+                             "Throws away a fork's changes: forks it again from its parent's "
+                             "head, under the same name.",
+                             Schema({{"branch", Str(kBranchArg)}}, {"branch"}),
+                             Annotations(false, true, false)));
+  tools->push_back(ToolEntry(
       "restore_branch", "Restore a branch to an earlier point",
       "Rewinds a branch in place to a snapshot, seq:N or time:RFC3339 inside its history "
       "window; the name, credentials and connection string stay. preserve_as keeps the state "
@@ -88,18 +88,22 @@ json BuildList() {
               {"preserve_as", Str("Keep the state before the restore under this new name")}},
              {"branch", "to"}),
       Annotations(false, true, false)));
-  tools.push_back(
+  tools->push_back(
       ToolEntry("create_snapshot", "Create a snapshot",
                 "Names a branch's current state, so it can be forked or restored "
                 "later.",
                 Schema({{"branch", Str(kBranchArg)}, {"name", Str("The new snapshot's name")}},
                        {"branch", "name"}),
                 Annotations(false, false, false)));
-  tools.push_back(ToolEntry("delete_snapshot", "Delete a snapshot",
-                            "Deletes a snapshot (a branch with snapshots cannot be deleted).",
-                            Schema({{"snapshot", Str("The snapshot's name")}}, {"snapshot"}),
-                            Annotations(false, true, true)));
-  tools.push_back(ToolEntry(
+}
+
+// The tools on snapshots, connections, SQL, diffs and promotion.
+void AddDataTools(json* tools) {
+  tools->push_back(ToolEntry("delete_snapshot", "Delete a snapshot",
+                             "Deletes a snapshot (a branch with snapshots cannot be deleted).",
+                             Schema({{"snapshot", Str("The snapshot's name")}}, {"snapshot"}),
+                             Annotations(false, true, true)));
+  tools->push_back(ToolEntry(
       "get_connection_string", "Get a connection string",
       "Issues a credential for one branch and returns its postgresql:// URI through the "
       "daemon's proxy, for psql or any driver. It expires after ttl_seconds (default: the "
@@ -113,7 +117,7 @@ json BuildList() {
               {"role", Str("The PostgreSQL role the session runs as (default: postgres)")}},
              {"branch"}),
       Annotations(false, false, false)));
-  tools.push_back(ToolEntry(
+  tools->push_back(ToolEntry(
       "run_sql", "Run one SQL statement",
       "Runs one SQL statement on a branch through the proxy and returns its rows (at most "
       "max_rows, and 256 KiB of values; a note says when the result was cut). Read-only "
@@ -132,7 +136,7 @@ json BuildList() {
                 {"description", "Most rows returned (default 100)"}}}},
              {"branch", "sql"}),
       Annotations(false, true, false)));
-  tools.push_back(ToolEntry(
+  tools->push_back(ToolEntry(
       "diff_branch", "Diff a branch",
       "What changed on a branch since its common ancestor with another branch (default its "
       "parent): the relations with pages and bytes changed, and a unified diff of the two "
@@ -143,7 +147,7 @@ json BuildList() {
                {{"type", "boolean"}, {"description", "Include the schema diff (default true)"}}}},
              {"branch"}),
       Annotations(true, false, true)));
-  tools.push_back(ToolEntry(
+  tools->push_back(ToolEntry(
       "promote_branch", "Promote a fork into its parent",
       "Fast-forward merge: the parent's name then points at this fork's state, when the "
       "parent has not changed since the fork point (else refused, naming the relations that "
@@ -152,6 +156,12 @@ json BuildList() {
               {"preserve_as", Str("Keep the parent's old state under this new name")}},
              {"branch"}),
       Annotations(false, true, false)));
+}
+
+json BuildList() {
+  json tools = json::array();
+  AddBranchTools(&tools);
+  AddDataTools(&tools);
   return tools;
 }
 
