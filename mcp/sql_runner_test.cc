@@ -55,5 +55,18 @@ TEST(SqlResult, TextIsAnAlignedTableWithNulls) {
   EXPECT_EQ(r.ToJson()["rows"][1][1], nullptr);
 }
 
+TEST(RunSql, NoServerIsUnavailableOnOneLine) {
+  SqlRequest req;
+  req.conninfo = "postgresql://u:p@127.0.0.1:1/x";  // port 1: nothing listens
+  req.sql = "SELECT 1";
+  req.connect_timeout_s = 5;
+  Result<SqlResult> r = RunSql(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_EQ(r.status().message().rfind("could not connect to the branch's server: ", 0), 0u)
+      << r.status().message();
+  EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+}
+
 }  // namespace
 }  // namespace strata::mcp
