@@ -72,6 +72,10 @@ class Api {
   static int HttpStatus(Code code);
   static const char* CodeName(Code code);
 
+  // Whether `req` may call the API: from the unix socket, or with the bearer
+  // token (transports beside the routes, such as /mcp, ask it too).
+  bool Authorized(const HttpRequest& req) const;
+
  private:
   using Params = std::vector<std::string>;  // the {placeholders} of the route, in order
   // An answer, or an error (a JSON error {"code", "error"} with its HTTP status).
@@ -118,7 +122,6 @@ class Api {
   nlohmann::json GcStateJson();
   nlohmann::json EndpointJson(const EndpointInfo& e);
   nlohmann::json OwnerJson(const std::string& owner);
-  bool Authorized(const HttpRequest& req) const;
 
   const ApiContext ctx_;
 };

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/mcp_http.h"
 #include "api/status_metrics.h"
 #include "catalog/branch_test_util.h"
 #include "catalog/fork_spec.h"
@@ -500,6 +501,100 @@ TEST_F(ApiTest, DetachMakesARootAndRefusesRoots) {
   ExpectError("POST", "/v1/branches/nope/detach", "", 404, "not_found");
   EXPECT_EQ(Ok("DELETE", "/v1/branches/main"), json::object());
   EXPECT_EQ(Ok("GET", "/v1/branches/kid")["detached_from"], "main");
+}
+
+// /mcp (api/mcp_http.h): MCP over streamable HTTP, calling the same routes.
+class McpHttpTest : public ApiTest {
+ protected:
+  HttpResponse Post(const json& msg, std::map<std::string, std::string> headers = {},
+                    bool unix_socket = true, const std::string& method = "POST") {
+    HttpRequest req;
+    req.method = method;
+    req.path = "/mcp";
+    req.body = msg.is_string() ? msg.get<std::string>() : msg.dump();
+    req.from_unix_socket = unix_socket;
+    req.headers = std::move(headers);
+    return McpHttp(api.get()).Handle(req);
+  }
+  json Call(const std::string& tool, const json& args,
+            std::map<std::string, std::string> headers = {}) {
+    HttpResponse r = Post({{"jsonrpc", "2.0"},
+                           {"id", 7},
+                           {"method", "tools/call"},
+                           {"params", {{"name", tool}, {"arguments", args}}}},
+                          std::move(headers));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false)["result"];
+  }
+};
+
+TEST_F(McpHttpTest, ToolsCallTheApiRoutes) {
+  HttpResponse r = Post({{"jsonrpc", "2.0"},
+                         {"id", 1},
+                         {"method", "initialize"},
+                         {"params", {{"protocolVersion", "2025-06-18"}}}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(json::parse(r.body)["result"]["protocolVersion"], "2025-06-18");
+  r = Post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.body, "");
+  json res = Call("create_branch", {{"name", "m"}});
+  EXPECT_EQ(res["isError"], false) << res.dump();
+  EXPECT_EQ(res["structuredContent"]["name"], "m");
+  EXPECT_EQ(Ok("GET", "/v1/branches/m")["name"], "m");
+  res = Call("create_branch", {{"name", "m"}});
+  EXPECT_EQ(res["isError"], true);
+  EXPECT_EQ(res["content"][0]["text"], "branch 'm' already exists");
+  EXPECT_EQ(BranchCount(), 1u);
+}
+
+TEST_F(McpHttpTest, OwnerScopeFromTheHeaderOrTheQuery) {
+  ASSERT_EQ(Call("create_branch", {{"name", "free"}})["isError"], false);
+  json res = Call("create_branch", {{"name", "mine"}}, {{"x-strata-owner", "o1"}});
+  ASSERT_EQ(res["isError"], false) << res.dump();
+  EXPECT_EQ(Ok("GET", "/v1/branches/mine")["owner"], "o1");
+  res = Call("delete_branch", {{"branch", "free"}}, {{"x-strata-owner", "o1"}});
+  EXPECT_EQ(res["isError"], true);
+  EXPECT_EQ(res["content"][0]["text"],
+            "branch 'free' is not a branch of owner 'o1': this session acts on that owner's "
+            "branches only");
+  EXPECT_EQ(BranchCount(), 2u);
+  res = Call("list_branches", json::object(), {{"x-strata-owner", "o1"}});
+  ASSERT_EQ(res["structuredContent"]["branches"].size(), 1u);
+  HttpRequest req;
+  req.method = "POST";
+  req.path = "/mcp";
+  req.query["owner"] = "o2";
+  req.headers["x-strata-owner"] = "o1";
+  req.from_unix_socket = true;
+  req.body = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
+  EXPECT_EQ(McpHttp(api.get()).Handle(req).status, 400);
+  req.headers.clear();
+  EXPECT_EQ(McpHttp(api.get()).Handle(req).status, 200);
+}
+
+TEST_F(McpHttpTest, TransportRules) {
+  const json ping = {{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}};
+  EXPECT_EQ(Post(ping, {}, /*unix_socket=*/false).status, 401);
+  const std::string bearer = std::string("Bearer ") + kToken;
+  EXPECT_EQ(Post(ping, {{"authorization", bearer}}, false).status, 200);
+  EXPECT_EQ(
+      Post(ping, {{"authorization", bearer}, {"origin", "http://evil.example"}}, false).status,
+      403);
+  EXPECT_EQ(Post(ping, {{"origin", "http://localhost:3000"}}).status, 200);
+  EXPECT_EQ(Post(ping, {{"origin", "http://api.test:1"}, {"host", "api.test:55433"}}).status, 200);
+  HttpResponse get = Post(ping, {}, true, "GET");
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(Post(ping, {}, true, "DELETE").status, 405);
+  EXPECT_EQ(Post(ping, {{"mcp-protocol-version", "2025-11-25"}}).status, 200);
+  EXPECT_EQ(Post(ping, {{"mcp-protocol-version", "1999-01-01"}}).status, 400);
+  EXPECT_EQ(Post(json("{not json")).status, 400);
+  EXPECT_EQ(Post(json::array({ping})).status, 400);
+  EXPECT_EQ(json::parse(Post(json::array({ping})).body)["error"]["code"], -32600);
+  EXPECT_FALSE(McpHttp::OriginAllowed("null", "localhost"));
+  EXPECT_TRUE(McpHttp::OriginAllowed("https://[::1]:8", ""));
+  EXPECT_FALSE(McpHttp::OriginAllowed("http://localhost.evil.example", "x"));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "api/api.h"
 #include "api/http_server.h"
+#include "api/mcp_http.h"
 #include "api/status_metrics.h"
 #include "catalog/fork_spec.h"
 #include "common/clock.h"
@@ -437,7 +438,7 @@ Status Daemon::OpenApi() {
   actx.branch_created = [this](const std::string& name) { fuse_->InvalidateBranch(name); };
   AddStatusMetrics(metrics_.get(), actx);
   http_ = std::make_unique<HttpServer>([this](const HttpRequest& req) {
-    if (Api* a = api_ptr_.load()) return a->Handle(req);
+    if (Api* a = api_ptr_.load()) return req.path == "/mcp" ? mcp_->Handle(req) : a->Handle(req);
     HttpResponse r;
     r.status = 503;
     r.body = R"({"code":"unavailable","error":"the daemon is still starting"})"
@@ -451,6 +452,7 @@ Status Daemon::OpenApi() {
     actx.api_address = FormatHostPort({hp.host, http_->port()});
   }
   api_ = std::make_unique<Api>(actx);
+  mcp_ = std::make_unique<McpHttp>(api_.get());
   api_ptr_ = api_.get();
   return Status::OK();
 }

@@ -62,6 +62,7 @@ Result<std::string> ParseStoreMarker(const std::string& data, const std::string&
 Status InitStore(const std::string& url);
 
 class Api;
+class McpHttp;
 class BranchAccess;
 class Clock;
 class BranchManager;
@@ -145,6 +146,7 @@ class Daemon {
   // api_ is declared before http_ so that the server stops before it goes.
   std::unique_ptr<Api> api_;
   std::atomic<Api*> api_ptr_{nullptr};
+  std::unique_ptr<McpHttp> mcp_;  // /mcp on the same listeners; set before api_ptr_
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<SignalPipe> signals_;
   std::thread stopper_;  // waits for a signal, then ends the FUSE loop

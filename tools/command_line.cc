@@ -222,6 +222,24 @@ void AddOwnerCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status
   });
 }
 
+void AddMcpCommand(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* mcp = app.add_subcommand(
+      "mcp", "Serve MCP (Model Context Protocol) on stdin/stdout for a local agent");
+  McpArgs& m = inv.mcp;
+  CLI::Option* mount =
+      mcp->add_option("--mount", m.mount, "Mount point of the daemon (default: $STRATA_MOUNT)");
+  mcp->add_option("--cache-dir", m.cache_dir, "Or the daemon's cache directory (its control.sock)")
+      ->excludes(mount);
+  mcp->add_option("--owner", m.owner,
+                  "Act only on this owner's branches; new branches get this owner");
+  mcp->callback([&inv, action] {
+#ifdef STRATA_VERSION
+    inv.mcp.version = STRATA_VERSION;
+#endif
+    *action = [&inv] { return RunMcp(inv.mcp, std::cin, std::cout); };
+  });
+}
+
 }  // namespace
 
 void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
@@ -230,6 +248,7 @@ void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddEndpointCommands(app, inv, action);
   AddCredentialCommands(app, inv, action);
   AddOwnerCommands(app, inv, action);
+  AddMcpCommand(app, inv, action);
 
   CLI::App* gc = app.add_subcommand(
       "gc", "Compact layers and collect garbage now: what no branch's history window keeps");

@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "tools/commands.h"
+#include "tools/mcp_command.h"
 
 namespace strata::cli {
 
@@ -20,6 +21,7 @@ struct DaemonInvocation {
   BranchSetArgs branch_set;
   CredentialIssueArgs credential_issue;
   OwnerQuotaArgs owner_quota;
+  McpArgs mcp;
   std::optional<std::string> max_branches;  // owner quota, before parsing
   std::optional<std::string> max_bytes;
   std::string name;    // the NAME, BRANCH, ID or OWNER argument

@@ -197,9 +197,19 @@ std::string PathSegment(std::string_view segment) {
   return out;
 }
 
+ControlClient ControlClient::ForCacheDir(const std::string& cache_dir,
+                                         std::chrono::milliseconds timeout) {
+  ControlClient c(cache_dir, timeout);
+  c.socket_path_ = filename::ControlSocket(cache_dir);
+  return c;
+}
+
 Result<nlohmann::json> ControlClient::Call(const std::string& method, const std::string& path,
                                            const nlohmann::json& body) const {
-  STRATA_ASSIGN_OR_RETURN(std::string socket_path, FindControlSocket(mount_));
+  std::string socket_path = socket_path_;
+  if (socket_path.empty()) {
+    STRATA_ASSIGN_OR_RETURN(socket_path, FindControlSocket(mount_));
+  }
   UniqueFd dir_fd;  // held until the call is done
   STRATA_ASSIGN_OR_RETURN(const std::string connect_path,
                           ConnectablePath(socket_path, mount_, &dir_fd));

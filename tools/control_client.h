@@ -54,10 +54,16 @@ class ControlClient {
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const nlohmann::json& body = nullptr) const;
 
+  // A client of the daemon whose control socket is CACHE_DIR/control.sock
+  // (strata mcp --cache-dir); its messages name the cache directory.
+  static ControlClient ForCacheDir(const std::string& cache_dir,
+                                   std::chrono::milliseconds timeout = kDefaultControlTimeout);
+
   const std::string& mount() const { return mount_; }
 
  private:
   std::string mount_;
+  std::string socket_path_;  // "": found through MOUNT/.strata.sock
   std::chrono::milliseconds timeout_;
 };
 

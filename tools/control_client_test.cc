@@ -16,6 +16,7 @@
 
 #include "common/fd_util.h"
 #include "common/temp_dir.h"
+#include "tools/mcp_command.h"
 
 namespace strata::cli {
 namespace {
@@ -239,6 +240,28 @@ TEST(ControlClientTest, DaemonThatClosesWithoutAnswering) {
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
   EXPECT_EQ(r.status().message(), "the strata daemon serving " + server.mount() +
                                       " closed the connection without answering; see its log");
+}
+
+// strata mcp's backend (tools/mcp_command.h): segments and query encoded,
+// the daemon found by its cache directory, an error kept as its one line.
+TEST(ControlBackendTest, EncodesPathAndQueryAndKeepsTheErrorLine) {
+  OneShotServer server(HttpAnswer("200 OK", R"({"relations":[]})"));
+  mcp::Backend backend = ControlBackend(ControlClient::ForCacheDir(server.mount()));
+  mcp::BackendReply r = backend({"GET",
+                                 {"v1", "branches", "x y", "diff"},
+                                 {{"against", "a&b"}, {"schema", "false"}},
+                                 nullptr});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["relations"], nlohmann::json::array());
+  std::string req = server.Request();
+  EXPECT_EQ(req.rfind("GET /v1/branches/x%20y/diff?against=a%26b&schema=false HTTP/1.1\r\n", 0), 0u)
+      << req;
+
+  OneShotServer missing(
+      HttpAnswer("404 Not Found", R"({"code":"not_found","error":"no branch named 'x'"})"));
+  r = ControlBackend(ControlClient(missing.mount()))({"GET", {"v1", "branches", "x"}, {}, nullptr});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body["error"], "no branch named 'x'");
 }
 
 }  // namespace

@@ -50,11 +50,12 @@ else
   say "all packages present"
 fi
 
-# s3rver (tests/s3rver): the local S3 server of the s3:// tests. Debian's
-# nodejs + npm are enough; a node already on PATH is used as it is.
+# s3rver (tests/s3rver): the local S3 server of the s3:// tests, and the MCP
+# SDK of tests/integration/mcp.sh (tests/mcp). Debian's nodejs + npm (node
+# 18) are enough; a node already on PATH is used as it is.
 if ! command -v node >/dev/null; then
   if [[ $(id -u) != 0 ]]; then
-    echo "setup.sh: node is missing (for tests/s3rver); run as root" >&2
+    echo "setup.sh: node is missing (for tests/s3rver and tests/mcp); run as root" >&2
     exit 1
   fi
   say "installing: nodejs npm"
@@ -75,6 +76,17 @@ if [[ $(cat "$S3RVER/node_modules/.strata-stamp" 2>/dev/null) != "$s3rver_stamp"
   echo "$s3rver_stamp" >"$S3RVER/node_modules/.strata-stamp"
 else
   say "s3rver present"
+fi
+# tests/mcp: the official MCP TypeScript SDK, the client of
+# tests/integration/mcp.sh (which runs the same npm ci when the lock changed).
+MCP_TESTS=$REPO/tests/mcp
+mcp_stamp=$(sha256sum <"$MCP_TESTS/package-lock.json" | cut -d' ' -f1)
+if [[ $(cat "$MCP_TESTS/node_modules/.strata-stamp" 2>/dev/null) != "$mcp_stamp" ]]; then
+  say "npm ci in tests/mcp"
+  (cd "$MCP_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$mcp_stamp" >"$MCP_TESTS/node_modules/.strata-stamp"
+else
+  say "MCP SDK present"
 fi
 
 # FUSE: the kernel module / device node.
