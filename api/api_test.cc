@@ -563,5 +563,19 @@ TEST_F(ApiTest, PromoteGivesTheParentsNameToTheChildOrRefusesInOneLine) {
   ExpectError("POST", "/v1/branches/nope/promote", "", 404, "not_found");
 }
 
+TEST_F(ApiTest, RestoreCountsAPreservedStateAgainstTheOwnersQuota) {
+  Ok("POST", "/v1/branches", {{"name", "main"}, {"owner", "agent"}}, 201);
+  testing::Put(env, "main", "k", "v2");
+  Ok("PUT", "/v1/owners/agent/quota", {{"max_branches", 1}});
+  const uint64_t version = env.catalog()->Current()->version;
+  ExpectError("POST", "/v1/branches/main/restore", R"({"to":"@seq:1","preserve_as":"old"})", 403,
+              "quota");
+  EXPECT_EQ(env.catalog()->Current()->version, version);
+  // A retired state is not one more branch of the owner.
+  Ok("POST", "/v1/branches/main/restore", {{"to", "@seq:1"}});
+  EXPECT_EQ(Ok("GET", "/v1/owners/agent")["branches"], 1);
+  EXPECT_EQ(testing::Val(env, "main", "k"), "<absent>");
+}
+
 }  // namespace
 }  // namespace strata
