@@ -13,6 +13,7 @@ namespace strata {
 namespace {
 
 using testing::BranchEnv;
+using testing::Churn;
 using testing::CountingStore;
 using testing::MakeForkHistory;
 using testing::Put;
@@ -325,20 +326,10 @@ double BytesLeftAfterRestoreAndGc(const std::string& preserve_as) {
   EXPECT_OK(env.Open());
   EXPECT_OK(env.manager()->CreateBranch("main", "", BranchOptions{}));
   const uint32_t id = env.Find("main")->id;
-  auto churn = [&](int rounds, char tag) {
-    for (int r = 0; r < rounds; r++) {
-      std::vector<KeyPut> puts;
-      for (int k = 0; k < 64; k++) {
-        puts.push_back({"key" + std::to_string(k), false, std::string(4096, tag + r % 8)});
-      }
-      EXPECT_OK(env.vs()->Commit(id, std::move(puts)));
-      EXPECT_OK(env.vs()->Flush(id));
-    }
-  };
-  churn(4, 'a');
+  Churn(env, "main", 4, 'a');
   const uint64_t point = env.vs()->HeadSeq(id);
   const std::string at_point = Val(env, "main", "key7");
-  churn(12, 'k');
+  Churn(env, "main", 12, 'k');
   EXPECT_OK(env.manager()->RestoreBranch("main", "@seq:" + std::to_string(point), preserve_as));
   const uint64_t before = env.vs()->StoreBytes();
   Collector gc(env.catalog(), env.vs(), env.manager(), CollectorOptions{});
