@@ -134,7 +134,8 @@ class BranchManager {
   Result<BranchInfo> PromoteBranch(const std::string& child, const std::string& preserve_as,
                                    const DivergedFn& diverged) EXCLUDES(mu_);
   // The default check of PromoteBranch: the parent moved iff its head seq is
-  // past the fork point, named "seqs X..Y". Runs under the manager's lock.
+  // past the fork point, named "seqs X..Y". A DivergedFn runs under the
+  // manager's lock (no branch changes meanwhile): keyspace reads only.
   DivergedFn SeqDiverged();
 
   // The points collection must keep for branch `id` now. Raises the
@@ -222,10 +223,11 @@ class BranchManager {
   //   mu_ -> what the listeners take: gone_ and lineage_changed_ take
   //     FuseServer::fs_mu_, then (released) BranchFs::mu_ and cache_mu_
   //     (fs/branch_fs.h); admit_ takes Collector::mu_ (SpaceOf) and
-  //     VersionStore locks.
-  // So a listener or admission must never call back into this manager, and
-  // nothing that holds BranchFs::mu_, FuseServer::fs_mu_ or Collector::mu_
-  // may call into it.
+  //     VersionStore locks; PromoteBranch's DivergedFn reads the version
+  //     store (its locks only).
+  // So a listener, admission or DivergedFn must never call back into this
+  // manager, and nothing that holds BranchFs::mu_, FuseServer::fs_mu_ or
+  // Collector::mu_ may call into it.
   Mutex mu_;
   uint32_t next_id_ GUARDED_BY(mu_) = 0;
   uint32_t reserved_end_ GUARDED_BY(mu_) = 0;  // ids below this (from next_id_) are ours
