@@ -267,6 +267,8 @@ Status BranchManager::CheckTier(Durability tier) const {
 Status BranchManager::ApplyDurabilities() {
   MutexLock lock(&mu_);
   for (const BranchInfo& b : catalog_->Current()->branches) {
+    // Nothing writes to a retired branch: its tier cannot stop a mount.
+    if (b.retired) continue;
     const Durability tier = b.durability.value_or(default_tier_);
     Status st = CheckTier(tier);
     if (!st.ok()) return Status::Invalid("branch '" + b.name + "': " + st.message());

@@ -185,6 +185,25 @@ TEST_F(SwapTest, RestoreRefusalsChangeNothing) {
   EXPECT_EQ(Val(env, "main", "k"), "v5");
 }
 
+TEST(RetiredDurability, ARetiredRemoteBranchDoesNotStopAMountWithoutAWalsink) {
+  BranchEnv env;
+  ASSERT_OK(env.Open());
+  env.manager()->SetDurabilityPolicy(Durability::kRemote, true);
+  ASSERT_OK(env.manager()->CreateBranch("main", "", BranchOptions{}));
+  Put(env, "main", "k", "v2");
+  ASSERT_OK(env.manager()->RestoreBranch("main", "@seq:1", ""));
+  ASSERT_OK(env.manager()->SetDurability("main", Durability::kLocal));
+  ASSERT_OK(env.ReopenFromCatalog());
+  env.manager()->SetDurabilityPolicy(Durability::kLocal, false);
+  EXPECT_OK(env.manager()->ApplyDurabilities());
+  // A live one still does.
+  ASSERT_OK(env.catalog()->Update([](CatalogData& c) {
+    for (auto& b : c.branches) b.durability = Durability::kRemote;
+    return Status::OK();
+  }));
+  EXPECT_EQ(env.manager()->ApplyDurabilities().code(), Code::kInvalid);
+}
+
 TEST(SwapFailure, AFailedCatalogWriteLeavesBothStatesAsTheyWere) {
   BranchEnv env;
   CountingStore* store = env.Wrap<CountingStore>();
