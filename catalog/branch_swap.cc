@@ -136,6 +136,7 @@ Result<BranchInfo> BranchManager::PromoteBranch(const std::string& child,
                         "): a promote would drop those changes; nothing was changed");
   }
   const BranchInfo parent = *p;
+  const uint64_t parent_head = versions_->HeadSeq(parent.id);
   BranchInfo info = *c;
   TakeSettings(parent, &info);
   Status st = catalog_->Update([&](CatalogData& d) {
@@ -148,6 +149,15 @@ Result<BranchInfo> BranchManager::PromoteBranch(const std::string& child,
     return Status::OK();
   });
   if (!st.ok()) return st;
+  // Sessions of both endpoints are refused (Fleet), but a write straight
+  // through MOUNT/<parent>/ after the check lands on the old state.
+  if (const uint64_t head = versions_->HeadSeq(parent.id); head != parent_head) {
+    spdlog::warn(
+        "branch '{}': seqs {}..{} were written through the mount during the promote of "
+        "'{}'; they are in the old state ({})",
+        parent.name, parent_head + 1, head, child,
+        preserve_as.empty() ? "retired" : "'" + preserve_as + "'");
+  }
   // Catalog first, as UpdateBranch: the next mount applies a recorded tier.
   Status tier = versions_->SetDurability(info.id, info.durability.value_or(default_tier_));
   if (!tier.ok()) spdlog::warn("branch '{}': tier not applied: {}", info.name, tier.ToString());
