@@ -178,6 +178,8 @@ const std::vector<Api::Route>& Api::Routes() {
       {"PUT", "/v1/owners/{owner}/quota", &Api::SetQuota},
       {"POST", "/v1/gc", &Api::RunGc},
       {"GET", "/v1/gc", &Api::GetGc},
+      {"POST", "/v1/branches/{name}/restore", &Api::RestoreBranch},
+      {"POST", "/v1/branches/{name}/promote", &Api::PromoteBranch},
   };
   return routes;
 }

@@ -112,6 +112,9 @@ class Api {
   Result<ApiResult> DetachBranch(const Params&, const nlohmann::json&);
   Result<ApiResult> RunGc(const Params&, const nlohmann::json&);
   Result<ApiResult> GetGc(const Params&, const nlohmann::json&);
+  // Restore and promote (api_swap.cc).
+  Result<ApiResult> RestoreBranch(const Params&, const nlohmann::json&);
+  Result<ApiResult> PromoteBranch(const Params&, const nlohmann::json&);
 
   // Handle's answer; *route names the route for the metrics.
   HttpResponse Dispatch(const HttpRequest& req, std::string* route);

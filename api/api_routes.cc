@@ -45,7 +45,8 @@ json Api::BranchJson(const CatalogData& cat, const BranchInfo& b) {
   const BranchInfo* parent = b.parent ? cat.FindBranchById(b.parent) : nullptr;
   json j = {{"name", b.name},
             {"id", b.id},
-            {"parent", parent ? json(parent->name) : json(nullptr)},
+            // A retired parent has no name to show (docs/api.md).
+            {"parent", parent && !parent->retired ? json(parent->name) : json(nullptr)},
             {"fork_seq", b.fork_seq},
             {"seq", s.head_seq},
             {"durable_seq", s.durable_seq},
@@ -93,7 +94,8 @@ Result<ApiResult> Api::GetStatus(const Params&, const json& body) {
     mem += j["memtable_bytes"].get<uint64_t>();
     layers += j["layers"].get<uint64_t>();
     layer_bytes += j["layer_bytes"].get<uint64_t>();
-    branches.push_back(std::move(j));
+    // Retired branches count in the totals (they hold data), not in the list.
+    if (!b.retired) branches.push_back(std::move(j));
   }
   int running = 0;
   if (ctx_.endpoints) {
@@ -139,7 +141,7 @@ Result<ApiResult> Api::ListBranches(const Params&, const json& body) {
   STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
   auto cat = ctx_.catalog->Current();
   json out = json::array();
-  for (const BranchInfo& b : cat->branches) out.push_back(BranchJson(*cat, b));
+  for (const BranchInfo* b : cat->LiveBranches()) out.push_back(BranchJson(*cat, *b));
   return Ok(out);
 }
 

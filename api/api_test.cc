@@ -595,6 +595,79 @@ TEST_F(McpHttpTest, TransportRules) {
   EXPECT_FALSE(McpHttp::OriginAllowed("null", "localhost"));
   EXPECT_TRUE(McpHttp::OriginAllowed("https://[::1]:8", ""));
   EXPECT_FALSE(McpHttp::OriginAllowed("http://localhost.evil.example", "x"));
+TEST_F(ApiTest, RestoreKeepsTheNameAndItsCredentials) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  testing::Put(env, "main", "k", "v2");
+  testing::Put(env, "main", "k", "v3");
+  json c = Ok("POST", "/v1/branches/main/credentials", nullptr, 201);
+  json r = Ok("POST", "/v1/branches/main/restore", {{"to", "@seq:2"}, {"preserve_as", "old"}});
+  ExpectBranchObject(r, "main", "old", 2, 0);
+  EXPECT_TRUE(r["elapsed_us"].is_number_integer());
+  EXPECT_EQ(testing::Val(env, "main", "k"), "v2");
+  EXPECT_EQ(testing::Val(env, "old", "k"), "v3");
+  BranchAccess access(env.catalog(), credentials.get(), endpoints.get(), nullptr);
+  ASSERT_OK_AND_ASSIGN(ProxyCredential cred, access.FindCredential(c["user"]));
+  // The credential opens the name (as far as starting a server: no cluster here).
+  EXPECT_EQ(access.Open(cred, "main").status().code(), Code::kInvalid);
+  EXPECT_EQ(access.Open(cred, "old").status().code(), Code::kPermission);
+  // Seqs are per branch: the restored main counts from its restore point, 0.
+  // Without preserve_as the old state is retired: no parent shown, not listed.
+  testing::Put(env, "main", "k", "later");
+  ExpectBranchObject(Ok("POST", "/v1/branches/main/restore", {{"to", "@seq:0"}}), "main", nullptr,
+                     0, 0);
+  json list = Ok("GET", "/v1/branches");
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]["name"], "old");
+  EXPECT_EQ(list[1]["name"], "main");
+  EXPECT_EQ(Ok("GET", "/v1/status")["branches"].size(), 2u);
+  for (const char* body :
+       {"{}", R"({"to": 5})", R"({"to": "seq:2"})", R"({"to": "@seq:0", "color": 1})",
+        R"({"to": "@seq:0", "preserve_as": "bad name"})", R"({"to": "@seq:0", "preserve_as": 3})",
+        R"({"to": "@seq:99"})", R"({"to": "@time:yesterday"})"}) {
+    ExpectError("POST", "/v1/branches/main/restore", body, 400, "invalid");
+  }
+  ExpectError("POST", "/v1/branches/main/restore", R"({"to": "@seq:1", "preserve_as": "old"})", 409,
+              "exists");
+  ExpectError("POST", "/v1/branches/nope/restore", R"({"to": "@seq:1"})", 404, "not_found");
+  EXPECT_EQ(testing::Val(env, "main", "k"), "v2");
+  EXPECT_EQ(Ok("GET", "/v1/branches").size(), 2u);
+}
+
+TEST_F(ApiTest, PromoteGivesTheParentsNameToTheChildOrRefusesInOneLine) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  Ok("POST", "/v1/branches", {{"name", "kid"}, {"from", "main"}}, 201);
+  testing::Put(env, "kid", "k", "migrated");
+  json p = Ok("POST", "/v1/branches/kid/promote", {{"preserve_as", "main-before"}});
+  ExpectBranchObject(p, "main", "main-before", 1, 1);
+  EXPECT_EQ(testing::Val(env, "main", "k"), "migrated");
+  ExpectError("GET", "/v1/branches/kid", "", 404, "not_found");
+  // A fork whose parent moved on is refused, and nothing changes.
+  Ok("POST", "/v1/branches", {{"name", "kid2"}, {"from", "main"}}, 201);
+  testing::Put(env, "main", "k", "moved");
+  HttpResponse r = Raw("POST", "/v1/branches/kid2/promote", "");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(json::parse(r.body)["error"],
+            "branch 'main' changed since 'kid2' was forked from it (seqs 2..2): a promote would "
+            "drop those changes; nothing was changed");
+  EXPECT_EQ(Ok("GET", "/v1/branches/kid2")["parent"], "main");
+  EXPECT_EQ(testing::Val(env, "main", "k"), "moved");
+  ExpectError("POST", "/v1/branches/main-before/promote", "", 400, "invalid");  // a root
+  ExpectError("POST", "/v1/branches/kid2/promote", R"({"force": true})", 400, "invalid");
+  ExpectError("POST", "/v1/branches/nope/promote", "", 404, "not_found");
+}
+
+TEST_F(ApiTest, RestoreCountsAPreservedStateAgainstTheOwnersQuota) {
+  Ok("POST", "/v1/branches", {{"name", "main"}, {"owner", "agent"}}, 201);
+  testing::Put(env, "main", "k", "v2");
+  Ok("PUT", "/v1/owners/agent/quota", {{"max_branches", 1}});
+  const uint64_t version = env.catalog()->Current()->version;
+  ExpectError("POST", "/v1/branches/main/restore", R"({"to":"@seq:1","preserve_as":"old"})", 403,
+              "quota");
+  EXPECT_EQ(env.catalog()->Current()->version, version);
+  // A retired state is not one more branch of the owner.
+  Ok("POST", "/v1/branches/main/restore", {{"to", "@seq:1"}});
+  EXPECT_EQ(Ok("GET", "/v1/owners/agent")["branches"], 1);
+  EXPECT_EQ(testing::Val(env, "main", "k"), "<absent>");
 }
 
 }  // namespace

@@ -51,10 +51,11 @@ void AddGcMetrics(Metrics* metrics, const ApiContext& ctx) {
     m.SetTotal("strata_gc_freed_bytes_total", {}, static_cast<double>(st.freed_bytes_total));
     m.SetTotal("strata_gc_deleted_layers_total", {}, static_cast<double>(st.deleted_layers_total));
     m.SetTotal("strata_gc_written_layers_total", {}, static_cast<double>(st.written_layers_total));
-    for (const BranchInfo& b : ctx.catalog->Current()->branches) {
-      const std::optional<BranchSpace> sp = ctx.collector->SpaceOf(b.id);
+    auto cat = ctx.catalog->Current();
+    for (const BranchInfo* b : cat->LiveBranches()) {
+      const std::optional<BranchSpace> sp = ctx.collector->SpaceOf(b->id);
       if (!sp) continue;
-      const MetricLabels l = {{"branch", b.name}};
+      const MetricLabels l = {{"branch", b->name}};
       m.Set("strata_branch_logical_bytes", l, static_cast<double>(sp->logical_bytes));
       m.Set("strata_branch_exclusive_bytes", l, static_cast<double>(sp->exclusive_bytes));
       m.Set("strata_branch_history_bytes", l, static_cast<double>(sp->history_bytes));

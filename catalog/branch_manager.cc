@@ -12,20 +12,6 @@
 
 namespace strata {
 
-namespace {
-
-Status NoBranch(const std::string& name) {
-  return Status::NotFound("no branch named '" + name + "'");
-}
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-}  // namespace
-
 Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const BranchInfo& parent,
                                                const ForkSpec& spec) {
   const uint64_t head = versions_->HeadSeq(parent.id);
@@ -112,11 +98,49 @@ Result<GcPoints> BranchManager::PlanRetention(uint32_t id) {
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranchById(id);
   if (!b) return Status::NotFound("branch id " + std::to_string(id) + " is gone");
+  // A retired branch has no window to raise: RetainedPoints keeps its pins.
+  if (b->retired) return RetainedPoints(*cat, id, 0);
   STRATA_ASSIGN_OR_RETURN(std::optional<TimePoint> oldest,
                           OldestPoint(versions_, *b, HistoryOf(*b), clock_->NowNs()));
   if (!oldest) return RetainedPoints(*cat, id, 0);
   versions_->RaiseHistoryFloor(id, oldest->seq, oldest->time_ns);
   return RetainedPoints(*cat, id, oldest->seq);
+}
+
+std::string BranchManager::Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+Status BranchManager::NoBranch(const std::string& name) {
+  return Status::NotFound("no branch named '" + name + "'");
+}
+
+Status BranchManager::RetiredParent(const std::string& name) {
+  return Status::Invalid("branch '" + name +
+                         "' has no parent to reset to or promote into: it was forked from a "
+                         "state that a restore or promote retired");
+}
+
+const BranchInfo* BranchManager::ForkParentOf(const CatalogData& cat, const ForkSpec& spec) {
+  if (spec.kind == ForkSpec::Kind::kSnapshot) {
+    const SnapshotInfo* s = cat.FindSnapshot(spec.snapshot);
+    const BranchInfo* owner = s ? cat.FindBranchById(s->branch) : nullptr;
+    if (owner && owner->retired && owner->name == spec.parent) return owner;
+  }
+  return cat.FindBranch(spec.parent);
+}
+
+void BranchManager::DropRetired(const std::vector<uint32_t>& ids) {
+  for (uint32_t id : ids) {
+    Status st = versions_->DropBranch(id);
+    if (!st.ok()) {
+      spdlog::warn("retired branch {} deleted; cleaning its data failed: {}", id, st.ToString());
+    } else {
+      spdlog::info("retired branch {} deleted: nothing reads it any more", id);
+    }
+  }
 }
 
 Status BranchManager::CheckNotDetaching(const BranchInfo& b) const {
@@ -160,6 +184,7 @@ Result<BranchInfo> BranchManager::DetachBranch(const std::string& name) {
   detaching_.erase(id);
   if (!bytes.ok()) return bytes.status();
   BranchInfo info;
+  std::vector<uint32_t> retired;
   STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
     for (auto& x : c.branches) {
       if (x.id != id) continue;
@@ -168,11 +193,13 @@ Result<BranchInfo> BranchManager::DetachBranch(const std::string& name) {
       x.detached_from = parent_name;
       info = x;
     }
+    retired = c.PruneRetired();
     return Status::OK();
   }));
   // Catalog first: a reader set up from the old catalog after this point
   // gets the new lineage from here.
   AnnounceLineages(*catalog_->Current(), id);
+  DropRetired(retired);
   spdlog::info("branch '{}' detached from '{}': {} bytes copied", name, parent_name, *bytes);
   return info;
 }
@@ -240,6 +267,8 @@ Status BranchManager::CheckTier(Durability tier) const {
 Status BranchManager::ApplyDurabilities() {
   MutexLock lock(&mu_);
   for (const BranchInfo& b : catalog_->Current()->branches) {
+    // Nothing writes to a retired branch: its tier cannot stop a mount.
+    if (b.retired) continue;
     const Durability tier = b.durability.value_or(default_tier_);
     Status st = CheckTier(tier);
     if (!st.ok()) return Status::Invalid("branch '" + b.name + "': " + st.message());
@@ -336,7 +365,7 @@ Result<BranchInfo> BranchManager::CreateBranch(const std::string& name, const st
     STRATA_RETURN_IF_ERROR(StartRoot(info, uid, gid));
   } else {
     STRATA_ASSIGN_OR_RETURN(ForkSpec spec, ParseForkSpec(from));
-    const BranchInfo* parent = cat->FindBranch(spec.parent);
+    const BranchInfo* parent = ForkParentOf(*cat, spec);
     if (!parent) return NoBranch(spec.parent);
     STRATA_ASSIGN_OR_RETURN(info.fork_seq, ResolveForkSeq(*cat, *parent, spec));
     info.parent = parent->id;
@@ -372,15 +401,18 @@ Status BranchManager::DeleteBranch(const std::string& name) {
     return Status::Busy("branch '" + name + "' has snapshots (" + Join(snaps) +
                         "): delete them first");
   }
+  std::vector<uint32_t> retired;
   STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
     std::erase_if(c.branches, [&](const BranchInfo& x) { return x.id == id; });
     std::erase_if(c.credentials, [&](const CredentialInfo& x) { return x.branch == id; });
+    retired = c.PruneRetired();  // a retired parent this branch was the last to read
     return Status::OK();
   }));
   if (gone_) gone_(name);
   // The catalog no longer names it: a failure here only leaks objects.
   Status st = versions_->DropBranch(id);
   if (!st.ok()) spdlog::warn("branch {} deleted; cleaning its data failed: {}", id, st.ToString());
+  DropRetired(retired);
   return Status::OK();
 }
 
@@ -403,6 +435,7 @@ Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
   }
   const BranchInfo* parent = cat->FindBranchById(b->parent);
   if (!parent) return Status::Corruption("catalog: parent of '" + name + "' is missing");
+  if (parent->retired) return RetiredParent(name);
   BranchInfo info = *b;
   const uint32_t old_id = b->id;
   STRATA_ASSIGN_OR_RETURN(info.id, NextId(*cat));
@@ -461,10 +494,14 @@ Status BranchManager::DeleteSnapshot(const std::string& name) {
   if (!catalog_->Current()->FindSnapshot(name)) {
     return Status::NotFound("no snapshot named '" + name + "'");
   }
-  return catalog_->Update([&](CatalogData& c) {
+  std::vector<uint32_t> retired;
+  STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
     std::erase_if(c.snapshots, [&](const SnapshotInfo& s) { return s.name == name; });
+    retired = c.PruneRetired();  // a retired branch kept only for this snapshot
     return Status::OK();
-  });
+  }));
+  DropRetired(retired);
+  return Status::OK();
 }
 
 }  // namespace strata

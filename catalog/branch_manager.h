@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "catalog/fork_spec.h"
@@ -43,6 +44,11 @@ struct BranchPatch {
   std::optional<std::optional<int64_t>> history_s;
 };
 
+// What changed on `parent` since `since_seq`, named for a person (relations
+// such as "public.t", or "seqs 5..7"); empty: nothing changed.
+using DivergedFn =
+    std::function<Result<std::vector<std::string>>(const BranchInfo& parent, uint64_t since_seq)>;
+
 class BranchManager {
  public:
   // `clock` stamps created_ns, judges `@time:` fork points (the future, the
@@ -51,8 +57,8 @@ class BranchManager {
       : catalog_(catalog), versions_(versions), clock_(clock) {}
 
   // Called, under the manager's lock, after a branch name stops naming the
-  // branch it named (delete or reset), so the filesystem can drop cached
-  // entries.
+  // branch it named (delete, reset, restore, promote), so the filesystem can
+  // drop cached entries.
   void SetBranchGoneListener(std::function<void(const std::string& name)> fn) {
     gone_ = std::move(fn);
   }
@@ -107,6 +113,31 @@ class BranchManager {
   // Copies into the branch what it reads from its ancestors and makes it a
   // root branch (docs/gc.md, "Detach"). kInvalid for a root branch.
   Result<BranchInfo> DetachBranch(const std::string& name) EXCLUDES(mu_);
+  // Restore and promote (docs/design.md, "Restore and promote") move a name
+  // to another branch in one catalog write: its credentials and settings
+  // (owner, expiry, idle timeout, history window, tier) follow the name. The
+  // state the name had is kept as `preserve_as` (the one name rule; kExists
+  // if taken) or, if that is empty, retired (BranchInfo::retired).
+  //
+  // Rewinds `name` to `to` ("@seq:N", "@time:RFC3339" or "@SNAPSHOT" of the
+  // branch, as in a fork spec and under a fork's history-window checks): a
+  // new branch forked from the current one there takes the name. Children
+  // and snapshots of the old state stay with it.
+  Result<BranchInfo> RestoreBranch(const std::string& name, const std::string& to,
+                                   const std::string& preserve_as) EXCLUDES(mu_);
+  // Fast-forwards the parent of `child` to it: the parent's name names the
+  // child's branch (its children and snapshots with it) and the child's name
+  // is gone, its credentials deleted. kBusy, naming what `diverged` (null:
+  // SeqDiverged()) reports, if the parent changed since the fork point;
+  // kInvalid for a root branch or one whose parent is retired; kBusy while
+  // either is being detached. Returns the branch under the parent's name.
+  Result<BranchInfo> PromoteBranch(const std::string& child, const std::string& preserve_as,
+                                   const DivergedFn& diverged) EXCLUDES(mu_);
+  // The default check of PromoteBranch: the parent moved iff its head seq is
+  // past the fork point, named "seqs X..Y". A DivergedFn runs under the
+  // manager's lock (no branch changes meanwhile): keyspace reads only.
+  DivergedFn SeqDiverged();
+
   // The points collection must keep for branch `id` now. Raises the
   // branch's history floor to the start of its window first, so that no
   // fork can name a point this plan lets go (docs/gc.md, "The window").
@@ -149,6 +180,25 @@ class BranchManager {
   Status CheckNotDetaching(const BranchInfo& b) const REQUIRES(mu_);
   // Hands the new lineage of `id` and of its descendants to the listener.
   void AnnounceLineages(const CatalogData& cat, uint32_t id) REQUIRES(mu_);
+  // kNotFound "no branch named ..."; kInvalid for a branch whose parent is
+  // retired (no reset, no promote).
+  static Status NoBranch(const std::string& name);
+  static Status RetiredParent(const std::string& name);
+  // "a, b, c": names in a message.
+  static std::string Join(const std::vector<std::string>& v);
+  // The branch a fork by `spec` reads: the live branch its parent names, or,
+  // for a snapshot taken while that name named a branch now retired, that
+  // branch. Null if none.
+  static const BranchInfo* ForkParentOf(const CatalogData& cat, const ForkSpec& spec);
+  // Drops the data of retired branches a catalog change let go
+  // (CatalogData::PruneRetired); a failure only leaks objects.
+  void DropRetired(const std::vector<uint32_t>& ids) REQUIRES(mu_);
+  // kInvalid/kExists unless `preserve_as` is empty or a free valid name.
+  Status CheckPreserveAs(const CatalogData& cat, const std::string& preserve_as) const;
+  // The catalog change of a swap: `old_id` becomes `preserve_as` or retired,
+  // its credentials move to `new_id`.
+  static void KeepOldState(CatalogData& c, uint32_t old_id, uint32_t new_id,
+                           const std::string& preserve_as);
 
   // Set at construction.
   Catalog* const catalog_;
@@ -173,10 +223,11 @@ class BranchManager {
   //   mu_ -> what the listeners take: gone_ and lineage_changed_ take
   //     FuseServer::fs_mu_, then (released) BranchFs::mu_ and cache_mu_
   //     (fs/branch_fs.h); admit_ takes Collector::mu_ (SpaceOf) and
-  //     VersionStore locks.
-  // So a listener or admission must never call back into this manager, and
-  // nothing that holds BranchFs::mu_, FuseServer::fs_mu_ or Collector::mu_
-  // may call into it.
+  //     VersionStore locks; PromoteBranch's DivergedFn reads the version
+  //     store (its locks only).
+  // So a listener, admission or DivergedFn must never call back into this
+  // manager, and nothing that holds BranchFs::mu_, FuseServer::fs_mu_ or
+  // Collector::mu_ may call into it.
   Mutex mu_;
   uint32_t next_id_ GUARDED_BY(mu_) = 0;
   uint32_t reserved_end_ GUARDED_BY(mu_) = 0;  // ids below this (from next_id_) are ours

@@ -72,6 +72,19 @@ inline uint64_t Put(BranchEnv& env, const std::string& branch, const std::string
   return seq.ok() ? *seq : 0;
 }
 
+// `rounds` layers of `branch`, each overwriting the same 64 keys of 4 KiB.
+inline void Churn(BranchEnv& env, const std::string& branch, int rounds, char tag) {
+  const uint32_t id = env.Find(branch)->id;
+  for (int r = 0; r < rounds; r++) {
+    std::vector<KeyPut> puts;
+    for (int k = 0; k < 64; k++) {
+      puts.push_back({"key" + std::to_string(k), false, std::string(4096, tag + r % 8)});
+    }
+    ASSERT_OK(env.vs()->Commit(id, std::move(puts)));
+    ASSERT_OK(env.vs()->Flush(id));
+  }
+}
+
 // main (created with `opts`): seq1 root dir, seq2 k=v2 (snapshot s2), seq3
 // k=v3, seq4 k=v4. Returns a time between seq 2 and seq 3, which `clock`
 // (the env's, from UseManualClock) separates.

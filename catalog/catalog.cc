@@ -18,7 +18,7 @@ std::string CatalogKey(uint64_t version) {
 
 const BranchInfo* CatalogData::FindBranch(const std::string& name) const {
   for (const auto& b : branches) {
-    if (b.name == name) return &b;
+    if (b.name == name && !b.retired) return &b;
   }
   return nullptr;
 }
@@ -71,6 +71,29 @@ Lineage CatalogData::LineageOf(uint32_t id, uint64_t max_seq) const {
   return out;
 }
 
+std::vector<const BranchInfo*> CatalogData::LiveBranches() const {
+  std::vector<const BranchInfo*> out;
+  for (const auto& b : branches) {
+    if (!b.retired) out.push_back(&b);
+  }
+  return out;
+}
+
+std::vector<uint32_t> CatalogData::PruneRetired() {
+  std::vector<uint32_t> dropped;
+  for (bool again = true; again;) {
+    again = false;
+    for (auto it = branches.begin(); it != branches.end(); ++it) {
+      if (!it->retired || !ChildrenOf(it->id).empty() || !SnapshotsOf(it->id).empty()) continue;
+      dropped.push_back(it->id);
+      branches.erase(it);
+      again = true;
+      break;
+    }
+  }
+  return dropped;
+}
+
 std::string EncodeCatalog(const CatalogData& c) {
   nlohmann::json j;
   j["format"] = 1;
@@ -91,6 +114,7 @@ std::string EncodeCatalog(const CatalogData& c) {
     if (b.idle_timeout_s) jb["idle_timeout_s"] = b.idle_timeout_s;
     if (b.history_s) jb["history_s"] = *b.history_s;
     if (!b.detached_from.empty()) jb["detached_from"] = b.detached_from;
+    if (b.retired) jb["retired"] = true;
   }
   j["snapshots"] = nlohmann::json::array();
   for (const auto& s : c.snapshots) {
@@ -141,6 +165,7 @@ Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& na
       c.branches.back().idle_timeout_s = b.value("idle_timeout_s", int64_t{0});
       if (b.contains("history_s")) c.branches.back().history_s = b.at("history_s").get<int64_t>();
       c.branches.back().detached_from = b.value("detached_from", "");
+      c.branches.back().retired = b.value("retired", false);
     }
     for (const auto& s : j.at("snapshots")) {
       c.snapshots.push_back({s.at("name").get<std::string>(), s.at("branch").get<uint32_t>(),

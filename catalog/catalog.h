@@ -42,6 +42,12 @@ struct BranchInfo {
   std::optional<int64_t> history_s;
   // The name of the parent it was detached from ("" if never detached).
   std::string detached_from;
+  // A retired branch: the state a name named before a restore or promote
+  // moved the name to another branch (docs/design.md, "Restore and
+  // promote"). `name` keeps the name it had, for messages only: lookups by
+  // name and listings skip it, and the name is free. Kept while children or
+  // snapshots read it; deleted with the last of them.
+  bool retired = false;
 };
 
 // A password credential for one branch's endpoint. Only the SCRAM verifier is
@@ -77,7 +83,9 @@ struct CatalogData {
   std::vector<CredentialInfo> credentials;
   std::map<std::string, OwnerQuota> quotas;  // by owner
 
+  // The live branch named `name` (never a retired one).
   const BranchInfo* FindBranch(const std::string& name) const;
+  // Any branch, retired ones included.
   const BranchInfo* FindBranchById(uint32_t id) const;
   const SnapshotInfo* FindSnapshot(const std::string& name) const;
   const CredentialInfo* FindCredential(const std::string& id) const;
@@ -85,6 +93,12 @@ struct CatalogData {
   std::vector<std::string> SnapshotsOf(uint32_t id) const;
   // The read path of branch `id` at `max_seq` (layers/version_store.h).
   Lineage LineageOf(uint32_t id, uint64_t max_seq = UINT64_MAX) const;
+  // The branches users see: every branch but the retired ones.
+  std::vector<const BranchInfo*> LiveBranches() const;
+  // Removes the retired branches that no child and no snapshot reads any
+  // more (repeatedly: a retired parent may be next). Returns their ids: the
+  // caller drops their data once the catalog no longer names them.
+  std::vector<uint32_t> PruneRetired();
 };
 
 std::string EncodeCatalog(const CatalogData& c);

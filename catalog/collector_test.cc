@@ -18,21 +18,9 @@ namespace strata {
 namespace {
 
 using testing::BranchEnv;
+using testing::Churn;
 using testing::Put;
 using testing::Val;
-
-// `rounds` layers, each overwriting the same 64 keys of 4 KiB.
-void Churn(BranchEnv& env, const std::string& branch, int rounds, char tag) {
-  const uint32_t id = env.Find(branch)->id;
-  for (int r = 0; r < rounds; r++) {
-    std::vector<KeyPut> puts;
-    for (int k = 0; k < 64; k++) {
-      puts.push_back({"key" + std::to_string(k), false, std::string(4096, tag + r % 8)});
-    }
-    ASSERT_OK(env.vs()->Commit(id, std::move(puts)));
-    ASSERT_OK(env.vs()->Flush(id));
-  }
-}
 
 TEST(Collector, APassFreesOverwrittenVersionsAndKeepsSnapshots) {
   BranchEnv env;

@@ -52,7 +52,10 @@ Status CheckForkPoint(const BranchInfo& parent, int64_t window_s,
 
 GcPoints RetainedPoints(const CatalogData& cat, uint32_t id, uint64_t window_start) {
   GcPoints p;
-  p.retain.window_start = window_start;
+  // A retired branch keeps no window: no fork can name it any more, so only
+  // its snapshots and its children's fork points are read.
+  const BranchInfo* b = cat.FindBranchById(id);
+  p.retain.window_start = b && b->retired ? UINT64_MAX : window_start;
   for (const SnapshotInfo& s : cat.snapshots) {
     if (s.branch == id) p.retain.pins.push_back(s.seq);
   }

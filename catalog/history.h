@@ -38,7 +38,8 @@ Status CheckForkPoint(const BranchInfo& parent, int64_t window_s,
                       const std::optional<TimePoint>& oldest, const ForkSpec& spec, uint64_t seq);
 
 // The retained points of branch `id` whose window starts at `window_start`:
-// its snapshots and the fork points of its children.
+// its snapshots and the fork points of its children. A retired branch
+// retains nothing else (window_start UINT64_MAX).
 GcPoints RetainedPoints(const CatalogData& cat, uint32_t id, uint64_t window_start);
 
 }  // namespace strata

@@ -7,7 +7,8 @@ OwnerUsage UsageOf(const CatalogData& cat, const std::string& owner, VersionStor
   OwnerUsage u;
   for (const BranchInfo& b : cat.branches) {
     if (b.owner != owner) continue;
-    u.branches++;
+    // A retired branch is not one the owner has, but its bytes are stored.
+    if (!b.retired) u.branches++;
     const BranchStats s = versions->Stats(b.id);
     const std::optional<uint64_t> excl = exclusive ? exclusive(b.id) : std::nullopt;
     u.bytes += static_cast<int64_t>(excl.value_or(s.layer_bytes) + s.memtable_bytes);

@@ -110,6 +110,45 @@ Result<BranchInfo> Fleet::ResetBranch(const std::string& name) {
   return b;
 }
 
+Result<BranchInfo> Fleet::RestoreBranch(const std::string& name, const std::string& to,
+                                        const std::string& preserve_as) {
+  if (!catalog_->Current()->FindBranch(name)) {
+    return Status::NotFound("no branch named '" + name + "'");
+  }
+  STRATA_RETURN_IF_ERROR(endpoints_->Block(name, "being restored"));
+  Result<BranchInfo> b = branches_->RestoreBranch(name, to, preserve_as);
+  endpoints_->Unblock(name);
+  return b;
+}
+
+Result<BranchInfo> Fleet::PromoteBranch(const std::string& child, const std::string& preserve_as) {
+  std::string parent;
+  {
+    auto cat = catalog_->Current();
+    const BranchInfo* c = cat->FindBranch(child);
+    if (!c) return Status::NotFound("no branch named '" + child + "'");
+    const BranchInfo* p = c->parent ? cat->FindBranchById(c->parent) : nullptr;
+    if (p && !p->retired) parent = p->name;
+  }
+  // Both servers stop first: their shutdown checkpoints are writes the
+  // divergence check must see.
+  STRATA_RETURN_IF_ERROR(endpoints_->Block(child, "being promoted"));
+  if (!parent.empty()) {
+    if (Status st = endpoints_->Block(parent, "being promoted into"); !st.ok()) {
+      endpoints_->Unblock(child);
+      return st;
+    }
+  }
+  Result<BranchInfo> b = branches_->PromoteBranch(child, preserve_as, diverged_);
+  if (!parent.empty()) endpoints_->Unblock(parent);
+  if (b.ok()) {
+    endpoints_->Forget(child);
+  } else {
+    endpoints_->Unblock(child);
+  }
+  return b;
+}
+
 OwnerUsage Fleet::Usage(const std::string& owner) {
   return UsageOf(*catalog_->Current(), owner, versions_, opts_.exclusive_bytes);
 }
@@ -150,7 +189,8 @@ void Fleet::DeleteExpired(int64_t now_ns) {
     progress = false;
     auto cat = catalog_->Current();
     for (const BranchInfo& b : cat->branches) {
-      if (b.expires_ns == 0 || b.expires_ns > now_ns) continue;
+      // A retired branch goes with its last child or snapshot, not by name.
+      if (b.retired || b.expires_ns == 0 || b.expires_ns > now_ns) continue;
       if (!cat->ChildrenOf(b.id).empty() || !cat->SnapshotsOf(b.id).empty()) {
         if (reap_refused_.insert(b.id).second) {
           spdlog::warn(

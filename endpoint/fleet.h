@@ -64,6 +64,16 @@ class Fleet {
   Result<BranchInfo> CreateBranch(const CreateRequest& req);
   Status DeleteBranch(const std::string& name);
   Result<BranchInfo> ResetBranch(const std::string& name);
+  // Restore and promote (BranchManager): the endpoints of the names
+  // involved are stopped (a clean shutdown checkpoint) and refuse sessions
+  // meanwhile; the next session starts the server on the branch the name
+  // names then. Promote blocks both names, before its divergence check.
+  Result<BranchInfo> RestoreBranch(const std::string& name, const std::string& to,
+                                   const std::string& preserve_as);
+  Result<BranchInfo> PromoteBranch(const std::string& child, const std::string& preserve_as);
+  // How PromoteBranch tells that the parent moved (null, the default:
+  // BranchManager::SeqDiverged). Call before any promote.
+  void SetDiverged(DivergedFn fn) { diverged_ = std::move(fn); }
 
   OwnerUsage Usage(const std::string& owner);
   OwnerQuota Quota(const std::string& owner);
@@ -91,6 +101,8 @@ class Fleet {
   EndpointManager* const endpoints_;
   Credentials* const credentials_;
   Metrics* const metrics_;
+  // Set once, before use (SetDiverged).
+  DivergedFn diverged_;
 
   // The reaper thread: started and stopped by the owner's thread.
   std::thread reaper_;

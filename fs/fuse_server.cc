@@ -397,8 +397,9 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     h->entries.push_back({".", ino, S_IFDIR});
     h->entries.push_back({"..", kRootNode, S_IFDIR});
     if (ino == kRootNode) {
-      for (const BranchInfo& b : Server(req)->catalog()->Current()->branches) {
-        h->entries.push_back({b.name, b.root_ino, S_IFDIR});
+      auto cat = Server(req)->catalog()->Current();
+      for (const BranchInfo* b : cat->LiveBranches()) {
+        h->entries.push_back({b->name, b->root_ino, S_IFDIR});
       }
     } else {
       Target t;
@@ -563,7 +564,9 @@ void FuseServer::InvalidateBranch(const std::string& name) {
     MutexLock lock(&fs_mu_);
     std::shared_ptr<const CatalogData> cat = catalog_->Current();
     for (auto it = fs_.begin(); it != fs_.end();) {
-      it = cat->FindBranchById(it->first) ? std::next(it) : fs_.erase(it);
+      // A retired branch is read through its children's lineages only.
+      const BranchInfo* b = cat->FindBranchById(it->first);
+      it = b && !b->retired ? std::next(it) : fs_.erase(it);
     }
   }
   if (session_ && mounted_) {
@@ -630,7 +633,7 @@ std::shared_ptr<FuseServer::FsSlot> FuseServer::SlotFor(uint32_t branch) {
   // catalog change never misses a BranchFs made from the older lineage.
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranchById(branch);
-  if (!b || !versions_->HasBranch(branch)) return nullptr;
+  if (!b || b->retired || !versions_->HasBranch(branch)) return nullptr;
   auto slot = std::make_shared<FsSlot>();
   slot->fs = std::make_shared<BranchFs>(versions_, cat->LineageOf(branch), b->root_ino);
   fs_[branch] = slot;

@@ -15,8 +15,8 @@
 namespace strata {
 
 struct RetainPoints {
-  // Every point >= window_start is retained (the head included). UINT64_MAX
-  // never happens; 0 keeps all history.
+  // Every point >= window_start is retained (the head included). 0 keeps all
+  // history; UINT64_MAX none, only the pins (a retired branch, docs/gc.md).
   uint64_t window_start = 0;
   // Snapshots of the branch and fork points of its children, any order.
   std::vector<uint64_t> pins;

@@ -112,6 +112,32 @@ void AddBranchSetCommand(CLI::App* branch, DaemonInvocation& inv, std::function<
       [&inv, action] { *action = [&inv] { return BranchSet(inv.branch_set, std::cout); }; });
 }
 
+void AddBranchSwapCommands(CLI::App* branch, DaemonInvocation& inv,
+                           std::function<Status()>* action) {
+  BranchSwapArgs& bs = inv.branch_swap;
+  constexpr const char* kPreserveHelp =
+      "Keep the branch's state before this under a new name (default: dropped)";
+  CLI::App* restore = branch->add_subcommand(
+      "restore", "Rewind a branch in place; its name, credentials and connection string stay");
+  restore->add_option("NAME", bs.name, "The branch")->required();
+  restore->add_option("--to", bs.to, "@seq:N, @time:RFC3339 or @SNAPSHOT of the branch")
+      ->required();
+  restore->add_option("--preserve-as", bs.preserve_as, kPreserveHelp);
+  AddDaemonOptions(restore, &bs.daemon);
+  restore->callback(
+      [&inv, action] { *action = [&inv] { return BranchRestore(inv.branch_swap, std::cout); }; });
+
+  CLI::App* promote = branch->add_subcommand(
+      "promote",
+      "Make the parent's name name this fork (the parent must not have changed since the fork)");
+  promote->add_option("CHILD", bs.name, "The fork")->required();
+  promote->add_option("--preserve-as", bs.preserve_as,
+                      "Keep the parent's state before this under a new name (default: dropped)");
+  AddDaemonOptions(promote, &bs.daemon);
+  promote->callback(
+      [&inv, action] { *action = [&inv] { return BranchPromote(inv.branch_swap, std::cout); }; });
+}
+
 void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
   CLI::App* branch =
       app.add_subcommand("branch", "Create, list, change, delete and reset branches");
@@ -130,6 +156,7 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
                  "Copy what a fork reads from its parent into it: a root branch, so the "
                  "parent's history can be collected",
                  "NAME", "The branch", BranchDetach, inv, action);
+  AddBranchSwapCommands(branch, inv, action);
 }
 
 void AddSnapshotCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {

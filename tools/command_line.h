@@ -19,6 +19,7 @@ struct DaemonInvocation {
   DaemonArgs daemon;
   BranchCreateArgs branch_create;
   BranchSetArgs branch_set;
+  BranchSwapArgs branch_swap;  // branch restore, branch promote
   CredentialIssueArgs credential_issue;
   OwnerQuotaArgs owner_quota;
   McpArgs mcp;

@@ -50,6 +50,14 @@ struct BranchSetArgs {
   bool default_history = false;        // back to the mount's --history
 };
 
+// branch restore and branch promote (swap_commands.cc).
+struct BranchSwapArgs {
+  DaemonArgs daemon;
+  std::string name;         // restore: the branch; promote: the child
+  std::string to;           // restore: @seq:N, @time:RFC3339 or @SNAPSHOT
+  std::string preserve_as;  // the old state's new name; empty: retired
+};
+
 struct CredentialIssueArgs {
   DaemonArgs daemon;
   std::string branch;
@@ -82,6 +90,12 @@ Status BranchSet(const BranchSetArgs& args, std::ostream& out);
 Status BranchDelete(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status BranchReset(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status BranchDetach(const DaemonArgs& args, const std::string& name, std::ostream& out);
+// POST /v1/branches/NAME/restore and /promote; kInvalid before any call for
+// a bad name or restore point.
+Result<nlohmann::json> BranchRestoreBody(const BranchSwapArgs& args);
+Result<nlohmann::json> BranchPromoteBody(const BranchSwapArgs& args);
+Status BranchRestore(const BranchSwapArgs& args, std::ostream& out);
+Status BranchPromote(const BranchSwapArgs& args, std::ostream& out);
 Status SnapshotCreate(const DaemonArgs& args, const std::string& branch, const std::string& name,
                       std::ostream& out);
 Status SnapshotList(const DaemonArgs& args, std::ostream& out);

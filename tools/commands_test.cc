@@ -204,5 +204,35 @@ TEST(QuotaBodyTest, LimitsAndUnlimited) {
   EXPECT_FALSE(QuotaBody(a).ok());
 }
 
+TEST(BranchSwapBodyTest, RestoreAndPromoteBodies) {
+  BranchSwapArgs a;
+  a.name = "main";
+  a.to = "@seq:42";
+  EXPECT_EQ(*BranchRestoreBody(a), json({{"to", "@seq:42"}}));
+  a.preserve_as = "before";
+  EXPECT_EQ(*BranchRestoreBody(a), json({{"to", "@seq:42"}, {"preserve_as", "before"}}));
+  EXPECT_EQ(*BranchPromoteBody(a), json({{"preserve_as", "before"}}));
+  a.preserve_as.clear();
+  EXPECT_EQ(*BranchPromoteBody(a), json::object());
+}
+
+TEST(BranchSwapBodyTest, RefusesBadNamesAndPointsBeforeSending) {
+  BranchSwapArgs a;
+  a.name = "main";
+  for (const char* to : {"", "seq:4", "main@seq:4"}) {
+    a.to = to;
+    Result<json> r = BranchRestoreBody(a);
+    EXPECT_EQ(r.status().code(), Code::kInvalid) << to;
+    EXPECT_NE(r.status().message().find("--to takes @seq:N"), std::string::npos);
+  }
+  a.to = "@s";
+  a.preserve_as = "bad name";
+  EXPECT_EQ(BranchRestoreBody(a).status().code(), Code::kInvalid);
+  EXPECT_EQ(BranchPromoteBody(a).status().code(), Code::kInvalid);
+  a.preserve_as.clear();
+  a.name = "-x";
+  EXPECT_EQ(BranchPromoteBody(a).status().code(), Code::kInvalid);
+}
+
 }  // namespace
 }  // namespace strata::cli

@@ -328,4 +328,22 @@ std::string DescribeSnapshotCreated(const nlohmann::json& snap) {
          Cell(snap, "seq") + Elapsed(snap);
 }
 
+namespace {
+std::string OldState(const std::string& preserve_as) {
+  return preserve_as.empty() ? "retired" : "kept as " + preserve_as;
+}
+}  // namespace
+
+std::string DescribeBranchRestored(const nlohmann::json& branch, const std::string& to,
+                                   const std::string& preserve_as) {
+  return "restored branch " + Cell(branch, "name") + " to " + to + " (old state " +
+         OldState(preserve_as) + ")" + Elapsed(branch);
+}
+
+std::string DescribeBranchPromoted(const nlohmann::json& branch, const std::string& child,
+                                   const std::string& preserve_as) {
+  return "promoted " + child + " into " + Cell(branch, "name") + " (old state " +
+         OldState(preserve_as) + ")" + Elapsed(branch);
+}
+
 }  // namespace strata::cli

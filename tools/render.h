@@ -64,5 +64,11 @@ std::string DescribeBranchReset(const nlohmann::json& branch);
 // "detached branch NAME from PARENT[ (copied SIZE)][ in X.XXX ms]".
 std::string DescribeBranchDetached(const nlohmann::json& branch);
 std::string DescribeSnapshotCreated(const nlohmann::json& snapshot);
+// "restored branch NAME to TO (old state kept as OLD|retired)[ in X ms]" and
+// "promoted CHILD into NAME (old state of NAME kept as OLD|retired)[ in X ms]".
+std::string DescribeBranchRestored(const nlohmann::json& branch, const std::string& to,
+                                   const std::string& preserve_as);
+std::string DescribeBranchPromoted(const nlohmann::json& branch, const std::string& child,
+                                   const std::string& preserve_as);
 
 }  // namespace strata::cli

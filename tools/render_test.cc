@@ -340,5 +340,18 @@ TEST(RenderTest, Confirmations) {
   EXPECT_EQ(DescribeBranchDetached(Branch("x", nullptr, 0, 0)), "detached branch x");
 }
 
+TEST(RenderTest, RestoreAndPromoteConfirmations) {
+  json main = Branch("main", nullptr, 0, 0);
+  main["elapsed_us"] = 1500;
+  EXPECT_EQ(DescribeBranchRestored(main, "@seq:42", "before"),
+            "restored branch main to @seq:42 (old state kept as before) in 1.500 ms");
+  EXPECT_EQ(DescribeBranchRestored(Branch("main", nullptr, 0, 0), "@snap", ""),
+            "restored branch main to @snap (old state retired)");
+  EXPECT_EQ(DescribeBranchPromoted(main, "agent-1", ""),
+            "promoted agent-1 into main (old state retired) in 1.500 ms");
+  EXPECT_EQ(DescribeBranchPromoted(Branch("main", "old", 3, 3), "agent-1", "old"),
+            "promoted agent-1 into main (old state kept as old)");
+}
+
 }  // namespace
 }  // namespace strata::cli

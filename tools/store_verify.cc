@@ -129,7 +129,7 @@ class Verifier {
       VerifyBranchSpace sp;
       sp.branch = branch;
       const BranchInfo* b = catalog_ ? catalog_->FindBranchById(branch) : nullptr;
-      if (b) sp.name = b->name;
+      if (b) sp.name = b->retired ? b->name + " (retired)" : b->name;
       std::vector<LayerContents> layers;
       for (const LayerMeta& meta : m.layers) {
         sp.layers++;
