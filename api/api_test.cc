@@ -595,6 +595,8 @@ TEST_F(McpHttpTest, TransportRules) {
   EXPECT_FALSE(McpHttp::OriginAllowed("null", "localhost"));
   EXPECT_TRUE(McpHttp::OriginAllowed("https://[::1]:8", ""));
   EXPECT_FALSE(McpHttp::OriginAllowed("http://localhost.evil.example", "x"));
+}
+
 TEST_F(ApiTest, RestoreKeepsTheNameAndItsCredentials) {
   Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
   testing::Put(env, "main", "k", "v2");
