@@ -13,6 +13,8 @@
 
 #include "common/clock.h"
 #include "common/filename.h"
+#include "endpoint/fast_recovery.h"
+#include "endpoint/local_sql.h"
 
 namespace strata {
 
@@ -149,7 +151,7 @@ void EndpointManager::ReapIfDead(Endpoint* ep) {
 }
 
 Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch,
-                                                       const EndpointTarget& t) {
+                                                       const EndpointTarget& t, bool first_start) {
   struct stat st;
   if (::stat((t.data_dir + "/PG_VERSION").c_str(), &st) != 0) {
     return Status::Invalid("branch '" + branch +
@@ -175,19 +177,31 @@ Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch
   o.settings.emplace_back("hba_file", filename::PgHba(opts_.run_dir));
   o.settings.emplace_back("cluster_name", "strata/" + branch);
   for (const auto& kv : opts_.settings) o.settings.push_back(kv);
+  // Last: a recovery as a standby promoted at once (endpoint/fast_recovery.h).
+  STRATA_ASSIGN_OR_RETURN(auto recovery, PrepareFastRecovery(t.data_dir, first_start));
+  if (!recovery.empty()) {
+    spdlog::info(
+        "endpoint {}: the cluster needs crash recovery: it starts as a standby "
+        "promoted at once",
+        branch);
+  }
+  for (auto& kv : recovery) o.settings.push_back(std::move(kv));
   return o;
 }
 
 Status EndpointManager::StartLocked(Endpoint* ep, const char* reason) {
   Result<EndpointTarget> target = resolve_(ep->branch);
   if (!target.ok()) return target.status();
+  if (!target->no_start.empty()) return Status::Invalid(target->no_start);
   ep->state = EndpointState::kStarting;
   ep->branch_id = target->id;
+  const bool first_start = !ep->start_tried;
+  ep->start_tried = true;
   ep->mu.Unlock();
   const auto t0 = opts_.clock->SteadyNow();
   Result<std::unique_ptr<PostgresServer>> server =
       [&]() -> Result<std::unique_ptr<PostgresServer>> {
-    STRATA_ASSIGN_OR_RETURN(PostgresOptions o, ServerOptions(ep->branch, *target));
+    STRATA_ASSIGN_OR_RETURN(PostgresOptions o, ServerOptions(ep->branch, *target, first_start));
     return PostgresServer::Start(o);
   }();
   const double took = SecondsSince(opts_.clock, t0);
@@ -288,6 +302,24 @@ Result<EndpointInfo> EndpointManager::Start(const std::string& branch) {
   MutexLock lock(&ep->mu);
   STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), "api"));
   return InfoLocked(*ep);
+}
+
+Status EndpointManager::Checkpoint(const std::string& branch) {
+  std::shared_ptr<Endpoint> ep = Find(branch, false);
+  if (!ep) return Status::OK();
+  std::string socket;
+  {
+    MutexLock lock(&ep->mu);
+    Settle(ep.get());
+    ReapIfDead(ep.get());
+    if (ep->state != EndpointState::kRunning) return Status::OK();
+    ep->connections++;
+    socket = ep->server->socket_path();
+  }
+  Status st = RunLocalSql(socket, opts_.user, "CHECKPOINT",
+                          std::chrono::milliseconds(opts_.start_timeout_ms));
+  Release(branch);
+  return st;
 }
 
 Result<EndpointInfo> EndpointManager::Suspend(const std::string& branch) {

@@ -400,7 +400,7 @@ TEST_F(PostgresServerTest, EndpointManagerSuspendsIdleServersByItsClock) {
       eo,
       [this](const std::string& name) -> Result<EndpointTarget> {
         if (name != "main") return Status::NotFound("no branch " + name);
-        return EndpointTarget{1, cluster_.data, 0};
+        return EndpointTarget{1, cluster_.data, 0, ""};
       },
       [&flushes](uint32_t) {
         ++flushes;
