@@ -8,6 +8,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -304,22 +305,32 @@ Result<EndpointInfo> EndpointManager::Start(const std::string& branch) {
   return InfoLocked(*ep);
 }
 
-Status EndpointManager::Checkpoint(const std::string& branch) {
+Result<bool> EndpointManager::Checkpoint(const std::string& branch, uint64_t min_redo_bytes) {
   std::shared_ptr<Endpoint> ep = Find(branch, false);
-  if (!ep) return Status::OK();
+  if (!ep) return false;
   std::string socket;
   {
     MutexLock lock(&ep->mu);
     Settle(ep.get());
     ReapIfDead(ep.get());
-    if (ep->state != EndpointState::kRunning) return Status::OK();
+    if (ep->state != EndpointState::kRunning) return false;
     ep->connections++;
     socket = ep->server->socket_path();
   }
-  Status st = RunLocalSql(socket, opts_.user, "CHECKPOINT",
-                          std::chrono::milliseconds(opts_.start_timeout_ms));
+  Result<bool> ran = [&]() -> Result<bool> {
+    LocalSql sql;
+    STRATA_RETURN_IF_ERROR(
+        sql.Connect(socket, opts_.user, std::chrono::milliseconds(opts_.start_timeout_ms)));
+    STRATA_ASSIGN_OR_RETURN(
+        std::string distance,
+        sql.Query("SELECT pg_current_wal_insert_lsn() - redo_lsn FROM pg_control_checkpoint()"));
+    // numeric, e.g. "1234" (an integer: a difference of LSNs)
+    if (std::strtoull(distance.c_str(), nullptr, 10) < min_redo_bytes) return false;
+    STRATA_RETURN_IF_ERROR(sql.Query("CHECKPOINT").status());
+    return true;
+  }();
   Release(branch);
-  return st;
+  return ran;
 }
 
 Result<EndpointInfo> EndpointManager::Suspend(const std::string& branch) {

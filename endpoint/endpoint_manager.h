@@ -105,9 +105,11 @@ class EndpointManager {
 
   Result<EndpointInfo> Start(const std::string& branch) EXCLUDES(mu_);
   // Runs CHECKPOINT on the branch's server if it is running (held as a
-  // session meanwhile), so that a fork taken right after needs little crash
-  // recovery; OK and nothing done if it is not running.
-  Status Checkpoint(const std::string& branch) EXCLUDES(mu_);
+  // session meanwhile) and its WAL since the last checkpoint's redo point
+  // is at least `min_redo_bytes`, so that a fork taken right after needs
+  // little crash recovery. Returns whether it ran; false if the server is
+  // not running or the redo distance is below the bar.
+  Result<bool> Checkpoint(const std::string& branch, uint64_t min_redo_bytes) EXCLUDES(mu_);
   // Stops the server (its sessions are disconnected) and flushes the branch.
   Result<EndpointInfo> Suspend(const std::string& branch) EXCLUDES(mu_);
   Result<EndpointInfo> Get(const std::string& branch) EXCLUDES(mu_);
