@@ -27,6 +27,7 @@
 #include "common/metrics.h"
 #include "endpoint/branch_access.h"
 #include "endpoint/credentials.h"
+#include "endpoint/db_template.h"
 #include "endpoint/endpoint_manager.h"
 #include "endpoint/fleet.h"
 #include "fs/fuse_server.h"
@@ -373,7 +374,12 @@ Status Daemon::OpenEndpoints() {
         auto c = cat->Current();
         const BranchInfo* b = c->FindBranch(name);
         if (!b) return Status::NotFound("branch \"" + name + "\" does not exist");
-        return EndpointTarget{b->id, mnt + "/" + name, b->idle_timeout_s};
+        EndpointTarget t{b->id, mnt + "/" + name, b->idle_timeout_s, ""};
+        if (IsTemplateName(name)) {
+          t.no_start = "branch '" + name +
+                       "' is the template of new databases: create one with initdb instead";
+        }
+        return t;
       },
       [v = versions_.get()](uint32_t id) { return v->Flush(id); }, metrics_.get());
   if (Status st = endpoints_->Init(); !st.ok()) {

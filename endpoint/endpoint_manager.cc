@@ -8,11 +8,14 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "common/clock.h"
 #include "common/filename.h"
+#include "endpoint/fast_recovery.h"
+#include "endpoint/local_sql.h"
 
 namespace strata {
 
@@ -149,7 +152,7 @@ void EndpointManager::ReapIfDead(Endpoint* ep) {
 }
 
 Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch,
-                                                       const EndpointTarget& t) {
+                                                       const EndpointTarget& t, bool first_start) {
   struct stat st;
   if (::stat((t.data_dir + "/PG_VERSION").c_str(), &st) != 0) {
     return Status::Invalid("branch '" + branch +
@@ -175,19 +178,31 @@ Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch
   o.settings.emplace_back("hba_file", filename::PgHba(opts_.run_dir));
   o.settings.emplace_back("cluster_name", "strata/" + branch);
   for (const auto& kv : opts_.settings) o.settings.push_back(kv);
+  // Last: a recovery as a standby promoted at once (endpoint/fast_recovery.h).
+  STRATA_ASSIGN_OR_RETURN(auto recovery, PrepareFastRecovery(t.data_dir, first_start));
+  if (!recovery.empty()) {
+    spdlog::info(
+        "endpoint {}: the cluster needs crash recovery: it starts as a standby "
+        "promoted at once",
+        branch);
+  }
+  for (auto& kv : recovery) o.settings.push_back(std::move(kv));
   return o;
 }
 
 Status EndpointManager::StartLocked(Endpoint* ep, const char* reason) {
   Result<EndpointTarget> target = resolve_(ep->branch);
   if (!target.ok()) return target.status();
+  if (!target->no_start.empty()) return Status::Invalid(target->no_start);
   ep->state = EndpointState::kStarting;
   ep->branch_id = target->id;
+  const bool first_start = !ep->start_tried;
+  ep->start_tried = true;
   ep->mu.Unlock();
   const auto t0 = opts_.clock->SteadyNow();
   Result<std::unique_ptr<PostgresServer>> server =
       [&]() -> Result<std::unique_ptr<PostgresServer>> {
-    STRATA_ASSIGN_OR_RETURN(PostgresOptions o, ServerOptions(ep->branch, *target));
+    STRATA_ASSIGN_OR_RETURN(PostgresOptions o, ServerOptions(ep->branch, *target, first_start));
     return PostgresServer::Start(o);
   }();
   const double took = SecondsSince(opts_.clock, t0);
@@ -288,6 +303,34 @@ Result<EndpointInfo> EndpointManager::Start(const std::string& branch) {
   MutexLock lock(&ep->mu);
   STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), "api"));
   return InfoLocked(*ep);
+}
+
+Result<bool> EndpointManager::Checkpoint(const std::string& branch, uint64_t min_redo_bytes) {
+  std::shared_ptr<Endpoint> ep = Find(branch, false);
+  if (!ep) return false;
+  std::string socket;
+  {
+    MutexLock lock(&ep->mu);
+    Settle(ep.get());
+    ReapIfDead(ep.get());
+    if (ep->state != EndpointState::kRunning) return false;
+    ep->connections++;
+    socket = ep->server->socket_path();
+  }
+  Result<bool> ran = [&]() -> Result<bool> {
+    LocalSql sql;
+    STRATA_RETURN_IF_ERROR(
+        sql.Connect(socket, opts_.user, std::chrono::milliseconds(opts_.start_timeout_ms)));
+    STRATA_ASSIGN_OR_RETURN(
+        std::string distance,
+        sql.Query("SELECT pg_current_wal_insert_lsn() - redo_lsn FROM pg_control_checkpoint()"));
+    // numeric, e.g. "1234" (an integer: a difference of LSNs)
+    if (std::strtoull(distance.c_str(), nullptr, 10) < min_redo_bytes) return false;
+    STRATA_RETURN_IF_ERROR(sql.Query("CHECKPOINT").status());
+    return true;
+  }();
+  Release(branch);
+  return ran;
 }
 
 Result<EndpointInfo> EndpointManager::Suspend(const std::string& branch) {

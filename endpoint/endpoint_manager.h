@@ -51,6 +51,7 @@ struct EndpointTarget {
   uint32_t id = 0;             // the branch id: names its run directory
   std::string data_dir;        // PGDATA: MOUNT/<branch>
   int64_t idle_timeout_s = 0;  // 0: EndpointOptions::idle_timeout_s
+  std::string no_start;        // non-empty: why its server must not run (a start is kInvalid)
 };
 // kNotFound for an unknown branch.
 using EndpointResolver = std::function<Result<EndpointTarget>(const std::string& branch)>;
@@ -103,6 +104,12 @@ class EndpointManager {
   void Release(const std::string& branch) EXCLUDES(mu_);
 
   Result<EndpointInfo> Start(const std::string& branch) EXCLUDES(mu_);
+  // Runs CHECKPOINT on the branch's server if it is running (held as a
+  // session meanwhile) and its WAL since the last checkpoint's redo point
+  // is at least `min_redo_bytes`, so that a fork taken right after needs
+  // little crash recovery. Returns whether it ran; false if the server is
+  // not running or the redo distance is below the bar.
+  Result<bool> Checkpoint(const std::string& branch, uint64_t min_redo_bytes) EXCLUDES(mu_);
   // Stops the server (its sessions are disconnected) and flushes the branch.
   Result<EndpointInfo> Suspend(const std::string& branch) EXCLUDES(mu_);
   Result<EndpointInfo> Get(const std::string& branch) EXCLUDES(mu_);
@@ -140,6 +147,7 @@ class EndpointManager {
     int64_t last_active_ns GUARDED_BY(mu) = 0;
     int64_t started_ns GUARDED_BY(mu) = 0;
     uint64_t starts GUARDED_BY(mu) = 0;
+    bool start_tried GUARDED_BY(mu) = false;  // a start ran (even one that failed)
     double last_start_seconds GUARDED_BY(mu) = 0;
     std::string last_error GUARDED_BY(mu);
     std::string blocked GUARDED_BY(mu);  // non-empty: why sessions are refused
@@ -160,7 +168,9 @@ class EndpointManager {
   // State kSuspended. Starts the server (ep->mu released meanwhile); on
   // success the state is kRunning.
   Status StartLocked(Endpoint* ep, const char* reason) REQUIRES(ep->mu);
-  Result<PostgresOptions> ServerOptions(const std::string& branch, const EndpointTarget& t);
+  // `first_start`: this daemon never started the branch's server.
+  Result<PostgresOptions> ServerOptions(const std::string& branch, const EndpointTarget& t,
+                                        bool first_start);
   // The timeout of `branch`: its own, or the manager's default.
   int64_t IdleTimeoutOf(const std::string& branch);
   EndpointInfo InfoLocked(const Endpoint& ep) REQUIRES(ep.mu);

@@ -6,8 +6,10 @@
 
 #include <vector>
 
+#include "catalog/fork_spec.h"
 #include "common/clock.h"
 #include "common/filename.h"
+#include "endpoint/fast_recovery.h"
 #include "endpoint/postgres_server.h"
 
 namespace strata {
@@ -15,6 +17,12 @@ namespace strata {
 namespace {
 
 constexpr int64_t kPruneEveryNs = 60'000'000'000;
+// A fork of a running head checkpoints the parent first when its redo
+// distance is at least this much: replaying less costs the child less than
+// a checkpoint costs (an idle server's CHECKPOINT alone takes ~50 ms).
+constexpr uint64_t kForkCheckpointMinRedoBytes = 4 << 20;
+// The template's files read back are small: markers and pg_control (8 KB).
+constexpr size_t kMaxTemplateFile = 8192;
 
 Result<std::pair<uint32_t, uint32_t>> UserIds(const std::string& user) {
   std::vector<char> buf(16384);
@@ -26,6 +34,46 @@ Result<std::pair<uint32_t, uint32_t>> UserIds(const std::string& user) {
   return std::make_pair(static_cast<uint32_t>(pw.pw_uid), static_cast<uint32_t>(pw.pw_gid));
 }
 
+// The template's host: postgres from opts.pg_bin_dir, files on the mount.
+class MountTemplateHost : public TemplateHost {
+ public:
+  MountTemplateHost(const FleetOptions& opts, VersionStore* versions)
+      : opts_(opts), versions_(versions) {}
+
+  Result<std::string> MajorVersion() override {
+    return PostgresMajorVersion(opts_.pg_bin_dir, opts_.pg_user);
+  }
+  Result<BranchOptions> RootOptions() override {
+    STRATA_ASSIGN_OR_RETURN(auto ids, UserIds(opts_.pg_user));
+    BranchOptions o;
+    o.uid = ids.first;
+    o.gid = ids.second;
+    return o;
+  }
+  Status InitDb(const std::string& branch) override {
+    InitDbOptions o;
+    o.bin_dir = opts_.pg_bin_dir;
+    o.user = opts_.pg_user;
+    o.data_dir = opts_.mountpoint + "/" + branch;
+    o.log_file = filename::InitdbLog(opts_.run_dir, branch);
+    o.settings = StrataServerSettings();
+    return strata::InitDb(o);
+  }
+  Result<std::string> ReadFile(const std::string& branch, const std::string& path) override {
+    return ReadPgdataFile(opts_.mountpoint + "/" + branch + "/" + path, kMaxTemplateFile);
+  }
+  Status WriteFile(const std::string& branch, const std::string& path,
+                   const std::string& data) override {
+    const std::string top = opts_.mountpoint + "/" + branch;
+    return WritePgdataFile(top + "/" + path, data, top);
+  }
+  Status Flush(uint32_t id) override { return versions_->Flush(id); }
+
+ private:
+  const FleetOptions opts_;
+  VersionStore* const versions_;
+};
+
 }  // namespace
 
 Fleet::Fleet(FleetOptions opts, Catalog* catalog, VersionStore* versions, BranchManager* branches,
@@ -36,7 +84,9 @@ Fleet::Fleet(FleetOptions opts, Catalog* catalog, VersionStore* versions, Branch
       branches_(branches),
       endpoints_(endpoints),
       credentials_(credentials),
-      metrics_(metrics) {
+      metrics_(metrics),
+      template_host_(std::make_unique<MountTemplateHost>(opts_, versions)),
+      template_(branches, catalog, template_host_.get()) {
   branches_->SetAdmission([this](const CatalogData& cat, const std::string& owner) {
     return CheckNewBranch(owner, QuotaOf(cat, owner, opts_.default_quota),
                           UsageOf(cat, owner, versions_, opts_.exclusive_bytes));
@@ -50,45 +100,45 @@ Fleet::Fleet(FleetOptions opts, Catalog* catalog, VersionStore* versions, Branch
 
 Fleet::~Fleet() { StopReaper(); }
 
-Status Fleet::InitDb(const std::string& name) {
-  InitDbOptions o;
-  o.bin_dir = opts_.pg_bin_dir;
-  o.user = opts_.pg_user;
-  o.data_dir = opts_.mountpoint + "/" + name;
-  o.log_file = filename::InitdbLog(opts_.run_dir, name);
-  o.settings = StrataServerSettings();
-  return strata::InitDb(o);
-}
-
 Result<BranchInfo> Fleet::CreateBranch(const CreateRequest& req) {
-  BranchOptions options = req.options;
-  if (req.initdb) {
-    if (!req.from.empty()) {
-      return Status::Invalid("initdb makes a new root branch: it cannot be combined with 'from'");
-    }
-    STRATA_ASSIGN_OR_RETURN(auto ids, UserIds(opts_.pg_user));
-    options.uid = ids.first;
-    options.gid = ids.second;
+  if (IsTemplateName(req.name)) {
+    return Status::Invalid("branch names starting with '" + std::string(kTemplatePrefix) +
+                           "' are the templates of new databases, which strata makes itself");
   }
-  Result<BranchInfo> b = branches_->CreateBranch(req.name, req.from, options);
+  if (req.initdb && !req.from.empty()) {
+    return Status::Invalid("initdb makes a new database: it cannot be combined with 'from'");
+  }
+  if (!req.initdb && !req.from.empty()) CheckpointBeforeFork(req.from);
+  Result<BranchInfo> b = req.initdb ? template_.Fork(req.name, req.options)
+                                    : branches_->CreateBranch(req.name, req.from, req.options);
   if (b.status().code() == Code::kQuota && metrics_) {
     metrics_->Inc("strata_quota_refusals_total", {{"kind", "create"}});
   }
-  if (!b.ok() || !req.initdb) return b;
-  if (Status st = InitDb(req.name); !st.ok()) {
-    Status undo = branches_->DeleteBranch(req.name);
-    if (!undo.ok()) {
-      spdlog::error("branch {}: initdb failed and deleting the branch failed too: {}", req.name,
-                    undo.ToString());
-    }
-    return Status(st.code(), "initdb of branch '" + req.name + "' failed: " + st.message());
-  }
   return b;
+}
+
+void Fleet::CheckpointBeforeFork(const std::string& from) {
+  Result<ForkSpec> spec = ParseForkSpec(from);
+  if (!spec.ok() || spec->kind != ForkSpec::Kind::kHead) return;
+  const auto t0 = opts_.clock->SteadyNow();
+  Result<bool> ran = endpoints_->Checkpoint(spec->parent, kForkCheckpointMinRedoBytes);
+  const double ms =
+      std::chrono::duration<double, std::milli>(opts_.clock->SteadyNow() - t0).count();
+  if (!ran.ok()) {
+    spdlog::warn("branch {}: CHECKPOINT before a fork failed after {:.0f} ms (forking anyway): {}",
+                 spec->parent, ms, ran.status().ToString());
+  } else if (*ran) {
+    spdlog::info("branch {}: CHECKPOINT before a fork took {:.0f} ms", spec->parent, ms);
+  }
 }
 
 Status Fleet::DeleteBranch(const std::string& name) {
   if (!catalog_->Current()->FindBranch(name)) {
     return Status::NotFound("no branch named '" + name + "'");
+  }
+  if (IsTemplateName(name)) {
+    return Status::Invalid("branch '" + name +
+                           "' is the template new databases fork from: strata keeps it");
   }
   STRATA_RETURN_IF_ERROR(endpoints_->Block(name, "being deleted"));
   Status st = branches_->DeleteBranch(name);

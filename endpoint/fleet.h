@@ -1,6 +1,8 @@
 // Fleet: the branch operations an agent's API calls and the reaper share.
-// Creation checks the owner's quota before anything is made and can run
-// initdb (a failed initdb deletes the branch again); deletion and reset stop
+// Creation checks the owner's quota before anything is made; a new database
+// (initdb) is a fork of the store's template (endpoint/db_template.h), made
+// on first need. Names starting with kTemplatePrefix are the template's:
+// users cannot create or delete them. Deletion and reset stop
 // the branch's endpoint first and refuse new sessions meanwhile. The reaper
 // deletes expired branches, prunes expired credentials and suspends idle
 // endpoints.
@@ -11,13 +13,15 @@
 // with neither held), BranchManager and the Catalog (their own locks),
 // Credentials (the catalog's). Outside Reap, Fleet calls them holding no
 // lock of its own, and reaper_mu_ (the stop flag) is never held while a
-// pass runs. The admission check Fleet gives BranchManager runs under
-// BranchManager's lock: it takes no Fleet lock, only VersionStore::Stats's
-// and the exclusive_bytes callback's (the collector's SpaceOf).
+// pass runs. DbTemplate's lock comes before BranchManager's (a new database
+// is forked under it) and is never taken in Reap. The admission check Fleet gives BranchManager
+// runs under BranchManager's lock: it takes no Fleet lock, only VersionStore::Stats's and the
+// exclusive_bytes callback's (the collector's SpaceOf).
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -29,6 +33,7 @@
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "endpoint/credentials.h"
+#include "endpoint/db_template.h"
 #include "endpoint/endpoint_manager.h"
 
 namespace strata {
@@ -52,7 +57,7 @@ struct CreateRequest {
   std::string name;
   std::string from;  // empty: a new root branch
   BranchOptions options;
-  bool initdb = false;  // root branches only: make it a PostgreSQL cluster
+  bool initdb = false;  // a new database: a fork of the template (`from` must be empty)
 };
 
 class Fleet {
@@ -89,7 +94,9 @@ class Fleet {
   void StopReaper() EXCLUDES(reaper_mu_);
 
  private:
-  Status InitDb(const std::string& name);
+  // A fork of the head of a branch whose server the daemon runs: CHECKPOINT
+  // it first, so the child's crash recovery is short (docs/postgres.md).
+  void CheckpointBeforeFork(const std::string& from);
   void DeleteExpired(int64_t now_ns) REQUIRES(reap_mu_);
   void PruneCredentials(int64_t now_ns) REQUIRES(reap_mu_);
 
@@ -101,6 +108,8 @@ class Fleet {
   EndpointManager* const endpoints_;
   Credentials* const credentials_;
   Metrics* const metrics_;
+  const std::unique_ptr<TemplateHost> template_host_;
+  DbTemplate template_;
   // Set once, before use (SetDiverged).
   DivergedFn diverged_;
 

@@ -32,6 +32,8 @@ constexpr int kQuitGraceMs = 10000;
 constexpr int kKillGraceMs = 10000;
 // How often Start looks at postmaster.pid when no READY=1 arrives.
 constexpr int kPidFilePollMs = 100;
+// ... and after READY=1 while it does not say "ready" yet (a standby).
+constexpr int kNotifiedPollMs = 5;
 
 // ---------------------------------------------------------------------------
 // Files and options.
@@ -179,14 +181,21 @@ size_t SignalUntilExit(PostgresServer::State& s, std::initializer_list<std::pair
 Status WaitUntilReady(PostgresServer::State& s, launcher::NotifySocket& notify,
                       const PostgresOptions& opts) {
   const auto deadline = steady_clock::now() + milliseconds(opts.start_timeout_ms);
+  // A standby sends READY=1 when its recovery starts (systemd's idea of a
+  // standby being up), so READY=1 only wakes us: postmaster.pid saying
+  // "ready" (written just before a primary's READY=1) is the answer. After
+  // an early READY=1 the file is read more often.
+  bool notified = false;
   for (;;) {
     pollfd fds[2] = {{notify.fd(), POLLIN, 0}, {s.exit_event.get(), POLLIN, 0}};
     const auto left = std::chrono::ceil<milliseconds>(deadline - steady_clock::now()).count();
-    if (poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, kPidFilePollMs))) < 0 &&
+    const int wait_ms = notified ? kNotifiedPollMs : kPidFilePollMs;
+    if (poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, wait_ms))) < 0 &&
         errno != EINTR) {
       return Status::FromErrno(errno, "poll");
     }
-    const bool ready = notify.ReceivedReady() || PidFileSaysReady(opts.data_dir, s.pid);
+    notified = notify.ReceivedReady() || notified;
+    const bool ready = PidFileSaysReady(opts.data_dir, s.pid);
     bool exited;
     std::optional<int> ws;
     {
@@ -418,6 +427,43 @@ Status InitDb(const InitDbOptions& opts) {
   STRATA_RETURN_IF_ERROR(WriteAll(fd.get(), conf, "append to " + path));
   if (fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync " + path);
   return Status::OK();
+}
+
+Result<std::string> PostgresMajorVersion(const std::string& bin_dir, const std::string& user) {
+  STRATA_RETURN_IF_ERROR(CheckAbsolute(bin_dir, "bin_dir"));
+  STRATA_ASSIGN_OR_RETURN(Identity id, launcher::ResolveIdentity(user));
+  STRATA_ASSIGN_OR_RETURN(UniqueFd dev_null, launcher::OpenDevNull());
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  UniqueFd rd(p[0]), wr(p[1]);
+  // The launcher wants fds >= 3 (its dup2s onto 0-2 must not clobber a source).
+  if (wr.get() < 3) wr.reset(fcntl(wr.get(), F_DUPFD_CLOEXEC, 3));
+  launcher::SpawnSpec spec;
+  spec.argv = {bin_dir + "/postgres", "-V"};
+  spec.env = BaseEnv();
+  spec.id = id;
+  spec.stdin_fd = dev_null.get();
+  spec.output_fd = wr.get();
+  STRATA_ASSIGN_OR_RETURN(pid_t pid, launcher::Spawn(spec));
+  wr.reset();
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = read(rd.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || out.size() > 4096) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  int ws = 0;
+  while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+  }
+  // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+  const size_t at = out.find(") ");
+  size_t end = at == std::string::npos ? at : out.find_first_not_of("0123456789", at + 2);
+  if (ws != 0 || at == std::string::npos || end == at + 2) {
+    return Status::IO("cannot tell the version of " + bin_dir + "/postgres (" +
+                      DescribeWaitStatus(ws) + "): " + std::string(TrimAsciiSpace(out)));
+  }
+  return out.substr(at + 2, end - at - 2);
 }
 
 std::vector<std::pair<std::string, std::string>> StrataServerSettings() {

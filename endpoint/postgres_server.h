@@ -13,8 +13,10 @@
 // - The child's whole environment is PATH, LANG=C.UTF-8 and, for the
 //   server, NOTIFY_SOCKET. Its stdin is /dev/null, stdout and stderr append to
 //   `log_file`, and it is the leader of a new session (no terminal signals).
-// - Readiness is systemd's notify protocol (Debian's postgres sends READY=1 when
-//   it accepts connections), with postmaster.pid's status line as a fallback.
+// - Readiness is postmaster.pid's status line saying "ready" (what pg_ctl
+//   waits for), read whenever systemd's notify protocol says READY=1 (Debian's
+//   postgres sends it when it accepts connections, and a standby when its
+//   recovery starts) and every 100 ms besides.
 // - A server is reaped with waitpid(pid) on its own thread (never waitpid(-1):
 //   the daemon has other children), and is never signalled after it was reaped.
 //   So the daemon must neither ignore SIGCHLD (auto-reaping) nor waitpid(-1).
@@ -110,6 +112,10 @@ struct InitDbOptions {
 // (unix socket) connections, data checksums on (-k), superuser named `user`. Then appends
 // `settings` to postgresql.conf. Errors carry initdb's last lines.
 Status InitDb(const InitDbOptions& opts);
+
+// The major version of the PostgreSQL binaries in bin_dir ("15"), from `postgres -V` run as
+// `user` (as InitDb runs).
+Result<std::string> PostgresMajorVersion(const std::string& bin_dir, const std::string& user);
 
 // The settings strata gives every server it runs (docs/design.md, docs/postgres.md); pass them to
 // InitDb (written into postgresql.conf) and to Start (-c, so older clusters get them too).

@@ -21,6 +21,8 @@
 #include "common/status_test_util.h"
 #include "common/temp_dir.h"
 #include "endpoint/endpoint_manager.h"
+#include "endpoint/fast_recovery.h"
+#include "endpoint/local_sql.h"
 
 namespace strata {
 namespace {
@@ -229,6 +231,67 @@ TEST_F(PostgresServerTest, DataSurvivesRestart) {
   EXPECT_TRUE(StopServer(*server, "Stop again").ok());
 }
 
+TEST_F(PostgresServerTest, LocalSqlRunsStatementsOnTheSocket) {
+  InitCluster();
+  auto server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  LocalSql sql;
+  ASSERT_OK(sql.Connect(server->socket_path(), "postgres", std::chrono::seconds(30)));
+  ASSERT_OK_AND_ASSIGN(std::string two, sql.Query("select 1 + 1"));
+  EXPECT_EQ(two, "2");
+  ASSERT_OK_AND_ASSIGN(std::string null, sql.Query("select null::int"));
+  EXPECT_EQ(null, "");
+  Result<std::string> bad = sql.Query("select * from nosuch");
+  EXPECT_EQ(bad.status().code(), Code::kIO);
+  EXPECT_NE(bad.status().message().find("relation \"nosuch\" does not exist"), std::string::npos)
+      << bad.status().ToString();
+  EXPECT_OK(sql.Query("CHECKPOINT"));  // the session goes on after an error
+  LocalSql none;
+  EXPECT_EQ(none.Connect(cluster_.sock + "/.s.PGSQL.1", "postgres", std::chrono::seconds(5)).code(),
+            Code::kUnavailable);
+}
+
+// A crashed cluster starts as a standby promoted at once, with its data; a
+// clean one is left alone.
+TEST_F(PostgresServerTest, FastRecoveryPromotesACrashedCluster) {
+  InitCluster();
+  auto server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  ASSERT_EQ(cluster_.Psql("create table t(x int); insert into t values (7)").first, 0);
+  ASSERT_TRUE(StopServer(*server).ok());
+  server.reset();
+  ASSERT_OK_AND_ASSIGN(auto clean, PrepareFastRecovery(cluster_.data, true));
+  EXPECT_TRUE(clean.empty());
+
+  server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  ASSERT_EQ(cluster_.Psql("insert into t values (8)").first, 0);
+  ASSERT_EQ(kill(server->pid(), SIGKILL), 0);
+  for (int i = 0; i < 1000 && server->running(); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(server->running());
+  server.reset();
+  // The postmaster's children notice its death by themselves.
+  for (int i = 0; i < 1000 && !PostmastersOf(cluster_.data).empty(); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
+  ASSERT_OK_AND_ASSIGN(auto settings, PrepareFastRecovery(cluster_.data, true));
+  ASSERT_EQ(settings.size(), 3u);
+  EXPECT_EQ(settings[0], std::make_pair(std::string("hot_standby"), std::string("off")));
+  EXPECT_EQ(settings[2].first, "recovery_init_sync_method");
+  EXPECT_TRUE(fs::exists(cluster_.data + "/standby.signal"));
+  PostgresOptions o = cluster_.Options();
+  for (auto& kv : settings) o.settings.push_back(kv);
+  server = StartServer(o, "Start promoted");
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(cluster_.Psql("select sum(x), pg_is_in_recovery() from t").second, "15|f\n");
+  EXPECT_FALSE(fs::exists(cluster_.data + "/standby.signal"));
+  EXPECT_FALSE(fs::exists(cluster_.data + "/" + std::string(kPromoteFile)));
+  EXPECT_TRUE(StopServer(*server).ok());
+}
+
 TEST_F(PostgresServerTest, DestructorStops) {
   InitCluster();
   auto server = StartServer(cluster_.Options());
@@ -400,7 +463,7 @@ TEST_F(PostgresServerTest, EndpointManagerSuspendsIdleServersByItsClock) {
       eo,
       [this](const std::string& name) -> Result<EndpointTarget> {
         if (name != "main") return Status::NotFound("no branch " + name);
-        return EndpointTarget{1, cluster_.data, 0};
+        return EndpointTarget{1, cluster_.data, 0, ""};
       },
       [&flushes](uint32_t) {
         ++flushes;

@@ -51,7 +51,8 @@ done
 wall=${wall%$'\n'}
 server=${server%$'\n'}
 api_expect 403 POST /v1/branches '{"name":"f-extra","from":"main","owner":"fan"}' >/dev/null
-[[ "$(api GET /v1/branches | jq length)" == $((N + 1)) ]] || fail "the refused create made something"
+# main, the template of new databases (_initdb_pg15) and the forks.
+[[ "$(api GET /v1/branches | jq length)" == $((N + 2)) ]] || fail "the refused create made something"
 ok "$N created; one more refused by the quota, nothing made"
 log "branch create through the API (curl wall, ms): median $(median <<<"$wall"), p99 $(p99 <<<"$wall")"
 log "branch create inside the daemon (elapsed_us, ms): median $(median <<<"$server"), p99 $(p99 <<<"$server")"
@@ -106,6 +107,6 @@ check "delete the $N forks through the API"
 t0=$(now_ms)
 for ((i = 1; i <= N; i++)); do api DELETE "/v1/branches/f$i" >/dev/null; done
 ok "deleted in $(($(now_ms) - t0)) ms"
-[[ "$(api GET /v1/branches | jq -c '[.[].name]')" == '["main"]' ]] || fail "forks left behind"
+[[ "$(api GET /v1/branches | jq -c '[.[].name]')" == '["_initdb_pg15","main"]' ]] || fail "forks left behind"
 [[ "$(api GET /v1/owners/fan | jq .branches)" == 0 ]] || fail "owner fan still counts branches"
 umount_daemon

@@ -1,0 +1,56 @@
+// FastRecovery: how the daemon starts a server whose cluster needs crash
+// recovery (a fork of a running server, or a server that died), so that it
+// accepts connections sooner (docs/postgres.md, "Forks of running servers").
+//
+// Contract:
+// - Nothing is changed for a cluster that was shut down cleanly, for
+//   PostgreSQL other than 12-15 (promote_trigger_file is gone in 16), or for
+//   a cluster holding a standby.signal or recovery.signal of its own.
+// - Otherwise the server replays the same WAL as crash recovery would, to
+//   the end of pg_wal, but as a standby that is promoted at once: the
+//   daemon writes standby.signal (with kFastRecoveryMark in it) and the
+//   trigger file kPromoteFile, and starts the server with hot_standby=off
+//   (no session before the promotion) and promote_trigger_file. A promoted
+//   standby writes an end-of-recovery WAL record and leaves the checkpoint
+//   to the checkpointer, spread, instead of an immediate end-of-recovery
+//   checkpoint before it accepts connections; it moves to a new timeline.
+//   The state it opens with is the one crash recovery would reach.
+// - A start cut short before the promotion leaves our standby.signal (its
+//   mark says so): the next start prepares the same again.
+// - `first_start` (the daemon never ran this branch's server, so no page of
+//   a dead server of it can be dirty in the kernel's cache) adds
+//   recovery_init_sync_method=syncfs: the fork point is already durable in
+//   strata, and fsyncing each file of PGDATA one by one (what `fsync` does)
+//   is pure cost there.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace strata {
+
+inline constexpr std::string_view kFastRecoveryMark = "strata: fast recovery, promoted at once\n";
+inline constexpr std::string_view kPromoteFile = "strata.promote";
+
+// Files in a PGDATA the daemon reads and writes itself (here and for the
+// template, endpoint/db_template.h). ReadPgdataFile: at most `max` bytes;
+// kNotFound if absent. WritePgdataFile: creates or truncates, fsyncs, and
+// gives the file to the owner of directory `owner_of` (when we are root).
+Result<std::string> ReadPgdataFile(const std::string& path, size_t max);
+Status WritePgdataFile(const std::string& path, std::string_view data, const std::string& owner_of);
+
+// The state field of a pg_control file's bytes (1: shut down); nullopt if too short.
+std::optional<uint32_t> PgControlState(std::string_view pg_control);
+
+// Prepares `data_dir` as above; returns the settings to add to this start
+// (none: start as usual). Files it writes belong to the owner of data_dir.
+Result<std::vector<std::pair<std::string, std::string>>> PrepareFastRecovery(
+    const std::string& data_dir, bool first_start);
+
+}  // namespace strata
