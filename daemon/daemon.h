@@ -63,6 +63,7 @@ Status InitStore(const std::string& url);
 
 class Api;
 class BranchAccess;
+class BranchDiff;
 class Clock;
 class BranchManager;
 class Catalog;
@@ -135,6 +136,7 @@ class Daemon {
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<EndpointManager> endpoints_;
+  std::unique_ptr<BranchDiff> diff_;  // the diff route; promote's diverged check
   std::unique_ptr<Credentials> credentials_;
   std::unique_ptr<Fleet> fleet_;
   std::unique_ptr<BranchAccess> access_;

@@ -18,6 +18,7 @@ struct DaemonInvocation {
   DaemonArgs daemon;
   BranchCreateArgs branch_create;
   BranchSetArgs branch_set;
+  BranchDiffArgs branch_diff;
   CredentialIssueArgs credential_issue;
   OwnerQuotaArgs owner_quota;
   std::optional<std::string> max_branches;  // owner quota, before parsing

@@ -65,6 +65,13 @@ struct OwnerQuotaArgs {
   std::optional<int64_t> max_bytes;     // -1: unlimited
 };
 
+struct BranchDiffArgs {
+  DaemonArgs daemon;
+  std::string name;
+  std::optional<std::string> against;  // default (daemon): the parent
+  bool no_schema = false;              // skip the schema diff
+};
+
 // Request bodies; kInvalid with one sentence for bad or conflicting flags.
 // BranchCreateBody resolves --chown (or the caller) to uid/gid for a new root
 // branch without --initdb.
@@ -82,6 +89,9 @@ Status BranchSet(const BranchSetArgs& args, std::ostream& out);
 Status BranchDelete(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status BranchReset(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status BranchDetach(const DaemonArgs& args, const std::string& name, std::ostream& out);
+// GET /v1/branches/NAME/diff with its query (diff_command.cc).
+Result<std::string> BranchDiffPath(const BranchDiffArgs& args);
+Status BranchDiff(const BranchDiffArgs& args, std::ostream& out);
 Status SnapshotCreate(const DaemonArgs& args, const std::string& branch, const std::string& name,
                       std::ostream& out);
 Status SnapshotList(const DaemonArgs& args, std::ostream& out);
