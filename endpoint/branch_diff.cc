@@ -68,6 +68,25 @@ void RollUp(const std::vector<std::pair<std::string, FileChange>>& changes,
   }
 }
 
+std::vector<std::string> ChangedRelationNames(const SideChanges& changes,
+                                              const RelationLookup& lookup) {
+  std::vector<std::pair<std::string, FileChange>> all;
+  for (const FileChange& f : changes.files) {
+    if (ParseRelationPath(f.path)) all.emplace_back("against", f);
+  }
+  std::vector<RelationChange> relations;
+  std::vector<FileDiffEntry> files;
+  RollUp(
+      all,
+      [&](const std::string& side, const RelationFile& f) {
+        return side == "against" ? lookup(side, f) : std::nullopt;
+      },
+      &relations, &files);
+  std::vector<std::string> out;
+  for (const RelationChange& r : relations) out.push_back(r.name);
+  return out;
+}
+
 std::string StripDumpNoise(const std::string& dump) {
   std::istringstream in(dump);
   std::string out, line;
@@ -132,23 +151,14 @@ Result<std::vector<std::string>> BranchDiff::DivergedRelations(const BranchInfo&
                                                                uint64_t since_seq) {
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   STRATA_ASSIGN_OR_RETURN(SideChanges changes, ChangesSince(versions_, *cat, parent, since_seq));
-  std::vector<std::pair<std::string, FileChange>> all;
-  for (FileChange& f : changes.files) {
-    if (ParseRelationPath(f.path)) all.emplace_back("against", std::move(f));
+  if (std::none_of(changes.files.begin(), changes.files.end(),
+                   [](const FileChange& f) { return ParseRelationPath(f.path).has_value(); })) {
+    return std::vector<std::string>{};  // no server to start
   }
-  std::vector<RelationChange> relations;
-  std::vector<FileDiffEntry> files;
-  if (all.empty()) return std::vector<std::string>{};
   DiffServer names(endpoints_, parent.name, opts_.user);
-  RollUp(
-      all,
-      [&](const std::string& side, const RelationFile& f) {
-        return side == "against" ? names.Lookup(f) : std::nullopt;
-      },
-      &relations, &files);
+  std::vector<std::string> out = ChangedRelationNames(
+      changes, [&](const std::string&, const RelationFile& f) { return names.Lookup(f); });
   STRATA_RETURN_IF_ERROR(names.error());
-  std::vector<std::string> out;
-  for (const RelationChange& r : relations) out.push_back(r.name);
   return out;
 }
 

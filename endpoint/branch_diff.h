@@ -76,6 +76,12 @@ void RollUp(const std::vector<std::pair<std::string, FileChange>>& changes,
             const RelationLookup& lookup, std::vector<RelationChange>* relations,
             std::vector<FileDiffEntry>* files);
 
+// The relations among `changes` (one side's files), by name as `lookup`
+// gives it for side "against", else by path; other files are left out. The
+// answer of DivergedRelations.
+std::vector<std::string> ChangedRelationNames(const SideChanges& changes,
+                                              const RelationLookup& lookup);
+
 // Drops the lines of a pg_dump output that differ between identical schemas
 // (versions, the \restrict key).
 std::string StripDumpNoise(const std::string& dump);

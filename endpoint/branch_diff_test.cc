@@ -97,6 +97,22 @@ TEST(BranchDiffRollUp, IndexesAndToastRollUpToTheirTable) {
   EXPECT_EQ(files[2].pages, 3u);
 }
 
+TEST(BranchDiffDiverged, RelationsOnlyByNameThenByPath) {
+  SideChanges parent;
+  for (const char* p :
+       {"base/5/16390", "base/5/16384_vm", "pg_wal/000000010000000000000003", "pg_xact/0000",
+        "global/pg_control", "postmaster.pid", "pg_stat/x", "base/5/16999", "global/1262"}) {
+    parent.files.push_back(Changed(p, 1));
+  }
+  // Named as the branch side names them here ("against": the parent).
+  auto lookup = [](const std::string& side, const RelationFile& f) {
+    return Lookup(side == "against" ? "branch" : "against", f);
+  };
+  EXPECT_EQ(ChangedRelationNames(parent, lookup),
+            (std::vector<std::string>{"base/5/16999", "pg_catalog.pg_database", "public.t"}));
+  EXPECT_TRUE(ChangedRelationNames(SideChanges{}, lookup).empty());
+}
+
 TEST(BranchDiffSchema, DumpNoiseIsStripped) {
   const std::string dump =
       "--\n-- PostgreSQL database dump\n--\n\n"
