@@ -47,6 +47,7 @@ json DiffJson(const DiffReport& r) {
             {"relations", rels},
             {"files", files},
             {"keys_changed", r.keys_changed},
+            {"keyspace_ms", r.keyspace_ms},
             {"elapsed_ms", r.elapsed_ms}};
   if (r.schema_diff) j["schema_diff"] = *r.schema_diff;
   return j;

@@ -89,6 +89,9 @@ TEST_F(ApiDiffTest, ReportsTheFilesEachSideChangedSinceTheForkPoint) {
   EXPECT_EQ(j["relations"], json::array());
   EXPECT_FALSE(j.contains("schema_diff"));
   EXPECT_TRUE(j["elapsed_ms"].is_number_integer());
+  EXPECT_TRUE(j["keyspace_ms"].is_number_integer());
+  // kid: newfile's attributes, entry and page, and pg_control's page; main: three.
+  EXPECT_EQ(j["keys_changed"], 7);
   ASSERT_EQ(j["files"].size(), 3u) << j.dump();
   EXPECT_EQ(j["files"][0], json({{"path", "moved_on"},
                                  {"side", "against"},
@@ -112,12 +115,12 @@ TEST_F(ApiDiffTest, ReportsTheFilesEachSideChangedSinceTheForkPoint) {
 TEST_F(ApiDiffTest, BadRequestsAreOneLineErrors) {
   ASSERT_OK(env.manager()->CreateBranch("main", "", 0, 0));
   ASSERT_OK(env.manager()->CreateBranch("other", "", 0, 0));
-  ExpectError("/v1/branches/nope/diff", {}, 404, "not_found", "branch nope not found");
+  ExpectError("/v1/branches/nope/diff", {}, 404, "not_found", "no branch named 'nope'");
   ExpectError("/v1/branches/main/diff", {{"against", "nope"}}, 404, "not_found");
   ExpectError("/v1/branches/main/diff", {{"schema", "false"}}, 400, "invalid",
-              "branch main has no parent: name one to diff against");
+              "branch 'main' has no parent: name a branch to diff against");
   ExpectError("/v1/branches/main/diff", {{"against", "other"}, {"schema", "false"}}, 400, "invalid",
-              "branches main and other have no common ancestor: nothing to diff against");
+              "branches 'main' and 'other' have no common ancestor: nothing to diff against");
   ExpectError("/v1/branches/main/diff", {{"against", "main"}, {"schema", "maybe"}}, 400, "invalid",
               "schema must be true or false");
   ExpectError("/v1/branches/main/diff", {{"against", "main"}, {"color", "red"}}, 400, "invalid");

@@ -10,8 +10,9 @@
 # CHECKPOINT, suspended. Then `strata branch diff` of the fork, $BENCH_RUNS
 # times with --no-schema and $BENCH_RUNS times with the schema diff. The
 # first run starts both servers (cold); the others find them running (warm).
-# Printed: the database size, the keys the diff read, and the median of the
-# daemon's elapsed_ms (cold run alone, warm runs median). Nothing is asserted.
+# Printed: the database size, the keys the diff read, the median time spent
+# reading them from the keyspace (keyspace_ms), and the daemon's elapsed_ms
+# (the cold run alone, the median of the warm ones). Nothing is asserted.
 #
 # Environment: BENCH_DIFF_SCALES ("1 50"), BENCH_DIFF_UPDATES (1000),
 # BENCH_RUNS (5), STRATA_TMPDIR (/var/tmp), STRATA_BIN (build/strata).
@@ -46,19 +47,21 @@ on() {
 sql() { on "$1" "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 -c "$2"; }
 suspend() { api POST "/v1/branches/$1/endpoint/suspend" >/dev/null; }
 
-# diff_runs BRANCH FLAGS...: BENCH_RUNS diffs; prints "cold warm_median keys".
+# diff_runs BRANCH FLAGS...: BENCH_RUNS diffs; prints "cold warm_median keys
+# keyspace_median" (keyspace_ms: the part spent reading the changes).
 diff_runs() {
-  local b=$1 i d cold="" warm=() keys=0
+  local b=$1 i d cold="" warm=() ks=() keys=0
   shift
   for ((i = 0; i < BENCH_RUNS; i++)); do
     d=$(strata_json branch diff "$b" "$@")
     keys=$(jq .keys_changed <<<"$d")
+    ks+=("$(jq .keyspace_ms <<<"$d")")
     if [[ -z "$cold" ]]; then cold=$(jq .elapsed_ms <<<"$d"); else warm+=("$(jq .elapsed_ms <<<"$d")"); fi
   done
-  echo "$cold $(printf '%s\n' "${warm[@]}" | median) $keys"
+  echo "$cold $(printf '%s\n' "${warm[@]}" | median) $keys $(printf '%s\n' "${ks[@]}" | median)"
 }
 
-declare -A SIZE KEYS NS_COLD NS_WARM S_COLD S_WARM
+declare -A SIZE KEYS KS NS_COLD NS_WARM S_COLD S_WARM
 for scale in $BENCH_DIFF_SCALES; do
   m=main$scale k=kid$scale
   log "scale $scale: initdb, pgbench -i"
@@ -74,18 +77,18 @@ for scale in $BENCH_DIFF_SCALES; do
             CHECKPOINT" >/dev/null
   suspend "$k"
   suspend "$m"
-  read -r cold warm keys < <(diff_runs "$k" --no-schema)
-  NS_COLD[$scale]=$cold NS_WARM[$scale]=$warm KEYS[$scale]=$keys
+  read -r cold warm keys ks < <(diff_runs "$k" --no-schema)
+  NS_COLD[$scale]=$cold NS_WARM[$scale]=$warm KEYS[$scale]=$keys KS[$scale]=$ks
   suspend "$k"
   suspend "$m"
-  read -r cold warm _ < <(diff_runs "$k")
+  read -r cold warm _ _ < <(diff_runs "$k")
   S_COLD[$scale]=$cold S_WARM[$scale]=$warm
   log "scale $scale: size ${SIZE[$scale]}, keys ${KEYS[$scale]}, no-schema ${NS_COLD[$scale]}/${NS_WARM[$scale]} ms, schema ${S_COLD[$scale]}/${S_WARM[$scale]} ms"
 done
 
-printf '\n%-6s %-10s %-8s %-22s %-22s\n' scale "db size" keys "no schema cold / warm" "with schema cold / warm"
+printf '\n%-6s %-10s %-8s %-12s %-22s %-22s\n' scale "db size" keys "keyspace" "no schema cold / warm" "with schema cold / warm"
 for scale in $BENCH_DIFF_SCALES; do
-  printf '%-6s %-10s %-8s %-22s %-22s\n' "$scale" "${SIZE[$scale]}" "${KEYS[$scale]}" \
+  printf '%-6s %-10s %-8s %-12s %-22s %-22s\n' "$scale" "${SIZE[$scale]}" "${KEYS[$scale]}" "${KS[$scale]} ms" \
     "${NS_COLD[$scale]} / ${NS_WARM[$scale]} ms" "${S_COLD[$scale]} / ${S_WARM[$scale]} ms"
 done
 printf '(load: %s)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

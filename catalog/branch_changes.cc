@@ -239,8 +239,8 @@ Result<CommonPoint> FindCommonPoint(VersionStore* versions, const CatalogData& c
     if (j == lb.size()) continue;
     return CommonPoint{level.branch, std::min(Resolve(versions, level), Resolve(versions, lb[j]))};
   }
-  return Status::Invalid("branches " + a.name + " and " + b.name +
-                         " have no common ancestor: nothing to diff against");
+  return Status::Invalid("branches '" + a.name + "' and '" + b.name +
+                         "' have no common ancestor: nothing to diff against");
 }
 
 Result<BranchChanges> DiffBranches(VersionStore* versions, const CatalogData& cat,

@@ -187,7 +187,7 @@ TEST_F(BranchChangesTest, TwoRootsHaveNoCommonAncestor) {
   Result<BranchChanges> d = Diff("main", "other");
   ASSERT_EQ(d.status().code(), Code::kInvalid);
   EXPECT_EQ(d.status().message(),
-            "branches main and other have no common ancestor: nothing to diff against");
+            "branches 'main' and 'other' have no common ancestor: nothing to diff against");
 }
 
 TEST_F(BranchChangesTest, RandomPageWritesMatchTheirPaths) {

@@ -107,16 +107,17 @@ Result<DiffReport> BranchDiff::Diff(const std::string& branch, const std::string
   const int64_t start_ns = opts_.clock->NowNs();
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
   const BranchInfo* b = cat->FindBranch(branch);
-  if (!b) return Status::NotFound("branch " + branch + " not found");
+  if (!b) return Status::NotFound("no branch named '" + branch + "'");
   const BranchInfo* o = nullptr;
   if (against.empty()) {
     if (!b->parent) {
-      return Status::Invalid("branch " + branch + " has no parent: name one to diff against");
+      return Status::Invalid("branch '" + branch +
+                             "' has no parent: name a branch to diff against");
     }
     o = cat->FindBranchById(b->parent);
   } else {
     o = cat->FindBranch(against);
-    if (!o) return Status::NotFound("branch " + against + " not found");
+    if (!o) return Status::NotFound("no branch named '" + against + "'");
   }
   STRATA_ASSIGN_OR_RETURN(BranchChanges changes, DiffBranches(versions_, *cat, *b, *o));
   DiffReport report;
@@ -126,6 +127,7 @@ Result<DiffReport> BranchDiff::Diff(const std::string& branch, const std::string
   report.base_branch = base ? base->name : "";
   report.base_seq = changes.base.seq;
   report.keys_changed = changes.branch.keys + changes.against.keys;
+  report.keyspace_ms = (opts_.clock->NowNs() - start_ns) / 1000000;
 
   std::vector<std::pair<std::string, FileChange>> all;
   for (FileChange& f : changes.branch.files) all.emplace_back("branch", std::move(f));

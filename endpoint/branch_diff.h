@@ -56,6 +56,7 @@ struct DiffReport {
   std::vector<FileDiffEntry> files;       // by path
   std::optional<std::string> schema_diff;
   uint64_t keys_changed = 0;  // both sides, as ChangedKeys counts them
+  int64_t keyspace_ms = 0;    // reading the changes from the keyspace, of elapsed_ms
   int64_t elapsed_ms = 0;
 };
 

@@ -102,7 +102,7 @@ ok "$rels"
 check "two roots have no common ancestor: one line, non-zero exit"
 api POST /v1/branches '{"name":"other","initdb":true}' >/dev/null
 if out=$(strata branch diff kid --against other 2>&1); then fail "diff against another root succeeded: $out"; fi
-[[ "$out" == *"branches kid and other have no common ancestor"* && $(wc -l <<<"$out") == 1 ]] ||
+[[ "$out" == *"branches 'kid' and 'other' have no common ancestor"* && $(wc -l <<<"$out") == 1 ]] ||
   fail "error: $out"
 api_expect 400 GET "/v1/branches/main/diff" >/dev/null
 ok "$out"
