@@ -40,7 +40,8 @@ Result<std::unordered_map<uint64_t, Entry>> WalkTree(VersionStore* vs, const Vie
   std::unordered_map<uint64_t, Entry> out;
   std::vector<std::pair<uint64_t, std::string>> dirs{{v.root, ""}};
   while (!dirs.empty()) {
-    auto [dir, prefix] = std::move(dirs.back());
+    const uint64_t dir = dirs.back().first;
+    const std::string prefix = std::move(dirs.back().second);
     dirs.pop_back();
     STRATA_RETURN_IF_ERROR(
         vs->Scan(v.lineage, DirentPrefix(dir), [&](std::string_view key, const std::string& value) {
