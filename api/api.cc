@@ -180,6 +180,7 @@ const std::vector<Api::Route>& Api::Routes() {
       {"GET", "/v1/gc", &Api::GetGc},
       {"POST", "/v1/branches/{name}/restore", &Api::RestoreBranch},
       {"POST", "/v1/branches/{name}/promote", &Api::PromoteBranch},
+      {"GET", "/v1/branches/{name}/diff", &Api::GetDiff},
   };
   return routes;
 }
@@ -239,6 +240,10 @@ HttpResponse Api::Dispatch(const HttpRequest& req, std::string* route) {
     *route = std::string(rt.method) + " " + rt.pattern;
     Result<json> body = ParseBody(req.body);
     if (!body.ok()) return ErrorResponse(body.status());
+    // A GET has no body: its query arguments take its place, as strings.
+    if (req.method == "GET" && body->is_object()) {
+      for (const auto& [k, v] : req.query) (*body)[k] = v;
+    }
     Result<ApiResult> r = (this->*rt.handler)(params, *body);
     if (!r.ok()) return ErrorResponse(r.status());
     return JsonResponse(r->status, r->body);

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "endpoint/branch_diff.h"
 #include "endpoint/credentials.h"
 #include "endpoint/endpoint_manager.h"
 #include "endpoint/fleet.h"
@@ -36,6 +37,7 @@ struct ApiContext {
   Credentials* credentials = nullptr;
   Metrics* metrics = nullptr;
   Collector* collector = nullptr;  // compaction and GC (docs/gc.md)
+  BranchDiff* diff = nullptr;      // GET /v1/branches/{name}/diff (docs/diff.md)
   std::string mountpoint;
   std::string cache_dir;
   std::string api_token;             // what TCP requests must present; never empty in a daemon
@@ -115,6 +117,8 @@ class Api {
   // Restore and promote (api_swap.cc).
   Result<ApiResult> RestoreBranch(const Params&, const nlohmann::json&);
   Result<ApiResult> PromoteBranch(const Params&, const nlohmann::json&);
+  // Diff (api_diff.cc); a GET's query arguments arrive as the body's members.
+  Result<ApiResult> GetDiff(const Params&, const nlohmann::json&);
 
   // Handle's answer; *route names the route for the metrics.
   HttpResponse Dispatch(const HttpRequest& req, std::string* route);

@@ -26,6 +26,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "endpoint/branch_access.h"
+#include "endpoint/branch_diff.h"
 #include "endpoint/credentials.h"
 #include "endpoint/db_template.h"
 #include "endpoint/endpoint_manager.h"
@@ -429,6 +430,10 @@ Status Daemon::OpenApi() {
   actx.credentials = credentials_.get();
   actx.metrics = metrics_.get();
   actx.collector = collector_.get();
+  diff_ = std::make_unique<BranchDiff>(
+      catalog_.get(), versions_.get(), endpoints_.get(),
+      BranchDiffOptions{opts_.pg_bin_dir, opts_.pg_user, "/usr/bin/diff", "/tmp", clock_});
+  actx.diff = diff_.get();
   actx.mountpoint = opts_.mountpoint;
   actx.cache_dir = opts_.cache_dir;
   actx.api_token = token;

@@ -64,6 +64,7 @@ Status InitStore(const std::string& url);
 class Api;
 class McpHttp;
 class BranchAccess;
+class BranchDiff;
 class Clock;
 class BranchManager;
 class Catalog;
@@ -136,6 +137,7 @@ class Daemon {
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<EndpointManager> endpoints_;
+  std::unique_ptr<BranchDiff> diff_;  // the diff route; promote's diverged check
   std::unique_ptr<Credentials> credentials_;
   std::unique_ptr<Fleet> fleet_;
   std::unique_ptr<BranchAccess> access_;

@@ -111,6 +111,14 @@ struct ReadSourceStats {
   uint64_t sum = 0;
 };
 
+// A key a branch wrote, with its newest version in the seq range asked for
+// (VersionStore::ChangedKeys).
+struct KeyChange {
+  std::string key;
+  uint64_t seq = 0;
+  bool tombstone = false;
+};
+
 class VersionStore {
  public:
   static Result<std::unique_ptr<VersionStore>> Open(ObjectStore* store, Sink* sink,
@@ -195,6 +203,15 @@ class VersionStore {
   ReadSourceStats ReadSources();
   // Bytes of every layer of every branch.
   uint64_t StoreBytes();
+
+  // Every key `branch` wrote itself with a seq in (from, to], once, with its
+  // newest version in that range, in key order (docs/diff.md). Reads the
+  // branch's memtables and the index blocks of those of its layers whose
+  // manifest seq range meets (from, to]; never an ancestor, never a value:
+  // the cost follows what the branch wrote in the range, not the size of
+  // what it reads. Versions GC dropped are not reported, but the newest
+  // version of a key (the head reads it) always is.
+  Result<std::vector<KeyChange>> ChangedKeys(uint32_t branch, uint64_t from, uint64_t to);
 
   BranchStats Stats(uint32_t branch);
   CacheStats PageCacheStats() { return page_cache_.Stats(); }

@@ -84,6 +84,21 @@ void AddBranchCreateCommand(CLI::App* branch, DaemonInvocation& inv,
       [&inv, action] { *action = [&inv] { return BranchCreate(inv.branch_create, std::cout); }; });
 }
 
+void AddBranchDiffCommand(CLI::App* branch, DaemonInvocation& inv,
+                          std::function<Status()>* action) {
+  CLI::App* diff = branch->add_subcommand(
+      "diff",
+      "What a branch changed since its common ancestor with another: relations, files "
+      "and schema");
+  BranchDiffArgs& bd = inv.branch_diff;
+  diff->add_option("NAME", bd.name, "The branch")->required();
+  diff->add_option("--against", bd.against, "The branch to compare with (default: the parent)");
+  diff->add_flag("--no-schema", bd.no_schema, "Skip the schema diff (no pg_dump)");
+  AddDaemonOptions(diff, &bd.daemon);
+  diff->callback(
+      [&inv, action] { *action = [&inv] { return BranchDiff(inv.branch_diff, std::cout); }; });
+}
+
 void AddBranchSetCommand(CLI::App* branch, DaemonInvocation& inv, std::function<Status()>* action) {
   CLI::App* set = branch->add_subcommand("set", "Change a branch's settings");
   BranchSetArgs& bs = inv.branch_set;
@@ -147,6 +162,7 @@ void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddNameCommand(branch, "show", "Show every field of one branch", "NAME", "The branch", BranchShow,
                  inv, action);
   AddBranchSetCommand(branch, inv, action);
+  AddBranchDiffCommand(branch, inv, action);
   AddNameCommand(branch, "delete", "Delete a branch without children", "NAME", "The branch",
                  BranchDelete, inv, action);
   AddNameCommand(branch, "reset",

@@ -20,6 +20,7 @@ struct DaemonInvocation {
   BranchCreateArgs branch_create;
   BranchSetArgs branch_set;
   BranchSwapArgs branch_swap;  // branch restore, branch promote
+  BranchDiffArgs branch_diff;
   CredentialIssueArgs credential_issue;
   OwnerQuotaArgs owner_quota;
   McpArgs mcp;

@@ -73,6 +73,13 @@ struct OwnerQuotaArgs {
   std::optional<int64_t> max_bytes;     // -1: unlimited
 };
 
+struct BranchDiffArgs {
+  DaemonArgs daemon;
+  std::string name;
+  std::optional<std::string> against;  // default (daemon): the parent
+  bool no_schema = false;              // skip the schema diff
+};
+
 // Request bodies; kInvalid with one sentence for bad or conflicting flags.
 // BranchCreateBody resolves --chown (or the caller) to uid/gid for a new root
 // branch without --initdb.
@@ -96,6 +103,9 @@ Result<nlohmann::json> BranchRestoreBody(const BranchSwapArgs& args);
 Result<nlohmann::json> BranchPromoteBody(const BranchSwapArgs& args);
 Status BranchRestore(const BranchSwapArgs& args, std::ostream& out);
 Status BranchPromote(const BranchSwapArgs& args, std::ostream& out);
+// GET /v1/branches/NAME/diff with its query (diff_command.cc).
+Result<std::string> BranchDiffPath(const BranchDiffArgs& args);
+Status BranchDiff(const BranchDiffArgs& args, std::ostream& out);
 Status SnapshotCreate(const DaemonArgs& args, const std::string& branch, const std::string& name,
                       std::ostream& out);
 Status SnapshotList(const DaemonArgs& args, std::ostream& out);
