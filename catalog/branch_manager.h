@@ -48,6 +48,9 @@ struct BranchPatch {
 // such as "public.t", or "seqs 5..7"); empty: nothing changed.
 using DivergedFn =
     std::function<Result<std::vector<std::string>>(const BranchInfo& parent, uint64_t since_seq)>;
+// The refusal of a promote whose parent moved: kBusy, one line naming `changed`.
+Status ParentMoved(const std::string& parent, const std::string& child,
+                   const std::vector<std::string>& changed);
 
 class BranchManager {
  public:

@@ -102,6 +102,14 @@ Result<BranchInfo> BranchManager::RestoreBranch(const std::string& name, const s
   return info;
 }
 
+Status ParentMoved(const std::string& parent, const std::string& child,
+                   const std::vector<std::string>& changed) {
+  std::string what;
+  for (const std::string& c : changed) what += (what.empty() ? "" : ", ") + c;
+  return Status::Busy("branch '" + parent + "' changed since '" + child + "' was forked from it (" +
+                      what + "): a promote would drop those changes; nothing was changed");
+}
+
 DivergedFn BranchManager::SeqDiverged() {
   return [this](const BranchInfo& parent, uint64_t since_seq) -> Result<std::vector<std::string>> {
     const uint64_t head = versions_->HeadSeq(parent.id);
@@ -130,11 +138,7 @@ Result<BranchInfo> BranchManager::PromoteBranch(const std::string& child,
   STRATA_RETURN_IF_ERROR(CheckPreserveAs(*cat, preserve_as));
   STRATA_ASSIGN_OR_RETURN(std::vector<std::string> changed,
                           (diverged ? diverged : SeqDiverged())(*p, c->fork_seq));
-  if (!changed.empty()) {
-    return Status::Busy("branch '" + p->name + "' changed since '" + child +
-                        "' was forked from it (" + Join(changed) +
-                        "): a promote would drop those changes; nothing was changed");
-  }
+  if (!changed.empty()) return ParentMoved(p->name, child, changed);
   const BranchInfo parent = *p;
   const uint64_t parent_head = versions_->HeadSeq(parent.id);
   BranchInfo info = *c;

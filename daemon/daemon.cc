@@ -434,6 +434,11 @@ Status Daemon::OpenApi() {
       catalog_.get(), versions_.get(), endpoints_.get(),
       BranchDiffOptions{opts_.pg_bin_dir, opts_.pg_user, "/usr/bin/diff", "/tmp", clock_});
   actx.diff = diff_.get();
+  // Promote's check that the parent did not move: relation files from the
+  // keyspace, named by the parent's server for the refusal.
+  fleet_->SetDiverged(
+      [d = diff_.get()](const BranchInfo& p, uint64_t s) { return d->ChangedRelationFiles(p, s); },
+      [d = diff_.get()](const BranchInfo& p, uint64_t s) { return d->DivergedRelations(p, s); });
   actx.mountpoint = opts_.mountpoint;
   actx.cache_dir = opts_.cache_dir;
   actx.api_token = token;

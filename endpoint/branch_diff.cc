@@ -119,6 +119,11 @@ Result<DiffReport> BranchDiff::Diff(const std::string& branch, const std::string
     o = cat->FindBranch(against);
     if (!o) return Status::NotFound("no branch named '" + against + "'");
   }
+  // A running server's committed changes may still be in its buffers only:
+  // it writes them to its files first, so that the keyspace holds them.
+  for (const BranchInfo* side : {b, o}) {
+    STRATA_RETURN_IF_ERROR(endpoints_->Checkpoint(side->name, /*min_redo_bytes=*/0).status());
+  }
   STRATA_ASSIGN_OR_RETURN(BranchChanges changes, DiffBranches(versions_, *cat, *b, *o));
   DiffReport report;
   report.branch = b->name;
@@ -147,6 +152,17 @@ Result<DiffReport> BranchDiff::Diff(const std::string& branch, const std::string
   }
   report.elapsed_ms = (opts_.clock->NowNs() - start_ns) / 1000000;
   return report;
+}
+
+Result<std::vector<std::string>> BranchDiff::ChangedRelationFiles(const BranchInfo& parent,
+                                                                  uint64_t since_seq) {
+  std::shared_ptr<const CatalogData> cat = catalog_->Current();
+  STRATA_ASSIGN_OR_RETURN(SideChanges changes, ChangesSince(versions_, *cat, parent, since_seq));
+  std::vector<std::string> out;
+  for (const FileChange& f : changes.files) {
+    if (ParseRelationPath(f.path).has_value()) out.push_back(f.path);
+  }
+  return out;
 }
 
 Result<std::vector<std::string>> BranchDiff::DivergedRelations(const BranchInfo& parent,

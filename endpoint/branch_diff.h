@@ -111,6 +111,11 @@ class BranchDiff {
   // (WAL, pg_xact, pg_control, stats, postmaster.*) do not count. Promote's
   // check that the parent has not moved since the fork point.
   Result<std::vector<std::string>> DivergedRelations(const BranchInfo& parent, uint64_t since_seq);
+  // The paths of the relation files `parent` changed after `since_seq`, from
+  // the keyspace alone (no server is started): promote's check under the
+  // branch manager's lock.
+  Result<std::vector<std::string>> ChangedRelationFiles(const BranchInfo& parent,
+                                                        uint64_t since_seq);
 
  private:
   Result<std::string> SchemaDiff(DiffServer& branch, DiffServer& against);

@@ -17,10 +17,11 @@ namespace strata {
 namespace {
 
 constexpr int64_t kPruneEveryNs = 60'000'000'000;
-// A fork of a running head checkpoints the parent first when its redo
-// distance is at least this much: replaying less costs the child less than
-// a checkpoint costs (an idle server's CHECKPOINT alone takes ~50 ms).
-constexpr uint64_t kForkCheckpointMinRedoBytes = 4 << 20;
+// A fork of a running head checkpoints the parent first, however little
+// WAL is pending (an idle server's CHECKPOINT takes ~50 ms): a dirty buffer
+// written after the fork point would count as the parent moving on, and
+// refuse a promote of the child (docs/postgres.md).
+constexpr uint64_t kForkCheckpointMinRedoBytes = 0;
 // The template's files read back are small: markers and pg_control (8 KB).
 constexpr size_t kMaxTemplateFile = 8192;
 
@@ -74,6 +75,14 @@ class MountTemplateHost : public TemplateHost {
   VersionStore* const versions_;
 };
 
+// A name a user gives (a new branch, a preserved state): the template
+// prefix is strata's own (endpoint/db_template.h).
+Status RefuseTemplateName(const std::string& name) {
+  if (!IsTemplateName(name)) return Status::OK();
+  return Status::Invalid("branch names starting with '" + std::string(kTemplatePrefix) +
+                         "' are the templates of new databases, which strata makes itself");
+}
+
 }  // namespace
 
 Fleet::Fleet(FleetOptions opts, Catalog* catalog, VersionStore* versions, BranchManager* branches,
@@ -101,10 +110,7 @@ Fleet::Fleet(FleetOptions opts, Catalog* catalog, VersionStore* versions, Branch
 Fleet::~Fleet() { StopReaper(); }
 
 Result<BranchInfo> Fleet::CreateBranch(const CreateRequest& req) {
-  if (IsTemplateName(req.name)) {
-    return Status::Invalid("branch names starting with '" + std::string(kTemplatePrefix) +
-                           "' are the templates of new databases, which strata makes itself");
-  }
+  STRATA_RETURN_IF_ERROR(RefuseTemplateName(req.name));
   if (req.initdb && !req.from.empty()) {
     return Status::Invalid("initdb makes a new database: it cannot be combined with 'from'");
   }
@@ -165,10 +171,37 @@ Result<BranchInfo> Fleet::RestoreBranch(const std::string& name, const std::stri
   if (!catalog_->Current()->FindBranch(name)) {
     return Status::NotFound("no branch named '" + name + "'");
   }
+  if (IsTemplateName(name)) {
+    return Status::Invalid("branch '" + name +
+                           "' is the template new databases fork from: strata keeps it");
+  }
+  STRATA_RETURN_IF_ERROR(RefuseTemplateName(preserve_as));
   STRATA_RETURN_IF_ERROR(endpoints_->Block(name, "being restored"));
   Result<BranchInfo> b = branches_->RestoreBranch(name, to, preserve_as);
   endpoints_->Unblock(name);
   return b;
+}
+
+Status Fleet::CheckParentUnmoved(const std::string& child, const std::string& parent) {
+  if (!name_diverged_) return Status::OK();  // the manager's check is all there is
+  auto cat = catalog_->Current();
+  const BranchInfo* c = cat->FindBranch(child);
+  const BranchInfo* p = cat->FindBranch(parent);
+  if (!c || !p) return Status::OK();  // the manager reports it
+  STRATA_ASSIGN_OR_RETURN(std::vector<std::string> changed,
+                          (diverged_ ? diverged_ : branches_->SeqDiverged())(*p, c->fork_seq));
+  if (changed.empty()) return Status::OK();
+  // The parent's own server names the relations, so it may start now: the
+  // promote is refused whatever it says.
+  endpoints_->Unblock(parent);
+  Result<std::vector<std::string>> named = name_diverged_(*p, c->fork_seq);
+  if (named.ok() && !named->empty()) {
+    changed = *named;
+  } else if (!named.ok()) {
+    spdlog::warn("promote of '{}': naming what '{}' changed failed: {}", child, parent,
+                 named.status().ToString());
+  }
+  return ParentMoved(parent, child, changed);
 }
 
 Result<BranchInfo> Fleet::PromoteBranch(const std::string& child, const std::string& preserve_as) {
@@ -180,6 +213,11 @@ Result<BranchInfo> Fleet::PromoteBranch(const std::string& child, const std::str
     const BranchInfo* p = c->parent ? cat->FindBranchById(c->parent) : nullptr;
     if (p && !p->retired) parent = p->name;
   }
+  if (IsTemplateName(parent)) {
+    return Status::Invalid("branch '" + child + "' is a new database: its parent '" + parent +
+                           "' is the template new databases fork from, which strata keeps");
+  }
+  STRATA_RETURN_IF_ERROR(RefuseTemplateName(preserve_as));
   // Both servers stop first: their shutdown checkpoints are writes the
   // divergence check must see.
   STRATA_RETURN_IF_ERROR(endpoints_->Block(child, "being promoted"));
@@ -189,7 +227,9 @@ Result<BranchInfo> Fleet::PromoteBranch(const std::string& child, const std::str
       return st;
     }
   }
-  Result<BranchInfo> b = branches_->PromoteBranch(child, preserve_as, diverged_);
+  Status moved = parent.empty() ? Status::OK() : CheckParentUnmoved(child, parent);
+  Result<BranchInfo> b = moved.ok() ? branches_->PromoteBranch(child, preserve_as, diverged_)
+                                    : Result<BranchInfo>(moved);
   if (!parent.empty()) endpoints_->Unblock(parent);
   if (b.ok()) {
     endpoints_->Forget(child);

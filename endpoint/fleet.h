@@ -76,9 +76,15 @@ class Fleet {
   Result<BranchInfo> RestoreBranch(const std::string& name, const std::string& to,
                                    const std::string& preserve_as);
   Result<BranchInfo> PromoteBranch(const std::string& child, const std::string& preserve_as);
-  // How PromoteBranch tells that the parent moved (null, the default:
-  // BranchManager::SeqDiverged). Call before any promote.
-  void SetDiverged(DivergedFn fn) { diverged_ = std::move(fn); }
+  // How PromoteBranch tells that the parent moved. `quick` runs under the
+  // branch manager's lock (keyspace reads only; null, the default:
+  // BranchManager::SeqDiverged); `named`, if set, names what `quick` found
+  // for the refusal and may start the parent's server (BranchDiff). Call
+  // before any promote.
+  void SetDiverged(DivergedFn quick, DivergedFn named = nullptr) {
+    diverged_ = std::move(quick);
+    name_diverged_ = std::move(named);
+  }
 
   OwnerUsage Usage(const std::string& owner);
   OwnerQuota Quota(const std::string& owner);
@@ -97,6 +103,10 @@ class Fleet {
   // A fork of the head of a branch whose server the daemon runs: CHECKPOINT
   // it first, so the child's crash recovery is short (docs/postgres.md).
   void CheckpointBeforeFork(const std::string& from);
+  // With both endpoints of a promote stopped: kBusy naming the relations the
+  // parent changed since the fork (its server started to name them, so the
+  // parent's endpoint is unblocked first), OK if it did not move.
+  Status CheckParentUnmoved(const std::string& child, const std::string& parent);
   void DeleteExpired(int64_t now_ns) REQUIRES(reap_mu_);
   void PruneCredentials(int64_t now_ns) REQUIRES(reap_mu_);
 
@@ -112,6 +122,7 @@ class Fleet {
   DbTemplate template_;
   // Set once, before use (SetDiverged).
   DivergedFn diverged_;
+  DivergedFn name_diverged_;
 
   // The reaper thread: started and stopped by the owner's thread.
   std::thread reaper_;

@@ -26,7 +26,8 @@ q() { PGCONNECT_TIMEOUT=60 "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 "$1" -c "$2" 
 rows() { q "$1" "SELECT string_agg(v, ',' ORDER BY v) FROM t"; }
 # uri BRANCH: a new credential's connection string.
 uri() { api POST "/v1/branches/$1/credentials" '{}' | jq -er .uri; }
-names() { api GET /v1/branches | jq -r '[.[].name] | sort | join(",")'; }
+# The branches a user made (initdb forks strata's template, _initdb_pg15).
+names() { api GET /v1/branches | jq -r '[.[].name | select(startswith("_initdb_") | not)] | sort | join(",")'; }
 expect_rows() {
   local got
   got=$(rows "$1") || fail "$3: query failed: $got"
@@ -65,7 +66,7 @@ j=$(strata branch restore main --to "@time:$TIME_C" --json | jres) || fail "rest
   fail "restore answered: $j"
 expect_rows "$MAIN_URI" a,c "main, through the same connection string"
 [[ "$(names)" == before,main ]] || fail "a retired state is listed: $(names)"
-[[ "$(find "$MNT" -mindepth 1 -maxdepth 1 -printf '%f\n' | grep -v '^\.' | sort | paste -sd,)" == before,main ]] ||
+[[ "$(find "$MNT" -mindepth 1 -maxdepth 1 -printf '%f\n' | grep -v '^[._]' | sort | paste -sd,)" == before,main ]] ||
   fail "the mount's root lists: $(ls "$MNT")"
 ok "branches: $(names); $MNT lists the same"
 
