@@ -77,6 +77,12 @@ out=$(api_expect 400 DELETE "/v1/branches/$TEMPLATE")
 [[ "$out" == *"is the template new databases fork from"* ]] || fail "delete: $out"
 out=$(api_expect 400 POST "/v1/branches/$TEMPLATE/endpoint/start")
 [[ "$out" == *"is the template of new databases"* ]] || fail "start: $out"
+out=$(api_expect 400 POST "/v1/branches/$TEMPLATE/restore" '{"to":"@seq:1"}')
+[[ "$out" == *"is the template new databases fork from"* ]] || fail "restore: $out"
+out=$(api_expect 400 POST "/v1/branches/db1/promote" '{}')
+[[ "$out" == *"its parent '$TEMPLATE' is the template"* ]] || fail "promote of a new database: $out"
+out=$(api_expect 400 POST "/v1/branches/db1/restore" '{"to":"@seq:1","preserve_as":"_initdb_y"}')
+[[ "$out" == *"are the templates of new databases"* ]] || fail "preserve_as a template name: $out"
 ok "refused, each with one line"
 
 check "a fresh machine (new cache directory) forks the same template"
