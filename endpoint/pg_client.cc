@@ -90,12 +90,7 @@ Result<int> RunToFile(const std::vector<std::string>& argv, const std::string& r
   spec.stdin_fd = dev_null.get();
   spec.output_fd = out.get();
   STRATA_ASSIGN_OR_RETURN(pid_t pid, launcher::Spawn(spec));
-  int ws = 0;
-  pid_t r;
-  do {
-    r = waitpid(pid, &ws, 0);
-  } while (r < 0 && errno == EINTR);
-  if (r != pid) return Status::FromErrno(errno, "waitpid for " + argv[0]);
+  STRATA_ASSIGN_OR_RETURN(const int ws, launcher::WaitFor(pid, argv[0]));
   if (!WIFEXITED(ws)) {
     return Status::IO(argv[0] + " ended: " + launcher::DescribeWaitStatus(ws));
   }

@@ -398,12 +398,7 @@ Status InitDb(const InitDbOptions& opts) {
   spec.stdin_fd = dev_null.get();
   spec.output_fd = log.get();
   STRATA_ASSIGN_OR_RETURN(pid_t pid, launcher::Spawn(spec));
-  int ws = 0;
-  pid_t r;
-  do {
-    r = waitpid(pid, &ws, 0);
-  } while (r < 0 && errno == EINTR);
-  if (r != pid) return Status::FromErrno(errno, "waitpid for initdb of " + opts.data_dir);
+  STRATA_ASSIGN_OR_RETURN(const int ws, launcher::WaitFor(pid, "initdb of " + opts.data_dir));
   if (ws != 0) {
     return Status::IO(
         WithTail("initdb of " + opts.data_dir + " failed (" + DescribeWaitStatus(ws) + ")",

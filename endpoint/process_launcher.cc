@@ -325,6 +325,16 @@ std::string LogTail(const std::string& path, off_t start) {
   return out;
 }
 
+Result<int> WaitFor(pid_t pid, const std::string& what) {
+  int ws = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid, &ws, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid) return Status::FromErrno(errno, "waitpid for " + what);
+  return ws;
+}
+
 std::string DescribeWaitStatus(std::optional<int> ws) {
   if (!ws) return "status unknown: it was reaped elsewhere";
   if (WIFEXITED(*ws)) return "status " + std::to_string(WEXITSTATUS(*ws));

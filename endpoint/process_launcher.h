@@ -65,6 +65,10 @@ off_t FileSize(int fd);
 // one), joined by newlines, without postgres's log_line_prefix.
 std::string LogTail(const std::string& path, off_t start);
 
+// Waits for child `pid` to end (retrying EINTR): its wait status. An error
+// names `what` if it cannot be reaped (reaped elsewhere: ECHILD).
+Result<int> WaitFor(pid_t pid, const std::string& what);
+
 // "status 1", "killed by signal 9 (SIGKILL)", ...; empty: reaped elsewhere.
 std::string DescribeWaitStatus(std::optional<int> ws);
 
