@@ -36,17 +36,6 @@ start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --idle-timeout 3600
 PROXY=$(api GET /v1/status | jq -r .proxy)
 PPORT=${PROXY##*:}
 
-# on BRANCH CMD...: a libpq client on BRANCH through the proxy.
-on() {
-  local branch=$1 c
-  shift
-  c=$(api POST "/v1/branches/$branch/credentials" '{}')
-  PGHOST=127.0.0.1 PGPORT=$PPORT PGUSER=$(jq -r .user <<<"$c") PGPASSWORD=$(jq -r .password <<<"$c") \
-    PGDATABASE=$branch PGCONNECT_TIMEOUT=60 "$@"
-}
-sql() { on "$1" "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 -c "$2"; }
-suspend() { api POST "/v1/branches/$1/endpoint/suspend" >/dev/null; }
-
 # diff_runs BRANCH FLAGS...: BENCH_RUNS diffs; prints "cold warm_median keys
 # keyspace_median" (keyspace_ms: the part spent reading the changes).
 diff_runs() {
@@ -66,21 +55,21 @@ for scale in $BENCH_DIFF_SCALES; do
   m=main$scale k=kid$scale
   log "scale $scale: initdb, pgbench -i"
   api POST /v1/branches "{\"name\":\"$m\",\"initdb\":true}" >/dev/null
-  on "$m" "$PGBIN/pgbench" -i -s "$scale" -q >"$LOG_DIR/pgbench-init-$scale.log" 2>&1 ||
+  on_branch "$m" "$PGBIN/pgbench" -i -s "$scale" -q >"$LOG_DIR/pgbench-init-$scale.log" 2>&1 ||
     fail "pgbench -i -s $scale failed"
-  sql "$m" "CHECKPOINT" >/dev/null
-  SIZE[$scale]=$(sql "$m" "select pg_size_pretty(pg_database_size('postgres'))")
-  suspend "$m"
+  branch_sql "$m" "CHECKPOINT" >/dev/null
+  SIZE[$scale]=$(branch_sql "$m" "select pg_size_pretty(pg_database_size('postgres'))")
+  endpoint_suspend "$m"
   api POST /v1/branches "{\"name\":\"$k\",\"from\":\"$m\"}" >/dev/null
-  sql "$k" "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid IN
+  branch_sql "$k" "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid IN
             (SELECT 1 + (random() * ($scale * 100000 - 1))::int FROM generate_series(1, $BENCH_DIFF_UPDATES));
             CHECKPOINT" >/dev/null
-  suspend "$k"
-  suspend "$m"
+  endpoint_suspend "$k"
+  endpoint_suspend "$m"
   read -r cold warm keys ks < <(diff_runs "$k" --no-schema)
   NS_COLD[$scale]=$cold NS_WARM[$scale]=$warm KEYS[$scale]=$keys KS[$scale]=$ks
-  suspend "$k"
-  suspend "$m"
+  endpoint_suspend "$k"
+  endpoint_suspend "$m"
   read -r cold warm _ _ < <(diff_runs "$k")
   S_COLD[$scale]=$cold S_WARM[$scale]=$warm
   log "scale $scale: size ${SIZE[$scale]}, keys ${KEYS[$scale]}, no-schema ${NS_COLD[$scale]}/${NS_WARM[$scale]} ms, schema ${S_COLD[$scale]}/${S_WARM[$scale]} ms"

@@ -17,17 +17,6 @@ PROXY=$(api GET /v1/status | jq -r .proxy)
 PPORT=${PROXY##*:}
 [[ "$PPORT" =~ ^[0-9]+$ ]] || fail "no proxy port in status: $PROXY"
 
-# on BRANCH CMD...: run a libpq client against BRANCH's database postgres
-# through the proxy, with a fresh credential of that branch.
-on() {
-  local branch=$1 c
-  shift
-  c=$(api POST "/v1/branches/$branch/credentials" '{}')
-  PGHOST=127.0.0.1 PGPORT=$PPORT PGUSER=$(jq -r .user <<<"$c") PGPASSWORD=$(jq -r .password <<<"$c") \
-    PGDATABASE=$branch PGCONNECT_TIMEOUT=60 "$@"
-}
-sql() { on "$1" "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 -c "$2"; }
-suspend() { api POST "/v1/branches/$1/endpoint/suspend" >/dev/null; }
 # user_relations JSON: "name:side" of every relation outside pg_catalog, sorted.
 user_relations() {
   jq -r '[.relations[] | select(.name | startswith("pg_catalog.") | not)
@@ -36,21 +25,21 @@ user_relations() {
 
 check "main: initdb, pgbench -i -s 1, then suspended (a clean shutdown before the fork)"
 api POST /v1/branches '{"name":"main","initdb":true}' >/dev/null
-on main "$PGBIN/pgbench" -i -s 1 -q >"$LOG_DIR/pgbench-init.log" 2>&1 ||
+on_branch main "$PGBIN/pgbench" -i -s 1 -q >"$LOG_DIR/pgbench-init.log" 2>&1 ||
   fail "pgbench -i failed: $(tail -n 5 "$LOG_DIR/pgbench-init.log")"
-sql main "CHECKPOINT" >/dev/null
-suspend main
-ok "main has $(sql main "select count(*) from pgbench_accounts") accounts"
-suspend main
+branch_sql main "CHECKPOINT" >/dev/null
+endpoint_suspend main
+ok "main has $(branch_sql main "select count(*) from pgbench_accounts") accounts"
+endpoint_suspend main
 
 check "kid: UPDATE pgbench_branches, CREATE TABLE newt with two indexes"
 api POST /v1/branches '{"name":"kid","from":"main"}' >/dev/null
-sql kid "UPDATE pgbench_branches SET bbalance = bbalance + 1;
+branch_sql kid "UPDATE pgbench_branches SET bbalance = bbalance + 1;
          CREATE TABLE newt (id int PRIMARY KEY, v text);
          CREATE INDEX newt_v_idx ON newt (v);
          INSERT INTO newt SELECT g, md5(g::text) FROM generate_series(1, 1000) g;
          CHECKPOINT" >/dev/null
-suspend kid
+endpoint_suspend kid
 ok "kid written and suspended"
 
 check "diff kid (against its parent): exactly pgbench_branches and newt"
@@ -89,8 +78,8 @@ ok "$(head -n 1 <<<"$txt")"
 
 check "--against a sibling: each side's tables, from main's fork point"
 api POST /v1/branches '{"name":"sib","from":"main"}' >/dev/null
-sql sib "UPDATE pgbench_tellers SET tbalance = tbalance + 1; CHECKPOINT" >/dev/null
-suspend sib
+branch_sql sib "UPDATE pgbench_tellers SET tbalance = tbalance + 1; CHECKPOINT" >/dev/null
+endpoint_suspend sib
 d=$(strata_json branch diff kid --against sib --no-schema)
 rels=$(user_relations "$d")
 [[ "$rels" == "public.newt:branch public.pgbench_branches:branch public.pgbench_tellers:against" ]] ||

@@ -377,6 +377,21 @@ api_expect() {
 }
 
 # daemon_pid [MOUNTPOINT]: the live daemon's pid according to strata status.
+# on_branch BRANCH CMD...: CMD with PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE
+# set to open BRANCH through the daemon's proxy at 127.0.0.1:$PPORT (the
+# caller sets PPORT), with a credential issued for it.
+on_branch() {
+  local branch=$1 c
+  shift
+  c=$(api POST "/v1/branches/$branch/credentials" '{}')
+  PGHOST=127.0.0.1 PGPORT=$PPORT PGUSER=$(jq -r .user <<<"$c") PGPASSWORD=$(jq -r .password <<<"$c") \
+    PGDATABASE=$branch PGCONNECT_TIMEOUT=60 "$@"
+}
+# branch_sql BRANCH SQL: SQL on BRANCH through the proxy, unaligned, tuples only.
+branch_sql() { on_branch "$1" "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 -c "$2"; }
+# endpoint_suspend BRANCH: stops BRANCH's server (a shutdown checkpoint).
+endpoint_suspend() { api POST "/v1/branches/$1/endpoint/suspend" >/dev/null; }
+
 daemon_pid() { strata status --mount "${1:-$MNT}" --json | jres | jq -r '.pid'; }
 
 # kill_daemon [MOUNTPOINT]: kill -9 the daemon (a crash), wait for it, and
