@@ -178,15 +178,12 @@ Result<PostgresOptions> EndpointManager::ServerOptions(const std::string& branch
   o.settings.emplace_back("hba_file", filename::PgHba(opts_.run_dir));
   o.settings.emplace_back("cluster_name", "strata/" + branch);
   for (const auto& kv : opts_.settings) o.settings.push_back(kv);
-  // Last: a recovery as a standby promoted at once (endpoint/fast_recovery.h).
-  STRATA_ASSIGN_OR_RETURN(auto recovery, PrepareFastRecovery(t.data_dir, first_start));
-  if (!recovery.empty()) {
-    spdlog::info(
-        "endpoint {}: the cluster needs crash recovery: it starts as a standby "
-        "promoted at once",
-        branch);
+  // Last: how a crash recovery runs (endpoint/fast_recovery.h).
+  STRATA_ASSIGN_OR_RETURN(RecoveryPlan recovery, PrepareFastRecovery(t.data_dir, first_start));
+  if (recovery.kind != RecoveryPlan::Kind::kNone) {
+    spdlog::info("endpoint {}: the cluster needs crash recovery: {}", branch, recovery.reason);
   }
-  for (auto& kv : recovery) o.settings.push_back(std::move(kv));
+  for (auto& kv : recovery.settings) o.settings.push_back(std::move(kv));
   return o;
 }
 

@@ -1,10 +1,13 @@
 #include "endpoint/fast_recovery.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "common/fd_util.h"
 
@@ -14,10 +17,29 @@ namespace {
 
 // ControlFileData (PostgreSQL's pg_control.h) begins with system_identifier
 // (uint64), pg_control_version and catalog_version_no (uint32 each), then
-// `state` (DBState); stable since 9.x.
+// `state` (DBState), `time` (int64), checkPoint (XLogRecPtr) and
+// checkPointCopy, whose first field is `redo` (XLogRecPtr); stable since 9.x.
 constexpr size_t kStateOffset = 16;
+constexpr size_t kRedoOffset = 40;
 constexpr uint32_t kDbShutdowned = 1;
 constexpr uint32_t kDbShutdownedInRecovery = 2;
+
+// A WAL segment file's name: timeline, then the segment number as two
+// 8-digit hex halves (the high half counts 4 GiB of WAL).
+constexpr size_t kSegmentNameLen = 24;
+
+bool IsSegmentName(std::string_view name) {
+  return name.size() == kSegmentNameLen && std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+         });
+}
+
+// The segment number of a name IsSegmentName accepts.
+uint64_t SegmentNumber(std::string_view name, uint64_t segment_size) {
+  const uint64_t hi = std::stoull(std::string(name.substr(8, 8)), nullptr, 16);
+  const uint64_t lo = std::stoull(std::string(name.substr(16, 8)), nullptr, 16);
+  return hi * ((uint64_t{1} << 32) / segment_size) + lo;
+}
 
 bool Exists(const std::string& path) {
   struct stat st {};
@@ -66,29 +88,72 @@ std::optional<uint32_t> PgControlState(std::string_view pg_control) {
   return state;
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> PrepareFastRecovery(
-    const std::string& data_dir, bool first_start) {
-  std::vector<std::pair<std::string, std::string>> settings;
+std::optional<uint64_t> PgControlRedo(std::string_view pg_control) {
+  uint64_t redo = 0;
+  if (pg_control.size() < kRedoOffset + sizeof redo) return std::nullopt;
+  std::memcpy(&redo, pg_control.data() + kRedoOffset, sizeof redo);
+  return redo;
+}
+
+Result<bool> RedoWithinNewestSegment(const std::string& data_dir, uint64_t redo) {
+  const std::string wal = data_dir + "/pg_wal";
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(wal.c_str()), closedir);
+  if (!dir) return Status::FromErrno(errno, "open " + wal);
+  // The greatest segment number; the timeline part of the name does not matter.
+  std::string newest;
+  while (dirent* e = readdir(dir.get())) {
+    std::string_view name = e->d_name;
+    if (!IsSegmentName(name)) continue;
+    if (newest.empty() || name.substr(8) > std::string_view(newest).substr(8)) newest = name;
+  }
+  if (newest.empty()) return false;
+  struct stat st {};
+  if (::stat((wal + "/" + newest).c_str(), &st) != 0) return false;
+  const auto size = static_cast<uint64_t>(st.st_size);
+  // initdb --wal-segsize: a power of two from 1 MiB to 1 GiB.
+  if (size < (uint64_t{1} << 20) || size > (uint64_t{1} << 30) || (size & (size - 1)) != 0) {
+    return false;
+  }
+  return redo / size >= SegmentNumber(newest, size);
+}
+
+Result<RecoveryPlan> PrepareFastRecovery(const std::string& data_dir, bool first_start) {
+  RecoveryPlan plan;
   STRATA_ASSIGN_OR_RETURN(std::string control, ReadPgdataFile(data_dir + "/global/pg_control", 64));
   const std::optional<uint32_t> state = PgControlState(control);
-  if (!state || *state == kDbShutdowned || *state == kDbShutdownedInRecovery) return settings;
-  STRATA_ASSIGN_OR_RETURN(std::string version, ReadPgdataFile(data_dir + "/PG_VERSION", 16));
-  if (version != "12\n" && version != "13\n" && version != "14\n" && version != "15\n") {
-    return settings;
-  }
+  if (!state || *state == kDbShutdowned || *state == kDbShutdownedInRecovery) return plan;
+  if (Exists(data_dir + "/recovery.signal")) return plan;
   const std::string standby = data_dir + "/standby.signal";
-  if (Exists(data_dir + "/recovery.signal")) return settings;
   Result<std::string> signal = ReadPgdataFile(standby, kFastRecoveryMark.size() + 1);
-  if (signal.ok() && *signal != kFastRecoveryMark) return settings;  // the user's standby
+  if (signal.ok() && *signal != kFastRecoveryMark) return plan;  // the user's standby
   if (!signal.ok() && !signal.status().IsNotFound()) return signal.status();
-  const std::string trigger = data_dir + "/" + std::string(kPromoteFile);
-  STRATA_RETURN_IF_ERROR(WritePgdataFile(trigger, "", data_dir));
-  STRATA_RETURN_IF_ERROR(WritePgdataFile(standby, kFastRecoveryMark, data_dir));
-  settings = {{"hot_standby", "off"}, {"promote_trigger_file", trigger}};
-  if (first_start && version != "12\n" && version != "13\n") {
-    settings.emplace_back("recovery_init_sync_method", "syncfs");
+  // Our standby.signal, from a start cut short before its promotion: that
+  // start chose the promotion, and its files are left as they are.
+  const bool promote_pending = signal.ok();
+  STRATA_ASSIGN_OR_RETURN(std::string version, ReadPgdataFile(data_dir + "/PG_VERSION", 16));
+  const std::optional<uint64_t> redo = PgControlRedo(control);
+  bool short_redo = false;
+  if (redo && !promote_pending) {
+    STRATA_ASSIGN_OR_RETURN(short_redo, RedoWithinNewestSegment(data_dir, *redo));
   }
-  return settings;
+  const bool promote_supported =
+      version == "12\n" || version == "13\n" || version == "14\n" || version == "15\n";
+  if (short_redo || !promote_supported) {
+    plan.kind = RecoveryPlan::Kind::kCrashRecovery;
+    plan.reason = short_redo ? "less than one WAL segment to replay: plain crash recovery"
+                             : "plain crash recovery (PostgreSQL 16+ has no promote_trigger_file)";
+  } else {
+    const std::string trigger = data_dir + "/" + std::string(kPromoteFile);
+    STRATA_RETURN_IF_ERROR(WritePgdataFile(trigger, "", data_dir));
+    STRATA_RETURN_IF_ERROR(WritePgdataFile(standby, kFastRecoveryMark, data_dir));
+    plan.kind = RecoveryPlan::Kind::kPromote;
+    plan.reason = "a WAL segment or more to replay: it starts as a standby promoted at once";
+    plan.settings = {{"hot_standby", "off"}, {"promote_trigger_file", trigger}};
+  }
+  if (first_start && version != "12\n" && version != "13\n") {
+    plan.settings.emplace_back("recovery_init_sync_method", "syncfs");
+  }
+  return plan;
 }
 
 }  // namespace strata

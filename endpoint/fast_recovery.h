@@ -3,25 +3,30 @@
 // accepts connections sooner (docs/postgres.md, "Forks of running servers").
 //
 // Contract:
-// - Nothing is changed for a cluster that was shut down cleanly, for
-//   PostgreSQL other than 12-15 (promote_trigger_file is gone in 16), or for
-//   a cluster holding a standby.signal or recovery.signal of its own.
-// - Otherwise the server replays the same WAL as crash recovery would, to
-//   the end of pg_wal, but as a standby that is promoted at once: the
-//   daemon writes standby.signal (with kFastRecoveryMark in it) and the
-//   trigger file kPromoteFile, and starts the server with hot_standby=off
-//   (no session before the promotion) and promote_trigger_file. A promoted
-//   standby writes an end-of-recovery WAL record and leaves the checkpoint
-//   to the checkpointer, spread, instead of an immediate end-of-recovery
-//   checkpoint before it accepts connections; it moves to a new timeline.
-//   The state it opens with is the one crash recovery would reach.
+// - Nothing is changed for a cluster that was shut down cleanly, or for a
+//   cluster holding a standby.signal or recovery.signal of its own.
+// - Short redo (the segment of the last checkpoint's redo pointer is the
+//   newest in pg_wal, so less than one WAL segment is replayed: the fork
+//   of a server the daemon just checkpointed): plain crash recovery. Its
+//   end-of-recovery checkpoint writes back at most what that redo dirtied.
+// - Long redo, PostgreSQL 12-15: the server replays the same WAL as crash
+//   recovery would, to the end of pg_wal, but as a standby that is promoted
+//   at once: the daemon writes standby.signal (with kFastRecoveryMark in it)
+//   and the trigger file kPromoteFile, and starts the server with
+//   hot_standby=off (no session before the promotion) and
+//   promote_trigger_file. A promoted standby writes an end-of-recovery WAL
+//   record and leaves the checkpoint to the checkpointer, spread, instead of
+//   an immediate end-of-recovery checkpoint before it accepts connections;
+//   it moves to a new timeline, which copies the last WAL segment. The state
+//   it opens with is the one crash recovery would reach. (PostgreSQL 16
+//   removed promote_trigger_file: there a long redo is plain crash recovery.)
 // - A start cut short before the promotion leaves our standby.signal (its
 //   mark says so): the next start prepares the same again.
 // - `first_start` (the daemon never ran this branch's server, so no page of
 //   a dead server of it can be dirty in the kernel's cache) adds
-//   recovery_init_sync_method=syncfs: the fork point is already durable in
-//   strata, and fsyncing each file of PGDATA one by one (what `fsync` does)
-//   is pure cost there.
+//   recovery_init_sync_method=syncfs (PostgreSQL 14+) to either kind: the
+//   fork point is already durable in strata, and fsyncing each file of
+//   PGDATA one by one (what `fsync` does) is pure cost there.
 #pragma once
 
 #include <cstdint>
@@ -48,9 +53,24 @@ Status WritePgdataFile(const std::string& path, std::string_view data, const std
 // The state field of a pg_control file's bytes (1: shut down); nullopt if too short.
 std::optional<uint32_t> PgControlState(std::string_view pg_control);
 
-// Prepares `data_dir` as above; returns the settings to add to this start
-// (none: start as usual). Files it writes belong to the owner of data_dir.
-Result<std::vector<std::pair<std::string, std::string>>> PrepareFastRecovery(
-    const std::string& data_dir, bool first_start);
+// How a server's start recovers (see the contract above).
+struct RecoveryPlan {
+  enum class Kind { kNone, kCrashRecovery, kPromote };
+  Kind kind = Kind::kNone;
+  std::vector<std::pair<std::string, std::string>> settings;  // to add to this start
+  std::string reason;                                         // for the log: why this kind
+};
+
+// The redo pointer of the last checkpoint in a pg_control file's bytes
+// (ControlFileData.checkPointCopy.redo); nullopt if too short.
+std::optional<uint64_t> PgControlRedo(std::string_view pg_control);
+
+// True if crash recovery of `data_dir` replays less than one WAL segment:
+// the segment holding the redo pointer is the newest segment file in
+// pg_wal. False when unsure (no segments, odd sizes).
+Result<bool> RedoWithinNewestSegment(const std::string& data_dir, uint64_t redo);
+
+// Prepares `data_dir` as above. Files it writes belong to the owner of data_dir.
+Result<RecoveryPlan> PrepareFastRecovery(const std::string& data_dir, bool first_start);
 
 }  // namespace strata

@@ -168,6 +168,29 @@ class PostgresServerTest : public ::testing::Test {
     return st;
   }
 
+  // Starts the cluster, runs `sql`, and kills the postmaster with -9; returns
+  // once its children, which notice by themselves, are gone too.
+  void Crash(const std::string& sql) {
+    auto server = StartServer(cluster_.Options());
+    ASSERT_NE(server, nullptr);
+    ASSERT_EQ(cluster_.Psql(sql).first, 0);
+    ASSERT_EQ(kill(server->pid(), SIGKILL), 0);
+    for (int i = 0; i < 1000 && server->running(); i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_FALSE(server->running());
+    server.reset();
+    for (int i = 0; i < 1000 && !PostmastersOf(cluster_.data).empty(); i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  std::unique_ptr<PostgresServer> StartWith(const RecoveryPlan& plan, const char* label) {
+    PostgresOptions o = cluster_.Options();
+    for (const auto& kv : plan.settings) o.settings.push_back(kv);
+    return StartServer(o, label);
+  }
+
   testing::TempDir tmp_;
   Cluster cluster_{tmp_.path()};
 };
@@ -251,45 +274,74 @@ TEST_F(PostgresServerTest, LocalSqlRunsStatementsOnTheSocket) {
             Code::kUnavailable);
 }
 
-// A crashed cluster starts as a standby promoted at once, with its data; a
-// clean one is left alone.
-TEST_F(PostgresServerTest, FastRecoveryPromotesACrashedCluster) {
+// Starts the cluster, runs `sql`, and kills the postmaster with -9 (its
+// children notice by themselves): a crashed cluster.
+// A crashed cluster with less than one WAL segment of redo starts with plain
+// crash recovery (an end-of-recovery checkpoint, no new timeline); with more,
+// as a standby promoted at once. A clean one is left alone. Both open with
+// every committed row.
+TEST_F(PostgresServerTest, FastRecoveryShortRedoIsPlainCrashRecovery) {
   InitCluster();
   auto server = StartServer(cluster_.Options());
   ASSERT_NE(server, nullptr);
   ASSERT_EQ(cluster_.Psql("create table t(x int); insert into t values (7)").first, 0);
   ASSERT_TRUE(StopServer(*server).ok());
   server.reset();
-  ASSERT_OK_AND_ASSIGN(auto clean, PrepareFastRecovery(cluster_.data, true));
-  EXPECT_TRUE(clean.empty());
+  ASSERT_OK_AND_ASSIGN(RecoveryPlan clean, PrepareFastRecovery(cluster_.data, true));
+  EXPECT_EQ(clean.kind, RecoveryPlan::Kind::kNone);
+  EXPECT_TRUE(clean.settings.empty());
 
-  server = StartServer(cluster_.Options());
-  ASSERT_NE(server, nullptr);
-  ASSERT_EQ(cluster_.Psql("insert into t values (8)").first, 0);
-  ASSERT_EQ(kill(server->pid(), SIGKILL), 0);
-  for (int i = 0; i < 1000 && server->running(); i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_FALSE(server->running());
-  server.reset();
-  // The postmaster's children notice its death by themselves.
-  for (int i = 0; i < 1000 && !PostmastersOf(cluster_.data).empty(); i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-
-  ASSERT_OK_AND_ASSIGN(auto settings, PrepareFastRecovery(cluster_.data, true));
-  ASSERT_EQ(settings.size(), 3u);
-  EXPECT_EQ(settings[0], std::make_pair(std::string("hot_standby"), std::string("off")));
-  EXPECT_EQ(settings[2].first, "recovery_init_sync_method");
-  EXPECT_TRUE(fs::exists(cluster_.data + "/standby.signal"));
-  PostgresOptions o = cluster_.Options();
-  for (auto& kv : settings) o.settings.push_back(kv);
-  server = StartServer(o, "Start promoted");
+  ASSERT_NO_FATAL_FAILURE(Crash("insert into t values (8)"));
+  ASSERT_OK_AND_ASSIGN(RecoveryPlan plan, PrepareFastRecovery(cluster_.data, true));
+  EXPECT_EQ(plan.kind, RecoveryPlan::Kind::kCrashRecovery) << plan.reason;
+  ASSERT_EQ(plan.settings.size(), 1u);
+  EXPECT_EQ(plan.settings[0],
+            std::make_pair(std::string("recovery_init_sync_method"), std::string("syncfs")));
+  EXPECT_FALSE(fs::exists(cluster_.data + "/standby.signal"));
+  server = StartWith(plan, "Start after a short redo");
   ASSERT_NE(server, nullptr);
   EXPECT_EQ(cluster_.Psql("select sum(x), pg_is_in_recovery() from t").second, "15|f\n");
+  EXPECT_EQ(cluster_.Psql("select left(pg_walfile_name(pg_current_wal_lsn()), 8)").second,
+            "00000001\n");
+  EXPECT_TRUE(StopServer(*server).ok());
+}
+
+TEST_F(PostgresServerTest, FastRecoveryLongRedoPromotes) {
+  InitCluster();
+  ASSERT_NO_FATAL_FAILURE(
+      Crash("create table t(x int); insert into t values (7); select pg_switch_wal(); "
+            "insert into t values (8)"));
+  ASSERT_OK_AND_ASSIGN(RecoveryPlan plan, PrepareFastRecovery(cluster_.data, false));
+  EXPECT_EQ(plan.kind, RecoveryPlan::Kind::kPromote) << plan.reason;
+  ASSERT_EQ(plan.settings.size(), 2u);  // no syncfs: not this daemon's first start
+  EXPECT_EQ(plan.settings[0], std::make_pair(std::string("hot_standby"), std::string("off")));
+  EXPECT_EQ(plan.settings[1].first, "promote_trigger_file");
+  EXPECT_TRUE(fs::exists(cluster_.data + "/standby.signal"));
+  // A start cut short before the promotion: the next one promotes again.
+  ASSERT_OK_AND_ASSIGN(RecoveryPlan again, PrepareFastRecovery(cluster_.data, false));
+  EXPECT_EQ(again.kind, RecoveryPlan::Kind::kPromote) << again.reason;
+  auto server = StartWith(plan, "Start promoted");
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(cluster_.Psql("select sum(x), pg_is_in_recovery() from t").second, "15|f\n");
+  EXPECT_EQ(cluster_.Psql("select left(pg_walfile_name(pg_current_wal_lsn()), 8)").second,
+            "00000002\n");
   EXPECT_FALSE(fs::exists(cluster_.data + "/standby.signal"));
   EXPECT_FALSE(fs::exists(cluster_.data + "/" + std::string(kPromoteFile)));
   EXPECT_TRUE(StopServer(*server).ok());
+}
+
+// The user's own standby is never promoted by us.
+TEST_F(PostgresServerTest, FastRecoveryLeavesTheUsersStandbyAlone) {
+  InitCluster();
+  ASSERT_NO_FATAL_FAILURE(Crash("select pg_switch_wal()"));
+  {
+    std::ofstream f(cluster_.data + "/standby.signal");
+    f << "# mine\n";
+  }
+  ASSERT_OK_AND_ASSIGN(RecoveryPlan plan, PrepareFastRecovery(cluster_.data, true));
+  EXPECT_EQ(plan.kind, RecoveryPlan::Kind::kNone);
+  EXPECT_TRUE(plan.settings.empty());
+  EXPECT_FALSE(fs::exists(cluster_.data + "/" + std::string(kPromoteFile)));
 }
 
 TEST_F(PostgresServerTest, DestructorStops) {
