@@ -152,13 +152,15 @@ Result<CreateRequest> ParseCreateRequest(const json& body, Clock* clock) {
   STRATA_ASSIGN_OR_RETURN(
       Fields f, Fields::Of(body, {"name", "from", "owner", "ttl_seconds", "expires_at",
                                   "idle_timeout_seconds", "durability", "uid", "gid", "initdb",
-                                  "history_seconds"}));
+                                  "history_seconds", "start"}));
   CreateRequest req;
   STRATA_ASSIGN_OR_RETURN(req.name, f.Required("name"));
   STRATA_ASSIGN_OR_RETURN(std::optional<std::string> from, f.Str("from"));
   req.from = from.value_or("");
   STRATA_ASSIGN_OR_RETURN(std::optional<bool> initdb, f.Bool("initdb"));
   req.initdb = initdb.value_or(false);
+  STRATA_ASSIGN_OR_RETURN(std::optional<bool> start, f.Bool("start"));
+  req.start = start.value_or(false);
   BranchOptions& o = req.options;
   STRATA_ASSIGN_OR_RETURN(std::optional<std::string> owner, f.Str("owner"));
   o.owner = owner.value_or("");

@@ -202,6 +202,8 @@ TEST_F(ApiTest, BadRequestsAnswerOneMessageAndChangeNothing) {
         R"({"name": "x", "ttl_seconds": 60, "expires_at": "2999-01-01T00:00:00Z"})",
         R"({"name": "x", "owner": "a b"})",
         R"({"name": "x", "initdb": "yes"})",
+        R"({"name": "x", "start": 1})",
+        R"({"name": "x", "start": true})",
         R"({"name": "x", "idle_timeout_seconds": -1})",
         R"({"name": "x", "uid": -1})",
         R"({"name": "x", "uid": 4294967296})",

@@ -5,22 +5,27 @@
 #   bash bench/agents.sh
 #
 # new: a new database through the API (`initdb: true`, a fork of the store's
-#   template), $BENCH_NEW_RUNS times: the daemon's time (`elapsed_us`), the
-#   client's wall time around the HTTP call, and connect-to-first-row
-#   through the proxy (a credential, then one psql: the endpoint starts).
-#   The first creation, which makes the template, is reported apart. Then
-#   the exclusive bytes of an untouched new database after a GC pass.
+#   template), $BENCH_NEW_RUNS times each way: with `start: true` (its server
+#   starts in the background at once; what MCP's create_branch does) and
+#   without (the first connection starts it). Reported: the daemon's time
+#   (`elapsed_us`), the client's wall time around the HTTP call, the
+#   credential (an API call), the first query (one psql through the proxy:
+#   connect, authenticate, `select 1`; it waits for the server if it is not
+#   up yet), and the server's own start. The first creation, which makes
+#   the template, is reported apart. Then the exclusive bytes of an
+#   untouched new database after a GC pass.
 #   Native: `initdb` + `pg_ctl start -w` + psql on ext4 (what a new stock
 #   cluster costs; there is nothing to fork natively).
 # fork: a scale-$BENCH_SCALE parent under pgbench load through the proxy, at
 #   each rate in $BENCH_FORK_RATES (tps for pgbench -R; 0: unlimited), forked
-#   $BENCH_FORK_RUNS times: fork-to-first-row (the API call, a credential for
-#   the fork, one psql through the proxy), the daemon's part of it
-#   (`elapsed_us`) and the child's server start (`last_start_ms`), and the
-#   redo the child replayed (from its server log). Native: there is no fork
-#   of a running cluster on ext4; the comparison is `pg_basebackup -X stream`
-#   of the same parent plus its start (the stock way to a copy of a live
-#   cluster), once per rate.
+#   $BENCH_FORK_RUNS times with `start: true`: fork-to-first-row (the API
+#   call, a credential for the fork, one psql through the proxy), the
+#   daemon's part of it (`elapsed_us`, which includes the parent's
+#   CHECKPOINT) and the child's server start (`last_start_ms`), the redo
+#   the child replayed and how (from its server log), and the parent's
+#   throughput meanwhile. Native: there is no fork of a running cluster on
+#   ext4; `pg_basebackup -X stream` plus a start is the stock way to a copy
+#   of a live cluster.
 #
 # Environment: BENCH_NEW_RUNS (20), BENCH_FORK_RUNS (10), BENCH_FORK_RATES
 # ("100 500 0"), BENCH_SCALE (10), BENCH_PARTS ("new fork"), STRATA_TMPDIR
@@ -59,17 +64,18 @@ proxy_port() {
   echo "${p##*:}"
 }
 
-# first_row_ms BRANCH: a credential for BRANCH, then wall ms of one psql
-# through the proxy reading one row.
-first_row_us() {
-  local c t0 out
+# first_row BRANCH: "CRED_US QUERY_US": a credential for BRANCH (an API
+# call), then one psql through the proxy reading one row.
+first_row() {
+  local c t0 t1 out
   t0=$(now_us)
   c=$(api POST "/v1/branches/$1/credentials" '{"ttl_seconds":3600}')
+  t1=$(now_us)
   out=$(PGPASSWORD=$(jq -r .password <<<"$c") PGCONNECT_TIMEOUT=60 "$PGBIN/psql" -X -At \
     -c "select 1" "host=127.0.0.1 port=$PPORT user=$(jq -r .user <<<"$c") dbname=$1" 2>&1) ||
     fail "psql through the proxy to $1: $out"
   [[ "$out" == 1 ]] || fail "psql to $1 read '$out'"
-  echo $(($(now_us) - t0))
+  echo "$((t1 - t0)) $(($(now_us) - t1))"
 }
 
 us_to_ms() { awk '{ printf "%.1f\n", $1 / 1000 }'; }
@@ -96,70 +102,87 @@ bench_new_native() {
     "$(us_to_ms <<<"${vals%$'\n'}")"
 }
 
+# bench_new_runs START LABEL: $BENCH_NEW_RUNS new databases, `start: START`.
+bench_new_runs() {
+  local start=$1 label=$2 j t0 i name daemon="" walls="" creds="" queries="" starts="" f
+  for ((i = 1; i <= BENCH_NEW_RUNS; i++)); do
+    name=db-$start-$i
+    t0=$(now_us)
+    j=$(api POST /v1/branches "{\"name\":\"$name\",\"initdb\":true,\"start\":$start,\"ttl_seconds\":3600}")
+    walls+="$(($(now_us) - t0))"$'\n'
+    daemon+="$(jq -r .elapsed_us <<<"$j")"$'\n'
+    read -r -a f <<<"$(first_row "$name")"
+    creds+="${f[0]}"$'\n'
+    queries+="${f[1]}"$'\n'
+    starts+="$(api GET "/v1/branches/$name/endpoint" | jq -r .last_start_ms)"$'\n'
+  done
+  summarize "new.$start.daemon" "new database$label: daemon time, elapsed_us (ms)" \
+    "$(us_to_ms <<<"${daemon%$'\n'}")"
+  summarize "new.$start.wall" "new database$label: API call, client wall (ms)" \
+    "$(us_to_ms <<<"${walls%$'\n'}")"
+  summarize "new.$start.cred" "new database$label: credential, API call (ms)" \
+    "$(us_to_ms <<<"${creds%$'\n'}")"
+  summarize "new.$start.first" "new database$label: first query via proxy (ms)" \
+    "$(us_to_ms <<<"${queries%$'\n'}")"
+  summarize "new.$start.start" "new database$label: its server's start (ms)" "${starts%$'\n'}"
+}
+
 bench_new() {
-  local j t0 wall i daemon="" walls="" firsts="" starts="" ex
+  local t0 wall ex
   t0=$(now_us)
-  j=$(api POST /v1/branches '{"name":"db0","initdb":true}')
+  api POST /v1/branches '{"name":"db0","initdb":true}' >/dev/null
   wall=$(($(now_us) - t0))
   ROWS+=("$(printf '%-52s %9s' "first new database (makes the template; ms)" \
     "$(us_to_ms <<<"$wall")")")
-  for ((i = 1; i <= BENCH_NEW_RUNS; i++)); do
-    t0=$(now_us)
-    j=$(api POST /v1/branches "{\"name\":\"db$i\",\"initdb\":true,\"ttl_seconds\":3600}")
-    walls+="$(($(now_us) - t0))"$'\n'
-    daemon+="$(jq -r .elapsed_us <<<"$j")"$'\n'
-    firsts+="$(first_row_us "db$i")"$'\n'
-    starts+="$(api GET "/v1/branches/db$i/endpoint" | jq -r .last_start_ms)"$'\n'
-  done
-  summarize new.daemon "new database: daemon time, elapsed_us (ms)" \
-    "$(us_to_ms <<<"${daemon%$'\n'}")"
-  summarize new.wall "new database: client wall time of the API call (ms)" \
-    "$(us_to_ms <<<"${walls%$'\n'}")"
-  summarize new.first "new database: credential + first row via proxy (ms)" \
-    "$(us_to_ms <<<"${firsts%$'\n'}")"
-  summarize new.start "new database: its server's start (last_start_ms)" "${starts%$'\n'}"
+  bench_new_runs true ", start: true"
+  bench_new_runs false ", cold"
   api POST /v1/branches '{"name":"dbx","initdb":true}' >/dev/null
   api POST /v1/gc '{}' >/dev/null
   ex=$(api GET /v1/branches/dbx | jq -r .exclusive_bytes)
   ROWS+=("$(printf '%-52s %9s' "exclusive bytes of an untouched new database" "$ex")")
-  ex=$(api GET /v1/branches/db1 | jq -r .exclusive_bytes)
+  ex=$(api GET /v1/branches/db-false-1 | jq -r .exclusive_bytes)
   ROWS+=("$(printf '%-52s %9s' "exclusive bytes after its first start and query" "$ex")")
 }
 
 bench_fork_rate() {
-  local rate=$1 pid i t0 j vals="" daemon="" starts="" redo="" label id lf
+  local rate=$1 pid i t0 j vals="" daemon="" starts="" redo="" label id lf name tps kinds
   label="unlimited"
   ((rate > 0)) && label="-R $rate"
   local rarg=()
   ((rate > 0)) && rarg=(-R "$rate")
-  PGPASSWORD=$MAIN_PASS "$PGBIN/pgbench" -c 4 -j 2 -T 600 "${rarg[@]}" \
+  PGPASSWORD=$MAIN_PASS "$PGBIN/pgbench" -c 4 -j 2 -T 600 -P 5 "${rarg[@]}" \
     "host=127.0.0.1 port=$PPORT user=$MAIN_USER dbname=main" >"$LOG_DIR/load-$rate.log" 2>&1 &
   pid=$!
   track_pid "$pid"
   sleep 15
   for ((i = 1; i <= BENCH_FORK_RUNS; i++)); do
+    name=f$rate-$i
     t0=$(now_us)
-    j=$(api POST /v1/branches "{\"name\":\"f$rate-$i\",\"from\":\"main\"}")
-    first_row_us "f$rate-$i" >/dev/null
+    j=$(api POST /v1/branches "{\"name\":\"$name\",\"from\":\"main\",\"start\":true}")
+    first_row "$name" >/dev/null
     vals+="$(($(now_us) - t0))"$'\n'
     daemon+="$(jq -r .elapsed_us <<<"$j")"$'\n'
-    starts+="$(api GET "/v1/branches/f$rate-$i/endpoint" | jq -r .last_start_ms)"$'\n'
+    starts+="$(api GET "/v1/branches/$name/endpoint" | jq -r .last_start_ms)"$'\n'
     id=$(jq -r .id <<<"$j")
     lf=$CACHE_DIR/pg/$id.log
     redo+="$(grep -o 'redo starts at .*' "$lf" | head -1 | cut -c16-) .. $(grep -o 'elapsed: [0-9.]* s' "$lf" | head -1 || true) | "
     cp "$lf" "$LOG_DIR/fork-$rate-$i.log" 2>/dev/null || true
-    api DELETE "/v1/branches/f$rate-$i" >/dev/null
+    api DELETE "/v1/branches/$name" >/dev/null
     sleep 2
   done
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  log "load $label: $(grep -E '^tps|processed' "$LOG_DIR/load-$rate.log" | tr '\n' ' ')"
+  tps=$(grep -o 'progress: [0-9.]* s, [0-9.]* tps' "$LOG_DIR/load-$rate.log" | awk '{print $4}' | median)
+  kinds=$(grep -o "endpoint f$rate-[0-9]*: the cluster needs crash recovery: [a-z ]*" "$DAEMON_LOG" |
+    sed 's/.*recovery: //' | sort | uniq -c | tr -s ' ' | tr '\n' ';')
   log "child redo ($label): $redo"
+  log "how the children recovered ($label): $kinds"
   summarize "fork.$rate" "fork under load ($label): fork to first row (ms)" \
     "$(us_to_ms <<<"${vals%$'\n'}")"
   summarize "fork.$rate.daemon" "fork under load ($label): daemon time (ms)" \
     "$(us_to_ms <<<"${daemon%$'\n'}")"
   summarize "fork.$rate.start" "fork under load ($label): child start (ms)" "${starts%$'\n'}"
+  ROWS+=("$(printf '%-52s %9s' "fork under load ($label): parent tps, median of 5 s" "$tps")")
 }
 
 bench_fork() {

@@ -295,11 +295,43 @@ void EndpointManager::Release(const std::string& branch) {
 }
 
 Result<EndpointInfo> EndpointManager::Start(const std::string& branch) {
+  return StartFor(branch, "api");
+}
+
+Result<EndpointInfo> EndpointManager::StartFor(const std::string& branch, const char* reason) {
   STRATA_RETURN_IF_ERROR(resolve_(branch).status());
   std::shared_ptr<Endpoint> ep = Find(branch, true);
   MutexLock lock(&ep->mu);
-  STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), "api"));
+  STRATA_RETURN_IF_ERROR(EnsureRunning(ep.get(), reason));
   return InfoLocked(*ep);
+}
+
+void EndpointManager::StartInBackground(const std::string& branch) {
+  MutexLock lock(&starter_mu_);
+  if (starter_stop_) return;
+  starter_queue_.push_back(branch);
+  if (!starter_.joinable()) starter_ = std::thread([this] { StarterLoop(); });
+  starter_cv_.Signal();
+}
+
+void EndpointManager::StarterLoop() {
+  for (;;) {
+    std::string branch;
+    {
+      MutexLock lock(&starter_mu_);
+      starter_cv_.Wait(&starter_mu_, [this]() REQUIRES(starter_mu_) {
+        return starter_stop_ || !starter_queue_.empty();
+      });
+      if (starter_stop_) return;
+      branch = std::move(starter_queue_.front());
+      starter_queue_.pop_front();
+    }
+    // StartLocked logs and records a failed start itself.
+    Result<EndpointInfo> started = StartFor(branch, "create");
+    if (!started.ok() && !started.status().IsNotFound()) {
+      spdlog::debug("endpoint {}: no start at creation: {}", branch, started.status().ToString());
+    }
+  }
 }
 
 Result<bool> EndpointManager::Checkpoint(const std::string& branch, uint64_t min_redo_bytes) {
@@ -453,6 +485,15 @@ void EndpointManager::SuspendIdle(int64_t now_ns) {
 }
 
 void EndpointManager::Drain() {
+  std::thread starter;
+  {
+    MutexLock lock(&starter_mu_);
+    starter_stop_ = true;
+    starter_queue_.clear();
+    starter.swap(starter_);
+  }
+  starter_cv_.SignalAll();
+  if (starter.joinable()) starter.join();
   std::vector<std::shared_ptr<Endpoint>> all;
   {
     MutexLock lock(&mu_);

@@ -30,10 +30,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -104,6 +106,11 @@ class EndpointManager {
   void Release(const std::string& branch) EXCLUDES(mu_);
 
   Result<EndpointInfo> Start(const std::string& branch) EXCLUDES(mu_);
+  // Starts the branch's server soon, on the manager's starter thread (one
+  // start at a time), and returns at once: a new branch whose client is
+  // about to connect. A session that comes first starts it itself; a failed
+  // start is logged and kept as last_error, like any other.
+  void StartInBackground(const std::string& branch) EXCLUDES(mu_, starter_mu_);
   // Runs CHECKPOINT on the branch's server if it is running (held as a
   // session meanwhile) and its WAL since the last checkpoint's redo point
   // is at least `min_redo_bytes`, so that a fork taken right after needs
@@ -128,8 +135,9 @@ class EndpointManager {
   // NowNs()), and notices servers that died.
   void SuspendIdle(int64_t now_ns) EXCLUDES(mu_);
 
-  // Stops every server and refuses new sessions from now on (daemon exit).
-  void Drain() EXCLUDES(mu_);
+  // Ends the starter thread (after the start it is running), stops every
+  // server and refuses new sessions from now on (daemon exit).
+  void Drain() EXCLUDES(mu_, starter_mu_);
 
  private:
   // One branch's server. Shared by the map and the callers working on it, so
@@ -184,6 +192,16 @@ class EndpointManager {
   Mutex mu_;  // before any Endpoint::mu
   std::map<std::string, std::shared_ptr<Endpoint>> endpoints_ GUARDED_BY(mu_);
   std::atomic<bool> draining_{false};
+
+  // StartInBackground's queue. starter_mu_ is a leaf, held only to touch
+  // these fields; the thread runs StartFor with no lock held.
+  void StarterLoop() EXCLUDES(mu_, starter_mu_);
+  Result<EndpointInfo> StartFor(const std::string& branch, const char* reason) EXCLUDES(mu_);
+  Mutex starter_mu_;
+  CondVar starter_cv_;  // the queue grew, or the starter must end
+  std::deque<std::string> starter_queue_ GUARDED_BY(starter_mu_);
+  bool starter_stop_ GUARDED_BY(starter_mu_) = false;
+  std::thread starter_ GUARDED_BY(starter_mu_);  // started on first use; joined by Drain
 };
 
 }  // namespace strata

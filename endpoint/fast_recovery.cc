@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "common/fd_util.h"
 
@@ -95,26 +96,46 @@ std::optional<uint64_t> PgControlRedo(std::string_view pg_control) {
   return redo;
 }
 
-Result<bool> RedoWithinNewestSegment(const std::string& data_dir, uint64_t redo) {
+namespace {
+
+// Whether a segment file holds WAL of its own: its first page header
+// (XLogLongPageHeaderData) names the segment's own start as xlp_pageaddr,
+// at byte 8. A segment made ahead of need (wal_init_zero=off: a sparse
+// file, zeros) or recycled from an older one (another address) does not.
+bool SegmentInUse(const std::string& path, uint64_t start_lsn) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  uint64_t pageaddr = 0;
+  return fd.valid() && pread(fd.get(), &pageaddr, sizeof pageaddr, 8) == sizeof pageaddr &&
+         pageaddr == start_lsn;
+}
+
+}  // namespace
+
+Result<bool> RedoWithinLastSegment(const std::string& data_dir, uint64_t redo) {
   const std::string wal = data_dir + "/pg_wal";
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(wal.c_str()), closedir);
   if (!dir) return Status::FromErrno(errno, "open " + wal);
-  // The greatest segment number; the timeline part of the name does not matter.
-  std::string newest;
+  std::vector<std::string> names;
   while (dirent* e = readdir(dir.get())) {
-    std::string_view name = e->d_name;
-    if (!IsSegmentName(name)) continue;
-    if (newest.empty() || name.substr(8) > std::string_view(newest).substr(8)) newest = name;
+    if (IsSegmentName(e->d_name)) names.emplace_back(e->d_name);
   }
-  if (newest.empty()) return false;
+  if (names.empty()) return false;
   struct stat st {};
-  if (::stat((wal + "/" + newest).c_str(), &st) != 0) return false;
+  if (::stat((wal + "/" + names.front()).c_str(), &st) != 0) return false;
   const auto size = static_cast<uint64_t>(st.st_size);
   // initdb --wal-segsize: a power of two from 1 MiB to 1 GiB.
   if (size < (uint64_t{1} << 20) || size > (uint64_t{1} << 30) || (size & (size - 1)) != 0) {
     return false;
   }
-  return redo / size >= SegmentNumber(newest, size);
+  // Any timeline: a promoted cluster continues the same numbers on the next.
+  const uint64_t redo_segno = redo / size;
+  bool redo_segment_found = false;
+  for (const std::string& name : names) {
+    const uint64_t segno = SegmentNumber(name, size);
+    if (segno == redo_segno) redo_segment_found = true;
+    if (segno > redo_segno && SegmentInUse(wal + "/" + name, segno * size)) return false;
+  }
+  return redo_segment_found;
 }
 
 Result<RecoveryPlan> PrepareFastRecovery(const std::string& data_dir, bool first_start) {
@@ -134,7 +155,7 @@ Result<RecoveryPlan> PrepareFastRecovery(const std::string& data_dir, bool first
   const std::optional<uint64_t> redo = PgControlRedo(control);
   bool short_redo = false;
   if (redo && !promote_pending) {
-    STRATA_ASSIGN_OR_RETURN(short_redo, RedoWithinNewestSegment(data_dir, *redo));
+    STRATA_ASSIGN_OR_RETURN(short_redo, RedoWithinLastSegment(data_dir, *redo));
   }
   const bool promote_supported =
       version == "12\n" || version == "13\n" || version == "14\n" || version == "15\n";

@@ -6,8 +6,9 @@
 // - Nothing is changed for a cluster that was shut down cleanly, or for a
 //   cluster holding a standby.signal or recovery.signal of its own.
 // - Short redo (the segment of the last checkpoint's redo pointer is the
-//   newest in pg_wal, so less than one WAL segment is replayed: the fork
-//   of a server the daemon just checkpointed): plain crash recovery. Its
+//   last in pg_wal that holds WAL, so less than one WAL segment is
+//   replayed: the fork of a server the daemon just checkpointed): plain
+//   crash recovery. Its
 //   end-of-recovery checkpoint writes back at most what that redo dirtied.
 // - Long redo, PostgreSQL 12-15: the server replays the same WAL as crash
 //   recovery would, to the end of pg_wal, but as a standby that is promoted
@@ -66,9 +67,10 @@ struct RecoveryPlan {
 std::optional<uint64_t> PgControlRedo(std::string_view pg_control);
 
 // True if crash recovery of `data_dir` replays less than one WAL segment:
-// the segment holding the redo pointer is the newest segment file in
-// pg_wal. False when unsure (no segments, odd sizes).
-Result<bool> RedoWithinNewestSegment(const std::string& data_dir, uint64_t redo);
+// the segment holding the redo pointer is in pg_wal, and no segment after it
+// holds WAL (segments made ahead of need, or recycled, do not). False when
+// unsure (no segments, odd sizes).
+Result<bool> RedoWithinLastSegment(const std::string& data_dir, uint64_t redo);
 
 // Prepares `data_dir` as above. Files it writes belong to the owner of data_dir.
 Result<RecoveryPlan> PrepareFastRecovery(const std::string& data_dir, bool first_start);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -22,73 +23,100 @@ class WalDirTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(mkdir((tmp_.path() + "/pg_wal").c_str(), 0700), 0); }
 
-  // A sparse segment file of `size` bytes, as wal_init_zero=off makes them.
-  void Segment(const std::string& name, uint64_t size) {
+  // A sparse segment file of `size` bytes, as wal_init_zero=off makes them;
+  // `pageaddr`, if not 0, is written where the first page header keeps it.
+  void Segment(const std::string& name, uint64_t size, uint64_t pageaddr) {
     const std::string path = tmp_.path() + "/pg_wal/" + name;
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(ftruncate(fd, static_cast<off_t>(size)), 0);
+    if (pageaddr != 0) {
+      ASSERT_EQ(pwrite(fd, &pageaddr, sizeof pageaddr, 8), 8);
+    }
     close(fd);
   }
+  // A 16 MiB segment of timeline 1 holding WAL.
+  void Used(uint64_t segno) { Segment(Name(1, segno), kSeg, segno * kSeg); }
+  static std::string Name(int tli, uint64_t segno) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%08X%08X%08X", tli, static_cast<unsigned>(segno / 256),
+                  static_cast<unsigned>(segno % 256));
+    return buf;
+  }
 
-  Result<bool> Short(uint64_t redo) { return RedoWithinNewestSegment(tmp_.path(), redo); }
+  Result<bool> Short(uint64_t redo) { return RedoWithinLastSegment(tmp_.path(), redo); }
 
+  static constexpr uint64_t kSeg = 16 * kMiB;
   testing::TempDir tmp_;
 };
 
-TEST_F(WalDirTest, RedoInTheNewestSegmentIsShort) {
-  Segment("000000010000000000000002", 16 * kMiB);
-  Segment("000000010000000000000003", 16 * kMiB);
-  ASSERT_OK_AND_ASSIGN(bool in_newest, Short(3 * 16 * kMiB + 4096));
-  EXPECT_TRUE(in_newest);
-  ASSERT_OK_AND_ASSIGN(bool in_older, Short(2 * 16 * kMiB + 4096));
+TEST_F(WalDirTest, RedoInTheLastSegmentIsShort) {
+  Used(2);
+  Used(3);
+  ASSERT_OK_AND_ASSIGN(bool in_last, Short(3 * kSeg + 4096));
+  EXPECT_TRUE(in_last);
+  ASSERT_OK_AND_ASSIGN(bool in_older, Short(2 * kSeg + 4096));
   EXPECT_FALSE(in_older);
+}
+
+TEST_F(WalDirTest, SegmentsWithoutTheirOwnWalDoNotCount) {
+  Used(3);
+  Segment(Name(1, 4), kSeg, 0);         // made ahead of need: zeros
+  Segment(Name(1, 5), kSeg, 1 * kSeg);  // recycled from segment 1
+  ASSERT_OK_AND_ASSIGN(bool s, Short(3 * kSeg + 8));
+  EXPECT_TRUE(s);
+  Used(4);
+  ASSERT_OK_AND_ASSIGN(s, Short(3 * kSeg + 8));
+  EXPECT_FALSE(s);
 }
 
 TEST_F(WalDirTest, TimelinesDoNotMatterOnlySegmentNumbers) {
   // A promoted child: timeline 2 continues segment 3 of timeline 1.
-  Segment("000000010000000000000003", 16 * kMiB);
-  Segment("000000020000000000000003", 16 * kMiB);
-  Segment("00000002.history", 42);
-  ASSERT_OK_AND_ASSIGN(bool s, Short(3 * 16 * kMiB + 8));
+  Used(3);
+  Segment(Name(2, 3), kSeg, 3 * kSeg);
+  Segment("00000002.history", 42, 0);
+  ASSERT_OK_AND_ASSIGN(bool s, Short(3 * kSeg + 8));
   EXPECT_TRUE(s);
-  Segment("000000020000000000000004", 16 * kMiB);
-  ASSERT_OK_AND_ASSIGN(s, Short(3 * 16 * kMiB + 8));
+  Segment(Name(2, 4), kSeg, 4 * kSeg);
+  ASSERT_OK_AND_ASSIGN(s, Short(3 * kSeg + 8));
   EXPECT_FALSE(s);
 }
 
 TEST_F(WalDirTest, TheHighHalfOfTheNameCountsFourGiB) {
   // 1 MiB segments: 4096 per 4 GiB, so 0x1:0x005 is segment 4096 + 5.
-  Segment("000000010000000100000005", kMiB);
+  Segment("000000010000000100000005", kMiB, (4096 + 5) * kMiB);
   ASSERT_OK_AND_ASSIGN(bool s, Short((4096 + 5) * kMiB + 100));
   EXPECT_TRUE(s);
-  ASSERT_OK_AND_ASSIGN(s, Short(5 * kMiB + 100));
+  ASSERT_OK_AND_ASSIGN(s, Short(5 * kMiB + 100));  // segment 5 is not there
   EXPECT_FALSE(s);
 }
 
 TEST_F(WalDirTest, UnsureMeansLong) {
   ASSERT_OK_AND_ASSIGN(bool s, Short(0));  // no segments at all
   EXPECT_FALSE(s);
-  Segment("000000010000000000000001", 16 * kMiB - 8192);  // not a power of two
-  ASSERT_OK_AND_ASSIGN(s, Short(16 * kMiB + 1));
+  Used(3);
+  ASSERT_OK_AND_ASSIGN(s, Short(5 * kSeg));  // the redo's segment is missing
   EXPECT_FALSE(s);
-  Segment("000000010000000000000001", 512 * 1024);  // below initdb's minimum
+  Segment(Name(1, 3), kSeg - 8192, 3 * kSeg);  // not a power of two
+  ASSERT_OK_AND_ASSIGN(s, Short(3 * kSeg + 1));
+  EXPECT_FALSE(s);
+  Segment(Name(1, 3), 512 * 1024, 0);  // below initdb's minimum
   ASSERT_OK_AND_ASSIGN(s, Short(512 * 1024 + 1));
   EXPECT_FALSE(s);
 }
 
 TEST_F(WalDirTest, NamesThatAreNotSegmentsAreIgnored) {
-  Segment("000000010000000000000001", 16 * kMiB);
-  Segment("0000000100000000000000XY", 16 * kMiB);
-  Segment("000000010000000000000009.partial", 16 * kMiB);
-  Segment("00000001000000000000000A.00000028.backup", 16 * kMiB);
-  ASSERT_OK_AND_ASSIGN(bool s, Short(16 * kMiB + 1));
+  Used(1);
+  Segment("0000000100000000000000XY", kSeg, 0);
+  Segment("000000010000000000000009.partial", kSeg, 9 * kSeg);
+  Segment("00000001000000000000000A.00000028.backup", kSeg, 10 * kSeg);
+  ASSERT_OK_AND_ASSIGN(bool s, Short(kSeg + 1));
   EXPECT_TRUE(s);
 }
 
 TEST(FastRecoveryTest, MissingWalDirIsAnError) {
   testing::TempDir tmp;
-  Result<bool> r = RedoWithinNewestSegment(tmp.path(), 0);
+  Result<bool> r = RedoWithinLastSegment(tmp.path(), 0);
   EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
 }
 

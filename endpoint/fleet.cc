@@ -114,12 +114,17 @@ Result<BranchInfo> Fleet::CreateBranch(const CreateRequest& req) {
   if (req.initdb && !req.from.empty()) {
     return Status::Invalid("initdb makes a new database: it cannot be combined with 'from'");
   }
+  if (req.start && !req.initdb && req.from.empty()) {
+    return Status::Invalid(
+        "start needs a database: give initdb or from (a new root branch is empty)");
+  }
   if (!req.initdb && !req.from.empty()) CheckpointBeforeFork(req.from);
   Result<BranchInfo> b = req.initdb ? template_.Fork(req.name, req.options)
                                     : branches_->CreateBranch(req.name, req.from, req.options);
   if (b.status().code() == Code::kQuota && metrics_) {
     metrics_->Inc("strata_quota_refusals_total", {{"kind", "create"}});
   }
+  if (b.ok() && req.start) endpoints_->StartInBackground(b->name);
   return b;
 }
 

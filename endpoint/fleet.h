@@ -58,6 +58,7 @@ struct CreateRequest {
   std::string from;  // empty: a new root branch
   BranchOptions options;
   bool initdb = false;  // a new database: a fork of the template (`from` must be empty)
+  bool start = false;   // start its server now, in the background (needs initdb or from)
 };
 
 class Fleet {

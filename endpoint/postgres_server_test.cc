@@ -555,6 +555,47 @@ TEST_F(PostgresServerTest, EndpointManagerSuspendsIdleServersByItsClock) {
   endpoints.Release("main");
 }
 
+// StartInBackground returns at once and the server comes up with nobody
+// holding it; a start of an unknown branch is dropped; Drain ends the
+// starter thread and stops the server.
+TEST_F(PostgresServerTest, EndpointManagerStartsInTheBackground) {
+  InitCluster();
+  EndpointOptions eo;
+  eo.run_dir = tmp_.path() + "/run";
+  eo.bin_dir = kBinDir;
+  eo.settings = {{"shared_buffers", "16MB"}};
+  EndpointManager endpoints(
+      eo,
+      [this](const std::string& name) -> Result<EndpointTarget> {
+        if (name != "main") return Status::NotFound("no branch " + name);
+        return EndpointTarget{1, cluster_.data, 0, ""};
+      },
+      [](uint32_t) { return Status::OK(); }, nullptr);
+  ASSERT_OK(endpoints.Init());
+  endpoints.StartInBackground("nosuch");
+  endpoints.StartInBackground("main");
+  EndpointState state = EndpointState::kSuspended;
+  for (int i = 0; i < 3000 && state != EndpointState::kRunning; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    state = endpoints.Get("main")->state;
+  }
+  ASSERT_EQ(state, EndpointState::kRunning);
+  EXPECT_EQ(endpoints.Get("main")->connections, 0);
+  EXPECT_EQ(endpoints.Get("main")->starts, 1u);
+  {
+    LocalSql sql;
+    ASSERT_OK(
+        sql.Connect(endpoints.Get("main")->socket_path, "postgres", std::chrono::seconds(30)));
+    ASSERT_OK_AND_ASSIGN(const std::string one, sql.Query("select 1"));
+    EXPECT_EQ(one, "1");
+  }
+  const int pid = endpoints.Get("main")->pid;
+  endpoints.Drain();
+  EXPECT_FALSE(ProcessAlive(pid));
+  endpoints.StartInBackground("main");  // after Drain: ignored
+  EXPECT_EQ(endpoints.Get("main")->state, EndpointState::kSuspended);
+}
+
 TEST_F(PostgresServerTest, InitDbOnNonEmptyDirFails) {
   std::ofstream(cluster_.data + "/junk") << "x";
   InitDbOptions o;

@@ -66,7 +66,12 @@ void AddBranchTools(json* tools) {
               {"owner", Str("Owner label quotas count against (default: the session's owner)")},
               {"initdb",
                {{"type", "boolean"},
-                {"description", "Make a new, empty PostgreSQL database (no from)"}}}},
+                {"description", "Make a new, empty PostgreSQL database (no from)"}}},
+              {"start",
+               {{"type", "boolean"},
+                {"description",
+                 "Start the branch's server now, in the background, so that the first "
+                 "run_sql does not wait for it (default: true with initdb or from)"}}}},
              {"name"}),
       Annotations(false, false, false)));
   tools->push_back(ToolEntry("delete_branch", "Delete a branch",
@@ -268,6 +273,9 @@ Result<ToolOutput> Tools::CreateBranch(const json& args) {
   if (!owner.empty()) body["owner"] = owner;
   if (args.contains("ttl_seconds")) body["ttl_seconds"] = args["ttl_seconds"];
   if (args.contains("initdb")) body["initdb"] = args["initdb"];
+  // An agent queries what it makes: a database's server starts right away.
+  const bool database = args.contains("from") || args.value("initdb", false);
+  if (args.value("start", database)) body["start"] = true;
   STRATA_ASSIGN_OR_RETURN(json b, Call({"POST", {"v1", "branches"}, {}, body}));
   return Output("created branch " + Arg(args, "name"), std::move(b));
 }

@@ -104,7 +104,15 @@ TEST_F(ToolsTest, RequestBodiesFollowTheApiContract) {
       t.Call("create_branch", {{"name", "n"}, {"from", "a"}, {"at", "@snap"}, {"ttl_seconds", 60}})
           .ok());
   EXPECT_EQ(fake.requests.back().body,
-            json({{"name", "n"}, {"from", "a@snap"}, {"ttl_seconds", 60}}));
+            json({{"name", "n"}, {"from", "a@snap"}, {"ttl_seconds", 60}, {"start", true}}));
+  // A database's server starts at once unless the agent says not to; an
+  // empty root branch has no server.
+  ASSERT_TRUE(t.Call("create_branch", {{"name", "n"}, {"initdb", true}}).ok());
+  EXPECT_EQ(fake.requests.back().body, json({{"name", "n"}, {"initdb", true}, {"start", true}}));
+  ASSERT_TRUE(t.Call("create_branch", {{"name", "n"}, {"from", "a"}, {"start", false}}).ok());
+  EXPECT_EQ(fake.requests.back().body, json({{"name", "n"}, {"from", "a"}}));
+  ASSERT_TRUE(t.Call("create_branch", {{"name", "n"}}).ok());
+  EXPECT_EQ(fake.requests.back().body, json({{"name", "n"}}));
   ASSERT_TRUE(
       t.Call("create_branch", {{"name", "n"}, {"from", "a"}, {"at", "time:2026-01-01T00:00:00Z"}})
           .ok());

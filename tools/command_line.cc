@@ -67,6 +67,9 @@ void AddBranchCreateCommand(CLI::App* branch, DaemonInvocation& inv,
   CLI::Option* initdb = create->add_flag("--initdb", bc.initdb,
                                          "Run initdb: the new root branch is a PostgreSQL cluster");
   initdb->excludes(from);
+  create->add_flag("--start", bc.start,
+                   "Start the new database's server now, in the background, so that the "
+                   "first connection does not wait for it (needs --initdb or --from)");
   create
       ->add_option("--chown", bc.chown,
                    "USER, UID, USER:GROUP or UID:GID owning a new root branch's top directory "

@@ -83,6 +83,10 @@ Result<json> BranchCreateBody(const BranchCreateArgs& args) {
   STRATA_RETURN_IF_ERROR(AddHistory(args.history, &body));
   if (args.durability) body["durability"] = *args.durability;
   if (args.initdb) body["initdb"] = true;
+  if (args.start) {
+    if (!args.from && !args.initdb) return Status::Invalid("--start needs --initdb or --from");
+    body["start"] = true;
+  }
   if (!args.from && !args.initdb) {
     Owner owner = CallerOwner();
     if (args.chown) {

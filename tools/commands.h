@@ -32,6 +32,7 @@ struct BranchCreateArgs {
   std::optional<std::string> idle_timeout;  // DURATION before its endpoint is suspended
   std::optional<std::string> durability;    // remote, local or ephemeral
   bool initdb = false;                      // make the new root branch a cluster
+  bool start = false;                       // start its server now, in the background
   std::optional<std::string> chown;         // USER, UID, USER:GROUP or UID:GID of a new root branch
   std::optional<std::string> checkpoint;    // libpq conninfo of the parent's server
   std::optional<std::string> history;       // DURATION or 0: the branch's history window

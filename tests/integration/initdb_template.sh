@@ -6,6 +6,8 @@
 #    "template made" line); each answers through the proxy and is its own
 #    database (a table made in one is not in another); their parent is the
 #    template, which users can neither create, delete nor start.
+#  - `start: true` starts a new database's server with no client; without
+#    initdb or from it is refused, and nothing is made.
 #  - A fresh machine (new cache directory, same store) makes new databases
 #    from the same template without another initdb, and the old databases
 #    keep their data.
@@ -74,6 +76,25 @@ done
 out=$(pq db2 "select current_setting('wal_recycle'), current_setting('data_checksums')")
 [[ "$out" == "off|on" ]] || fail "db2's settings: $out"
 ok "db1's table is db1's only; the strata settings are on"
+
+check "start: true starts the new database's server without a client"
+api POST /v1/branches '{"name":"db5","initdb":true,"start":true}' >/dev/null
+for _ in $(seq 1 300); do
+  st=$(api GET /v1/branches/db5/endpoint | jq -r .state)
+  [[ "$st" == running ]] && break
+  sleep 0.1
+done
+[[ "$st" == running ]] || fail "db5's server is $st 30 s after a create with start"
+e=$(api GET /v1/branches/db5/endpoint)
+[[ "$(jq -r .connections <<<"$e")" == 0 ]] || fail "db5 has sessions: $e"
+grep -q "endpoint db5: woke up (create)" "$DAEMON_LOG" || fail "no start at creation in the log"
+out=$(pq db5 "select 5")
+[[ "$out" == 5 ]] || fail "db5: $out"
+out=$(api_expect 400 POST /v1/branches '{"name":"db6","start":true}')
+[[ "$out" == *"start needs a database: give initdb or from"* ]] || fail "start of an empty root: $out"
+[[ "$(api GET /v1/branches | jq '[.[] | select(.name == "db6")] | length')" == 0 ]] ||
+  fail "the refused db6 exists"
+ok "db5 up in $(jq -r .last_start_ms <<<"$e") ms with no client, answers; start without a database refused"
 
 check "the template is the daemon's: not created, deleted or started by users"
 out=$(api_expect 400 POST /v1/branches '{"name":"_initdb_x"}')
