@@ -334,6 +334,32 @@ void EndpointManager::StarterLoop() {
   }
 }
 
+Status EndpointManager::RecoverIfCrashed(const std::string& branch) {
+  STRATA_ASSIGN_OR_RETURN(EndpointTarget t, resolve_(branch));
+  const std::string control_file = t.data_dir + "/global/pg_control";
+  Result<std::string> control = ReadPgdataFile(control_file, 64);
+  if (control.status().IsNotFound()) return Status::OK();  // no cluster
+  STRATA_RETURN_IF_ERROR(control.status());
+  if (PgControlSaysShutDown(*control)) return Status::OK();
+  std::shared_ptr<Endpoint> ep = Find(branch, true);
+  MutexLock lock(&ep->mu);
+  Settle(ep.get());
+  ReapIfDead(ep.get());
+  if (draining_) return Status::Unavailable("the strata daemon is shutting down");
+  if (ep->state == EndpointState::kSuspended) {
+    spdlog::info("endpoint {}: its cluster did not shut down cleanly: recovering it", branch);
+    STRATA_RETURN_IF_ERROR(StartLocked(ep.get(), "recovery"));
+  }
+  StopLocked(ep.get(), "recovery");
+  control = ReadPgdataFile(control_file, 64);
+  STRATA_RETURN_IF_ERROR(control.status());
+  if (!PgControlSaysShutDown(*control)) {
+    return Status::IO("the server of branch '" + branch +
+                      "' did not shut down cleanly after its crash recovery: " + ep->last_error);
+  }
+  return Status::OK();
+}
+
 Result<bool> EndpointManager::Checkpoint(const std::string& branch, uint64_t min_redo_bytes) {
   std::shared_ptr<Endpoint> ep = Find(branch, false);
   if (!ep) return false;

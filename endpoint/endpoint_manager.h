@@ -117,6 +117,13 @@ class EndpointManager {
   // little crash recovery. Returns whether it ran; false if the server is
   // not running or the redo distance is below the bar.
   Result<bool> Checkpoint(const std::string& branch, uint64_t min_redo_bytes) EXCLUDES(mu_);
+  // For a branch whose server is stopped (Block): if its cluster did not
+  // shut down cleanly (the server died, or a stop had to kill it), what it
+  // committed last may be in its WAL only. Starts the server once (crash
+  // recovery writes it out) and stops it cleanly, whatever the block. OK
+  // when the cluster is clean or there is none; kIO if it is still not
+  // clean after that.
+  Status RecoverIfCrashed(const std::string& branch) EXCLUDES(mu_);
   // Stops the server (its sessions are disconnected) and flushes the branch.
   Result<EndpointInfo> Suspend(const std::string& branch) EXCLUDES(mu_);
   Result<EndpointInfo> Get(const std::string& branch) EXCLUDES(mu_);

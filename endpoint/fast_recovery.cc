@@ -89,6 +89,11 @@ std::optional<uint32_t> PgControlState(std::string_view pg_control) {
   return state;
 }
 
+bool PgControlSaysShutDown(std::string_view pg_control) {
+  const std::optional<uint32_t> state = PgControlState(pg_control);
+  return state && (*state == kDbShutdowned || *state == kDbShutdownedInRecovery);
+}
+
 std::optional<uint64_t> PgControlRedo(std::string_view pg_control) {
   uint64_t redo = 0;
   if (pg_control.size() < kRedoOffset + sizeof redo) return std::nullopt;
@@ -141,8 +146,7 @@ Result<bool> RedoWithinLastSegment(const std::string& data_dir, uint64_t redo) {
 Result<RecoveryPlan> PrepareFastRecovery(const std::string& data_dir, bool first_start) {
   RecoveryPlan plan;
   STRATA_ASSIGN_OR_RETURN(std::string control, ReadPgdataFile(data_dir + "/global/pg_control", 64));
-  const std::optional<uint32_t> state = PgControlState(control);
-  if (!state || *state == kDbShutdowned || *state == kDbShutdownedInRecovery) return plan;
+  if (!PgControlState(control) || PgControlSaysShutDown(control)) return plan;
   if (Exists(data_dir + "/recovery.signal")) return plan;
   const std::string standby = data_dir + "/standby.signal";
   Result<std::string> signal = ReadPgdataFile(standby, kFastRecoveryMark.size() + 1);

@@ -53,6 +53,9 @@ Status WritePgdataFile(const std::string& path, std::string_view data, const std
 
 // The state field of a pg_control file's bytes (1: shut down); nullopt if too short.
 std::optional<uint32_t> PgControlState(std::string_view pg_control);
+// Whether that state is "shut down" (or "shut down in recovery"): nothing
+// the cluster committed lives in its WAL only.
+bool PgControlSaysShutDown(std::string_view pg_control);
 
 // How a server's start recovers (see the contract above).
 struct RecoveryPlan {

@@ -232,7 +232,10 @@ Result<BranchInfo> Fleet::PromoteBranch(const std::string& child, const std::str
       return st;
     }
   }
-  Status moved = parent.empty() ? Status::OK() : CheckParentUnmoved(child, parent);
+  // A parent whose server died may hold commits in its WAL only, which the
+  // check on pages would miss: recovered and shut down cleanly first.
+  Status moved = parent.empty() ? Status::OK() : endpoints_->RecoverIfCrashed(parent);
+  if (moved.ok() && !parent.empty()) moved = CheckParentUnmoved(child, parent);
   Result<BranchInfo> b = moved.ok() ? branches_->PromoteBranch(child, preserve_as, diverged_)
                                     : Result<BranchInfo>(moved);
   if (!parent.empty()) endpoints_->Unblock(parent);

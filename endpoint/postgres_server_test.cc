@@ -596,6 +596,46 @@ TEST_F(PostgresServerTest, EndpointManagerStartsInTheBackground) {
   EXPECT_EQ(endpoints.Get("main")->state, EndpointState::kSuspended);
 }
 
+// RecoverIfCrashed leaves a clean cluster alone and brings a crashed one to
+// "shut down" with what it committed last (once in its WAL only) on disk.
+TEST_F(PostgresServerTest, EndpointManagerRecoversACrashedClusterOnce) {
+  InitCluster();
+  EndpointOptions eo;
+  eo.run_dir = tmp_.path() + "/run";
+  eo.bin_dir = kBinDir;
+  eo.settings = {{"shared_buffers", "16MB"}};
+  EndpointManager endpoints(
+      eo,
+      [this](const std::string& name) -> Result<EndpointTarget> {
+        if (name != "main") return Status::NotFound("no branch " + name);
+        return EndpointTarget{1, cluster_.data, 0, ""};
+      },
+      [](uint32_t) { return Status::OK(); }, nullptr);
+  ASSERT_OK(endpoints.Init());
+  const auto shut_down = [this] {
+    Result<std::string> control = ReadPgdataFile(cluster_.data + "/global/pg_control", 64);
+    return control.ok() && PgControlSaysShutDown(*control);
+  };
+  ASSERT_TRUE(shut_down());
+  ASSERT_OK(endpoints.RecoverIfCrashed("main"));
+  EXPECT_EQ(endpoints.Get("main")->starts, 0u) << "a clean cluster is not started";
+
+  ASSERT_NO_FATAL_FAILURE(Crash("create table t(x int); insert into t values (42)"));
+  ASSERT_FALSE(shut_down());
+  ASSERT_OK(endpoints.Block("main", "being checked"));
+  ASSERT_OK(endpoints.RecoverIfCrashed("main"));
+  EXPECT_TRUE(shut_down());
+  EXPECT_EQ(endpoints.Get("main")->starts, 1u);
+  EXPECT_EQ(endpoints.Get("main")->state, EndpointState::kSuspended);
+  EXPECT_EQ(endpoints.Acquire("main").status().code(), Code::kBusy) << "still blocked";
+  endpoints.Unblock("main");
+  auto server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(cluster_.Psql("select x from t").second, "42\n");
+  EXPECT_TRUE(StopServer(*server).ok());
+  EXPECT_EQ(endpoints.RecoverIfCrashed("nosuch").code(), Code::kNotFound);
+}
+
 TEST_F(PostgresServerTest, InitDbOnNonEmptyDirFails) {
   std::ofstream(cluster_.data + "/junk") << "x";
   InitDbOptions o;

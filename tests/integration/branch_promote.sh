@@ -10,6 +10,8 @@
 #      sees the fork's migration, the fork's name is gone, pg_amcheck clean.
 #  (c) promote refused when the parent moved: one line naming what changed,
 #      both branches as they were.
+#  (d) the same when the parent's server was killed right after its commit
+#      (the commit in its WAL only): the daemon recovers the parent first.
 #  Then a remount keeps all of it, and `strata verify` passes.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -118,12 +120,28 @@ after_json=$(api GET /v1/branches | jq -c 'map({name, id, parent, fork_seq}) | s
 expect_rows "$MAIN_URI" a,c,child,moved "main after the refusal"
 expect_rows "$C2_URI" a,c,child,child2 "child2 after the refusal"
 
+check "(d) a parent whose server died after a commit past the fork: still refused"
+api POST /v1/branches/main/endpoint/suspend >/dev/null
+api POST /v1/branches '{"name":"child3","from":"main"}' >/dev/null
+q "$MAIN_URI" "INSERT INTO t VALUES ('wal-only')" >/dev/null || fail "insert on main"
+pid=$(api GET /v1/branches/main/endpoint | jq -r .pid)
+kill -9 "$pid"
+wait_gone "$pid" 30 || fail "postgres $pid survived kill -9"
+out=$(strata branch promote child3 2>&1) && fail "promote over a crashed parent's commit succeeded: $out"
+[[ "$out" == *"branch 'main' changed since 'child3' was forked from it ("* ]] ||
+  fail "refusal says: $out"
+grep -q "endpoint main: its cluster did not shut down cleanly: recovering it" "$DAEMON_LOG" ||
+  fail "the crashed parent was not recovered before the check"
+ok "$out"
+expect_rows "$MAIN_URI" a,c,child,moved,wal-only "main after its crash and the refusal"
+api DELETE /v1/branches/child3 >/dev/null
+
 check "a remount keeps names, credentials and retired states; strata verify passes"
 api POST /v1/endpoints/suspend >/dev/null
 umount_daemon
 start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --proxy "127.0.0.1:$PPORT" \
   --api "127.0.0.1:$API_PORT" --idle-timeout 600
-expect_rows "$MAIN_URI" a,c,child,moved "main after the remount"
+expect_rows "$MAIN_URI" a,c,child,moved,wal-only "main after the remount"
 expect_rows "$C2_URI" a,c,child,child2 "child2 after the remount"
 [[ "$(names)" == before,child2,main ]] || fail "branches after the remount: $(names)"
 api POST /v1/endpoints/suspend >/dev/null
