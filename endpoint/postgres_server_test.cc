@@ -185,6 +185,25 @@ class PostgresServerTest : public ::testing::Test {
     }
   }
 
+  // An EndpointManager (default options, small servers) with one branch,
+  // "main", on cluster_; nullptr if Init fails.
+  std::unique_ptr<EndpointManager> Endpoints() {
+    EndpointOptions eo;
+    eo.run_dir = tmp_.path() + "/run";
+    eo.bin_dir = kBinDir;
+    eo.settings = {{"shared_buffers", "16MB"}};
+    auto m = std::make_unique<EndpointManager>(
+        eo,
+        [this](const std::string& name) -> Result<EndpointTarget> {
+          if (name != "main") return Status::NotFound("no branch " + name);
+          return EndpointTarget{1, cluster_.data, 0, ""};
+        },
+        [](uint32_t) { return Status::OK(); }, nullptr);
+    Status st = m->Init();
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return st.ok() ? std::move(m) : nullptr;
+  }
+
   std::unique_ptr<PostgresServer> StartWith(const RecoveryPlan& plan, const char* label) {
     PostgresOptions o = cluster_.Options();
     for (const auto& kv : plan.settings) o.settings.push_back(kv);
@@ -560,18 +579,9 @@ TEST_F(PostgresServerTest, EndpointManagerSuspendsIdleServersByItsClock) {
 // starter thread and stops the server.
 TEST_F(PostgresServerTest, EndpointManagerStartsInTheBackground) {
   InitCluster();
-  EndpointOptions eo;
-  eo.run_dir = tmp_.path() + "/run";
-  eo.bin_dir = kBinDir;
-  eo.settings = {{"shared_buffers", "16MB"}};
-  EndpointManager endpoints(
-      eo,
-      [this](const std::string& name) -> Result<EndpointTarget> {
-        if (name != "main") return Status::NotFound("no branch " + name);
-        return EndpointTarget{1, cluster_.data, 0, ""};
-      },
-      [](uint32_t) { return Status::OK(); }, nullptr);
-  ASSERT_OK(endpoints.Init());
+  std::unique_ptr<EndpointManager> manager = Endpoints();
+  ASSERT_NE(manager, nullptr);
+  EndpointManager& endpoints = *manager;
   endpoints.StartInBackground("nosuch");
   endpoints.StartInBackground("main");
   EndpointState state = EndpointState::kSuspended;
@@ -600,18 +610,9 @@ TEST_F(PostgresServerTest, EndpointManagerStartsInTheBackground) {
 // "shut down" with what it committed last (once in its WAL only) on disk.
 TEST_F(PostgresServerTest, EndpointManagerRecoversACrashedClusterOnce) {
   InitCluster();
-  EndpointOptions eo;
-  eo.run_dir = tmp_.path() + "/run";
-  eo.bin_dir = kBinDir;
-  eo.settings = {{"shared_buffers", "16MB"}};
-  EndpointManager endpoints(
-      eo,
-      [this](const std::string& name) -> Result<EndpointTarget> {
-        if (name != "main") return Status::NotFound("no branch " + name);
-        return EndpointTarget{1, cluster_.data, 0, ""};
-      },
-      [](uint32_t) { return Status::OK(); }, nullptr);
-  ASSERT_OK(endpoints.Init());
+  std::unique_ptr<EndpointManager> manager = Endpoints();
+  ASSERT_NE(manager, nullptr);
+  EndpointManager& endpoints = *manager;
   const auto shut_down = [this] {
     Result<std::string> control = ReadPgdataFile(cluster_.data + "/global/pg_control", 64);
     return control.ok() && PgControlSaysShutDown(*control);
