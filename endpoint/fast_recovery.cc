@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -156,17 +157,19 @@ Result<RecoveryPlan> PrepareFastRecovery(const std::string& data_dir, bool first
   // start chose the promotion, and its files are left as they are.
   const bool promote_pending = signal.ok();
   STRATA_ASSIGN_OR_RETURN(std::string version, ReadPgdataFile(data_dir + "/PG_VERSION", 16));
+  const int major = std::atoi(version.c_str());  // "15\n"; 9.6 and older read as 9
   const std::optional<uint64_t> redo = PgControlRedo(control);
   bool short_redo = false;
   if (redo && !promote_pending) {
     STRATA_ASSIGN_OR_RETURN(short_redo, RedoWithinLastSegment(data_dir, *redo));
   }
-  const bool promote_supported =
-      version == "12\n" || version == "13\n" || version == "14\n" || version == "15\n";
+  // promote_trigger_file: PostgreSQL 12 to 15.
+  const bool promote_supported = major >= 12 && major <= 15;
   if (short_redo || !promote_supported) {
     plan.kind = RecoveryPlan::Kind::kCrashRecovery;
     plan.reason = short_redo ? "less than one WAL segment to replay: plain crash recovery"
-                             : "plain crash recovery (PostgreSQL 16+ has no promote_trigger_file)";
+                             : "plain crash recovery (no promote_trigger_file in PostgreSQL " +
+                                   std::to_string(major) + ")";
   } else {
     const std::string trigger = data_dir + "/" + std::string(kPromoteFile);
     STRATA_RETURN_IF_ERROR(WritePgdataFile(trigger, "", data_dir));
@@ -175,7 +178,7 @@ Result<RecoveryPlan> PrepareFastRecovery(const std::string& data_dir, bool first
     plan.reason = "a WAL segment or more to replay: it starts as a standby promoted at once";
     plan.settings = {{"hot_standby", "off"}, {"promote_trigger_file", trigger}};
   }
-  if (first_start && version != "12\n" && version != "13\n") {
+  if (first_start && major >= 14) {  // recovery_init_sync_method
     plan.settings.emplace_back("recovery_init_sync_method", "syncfs");
   }
   return plan;

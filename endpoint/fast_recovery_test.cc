@@ -114,6 +114,46 @@ TEST_F(WalDirTest, NamesThatAreNotSegmentsAreIgnored) {
   EXPECT_TRUE(s);
 }
 
+// A crashed cluster's files as PrepareFastRecovery reads them: PG_VERSION,
+// pg_control "in production" with the redo in segment 3, and segment 4
+// holding WAL (a long redo).
+class PlanTest : public WalDirTest {
+ protected:
+  void Cluster(const std::string& version) {
+    ASSERT_EQ(mkdir((tmp_.path() + "/global").c_str(), 0700), 0);
+    std::string control(64, '\0');
+    const uint32_t in_production = 6;
+    const uint64_t redo = 3 * kSeg + 40;
+    std::memcpy(control.data() + 16, &in_production, sizeof in_production);
+    std::memcpy(control.data() + 40, &redo, sizeof redo);
+    ASSERT_OK(WritePgdataFile(tmp_.path() + "/global/pg_control", control, tmp_.path()));
+    ASSERT_OK(WritePgdataFile(tmp_.path() + "/PG_VERSION", version + "\n", tmp_.path()));
+    Used(3);
+    Used(4);
+  }
+};
+
+TEST_F(PlanTest, OnlyPostgres12To15ArePromotedAndOnly14AndLaterGetSyncfs) {
+  Cluster("16");
+  ASSERT_OK_AND_ASSIGN(RecoveryPlan p16, PrepareFastRecovery(tmp_.path(), true));
+  EXPECT_EQ(p16.kind, RecoveryPlan::Kind::kCrashRecovery) << p16.reason;
+  EXPECT_EQ(p16.reason, "plain crash recovery (no promote_trigger_file in PostgreSQL 16)");
+  ASSERT_EQ(p16.settings.size(), 1u);
+  EXPECT_EQ(p16.settings[0].first, "recovery_init_sync_method");
+
+  ASSERT_OK(WritePgdataFile(tmp_.path() + "/PG_VERSION", "11\n", tmp_.path()));
+  ASSERT_OK_AND_ASSIGN(RecoveryPlan p11, PrepareFastRecovery(tmp_.path(), true));
+  EXPECT_EQ(p11.kind, RecoveryPlan::Kind::kCrashRecovery) << p11.reason;
+  EXPECT_TRUE(p11.settings.empty()) << "PostgreSQL 11 has no recovery_init_sync_method";
+
+  ASSERT_OK(WritePgdataFile(tmp_.path() + "/PG_VERSION", "13\n", tmp_.path()));
+  ASSERT_OK_AND_ASSIGN(RecoveryPlan p13, PrepareFastRecovery(tmp_.path(), true));
+  EXPECT_EQ(p13.kind, RecoveryPlan::Kind::kPromote) << p13.reason;
+  EXPECT_EQ(p13.settings.size(), 2u) << "no syncfs before 14";
+  ASSERT_OK_AND_ASSIGN(std::string mark, ReadPgdataFile(tmp_.path() + "/standby.signal", 100));
+  EXPECT_EQ(mark, kFastRecoveryMark);
+}
+
 TEST(FastRecoveryTest, MissingWalDirIsAnError) {
   testing::TempDir tmp;
   Result<bool> r = RedoWithinLastSegment(tmp.path(), 0);
