@@ -268,4 +268,32 @@ Result<SideChanges> ChangesSince(VersionStore* versions, const CatalogData& cat,
   return builder.Build({Span{branch.id, since_seq, UINT64_MAX}});
 }
 
+Result<std::string> ReadFirstPage(VersionStore* versions, const CatalogData& cat,
+                                  const BranchInfo& branch, uint64_t seq, std::string_view path) {
+  const Lineage lineage = cat.LineageOf(branch.id, seq);
+  uint64_t ino = branch.root_ino;
+  std::string_view rest = path;
+  while (!rest.empty()) {
+    const size_t slash = rest.find('/');
+    const std::string_view name = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    STRATA_ASSIGN_OR_RETURN(std::optional<std::string> dirent,
+                            versions->Get(lineage, DirentKey(ino, name)));
+    if (!dirent || !DecodeDirent(*dirent, &ino)) {
+      return Status::NotFound("branch '" + branch.name + "' has no " + std::string(path));
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> attr, versions->Get(lineage, AttrKey(ino)));
+  InodeAttr a;
+  if (!attr || !DecodeInodeAttr(*attr, &a) || !a.IsReg()) {
+    return Status::NotFound("branch '" + branch.name + "': " + std::string(path) +
+                            " is not a regular file");
+  }
+  STRATA_ASSIGN_OR_RETURN(std::optional<std::string> page,
+                          versions->Get(lineage, PageKey(a.data_id, 0)));
+  std::string out = page.value_or("");
+  out.resize(kPageSize, '\0');
+  return out;
+}
+
 }  // namespace strata

@@ -66,4 +66,11 @@ Result<BranchChanges> DiffBranches(VersionStore* versions, const CatalogData& ca
 Result<SideChanges> ChangesSince(VersionStore* versions, const CatalogData& cat,
                                  const BranchInfo& branch, uint64_t since_seq);
 
+// The first page (kPageSize bytes, zeros past what was written) of the
+// regular file at `path` ("global/pg_control", relative to the branch's
+// top) as `branch` read it at `seq` (UINT64_MAX: its head), from the
+// keyspace alone; kNotFound if there was no such file then.
+Result<std::string> ReadFirstPage(VersionStore* versions, const CatalogData& cat,
+                                  const BranchInfo& branch, uint64_t seq, std::string_view path);
+
 }  // namespace strata

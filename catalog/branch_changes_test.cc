@@ -208,5 +208,32 @@ TEST_F(BranchChangesTest, RandomPageWritesMatchTheirPaths) {
   for (const auto& [path, blocks] : want) EXPECT_EQ(files[path].pages, blocks.size()) << path;
 }
 
+// ReadFirstPage follows the path through the directory entries and reads
+// page 0 as the branch saw it at a seq: the version of then, not the head's.
+TEST_F(BranchChangesTest, ReadFirstPageAtASeq) {
+  Writer w(env, "main");
+  const uint64_t global = w.Make(root, "global", S_IFDIR | 0700);
+  const uint64_t control = w.Make(global, "pg_control", S_IFREG | 0600);
+  w.Write(control, 0, 'x');
+  const uint64_t then = env.vs()->HeadSeq(w.id());
+  w.Write(control, 0, 'y');
+  auto cat = env.catalog()->Current();
+  const BranchInfo& main = *cat->FindBranch("main");
+  ASSERT_OK_AND_ASSIGN(std::string old_page,
+                       ReadFirstPage(env.vs(), *cat, main, then, "global/pg_control"));
+  EXPECT_EQ(old_page, Page('x'));
+  ASSERT_OK_AND_ASSIGN(std::string head,
+                       ReadFirstPage(env.vs(), *cat, main, UINT64_MAX, "global/pg_control"));
+  EXPECT_EQ(head, Page('y'));
+  EXPECT_EQ(ReadFirstPage(env.vs(), *cat, main, UINT64_MAX, "global/nosuch").status().code(),
+            Code::kNotFound);
+  EXPECT_EQ(ReadFirstPage(env.vs(), *cat, main, UINT64_MAX, "global").status().code(),
+            Code::kNotFound)
+      << "a directory is not a file";
+  // Before the file was made.
+  EXPECT_EQ(ReadFirstPage(env.vs(), *cat, main, then - 2, "global/pg_control").status().code(),
+            Code::kNotFound);
+}
+
 }  // namespace
 }  // namespace strata

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "endpoint/diff_server.h"
+#include "endpoint/fast_recovery.h"
 #include "endpoint/pg_client.h"
 #include "layers/key.h"
 
@@ -155,6 +156,25 @@ Result<DiffReport> BranchDiff::Diff(const std::string& branch, const std::string
   return report;
 }
 
+namespace {
+
+// Whether `parent` ended no transaction after `since_seq`, by its pg_control
+// then and at its head (PgControlNoTransactionBetween). False when a file
+// is missing.
+Result<bool> NoTransactionSince(VersionStore* versions, const CatalogData& cat,
+                                const BranchInfo& parent, uint64_t since_seq) {
+  Result<std::string> version = ReadFirstPage(versions, cat, parent, UINT64_MAX, "PG_VERSION");
+  Result<std::string> then = ReadFirstPage(versions, cat, parent, since_seq, "global/pg_control");
+  Result<std::string> now = ReadFirstPage(versions, cat, parent, UINT64_MAX, "global/pg_control");
+  for (const Status& st : {version.status(), then.status(), now.status()}) {
+    if (st.IsNotFound()) return false;
+    STRATA_RETURN_IF_ERROR(st);
+  }
+  return PgControlNoTransactionBetween(*then, *now, atoi(version->c_str()));
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> BranchDiff::ChangedRelationFiles(const BranchInfo& parent,
                                                                   uint64_t since_seq) {
   std::shared_ptr<const CatalogData> cat = catalog_->Current();
@@ -162,6 +182,15 @@ Result<std::vector<std::string>> BranchDiff::ChangedRelationFiles(const BranchIn
   std::vector<std::string> out;
   for (const FileChange& f : changes.files) {
     if (ParseRelationPath(f.path).has_value()) out.push_back(f.path);
+  }
+  if (out.empty()) return out;
+  STRATA_ASSIGN_OR_RETURN(const bool quiet, NoTransactionSince(versions_, *cat, parent, since_seq));
+  if (quiet) {
+    spdlog::info(
+        "branch {}: {} relation files written since seq {} but no transaction ended (hint "
+        "bits, vacuum): not a change",
+        parent.name, out.size(), since_seq);
+    out.clear();
   }
   return out;
 }

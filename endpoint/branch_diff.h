@@ -113,7 +113,11 @@ class BranchDiff {
   Result<std::vector<std::string>> DivergedRelations(const BranchInfo& parent, uint64_t since_seq);
   // The paths of the relation files `parent` changed after `since_seq`, from
   // the keyspace alone (no server is started): promote's check under the
-  // branch manager's lock.
+  // branch manager's lock. Empty also when those pages were written without
+  // a transaction ending (hint bits, vacuum): the parent's pg_control then
+  // and now show no xid assigned or running (PgControlNoTransactionBetween;
+  // its server must have shut down cleanly since, see
+  // EndpointManager::RecoverIfCrashed).
   Result<std::vector<std::string>> ChangedRelationFiles(const BranchInfo& parent,
                                                         uint64_t since_seq);
 

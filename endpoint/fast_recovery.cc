@@ -21,8 +21,12 @@ namespace {
 // (uint64), pg_control_version and catalog_version_no (uint32 each), then
 // `state` (DBState), `time` (int64), checkPoint (XLogRecPtr) and
 // checkPointCopy, whose first field is `redo` (XLogRecPtr); stable since 9.x.
+// In checkPointCopy (PostgreSQL 12-15): nextXid (a 64-bit
+// FullTransactionId) at +24 and oldestActiveXid (32 bits) at +80.
 constexpr size_t kStateOffset = 16;
 constexpr size_t kRedoOffset = 40;
+constexpr size_t kNextXidOffset = 64;
+constexpr size_t kOldestActiveXidOffset = 120;
 constexpr uint32_t kDbShutdowned = 1;
 constexpr uint32_t kDbShutdownedInRecovery = 2;
 
@@ -100,6 +104,19 @@ std::optional<uint64_t> PgControlRedo(std::string_view pg_control) {
   if (pg_control.size() < kRedoOffset + sizeof redo) return std::nullopt;
   std::memcpy(&redo, pg_control.data() + kRedoOffset, sizeof redo);
   return redo;
+}
+
+bool PgControlNoTransactionBetween(std::string_view then, std::string_view now, int major) {
+  if (major < 12 || major > 15) return false;
+  if (then.size() < kOldestActiveXidOffset + 4 || now.size() < kNextXidOffset + 8) return false;
+  if (!PgControlSaysShutDown(now)) return false;
+  uint64_t next_then = 0, next_now = 0;
+  uint32_t oldest_active = 0;
+  std::memcpy(&next_then, then.data() + kNextXidOffset, sizeof next_then);
+  std::memcpy(&next_now, now.data() + kNextXidOffset, sizeof next_now);
+  std::memcpy(&oldest_active, then.data() + kOldestActiveXidOffset, sizeof oldest_active);
+  return next_then == next_now &&
+         (oldest_active == 0 || oldest_active == static_cast<uint32_t>(next_then));
 }
 
 namespace {

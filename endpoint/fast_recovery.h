@@ -69,6 +69,16 @@ struct RecoveryPlan {
 // (ControlFileData.checkPointCopy.redo); nullopt if too short.
 std::optional<uint64_t> PgControlRedo(std::string_view pg_control);
 
+// Whether no transaction can have ended between two pg_control files of one
+// cluster, `then` (any state) and `now` (the state must be "shut down", so
+// its next xid is exact), of PostgreSQL 12-15 (`major`; the layout of
+// checkPointCopy checked there): no xid was assigned after then's
+// checkpoint (checkPointCopy.nextXid equal) and none was running at it
+// (oldestActiveXid unset or equal to nextXid). A data change needs an xid,
+// so pages written in between without one are hint bits, pruning or
+// vacuum. False when unsure.
+bool PgControlNoTransactionBetween(std::string_view then, std::string_view now, int major);
+
 // True if crash recovery of `data_dir` replays less than one WAL segment:
 // the segment holding the redo pointer is in pg_wal, and no segment after it
 // holds WAL (segments made ahead of need, or recycled, do not). False when

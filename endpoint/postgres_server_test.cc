@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -635,6 +636,65 @@ TEST_F(PostgresServerTest, EndpointManagerRecoversACrashedClusterOnce) {
   EXPECT_EQ(cluster_.Psql("select x from t").second, "42\n");
   EXPECT_TRUE(StopServer(*server).ok());
   EXPECT_EQ(endpoints.RecoverIfCrashed("nosuch").code(), Code::kNotFound);
+}
+
+// PgControlNoTransactionBetween on a real cluster's pg_control files: the
+// offsets it reads agree with pg_controldata; a read-only session is no
+// transaction, DDL is, and so is one that held an xid across the earlier
+// (online) checkpoint although it assigned none after it.
+TEST_F(PostgresServerTest, PgControlTellsWhetherATransactionEnded) {
+  InitCluster();
+  const auto control = [this] {
+    Result<std::string> c = ReadPgdataFile(cluster_.data + "/global/pg_control", 8192);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? *c : std::string();
+  };
+  const std::string c0 = control();
+  const auto [rc, out] = Shell((IsRoot() ? "runuser -u postgres -- " : "") + kBinDir +
+                               "/pg_controldata " + ShellQuote(cluster_.data));
+  ASSERT_EQ(rc, 0) << out;
+  uint64_t next = 0;
+  std::memcpy(&next, c0.data() + 64, sizeof next);  // the offsets fast_recovery.cc reads
+  EXPECT_NE(out.find("Latest checkpoint's NextXID:          " + std::to_string(next >> 32) + ":" +
+                     std::to_string(next & 0xffffffff) + "\n"),
+            std::string::npos)
+      << out;
+
+  auto server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  ASSERT_EQ(cluster_.Psql("select count(*) from pg_class").first, 0);
+  ASSERT_TRUE(StopServer(*server).ok());
+  const std::string c1 = control();
+  EXPECT_TRUE(PgControlNoTransactionBetween(c0, c1, 15));
+  EXPECT_FALSE(PgControlNoTransactionBetween(c0, c1, 16)) << "layout not checked there";
+
+  server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  ASSERT_EQ(cluster_.Psql("create table t(x int)").first, 0);
+  ASSERT_TRUE(StopServer(*server).ok());
+  const std::string c2 = control();
+  EXPECT_FALSE(PgControlNoTransactionBetween(c1, c2, 15));
+
+  server = StartServer(cluster_.Options());
+  ASSERT_NE(server, nullptr);
+  std::string c3;
+  {
+    LocalSql open_xact;
+    ASSERT_OK(open_xact.Connect(server->socket_path(), "postgres", std::chrono::seconds(30)));
+    ASSERT_OK(open_xact.Query("BEGIN").status());
+    ASSERT_OK(open_xact.Query("INSERT INTO t VALUES (1)").status());
+    ASSERT_EQ(cluster_.Psql("CHECKPOINT").first, 0);
+    c3 = control();
+    uint32_t oldest_active = 0;
+    std::memcpy(&oldest_active, c3.data() + 120, sizeof oldest_active);
+    std::memcpy(&next, c3.data() + 64, sizeof next);
+    EXPECT_LT(oldest_active, static_cast<uint32_t>(next)) << "the open transaction's xid";
+    ASSERT_OK(open_xact.Query("COMMIT").status());
+  }
+  ASSERT_TRUE(StopServer(*server).ok());
+  EXPECT_FALSE(PgControlNoTransactionBetween(c3, control(), 15))
+      << "a transaction running at the checkpoint ended after it";
+  EXPECT_FALSE(PgControlNoTransactionBetween(c3, c3, 15)) << "`now` must say shut down";
 }
 
 TEST_F(PostgresServerTest, InitDbOnNonEmptyDirFails) {

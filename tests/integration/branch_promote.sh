@@ -12,6 +12,9 @@
 #      both branches as they were.
 #  (d) the same when the parent's server was killed right after its commit
 #      (the commit in its WAL only): the daemon recovers the parent first.
+#  (e) a promote goes through when the parent only served reads after the
+#      fork: the pages their hint bits dirtied are no change, for no
+#      transaction ended (its pg_control at the fork and now).
 #  Then a remount keeps all of it, and `strata verify` passes.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -136,12 +139,30 @@ ok "$out"
 expect_rows "$MAIN_URI" a,c,child,moved,wal-only "main after its crash and the refusal"
 api DELETE /v1/branches/child3 >/dev/null
 
+check "(e) reads on the parent after the fork (hint bits, no transaction) do not refuse a promote"
+# No autovacuum: an ANALYZE is a transaction, which would rightly refuse.
+q "$MAIN_URI" "ALTER SYSTEM SET autovacuum = off" >/dev/null || fail "alter system"
+q "$MAIN_URI" "CREATE TABLE h AS SELECT g AS id FROM generate_series(1, 20000) g" >/dev/null ||
+  fail "create h"
+api POST /v1/branches/main/endpoint/suspend >/dev/null
+api POST /v1/branches '{"name":"child4","from":"main"}' >/dev/null
+C4_URI=$(uri child4)
+got=$(q "$MAIN_URI" "SELECT count(*) FROM h") || fail "read h on main: $got"
+[[ "$got" == 20000 ]] || fail "main's h: $got"
+q "$C4_URI" "INSERT INTO t VALUES ('child4')" >/dev/null || fail "insert on child4"
+out=$(strata branch promote child4 2>&1) || fail "promote after reads on the parent: $out"
+[[ "$out" == "promoted child4 into main (old state retired)"* ]] || fail "promote said: $out"
+grep -q "branch main: [0-9]* relation files written since seq [0-9]* but no transaction ended" \
+  "$DAEMON_LOG" || fail "the reads wrote no page: this case tested nothing"
+ok "$out; the pages the reads wrote did not count"
+expect_rows "$MAIN_URI" a,c,child,child4,moved,wal-only "main after the promote"
+
 check "a remount keeps names, credentials and retired states; strata verify passes"
 api POST /v1/endpoints/suspend >/dev/null
 umount_daemon
 start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --proxy "127.0.0.1:$PPORT" \
   --api "127.0.0.1:$API_PORT" --idle-timeout 600
-expect_rows "$MAIN_URI" a,c,child,moved,wal-only "main after the remount"
+expect_rows "$MAIN_URI" a,c,child,child4,moved,wal-only "main after the remount"
 expect_rows "$C2_URI" a,c,child,child2 "child2 after the remount"
 [[ "$(names)" == before,child2,main ]] || fail "branches after the remount: $(names)"
 api POST /v1/endpoints/suspend >/dev/null
