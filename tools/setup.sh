@@ -102,17 +102,19 @@ else
   echo "setup.sh: WARNING: /dev/fuse is missing (modprobe fuse failed); mounts will not work" >&2
 fi
 
+# configure_build DIR TARGET CMAKE_ARGS...: configure DIR, then build TARGET.
 configure_build() {
-  local dir=$1
-  shift
+  local dir=$1 target=$2
+  shift 2
   say "configure $dir $*"
   cmake -S "$REPO" -B "$REPO/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  say "build $dir (-j$JOBS)"
-  cmake --build "$REPO/$dir" -j "$JOBS"
+  say "build $dir, target $target (-j$JOBS)"
+  cmake --build "$REPO/$dir" -j "$JOBS" --target "$target"
 }
 
-configure_build build -DSTRATA_SANITIZE=OFF -DSTRATA_INTEGRATION=ON
+configure_build build all -DSTRATA_SANITIZE=OFF -DSTRATA_INTEGRATION=ON
 if ((ASAN)); then
-  configure_build build-asan -DSTRATA_SANITIZE=ON -DSTRATA_INTEGRATION=OFF
+  # Only the unit tests run under the sanitizers.
+  configure_build build-asan unit_tests -DSTRATA_SANITIZE=ON -DSTRATA_INTEGRATION=OFF
 fi
 say "done"

@@ -5,14 +5,14 @@
 # -9 postgres alone; remount, restart, and check after every round that every
 # commit the client saw acknowledged is there and amcheck is clean. The
 # branch's tier alternates between remote and local every two rounds.
-# WALSINK_CRASH_ROUNDS (default 16: 8 daemon kills and 8 postgres kills, each
-# victim four times per tier). A soak: WALSINK_CRASH_ROUNDS=200 (README).
+# WALSINK_CRASH_ROUNDS (default 12: 6 daemon kills and 6 postgres kills, each
+# victim three times per tier). A soak: WALSINK_CRASH_ROUNDS=200 (README).
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_tools ledger
 
 PORT=55461
-ROUNDS=${WALSINK_CRASH_ROUNDS:-16}
+ROUNDS=${WALSINK_CRASH_ROUNDS:-12}
 sink_start
 strata_init
 start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
