@@ -49,6 +49,17 @@ TEST(BranchCreateBodyTest, InitdbSendsNoIds) {
   a.name = "pg";
   a.initdb = true;
   EXPECT_EQ(*BranchCreateBody(a), json({{"name", "pg"}, {"initdb", true}}));
+  a.start = true;
+  EXPECT_EQ(*BranchCreateBody(a), json({{"name", "pg"}, {"initdb", true}, {"start", true}}));
+}
+
+TEST(BranchCreateBodyTest, StartNeedsADatabase) {
+  BranchCreateArgs a;
+  a.name = "x";
+  a.start = true;
+  EXPECT_EQ(BranchCreateBody(a).status().message(), "--start needs --initdb or --from");
+  a.from = "main";
+  EXPECT_EQ(*BranchCreateBody(a), json({{"name", "x"}, {"from", "main"}, {"start", true}}));
 }
 
 TEST(BranchCreateBodyTest, RefusesConflictsAndBadValues) {
