@@ -448,9 +448,7 @@ Result<std::string> PostgresMajorVersion(const std::string& bin_dir, const std::
     if (n < 0 || out.size() > 4096) break;
     out.append(buf, static_cast<size_t>(n));
   }
-  int ws = 0;
-  while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-  }
+  STRATA_ASSIGN_OR_RETURN(const int ws, launcher::WaitFor(pid, bin_dir + "/postgres -V"));
   // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
   const size_t at = out.find(") ");
   size_t end = at == std::string::npos ? at : out.find_first_not_of("0123456789", at + 2);
