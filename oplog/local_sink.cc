@@ -21,6 +21,7 @@
 #include "common/coding.h"
 #include "common/fd_util.h"
 #include "common/mutex.h"
+#include "common/thread_cpu.h"
 #include "oplog/op_record.h"
 
 namespace strata {
@@ -33,6 +34,7 @@ constexpr size_t kSegmentDigits = 20;
 // Closes the fd when the last user lets go: a syncer in flight keeps the old
 // segment open across a rotation.
 constexpr uint64_t kWritebackKickBytes = 1 << 20;
+constexpr size_t kKeptFrameBytes = 4 << 20;  // see Append
 
 struct SegmentFile {
   explicit SegmentFile(UniqueFd f) : fd(std::move(f)) {}
@@ -123,7 +125,11 @@ class LocalSink final : public Sink {
 
   // Starts the thread that keeps a zero-filled spare segment ready.
   void StartPreparer() {
-    if (opts_.preallocate) preparer_ = std::thread([this] { PrepareLoop(); });
+    if (opts_.preallocate)
+      preparer_ = std::thread([this] {
+        SetThreadName("strata-prealloc");
+        PrepareLoop();
+      });
   }
 
   // Scans and repairs the directory; see local_sink.h. Runs before the sink
@@ -434,8 +440,15 @@ Status LocalSink::ReopenLastLocked() {
 }
 
 Result<uint64_t> LocalSink::Append(const OpRecord& rec) {
-  // Encode and checksum outside the lock so concurrent appenders overlap.
-  std::string frame;
+  // Encode and checksum outside the lock so concurrent appenders overlap,
+  // into a buffer each thread keeps. A fresh buffer per record landed on
+  // memory never touched before (the memtable keeps what the previous
+  // record's allocations left behind), and its page faults made encoding an
+  // 8 KiB record take 31 us (docs/performance.md). A buffer grown past
+  // kKeptFrameBytes is given back.
+  thread_local std::string frame;
+  if (frame.capacity() > kKeptFrameBytes) std::string().swap(frame);
+  frame.clear();
   EncodeOpRecord(rec, &frame);
   if (frame.size() > kOpRecordHeaderBytes + kOpRecordMaxBodyBytes) {
     return Status::TooBig("op record of " + std::to_string(frame.size()) +
