@@ -53,6 +53,8 @@ struct ApiContext {
   std::function<nlohmann::json()> sink_stats;
   // The proxy's counters; null when there is none.
   std::function<nlohmann::json()> proxy_stats;
+  // FUSE requests per opcode (fs/fuse_stats.h as JSON); null without a mount.
+  std::function<nlohmann::json()> fuse_stats;
   // Called after a branch name starts naming a branch (FUSE drops a cached
   // negative entry).
   std::function<void(const std::string&)> branch_created;

@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "api/api_request.h"
+#include "api/status_metrics.h"
 #include "catalog/fork_spec.h"
 #include "common/clock.h"
 
@@ -132,6 +133,8 @@ Result<ApiResult> Api::GetStatus(const Params&, const json& body) {
   if (ctx_.store_stats) result["cache"].update(ctx_.store_stats());
   result["walsink"] = ctx_.sink_stats ? ctx_.sink_stats() : json(nullptr);
   result["proxy_stats"] = ctx_.proxy_stats ? ctx_.proxy_stats() : json(nullptr);
+  result["fuse"] = ctx_.fuse_stats ? ctx_.fuse_stats() : json(nullptr);
+  result["cpu"] = CpuJson(ReadProcessCpu());
   result["history_default_seconds"] = ctx_.branches->default_history();
   result["gc"] = GcStateJson();
   return Ok(result);

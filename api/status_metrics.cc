@@ -63,7 +63,49 @@ void AddGcMetrics(Metrics* metrics, const ApiContext& ctx) {
   });
 }
 
+double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+// FUSE requests per opcode from the `fuse` object of the status (see
+// FuseStatsJson in daemon/daemon.cc) and CPU time per thread role.
+void AddFuseAndCpuMetrics(Metrics* metrics, const ApiContext& ctx) {
+  metrics->AddCounter("strata_fuse_requests_total", "FUSE requests answered, per opcode");
+  metrics->AddCounter("strata_fuse_errors_total", "FUSE requests answered with an errno");
+  metrics->AddCounter("strata_fuse_bytes_total", "Bytes moved by FUSE READ and WRITE requests");
+  metrics->AddCounter("strata_process_cpu_seconds_total", "CPU time of the daemon, user + system");
+  metrics->AddGauge("strata_thread_cpu_seconds",
+                    "CPU time of the daemon's live threads, by thread name (role)");
+  metrics->AddCollector([ctx](Metrics& m) {
+    const ProcessCpu cpu = ReadProcessCpu();
+    m.SetTotal("strata_process_cpu_seconds_total", {}, Seconds(cpu.total_ns));
+    for (const auto& [name, ns] : cpu.by_thread_ns) {
+      m.Set("strata_thread_cpu_seconds", {{"thread", name}}, Seconds(ns));
+    }
+    if (!ctx.fuse_stats) return;
+    const json fuse = ctx.fuse_stats();
+    std::vector<double> bounds;  // declared here: the bounds are the FUSE layer's
+    for (const json& us : fuse.at("bounds_us")) bounds.push_back(us.get<double>() / 1e6);
+    m.AddHistogram("strata_fuse_request_seconds",
+                   "Daemon time per FUSE request, from the callback to its reply", bounds);
+    for (const auto& [op, s] : fuse.at("ops").items()) {
+      const MetricLabels l = {{"op", op}};
+      m.SetTotal("strata_fuse_requests_total", l, s.at("count").get<double>());
+      m.SetTotal("strata_fuse_errors_total", l, s.at("errors").get<double>());
+      m.SetTotal("strata_fuse_bytes_total", l, s.at("bytes").get<double>());
+      auto buckets = s.at("buckets").get<std::vector<uint64_t>>();
+      buckets.pop_back();  // the open bucket is the histogram's implicit +Inf
+      m.SetHistogram("strata_fuse_request_seconds", l, buckets, s.at("sum_us").get<double>() / 1e6,
+                     s.at("count").get<uint64_t>());
+    }
+  });
+}
+
 }  // namespace
+
+json CpuJson(const ProcessCpu& cpu) {
+  json threads = json::object();
+  for (const auto& [name, ns] : cpu.by_thread_ns) threads[name] = Seconds(ns);
+  return {{"total_seconds", Seconds(cpu.total_ns)}, {"threads", threads}};
+}
 
 void AddStatusMetrics(Metrics* metrics, const ApiContext& ctx) {
   metrics->AddGauge("strata_branches", "Branches in the catalog");
@@ -108,6 +150,7 @@ void AddStatusMetrics(Metrics* metrics, const ApiContext& ctx) {
     }
   });
   AddGcMetrics(metrics, ctx);
+  AddFuseAndCpuMetrics(metrics, ctx);
 }
 
 }  // namespace strata

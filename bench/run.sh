@@ -9,6 +9,8 @@
 #   - pgbench -i -s $BENCH_SCALE             (seconds)
 #   - read-write TPS, pgbench -c 8 -j 2 -T $BENCH_SECONDS, median of $BENCH_RUNS
 #   - select-only TPS (-S), same
+#   - strata: the daemon's FUSE requests (by opcode) and CPU time (by
+#     thread) per transaction over those runs, from `strata status`
 #   - strata only: branch-creation latency over $BENCH_CREATES creates, on a
 #     scale-1 and a scale-$BENCH_BIG_SCALE database with its server running:
 #     the daemon's elapsed_us (--json) and the wall clock around each CLI call.
@@ -51,10 +53,12 @@ run_side() {
   pgb_init "$port" "$BENCH_SCALE"
   R[$side.init]=$(awk -v ms=$(($(now_ms) - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
   psql_q "$port" "CHECKPOINT"
-  tps_runs "$side" read-write "$port" -c 8 -j 2
+  probed_runs "$side" read-write "$port" -c 8 -j 2
   rw=("${TPS_RUNS[@]}")
-  tps_runs "$side" select-only "$port" -S -c 8 -j 2
+  R[$side.rw_line]=$PER_TXN_LINE
+  probed_runs "$side" select-only "$port" -S -c 8 -j 2
   ro=("${TPS_RUNS[@]}")
+  R[$side.ro_line]=$PER_TXN_LINE
   R[$side.rw]=$(printf "%s\n" "${rw[@]}" | median | xargs printf "%.1f")
   R[$side.ro]=$(printf "%s\n" "${ro[@]}" | median | xargs printf "%.1f")
   R[$side.rw_all]="${rw[*]}"
@@ -123,6 +127,10 @@ printf '%-34s | %12s | %12s | %13s\n' "select-only TPS (median)" "${R[native.ro]
 echo
 echo "  read-write runs:  native ${R[native.rw_all]} | strata ${R[strata.rw_all]}"
 echo "  select-only runs: native ${R[native.ro_all]} | strata ${R[strata.ro_all]}"
+echo
+echo "strata daemon per transaction (FUSE requests by opcode; CPU microseconds by thread):"
+echo "  read-write:  ${R[strata.rw_line]}"
+echo "  select-only: ${R[strata.ro_line]}"
 echo
 printf '%-34s | %12s | %12s | %12s | %12s\n' "branch create, $BENCH_CREATES times (ms)" "daemon p50" "daemon p99" "CLI wall p50" "CLI wall p99"
 printf '%-34s | %12s | %12s | %12s | %12s\n' "scale 1 (server running)" "${R[small.d_med]}" "${R[small.d_p99]}" "${R[small.w_med]}" "${R[small.w_p99]}"

@@ -9,17 +9,55 @@ p99() { LC_ALL=C sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "n/a"; e
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", b / a }'; }
 # tps_of LOG: the TPS figure of a pgbench log.
 tps_of() { awk '/^tps = / { print $3; exit }' "$1"; }
+# txns_of LOG: the transactions a pgbench run processed.
+txns_of() { awk -F': ' '/^number of transactions actually processed/ { print $2 + 0; exit }' "$1"; }
+# status_probe FILE [MOUNT]: the daemon's status (its FUSE request counters
+# and CPU time) now, for per_txn.
+status_probe() { strata status --mount "${2:-$MNT}" --json | jres >"$1"; }
+# per_txn BEFORE AFTER TXNS: what the daemon did per transaction between two
+# status_probe files. Sets PER_TXN_LINE: FUSE requests and daemon CPU
+# microseconds (all threads) per transaction, each with its busiest opcodes
+# and thread names.
+per_txn() {
+  PER_TXN_LINE=$(jq -rn --slurpfile a "$1" --slurpfile b "$2" --argjson n "$3" '
+    $a[0] as $x | $b[0] as $y |
+    def per(v): (v * 100 / $n | round) / 100;
+    ($y.fuse.requests - $x.fuse.requests) as $req |
+    (($y.cpu.total_seconds - $x.cpu.total_seconds) * 1e6 / $n) as $cpu |
+    ([$y.fuse.ops | to_entries[] | {k: .key, v: (.value.count - ($x.fuse.ops[.key].count // 0))}
+      | select(.v > 0)] | sort_by(-.v) | .[0:6] | map("\(.k) \(per(.v))") | join(", ")) as $ops |
+    ([$y.cpu.threads | to_entries[] | {k: .key, v: (.value - ($x.cpu.threads[.key] // 0))}
+      | select(.v > 0)] | sort_by(-.v) | .[0:4] | map("\(.k) \(.v * 1e6 / $n | round)") | join(", ")) as $thr |
+    "requests/txn \(per($req)) (\($ops)); daemon CPU us/txn \($cpu | round) (\($thr))"')
+}
+
 # tps_runs SIDE KIND PORT PGBENCH_ARGS...: $BENCH_RUNS pgbench runs of
 # $BENCH_SECONDS s each (logs in $LOG_DIR/SIDE-KIND-N.log); the TPS of each
-# run goes to the array TPS_RUNS. Needs tests/integration/lib.sh.
+# run goes to the array TPS_RUNS, the transactions of all runs to TPS_TXNS.
+# Needs tests/integration/lib.sh.
 tps_runs() {
   local side=$1 kind=$2 port=$3 i f
   shift 3
   TPS_RUNS=()
+  TPS_TXNS=0
   for ((i = 1; i <= BENCH_RUNS; i++)); do
     f=$LOG_DIR/$side-$kind-$i.log
     pgb "$port" "$@" -T "$BENCH_SECONDS" >"$f" 2>&1 || { cat "$f"; fail "pgbench $kind on $side"; }
     TPS_RUNS+=("$(tps_of "$f")")
+    TPS_TXNS=$((TPS_TXNS + $(txns_of "$f")))
     log "[$side] $kind run $i: ${TPS_RUNS[-1]} tps"
   done
+}
+# probed_runs SIDE KIND PORT PGBENCH_ARGS...: tps_runs; unless SIDE is
+# "native", also per_txn over those runs, from the daemon on $MNT
+# (PER_TXN_LINE is "n/a" on native). Needs tests/integration/lib.sh.
+probed_runs() {
+  local side=$1 kind=$2
+  PER_TXN_LINE=n/a
+  [[ $side == native ]] || status_probe "$ROOT/probe-a.json"
+  tps_runs "$@"
+  [[ $side == native ]] && return 0
+  status_probe "$ROOT/probe-b.json"
+  per_txn "$ROOT/probe-a.json" "$ROOT/probe-b.json" "$TPS_TXNS"
+  log "[$side] $kind: $PER_TXN_LINE"
 }

@@ -13,7 +13,8 @@
 #   - commit latency: pgbench -c 1, one single-row INSERT per transaction,
 #     $BENCH_LAT_SECONDS s, every transaction logged: median and p99;
 #   - read-write TPS: pgbench -c 8 -j 2 -T $BENCH_SECONDS, median of
-#     $BENCH_RUNS runs.
+#     $BENCH_RUNS runs, with the daemon's FUSE requests and CPU time per
+#     transaction (strata sides).
 #
 # Environment: BENCH_SECONDS (30), BENCH_RUNS (3), BENCH_LAT_SECONDS (15),
 # BENCH_SCALE (10), STRATA_TMPDIR (/var/tmp), STRATA_BIN (build/strata).
@@ -58,8 +59,9 @@ measure() {
   R[$side.lat_med]=$(median <<<"$lat" | xargs printf "%.3f")
   R[$side.lat_p99]=$(p99 <<<"$lat" | xargs printf "%.3f")
   log "[$side] commit latency over ${R[$side.lat_n]} commits: median ${R[$side.lat_med]} ms, p99 ${R[$side.lat_p99]} ms"
-  tps_runs "$side" read-write "$port" -c 8 -j 2
+  probed_runs "$side" read-write "$port" -c 8 -j 2
   rw=("${TPS_RUNS[@]}")
+  R[$side.line]=$PER_TXN_LINE
   R[$side.rw]=$(printf "%s\n" "${rw[@]}" | median | xargs printf "%.1f")
   R[$side.rw_all]=$(printf '%.0f/' "${rw[@]}")
   R[$side.rw_all]=${R[$side.rw_all]%/}
@@ -108,5 +110,8 @@ for side in "${SIDES[@]}"; do
     "${R[$side.lat_p99]}" "${R[$side.rw]}" "${R[$side.rw_all]}" \
     "$(ratio "${R[native.rw]}" "${R[$side.rw]}")x"
 done
+echo
+echo "strata daemon per read-write transaction (FUSE requests by opcode; CPU microseconds by thread):"
+for side in remote local ephemeral; do printf '  %-10s %s\n' "$side:" "${R[$side.line]}"; done
 echo
 echo "walsink after the run: $(jq -c '.walsink | {acks, reconnects, barrier_timeouts, bytes_sent}' <<<"$STATUS" 2>/dev/null || echo n/a)"

@@ -11,6 +11,7 @@
 
 #include "catalog/tree_size.h"
 #include "common/clock.h"
+#include "common/thread_cpu.h"
 
 namespace strata {
 
@@ -44,7 +45,11 @@ Collector::Collector(Catalog* catalog, VersionStore* versions, BranchManager* ma
 Collector::~Collector() { Stop(); }
 
 void Collector::Start() {
-  if (options_.background && !thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  if (options_.background && !thread_.joinable())
+    thread_ = std::thread([this] {
+      SetThreadName("strata-gc");
+      Loop();
+    });
 }
 
 void Collector::Stop() {

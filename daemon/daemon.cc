@@ -170,6 +170,22 @@ nlohmann::json ProxyStatsJson(const ProxyStats& s) {
           {"protocol_errors", s.protocol_errors}};
 }
 
+// Per opcode, for the opcodes that were asked for at least once; the
+// latency buckets are not cumulative, one per bound of bounds_us and a last
+// open one (docs/api.md, `fuse`).
+nlohmann::json FuseStatsJson(const FuseStats& stats) {
+  nlohmann::json ops = nlohmann::json::object();
+  for (size_t i = 0; i < kFuseOpCount; i++) {
+    const FuseOpStats s = stats.Snapshot(static_cast<FuseOp>(i));
+    if (s.count == 0) continue;
+    ops[std::string(FuseOpName(static_cast<FuseOp>(i)))] = {
+        {"count", s.count},          {"errors", s.errors},          {"bytes", s.bytes},
+        {"sum_us", s.sum_ns / 1000}, {"p50_us", s.QuantileUs(0.5)}, {"p99_us", s.QuantileUs(0.99)},
+        {"buckets", s.buckets}};
+  }
+  return {{"requests", stats.TotalRequests()}, {"bounds_us", kFuseLatencyBoundsUs}, {"ops", ops}};
+}
+
 }  // namespace
 
 Result<std::string> ParseStoreMarker(const std::string& data, const std::string& url) {
@@ -452,6 +468,7 @@ Status Daemon::OpenApi() {
     actx.proxy_stats = [p = proxy_.get()] { return ProxyStatsJson(p->Stats()); };
   }
   actx.branch_created = [this](const std::string& name) { fuse_->InvalidateBranch(name); };
+  actx.fuse_stats = [f = fuse_.get()] { return FuseStatsJson(*f->stats()); };
   AddStatusMetrics(metrics_.get(), actx);
   http_ = std::make_unique<HttpServer>([this](const HttpRequest& req) {
     if (Api* a = api_ptr_.load()) return req.path == "/mcp" ? mcp_->Handle(req) : a->Handle(req);

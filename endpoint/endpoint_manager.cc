@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/filename.h"
+#include "common/thread_cpu.h"
 #include "endpoint/fast_recovery.h"
 #include "endpoint/local_sql.h"
 
@@ -310,7 +311,11 @@ void EndpointManager::StartInBackground(const std::string& branch) {
   MutexLock lock(&starter_mu_);
   if (starter_stop_) return;
   starter_queue_.push_back(branch);
-  if (!starter_.joinable()) starter_ = std::thread([this] { StarterLoop(); });
+  if (!starter_.joinable())
+    starter_ = std::thread([this] {
+      SetThreadName("strata-starter");
+      StarterLoop();
+    });
   starter_cv_.Signal();
 }
 

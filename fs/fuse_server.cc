@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/filename.h"
+#include "common/thread_cpu.h"
 #include "layers/key.h"
 
 namespace strata {
@@ -57,11 +58,59 @@ void ControlStat(FuseServer* s, struct stat* st) {
   st->st_size = static_cast<off_t>(s->options().control_socket.size());
 }
 
+// The request being answered on this thread, for ReplyErr and the byte
+// counts of READ and WRITE; a libfuse worker answers one request at a time.
+class OpScope {
+ public:
+  OpScope(FuseStats* stats, FuseOp op) : stats_(stats), op_(op), start_ns_(MonotonicNs()) {
+    NameWorkerThread();
+    current_ = this;
+  }
+  ~OpScope() {
+    current_ = nullptr;
+    stats_->Record(op_, MonotonicNs() - start_ns_, failed_, bytes_);
+  }
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+
+  static OpScope* Current() { return current_; }
+  void Failed() { failed_ = true; }
+  void Bytes(uint64_t n) { bytes_ = n; }
+
+ private:
+  static uint64_t MonotonicNs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
+  }
+  // libfuse makes its workers; they are named on their first request so
+  // that CPU time per thread role (common/thread_cpu.h) can find them.
+  static void NameWorkerThread() {
+    static thread_local bool named = false;
+    if (!named) SetThreadName(kFuseThreadName);
+    named = true;
+  }
+
+  static thread_local OpScope* current_;
+  FuseStats* stats_;
+  FuseOp op_;
+  uint64_t start_ns_;
+  bool failed_ = false;
+  uint64_t bytes_ = 0;
+};
+
+thread_local OpScope* OpScope::current_ = nullptr;
+
+int ReplyErr(fuse_req_t req, int err) {
+  if (err != 0 && OpScope::Current()) OpScope::Current()->Failed();
+  return fuse_reply_err(req, err);
+}
+
 int ReplyStatus(fuse_req_t req, const Status& st) {
   if (st.code() == Code::kCorruption || st.code() == Code::kIO || st.code() == Code::kUnavailable) {
     spdlog::error("I/O error: {}", st.ToString());
   }
-  return fuse_reply_err(req, st.ToErrno());
+  return ReplyErr(req, st.ToErrno());
 }
 
 // A resolved (branch filesystem, inode) for a node id, or an errno.
@@ -93,16 +142,18 @@ void ReplyEntry(fuse_req_t req, uint32_t branch, const InodeAttr& a) {
   if (fuse_reply_entry(req, &e) != 0) s->ForgetNode(e.ino, 1);
 }
 
-// Every callback body runs inside Guard: no exception may reach libfuse.
+// Every callback body runs inside Guard: no exception may reach libfuse,
+// and each request is counted and timed under its opcode (FuseStats).
 template <class F>
-void Guard(fuse_req_t req, F&& body) {
+void Guard(fuse_req_t req, FuseOp op, F&& body) {
+  OpScope scope(Server(req)->stats(), op);
   try {
     body();
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
+    ReplyErr(req, ENOMEM);
   } catch (const std::exception& e) {
     spdlog::error("internal error: {}", e.what());
-    fuse_reply_err(req, EIO);
+    ReplyErr(req, EIO);
   }
 }
 
@@ -119,7 +170,7 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kLookup, [&] {
     FuseServer* s = Server(req);
     if (parent == kRootNode) {
       if (std::strcmp(name, filename::kControlLink) == 0) {
@@ -155,7 +206,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
       return;
     }
     Target t;
-    if (int err = Resolve(req, parent, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, parent, &t)) return (void)ReplyErr(req, err);
     Result<InodeAttr> a = t.fs->Lookup(t.ino, name);
     if (a.status().IsNotFound()) {
       fuse_entry_param e;
@@ -170,17 +221,19 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  OpScope scope(Server(req)->stats(), FuseOp::kForget);
   Server(req)->ForgetNode(ino, nlookup);
   fuse_reply_none(req);
 }
 
 void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  OpScope scope(Server(req)->stats(), FuseOp::kForget);
   for (size_t i = 0; i < count; i++) Server(req)->ForgetNode(forgets[i].ino, forgets[i].nlookup);
   fuse_reply_none(req);
 }
 
 void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kGetattr, [&] {
     FuseServer* s = Server(req);
     struct stat st;
     if (ino == kRootNode) {
@@ -194,7 +247,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
       return;
     }
     Target t;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
     Result<InodeAttr> a = t.fs->GetAttr(t.ino);
     if (!a.ok()) return (void)ReplyStatus(req, a.status());
     FillStat(ino, *a, &st);
@@ -205,10 +258,10 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 int64_t TimespecNs(const timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
 void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
-  Guard(req, [&] {
-    if (ino == kRootNode || ino == kControlNode) return (void)fuse_reply_err(req, EPERM);
+  Guard(req, FuseOp::kSetattr, [&] {
+    if (ino == kRootNode || ino == kControlNode) return (void)ReplyErr(req, EPERM);
     Target t;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
     SetAttrRequest r;
     if (to_set & FUSE_SET_ATTR_MODE) r.mode = attr->st_mode;
     if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
@@ -227,13 +280,13 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 }
 
 void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kReadlink, [&] {
     if (ino == kControlNode) {
       fuse_reply_readlink(req, Server(req)->options().control_socket.c_str());
       return;
     }
     Target t;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
     Result<std::string> target = t.fs->ReadLink(t.ino);
     if (!target.ok()) return (void)ReplyStatus(req, target.status());
     fuse_reply_readlink(req, target->c_str());
@@ -242,12 +295,12 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 
 // Creates a node of any type under a branch directory; the mount root is
 // read-only (branches are made with `strata branch create`).
-void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
-              fuse_file_info* fi) {
-  Guard(req, [&] {
-    if (parent == kRootNode) return (void)fuse_reply_err(req, EPERM);
+void MakeNode(fuse_req_t req, FuseOp op, fuse_ino_t parent, const char* name, mode_t mode,
+              dev_t rdev, fuse_file_info* fi) {
+  Guard(req, op, [&] {
+    if (parent == kRootNode) return (void)ReplyErr(req, EPERM);
     Target t;
-    if (int err = Resolve(req, parent, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, parent, &t)) return (void)ReplyErr(req, err);
     const fuse_ctx* ctx = fuse_req_ctx(req);
     Result<InodeAttr> a = t.fs->MakeNode(t.ino, name, mode, ctx->uid, ctx->gid, rdev);
     if (!a.ok()) return (void)ReplyStatus(req, a.status());
@@ -266,23 +319,23 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 }
 
 void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  MakeNode(req, parent, name, mode, rdev, nullptr);
+  MakeNode(req, FuseOp::kMknod, parent, name, mode, rdev, nullptr);
 }
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  MakeNode(req, parent, name, S_IFDIR | (mode & 07777), 0, nullptr);
+  MakeNode(req, FuseOp::kMkdir, parent, name, S_IFDIR | (mode & 07777), 0, nullptr);
 }
 
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               fuse_file_info* fi) {
-  MakeNode(req, parent, name, S_IFREG | (mode & 07777), 0, fi);
+  MakeNode(req, FuseOp::kCreate, parent, name, S_IFREG | (mode & 07777), 0, fi);
 }
 
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] {
-    if (parent == kRootNode) return (void)fuse_reply_err(req, EPERM);
+  Guard(req, FuseOp::kSymlink, [&] {
+    if (parent == kRootNode) return (void)ReplyErr(req, EPERM);
     Target t;
-    if (int err = Resolve(req, parent, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, parent, &t)) return (void)ReplyErr(req, err);
     const fuse_ctx* ctx = fuse_req_ctx(req);
     Result<InodeAttr> a = t.fs->Symlink(t.ino, name, link, ctx->uid, ctx->gid);
     if (!a.ok()) return (void)ReplyStatus(req, a.status());
@@ -291,12 +344,12 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 }
 
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
-  Guard(req, [&] {
-    if (newparent == kRootNode) return (void)fuse_reply_err(req, EPERM);
+  Guard(req, FuseOp::kLink, [&] {
+    if (newparent == kRootNode) return (void)ReplyErr(req, EPERM);
     Target t, d;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
-    if (int err = Resolve(req, newparent, &d)) return (void)fuse_reply_err(req, err);
-    if (t.fs != d.fs) return (void)fuse_reply_err(req, EXDEV);
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
+    if (int err = Resolve(req, newparent, &d)) return (void)ReplyErr(req, err);
+    if (t.fs != d.fs) return (void)ReplyErr(req, EXDEV);
     Result<InodeAttr> a = t.fs->Link(t.ino, d.ino, newname);
     if (!a.ok()) return (void)ReplyStatus(req, a.status());
     ReplyEntry(req, t.fs->branch(), *a);
@@ -304,42 +357,42 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 }
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] {
-    if (parent == kRootNode) return (void)fuse_reply_err(req, EPERM);
+  Guard(req, FuseOp::kUnlink, [&] {
+    if (parent == kRootNode) return (void)ReplyErr(req, EPERM);
     Target t;
-    if (int err = Resolve(req, parent, &t)) return (void)fuse_reply_err(req, err);
-    fuse_reply_err(req, t.fs->Unlink(t.ino, name).ToErrno());
+    if (int err = Resolve(req, parent, &t)) return (void)ReplyErr(req, err);
+    ReplyErr(req, t.fs->Unlink(t.ino, name).ToErrno());
   });
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] {
-    if (parent == kRootNode) return (void)fuse_reply_err(req, EPERM);
+  Guard(req, FuseOp::kRmdir, [&] {
+    if (parent == kRootNode) return (void)ReplyErr(req, EPERM);
     Target t;
-    if (int err = Resolve(req, parent, &t)) return (void)fuse_reply_err(req, err);
-    fuse_reply_err(req, t.fs->Rmdir(t.ino, name).ToErrno());
+    if (int err = Resolve(req, parent, &t)) return (void)ReplyErr(req, err);
+    ReplyErr(req, t.fs->Rmdir(t.ino, name).ToErrno());
   });
 }
 
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
-  Guard(req, [&] {
-    if (parent == kRootNode || newparent == kRootNode) return (void)fuse_reply_err(req, EPERM);
+  Guard(req, FuseOp::kRename, [&] {
+    if (parent == kRootNode || newparent == kRootNode) return (void)ReplyErr(req, EPERM);
     Target a, b;
-    if (int err = Resolve(req, parent, &a)) return (void)fuse_reply_err(req, err);
-    if (int err = Resolve(req, newparent, &b)) return (void)fuse_reply_err(req, err);
-    if (a.fs != b.fs) return (void)fuse_reply_err(req, EXDEV);
-    fuse_reply_err(req, a.fs->Rename(a.ino, name, b.ino, newname, flags).ToErrno());
+    if (int err = Resolve(req, parent, &a)) return (void)ReplyErr(req, err);
+    if (int err = Resolve(req, newparent, &b)) return (void)ReplyErr(req, err);
+    if (a.fs != b.fs) return (void)ReplyErr(req, EXDEV);
+    ReplyErr(req, a.fs->Rename(a.ino, name, b.ino, newname, flags).ToErrno());
   });
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kOpen, [&] {
     Target t;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
     Result<InodeAttr> a = t.fs->GetAttr(t.ino);
     if (!a.ok()) return (void)ReplyStatus(req, a.status());
-    if (a->IsDir()) return (void)fuse_reply_err(req, EISDIR);
+    if (a->IsDir()) return (void)ReplyErr(req, EISDIR);
     // Only strata writes a branch, so the kernel's cached pages stay valid.
     fi->keep_cache = 1;
     fi->fh = static_cast<uint64_t>(fi->flags);
@@ -348,21 +401,22 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kRead, [&] {
     Target t;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
     std::vector<char> buf(size);
     Result<size_t> n = t.fs->Read(t.ino, static_cast<uint64_t>(off), size, buf.data());
     if (!n.ok()) return (void)ReplyStatus(req, n.status());
+    OpScope::Current()->Bytes(*n);
     fuse_reply_buf(req, buf.data(), *n);
   });
 }
 
 void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              fuse_file_info* fi) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kWrite, [&] {
     Target t;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
     Result<size_t> n = t.fs->Write(t.ino, static_cast<uint64_t>(off), buf, size);
     if (!n.ok()) return (void)ReplyStatus(req, n.status());
     // O_SYNC/O_DSYNC: the write is a barrier (docs/design.md invariant 4).
@@ -370,21 +424,37 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
       Status st = t.fs->Sync();
       if (!st.ok()) return (void)ReplyStatus(req, st);
     }
+    OpScope::Current()->Bytes(*n);
     fuse_reply_write(req, *n);
   });
 }
 
-void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+  OpScope scope(Server(req)->stats(), FuseOp::kFlush);
+  ReplyErr(req, 0);
+}
 
-void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+  OpScope scope(Server(req)->stats(), FuseOp::kRelease);
+  ReplyErr(req, 0);
+}
+
+// FSYNC and FSYNCDIR: both are a barrier of the inode's branch.
+void SyncNode(fuse_req_t req, FuseOp op, fuse_ino_t ino) {
+  Guard(req, op, [&] {
+    if (ino == kRootNode) return (void)ReplyErr(req, 0);
+    Target t;
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
+    ReplyErr(req, t.fs->Sync().ToErrno());
+  });
+}
 
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  Guard(req, [&] {
-    if (ino == kRootNode) return (void)fuse_reply_err(req, 0);
-    Target t;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
-    fuse_reply_err(req, t.fs->Sync().ToErrno());
-  });
+  SyncNode(req, FuseOp::kFsync, ino);
+}
+
+void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  SyncNode(req, FuseOp::kFsyncdir, ino);
 }
 
 struct DirHandle {
@@ -392,7 +462,7 @@ struct DirHandle {
 };
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kOpendir, [&] {
     auto h = std::make_unique<DirHandle>();
     h->entries.push_back({".", ino, S_IFDIR});
     h->entries.push_back({"..", kRootNode, S_IFDIR});
@@ -403,7 +473,7 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       }
     } else {
       Target t;
-      if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
+      if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
       Result<std::vector<DirEntry>> list = t.fs->ReadDir(t.ino);
       if (!list.ok()) return (void)ReplyStatus(req, list.status());
       for (DirEntry& e : *list) h->entries.push_back(std::move(e));
@@ -415,7 +485,7 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void OpReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kReaddir, [&] {
     auto* h = reinterpret_cast<DirHandle*>(fi->fh);
     std::vector<char> buf(size);
     size_t used = 0;
@@ -434,14 +504,16 @@ void OpReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_inf
 }
 
 void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  OpScope scope(Server(req)->stats(), FuseOp::kReleasedir);
   delete reinterpret_cast<DirHandle*>(fi->fh);
-  fuse_reply_err(req, 0);
+  ReplyErr(req, 0);
 }
 
 void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  OpScope scope(Server(req)->stats(), FuseOp::kStatfs);
   struct statvfs st;
   if (statvfs(Server(req)->options().statfs_path.c_str(), &st) != 0) {
-    return (void)fuse_reply_err(req, errno);
+    return (void)ReplyErr(req, errno);
   }
   st.f_namemax = 255;
   fuse_reply_statfs(req, &st);
@@ -449,12 +521,12 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
 
 void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                  fuse_file_info*) {
-  Guard(req, [&] {
+  Guard(req, FuseOp::kFallocate, [&] {
     Target t;
-    if (int err = Resolve(req, ino, &t)) return (void)fuse_reply_err(req, err);
-    fuse_reply_err(req, t.fs->Fallocate(t.ino, mode, static_cast<uint64_t>(offset),
-                                        static_cast<uint64_t>(length))
-                            .ToErrno());
+    if (int err = Resolve(req, ino, &t)) return (void)ReplyErr(req, err);
+    ReplyErr(req, t.fs->Fallocate(t.ino, mode, static_cast<uint64_t>(offset),
+                                  static_cast<uint64_t>(length))
+                      .ToErrno());
   });
 }
 
@@ -484,7 +556,7 @@ fuse_lowlevel_ops MakeOps() {
   ops.opendir = OpOpendir;
   ops.readdir = OpReaddir;
   ops.releasedir = OpReleasedir;
-  ops.fsyncdir = OpFsync;
+  ops.fsyncdir = OpFsyncdir;
   ops.statfs = OpStatfs;
   ops.create = OpCreate;
   ops.fallocate = OpFallocate;

@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "common/thread_annotations.h"
 #include "fs/branch_fs.h"
+#include "fs/fuse_stats.h"
 #include "layers/version_store.h"
 
 struct fuse_session;
@@ -77,6 +78,8 @@ class FuseServer {
   std::shared_ptr<BranchFs> FsForName(const std::string& name) EXCLUDES(fs_mu_);
   Catalog* catalog() const { return catalog_; }
   const FuseOptions& options() const { return options_; }
+  // The requests answered so far, per opcode (counted by the callbacks).
+  FuseStats* stats() { return &stats_; }
 
  private:
   // Set at construction.
@@ -114,6 +117,8 @@ class FuseServer {
 
   Mutex fs_mu_;
   std::unordered_map<uint32_t, std::shared_ptr<FsSlot>> fs_ GUARDED_BY(fs_mu_);
+
+  FuseStats stats_;  // atomics: no lock
 };
 
 }  // namespace strata

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/clock.h"
+#include "common/thread_cpu.h"
 #include "layers/inode.h"
 #include "layers/key.h"
 
@@ -200,7 +201,11 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   for (uint32_t b : branches) Find(b)->last_token = tail;
   spdlog::info("recovered {} branches; replayed {} op-log records", branches.size(), replayed);
   // Only now: replay fills memtables without the locks a flush takes.
-  if (options_.background_flush) flusher_ = std::thread([this] { FlusherLoop(); });
+  if (options_.background_flush)
+    flusher_ = std::thread([this] {
+      SetThreadName("strata-flush");
+      FlusherLoop();
+    });
   return Status::OK();
 }
 

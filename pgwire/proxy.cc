@@ -14,6 +14,7 @@
 
 #include "common/fd_util.h"
 #include "common/net.h"
+#include "common/thread_cpu.h"
 #include "pgwire/pg_wire.h"
 #include "pgwire/proxy_internal.h"
 
@@ -124,7 +125,10 @@ void Proxy::Accept(int raw_fd) {
   auto c = std::make_unique<Conn>(next_conn_id_++, std::move(fd), peer);
   Conn* raw = c.get();
   conns_.emplace(raw->id, std::move(c));
-  raw->thread = std::thread([this, raw] { Serve(raw); });
+  raw->thread = std::thread([this, raw] {
+    SetThreadName("strata-proxy");
+    Serve(raw);
+  });
 }
 
 void Proxy::EndConn(Conn* c) {

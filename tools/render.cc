@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -276,6 +277,45 @@ std::string BranchTable(const nlohmann::json& st) {
 
 }  // namespace
 
+// "N requests; write 812 (p50 25 us, p99 1000 us), ...": the four busiest
+// opcodes, or "-" without a mount's counters.
+std::string FuseLine(const nlohmann::json& st) {
+  const nlohmann::json* fuse = Field(st, "fuse");
+  if (!fuse || !fuse->is_object()) return "-";
+  std::vector<std::pair<uint64_t, std::string>> ops;
+  if (const nlohmann::json* o = Field(*fuse, "ops"); o && o->is_object()) {
+    for (const auto& [name, s] : o->items()) {
+      ops.push_back({s.value("count", uint64_t{0}), name + " " + Cell(s, "count") + " (p50 " +
+                                                        Cell(s, "p50_us") + " us, p99 " +
+                                                        Cell(s, "p99_us") + " us)"});
+    }
+  }
+  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string line = Cell(*fuse, "requests") + " requests";
+  for (size_t i = 0; i < ops.size() && i < 4; i++) line += (i ? ", " : "; ") + ops[i].second;
+  return line;
+}
+
+// "12.3 s; strata-fuse 8.1 s, strata-flush 450 ms, ...": the process's CPU
+// time and its five busiest thread names.
+std::string CpuLine(const nlohmann::json& st) {
+  const nlohmann::json* cpu = Field(st, "cpu");
+  if (!cpu || !cpu->is_object()) return "-";
+  auto secs = [](double s) { return FormatElapsedMs(static_cast<int64_t>(s * 1000)); };
+  std::vector<std::pair<double, std::string>> threads;
+  if (const nlohmann::json* t = Field(*cpu, "threads"); t && t->is_object()) {
+    for (const auto& [name, s] : t->items()) {
+      if (s.is_number()) threads.push_back({s.get<double>(), name});
+    }
+  }
+  std::sort(threads.begin(), threads.end(), std::greater<>());
+  std::string line = secs(cpu->value("total_seconds", 0.0));
+  for (size_t i = 0; i < threads.size() && i < 5; i++) {
+    line += (i ? ", " : "; ") + threads[i].second + " " + secs(threads[i].first);
+  }
+  return line;
+}
+
 std::string RenderStatus(const nlohmann::json& st) {
   std::string segments = Cell(st, "oplog_segments");
   std::vector<std::pair<std::string, std::string>> kv = {
@@ -297,6 +337,8 @@ std::string RenderStatus(const nlohmann::json& st) {
   };
   if (const nlohmann::json* cache = Field(st, "cache")) AddCacheLines(*cache, &kv);
   kv.push_back({"walsink", WalsinkLine(st)});
+  kv.push_back({"fuse", FuseLine(st)});
+  kv.push_back({"cpu", CpuLine(st)});
   const nlohmann::json* gc = Field(st, "gc");
   kv.push_back({"gc", gc ? GcSummary(*gc) : "-"});
   if (gc) kv.push_back({"last gc", LastGcPass(*gc)});

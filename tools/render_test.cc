@@ -231,6 +231,8 @@ TEST(RenderTest, Status) {
             "credentials:  3\n"
             "endpoints:    1 running\n"
             "walsink:      10.0.0.5:7000, connected, 4.0 KiB unacknowledged, 1 reconnects\n"
+            "fuse:         -\n"
+            "cpu:          -\n"
             "gc:           -\n"
             "\n"
             "NAME  PARENT  FORK_SEQ  SEQ  TIER    ACKED_SEQ  DURABLE_SEQ  LAG  MEMTABLE  LAYERS  "
@@ -257,6 +259,32 @@ TEST(RenderTest, Status) {
   st["walsink"] = nullptr;
   EXPECT_NE(RenderStatus(st).find("walsink:      none (op log on this machine only)\n"),
             std::string::npos);
+}
+
+TEST(RenderTest, StatusFuseAndCpu) {
+  json st = SampleStatus();
+  auto op = [](int count, int p50, int p99) {
+    return json{{"count", count}, {"errors", 0}, {"p50_us", p50}, {"p99_us", p99}};
+  };
+  st["fuse"] = {{"requests", 1500},
+                {"ops",
+                 {{"write", op(700, 25, 1000)},
+                  {"fsync", op(300, 250, 2500)},
+                  {"getattr", op(400, 5, 10)},
+                  {"lookup", op(60, 5, 25)},
+                  {"read", op(40, 10, 50)}}}};
+  st["cpu"] = {{"total_seconds", 12.34},
+               {"threads", {{"strata-fuse", 8.1}, {"strata-flush", 0.45}, {"postgres", 0.0}}}};
+  const std::string out = RenderStatus(st);
+  EXPECT_NE(out.find("fuse:         1500 requests; write 700 (p50 25 us, p99 1000 us), getattr 400 "
+                     "(p50 5 us, p99 10 us), fsync 300 (p50 250 us, p99 2500 us), lookup 60 (p50 5 "
+                     "us, p99 25 us)\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(
+      out.find("cpu:          12.3 s; strata-fuse 8.1 s, strata-flush 450 ms, postgres 0 ms\n"),
+      std::string::npos)
+      << out;
 }
 
 TEST(RenderTest, StatusHistoryAndGc) {

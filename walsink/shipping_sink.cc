@@ -12,6 +12,7 @@
 
 #include "common/coding.h"
 #include "common/fd_util.h"
+#include "common/thread_cpu.h"
 #include "walsink/sink_protocol.h"
 
 namespace strata {
@@ -100,7 +101,10 @@ void ShippingSink::StartShipping() {
   MutexLock l(&mu_);
   if (started_ || stop_) return;
   started_ = true;
-  shipper_ = std::thread([this] { ShipLoop(); });
+  shipper_ = std::thread([this] {
+    SetThreadName("strata-ship");
+    ShipLoop();
+  });
 }
 
 Result<uint64_t> ShippingSink::Append(const OpRecord& rec) {
@@ -251,7 +255,10 @@ Status ShippingSink::Connect(UniqueFd* fd) {
   if (!stats_.last_error.empty()) spdlog::info("{}: connected again", Peer());
   stats_.last_error.clear();
   const uint64_t gen = generation_;
-  ack_reader_ = std::thread([this, fd = fd->get(), gen] { AckLoop(fd, gen); });
+  ack_reader_ = std::thread([this, fd = fd->get(), gen] {
+    SetThreadName("strata-acks");
+    AckLoop(fd, gen);
+  });
   return Status::OK();
 }
 

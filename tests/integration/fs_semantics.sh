@@ -162,4 +162,32 @@ check "a write to the parent after the fork is invisible in the child"
 echo "late parent write" >>"$P/f2"
 [[ $(cat "$C/f2") == new ]] || fail "child sees a parent write made after the fork"
 ok "isolated"
+
+check "strata status counts FUSE requests per opcode and the daemon's CPU by thread"
+fuse_count() { strata status --json | jres | jq -r --arg op "$1" '.fuse.ops[$op].count // 0'; }
+writes=$(fuse_count write)
+fsyncs=$(fuse_count fsync)
+renames=$(fuse_count rename)
+errors=$(strata status --json | jres | jq -r '.fuse.ops.lookup.errors // 0')
+dd if=/dev/urandom of="$C/counted" bs=8192 count=4 conv=fsync status=none
+mv "$C/counted" "$C/counted2"
+ls "$C/no-such-file" >/dev/null 2>&1 && fail "ls of a missing file succeeded"
+[[ $(fuse_count write) -gt $writes ]] || fail "WRITE count did not grow ($writes)"
+[[ $(fuse_count fsync) -gt $fsyncs ]] || fail "FSYNC count did not grow ($fsyncs)"
+[[ $(fuse_count rename) -eq $((renames + 1)) ]] || fail "RENAME count: $(fuse_count rename), expected $((renames + 1))"
+# A missing name is a negative entry, not an error; a failed rmdir is one.
+rmdir "$C/dir" 2>/dev/null && fail "rmdir of a non-empty dir succeeded"
+[[ $(strata status --json | jres | jq -r '.fuse.ops.rmdir.errors') -ge 1 ]] || fail "the failed RMDIR is not counted as an error"
+[[ $(strata status --json | jres | jq -r '.fuse.ops.lookup.errors // 0') -eq $errors ]] || fail "a negative LOOKUP counted as an error"
+STATUS=$(strata status --json | jres)
+jq -e '.fuse.ops.write.bytes >= 32768 and .fuse.ops.write.p50_us > 0 and (.fuse.ops.write.buckets | length) == (.fuse.bounds_us | length) + 1' <<<"$STATUS" >/dev/null ||
+  fail "write counters: $(jq -c .fuse.ops.write <<<"$STATUS")"
+jq -e '.cpu.total_seconds > 0 and .cpu.threads["strata-fuse"] > 0' <<<"$STATUS" >/dev/null ||
+  fail "cpu: $(jq -c .cpu <<<"$STATUS")"
+strata status | grep -q '^fuse: .* requests; ' || fail "strata status has no fuse line"
+METRICS=$(api GET /metrics)
+grep -q '^strata_fuse_requests_total{op="write"} ' <<<"$METRICS" || fail "no strata_fuse_requests_total in /metrics"
+grep -q '^strata_fuse_request_seconds_bucket{op="fsync",le="+Inf"} ' <<<"$METRICS" || fail "no FSYNC latency histogram in /metrics"
+grep -q '^strata_thread_cpu_seconds{thread="strata-fuse"} ' <<<"$METRICS" || fail "no strata-fuse CPU in /metrics"
+ok "fuse and cpu counters"
 umount_daemon
