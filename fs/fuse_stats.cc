@@ -36,7 +36,6 @@ uint64_t FuseOpStats::QuantileUs(double q) const {
 
 void FuseStats::Record(FuseOp op, uint64_t ns, bool failed, uint64_t bytes) {
   Slot& s = slots_[static_cast<size_t>(op)];
-  s.count.fetch_add(1, std::memory_order_relaxed);
   if (failed) s.errors.fetch_add(1, std::memory_order_relaxed);
   if (bytes) s.bytes.fetch_add(bytes, std::memory_order_relaxed);
   s.sum_ns.fetch_add(ns, std::memory_order_relaxed);
@@ -46,19 +45,21 @@ void FuseStats::Record(FuseOp op, uint64_t ns, bool failed, uint64_t bytes) {
 FuseOpStats FuseStats::Snapshot(FuseOp op) const {
   const Slot& s = slots_[static_cast<size_t>(op)];
   FuseOpStats out;
-  out.count = s.count.load(std::memory_order_relaxed);
   out.errors = s.errors.load(std::memory_order_relaxed);
   out.bytes = s.bytes.load(std::memory_order_relaxed);
   out.sum_ns = s.sum_ns.load(std::memory_order_relaxed);
   for (size_t i = 0; i < kFuseLatencyBuckets; i++) {
     out.buckets[i] = s.buckets[i].load(std::memory_order_relaxed);
+    out.count += out.buckets[i];  // so that count and buckets always agree
   }
   return out;
 }
 
 uint64_t FuseStats::TotalRequests() const {
   uint64_t n = 0;
-  for (const Slot& s : slots_) n += s.count.load(std::memory_order_relaxed);
+  for (const Slot& s : slots_) {
+    for (const auto& b : s.buckets) n += b.load(std::memory_order_relaxed);
+  }
   return n;
 }
 

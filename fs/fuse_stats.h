@@ -9,8 +9,9 @@
 // many requests cost), so CPU is reported per thread role instead
 // (common/thread_cpu.h).
 //
-// Thread-safety: every method may be called from any thread; a snapshot is
-// consistent per counter, not across counters.
+// Thread-safety: every method may be called from any thread. A snapshot's
+// count is the sum of its buckets; errors, bytes and the latency sum are
+// read apart from them and may include a request or two more or less.
 #pragma once
 
 #include <array>
@@ -77,8 +78,7 @@ class FuseStats {
   uint64_t TotalRequests() const;
 
  private:
-  struct Slot {
-    std::atomic<uint64_t> count{0};
+  struct Slot {  // a request's count is its latency bucket's
     std::atomic<uint64_t> errors{0};
     std::atomic<uint64_t> bytes{0};
     std::atomic<uint64_t> sum_ns{0};
