@@ -46,10 +46,7 @@ Collector::~Collector() { Stop(); }
 
 void Collector::Start() {
   if (options_.background && !thread_.joinable())
-    thread_ = std::thread([this] {
-      SetThreadName("strata-gc");
-      Loop();
-    });
+    thread_ = NamedThread("strata-gc", [this] { Loop(); });
 }
 
 void Collector::Stop() {

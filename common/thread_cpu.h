@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <thread>
+#include <utility>
 
 namespace strata {
 
@@ -21,6 +23,15 @@ inline constexpr char kFuseThreadName[] = "strata-fuse";
 
 // Names the calling thread (cut to 15 bytes); failures are ignored.
 void SetThreadName(const std::string& name);
+
+// A thread that names itself `name`, then runs `fn`.
+template <class F>
+std::thread NamedThread(std::string name, F&& fn) {
+  return std::thread([name = std::move(name), fn = std::forward<F>(fn)]() mutable {
+    SetThreadName(name);
+    fn();
+  });
+}
 
 struct ProcessCpu {
   uint64_t total_ns = 0;  // user + system of the whole process, exited threads included

@@ -28,12 +28,12 @@ TEST(ThreadCpuTest, SumsLiveThreadsByName) {
   std::atomic<bool> stop{false};
   std::atomic<int> ready{0};
   auto worker = [&] {
-    SetThreadName("cpu-test-workers");  // 16 bytes
     Burn(50);
     ready++;
     while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   };
-  std::thread a(worker), b(worker);
+  std::thread a = NamedThread("cpu-test-workers", worker);  // 16 bytes
+  std::thread b = NamedThread("cpu-test-workers", worker);
   while (ready < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const ProcessCpu cpu = ReadProcessCpu();
   stop = true;

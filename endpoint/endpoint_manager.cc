@@ -311,11 +311,7 @@ void EndpointManager::StartInBackground(const std::string& branch) {
   MutexLock lock(&starter_mu_);
   if (starter_stop_) return;
   starter_queue_.push_back(branch);
-  if (!starter_.joinable())
-    starter_ = std::thread([this] {
-      SetThreadName("strata-starter");
-      StarterLoop();
-    });
+  if (!starter_.joinable()) starter_ = NamedThread("strata-starter", [this] { StarterLoop(); });
   starter_cv_.Signal();
 }
 

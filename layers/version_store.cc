@@ -201,11 +201,7 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   for (uint32_t b : branches) Find(b)->last_token = tail;
   spdlog::info("recovered {} branches; replayed {} op-log records", branches.size(), replayed);
   // Only now: replay fills memtables without the locks a flush takes.
-  if (options_.background_flush)
-    flusher_ = std::thread([this] {
-      SetThreadName("strata-flush");
-      FlusherLoop();
-    });
+  if (options_.background_flush) flusher_ = NamedThread("strata-flush", [this] { FlusherLoop(); });
   return Status::OK();
 }
 

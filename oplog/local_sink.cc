@@ -31,11 +31,11 @@ namespace {
 constexpr std::string_view kSegmentSuffix = ".log";
 constexpr size_t kSegmentDigits = 20;
 
-// Closes the fd when the last user lets go: a syncer in flight keeps the old
-// segment open across a rotation.
 constexpr uint64_t kWritebackKickBytes = 1 << 20;
 constexpr size_t kKeptFrameBytes = 4 << 20;  // see Append
 
+// Closes the fd when the last user lets go: a syncer in flight keeps the old
+// segment open across a rotation.
 struct SegmentFile {
   explicit SegmentFile(UniqueFd f) : fd(std::move(f)) {}
   const UniqueFd fd;
@@ -125,11 +125,7 @@ class LocalSink final : public Sink {
 
   // Starts the thread that keeps a zero-filled spare segment ready.
   void StartPreparer() {
-    if (opts_.preallocate)
-      preparer_ = std::thread([this] {
-        SetThreadName("strata-prealloc");
-        PrepareLoop();
-      });
+    if (opts_.preallocate) preparer_ = NamedThread("strata-prealloc", [this] { PrepareLoop(); });
   }
 
   // Scans and repairs the directory; see local_sink.h. Runs before the sink

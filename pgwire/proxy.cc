@@ -125,10 +125,7 @@ void Proxy::Accept(int raw_fd) {
   auto c = std::make_unique<Conn>(next_conn_id_++, std::move(fd), peer);
   Conn* raw = c.get();
   conns_.emplace(raw->id, std::move(c));
-  raw->thread = std::thread([this, raw] {
-    SetThreadName("strata-proxy");
-    Serve(raw);
-  });
+  raw->thread = NamedThread("strata-proxy", [this, raw] { Serve(raw); });
 }
 
 void Proxy::EndConn(Conn* c) {

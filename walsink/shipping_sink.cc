@@ -101,10 +101,7 @@ void ShippingSink::StartShipping() {
   MutexLock l(&mu_);
   if (started_ || stop_) return;
   started_ = true;
-  shipper_ = std::thread([this] {
-    SetThreadName("strata-ship");
-    ShipLoop();
-  });
+  shipper_ = NamedThread("strata-ship", [this] { ShipLoop(); });
 }
 
 Result<uint64_t> ShippingSink::Append(const OpRecord& rec) {
@@ -255,10 +252,7 @@ Status ShippingSink::Connect(UniqueFd* fd) {
   if (!stats_.last_error.empty()) spdlog::info("{}: connected again", Peer());
   stats_.last_error.clear();
   const uint64_t gen = generation_;
-  ack_reader_ = std::thread([this, fd = fd->get(), gen] {
-    SetThreadName("strata-acks");
-    AckLoop(fd, gen);
-  });
+  ack_reader_ = NamedThread("strata-acks", [this, fd = fd->get(), gen] { AckLoop(fd, gen); });
   return Status::OK();
 }
 
