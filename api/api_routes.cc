@@ -121,6 +121,7 @@ Result<ApiResult> Api::GetStatus(const Params&, const json& body) {
                  {"index_bytes", ctx_.versions->index()->ApproximateBytes()},
                  {"oplog_bytes", sink.bytes_on_disk},
                  {"oplog_segments", sink.segments},
+                 {"oplog_appended_bytes", sink.appended_bytes},
                  {"oplog_syncs", sink.syncs},
                  {"oplog_sync_waits", sink.sync_waits},
                  {"cache",

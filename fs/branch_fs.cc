@@ -29,6 +29,16 @@ KeyPut PutAttr(const InodeAttr& a) { return {AttrKey(a.ino), false, EncodeInodeA
 // Marks an inode that lost its last name: Purge deletes it once it is closed.
 KeyPut PutOrphan(uint64_t ino) { return {OrphanKey(ino), false, ""}; }
 
+// One page's put, its key left for the caller. A page of zeros is stored as
+// a tombstone, which reads back as zeros (a hole), so the op log, the
+// memtable and the layers carry a key instead of 8 KiB. PostgreSQL writes
+// runs of them: every new 16 MiB WAL segment is zero-filled and fsynced.
+KeyPut PagePut(std::string_view page) {
+  static const char kZeros[kPageSize] = {};
+  if (std::memcmp(page.data(), kZeros, kPageSize) == 0) return {"", true, ""};
+  return {"", false, std::string(page)};
+}
+
 uint64_t BlocksFor(uint64_t size) { return (size + kPageSize - 1) / kPageSize; }
 
 }  // namespace
@@ -481,27 +491,34 @@ Result<size_t> BranchFs::Read(uint64_t ino, uint64_t offset, size_t size, char* 
 
 Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
   if (size == 0) return size_t{0};
+  // One put per page touched. Whole pages are copied before the branch's
+  // lock is taken, so a write to another file (the WAL's, at a commit) does
+  // not wait behind the copying of a megabyte of writeback; keys need the
+  // data id, and partial pages what is there, so both are made under it.
+  std::vector<KeyPut> puts;
+  puts.reserve(size / kPageSize + 3);
+  for (size_t done = 0; done < size;) {
+    const size_t take = std::min<size_t>(size - done, kPageSize - (offset + done) % kPageSize);
+    puts.push_back(take == kPageSize ? PagePut({data + done, kPageSize}) : KeyPut{});
+    done += take;
+  }
   MutexLock lock(&mu_);
   const LineageRef lin = CurrentLineage();
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status::IsDir("write to a directory");
-  std::vector<KeyPut> puts;
-  puts.reserve(size / kPageSize + 3);
   size_t done = 0;
-  while (done < size) {
+  for (KeyPut& p : puts) {
     const uint64_t pos = offset + done;
     const uint64_t block = pos / kPageSize;
     const size_t in_page = pos % kPageSize;
     const size_t take = std::min<size_t>(size - done, kPageSize - in_page);
-    std::string page;
-    if (take == kPageSize) {
-      page.assign(data + done, kPageSize);
-    } else {
+    if (take < kPageSize) {
       // A partial page: read-modify-write into a full page.
-      STRATA_ASSIGN_OR_RETURN(page, ReadPage(lin, a.data_id, block));
+      STRATA_ASSIGN_OR_RETURN(std::string page, ReadPage(lin, a.data_id, block));
       std::memcpy(page.data() + in_page, data + done, take);
+      p = PagePut(page);
     }
-    puts.push_back({PageKey(a.data_id, block), false, std::move(page)});
+    p.key = PageKey(a.data_id, block);
     done += take;
   }
   if (offset + size > a.size) {

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "fs/branch_fs.h"
 #include "fs/branch_fs_test_util.h"
+#include "layers/key.h"
 
 namespace strata {
 namespace {
@@ -150,6 +152,30 @@ TEST_P(FsData, ChildWritesDoNotLeakIntoTheParent) {
   Restart();
   EXPECT_EQ(ReadAll("kid", f.ino), kid);
   EXPECT_EQ(ReadAll("main", f.ino), parent);
+}
+
+// A page of zeros is stored as a tombstone, which reads as a hole: also in
+// a child over its parent's data, and when partial writes zero a page.
+TEST_P(FsData, PagesOfZerosAreStoredAsHoles) {
+  ASSERT_OK_AND_ASSIGN(InodeAttr f, Create("main", Root(), "wal"));
+  const std::string old = Bytes(8192 * 3, 5);
+  WriteStr("main", f.ino, 0, old);
+  ASSERT_OK(env.manager()->CreateBranch("kid", "main", 0, 0));
+  WriteStr("kid", f.ino, 8192, std::string(8192 * 2, '\0'));
+  WriteStr("kid", f.ino, 0, std::string(100, '\0'));  // page 0 still holds data
+  WriteStr("kid", f.ino, 100, std::string(8192 - 100, '\0'));
+  Restart();
+  EXPECT_EQ(ReadAll("kid", f.ino), std::string(8192 * 3, '\0'));
+  EXPECT_EQ(ReadAll("main", f.ino), old);
+  ASSERT_OK_AND_ASSIGN(InodeAttr a, Fs("kid").GetAttr(f.ino));
+  for (uint64_t block = 0; block < 3; block++) {
+    ASSERT_OK_AND_ASSIGN(std::optional<std::string> kid,
+                         env.vs()->Get(env.LineageOf("kid"), PageKey(a.data_id, block)));
+    EXPECT_FALSE(kid.has_value()) << "page " << block << " was stored as data";
+    ASSERT_OK_AND_ASSIGN(std::optional<std::string> parent,
+                         env.vs()->Get(env.LineageOf("main"), PageKey(a.data_id, block)));
+    EXPECT_EQ(parent, old.substr(block * 8192, 8192));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, FsData, STRATA_FS_MODES, testing::ModeName);
