@@ -50,6 +50,11 @@ Status SendAll(int fd, std::string_view data, const std::string& what);
 // "host:port" of the peer of a connected TCP socket, or "unknown peer".
 std::string PeerName(int fd);
 
+// Ignores SIGPIPE for the whole process unless the program handles it.
+// OpenSSL writes to its socket with write(2), so a TLS peer that went away
+// would otherwise kill the process. Idempotent.
+void IgnoreSigpipe();
+
 // How a long-lived TCP connection is tuned. Keepalive probes an idle
 // connection: a dead peer (a lost machine sends no RST) is noticed after
 // idle + interval * probes seconds. A zero field leaves that option alone.

@@ -1,13 +1,13 @@
 #include "objstore/s3_http.h"
 
 #include <curl/curl.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "common/net.h"
 #include "common/text.h"
 
 namespace strata {
@@ -20,13 +20,7 @@ namespace {
 // would kill the process: SIGPIPE is ignored unless the program handles it.
 CURLcode GlobalInit() {
   static const CURLcode rc = [] {
-    struct sigaction old {};
-    if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
-      struct sigaction ignore {};
-      ignore.sa_handler = SIG_IGN;
-      sigemptyset(&ignore.sa_mask);
-      sigaction(SIGPIPE, &ignore, nullptr);
-    }
+    IgnoreSigpipe();
     return curl_global_init(CURL_GLOBAL_DEFAULT);
   }();
   return rc;

@@ -1,0 +1,59 @@
+// A connected byte stream with deadlines: a plain socket (PlainStream), or
+// TLS over one (common/tls.h). The proxy and the walsink speak their
+// protocols through it, so that encryption is a choice made once, at accept
+// or connect.
+//
+// Contract: one thread at a time uses a stream (a TLS connection cannot read
+// and write from two threads at once); the stream does not own its socket,
+// which must outlive it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace strata {
+
+using StreamDeadline = std::chrono::steady_clock::time_point;
+inline constexpr StreamDeadline kNoStreamDeadline = StreamDeadline::max();
+
+class ByteStream {
+ public:
+  virtual ~ByteStream() = default;
+
+  virtual int fd() const = 0;
+  // Up to n (> 0) bytes, waiting for the first until `deadline`. 0 when the
+  // peer closed the stream; kUnavailable when the deadline passed; kIO on a
+  // connection error.
+  virtual Result<size_t> ReadSome(char* buf, size_t n, StreamDeadline deadline) = 0;
+  // All of `data`, or kUnavailable at the deadline, or kIO. Never SIGPIPE.
+  virtual Status WriteAll(std::string_view data, StreamDeadline deadline) = 0;
+};
+
+// Reads exactly n bytes by `deadline`: kNotFound if the peer closed before
+// the first byte, kIO if it closed in the middle, otherwise as ReadSome.
+// `what` names the peer in messages.
+Status ReadExactly(ByteStream* s, char* buf, size_t n, StreamDeadline deadline,
+                   const std::string& what);
+
+// A plain TCP (or unix) socket.
+class PlainStream : public ByteStream {
+ public:
+  explicit PlainStream(int fd) : fd_(fd) {}
+  int fd() const override { return fd_; }
+  Result<size_t> ReadSome(char* buf, size_t n, StreamDeadline deadline) override;
+  Status WriteAll(std::string_view data, StreamDeadline deadline) override;
+
+ private:
+  const int fd_;
+};
+
+// Waits until fd is readable (POLLIN) or writable (POLLOUT) or `deadline`
+// passes (kUnavailable). A hang-up or error counts as ready: the next call on
+// the socket reports it.
+Status WaitFd(int fd, short events, StreamDeadline deadline);
+
+}  // namespace strata
