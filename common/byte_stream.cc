@@ -44,29 +44,40 @@ Status ReadExactly(ByteStream* s, char* buf, size_t n, StreamDeadline deadline,
   return Status::OK();
 }
 
-Result<size_t> PlainStream::ReadSome(char* buf, size_t n, StreamDeadline deadline) {
+Result<size_t> ByteStream::ReadSome(char* buf, size_t n, StreamDeadline deadline) {
   for (;;) {
-    const ssize_t r = recv(fd_, buf, n, MSG_DONTWAIT);
-    if (r >= 0) return static_cast<size_t>(r);
-    if (errno == ECONNRESET) return size_t{0};
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return Status::FromErrno(errno, "recv");
-    STRATA_RETURN_IF_ERROR(WaitFd(fd_, POLLIN, deadline));
+    STRATA_ASSIGN_OR_RETURN(Step step, TryRead(buf, n));
+    if (step.n > 0 || step.closed) return step.n;
+    STRATA_RETURN_IF_ERROR(WaitFd(fd(), step.wait, deadline));
   }
 }
 
-Status PlainStream::WriteAll(std::string_view data, StreamDeadline deadline) {
+Status ByteStream::WriteAll(std::string_view data, StreamDeadline deadline) {
   while (!data.empty()) {
-    const ssize_t w = send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w > 0) {
-      data.remove_prefix(static_cast<size_t>(w));
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return Status::FromErrno(errno, "send");
-    STRATA_RETURN_IF_ERROR(WaitFd(fd_, POLLOUT, deadline));
+    STRATA_ASSIGN_OR_RETURN(Step step, TryWrite(data));
+    data.remove_prefix(step.n);
+    if (step.n == 0) STRATA_RETURN_IF_ERROR(WaitFd(fd(), step.wait, deadline));
   }
   return Status::OK();
+}
+
+Result<ByteStream::Step> PlainStream::TryRead(char* buf, size_t n) {
+  for (;;) {
+    const ssize_t r = recv(fd_, buf, n, MSG_DONTWAIT);
+    if (r > 0) return Step{static_cast<size_t>(r), false, 0};
+    if (r == 0 || errno == ECONNRESET) return Step{0, true, 0};
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Step{0, false, POLLIN};
+    if (errno != EINTR) return Status::FromErrno(errno, "recv");
+  }
+}
+
+Result<ByteStream::Step> PlainStream::TryWrite(std::string_view data) {
+  for (;;) {
+    const ssize_t w = send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w >= 0) return Step{static_cast<size_t>(w), false, w == 0 ? short{POLLOUT} : short{0}};
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Step{0, false, POLLOUT};
+    if (errno != EINTR) return Status::FromErrno(errno, "send");
+  }
 }
 
 }  // namespace strata

@@ -25,12 +25,27 @@ class ByteStream {
   virtual ~ByteStream() = default;
 
   virtual int fd() const = 0;
+
+  // One non-blocking step, for loops that poll the socket themselves (the
+  // proxy's relay): bytes moved, or the peer closed (reads only), or what to
+  // poll the socket for before trying again. kIO on a connection error.
+  struct Step {
+    size_t n = 0;
+    bool closed = false;
+    short wait = 0;  // POLLIN or POLLOUT when nothing moved
+  };
+  virtual Result<Step> TryRead(char* buf, size_t n) = 0;
+  virtual Result<Step> TryWrite(std::string_view data) = 0;
+  // Bytes the stream holds already (decrypted TLS records), which poll(2)
+  // on its socket does not see.
+  virtual size_t Pending() const { return 0; }
+
   // Up to n (> 0) bytes, waiting for the first until `deadline`. 0 when the
   // peer closed the stream; kUnavailable when the deadline passed; kIO on a
   // connection error.
-  virtual Result<size_t> ReadSome(char* buf, size_t n, StreamDeadline deadline) = 0;
+  Result<size_t> ReadSome(char* buf, size_t n, StreamDeadline deadline);
   // All of `data`, or kUnavailable at the deadline, or kIO. Never SIGPIPE.
-  virtual Status WriteAll(std::string_view data, StreamDeadline deadline) = 0;
+  Status WriteAll(std::string_view data, StreamDeadline deadline);
 };
 
 // Reads exactly n bytes by `deadline`: kNotFound if the peer closed before
@@ -44,8 +59,8 @@ class PlainStream : public ByteStream {
  public:
   explicit PlainStream(int fd) : fd_(fd) {}
   int fd() const override { return fd_; }
-  Result<size_t> ReadSome(char* buf, size_t n, StreamDeadline deadline) override;
-  Status WriteAll(std::string_view data, StreamDeadline deadline) override;
+  Result<Step> TryRead(char* buf, size_t n) override;
+  Result<Step> TryWrite(std::string_view data) override;
 
  private:
   const int fd_;

@@ -35,6 +35,14 @@ inline std::string ControlSocket(const std::string& cache_dir) {
   return cache_dir + "/control.sock";
 }
 inline std::string ApiToken(const std::string& cache_dir) { return cache_dir + "/api-token"; }
+// The proxy's self-signed TLS certificate and key, made at the first mount
+// that was given none.
+inline std::string ProxyTlsCert(const std::string& cache_dir) {
+  return cache_dir + "/proxy-tls.crt";
+}
+inline std::string ProxyTlsKey(const std::string& cache_dir) {
+  return cache_dir + "/proxy-tls.key";
+}
 inline std::string ExitStatus(const std::string& cache_dir) { return cache_dir + "/exit-status"; }
 inline std::string PgRun(const std::string& cache_dir) { return cache_dir + "/pg"; }
 

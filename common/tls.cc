@@ -217,9 +217,15 @@ Status EnsureSelfSignedCertificate(const std::string& cert_file, const std::stri
                              [&](FILE* f) { return PEM_write_X509(f, cert.get()); });
 }
 
-TlsStream::~TlsStream() {
+// No SSL_shutdown here: by now the owner may have closed the socket, and
+// its number may belong to another connection.
+TlsStream::~TlsStream() { SSL_free(ssl_); }
+
+void TlsStream::Shutdown() {
+  if (failed_) return;
+  ERR_clear_error();
   SSL_shutdown(ssl_);  // non-blocking socket: sent if it fits, never waited for
-  SSL_free(ssl_);
+  ERR_clear_error();
 }
 
 Result<std::unique_ptr<TlsStream>> TlsStream::Accept(std::shared_ptr<const TlsContext> ctx, int fd,
@@ -278,39 +284,38 @@ Status TlsStream::Handshake(bool server, StreamDeadline deadline) {
   }
 }
 
-Result<size_t> TlsStream::ReadSome(char* buf, size_t n, StreamDeadline deadline) {
-  for (;;) {
-    ERR_clear_error();
-    const int r = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT_MAX)));
-    if (r > 0) return static_cast<size_t>(r);
-    const int err = SSL_get_error(ssl_, r);
-    if (err == SSL_ERROR_ZERO_RETURN) return size_t{0};
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      STRATA_RETURN_IF_ERROR(WaitFd(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline));
-      continue;
-    }
-    if (err == SSL_ERROR_SYSCALL && errno == ECONNRESET) return size_t{0};
-    return Status::IO("TLS read: " + SslErrors());
+// What SSL_get_error says after an SSL_read or SSL_write of rc that moved
+// nothing: wait for the socket, the peer closed, or a failure.
+static Result<ByteStream::Step> NoProgress(SSL* ssl, int rc, const char* what) {
+  const int err = SSL_get_error(ssl, rc);
+  if (err == SSL_ERROR_WANT_READ) return ByteStream::Step{0, false, POLLIN};
+  if (err == SSL_ERROR_WANT_WRITE) return ByteStream::Step{0, false, POLLOUT};
+  if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == ECONNRESET)) {
+    return ByteStream::Step{0, true, 0};
   }
+  return Status::IO(std::string(what) + ": " + SslErrors());
 }
 
-Status TlsStream::WriteAll(std::string_view data, StreamDeadline deadline) {
-  while (!data.empty()) {
-    ERR_clear_error();
-    const int w =
-        SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
-    if (w > 0) {
-      data.remove_prefix(static_cast<size_t>(w));
-      continue;
-    }
-    const int err = SSL_get_error(ssl_, w);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      STRATA_RETURN_IF_ERROR(WaitFd(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline));
-      continue;
-    }
-    return Status::IO("TLS write: " + SslErrors());
-  }
-  return Status::OK();
+Result<ByteStream::Step> TlsStream::TryRead(char* buf, size_t n) {
+  ERR_clear_error();
+  errno = 0;
+  const int r = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT_MAX)));
+  if (r > 0) return Step{static_cast<size_t>(r), false, 0};
+  Result<Step> step = NoProgress(ssl_, r, "TLS read");
+  failed_ = failed_ || !step.ok();
+  return step;
+}
+
+Result<ByteStream::Step> TlsStream::TryWrite(std::string_view data) {
+  ERR_clear_error();
+  errno = 0;
+  const int w =
+      SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
+  if (w > 0) return Step{static_cast<size_t>(w), false, 0};
+  Result<Step> step = NoProgress(ssl_, w, "TLS write");
+  failed_ = failed_ || !step.ok();
+  if (step.ok() && step->closed) return Status::IO("TLS write: the peer closed the connection");
+  return step;
 }
 
 size_t TlsStream::Pending() const { return static_cast<size_t>(SSL_pending(ssl_)); }

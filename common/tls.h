@@ -68,7 +68,10 @@ Status EnsureSelfSignedCertificate(const std::string& cert_file, const std::stri
 // made non-blocking; deadlines bound every call.
 class TlsStream : public ByteStream {
  public:
-  ~TlsStream() override;  // a close_notify if it can go at once, then frees the connection
+  ~TlsStream() override;  // frees the connection without touching the socket
+
+  // Sends a close_notify if it can go at once; the socket must still be open.
+  void Shutdown();
 
   // The server's side of a handshake on `fd`. kUnavailable at the deadline;
   // kInvalid with OpenSSL's reason when the client fails it (not TLS, no
@@ -82,12 +85,10 @@ class TlsStream : public ByteStream {
                                                     StreamDeadline deadline);
 
   int fd() const override { return fd_; }
-  Result<size_t> ReadSome(char* buf, size_t n, StreamDeadline deadline) override;
-  Status WriteAll(std::string_view data, StreamDeadline deadline) override;
+  Result<Step> TryRead(char* buf, size_t n) override;
+  Result<Step> TryWrite(std::string_view data) override;
 
-  // Decrypted bytes waiting inside the connection: poll(2) on the socket
-  // does not see them.
-  size_t Pending() const;
+  size_t Pending() const override;
   // The protocol and cipher agreed, e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384".
   std::string Description() const;
 
@@ -100,6 +101,7 @@ class TlsStream : public ByteStream {
   const std::shared_ptr<const TlsContext> ctx_;
   SSL* const ssl_;
   const int fd_;
+  bool failed_ = false;  // a read or write failed: OpenSSL forbids SSL_shutdown then
 };
 
 }  // namespace strata

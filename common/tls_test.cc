@@ -138,7 +138,7 @@ TEST_F(TlsTest, HandshakeThenDataBothWaysThenACleanClose) {
   char buf[4];
   ASSERT_OK(ReadExactly(client_stream_.get(), buf, 4, In(milliseconds(5000)), "server"));
   EXPECT_EQ(std::string(buf, 4), "pong");
-  client_stream_.reset();  // sends close_notify
+  client_stream_->Shutdown();  // close_notify
   ASSERT_OK_AND_ASSIGN(size_t n, server_stream_->ReadSome(buf, 4, In(milliseconds(5000))));
   EXPECT_EQ(n, 0u);
 }

@@ -160,14 +160,16 @@ nlohmann::json ShippingStatsJson(const ShippingStats& s) {
           {"last_error", s.last_error}};
 }
 
-nlohmann::json ProxyStatsJson(const ProxyStats& s) {
+nlohmann::json ProxyStatsJson(const ProxyStats& s, const nlohmann::json& tls) {
   return {{"accepted", s.accepted},
           {"active", s.active},
           {"sessions", s.sessions},
+          {"tls_sessions", s.tls_sessions},
           {"auth_failures", s.auth_failures},
           {"refused", s.refused},
           {"cancels", s.cancels},
-          {"protocol_errors", s.protocol_errors}};
+          {"protocol_errors", s.protocol_errors},
+          {"tls", tls}};
 }
 
 // Per opcode, for the opcodes that were asked for at least once; the
@@ -425,8 +427,38 @@ Status Daemon::OpenEndpoints() {
                           ParseHostPort(opts_.proxy_addr, /*allow_zero_port=*/true));
   ProxyOptions popts;
   popts.listen = hp;
+  STRATA_ASSIGN_OR_RETURN(popts.tls, OpenProxyTls(hp));
+  popts.require_tls = opts_.proxy_require_tls;
   proxy_ = std::make_unique<Proxy>(popts, access_.get());
   return proxy_->Start();
+}
+
+Result<std::shared_ptr<const TlsContext>> Daemon::OpenProxyTls(const HostPort& listen) {
+  const bool self_signed = opts_.proxy_tls_cert.empty();
+  const std::string cert =
+      self_signed ? filename::ProxyTlsCert(opts_.cache_dir) : opts_.proxy_tls_cert;
+  const std::string key =
+      self_signed ? filename::ProxyTlsKey(opts_.cache_dir) : opts_.proxy_tls_key;
+  if (self_signed) {
+    // Names a client may verify with sslmode=verify-full and sslrootcert=CERT.
+    std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0 && host[0]) names.emplace_back(host);
+    if (listen.host != "0.0.0.0" && listen.host != "::" &&
+        std::find(names.begin(), names.end(), listen.host) == names.end()) {
+      names.push_back(listen.host);
+    }
+    STRATA_RETURN_IF_ERROR(EnsureSelfSignedCertificate(cert, key, names));
+  }
+  Result<std::shared_ptr<const TlsContext>> tls = TlsContext::ForServer(cert, key);
+  if (!tls.ok()) return Status::Invalid("proxy TLS: " + tls.status().message());
+  proxy_tls_json_ = {{"certificate", cert},
+                     {"fingerprint_sha256", (*tls)->fingerprint()},
+                     {"self_signed", self_signed},
+                     {"required", opts_.proxy_require_tls}};
+  spdlog::info("proxy: TLS with {} certificate {} (SHA-256 {})",
+               self_signed ? "self-signed" : "the", cert, (*tls)->fingerprint());
+  return tls;
 }
 
 Status Daemon::OpenApi() {
@@ -465,7 +497,9 @@ Status Daemon::OpenApi() {
   if (proxy_) {
     actx.proxy_address =
         FormatHostPort({ParseHostPort(opts_.proxy_addr, true)->host, proxy_->port()});
-    actx.proxy_stats = [p = proxy_.get()] { return ProxyStatsJson(p->Stats()); };
+    actx.proxy_stats = [p = proxy_.get(), tls = proxy_tls_json_] {
+      return ProxyStatsJson(p->Stats(), tls);
+    };
   }
   actx.branch_created = [this](const std::string& name) { fuse_->InvalidateBranch(name); };
   actx.fuse_stats = [f = fuse_.get()] { return FuseStatsJson(*f->stats()); };

@@ -4,13 +4,16 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/fd_util.h"
+#include "common/net.h"
 #include "common/status.h"
+#include "common/tls.h"
 
 namespace strata {
 
@@ -33,6 +36,10 @@ struct MountOptions {
   // TCP listener (the unix socket CACHE_DIR/control.sock is always there), and
   // the postgres servers the daemon runs. An empty address turns it off.
   std::string proxy_addr = "127.0.0.1:55432";
+  // The proxy's TLS certificate and key (PEM); both empty: a self-signed
+  // pair made once in CACHE_DIR (filename::ProxyTlsCert, ProxyTlsKey).
+  std::string proxy_tls_cert, proxy_tls_key;
+  bool proxy_require_tls = false;  // refuse sessions that do not start TLS
   std::string api_addr = "127.0.0.1:55433";
   std::string api_token_file;    // default: CACHE_DIR/api-token, made at the first mount
   int64_t idle_timeout_s = 300;  // a server without clients this long is suspended
@@ -117,8 +124,11 @@ class Daemon {
   Status OpenVersions();   // the catalog and the version store, recovered
   Status OpenBranches();   // the branch manager, the FUSE server, the collector
   Status OpenEndpoints();  // the endpoints, credentials, fleet and the proxy
-  Status OpenApi();        // the API's context and its listeners
-  Status Mount();          // signals, the mount, the control socket, the reaper
+  // The proxy's TLS context from the given files or a self-signed pair;
+  // sets proxy_tls_json_.
+  Result<std::shared_ptr<const TlsContext>> OpenProxyTls(const HostPort& listen);
+  Status OpenApi();  // the API's context and its listeners
+  Status Mount();    // signals, the mount, the control socket, the reaper
 
   MountOptions opts_;  // sink_dir and log_file filled in
   // The time of the endpoints (idle timeouts), the reaper (TTLs), credentials
@@ -141,6 +151,7 @@ class Daemon {
   std::unique_ptr<Credentials> credentials_;
   std::unique_ptr<Fleet> fleet_;
   std::unique_ptr<BranchAccess> access_;
+  nlohmann::json proxy_tls_json_;  // status: the proxy's certificate (OpenProxyTls)
   std::unique_ptr<Proxy> proxy_;
   std::unique_ptr<ApiContext> api_context_;
   // Requests may arrive as soon as the TCP listener is up, before the Api

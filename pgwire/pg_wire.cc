@@ -1,52 +1,12 @@
 #include "pgwire/pg_wire.h"
 
-#include <poll.h>
-#include <sys/socket.h>
-
-#include <cerrno>
 #include <set>
 
 #include "common/coding.h"
-#include "common/net.h"
 
 namespace strata::pgwire {
 
 namespace {
-
-// Reads exactly n bytes by `deadline`. poll() before every recv bounds the
-// whole read, not each recv: a client dripping one byte at a time still runs
-// out of time.
-Status ReadFullBy(int fd, char* buf, size_t n, SteadyClock::time_point deadline,
-                  const std::string& what) {
-  if (deadline == kNoDeadline) return ReadFull(fd, buf, n, what);
-  size_t done = 0;
-  while (done < n) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())
-            .count();
-    if (left <= 0) return Status::Unavailable("reading from " + what + " timed out");
-    pollfd p{fd, POLLIN, 0};
-    const int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc < 0) return Status::FromErrno(errno, "poll " + what);
-    if (rc == 0) continue;  // the deadline check above ends it
-    // Readable: this recv does not block.
-    Status st = ReadFull(fd, buf + done, 1, what);
-    if (!st.ok()) {
-      if (done == 0) return st;
-      return Status::IO(what + " closed the connection after " + std::to_string(done) + " of " +
-                        std::to_string(n) + " bytes");
-    }
-    done++;
-    // Whatever else is already buffered, without blocking.
-    while (done < n) {
-      const ssize_t r = recv(fd, buf + done, n - done, MSG_DONTWAIT);
-      if (r <= 0) break;  // EAGAIN, EOF or an error: the next round reports the last two
-      done += static_cast<size_t>(r);
-    }
-  }
-  return Status::OK();
-}
 
 // A NUL-terminated string at the front of *in; false if there is no NUL.
 bool TakeCString(std::string_view* in, std::string_view* out) {
@@ -125,20 +85,30 @@ Result<Startup> ParseStartup(std::string_view packet) {
 }
 
 Result<Startup> ReadStartup(int fd, SteadyClock::time_point deadline) {
+  PlainStream s(fd);
+  return ReadStartup(&s, deadline);
+}
+
+Result<Startup> ReadStartup(ByteStream* s, SteadyClock::time_point deadline) {
   char len_buf[4];
-  STRATA_RETURN_IF_ERROR(ReadFullBy(fd, len_buf, 4, deadline, "client"));
+  STRATA_RETURN_IF_ERROR(ReadExactly(s, len_buf, 4, deadline, "client"));
   const uint32_t len = DecodeBig32(len_buf);
   if (len < 8 || len > kMaxStartupLength) {
     return Status::Invalid("invalid startup packet length " + std::to_string(len));
   }
   std::string packet(len - 4, '\0');
-  STRATA_RETURN_IF_ERROR(ReadFullBy(fd, packet.data(), packet.size(), deadline, "client"));
+  STRATA_RETURN_IF_ERROR(ReadExactly(s, packet.data(), packet.size(), deadline, "client"));
   return ParseStartup(packet);
 }
 
 Result<Message> ReadMessage(int fd, size_t max_body, SteadyClock::time_point deadline) {
+  PlainStream s(fd);
+  return ReadMessage(&s, max_body, deadline);
+}
+
+Result<Message> ReadMessage(ByteStream* s, size_t max_body, SteadyClock::time_point deadline) {
   char head[5];
-  STRATA_RETURN_IF_ERROR(ReadFullBy(fd, head, 5, deadline, "peer"));
+  STRATA_RETURN_IF_ERROR(ReadExactly(s, head, 5, deadline, "peer"));
   const uint32_t len = DecodeBig32(head + 1);
   const auto shown = [&] { return "message of type '" + std::string(1, head[0]) + "'"; };
   if (len < 4) {
@@ -151,7 +121,7 @@ Result<Message> ReadMessage(int fd, size_t max_body, SteadyClock::time_point dea
   Message m;
   m.type = head[0];
   m.body.resize(len - 4);
-  Status st = ReadFullBy(fd, m.body.data(), m.body.size(), deadline, "peer");
+  Status st = ReadExactly(s, m.body.data(), m.body.size(), deadline, "peer");
   if (!st.ok()) {
     // The message has begun: an early close is a truncation, not a clean end.
     if (st.code() == Code::kNotFound)
@@ -213,8 +183,11 @@ std::string ErrorResponse(std::string_view severity, std::string_view sqlstate,
 
 std::string AuthenticationOk() { return AuthMessage(kAuthOk, {}); }
 
-std::string AuthenticationSasl() {
-  return AuthMessage(kAuthSasl, std::string_view("SCRAM-SHA-256\0\0", 15));
+std::string AuthenticationSasl(bool offer_plus) {
+  // In order of preference: libpq takes the first it can use.
+  return AuthMessage(kAuthSasl, offer_plus
+                                    ? std::string_view("SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0", 34)
+                                    : std::string_view("SCRAM-SHA-256\0\0", 15));
 }
 
 std::string AuthenticationSaslContinue(std::string_view data) {

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/byte_stream.h"
 #include "common/status.h"
 
 namespace strata::pgwire {
@@ -62,6 +63,9 @@ struct Startup {
 Result<Startup> ParseStartup(std::string_view packet_after_length);
 // Reads one startup-phase packet: the length word must be 8..kMaxStartupLength
 // (kInvalid "invalid startup packet length N" otherwise, and nothing more is read).
+// A client's read that fails is kNotFound when it closed before the first
+// byte, kUnavailable at the deadline, kIO otherwise (common/byte_stream.h).
+Result<Startup> ReadStartup(ByteStream* s, SteadyClock::time_point deadline = kNoDeadline);
 Result<Startup> ReadStartup(int fd, SteadyClock::time_point deadline = kNoDeadline);
 
 // A regular message: type byte, int32 length (itself included), body.
@@ -70,6 +74,8 @@ struct Message {
   std::string body;
 };
 // kInvalid if the length word is below 4 or the body would exceed max_body.
+Result<Message> ReadMessage(ByteStream* s, size_t max_body,
+                            SteadyClock::time_point deadline = kNoDeadline);
 Result<Message> ReadMessage(int fd, size_t max_body,
                             SteadyClock::time_point deadline = kNoDeadline);
 std::string EncodeMessage(char type, std::string_view body);
@@ -85,7 +91,9 @@ std::string ErrorResponse(std::string_view severity, std::string_view sqlstate,
                           std::string_view hint = {});
 std::string AuthenticationOk();
 // AuthenticationSASL offering SCRAM-SHA-256 only (no channel binding).
-std::string AuthenticationSasl();
+// The SASL mechanisms offered: SCRAM-SHA-256, and first SCRAM-SHA-256-PLUS
+// (channel binding) when `offer_plus`.
+std::string AuthenticationSasl(bool offer_plus = false);
 std::string AuthenticationSaslContinue(std::string_view data);
 std::string AuthenticationSaslFinal(std::string_view data);
 // Messages a server sends at session start (the proxy relays them; tests fake them).

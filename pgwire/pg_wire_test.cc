@@ -238,6 +238,8 @@ TEST(PgWireMessage, ParseErrorFieldsStopsAtTruncation) {
 TEST(PgWireAuth, EncodesAuthenticationMessages) {
   EXPECT_EQ(AuthenticationOk(), "R\0\0\0\x08\0\0\0\0"s);
   EXPECT_EQ(AuthenticationSasl(), "R\0\0\0\x17\0\0\0\x0aSCRAM-SHA-256\0\0"s);
+  EXPECT_EQ(AuthenticationSasl(true),
+            "R\0\0\0\x2a\0\0\0\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"s);
   const std::string cont = AuthenticationSaslContinue("r=abc");
   EXPECT_EQ(cont, "R\0\0\0\x0d\0\0\0\x0br=abc"s);
   const std::string fin = AuthenticationSaslFinal("v=x");

@@ -96,7 +96,8 @@ void Proxy::Stop() {
 }
 
 ProxyStats Proxy::Stats() const {
-  return {accepted_, active_, sessions_, auth_failures_, refused_, cancels_, protocol_errors_};
+  return {accepted_, active_,  sessions_,        auth_failures_,
+          refused_,  cancels_, protocol_errors_, tls_sessions_};
 }
 
 void Proxy::Accept(int raw_fd) {
@@ -167,46 +168,69 @@ void Proxy::ForwardCancel(uint32_t pid, uint32_t key) {
   if (!st.ok()) spdlog::warn("proxy: cannot forward a cancel request: {}", st.message());
 }
 
-void Proxy::Relay(int client, int backend) {
-  // One direction: bytes read from `from` not yet written to `to`.
+void Proxy::Relay(ByteStream* client, ByteStream* backend) {
+  // One direction: bytes read from `from` not yet written to `to`, and what
+  // to poll each side for when it last could not go on (TLS may need to
+  // write to read, or read to write).
   struct Pipe {
-    int from, to;
+    ByteStream *from, *to;
     std::vector<char> buf = std::vector<char>(kRelayBuffer);
     size_t start = 0, end = 0;
     bool eof = false;
+    short read_wait = POLLIN, write_wait = POLLOUT;
     bool empty() const { return start == end; }
   };
   Pipe up{client, backend}, down{backend, client};
-  for (int fd : {client, backend}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  for (ByteStream* s : {client, backend}) {
+    fcntl(s->fd(), F_SETFL, fcntl(s->fd(), F_GETFL) | O_NONBLOCK);
+  }
+  // Whether a stream is worth a try without polling: poll(2) said so, or
+  // TLS holds bytes it already decrypted, which poll(2) cannot see.
+  bool ready[2] = {true, true};  // client, backend
+  const auto is_ready = [&](ByteStream* s) { return ready[s == backend] || s->Pending() > 0; };
+  // Moves what it can without waiting; false when the receiver is gone.
+  const auto step = [&](Pipe& p, bool* progress) {
+    bool just_read = false;
+    if (p.empty() && !p.eof && is_ready(p.from)) {
+      Result<ByteStream::Step> r = p.from->TryRead(p.buf.data(), p.buf.size());
+      if (!r.ok() || r->closed) {
+        p.eof = *progress = true;  // the loop's condition looks at it next
+      } else if (r->n > 0) {
+        p.start = 0;
+        p.end = r->n;
+        p.read_wait = POLLIN;
+        just_read = *progress = true;
+        ready[p.from == backend] = r->n == p.buf.size();  // a full buffer: maybe more
+      } else {
+        p.read_wait = r->wait;
+      }
+    }
+    if (!p.empty() && (just_read || is_ready(p.to))) {
+      Result<ByteStream::Step> w =
+          p.to->TryWrite(std::string_view(p.buf.data() + p.start, p.end - p.start));
+      if (!w.ok()) return false;
+      p.start += w->n;
+      *progress = *progress || w->n > 0;
+      p.write_wait = w->n > 0 ? POLLOUT : w->wait;
+    }
+    return true;
+  };
   while (!((up.eof && up.empty()) || (down.eof && down.empty()))) {
-    // An fd with nothing to wait for is left out (-1): its POLLHUP would spin the loop.
-    const auto events = [](const Pipe& in, const Pipe& out) {
-      return static_cast<short>((in.empty() && !in.eof ? POLLIN : 0) | (out.empty() ? 0 : POLLOUT));
+    bool progress = false;
+    if (!step(up, &progress) || !step(down, &progress)) return;
+    if (progress) continue;
+    const auto wants = [](const Pipe& in, const Pipe& out) {
+      return static_cast<short>((in.empty() && !in.eof ? in.read_wait : 0) |
+                                (out.empty() ? 0 : out.write_wait));
     };
-    pollfd p[2] = {{client, events(up, down), 0}, {backend, events(down, up), 0}};
+    pollfd p[2] = {{client->fd(), wants(up, down), 0}, {backend->fd(), wants(down, up), 0}};
+    // An fd with nothing to wait for is left out (-1): its POLLHUP would spin the loop.
     for (pollfd& q : p) q.fd = q.events ? q.fd : -1;
     const int rc = poll(p, 2, up.eof || down.eof ? kFlushTimeoutMs : -1);
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0) return;
-    for (Pipe* pipe : {&up, &down}) {
-      const pollfd& in = pipe->from == client ? p[0] : p[1];
-      if (in.fd >= 0 && (in.events & POLLIN) && in.revents) {
-        const ssize_t n = recv(pipe->from, pipe->buf.data(), pipe->buf.size(), 0);
-        if (n > 0) {
-          pipe->start = 0;
-          pipe->end = static_cast<size_t>(n);
-        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-          pipe->eof = true;
-        }
-      }
-      const pollfd& out = pipe->to == client ? p[0] : p[1];
-      if (!pipe->empty() && out.fd >= 0 && (out.events & POLLOUT) && out.revents) {
-        const ssize_t n =
-            send(pipe->to, pipe->buf.data() + pipe->start, pipe->end - pipe->start, MSG_NOSIGNAL);
-        if (n > 0) pipe->start += static_cast<size_t>(n);
-        if (n < 0 && errno != EAGAIN && errno != EINTR) return;  // the receiver is gone
-      }
-    }
+    ready[0] = p[0].revents != 0;
+    ready[1] = p[1].revents != 0;
   }
 }
 

@@ -1,8 +1,10 @@
 // Proxy: the PostgreSQL endpoint of strata (docs/proxy.md). Clients connect
 // over TCP with dbname=BRANCH or BRANCH.DATABASE and a per-branch credential;
-// the proxy runs the session start itself (no TLS: it answers SSLRequest and
-// GSSENCRequest with 'N'), authenticates the client with SCRAM-SHA-256
-// against the credential's verifier, and only then asks the delegate to open
+// the proxy runs the session start itself (TLS when it has a certificate: it
+// answers SSLRequest with 'S' and a handshake, otherwise 'N'; GSSENCRequest
+// always with 'N'), authenticates the client with SCRAM-SHA-256 (and
+// SCRAM-SHA-256-PLUS, bound to the certificate, over TLS) against the
+// credential's verifier, and only then asks the delegate to open
 // the branch, connects to the branch's postmaster on its unix socket as the
 // credential's role (the server must trust local connections), passes the
 // server's startup messages through unchanged and relays bytes blindly from
@@ -16,7 +18,8 @@
 //    successful Open, when that session ends (also when the server cannot
 //    be reached).
 //  - Every refusal is one ErrorResponse with severity FATAL, then the
-//    connection is closed.
+//    connection is closed. With require_tls, a session started without TLS
+//    is refused (FATAL 28000) before authentication.
 //  - CancelRequests are forwarded to the server of the session whose
 //    BackendKeyData matches, and to nothing else.
 //  - Thread per connection. The delegate is called from those threads,
@@ -38,6 +41,7 @@
 #include "common/net.h"
 #include "common/status.h"
 #include "common/thread_annotations.h"
+#include "common/tls.h"
 #include "pgwire/scram.h"
 
 namespace strata {
@@ -72,6 +76,9 @@ struct ProxyOptions {
   HostPort listen;                 // port 0: any free port
   int startup_timeout_ms = 10000;  // the client must finish startup and authentication within this
   int max_connections = 2000;      // more get FATAL 53300 too_many_connections
+  // The server certificate; null: no TLS (SSLRequest answered 'N').
+  std::shared_ptr<const TlsContext> tls;
+  bool require_tls = false;  // refuse sessions that did not start TLS (needs `tls`)
 };
 
 struct ProxyStats {
@@ -83,7 +90,9 @@ struct ProxyStats {
                                  // server unreachable or refusing, too many connections)
   uint64_t cancels = 0;          // CancelRequests forwarded to a server
   uint64_t protocol_errors = 0;  // malformed or unexpected packets and messages, startup
-                                 // timeouts, clients lost in the middle of a message
+                                 // timeouts, clients lost in the middle of a message,
+                                 // failed TLS handshakes
+  uint64_t tls_sessions = 0;     // of `sessions`, those over TLS
 };
 
 class Proxy {
@@ -108,12 +117,14 @@ class Proxy {
   class SessionStart;                 // proxy_session.cc: one connection up to the relay
   void Accept(int fd) EXCLUDES(mu_);  // on the acceptor's thread
   void Serve(Conn* c) EXCLUDES(mu_);
-  Status Authenticate(Conn* c, int client, const std::string& user,
-                      const Result<ProxyCredential>& found,
+  // `end_point_hash`: the channel binding data of a TLS session (SCRAM-SHA-256-PLUS
+  // is offered), empty without TLS.
+  Status Authenticate(ByteStream* client, const std::string& user,
+                      const Result<ProxyCredential>& found, const std::string& end_point_hash,
                       std::chrono::steady_clock::time_point deadline);
   // Connects to the branch's server and registers the socket in `c`; returns its fd.
   Result<int> ConnectBackend(Conn* c, const std::string& path) EXCLUDES(mu_);
-  void Relay(int client, int backend);
+  void Relay(ByteStream* client, ByteStream* backend);
   void EndConn(Conn* c) EXCLUDES(mu_);  // forgets its cancel keys, closes both sockets; idempotent
   void AddCancelKey(const Conn& c, std::pair<uint32_t, uint32_t> key, const std::string& socket)
       EXCLUDES(mu_);
@@ -146,7 +157,7 @@ class Proxy {
   std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, std::string>> cancel_ GUARDED_BY(mu_);
 
   std::atomic<uint64_t> accepted_{0}, active_{0}, sessions_{0}, auth_failures_{0}, refused_{0},
-      cancels_{0}, protocol_errors_{0};
+      cancels_{0}, protocol_errors_{0}, tls_sessions_{0};
 };
 
 }  // namespace strata

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,8 @@ constexpr size_t kMaxServerStartupMessage = 1 << 20;
 // The branch's server is local and was just opened: a server that does not
 // finish the session start in this time is stuck, and the client is told so.
 constexpr auto kServerStartupTimeout = std::chrono::seconds(60);
+// A client that stops reading its session start's answers is dropped after this.
+constexpr auto kClientSendTimeout = std::chrono::seconds(30);
 
 struct Route {
   std::string branch, database;
@@ -87,7 +90,7 @@ class Proxy::SessionStart {
   SessionStart(Proxy* proxy, Conn* c)
       : proxy_(proxy),
         c_(c),
-        client_(c->client_fd()),
+        client_(std::make_unique<PlainStream>(c->client_fd())),
         deadline_(SteadyClock::now() + std::chrono::milliseconds(proxy->opts_.startup_timeout_ms)) {
   }
 
@@ -97,10 +100,16 @@ class Proxy::SessionStart {
   Status Refuse(std::atomic<uint64_t>* counter, const char* sqlstate, const std::string& message);
   // A client read that failed: a clean close is not worth a line; the rest is refused.
   Status ClientFailed(const Status& st);
-  // The session start: at most one SSLRequest and one GSSENCRequest, each
-  // answered 'N' (no encryption here), then a StartupMessage (into
-  // *startup) or a CancelRequest. A Status when the session ends here.
+  // The session start: at most one SSLRequest (answered 'S' and a TLS
+  // handshake when the proxy has a certificate, else 'N') and one
+  // GSSENCRequest (answered 'N'), then a StartupMessage (into *startup) or a
+  // CancelRequest. A Status when the session ends here.
   std::optional<Status> ReadStartup(pgwire::Startup* startup);
+  // Answers SSLRequest: 'S' and the server's side of the handshake.
+  Status StartTls();
+  Status Send(std::string_view data) {
+    return client_->WriteAll(data, SteadyClock::now() + kClientSendTimeout);
+  }
   // From an authenticated client to the relay's end.
   Status OpenAndRelay(const pgwire::Startup& startup, const Route& route,
                       const ProxyCredential& cred);
@@ -112,7 +121,10 @@ class Proxy::SessionStart {
 
   Proxy* const proxy_;
   Conn* const c_;
-  const int client_;
+  // Plain, or TLS once StartTls succeeded. Dropped before the Conn's
+  // sockets close (OpenAndRelay, and this object's end in Serve).
+  std::unique_ptr<ByteStream> client_;
+  TlsStream* tls_ = nullptr;  // client_ when it is TLS
   const SteadyClock::time_point deadline_;
   std::string who_;  // " (user U, dbname D)" once known, for the log
 };
@@ -131,7 +143,7 @@ void Proxy::Serve(Conn* c) {
 Status Proxy::SessionStart::Refuse(std::atomic<uint64_t>* counter, const char* sqlstate,
                                    const std::string& message) {
   (*counter)++;
-  SendAll(client_, pgwire::ErrorResponse("FATAL", sqlstate, message), c_->peer).PermitUnchecked();
+  Send(pgwire::ErrorResponse("FATAL", sqlstate, message)).PermitUnchecked();
   return Status::Invalid("refused" + who_ + " with FATAL " + sqlstate + ": " + message);
 }
 
@@ -156,7 +168,7 @@ Status Proxy::SessionStart::ClientFailed(const Status& st) {
 std::optional<Status> Proxy::SessionStart::ReadStartup(pgwire::Startup* startup) {
   bool ssl_asked = false, gss_asked = false;
   while (true) {
-    Result<pgwire::Startup> r = pgwire::ReadStartup(client_, deadline_);
+    Result<pgwire::Startup> r = pgwire::ReadStartup(client_.get(), deadline_);
     if (!r.ok()) return ClientFailed(r.status());
     using Kind = pgwire::Startup::Kind;
     if (r->kind == Kind::kCancel) {
@@ -170,8 +182,25 @@ std::optional<Status> Proxy::SessionStart::ReadStartup(pgwire::Startup* startup)
     bool& asked = r->kind == Kind::kSsl ? ssl_asked : gss_asked;
     if (asked) return Refuse(&proxy_->protocol_errors_, "08P01", "duplicate encryption request");
     asked = true;
-    if (Status st = SendAll(client_, "N", c_->peer); !st.ok()) return ClientFailed(st);
+    if (r->kind == Kind::kSsl && proxy_->opts_.tls) {
+      if (Status st = StartTls(); !st.ok()) {
+        proxy_->protocol_errors_++;  // no FATAL: the client expects TLS records now
+        return st;
+      }
+      continue;
+    }
+    if (Status st = Send("N"); !st.ok()) return ClientFailed(st);
   }
+}
+
+Status Proxy::SessionStart::StartTls() {
+  STRATA_RETURN_IF_ERROR(Send("S"));
+  Result<std::unique_ptr<TlsStream>> tls =
+      TlsStream::Accept(proxy_->opts_.tls, c_->client_fd(), deadline_);
+  STRATA_RETURN_IF_ERROR(tls.status());
+  tls_ = tls->get();
+  client_ = std::move(*tls);
+  return Status::OK();
 }
 
 Status Proxy::SessionStart::Run() {
@@ -180,6 +209,11 @@ Status Proxy::SessionStart::Run() {
   const std::string& user = *startup.Param("user");
   const std::string* dbname = startup.Param("database");
   who_ = " (user " + user + ", dbname " + (dbname ? *dbname : "none") + ")";
+  if (proxy_->opts_.require_tls && tls_ == nullptr) {
+    return Refuse(&proxy_->refused_, "28000",
+                  "this server accepts TLS connections only: connect with sslmode=require (or "
+                  "verify-ca, verify-full)");
+  }
   const std::string* replication = startup.Param("replication");
   if (replication != nullptr && !IsFalse(*replication)) {
     return Refuse(&proxy_->refused_, "0A000",
@@ -196,7 +230,8 @@ Status Proxy::SessionStart::Run() {
         Refuse(&proxy_->refused_, "57P03", "cannot look up credentials now; try again").message() +
         " (" + cause + ")");
   }
-  if (Status st = proxy_->Authenticate(c_, client_, user, found, deadline_); !st.ok()) {
+  const std::string binding = tls_ ? proxy_->opts_.tls->end_point_hash() : "";
+  if (Status st = proxy_->Authenticate(client_.get(), user, found, binding, deadline_); !st.ok()) {
     if (st.code() != Code::kPermission) return ClientFailed(st);
     return Refuse(&proxy_->auth_failures_, "28P01",
                   "password authentication failed for user \"" + user + "\"");
@@ -220,8 +255,10 @@ Status Proxy::SessionStart::OpenAndRelay(const pgwire::Startup& startup, const R
   struct AtExit {
     std::function<void()> f;
     ~AtExit() { f(); }
-  } at_exit{[proxy = proxy_, c = c_, release = std::move(opened->release)] {
-    proxy->EndConn(c);
+  } at_exit{[this, release = std::move(opened->release)] {
+    client_.reset();  // before its socket closes
+    tls_ = nullptr;
+    proxy_->EndConn(c_);
     if (release) release();
   }};
   const std::string& socket_path = opened->socket_path;
@@ -232,10 +269,13 @@ Status Proxy::SessionStart::OpenAndRelay(const pgwire::Startup& startup, const R
   }
   STRATA_RETURN_IF_ERROR(PassServerStartup(*backend, startup, route, cred, socket_path));
   proxy_->sessions_++;
-  spdlog::info("proxy: session from {} user {} branch {} database {} role {}", c_->peer,
+  if (tls_) proxy_->tls_sessions_++;
+  spdlog::info("proxy: session from {} user {} branch {} database {} role {}{}", c_->peer,
                ForLog(*startup.Param("user")), route.branch, ForLog(route.database),
-               ForLog(cred.role));
-  proxy_->Relay(client_, *backend);
+               ForLog(cred.role), tls_ ? ", " + tls_->Description() : "");
+  PlainStream server(*backend);
+  proxy_->Relay(client_.get(), &server);
+  if (tls_) tls_->Shutdown();
   return Status::OK();
 }
 
@@ -267,7 +307,7 @@ Status Proxy::SessionStart::PassServerStartup(int backend, const pgwire::Startup
       Result<std::pair<uint32_t, uint32_t>> key = pgwire::ParseBackendKeyData(m->body);
       if (key.ok()) proxy_->AddCancelKey(*c_, *key, socket_path);
     }
-    STRATA_RETURN_IF_ERROR(SendAll(client_, pgwire::EncodeMessage(m->type, m->body), c_->peer));
+    STRATA_RETURN_IF_ERROR(Send(pgwire::EncodeMessage(m->type, m->body)));
     if (m->type == 'E') {
       proxy_->refused_++;
       std::map<char, std::string> f = pgwire::ParseErrorFields(m->body);
@@ -283,12 +323,16 @@ Status Proxy::SessionStart::PassServerStartup(int backend, const pgwire::Startup
   return Status::OK();
 }
 
-Status Proxy::Authenticate(Conn* c, int client, const std::string& user,
-                           const Result<ProxyCredential>& found, SteadyClock::time_point deadline) {
+Status Proxy::Authenticate(ByteStream* client, const std::string& user,
+                           const Result<ProxyCredential>& found, const std::string& end_point_hash,
+                           SteadyClock::time_point deadline) {
   // An unknown user gets the same exchange as a known one, against a
   // verifier no password matches: the client learns nothing from it.
   scram::ServerExchange exchange(found.ok() ? found->verifier : DummyVerifier(user),
-                                 scram::RandomNonce());
+                                 scram::RandomNonce(), end_point_hash);
+  const auto send = [&](const std::string& m) {
+    return client->WriteAll(m, SteadyClock::now() + kClientSendTimeout);
+  };
   const auto read_response = [&]() -> Result<std::string> {
     STRATA_ASSIGN_OR_RETURN(pgwire::Message m,
                             pgwire::ReadMessage(client, kMaxAuthMessage, deadline));
@@ -303,23 +347,28 @@ Status Proxy::Authenticate(Conn* c, int client, const std::string& user,
   const auto violation = [](const Status& st) {
     return st.code() == Code::kNotSupported ? Status::Invalid(st.message()) : st;
   };
-  STRATA_RETURN_IF_ERROR(SendAll(client, pgwire::AuthenticationSasl(), c->peer));
+  const bool offer_plus = !end_point_hash.empty();
+  STRATA_RETURN_IF_ERROR(send(pgwire::AuthenticationSasl(offer_plus)));
   STRATA_ASSIGN_OR_RETURN(const std::string initial_body, read_response());
   STRATA_ASSIGN_OR_RETURN(pgwire::SaslInitial initial,
                           pgwire::ParseSaslInitialResponse(initial_body));
-  if (initial.mechanism != "SCRAM-SHA-256" || !initial.has_data) {
+  const bool plus = offer_plus && initial.mechanism == "SCRAM-SHA-256-PLUS";
+  if ((!plus && initial.mechanism != "SCRAM-SHA-256") || !initial.has_data) {
     return Status::Invalid("invalid SASL mechanism \"" + initial.mechanism + "\" or no data");
+  }
+  // The mechanism and the gs2 header must agree: PLUS binds, the other does not.
+  if (plus != initial.data.starts_with("p=")) {
+    return Status::Invalid(plus ? "SCRAM-SHA-256-PLUS without channel binding data"
+                                : "channel binding data with SCRAM-SHA-256");
   }
   Result<std::string> server_first = exchange.First(initial.data);
   if (!server_first.ok()) return violation(server_first.status());
-  STRATA_RETURN_IF_ERROR(
-      SendAll(client, pgwire::AuthenticationSaslContinue(*server_first), c->peer));
+  STRATA_RETURN_IF_ERROR(send(pgwire::AuthenticationSaslContinue(*server_first)));
   STRATA_ASSIGN_OR_RETURN(const std::string final_body, read_response());
   Result<std::string> server_final = exchange.Final(final_body);
   if (!server_final.ok()) return violation(server_final.status());
   if (!found.ok()) return Status::Permission("unknown user");
-  STRATA_RETURN_IF_ERROR(SendAll(client, pgwire::AuthenticationSaslFinal(*server_final), c->peer));
-  return Status::OK();
+  return send(pgwire::AuthenticationSaslFinal(*server_final));
 }
 
 }  // namespace strata

@@ -17,6 +17,7 @@
 #include "common/fd_util.h"
 #include "common/mutex.h"
 #include "common/temp_dir.h"
+#include "common/tls.h"
 #include "pgwire/pg_wire.h"
 
 namespace strata {
@@ -515,6 +516,105 @@ TEST_F(ProxyTest, NegotiationRequestsAreAnsweredN) {
   garbage.Send(Big32(12) + "\xff\xfe\xfd\xfc" + "junk");
   EXPECT_EQ(garbage.ReadError()['C'], "0A000");  // protocol 65534.64956
   EXPECT_TRUE(garbage.ClosedByPeer());
+}
+
+// A proxy with a self-signed certificate for localhost and 127.0.0.1.
+class TlsProxyTest : public ProxyTest {
+ protected:
+  void SetUp() override {}
+  void StartTls(bool require) {
+    cert_ = dir_.path() + "/proxy.crt";
+    ASSERT_TRUE(
+        EnsureSelfSignedCertificate(cert_, dir_.path() + "/proxy.key", {"localhost", "127.0.0.1"})
+            .ok());
+    ProxyOptions opts;
+    Result<std::shared_ptr<const TlsContext>> tls =
+        TlsContext::ForServer(cert_, dir_.path() + "/proxy.key");
+    ASSERT_TRUE(tls.ok()) << tls.status().ToString();
+    opts.tls = *tls;
+    opts.require_tls = require;
+    StartProxy(opts);
+  }
+  static void ExpectRefused(const PgConn& conn, const std::string& why) {
+    EXPECT_NE(PQstatus(conn.get()), CONNECTION_OK);
+    EXPECT_NE(std::string(PQerrorMessage(conn.get())).find(why), std::string::npos)
+        << PQerrorMessage(conn.get());
+  }
+  // One query through `conn`; its one value.
+  static std::string Query(PGconn* conn, const std::string& q) {
+    PGresult* r = PQexec(conn, q.c_str());
+    std::string v = PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "ERROR";
+    PQclear(r);
+    return v;
+  }
+
+  testing::TempDir dir_;
+  std::string cert_;
+};
+
+TEST_F(TlsProxyTest, EverySslmodeAndChannelBinding) {
+  StartTls(false);
+  const std::vector<std::string> modes = {"sslmode=require",
+                                          "sslmode=verify-full sslrootcert=" + cert_,
+                                          "sslmode=require channel_binding=require"};
+  for (const std::string& extra : modes) {
+    PgConn conn = Connect("alice", "s3cret", "main", extra);
+    ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << extra << ": " << PQerrorMessage(conn.get());
+    EXPECT_EQ(PQsslInUse(conn.get()), 1) << extra;
+    EXPECT_EQ(Query(conn.get(), "select 1"), "select 1") << extra;
+  }
+  EXPECT_EQ(proxy_->Stats().tls_sessions, 3u);
+  // sslmode=prefer (the default) gets TLS too; disable stays plaintext.
+  PgConn prefer = Connect("alice", "s3cret", "main");
+  ASSERT_EQ(PQstatus(prefer.get()), CONNECTION_OK) << PQerrorMessage(prefer.get());
+  EXPECT_EQ(PQsslInUse(prefer.get()), 1);
+  PgConn plain = Connect("alice", "s3cret", "main", "sslmode=disable");
+  ASSERT_EQ(PQstatus(plain.get()), CONNECTION_OK) << PQerrorMessage(plain.get());
+  EXPECT_EQ(PQsslInUse(plain.get()), 0);
+  EXPECT_EQ(Query(plain.get(), "select 2"), "select 2");
+  EXPECT_EQ(proxy_->Stats().tls_sessions, 4u);
+}
+
+TEST_F(TlsProxyTest, AWrongPasswordAndAnotherCertificateAreRefused) {
+  StartTls(false);
+  ExpectRefused(Connect("alice", "guess", "main", "sslmode=require channel_binding=require"),
+                "password authentication failed");
+  const std::string other = dir_.path() + "/other.crt";
+  ASSERT_TRUE(EnsureSelfSignedCertificate(other, dir_.path() + "/other.key", {"localhost"}).ok());
+  ExpectRefused(Connect("alice", "s3cret", "main", "sslmode=verify-full sslrootcert=" + other),
+                "certificate verify failed");
+  EXPECT_EQ(delegate_.opens(), 0);
+}
+
+TEST_F(TlsProxyTest, RequireTlsRefusesPlaintextSessions) {
+  StartTls(true);
+  ExpectRefused(Connect("alice", "s3cret", "main", "sslmode=disable"),
+                "accepts TLS connections only");
+  RawClient raw(proxy_->port());
+  raw.Send(pgwire::EncodeStartup({{"user", "alice"}, {"database", "main"}}));
+  std::map<char, std::string> f = raw.ReadError();
+  EXPECT_EQ(f['S'], "FATAL");
+  EXPECT_EQ(f['C'], "28000");
+  EXPECT_EQ(delegate_.opens(), 0);
+  PgConn tls = Connect("alice", "s3cret", "main", "sslmode=require");
+  ASSERT_EQ(PQstatus(tls.get()), CONNECTION_OK) << PQerrorMessage(tls.get());
+  EXPECT_EQ(Query(tls.get(), "select 3"), "select 3");
+}
+
+TEST_F(TlsProxyTest, LargeMessagesCrossTheTlsRelay) {
+  StartTls(false);
+  PgConn conn = Connect("alice", "s3cret", "main", "sslmode=require");
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  std::string query = "select '";
+  for (size_t i = 0; query.size() < (3 << 20); i++) query.push_back(static_cast<char>('a' + i % 7));
+  query += "'";
+  EXPECT_TRUE(Query(conn.get(), query) == query);
+}
+
+TEST_F(ProxyTest, ChannelBindingNeedsTls) {
+  PgConn conn = Connect("alice", "s3cret", "main", "channel_binding=require");
+  EXPECT_NE(PQstatus(conn.get()), CONNECTION_OK);
+  EXPECT_EQ(delegate_.opens(), 0);
 }
 
 TEST_F(ProxyTest, MalformedStartupPacketsAreRefusedAndTheProxySurvives) {

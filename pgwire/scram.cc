@@ -94,13 +94,24 @@ std::string RandomNonce(size_t n) { return crypto::Base64Encode(crypto::RandomBy
 Result<std::string> ServerExchange::First(std::string_view msg) {
   if (first_done_) return Status::Invalid("SCRAM: client-first-message sent twice");
   first_done_ = true;
-  // gs2-header: "n,," or "y,," (we offer no channel binding); "p=" requires it.
+  // gs2-header: "n" (no binding), "y" (the client could bind but thinks we
+  // cannot), or "p=TYPE" (binding required).
   const std::vector<std::string_view> parts = Split(msg, ',');
   if (parts.size() < 4) return Status::Invalid("SCRAM: malformed client-first-message");
   if (parts[0].starts_with("p=")) {
-    return Status::NotSupported("SCRAM: channel binding is not supported by this server");
+    if (end_point_hash_.empty()) {
+      return Status::NotSupported("SCRAM: channel binding is not supported on this connection");
+    }
+    if (parts[0] != "p=tls-server-end-point") {
+      return Status::NotSupported("SCRAM: unsupported channel binding type \"" +
+                                  std::string(parts[0].substr(2)) + "\"");
+    }
+  } else if (parts[0] == "y" && !end_point_hash_.empty()) {
+    return Status::Invalid(
+        "SCRAM channel binding negotiation error: the client supports channel binding but thinks "
+        "the server does not; this server does");
   }
-  if ((parts[0] != "n" && parts[0] != "y") || !parts[1].empty()) {
+  if ((parts[0] != "n" && parts[0] != "y" && !parts[0].starts_with("p=")) || !parts[1].empty()) {
     return Status::Invalid("SCRAM: malformed gs2 header (authzid is not supported)");
   }
   std::string_view user, nonce;
@@ -137,7 +148,8 @@ Result<std::string> ServerExchange::Final(std::string_view msg) {
   if (parts.size() < 2 || !Attr(parts[0], 'c', &binding) || !Attr(parts[1], 'r', &nonce)) {
     return Status::Invalid("SCRAM: malformed client-final-message");
   }
-  if (binding != crypto::Base64Encode(gs2_header_)) {
+  const std::string cbind_data = gs2_header_.starts_with("p=") ? end_point_hash_ : "";
+  if (binding != crypto::Base64Encode(gs2_header_ + cbind_data)) {
     return Status::Invalid("SCRAM: channel binding differs from the first message");
   }
   if (nonce != nonce_) return Status::Invalid("SCRAM: nonce differs from the first round");

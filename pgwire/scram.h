@@ -3,9 +3,11 @@
 // per-branch credential without ever storing the password.
 //
 // PostgreSQL specifics: the user name in client-first-message is ignored
-// (the startup packet's user counts; libpq sends "n=,"), and channel binding
-// is not offered, so a client may send gs2 header "n,," or "y,," but never
-// "p=...".
+// (the startup packet's user counts; libpq sends "n=,"). Channel binding
+// (SCRAM-SHA-256-PLUS, RFC 5802 section 6) is the tls-server-end-point kind
+// only, and only over TLS: an exchange made with the server certificate's
+// end-point hash accepts gs2 header "p=tls-server-end-point,," and checks
+// the binding data; one made without it refuses "p=".
 #pragma once
 
 #include <string>
@@ -41,11 +43,18 @@ std::string RandomNonce(size_t n = 18);
 // One authentication exchange. First() then Final(); each at most once.
 class ServerExchange {
  public:
-  ServerExchange(Verifier verifier, std::string server_nonce)
-      : v_(std::move(verifier)), server_nonce_(std::move(server_nonce)) {}
+  // `end_point_hash`: the tls-server-end-point data of this connection's
+  // certificate (TlsContext::end_point_hash), empty when there is no TLS or
+  // no binding is offered.
+  ServerExchange(Verifier verifier, std::string server_nonce, std::string end_point_hash = "")
+      : v_(std::move(verifier)),
+        server_nonce_(std::move(server_nonce)),
+        end_point_hash_(std::move(end_point_hash)) {}
 
   // client-first-message -> server-first-message. kInvalid for a malformed
-  // message, kNotSupported if the client requires channel binding.
+  // message, kNotSupported if the client requires a channel binding this
+  // exchange cannot give, kInvalid also for "y" when this exchange offers
+  // binding (the client was told the server has none: a downgrade).
   Result<std::string> First(std::string_view client_first);
   // client-final-message -> server-final-message ("v=..."). kPermission if
   // the proof does not match (a wrong password); kInvalid if malformed or
@@ -55,7 +64,8 @@ class ServerExchange {
  private:
   const Verifier v_;
   const std::string server_nonce_;
-  std::string gs2_header_;         // "n,," or "y,,"
+  const std::string end_point_hash_;
+  std::string gs2_header_;         // "n,,", "y,," or "p=tls-server-end-point,,"
   std::string client_first_bare_;  // "n=...,r=..."
   std::string server_first_;
   std::string nonce_;  // client nonce + server nonce

@@ -91,6 +91,41 @@ TEST(Scram, PostgresClientsSendAnEmptyUserName) {
   EXPECT_EQ(*first, "r=abcsrv,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
 }
 
+// A client's final message for `password`, as RFC 5802 computes it.
+std::string ClientFinal(const std::string& password, const std::string& client_first_bare,
+                        const std::string& server_first, const std::string& without_proof) {
+  const std::string salted = crypto::Pbkdf2Sha256(password, *crypto::Base64Decode(kSaltB64), 4096);
+  const std::string client_key = crypto::HmacSha256(salted, "Client Key");
+  const std::string auth = client_first_bare + "," + server_first + "," + without_proof;
+  std::string proof = crypto::HmacSha256(crypto::Sha256(client_key), auth);
+  for (size_t i = 0; i < proof.size(); i++) proof[i] ^= client_key[i];
+  return without_proof + ",p=" + crypto::Base64Encode(proof);
+}
+
+TEST(Scram, ChannelBindingToTheServerCertificate) {
+  const std::string hash(32, '\x5a'), gs2 = "p=tls-server-end-point,,";
+  const std::string bare = "n=,r=rOprNGfwEbeRWgbNEkqO";
+  const auto run = [&](const std::string& cbind_data) {
+    ServerExchange ex(Pencil(), kServerNonce, hash);
+    Result<std::string> first = ex.First(gs2 + bare);
+    if (!first.ok()) return first.status();
+    const std::string without_proof = "c=" + crypto::Base64Encode(gs2 + cbind_data) +
+                                      ",r=" + std::string(first->substr(2, first->find(',') - 2));
+    return ex.Final(ClientFinal("pencil", bare, *first, without_proof)).status();
+  };
+  EXPECT_TRUE(run(hash).ok()) << run(hash).ToString();
+  EXPECT_EQ(run(std::string(32, '\x5b')).code(), Code::kInvalid);  // another certificate
+
+  ServerExchange plain(Pencil(), kServerNonce);  // no TLS: nothing to bind to
+  EXPECT_EQ(plain.First(gs2 + bare).status().code(), Code::kNotSupported);
+  ServerExchange unique(Pencil(), kServerNonce, hash);
+  EXPECT_EQ(unique.First("p=tls-unique,," + bare).status().code(), Code::kNotSupported);
+  ServerExchange downgraded(Pencil(), kServerNonce, hash);
+  EXPECT_EQ(downgraded.First("y,," + bare).status().code(), Code::kInvalid);
+  ServerExchange not_asked(Pencil(), kServerNonce, hash);  // "n": the client does not bind
+  EXPECT_TRUE(not_asked.First("n,," + bare).ok());
+}
+
 TEST(Scram, VerifierRoundTripsInPostgresFormat) {
   const Verifier v = Pencil();
   const std::string text = EncodeVerifier(v);

@@ -46,6 +46,12 @@ void AddServiceOptions(CLI::App* mount, ServiceFlags& f) {
   mount->add_option("--proxy", f.proxy,
                     "HOST:PORT where clients connect to branches' servers with issued "
                     "credentials (port 0: any free), or off (default 127.0.0.1:55432)");
+  mount->add_option("--proxy-tls-cert", f.proxy_tls_cert,
+                    "The proxy's TLS certificate (PEM, any intermediates after it), with "
+                    "--proxy-tls-key (default: a self-signed one made in CACHE_DIR)");
+  mount->add_option("--proxy-tls-key", f.proxy_tls_key, "The key of --proxy-tls-cert (PEM)");
+  mount->add_flag("--proxy-require-tls", f.proxy_require_tls,
+                  "Refuse proxy sessions that do not start TLS (sslmode=disable, allow)");
   mount->add_option("--api", f.api,
                     "HOST:PORT of the HTTP control API on TCP, with a bearer token (port 0: any "
                     "free), or off; CACHE_DIR/control.sock always serves it "

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/fd_util.h"
@@ -204,11 +205,21 @@ void ReapSoon(pid_t pid) {
   }
 }
 
-// The paths of explicit --api-token-file and --pg-bin made absolute (the
-// daemon runs from "/"), --pg-bin holding postgres and initdb, and an
-// explicit --pg-user existing.
+// The paths of explicit --api-token-file, --proxy-tls-cert/-key and --pg-bin
+// made absolute (the daemon runs from "/"), the TLS files readable, --pg-bin
+// holding postgres and initdb, and an explicit --pg-user existing.
 Status CheckServiceFiles(const ServiceFlags& f, MountOptions* opts) {
   if (f.api_token_file) opts->api_token_file = Absolute(*f.api_token_file);
+  if (f.proxy_tls_cert && f.proxy_tls_key) {
+    opts->proxy_tls_cert = Absolute(*f.proxy_tls_cert);
+    opts->proxy_tls_key = Absolute(*f.proxy_tls_key);
+    for (const auto& [flag, path] : {std::pair{"--proxy-tls-cert", opts->proxy_tls_cert},
+                                     std::pair{"--proxy-tls-key", opts->proxy_tls_key}}) {
+      if (access(path.c_str(), R_OK) != 0) {
+        return Status::FromErrno(errno, std::string(flag) + ": " + path);
+      }
+    }
+  }
   if (f.pg_bin) {
     opts->pg_bin_dir = Absolute(*f.pg_bin);
     for (const char* tool : {"postgres", "initdb"}) {

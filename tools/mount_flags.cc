@@ -72,6 +72,20 @@ Status ApplyServiceFlags(const ServiceFlags& f, LimitParser parse_size, MountOpt
   if (f.api) {
     STRATA_ASSIGN_OR_RETURN(opts->api_addr, Address("--api", *f.api));
   }
+  if (f.proxy_tls_cert.has_value() != f.proxy_tls_key.has_value()) {
+    return Status::Invalid("--proxy-tls-cert and --proxy-tls-key go together");
+  }
+  if (f.proxy_tls_cert) {
+    if (f.proxy_tls_cert->empty() || f.proxy_tls_key->empty()) {
+      return Status::Invalid("--proxy-tls-cert/--proxy-tls-key: empty path");
+    }
+    opts->proxy_tls_cert = *f.proxy_tls_cert;
+    opts->proxy_tls_key = *f.proxy_tls_key;
+  }
+  opts->proxy_require_tls = f.proxy_require_tls;
+  if (f.proxy_require_tls && opts->proxy_addr.empty()) {
+    return Status::Invalid("--proxy-require-tls: the proxy is off");
+  }
   if (!opts->proxy_addr.empty() && opts->proxy_addr == opts->api_addr &&
       ParseHostPort(opts->proxy_addr, true)->port != 0) {
     return Status::Invalid("--proxy and --api cannot both listen on " + opts->proxy_addr);

@@ -18,6 +18,9 @@ namespace strata::cli {
 // Unset flags keep MountOptions' defaults (daemon/daemon.h).
 struct ServiceFlags {
   std::optional<std::string> proxy;           // HOST:PORT (port 0: any) or "off"
+  std::optional<std::string> proxy_tls_cert;  // PEM; with proxy_tls_key
+  std::optional<std::string> proxy_tls_key;   // PEM; with proxy_tls_cert
+  bool proxy_require_tls = false;             // refuse plaintext sessions
   std::optional<std::string> api;             // HOST:PORT (port 0: any) or "off"
   std::optional<std::string> api_token_file;  // default: CACHE_DIR/api-token
   std::optional<std::string> idle_timeout;    // DURATION

@@ -104,6 +104,8 @@ TEST(ApplyServiceFlagsTest, EveryFlag) {
   ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok());
   EXPECT_EQ(opts.proxy_addr, "");
   EXPECT_EQ(opts.api_addr, "[::1]:0");
+  EXPECT_EQ(opts.proxy_tls_cert, "");
+  EXPECT_FALSE(opts.proxy_require_tls);
   EXPECT_EQ(opts.quota_branches, -1);
   EXPECT_EQ(opts.quota_bytes, -1);
 }
@@ -130,6 +132,18 @@ TEST(ApplyServiceFlagsTest, RefusesBadFlagsNamingThem) {
             "--proxy and --api cannot both listen on 127.0.0.1:7000");
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.api = "127.0.0.1:55432"; }),
             "--proxy and --api cannot both listen on 127.0.0.1:55432");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.proxy_tls_cert = "/etc/c.pem"; }),
+            "--proxy-tls-cert and --proxy-tls-key go together");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) {
+              f.proxy_tls_cert = "";
+              f.proxy_tls_key = "/k";
+            }),
+            "--proxy-tls-cert/--proxy-tls-key: empty path");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) {
+              f.proxy = "off";
+              f.proxy_require_tls = true;
+            }),
+            "--proxy-require-tls: the proxy is off");
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.idle_timeout = "5 min"; }).rfind("--idle-timeout: ", 0),
             0u);
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.credential_ttl = "0"; }),

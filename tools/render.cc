@@ -198,6 +198,17 @@ std::string ProxyLine(const nlohmann::json& st) {
   return line;
 }
 
+// "TLS required|offered, CERT (self-signed), SHA-256 FINGERPRINT", or "" without one.
+std::string ProxyTlsLine(const nlohmann::json& st) {
+  const nlohmann::json* p = Field(st, "proxy_stats");
+  const nlohmann::json* tls = p && p->is_object() ? Field(*p, "tls") : nullptr;
+  if (!tls || !tls->is_object()) return "";
+  const bool required = tls->value("required", false);
+  return std::string(required ? "required" : "offered") + ", " + Cell(*tls, "certificate") +
+         (tls->value("self_signed", false) ? " (self-signed)" : "") + ", SHA-256 " +
+         Cell(*tls, "fingerprint_sha256");
+}
+
 // "1h by default": the window of branches that set none, or "-".
 std::string DefaultHistory(const nlohmann::json& st) {
   std::string window = DurationCell(st, "history_default_seconds");
@@ -324,17 +335,21 @@ std::string RenderStatus(const nlohmann::json& st) {
       {"cache dir", Cell(st, "cache_dir")},
       {"daemon pid", Cell(st, "pid")},
       {"proxy", ProxyLine(st)},
-      {"api", ApiLine(st)},
-      {"op log", SizeCell(st, "oplog_bytes") + " in " + segments +
-                     (segments == "1" ? " segment" : " segments")},
-      {"memtable", SizeCell(st, "memtable_bytes")},
-      {"layers", Cell(st, "layer_count") + " (" + SizeCell(st, "layer_bytes") + ")"},
-      {"store size", SizeCell(st, "store_bytes")},
-      {"history", DefaultHistory(st)},
-      {"snapshots", Cell(st, "snapshots")},
-      {"credentials", Cell(st, "credentials")},
-      {"endpoints", Cell(st, "endpoints_running") + " running"},
   };
+  if (std::string tls = ProxyTlsLine(st); !tls.empty()) kv.push_back({"proxy tls", tls});
+  kv.insert(kv.end(),
+            {
+                {"api", ApiLine(st)},
+                {"op log", SizeCell(st, "oplog_bytes") + " in " + segments +
+                               (segments == "1" ? " segment" : " segments")},
+                {"memtable", SizeCell(st, "memtable_bytes")},
+                {"layers", Cell(st, "layer_count") + " (" + SizeCell(st, "layer_bytes") + ")"},
+                {"store size", SizeCell(st, "store_bytes")},
+                {"history", DefaultHistory(st)},
+                {"snapshots", Cell(st, "snapshots")},
+                {"credentials", Cell(st, "credentials")},
+                {"endpoints", Cell(st, "endpoints_running") + " running"},
+            });
   if (const nlohmann::json* cache = Field(st, "cache")) AddCacheLines(*cache, &kv);
   kv.push_back({"walsink", WalsinkLine(st)});
   kv.push_back({"fuse", FuseLine(st)});

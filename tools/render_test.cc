@@ -241,6 +241,15 @@ TEST(RenderTest, Status) {
             "   12.3 MiB  -        -       -\n"
             "a1    main           5   10  remote          9            5    4   2.0 KiB       3  "
             "   12.3 MiB  running  team-a  2024-05-02T12:00:00.000Z\n");
+  st["proxy_stats"]["tls"] = {{"certificate", "/var/cache/strata/x/proxy-tls.crt"},
+                              {"fingerprint_sha256", "AB:CD"},
+                              {"self_signed", true},
+                              {"required", false}};
+  EXPECT_NE(RenderStatus(st).find("refused\nproxy tls:    offered, "
+                                  "/var/cache/strata/x/proxy-tls.crt (self-signed), SHA-256 "
+                                  "AB:CD\napi:"),
+            std::string::npos)
+      << RenderStatus(st);
   st["proxy"] = nullptr;
   st["api"] = nullptr;
   std::string off = RenderStatus(st);

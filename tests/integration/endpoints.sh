@@ -10,6 +10,9 @@
 #    branches, expired and revoked credentials are refused with the right
 #    error, and deleting a branch ends its sessions.
 #  - Malformed startup packets get an error and the proxy keeps serving.
+#  - TLS: the proxy's self-signed certificate (made in the cache directory)
+#    passes psql's sslmode=verify-full and channel_binding=require, its
+#    fingerprint is in the status, and --proxy-require-tls refuses plaintext.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_tools
@@ -22,10 +25,10 @@ PPORT=${PROXY##*:}
 [[ "$PPORT" =~ ^[0-9]+$ ]] || fail "no proxy port in status: $PROXY"
 log "proxy at $PROXY"
 
-# pq USER PASSWORD DBNAME SQL: psql through the proxy; output, or the error.
+# pq USER PASSWORD DBNAME SQL [CONNINFO]: psql through the proxy; output, or the error.
 pq() {
   PGPASSWORD=$2 PGCONNECT_TIMEOUT=60 "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 \
-    "host=127.0.0.1 port=$PPORT user=$1 dbname=$3" -c "$4" 2>&1
+    "host=127.0.0.1 port=$PPORT user=$1 dbname=$3 ${5:-}" -c "$4" 2>&1
 }
 # cred BRANCH [JSON]: issue a credential; sets C_USER and C_PASS.
 cred() {
@@ -121,12 +124,25 @@ exec 3<>"/dev/tcp/127.0.0.1/$PPORT"
 printf '\x00\x00\x00\x08\x04\xd2\x16\x2f' >&3 # SSLRequest
 reply=$(timeout 15 head -c 1 <&3)
 exec 3<&- 3>&-
-[[ "$reply" == N ]] || fail "SSLRequest answered '$reply', not N"
+[[ "$reply" == S ]] || fail "SSLRequest answered '$reply', not S"
 cred main
 MAIN_USER=$C_USER MAIN_PASS=$C_PASS
 out=$(pq "$MAIN_USER" "$MAIN_PASS" main "select count(*) from t")
 [[ "$out" == 2 ]] || fail "proxy unusable after bad packets: $out"
-ok "bad packets refused, SSLRequest answered N, next session fine"
+ok "bad packets refused, SSLRequest answered S, next session fine"
+
+check "TLS with the self-signed certificate: verify-full, channel binding, the fingerprint"
+CERT=$CACHE_DIR/proxy-tls.crt
+[[ "$(stat -c %a "$CACHE_DIR/proxy-tls.key")" == 600 ]] || fail "the proxy's key is not 0600"
+out=$(pq "$MAIN_USER" "$MAIN_PASS" main "select count(*) from t" \
+  "sslmode=verify-full sslrootcert=$CERT channel_binding=require")
+[[ "$out" == 2 ]] || fail "sslmode=verify-full with channel binding: $out"
+want=$(openssl x509 -noout -fingerprint -sha256 -in "$CERT" | cut -d= -f2)
+got=$(api GET /v1/status | jq -r .proxy_stats.tls.fingerprint_sha256)
+[[ "$got" == "$want" ]] || fail "status fingerprint $got, openssl says $want"
+strata status | grep -q "^proxy tls: .*(self-signed), SHA-256 $want" ||
+  fail "strata status shows no proxy tls line: $(strata status | grep proxy)"
+ok "verify-full + channel_binding=require; fingerprint $want"
 
 check "the API refuses bad input and changes nothing"
 before=$(api GET /v1/branches | jq -c '[.[].name]')
@@ -158,13 +174,16 @@ wait_gone "$SESSION" 30 || fail "the session on the deleted branch is still runn
 out=$(pq "$C_USER" "$C_PASS" fork "select 1") && fail "a deleted branch was opened"
 ok "session ended; after delete: ${out##*FATAL:  }"
 
-check "a daemon restart keeps branches and credentials; the first session wakes main"
+check "a daemon restart keeps branches, credentials and the certificate; --proxy-require-tls"
 umount_daemon
-start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --idle-timeout "$IDLE"
+start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --idle-timeout "$IDLE" --proxy-require-tls
 PPORT=$(api GET /v1/status | jq -r .proxy)
 PPORT=${PPORT##*:}
 t0=$(now_ms)
-out=$(pq "$MAIN_USER" "$MAIN_PASS" main "select count(*) from t")
-[[ "$out" == 2 ]] || fail "after the restart: $out"
+out=$(pq "$MAIN_USER" "$MAIN_PASS" main "select count(*) from t" "sslmode=verify-full sslrootcert=$CERT")
+[[ "$out" == 2 ]] || fail "after the restart, with the same certificate: $out"
 ok "first row after a daemon restart in $(($(now_ms) - t0)) ms"
+out=$(pq "$MAIN_USER" "$MAIN_PASS" main "select 1" "sslmode=disable") && fail "plaintext accepted: $out"
+[[ "$out" == *"accepts TLS connections only"* ]] || fail "plaintext refusal: $out"
+ok "plaintext refused: ${out##*FATAL:  }"
 umount_daemon
