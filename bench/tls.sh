@@ -56,7 +56,7 @@ for ((r = 1; r <= BENCH_ROUNDS; r++)); do
   for mode in disable require; do
     tps=$(run "$mode" select -S -c 8 -j 2)
     conn=$(run "$mode" connect -S -C -c 1)
-    V[$mode.tps]+="$tps"$'\n'
+    V[$mode.tps]+="$(printf %.0f "$tps")"$'\n'
     V[$mode.conn]+="$(awk -v t="$conn" 'BEGIN { printf "%.2f", 1000 / t }')"$'\n'
     log "round $r, sslmode=$mode: select-only $tps tps; $conn connections/s"
   done
