@@ -36,8 +36,9 @@ class ByteStream {
   };
   virtual Result<Step> TryRead(char* buf, size_t n) = 0;
   virtual Result<Step> TryWrite(std::string_view data) = 0;
-  // Bytes the stream holds already (decrypted TLS records), which poll(2)
-  // on its socket does not see.
+  // Nonzero when the stream holds bytes already (TLS records read ahead or
+  // decrypted), which poll(2) on its socket does not see: a read may give
+  // data without waiting.
   virtual size_t Pending() const { return 0; }
 
   // Up to n (> 0) bytes, waiting for the first until `deadline`. 0 when the

@@ -63,6 +63,10 @@ SSL_CTX* NewContext(const SSL_METHOD* method) {
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   SSL_CTX_set_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read whatever the socket has, not a record header then its body: one
+  // read(2) per burst instead of two per record. Bytes read ahead are seen
+  // by SSL_has_pending (TlsStream::Pending), not by poll(2).
+  SSL_CTX_set_read_ahead(c, 1);
   return c;
 }
 
@@ -318,7 +322,12 @@ Result<ByteStream::Step> TlsStream::TryWrite(std::string_view data) {
   return step;
 }
 
-size_t TlsStream::Pending() const { return static_cast<size_t>(SSL_pending(ssl_)); }
+size_t TlsStream::Pending() const {
+  // SSL_pending counts only a decrypted record; SSL_has_pending also the
+  // bytes read ahead and not yet decrypted, which poll(2) will not report.
+  return SSL_pending(ssl_) > 0 ? static_cast<size_t>(SSL_pending(ssl_))
+                               : static_cast<size_t>(SSL_has_pending(ssl_));
+}
 
 std::string TlsStream::Description() const {
   return std::string(SSL_get_version(ssl_)) + " " + SSL_get_cipher_name(ssl_);
