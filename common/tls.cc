@@ -16,9 +16,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cstdio>
 #include <utility>
 
+#include "common/fd_util.h"
 #include "common/net.h"
 
 namespace strata {
@@ -70,27 +70,36 @@ SSL_CTX* NewContext(const SSL_METHOD* method) {
   return c;
 }
 
-// Writes `write(FILE*)`'s output to `path` through a temporary file of mode
-// `mode`, fsynced and renamed into place.
+// `data` into `path` through a temporary file (TempFileName) in its
+// directory, of mode `mode`, fsynced and renamed into place.
+Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode) {
+  const size_t slash = path.rfind('/');
+  const std::string tmp =
+      (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + TempFileName();
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
+  Status st = WriteAll(fd.get(), data, "write " + tmp);
+  if (st.ok() && ::fsync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + tmp);
+  // A file just written: its close error counts.
+  if (::close(fd.release()) != 0 && st.ok()) st = Status::FromErrno(errno, "close " + tmp);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = Status::FromErrno(errno, "rename " + tmp + " to " + path);
+  }
+  if (!st.ok()) ::unlink(tmp.c_str());
+  return st;
+}
+
+// What `write(BIO*)` writes, as PEM text; kIO with OpenSSL's reason.
 template <class Fn>
-Status WriteFileAtomically(const std::string& path, mode_t mode, Fn write) {
-  const std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return Status::FromErrno(errno, "create " + tmp);
-  FILE* f = fdopen(fd, "w");
-  if (!f) {
-    ::close(fd);
-    return Status::FromErrno(errno, "fdopen " + tmp);
-  }
-  const bool wrote = write(f) == 1 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-  const bool closed = fclose(f) == 0;
-  if (!wrote || !closed || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const Status st = Status::FromErrno(errno ? errno : EIO, "write " + path);
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  return Status::OK();
+Result<std::string> Pem(Fn write) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (!bio) return Status::IO("BIO_new: " + SslErrors());
+  std::string out;
+  char* data = nullptr;
+  if (write(bio) == 1) out.assign(data, static_cast<size_t>(BIO_get_mem_data(bio, &data)));
+  BIO_free(bio);
+  if (out.empty()) return Status::IO("cannot write PEM: " + SslErrors());
+  return out;
 }
 
 struct PkeyFree {
@@ -214,11 +223,14 @@ Status EnsureSelfSignedCertificate(const std::string& cert_file, const std::stri
   std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_EC_gen("P-256"));
   if (!key) return Status::IO("cannot make a key: " + SslErrors());
   STRATA_ASSIGN_OR_RETURN(auto cert, MakeCertificate(key.get(), names));
-  STRATA_RETURN_IF_ERROR(WriteFileAtomically(key_file, 0600, [&](FILE* f) {
-    return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  }));
-  return WriteFileAtomically(cert_file, 0644,
-                             [&](FILE* f) { return PEM_write_X509(f, cert.get()); });
+  STRATA_ASSIGN_OR_RETURN(const std::string key_pem, Pem([&](BIO* b) {
+                            return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0,
+                                                            nullptr, nullptr);
+                          }));
+  STRATA_ASSIGN_OR_RETURN(const std::string cert_pem,
+                          Pem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); }));
+  STRATA_RETURN_IF_ERROR(WriteFileAtomically(key_file, key_pem, 0600));
+  return WriteFileAtomically(cert_file, cert_pem, 0644);
 }
 
 // No SSL_shutdown here: by now the owner may have closed the socket, and
