@@ -36,10 +36,10 @@ class ByteStream {
   };
   virtual Result<Step> TryRead(char* buf, size_t n) = 0;
   virtual Result<Step> TryWrite(std::string_view data) = 0;
-  // Nonzero when the stream holds bytes already (TLS records read ahead or
+  // Whether the stream holds bytes already (TLS records read ahead or
   // decrypted), which poll(2) on its socket does not see: a read may give
   // data without waiting.
-  virtual size_t Pending() const { return 0; }
+  virtual bool HasPending() const { return false; }
 
   // Up to n (> 0) bytes, waiting for the first until `deadline`. 0 when the
   // peer closed the stream; kUnavailable when the deadline passed; kIO on a

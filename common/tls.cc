@@ -334,12 +334,9 @@ Result<ByteStream::Step> TlsStream::TryWrite(std::string_view data) {
   return step;
 }
 
-size_t TlsStream::Pending() const {
-  // SSL_pending counts only a decrypted record; SSL_has_pending also the
-  // bytes read ahead and not yet decrypted, which poll(2) will not report.
-  return SSL_pending(ssl_) > 0 ? static_cast<size_t>(SSL_pending(ssl_))
-                               : static_cast<size_t>(SSL_has_pending(ssl_));
-}
+// Not SSL_pending, which counts only a decrypted record: with read-ahead,
+// bytes read and not yet decrypted wait inside too.
+bool TlsStream::HasPending() const { return SSL_has_pending(ssl_) == 1; }
 
 std::string TlsStream::Description() const {
   return std::string(SSL_get_version(ssl_)) + " " + SSL_get_cipher_name(ssl_);

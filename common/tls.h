@@ -88,7 +88,7 @@ class TlsStream : public ByteStream {
   Result<Step> TryRead(char* buf, size_t n) override;
   Result<Step> TryWrite(std::string_view data) override;
 
-  size_t Pending() const override;
+  bool HasPending() const override;
   // The protocol and cipher agreed, e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384".
   std::string Description() const;
 

@@ -187,7 +187,7 @@ void Proxy::Relay(ByteStream* client, ByteStream* backend) {
   // Whether a stream is worth a try without polling: poll(2) said so, or
   // TLS holds bytes it already decrypted, which poll(2) cannot see.
   bool ready[2] = {true, true};  // client, backend
-  const auto is_ready = [&](ByteStream* s) { return ready[s == backend] || s->Pending() > 0; };
+  const auto is_ready = [&](ByteStream* s) { return ready[s == backend] || s->HasPending(); };
   // Moves what it can without waiting; false when the receiver is gone.
   const auto step = [&](Pipe& p, bool* progress) {
     bool just_read = false;
