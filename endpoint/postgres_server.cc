@@ -35,6 +35,10 @@ constexpr int kPidFilePollMs = 100;
 // ... and after READY=1 while it does not say "ready" yet (a standby).
 constexpr int kNotifiedPollMs = 5;
 
+// How long Start waits for a killed server's children to leave (see the header).
+constexpr int kOldServerWaitMs = 10000;
+constexpr int kOldServerPollMs = 20;
+
 // ---------------------------------------------------------------------------
 // Files and options.
 
@@ -178,6 +182,26 @@ size_t SignalUntilExit(PostgresServer::State& s, std::initializer_list<std::pair
   return sent;
 }
 
+// Waits for the postgres processes working in the data directory (a killed
+// postmaster's children) to exit; kBusy naming them if they outlive the wait.
+Status WaitForOldServer(const PostgresOptions& opts) {
+  const std::string exe = opts.bin_dir + "/postgres";
+  const auto deadline =
+      steady_clock::now() + milliseconds(std::min(kOldServerWaitMs, opts.start_timeout_ms));
+  std::vector<pid_t> old = launcher::ProcessesRunningIn(exe, opts.data_dir);
+  if (!old.empty())
+    spdlog::info("waiting for {} old postgres processes in {}", old.size(), opts.data_dir);
+  while (!old.empty() && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(kOldServerPollMs));
+    old = launcher::ProcessesRunningIn(exe, opts.data_dir);
+  }
+  if (old.empty()) return Status::OK();
+  std::string pids;
+  for (pid_t p : old) pids += (pids.empty() ? "" : ", ") + std::to_string(p);
+  return Status::Busy("postgres processes of an earlier server still work in " + opts.data_dir +
+                      " (pid " + pids + "); a new server cannot start beside them");
+}
+
 Status WaitUntilReady(PostgresServer::State& s, launcher::NotifySocket& notify,
                       const PostgresOptions& opts) {
   const auto deadline = steady_clock::now() + milliseconds(opts.start_timeout_ms);
@@ -271,6 +295,7 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresOpti
   spec.stdin_fd = dev_null.get();
   spec.output_fd = log.get();
 
+  STRATA_RETURN_IF_ERROR(WaitForOldServer(opts));
   STRATA_ASSIGN_OR_RETURN(state->pid, launcher::Spawn(spec));
   std::unique_ptr<PostgresServer> server(new PostgresServer(opts, state));
   Status ready = WaitUntilReady(*state, notify, opts);

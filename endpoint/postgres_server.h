@@ -20,6 +20,10 @@
 // - A server is reaped with waitpid(pid) on its own thread (never waitpid(-1):
 //   the daemon has other children), and is never signalled after it was reaped.
 //   So the daemon must neither ignore SIGCHLD (auto-reaping) nor waitpid(-1).
+// - Start first waits (at most 10 s, within start_timeout_ms) for postgres
+//   processes still working in data_dir to exit: the children of a postmaster
+//   that was killed hold its shared memory until they notice, and a new
+//   postmaster refuses to start beside them. Still there: kBusy naming them.
 // - During Start, socket_dir also holds the notify socket .strata-notify.<port>.
 // - Errors carry the last lines postgres wrote to `log_file` during this run.
 #pragma once

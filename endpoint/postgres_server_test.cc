@@ -326,6 +326,52 @@ TEST_F(PostgresServerTest, FastRecoveryShortRedoIsPlainCrashRecovery) {
   EXPECT_TRUE(StopServer(*server).ok());
 }
 
+// Kills the postmaster of a running server while one of its children is
+// stopped (SIGSTOP), so that child still holds the old shared memory; returns
+// the child's pid.
+pid_t KillPostmasterKeepingAChild(std::unique_ptr<PostgresServer> server) {
+  const auto children = Shell("pgrep -P " + std::to_string(server->pid()));
+  EXPECT_EQ(children.first, 0);
+  const pid_t child = static_cast<pid_t>(std::atol(children.second.c_str()));
+  EXPECT_GT(child, 0);
+  EXPECT_EQ(kill(child, SIGSTOP), 0);
+  EXPECT_EQ(kill(server->pid(), SIGKILL), 0);
+  EXPECT_TRUE(WaitFor([&] { return !server->running(); }, 10000));
+  return child;
+}
+
+TEST_F(PostgresServerTest, StartWaitsForAKilledServersChildren) {
+  InitCluster();
+  const pid_t child = KillPostmasterKeepingAChild(StartServer(cluster_.Options()));
+  ASSERT_GT(child, 0);
+  // Without the wait, postgres says "pre-existing shared memory block ... is still in use".
+  std::thread resume([child] {
+    std::this_thread::sleep_for(milliseconds(500));
+    kill(child, SIGCONT);
+  });
+  auto server = StartServer(cluster_.Options(), "Start after the child left");
+  resume.join();
+  ASSERT_NE(server, nullptr);
+  EXPECT_FALSE(ProcessAlive(child));
+  EXPECT_EQ(cluster_.Psql("select 1").second, "1\n");
+  EXPECT_TRUE(StopServer(*server).ok());
+}
+
+TEST_F(PostgresServerTest, StartRefusesWhileAKilledServersChildLingers) {
+  InitCluster();
+  const pid_t child = KillPostmasterKeepingAChild(StartServer(cluster_.Options()));
+  ASSERT_GT(child, 0);
+  PostgresOptions o = cluster_.Options();
+  o.start_timeout_ms = 300;
+  auto r = PostgresServer::Start(o);
+  kill(child, SIGCONT);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kBusy) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("pid " + std::to_string(child)), std::string::npos)
+      << r.status().message();
+  EXPECT_TRUE(WaitFor([child] { return !ProcessAlive(child); }, 10000));
+}
+
 TEST_F(PostgresServerTest, FastRecoveryLongRedoPromotes) {
   InitCluster();
   ASSERT_NO_FATAL_FAILURE(

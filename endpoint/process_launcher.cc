@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <string_view>
 #include <thread>
@@ -279,6 +280,25 @@ Result<UniqueFd> OpenDevNull() {
 off_t FileSize(int fd) {
   struct stat st {};
   return fstat(fd, &st) == 0 ? st.st_size : 0;
+}
+
+std::vector<pid_t> ProcessesRunningIn(const std::string& exe, const std::string& dir) {
+  std::error_code ec;
+  const std::filesystem::path want_exe = std::filesystem::weakly_canonical(exe, ec);
+  if (ec) return {};
+  const std::filesystem::path want_dir = std::filesystem::weakly_canonical(dir, ec);
+  if (ec) return {};
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    // Either link may be gone (the process exited) or unreadable (not ours).
+    std::error_code link_ec;
+    if (std::filesystem::read_symlink(entry.path() / "exe", link_ec) != want_exe) continue;
+    if (std::filesystem::read_symlink(entry.path() / "cwd", link_ec) != want_dir) continue;
+    out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
 }
 
 std::string LogTail(const std::string& path, off_t start) {

@@ -72,6 +72,11 @@ Result<int> WaitFor(pid_t pid, const std::string& what);
 // "status 1", "killed by signal 9 (SIGKILL)", ...; empty: reaped elsewhere.
 std::string DescribeWaitStatus(std::optional<int> ws);
 
+// The processes running program `exe` with working directory `dir` (paths
+// compared after resolving symlinks), as far as /proc lets us see: postgres
+// servers and their children run with cwd = their data directory.
+std::vector<pid_t> ProcessesRunningIn(const std::string& exe, const std::string& dir);
+
 // A datagram socket for systemd's notify protocol, bound in socket_dir and
 // owned by the user the server runs as (sending needs write permission on the
 // socket file). Closed and unlinked once Start is done: later notifications
