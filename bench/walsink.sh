@@ -7,7 +7,8 @@
 #
 # A walsink server runs on loopback with its data on the same disk as the
 # native cluster (under /var/tmp by default); the strata mount ships its op
-# log there. One scale-$BENCH_SCALE database is made on a base branch; each
+# log there over TLS with a token, and, for the last side (remote-plain),
+# over plaintext (--insecure): the cost of TLS on the remote tier. One scale-$BENCH_SCALE database is made on a base branch; each
 # tier gets its own branch forked from it (no data copied), so every side
 # starts from the same state (freshly mounted, nothing left to flush):
 #   - commit latency: pgbench -c 1, one single-row INSERT per transaction,
@@ -37,7 +38,7 @@ require_tools
 P_NATIVE=55471
 P_BASE=55472
 P_TIER=55473
-SIDES=(native remote local ephemeral)
+SIDES=(native remote local ephemeral remote-plain)
 declare -A R=()
 
 INSERT_SQL=$LOG_DIR/insert.sql
@@ -81,7 +82,7 @@ rm -rf "$NATIVE"
 # --- strata, op log shipped to a walsink on loopback
 sink_start
 strata_init
-start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
+start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}"
 create_root_branch base
 pg_setup base "$P_BASE" "$BENCH_SCALE"
 pg_stop base
@@ -89,7 +90,7 @@ for tier in remote local ephemeral; do
   # Start each tier from the same quiet state: an unmount flushes every
   # memtable, so no tier pays for flushing (zstd, uploads) what another wrote.
   umount_daemon
-  start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
+  start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}"
   strata branch create "$tier" --from base --durability "$tier" >/dev/null || fail "branch create $tier"
   pg_start "$tier" "$P_TIER"
   measure "$tier" "$P_TIER"
@@ -98,20 +99,36 @@ done
 STATUS=$(strata status --json | jres)
 umount_daemon
 
+# --- the remote tier again, over a plaintext walsink (same data, same port)
+sink_stop
+SINK_INSECURE=1
+sink_start
+start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}"
+strata branch create remote-plain --from base --durability remote >/dev/null ||
+  fail "branch create remote-plain"
+pg_start remote-plain "$P_TIER"
+measure remote-plain "$P_TIER"
+pg_stop remote-plain
+umount_daemon
+sink_stop
+
 # --- report
 echo
 echo "strata walsink benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores  $(uname -r)"
 echo "walsink on loopback, same disk as native; pgbench scale $BENCH_SCALE"
 echo
-printf '%-10s | %12s | %12s | %14s | %14s | %8s\n' side "commit p50" "commit p99" "rw TPS median" "rw TPS runs" "vs native"
-printf '%-10s-+-%12s-+-%12s-+-%14s-+-%14s-+-%8s\n' ---------- ------------ ------------ -------------- -------------- --------
+printf '%-12s | %12s | %12s | %14s | %14s | %8s\n' side "commit p50" "commit p99" "rw TPS median" "rw TPS runs" "vs native"
+printf '%-12s-+-%12s-+-%12s-+-%14s-+-%14s-+-%8s\n' ------------ ------------ ------------ -------------- -------------- --------
 for side in "${SIDES[@]}"; do
-  printf '%-10s | %9s ms | %9s ms | %14s | %14s | %8s\n' "$side" "${R[$side.lat_med]}" \
+  printf '%-12s | %9s ms | %9s ms | %14s | %14s | %8s\n' "$side" "${R[$side.lat_med]}" \
     "${R[$side.lat_p99]}" "${R[$side.rw]}" "${R[$side.rw_all]}" \
     "$(ratio "${R[native.rw]}" "${R[$side.rw]}")x"
 done
 echo
 echo "strata daemon per read-write transaction (FUSE requests by opcode; CPU microseconds by thread):"
-for side in remote local ephemeral; do printf '  %-10s %s\n' "$side:" "${R[$side.line]}"; done
+for side in remote local ephemeral remote-plain; do printf '  %-13s %s\n' "$side:" "${R[$side.line]}"; done
+echo
+echo "TLS on the remote tier: commit p50 ${R[remote.lat_med]} ms vs ${R[remote-plain.lat_med]} ms plaintext;" \
+  "read-write TPS $(ratio "${R[remote-plain.rw]}" "${R[remote.rw]}")x of plaintext"
 echo
 echo "walsink after the run: $(jq -c '.walsink | {acks, reconnects, barrier_timeouts, bytes_sent}' <<<"$STATUS" 2>/dev/null || echo n/a)"

@@ -80,4 +80,19 @@ Result<ByteStream::Step> PlainStream::TryWrite(std::string_view data) {
   }
 }
 
+Result<ByteStream::Step> SharedStream::TryRead(char* buf, size_t n) {
+  MutexLock l(&mu_);
+  return inner_->TryRead(buf, n);
+}
+
+Result<ByteStream::Step> SharedStream::TryWrite(std::string_view data) {
+  MutexLock l(&mu_);
+  return inner_->TryWrite(data);
+}
+
+bool SharedStream::HasPending() const {
+  MutexLock l(&mu_);
+  return inner_->HasPending();
+}
+
 }  // namespace strata

@@ -4,16 +4,19 @@
 // or connect.
 //
 // Contract: one thread at a time uses a stream (a TLS connection cannot read
-// and write from two threads at once); the stream does not own its socket,
-// which must outlive it.
+// and write from two threads at once), except through SharedStream; the
+// stream does not own its socket, which must outlive it.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "common/mutex.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace strata {
 
@@ -65,6 +68,28 @@ class PlainStream : public ByteStream {
 
  private:
   const int fd_;
+};
+
+// A stream that one thread reads while others write (a connection's reader
+// and its acknowledger): every step of the wrapped stream runs under a
+// mutex, and the waits between steps (ReadSome, WriteAll) happen outside it.
+// A step never blocks, so a reader waiting for data does not hold up a
+// writer. Sound for TLS as long as a write never consumes incoming records,
+// which holds without renegotiation (TlsStream refuses it).
+class SharedStream : public ByteStream {
+ public:
+  explicit SharedStream(std::unique_ptr<ByteStream> inner) : inner_(std::move(inner)) {}
+  int fd() const override { return inner_->fd(); }
+  Result<Step> TryRead(char* buf, size_t n) override EXCLUDES(mu_);
+  Result<Step> TryWrite(std::string_view data) override EXCLUDES(mu_);
+  bool HasPending() const override EXCLUDES(mu_);
+  // The wrapped stream, for what needs it alone (TlsStream::Shutdown once
+  // no other thread uses the stream).
+  ByteStream* inner() { return inner_.get(); }
+
+ private:
+  const std::unique_ptr<ByteStream> inner_;
+  mutable Mutex mu_;  // held across each call into inner_; a leaf lock
 };
 
 // Waits until fd is readable (POLLIN) or writable (POLLOUT) or `deadline`

@@ -12,6 +12,15 @@
 
 namespace strata {
 
+inline void PutFixed16(std::string* dst, uint16_t v) {
+  const char buf[2] = {static_cast<char>(v), static_cast<char>(v >> 8)};
+  dst->append(buf, 2);
+}
+
+inline uint16_t DecodeFixed16(const char* p) {
+  return static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8));
+}
+
 inline void PutFixed32(std::string* dst, uint32_t v) {
   char buf[4];
   for (int i = 0; i < 4; i++) buf[i] = static_cast<char>(v >> (8 * i));

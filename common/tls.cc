@@ -212,6 +212,17 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::ForClient(const std::strin
   return std::shared_ptr<const TlsContext>(std::move(ctx));
 }
 
+std::vector<std::string> SelfSignedNames(const std::string& listen_host) {
+  std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0 && host[0]) names.emplace_back(host);
+  if (listen_host != "0.0.0.0" && listen_host != "::" && !listen_host.empty() &&
+      std::find(names.begin(), names.end(), listen_host) == names.end()) {
+    names.push_back(listen_host);
+  }
+  return names;
+}
+
 Status EnsureSelfSignedCertificate(const std::string& cert_file, const std::string& key_file,
                                    const std::vector<std::string>& names) {
   struct stat st;
@@ -294,7 +305,8 @@ Status TlsStream::Handshake(bool server, StreamDeadline deadline) {
     if (!server && verify != X509_V_OK) {
       why = "certificate verify failed: " + std::string(X509_verify_cert_error_string(verify));
     } else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
-      why = "the peer closed the connection";
+      // A server restarting, say: worth another try, unlike a refusal.
+      return Status::IO("TLS handshake failed: the peer closed the connection", true);
     }
     return Status::Invalid("TLS handshake failed: " + why);
   }

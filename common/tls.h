@@ -64,6 +64,11 @@ class TlsContext {
 Status EnsureSelfSignedCertificate(const std::string& cert_file, const std::string& key_file,
                                    const std::vector<std::string>& names);
 
+// The names a self-signed certificate of a server listening on `listen_host`
+// holds, for clients that verify it: localhost, 127.0.0.1, ::1, this
+// machine's host name, and listen_host unless it is a wildcard address.
+std::vector<std::string> SelfSignedNames(const std::string& listen_host);
+
 // One TLS connection over a connected socket it does not own. The socket is
 // made non-blocking; deadlines bound every call.
 class TlsStream : public ByteStream {
@@ -75,7 +80,7 @@ class TlsStream : public ByteStream {
 
   // The server's side of a handshake on `fd`. kUnavailable at the deadline;
   // kInvalid with OpenSSL's reason when the client fails it (not TLS, no
-  // common version, a bad certificate).
+  // common version, a bad certificate); a retryable kIO when the peer closed.
   static Result<std::unique_ptr<TlsStream>> Accept(std::shared_ptr<const TlsContext> ctx, int fd,
                                                    StreamDeadline deadline);
   // The client's side. With a non-empty `host`, sends it as SNI and checks

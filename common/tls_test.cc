@@ -143,6 +143,38 @@ TEST_F(TlsTest, HandshakeThenDataBothWaysThenACleanClose) {
   EXPECT_EQ(n, 0u);
 }
 
+// Both ends read on one thread while another writes, through SharedStream:
+// 4 MiB each way at once, in writes of odd sizes, arrive whole and in order.
+TEST_F(TlsTest, SharedStreamReadsAndWritesFromTwoThreadsAtOnce) {
+  Status client_st, server_st;
+  Handshake(cert_, "localhost", &client_st, &server_st);
+  ASSERT_OK(client_st);
+  ASSERT_OK(server_st);
+  SharedStream client(std::move(client_stream_)), server(std::move(server_stream_));
+  auto pattern = [](char seed) {
+    std::string s(4 << 20, '\0');
+    for (size_t i = 0; i < s.size(); i++) s[i] = static_cast<char>(i * 13 + seed);
+    return s;
+  };
+  const std::string up = pattern(1), down = pattern(2);
+  auto send = [](SharedStream* s, const std::string& data) {
+    for (size_t off = 0, step = 1; off < data.size(); off += step, step = step * 3 % 70001 + 1) {
+      step = std::min(step, data.size() - off);
+      ASSERT_OK(s->WriteAll(std::string_view(data).substr(off, step), In(milliseconds(20000))));
+    }
+  };
+  std::string got_up(up.size(), '\0'), got_down(down.size(), '\0');
+  std::thread t1([&] { send(&client, up); });
+  std::thread t2([&] { send(&server, down); });
+  std::thread t3([&] {
+    EXPECT_OK(ReadExactly(&server, got_up.data(), got_up.size(), In(milliseconds(20000)), "c"));
+  });
+  EXPECT_OK(ReadExactly(&client, got_down.data(), got_down.size(), In(milliseconds(20000)), "s"));
+  for (auto* t : {&t1, &t2, &t3}) t->join();
+  EXPECT_TRUE(got_up == up);
+  EXPECT_TRUE(got_down == down);
+}
+
 TEST_F(TlsTest, AnIpAddressInTheCertificateVerifies) {
   Status client_st, server_st;
   Handshake(cert_, "127.0.0.1", &client_st, &server_st);
@@ -156,6 +188,17 @@ TEST_F(TlsTest, ClientRefusesACertificateItDoesNotTrust) {
   const std::string other_cert = dir_.path() + "/other.crt";
   ASSERT_OK(EnsureSelfSignedCertificate(other_cert, dir_.path() + "/other.key", {"localhost"}));
   ExpectVerifyFailure(other_cert, "localhost");
+}
+
+// A server that goes away during the handshake (restarting, say) is worth
+// another try; a refusal (above) is not.
+TEST_F(TlsTest, APeerThatClosesDuringTheHandshakeIsARetryableError) {
+  ::shutdown(server_fd_.get(), SHUT_RDWR);
+  ASSERT_OK_AND_ASSIGN(auto ctx, TlsContext::ForClient(cert_));
+  auto c = TlsStream::Connect(ctx, client_fd_.get(), "localhost", In(milliseconds(5000)));
+  EXPECT_EQ(c.status().code(), Code::kIO) << c.status().ToString();
+  EXPECT_TRUE(c.status().retryable());
+  EXPECT_NE(c.status().message().find("the peer closed the connection"), std::string::npos);
 }
 
 TEST_F(TlsTest, ServerRefusesAPlaintextClient) {

@@ -25,6 +25,7 @@
 #include "common/filename.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/token_file.h"
 #include "endpoint/branch_access.h"
 #include "endpoint/branch_diff.h"
 #include "endpoint/credentials.h"
@@ -121,33 +122,9 @@ void WriteExitStatus(const std::string& cache_dir, const std::string& verdict) {
   }
 }
 
-// The API token: the file's first line, or a new random token written to a
-// new file (0600) on the first mount.
-Result<std::string> LoadApiToken(const std::string& path) {
-  std::string token;
-  if (std::FILE* f = std::fopen(path.c_str(), "r")) {
-    char buf[512] = {};
-    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-    std::fclose(f);
-    token.assign(buf, n);
-    token = token.substr(0, token.find('\n'));
-    if (token.size() < 16) {
-      return Status::Invalid("API token file " + path + " holds fewer than 16 characters");
-    }
-    return token;
-  }
-  if (errno != ENOENT) return Status::FromErrno(errno, "read " + path);
-  token = RandomId() + RandomId();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "create " + path);
-  UniqueFd closer(fd);
-  STRATA_RETURN_IF_ERROR(WriteAll(fd, token + "\n", path));
-  if (::fsync(fd) != 0) return Status::FromErrno(errno, "fsync " + path);
-  return token;
-}
-
 nlohmann::json ShippingStatsJson(const ShippingStats& s) {
   return {{"server", s.server},
+          {"tls", s.tls},
           {"connected", s.connected},
           {"tail", s.tail},
           {"acked_offset", s.acked_offset},
@@ -321,12 +298,21 @@ Status Daemon::OpenOpLog() {
   shopts.server = addr;
   shopts.store_id = store_id_;
   shopts.barrier_timeout_ms = static_cast<int>(opts_.sink_timeout_ms);
+  if (!opts_.sink_token_file.empty()) {
+    STRATA_ASSIGN_OR_RETURN(shopts.token,
+                            ReadTokenFile(opts_.sink_token_file, "--sink-token-file"));
+  }
+  if (!opts_.sink_insecure) {
+    Result<std::shared_ptr<const TlsContext>> tls = TlsContext::ForClient(opts_.sink_ca_file);
+    if (!tls.ok()) return Status::Invalid("--sink-ca: " + tls.status().message());
+    shopts.tls = *tls;
+  }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ShippingSink> shipped,
                           ShippingSink::Open(std::move(sink_), shopts));
   shipping_ = shipped.get();
   sink_ = std::move(shipped);
-  spdlog::info("shipping the op log to walsink {} (barrier timeout {} ms)", opts_.sink_addr,
-               opts_.sink_timeout_ms);
+  spdlog::info("shipping the op log to walsink {} over {} (barrier timeout {} ms)", opts_.sink_addr,
+               opts_.sink_insecure ? "plaintext" : "TLS", opts_.sink_timeout_ms);
   return Status::OK();
 }
 
@@ -441,14 +427,7 @@ Result<std::shared_ptr<const TlsContext>> Daemon::OpenProxyTls(const HostPort& l
       self_signed ? filename::ProxyTlsKey(opts_.cache_dir) : opts_.proxy_tls_key;
   if (self_signed) {
     // Names a client may verify with sslmode=verify-full and sslrootcert=CERT.
-    std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
-    char host[256] = {};
-    if (gethostname(host, sizeof host - 1) == 0 && host[0]) names.emplace_back(host);
-    if (listen.host != "0.0.0.0" && listen.host != "::" &&
-        std::find(names.begin(), names.end(), listen.host) == names.end()) {
-      names.push_back(listen.host);
-    }
-    STRATA_RETURN_IF_ERROR(EnsureSelfSignedCertificate(cert, key, names));
+    STRATA_RETURN_IF_ERROR(EnsureSelfSignedCertificate(cert, key, SelfSignedNames(listen.host)));
   }
   Result<std::shared_ptr<const TlsContext>> tls = TlsContext::ForServer(cert, key);
   if (!tls.ok()) return Status::Invalid("proxy TLS: " + tls.status().message());
@@ -464,8 +443,9 @@ Result<std::shared_ptr<const TlsContext>> Daemon::OpenProxyTls(const HostPort& l
 Status Daemon::OpenApi() {
   STRATA_ASSIGN_OR_RETURN(
       const std::string token,
-      LoadApiToken(opts_.api_token_file.empty() ? filename::ApiToken(opts_.cache_dir)
-                                                : opts_.api_token_file));
+      LoadOrMakeTokenFile(
+          opts_.api_token_file.empty() ? filename::ApiToken(opts_.cache_dir) : opts_.api_token_file,
+          "API token file"));
   api_context_ = std::make_unique<ApiContext>();
   ApiContext& actx = *api_context_;
   actx.store = stack_->store();

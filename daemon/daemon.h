@@ -31,6 +31,12 @@ struct MountOptions {
   // op log stays on this machine and `remote` durability is unavailable).
   std::string sink_addr;
   int64_t sink_timeout_ms = 60000;  // a remote barrier fails with EIO after this
+  // How the walsink connection is secured (docs/sink-protocol.md, "Access"):
+  // TLS verified against sink_ca_file (empty: the system's roots) and the
+  // token in sink_token_file; plaintext when sink_insecure.
+  std::string sink_token_file;
+  std::string sink_ca_file;
+  bool sink_insecure = false;
 
   // Endpoints (docs/api.md): the proxy clients connect to, the control API's
   // TCP listener (the unix socket CACHE_DIR/control.sock is always there), and

@@ -132,6 +132,14 @@ void Build(CLI::App& app, Invocation& inv) {
   mount->add_option("--sink-timeout", inv.mount.sink_timeout_s,
                     "Seconds a 'remote' fsync waits for the walsink server before failing "
                     "with EIO (default 60)");
+  mount->add_option("--sink-token-file", inv.mount.sink_token_file,
+                    "File holding the walsink server's token (its --token-file); required "
+                    "unless --sink-insecure");
+  mount->add_option("--sink-ca", inv.mount.sink_ca,
+                    "PEM certificates to trust for the walsink's TLS, e.g. its self-signed "
+                    "DIR/tls.crt (default: the system's roots)");
+  mount->add_flag("--sink-insecure", inv.mount.sink_insecure,
+                  "Plaintext to the walsink (strata walsink serve --insecure), for loopback tests");
   AddServiceOptions(mount, inv.mount.service);
   AddHistoryOptions(mount, inv.mount.service);
   mount->callback([&inv] { inv.action = [&inv] { return Mount(inv.mount); }; });
@@ -159,6 +167,17 @@ void Build(CLI::App& app, Invocation& inv) {
   wserve->add_option("--port-file", inv.walsink.port_file,
                      "Write the bound port to this file once listening");
   wserve->add_option("--log-file", inv.walsink.log_file, "Log here instead of stderr");
+  wserve->add_option("--token-file", inv.walsink.token_file,
+                     "The token clients must present (made, random and mode 0600, if missing); "
+                     "required unless --insecure");
+  wserve->add_option("--tls-cert", inv.walsink.tls_cert,
+                     "PEM certificate chain for TLS (default: a self-signed DIR/tls.crt)");
+  wserve->add_option("--tls-key", inv.walsink.tls_key,
+                     "PEM private key of --tls-cert (default: DIR/tls.key)");
+  wserve->add_option("--store-id", inv.walsink.store_ids,
+                     "Serve only this store id (store.json's id); repeat for more (default: any)");
+  wserve->add_flag("--insecure", inv.walsink.insecure,
+                   "Plaintext, and no token unless --token-file: for loopback tests only");
   wserve->callback([&inv] { inv.action = [&inv] { return WalsinkServe(inv.walsink); }; });
 
   AddDaemonCommands(app, inv.daemon, &inv.action);

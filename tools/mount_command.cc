@@ -25,6 +25,7 @@
 #include "common/fd_util.h"
 #include "common/filename.h"
 #include "common/net.h"
+#include "common/token_file.h"
 #include "daemon/daemon.h"
 #include "objstore/store_stack.h"
 #include "tools/cache_dir.h"
@@ -238,6 +239,40 @@ Status CheckServiceFiles(const ServiceFlags& f, MountOptions* opts) {
 
 // The daemon's options from the command line's. Bad options fail before
 // anything is made; then the mount point is checked and the cache directory made.
+// The walsink flags: an address, and either TLS with a token or --sink-insecure.
+Status CheckSinkFlags(const MountArgs& args, MountOptions* opts) {
+  if (!args.sink) {
+    if (args.sink_token_file || args.sink_ca || args.sink_insecure) {
+      return Status::Invalid("--sink-token-file, --sink-ca and --sink-insecure need --sink");
+    }
+    return Status::OK();
+  }
+  Result<HostPort> hp = ParseHostPort(*args.sink);
+  if (!hp.ok()) return Status::Invalid("--sink: " + hp.status().message());
+  if (args.sink_insecure && args.sink_ca) {
+    return Status::Invalid("--sink-ca and --sink-insecure exclude each other");
+  }
+  if (!args.sink_insecure && !args.sink_token_file) {
+    return Status::Invalid(
+        "--sink needs --sink-token-file FILE (the walsink's token; its TLS certificate is "
+        "checked against --sink-ca FILE or the system's roots), or --sink-insecure for a "
+        "plaintext walsink");
+  }
+  if (args.sink_token_file) {
+    opts->sink_token_file = Absolute(*args.sink_token_file);
+    Result<std::string> token = ReadTokenFile(opts->sink_token_file, "--sink-token-file");
+    if (!token.ok()) return token.status();
+  }
+  if (args.sink_ca) {
+    opts->sink_ca_file = Absolute(*args.sink_ca);
+    if (access(opts->sink_ca_file.c_str(), R_OK) != 0) {
+      return Status::FromErrno(errno, "--sink-ca: " + opts->sink_ca_file);
+    }
+  }
+  opts->sink_insecure = args.sink_insecure;
+  return Status::OK();
+}
+
 Result<MountOptions> MountOptionsOf(const MountArgs& args) {
   int64_t cache_bytes = -1;
   if (args.cache_size) {
@@ -247,14 +282,11 @@ Result<MountOptions> MountOptionsOf(const MountArgs& args) {
   if (args.store_timeout_s < 1 || args.store_timeout_s > 3600) {
     return Status::Invalid("--store-timeout must be 1..3600 seconds");
   }
-  if (args.sink) {
-    Result<HostPort> hp = ParseHostPort(*args.sink);
-    if (!hp.ok()) return Status::Invalid("--sink: " + hp.status().message());
-  }
   if (args.sink_timeout_s < 1 || args.sink_timeout_s > 3600) {
     return Status::Invalid("--sink-timeout must be 1..3600 seconds");
   }
   MountOptions opts;
+  STRATA_RETURN_IF_ERROR(CheckSinkFlags(args, &opts));
   STRATA_RETURN_IF_ERROR(ApplyServiceFlags(args.service, ParseByteSize, &opts));
   STRATA_RETURN_IF_ERROR(CheckServiceFiles(args.service, &opts));
   STRATA_ASSIGN_OR_RETURN(std::string mountpoint, PrepareMountpoint(args.mountpoint));
@@ -269,7 +301,7 @@ Result<MountOptions> MountOptionsOf(const MountArgs& args) {
   opts.cache_bytes = cache_bytes;
   opts.store_timeout_ms = int64_t{args.store_timeout_s} * 1000;
   opts.inject_faults = args.inject_faults.value_or("");
-  opts.sink_addr = args.sink.value_or("");
+  opts.sink_addr = args.sink.value_or("");  // the other sink fields: CheckSinkFlags
   opts.sink_timeout_ms = int64_t{args.sink_timeout_s} * 1000;
   if (args.log_file) {
     opts.log_file = *args.log_file == "-" ? "-" : Absolute(*args.log_file);

@@ -248,8 +248,10 @@ void AddCacheLines(const nlohmann::json& cache,
 std::string WalsinkLine(const nlohmann::json& st) {
   const nlohmann::json* ws = Field(st, "walsink");
   if (!ws || !ws->is_object()) return "none (op log on this machine only)";
+  const nlohmann::json* tls = Field(*ws, "tls");  // absent from daemons before TLS
   std::string line =
       Cell(*ws, "server") +
+      (tls && tls->is_boolean() ? (tls->get<bool>() ? " (TLS)" : " (plaintext)") : "") +
       (Field(*ws, "connected") && (*ws)["connected"].get<bool>() ? ", connected"
                                                                  : ", NOT CONNECTED") +
       ", " + SizeCell(*ws, "unacked_bytes") + " unacknowledged, " + Cell(*ws, "reconnects") +

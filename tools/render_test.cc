@@ -206,6 +206,7 @@ json SampleStatus() {
       {"oplog_segments", 1},
       {"walsink",
        {{"server", "10.0.0.5:7000"},
+        {"tls", true},
         {"connected", true},
         {"unacked_bytes", 4096},
         {"reconnects", 1},
@@ -230,7 +231,7 @@ TEST(RenderTest, Status) {
             "snapshots:    2\n"
             "credentials:  3\n"
             "endpoints:    1 running\n"
-            "walsink:      10.0.0.5:7000, connected, 4.0 KiB unacknowledged, 1 reconnects\n"
+            "walsink:      10.0.0.5:7000 (TLS), connected, 4.0 KiB unacknowledged, 1 reconnects\n"
             "fuse:         -\n"
             "cpu:          -\n"
             "gc:           -\n"
@@ -256,13 +257,12 @@ TEST(RenderTest, Status) {
   EXPECT_NE(off.find("proxy:        off\n"), std::string::npos) << off;
   EXPECT_NE(off.find("api:          /var/cache/strata/x/control.sock only\n"), std::string::npos)
       << off;
-  st["walsink"] = {{"server", "10.0.0.5:7000"},
-                   {"connected", false},
-                   {"unacked_bytes", 0},
-                   {"reconnects", 3},
-                   {"last_error", "connection refused"}};
-  EXPECT_NE(RenderStatus(st).find("walsink:      10.0.0.5:7000, NOT CONNECTED, 0 B unacknowledged, "
-                                  "3 reconnects (last error: connection refused)\n"),
+  st["walsink"] = {{"server", "10.0.0.5:7000"}, {"tls", false},
+                   {"connected", false},        {"unacked_bytes", 0},
+                   {"reconnects", 3},           {"last_error", "connection refused"}};
+  EXPECT_NE(RenderStatus(st).find(
+                "walsink:      10.0.0.5:7000 (plaintext), NOT CONNECTED, 0 B unacknowledged, "
+                "3 reconnects (last error: connection refused)\n"),
             std::string::npos)
       << RenderStatus(st);
   st["walsink"] = nullptr;

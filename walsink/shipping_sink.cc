@@ -31,43 +31,15 @@ SocketTuning ClientTuning() {
   return t;
 }
 
-void SetRecvTimeout(int fd, int ms) {
-  timeval tv{ms / 1000, (ms % 1000) * 1000};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-}
-
 // Reads frames until one that is not an ACK; an ERROR becomes its Status.
-Status ReadReply(int fd, const std::string& peer, SinkFrame* f) {
+Status ReadReply(ByteStream* stream, const std::string& peer, StreamDeadline deadline,
+                 SinkFrame* f) {
   for (;;) {
-    STRATA_RETURN_IF_ERROR(ReadSinkFrame(fd, peer, f));
+    STRATA_RETURN_IF_ERROR(ReadSinkFrame(stream, peer, deadline, f));
     if (f->type == SinkMsg::kAck) continue;
     if (f->type != SinkMsg::kError) return Status::OK();
     return ErrorFrameStatus(f->body);
   }
-}
-
-// Opens a connection and says HELLO.
-Status Handshake(const ShippingSinkOptions& o, const std::string& peer, UniqueFd* out) {
-  STRATA_ASSIGN_OR_RETURN(int raw, ConnectTcp(o.server, o.connect_timeout_ms));
-  UniqueFd conn(raw);
-  const int fd = conn.get();
-  TuneSocket(fd, ClientTuning());
-  std::string hello;
-  EncodeHello(o.store_id, &hello);
-  SetRecvTimeout(fd, std::max(o.connect_timeout_ms, 1000));
-  Status st = SendAll(fd, hello, peer);
-  SinkFrame f;
-  if (st.ok()) st = ReadReply(fd, peer, &f);
-  uint16_t version = 0;
-  if (st.ok() && f.type != SinkMsg::kHelloOk) {
-    st = Status::Corruption(peer + " answered HELLO with message type " +
-                            SinkTypeName(static_cast<uint8_t>(f.type)));
-  }
-  if (st.ok()) st = ParseHelloOk(f.body, &version);
-  STRATA_RETURN_IF_ERROR(st);
-  SetRecvTimeout(fd, 0);
-  *out = std::move(conn);
-  return Status::OK();
 }
 
 }  // namespace
@@ -75,6 +47,7 @@ Status Handshake(const ShippingSinkOptions& o, const std::string& peer, UniqueFd
 ShippingSink::ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options)
     : local_(std::move(local)), opts_(options) {
   stats_.server = FormatHostPort(opts_.server);
+  stats_.tls = opts_.tls != nullptr;
 }
 
 Result<std::unique_ptr<ShippingSink>> ShippingSink::Open(std::unique_ptr<Sink> local,
@@ -96,6 +69,42 @@ ShippingSink::~ShippingSink() {
 }
 
 std::string ShippingSink::Peer() const { return "walsink " + FormatHostPort(opts_.server); }
+
+Status ShippingSink::Handshake(Conn* out) {
+  const std::string peer = Peer();
+  STRATA_ASSIGN_OR_RETURN(int raw, ConnectTcp(opts_.server, opts_.connect_timeout_ms));
+  Conn conn;
+  conn.fd.reset(raw);
+  TuneSocket(raw, ClientTuning());
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(std::max(opts_.connect_timeout_ms, 1000));
+  if (opts_.tls) {
+    Result<std::unique_ptr<TlsStream>> tls =
+        TlsStream::Connect(opts_.tls, raw, opts_.server.host, deadline);
+    if (!tls.ok()) return tls.status();  // "TLS handshake failed: ..."
+    conn.stream = std::make_unique<SharedStream>(std::move(tls).value());
+  } else {
+    conn.stream = std::make_unique<SharedStream>(std::make_unique<PlainStream>(raw));
+  }
+  std::string hello;
+  EncodeHello(opts_.store_id, opts_.token, &hello);
+  SinkFrame f;
+  Status st = conn.stream->WriteAll(hello, deadline);
+  if (st.ok()) st = ReadReply(conn.stream.get(), peer, deadline, &f);
+  if (st.IsNotFound() && !opts_.tls) {
+    return Status::NotFound(
+        st.message() + " after HELLO (a walsink that uses TLS does that to plaintext clients)");
+  }
+  STRATA_RETURN_IF_ERROR(st);
+  if (f.type != SinkMsg::kHelloOk) {
+    return Status::Corruption(peer + " answered HELLO with message type " +
+                              SinkTypeName(static_cast<uint8_t>(f.type)));
+  }
+  uint16_t version = 0;
+  STRATA_RETURN_IF_ERROR(ParseHelloOk(f.body, &version));
+  *out = std::move(conn);
+  return Status::OK();
+}
 
 void ShippingSink::StartShipping() {
   MutexLock l(&mu_);
@@ -201,11 +210,11 @@ void ShippingSink::Break(uint64_t generation, const Status& why) {
   work_cv_.SignalAll();
 }
 
-void ShippingSink::AckLoop(int fd, uint64_t generation) {
+void ShippingSink::AckLoop(ByteStream* stream, uint64_t generation) {
   const std::string peer = Peer();
   for (;;) {
     SinkFrame f;
-    Status st = ReadSinkFrame(fd, peer, &f);
+    Status st = ReadSinkFrame(stream, peer, kNoStreamDeadline, &f);
     if (st.ok() && f.type == SinkMsg::kError) {
       st = ErrorFrameStatus(f.body);
     } else if (st.ok() && f.type != SinkMsg::kAck) {
@@ -238,12 +247,12 @@ Status ShippingSink::TakeAckLocked(uint64_t count) {
   return Status::OK();
 }
 
-Status ShippingSink::Connect(UniqueFd* fd) {
-  STRATA_RETURN_IF_ERROR(Handshake(opts_, Peer(), fd));
+Status ShippingSink::Connect(Conn* conn) {
+  STRATA_RETURN_IF_ERROR(Handshake(conn));
   MutexLock l(&mu_);
   generation_++;
   broken_ = false;
-  conn_fd_ = fd->get();
+  conn_fd_ = conn->fd.get();
   conn_registered_.clear();
   sent_msgs_ = acked_msgs_ = 0;
   pending_.clear();
@@ -252,22 +261,24 @@ Status ShippingSink::Connect(UniqueFd* fd) {
   if (!stats_.last_error.empty()) spdlog::info("{}: connected again", Peer());
   stats_.last_error.clear();
   const uint64_t gen = generation_;
-  ack_reader_ = NamedThread("strata-acks", [this, fd = fd->get(), gen] { AckLoop(fd, gen); });
+  ack_reader_ = NamedThread("strata-acks",
+                            [this, stream = conn->stream.get(), gen] { AckLoop(stream, gen); });
   return Status::OK();
 }
 
-void ShippingSink::Disconnect(UniqueFd* fd) {
-  if (!fd->valid()) return;
-  ::shutdown(fd->get(), SHUT_RDWR);
+void ShippingSink::Disconnect(Conn* conn) {
+  if (!conn->valid()) return;
+  ::shutdown(conn->fd.get(), SHUT_RDWR);
   if (ack_reader_.joinable()) ack_reader_.join();
   MutexLock l(&mu_);
-  fd->reset();
+  conn->stream.reset();
+  conn->fd.reset();
   conn_fd_ = -1;
   pending_.clear();
   stats_.reconnects++;
 }
 
-Result<bool> ShippingSink::ShipOnce(int fd) {
+Result<bool> ShippingSink::ShipOnce(ByteStream* stream) {
   uint64_t from;
   {
     MutexLock l(&mu_);
@@ -285,7 +296,10 @@ Result<bool> ShippingSink::ShipOnce(int fd) {
     stats_.frames_sent += records;
     stats_.bytes_sent += out.size();
   }
-  if (!out.empty()) STRATA_RETURN_IF_ERROR(SendAll(fd, out, Peer()));
+  if (!out.empty()) {
+    Status st = stream->WriteAll(out, kNoStreamDeadline);
+    if (!st.ok()) return Status(st.code(), "sending to " + Peer() + ": " + st.message());
+  }
   return !out.empty() || first != next;
 }
 
@@ -330,7 +344,7 @@ void ShippingSink::EncodeBatchLocked(const std::string& frames, uint64_t first, 
 }
 
 void ShippingSink::ShipLoop() {
-  UniqueFd fd;
+  Conn fd;
   std::chrono::milliseconds backoff(50);
   MutexLock l(&mu_);
   while (!stop_) {
@@ -358,7 +372,7 @@ void ShippingSink::ShipLoop() {
     }
     const uint64_t gen = generation_;
     l.Unlock();
-    Result<bool> did = ShipOnce(fd.get());
+    Result<bool> did = ShipOnce(fd.stream.get());
     if (!did.ok()) {
       if (did.status().code() == Code::kCorruption || did.status().code() == Code::kIO) {
         // The local log itself failed: nothing to resend from. Keep trying;
@@ -379,15 +393,14 @@ void ShippingSink::ShipLoop() {
   Disconnect(&fd);
 }
 
-Result<UniqueFd> ShippingSink::ConnectForReplay(const std::string& peer) {
+Status ShippingSink::ConnectForReplay(Conn* conn) {
   const auto deadline =
       opts_.clock->SteadyNow() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
   for (;;) {
-    UniqueFd fd;
-    Status st = Handshake(opts_, peer, &fd);
-    if (st.ok()) return fd;
+    Status st = Handshake(conn);
+    if (st.ok()) return st;
     if (!st.retryable() || opts_.clock->SteadyNow() >= deadline) {
-      return Status(st.code(), "cannot replay the op log from " + peer + ": " + st.message());
+      return Status(st.code(), "cannot replay the op log from " + Peer() + ": " + st.message());
     }
     opts_.clock->SleepFor(std::chrono::milliseconds(200));
   }
@@ -400,16 +413,17 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
     for (const auto& [b, covered] : covered_) after.emplace_back(b, covered);
   }
   const std::string peer = Peer();
-  STRATA_ASSIGN_OR_RETURN(const UniqueFd conn, ConnectForReplay(peer));
-  const int fd = conn.get();
+  Conn conn;
+  STRATA_RETURN_IF_ERROR(ConnectForReplay(&conn));
+  ByteStream* const stream = conn.stream.get();
   std::string req;
   EncodeReplay(after, &req);
-  STRATA_RETURN_IF_ERROR(SendAll(fd, req, peer));
+  STRATA_RETURN_IF_ERROR(stream->WriteAll(req, kNoStreamDeadline));
   uint64_t records = 0;
   BranchSeqs known;
   for (;;) {
     SinkFrame f;
-    STRATA_RETURN_IF_ERROR(ReadReply(fd, peer, &f));
+    STRATA_RETURN_IF_ERROR(ReadReply(stream, peer, kNoStreamDeadline, &f));
     if (f.type == SinkMsg::kReplayEnd) {
       STRATA_RETURN_IF_ERROR(ParseBranchSeqs(f.body, &known));
       break;
@@ -440,10 +454,10 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
     }
   }
   if (ndrops > 0) {
-    STRATA_RETURN_IF_ERROR(SendAll(fd, drops, peer));
+    STRATA_RETURN_IF_ERROR(stream->WriteAll(drops, kNoStreamDeadline));
     for (uint64_t acked = 0; acked < ndrops;) {
       SinkFrame f;
-      STRATA_RETURN_IF_ERROR(ReadSinkFrame(fd, peer, &f));
+      STRATA_RETURN_IF_ERROR(ReadSinkFrame(stream, peer, kNoStreamDeadline, &f));
       if (f.type == SinkMsg::kError) return ErrorFrameStatus(f.body);
       if (f.type == SinkMsg::kAck) STRATA_RETURN_IF_ERROR(ParseAck(f.body, &acked));
     }

@@ -43,9 +43,12 @@
 #include <thread>
 #include <vector>
 
+#include "common/byte_stream.h"
 #include "common/clock.h"
+#include "common/fd_util.h"
 #include "common/mutex.h"
 #include "common/net.h"
+#include "common/tls.h"
 #include "oplog/sink.h"
 
 namespace strata {
@@ -53,6 +56,10 @@ namespace strata {
 struct ShippingSinkOptions {
   HostPort server;
   std::string store_id;  // the namespace on the server (store.json's id)
+  // TLS to the server, which must hold a certificate for server.host that
+  // this context trusts; null: plaintext (strata mount --sink-insecure).
+  std::shared_ptr<const TlsContext> tls;
+  std::string token;  // sent in HELLO; empty when the server asks for none
   // A kRemote barrier fails after waiting this long; Replay keeps trying to
   // reach the server this long.
   int barrier_timeout_ms = 60000;
@@ -66,6 +73,7 @@ struct ShippingSinkOptions {
 
 struct ShippingStats {
   std::string server;
+  bool tls = false;  // the connection is TLS (else plaintext)
   bool connected = false;
   uint64_t tail = 0;          // local log offset after the last record
   uint64_t acked_offset = 0;  // everything below is durable on the server
@@ -111,22 +119,32 @@ class ShippingSink final : public Sink {
     uint64_t seq = 0;  // 0: no record
   };
 
+  // One connection: the socket, and the stream over it (TLS or plain) that
+  // the shipper writes and the ack reader reads.
+  struct Conn {
+    UniqueFd fd;
+    std::unique_ptr<SharedStream> stream;
+    bool valid() const { return fd.valid(); }
+  };
+
   ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options);
   std::string Peer() const;
+  // Connects, runs the TLS handshake if asked, and says HELLO.
+  Status Handshake(Conn* out);
   void StartShipping() EXCLUDES(mu_);
   void ShipLoop() EXCLUDES(mu_);
-  void AckLoop(int fd, uint64_t generation) EXCLUDES(mu_);
+  void AckLoop(ByteStream* stream, uint64_t generation) EXCLUDES(mu_);
   // Takes the ACK counting `count` messages; an error if it cannot be one.
   Status TakeAckLocked(uint64_t count) REQUIRES(mu_);
   // One pass of the shipper: reads what is new and sends it. Returns false
   // if there was nothing to do.
-  Result<bool> ShipOnce(int fd) EXCLUDES(mu_);
+  Result<bool> ShipOnce(ByteStream* stream) EXCLUDES(mu_);
   // The control messages and frames of one ShipOnce, into *out; the count of
   // records goes to *records.
   void EncodeBatchLocked(const std::string& frames, uint64_t first, std::string* out,
                          uint64_t* records) REQUIRES(mu_);
-  Status Connect(UniqueFd* fd) EXCLUDES(mu_);
-  void Disconnect(UniqueFd* fd) EXCLUDES(mu_);
+  Status Connect(Conn* conn) EXCLUDES(mu_);
+  void Disconnect(Conn* conn) EXCLUDES(mu_);
   // Marks the connection of `generation` broken (the shipper reconnects).
   void Break(uint64_t generation, const Status& why) EXCLUDES(mu_);
   // Records that `p` is reached once `p.msg` messages are acknowledged.
@@ -135,7 +153,7 @@ class ShippingSink final : public Sink {
   Status ReplayRemote(const std::function<Status(const OpRecord&)>& fn) EXCLUDES(mu_);
   // Connects for Replay, retrying while the server cannot be reached, up to
   // barrier_timeout_ms.
-  Result<UniqueFd> ConnectForReplay(const std::string& peer);
+  Status ConnectForReplay(Conn* conn);
 
   // Set at construction.
   const std::unique_ptr<Sink> local_;
@@ -158,8 +176,8 @@ class ShippingSink final : public Sink {
   std::map<uint32_t, uint64_t> server_last_ GUARDED_BY(mu_);
   std::map<uint32_t, uint64_t> acked_seq_ GUARDED_BY(mu_);
 
-  // The current connection. The shipper owns the fd (a UniqueFd of its own);
-  // conn_fd_ is a copy for shutdown(2) by Break and the destructor.
+  // The current connection. The shipper owns it (a Conn of its own);
+  // conn_fd_ is a copy of its fd for shutdown(2) by Break and the destructor.
   int conn_fd_ GUARDED_BY(mu_) = -1;
   uint64_t generation_ GUARDED_BY(mu_) = 0;
   bool broken_ GUARDED_BY(mu_) = false;

@@ -16,6 +16,7 @@
 #include "common/fd_util.h"
 #include "common/net.h"
 #include "common/temp_dir.h"
+#include "common/tls.h"
 #include "oplog/local_sink.h"
 #include "walsink/sink_protocol.h"
 #include "walsink/sink_server.h"
@@ -36,14 +37,46 @@ OpRecord Rec(uint32_t branch, uint64_t seq, size_t value_bytes = 100) {
   return r;
 }
 
-class ShippingSinkTest : public ::testing::Test {
+constexpr char kToken[] = "a-token-for-the-tests-0123456789";
+
+// A self-signed certificate for 127.0.0.1, made once for all tests.
+struct TestCertificate {
+  TestCertificate() {
+    cert = dir.path() + "/walsink.crt";
+    key = dir.path() + "/walsink.key";
+    EXPECT_TRUE(EnsureSelfSignedCertificate(cert, key, {"127.0.0.1"}).ok());
+  }
+  TempDir dir;
+  std::string cert, key;
+};
+
+const TestCertificate& Certificate() {
+  static const TestCertificate* c = new TestCertificate;
+  return *c;
+}
+
+std::shared_ptr<const TlsContext> ClientTls(const std::string& ca) {
+  auto ctx = TlsContext::ForClient(ca);
+  EXPECT_TRUE(ctx.ok()) << ctx.status().ToString();
+  return ctx.ok() ? *ctx : nullptr;
+}
+
+// Every test runs over plaintext without a token, and over TLS with one.
+class ShippingSinkTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override { StartServer(0); }
+  bool tls() const { return GetParam(); }
 
   void StartServer(uint16_t port) {
     SinkServerOptions o;
     o.dir = server_dir_.path();
     o.listen = "127.0.0.1:" + std::to_string(port);
+    if (tls()) {
+      auto ctx = TlsContext::ForServer(Certificate().cert, Certificate().key);
+      ASSERT_TRUE(ctx.ok()) << ctx.status().ToString();
+      o.tls = *ctx;
+      o.token = kToken;
+    }
     auto s = SinkServer::Start(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(*s);
@@ -57,6 +90,10 @@ class ShippingSinkTest : public ::testing::Test {
     o.barrier_timeout_ms = timeout_ms;
     o.connect_timeout_ms = 500;
     o.clock = clock;
+    if (tls()) {
+      o.tls = ClientTls(Certificate().cert);
+      o.token = kToken;
+    }
     return o;
   }
 
@@ -93,13 +130,21 @@ class ShippingSinkTest : public ::testing::Test {
     EXPECT_TRUE(fd.ok());
     if (!fd.ok()) return out;
     UniqueFd closer(*fd);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::unique_ptr<ByteStream> stream = std::make_unique<PlainStream>(*fd);
+    if (tls()) {
+      auto t = TlsStream::Connect(ClientTls(Certificate().cert), *fd, "127.0.0.1", deadline);
+      EXPECT_TRUE(t.ok()) << t.status().ToString();
+      if (!t.ok()) return out;
+      stream = std::move(*t);
+    }
     std::string req;
-    EncodeHello(kStore, &req);
+    EncodeHello(kStore, tls() ? kToken : "", &req);
     EncodeReplay({}, &req);
-    EXPECT_TRUE(SendAll(*fd, req, "server").ok());
+    EXPECT_TRUE(stream->WriteAll(req, deadline).ok());
     for (;;) {
       SinkFrame f;
-      Status st = ReadSinkFrame(*fd, "server", &f);
+      Status st = ReadSinkFrame(stream.get(), "server", deadline, &f);
       EXPECT_TRUE(st.ok()) << st.ToString();
       if (!st.ok()) return out;
       if (f.type != SinkMsg::kReplayEnd) continue;
@@ -122,7 +167,7 @@ class ShippingSinkTest : public ::testing::Test {
   uint16_t port_ = 0;
 };
 
-TEST_F(ShippingSinkTest, RemoteBarrierMeansTheServerHasEverything) {
+TEST_P(ShippingSinkTest, RemoteBarrierMeansTheServerHasEverything) {
   auto sink = Open(client_dir_.path() + "/log");
   ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
   uint64_t token = 0;
@@ -158,7 +203,7 @@ Status WhileTimePasses(ManualClock* clock, const std::function<Status()>& barrie
   return done.get();
 }
 
-TEST_F(ShippingSinkTest, TiersWithTheServerDown) {
+TEST_P(ShippingSinkTest, TiersWithTheServerDown) {
   ManualClock clock;
   auto sink = Open(client_dir_.path() + "/log", 300, &clock);
   ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
@@ -177,7 +222,7 @@ TEST_F(ShippingSinkTest, TiersWithTheServerDown) {
   EXPECT_EQ(sink->Shipping().barrier_timeouts, 2u);
 }
 
-TEST_F(ShippingSinkTest, ResendsAfterTheServerRestartsWithoutDuplicates) {
+TEST_P(ShippingSinkTest, ResendsAfterTheServerRestartsWithoutDuplicates) {
   auto sink = Open(client_dir_.path() + "/log", 20000);
   ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
   uint64_t token = 0;
@@ -202,7 +247,7 @@ TEST_F(ShippingSinkTest, ResendsAfterTheServerRestartsWithoutDuplicates) {
   EXPECT_EQ(ServerRecords({1})[1], Seqs(1, 60));  // each once, in order
 }
 
-TEST_F(ShippingSinkTest, ClientRestartResendsTheLocalLogOnce) {
+TEST_P(ShippingSinkTest, ClientRestartResendsTheLocalLogOnce) {
   {
     auto sink = Open(client_dir_.path() + "/log");
     ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
@@ -227,7 +272,7 @@ TEST_F(ShippingSinkTest, ClientRestartResendsTheLocalLogOnce) {
   EXPECT_EQ(ServerRecords({3})[3], Seqs(1, 11));
 }
 
-TEST_F(ShippingSinkTest, ANewMachineRecoversFromTheServer) {
+TEST_P(ShippingSinkTest, ANewMachineRecoversFromTheServer) {
   {
     auto sink = Open(client_dir_.path() + "/log");
     ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
@@ -252,7 +297,7 @@ TEST_F(ShippingSinkTest, ANewMachineRecoversFromTheServer) {
   EXPECT_EQ(ServerRecords({7}, 28)[7], Seqs(29, 31));
 }
 
-TEST_F(ShippingSinkTest, TrimmedRecordsNeedNotBeShipped) {
+TEST_P(ShippingSinkTest, TrimmedRecordsNeedNotBeShipped) {
   auto sink = Open(client_dir_.path() + "/log", 300);
   ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
   server_->Stop();
@@ -271,7 +316,7 @@ TEST_F(ShippingSinkTest, TrimmedRecordsNeedNotBeShipped) {
   EXPECT_EQ(got[4], Seqs(6, 8));
 }
 
-TEST_F(ShippingSinkTest, DroppedBranchIsForgottenAndNotShipped) {
+TEST_P(ShippingSinkTest, DroppedBranchIsForgottenAndNotShipped) {
   auto sink = Open(client_dir_.path() + "/log", 20000);
   ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
   uint64_t token = 0;
@@ -302,7 +347,7 @@ TEST_F(ShippingSinkTest, DroppedBranchIsForgottenAndNotShipped) {
   EXPECT_EQ(ServerRecords({6})[6], Seqs(1, 7));
 }
 
-TEST_F(ShippingSinkTest, UnknownBranchesOnTheServerAreDroppedAtRecovery) {
+TEST_P(ShippingSinkTest, UnknownBranchesOnTheServerAreDroppedAtRecovery) {
   {
     auto sink = Open(client_dir_.path() + "/log");
     ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
@@ -321,7 +366,7 @@ TEST_F(ShippingSinkTest, UnknownBranchesOnTheServerAreDroppedAtRecovery) {
   EXPECT_EQ(KnownBranches().count(9), 0u);
 }
 
-TEST_F(ShippingSinkTest, ReplayFailsClearlyWithoutAServer) {
+TEST_P(ShippingSinkTest, ReplayFailsClearlyWithoutAServer) {
   server_->Stop();
   ManualClock clock;  // the retries' pauses take no real time
   auto sink = Open(client_dir_.path() + "/log", 500, &clock);
@@ -333,7 +378,7 @@ TEST_F(ShippingSinkTest, ReplayFailsClearlyWithoutAServer) {
       << st.message();
 }
 
-TEST_F(ShippingSinkTest, ConcurrentWritersAllGetTheirBarriers) {
+TEST_P(ShippingSinkTest, ConcurrentWritersAllGetTheirBarriers) {
   auto sink = Open(client_dir_.path() + "/log");
   ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
   std::vector<std::thread> threads;
@@ -356,6 +401,71 @@ TEST_F(ShippingSinkTest, ConcurrentWritersAllGetTheirBarriers) {
   printf("800 remote barriers, %llu server fdatasyncs\n",
          static_cast<unsigned long long>(log->syncs));
 }
+
+// Clients the server must not let in, and a server the client must not
+// trust: each fails the replay (and so the mount) at once, with one error
+// saying why, and the server opens nothing for them.
+class ShippingSinkAccessTest : public ShippingSinkTest {
+ protected:
+  Status ReplayWith(const std::function<void(ShippingSinkOptions*)>& change) {
+    ShippingSinkOptions o = Options(60000, Clock::Real());
+    change(&o);
+    auto local = OpenLocalSink(client_dir_.path() + "/log");
+    EXPECT_TRUE(local.ok());
+    auto sink = ShippingSink::Open(std::move(*local), o);
+    EXPECT_TRUE(sink.ok());
+    EXPECT_TRUE((*sink)->Trim(1, 0).ok());
+    EXPECT_TRUE((*sink)->Append(Rec(1, 1)).ok());
+    Status st = (*sink)->Replay([](const OpRecord&) { return Status::OK(); });
+    printf("%s\n", st.ToString().c_str());
+    return st;
+  }
+
+  void ExpectNothingReachedTheServer() {
+    const SinkServerStats st = server_->Stats();
+    EXPECT_GE(st.refused, 1u);
+    EXPECT_EQ(st.namespaces, 0u);
+    EXPECT_EQ(st.appended, 0u);
+  }
+};
+
+TEST_P(ShippingSinkAccessTest, AWrongOrMissingTokenIsRefused) {
+  for (const char* token : {"not-the-token", ""}) {
+    const Status st = ReplayWith([&](ShippingSinkOptions* o) { o->token = token; });
+    EXPECT_EQ(st.code(), Code::kPermission) << st.ToString();
+    EXPECT_NE(st.message().find("cannot replay the op log from walsink 127.0.0.1:"),
+              std::string::npos)
+        << st.message();
+    EXPECT_NE(st.message().find("unauthorized"), std::string::npos) << st.message();
+  }
+  ExpectNothingReachedTheServer();
+}
+
+TEST_P(ShippingSinkAccessTest, APlaintextClientGetsNoFurtherThanTheHandshake) {
+  const Status st = ReplayWith([](ShippingSinkOptions* o) { o->tls = nullptr; });
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("uses TLS"), std::string::npos) << st.ToString();
+  ExpectNothingReachedTheServer();
+}
+
+TEST_P(ShippingSinkAccessTest, AServerCertificateTheClientDoesNotTrustIsRefused) {
+  TempDir other;
+  ASSERT_TRUE(
+      EnsureSelfSignedCertificate(other.path() + "/c", other.path() + "/k", {"127.0.0.1"}).ok());
+  const Status st =
+      ReplayWith([&](ShippingSinkOptions* o) { o->tls = ClientTls(other.path() + "/c"); });
+  EXPECT_EQ(st.code(), Code::kInvalid) << st.ToString();
+  EXPECT_NE(st.message().find("certificate verify failed"), std::string::npos) << st.message();
+  ExpectNothingReachedTheServer();
+}
+
+INSTANTIATE_TEST_SUITE_P(Transport, ShippingSinkAccessTest, ::testing::Values(true),
+                         [](const ::testing::TestParamInfo<bool>&) { return "TlsWithToken"; });
+
+INSTANTIATE_TEST_SUITE_P(Transport, ShippingSinkTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "TlsWithToken" : "Plain";
+                         });
 
 }  // namespace
 }  // namespace strata

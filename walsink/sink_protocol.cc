@@ -22,6 +22,16 @@ Status Malformed(const char* what) {
   return Status::Corruption(std::string("walsink message: malformed ") + what);
 }
 
+// A u16 length and that many bytes, from the front of *body.
+bool TakeString16(std::string_view* body, std::string* out) {
+  if (body->size() < 2) return false;
+  const size_t n = DecodeFixed16(body->data());
+  if (body->size() < 2 + n) return false;
+  out->assign(body->substr(2, n));
+  body->remove_prefix(2 + n);
+  return true;
+}
+
 }  // namespace
 
 const char* SinkErrorName(SinkError e) {
@@ -42,6 +52,10 @@ const char* SinkErrorName(SinkError e) {
       return "sink disk full";
     case SinkError::kIO:
       return "sink I/O error";
+    case SinkError::kUnauthorized:
+      return "unauthorized";
+    case SinkError::kStoreNotServed:
+      return "store not served";
   }
   return "unknown error";
 }
@@ -57,6 +71,9 @@ Status SinkErrorStatus(SinkError e, const std::string& message) {
     case SinkError::kSeqGap:
     case SinkError::kBadFrame:
       return Status::Corruption(m);
+    case SinkError::kUnauthorized:
+    case SinkError::kStoreNotServed:
+      return Status::Permission(m);
     default:
       return Status::Invalid(m);
   }
@@ -75,20 +92,19 @@ void EncodeSinkFrame(SinkMsg type, std::string_view body, std::string* dst) {
   dst->append(body);
 }
 
-void EncodeHello(std::string_view store_id, std::string* dst) {
+void EncodeHello(std::string_view store_id, std::string_view token, std::string* dst) {
   std::string b;
-  b.push_back(static_cast<char>(kSinkProtocolVersion & 0xff));
-  b.push_back(static_cast<char>(kSinkProtocolVersion >> 8));
-  b.push_back(static_cast<char>(store_id.size() & 0xff));
-  b.push_back(static_cast<char>(store_id.size() >> 8));
+  PutFixed16(&b, kSinkProtocolVersion);
+  PutFixed16(&b, static_cast<uint16_t>(store_id.size()));
   b.append(store_id);
+  PutFixed16(&b, static_cast<uint16_t>(token.size()));
+  b.append(token);
   EncodeSinkFrame(SinkMsg::kHello, b, dst);
 }
 
 void EncodeHelloOk(std::string* dst) {
   std::string b;
-  b.push_back(static_cast<char>(kSinkProtocolVersion & 0xff));
-  b.push_back(static_cast<char>(kSinkProtocolVersion >> 8));
+  PutFixed16(&b, kSinkProtocolVersion);
   EncodeSinkFrame(SinkMsg::kHelloOk, b, dst);
 }
 
@@ -144,9 +160,10 @@ void EncodeError(SinkError code, std::string_view message, std::string* dst) {
   EncodeSinkFrame(SinkMsg::kError, b, dst);
 }
 
-Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame) {
+Status ReadSinkFrame(ByteStream* stream, const std::string& peer, StreamDeadline deadline,
+                     SinkFrame* frame) {
   char hdr[kOpRecordHeaderBytes];
-  STRATA_RETURN_IF_ERROR(ReadFull(fd, hdr, sizeof(hdr), peer));
+  STRATA_RETURN_IF_ERROR(ReadExactly(stream, hdr, sizeof(hdr), deadline, peer));
   const uint8_t type = static_cast<uint8_t>(hdr[0]);
   const uint32_t len = DecodeFixed32(hdr + 1);
   const uint32_t crc = DecodeFixed32(hdr + 5);
@@ -160,9 +177,9 @@ Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame) {
                               " exceeds the limit of " + std::to_string(limit));
   }
   std::string body(len, '\0');
-  Status st = ReadFull(fd, body.data(), len, peer);
+  Status st = ReadExactly(stream, body.data(), len, deadline, peer);
   if (st.IsNotFound()) st = Status::IO(peer + " closed the connection inside a frame");
-  if (!st.ok() && len > 0) {
+  if (!st.ok() && len > 0 && st.code() != Code::kUnavailable) {
     return Status::IO("truncated walsink frame (" + std::to_string(len) +
                       "-byte body): " + st.message());
   }
@@ -182,20 +199,29 @@ Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame) {
   return Status::OK();
 }
 
-Status ParseHello(std::string_view body, uint16_t* version, std::string* store_id) {
-  if (body.size() < 4) return Malformed("HELLO");
-  *version =
-      static_cast<uint16_t>(static_cast<uint8_t>(body[0]) | (static_cast<uint8_t>(body[1]) << 8));
-  const size_t n = static_cast<uint8_t>(body[2]) | (static_cast<uint8_t>(body[3]) << 8);
-  if (body.size() != 4 + n) return Malformed("HELLO");
-  store_id->assign(body.substr(4));
+Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame) {
+  PlainStream stream(fd);
+  return ReadSinkFrame(&stream, peer, kNoStreamDeadline, frame);
+}
+
+Status ParseHello(std::string_view body, uint16_t* version, std::string* store_id,
+                  std::string* token) {
+  if (body.size() < 2) return Malformed("HELLO");
+  *version = DecodeFixed16(body.data());
+  body.remove_prefix(2);
+  token->clear();
+  if (!TakeString16(&body, store_id)) return Malformed("HELLO");
+  // A version this side does not know keeps its layout to itself: the
+  // caller refuses the version, not the body.
+  if (*version > kSinkProtocolVersion) return Status::OK();
+  if (*version >= 2 && !TakeString16(&body, token)) return Malformed("HELLO");
+  if (!body.empty()) return Malformed("HELLO");
   return Status::OK();
 }
 
 Status ParseHelloOk(std::string_view body, uint16_t* version) {
   if (body.size() != 2) return Malformed("HELLO_OK");
-  *version =
-      static_cast<uint16_t>(static_cast<uint8_t>(body[0]) | (static_cast<uint8_t>(body[1]) << 8));
+  *version = DecodeFixed16(body.data());
   return Status::OK();
 }
 

@@ -13,15 +13,21 @@
 #include <utility>
 #include <vector>
 
+#include "common/byte_stream.h"
 #include "common/status.h"
 #include "oplog/op_record.h"
 
 namespace strata {
 
-inline constexpr uint16_t kSinkProtocolVersion = 1;
+// Version 2 added the token to HELLO. A server takes version 1 HELLOs (no
+// token) only when it asks for no token.
+inline constexpr uint16_t kSinkProtocolVersion = 2;
+inline constexpr uint16_t kSinkOldestProtocolVersion = 1;
+// A HELLO token is at most this long.
+inline constexpr size_t kMaxSinkTokenBytes = 1024;
 
 enum class SinkMsg : uint8_t {
-  kHello = 0x10,             // client: version u16, store id (u16 length + bytes)
+  kHello = 0x10,             // client: version u16, store id, token (each u16 length + bytes)
   kHelloOk = 0x11,           // server: version u16
   kBranch = 0x12,            // client: branch u32, covered seq u64 (register + trim)
   kDrop = 0x13,              // client: branch u32 (forget the branch)
@@ -34,14 +40,16 @@ enum class SinkMsg : uint8_t {
 
 // Error codes carried by kError.
 enum class SinkError : uint8_t {
-  kBadFrame = 1,       // bad type, length or checksum; truncated frame
-  kBadMessage = 2,     // a frame whose body does not parse, or out of order
-  kVersion = 3,        // protocol version not supported
-  kBadStoreId = 4,     // HELLO's store id is not acceptable
-  kUnknownBranch = 5,  // APPEND for a branch not registered with BRANCH
-  kSeqGap = 6,         // APPEND with seq past the branch's last seq + 1
-  kNoSpace = 7,        // the sink's disk is full
-  kIO = 8,             // the sink failed to write or sync
+  kBadFrame = 1,         // bad type, length or checksum; truncated frame
+  kBadMessage = 2,       // a frame whose body does not parse, or out of order
+  kVersion = 3,          // protocol version not supported
+  kBadStoreId = 4,       // HELLO's store id is not acceptable
+  kUnknownBranch = 5,    // APPEND for a branch not registered with BRANCH
+  kSeqGap = 6,           // APPEND with seq past the branch's last seq + 1
+  kNoSpace = 7,          // the sink's disk is full
+  kIO = 8,               // the sink failed to write or sync
+  kUnauthorized = 9,     // HELLO without the server's token
+  kStoreNotServed = 10,  // HELLO for a store id this server does not serve
 };
 
 const char* SinkErrorName(SinkError e);
@@ -62,7 +70,8 @@ using BranchSeqs = std::vector<std::pair<uint32_t, uint64_t>>;
 
 // Frame builders: append one frame to *dst.
 void EncodeSinkFrame(SinkMsg type, std::string_view body, std::string* dst);
-void EncodeHello(std::string_view store_id, std::string* dst);
+// Always the current version, with `token` (empty when the server asks for none).
+void EncodeHello(std::string_view store_id, std::string_view token, std::string* dst);
 void EncodeHelloOk(std::string* dst);
 void EncodeBranch(uint32_t branch, uint64_t covered, std::string* dst);
 void EncodeDrop(uint32_t branch, std::string* dst);
@@ -71,14 +80,20 @@ void EncodeReplayEnd(const BranchSeqs& last, std::string* dst);
 void EncodeAck(uint64_t count, std::string* dst);
 void EncodeError(SinkError code, std::string_view message, std::string* dst);
 
-// Reads one frame from a socket. kNotFound: the peer closed cleanly between
-// frames. kCorruption: an unknown type, a length over the limit or a
-// checksum mismatch (the stream cannot be resynchronised; close it). kIO:
-// socket errors and a connection closed mid-frame.
+// Reads one frame from a stream by `deadline`. kNotFound: the peer closed
+// cleanly between frames. kCorruption: an unknown type, a length over the
+// limit or a checksum mismatch (the stream cannot be resynchronised; close
+// it). kIO: socket errors and a connection closed mid-frame. kUnavailable:
+// the deadline passed.
+Status ReadSinkFrame(ByteStream* stream, const std::string& peer, StreamDeadline deadline,
+                     SinkFrame* frame);
+// The same on a plain socket, without a deadline.
 Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame);
 
 // Body parsers: kCorruption on a body that does not parse exactly.
-Status ParseHello(std::string_view body, uint16_t* version, std::string* store_id);
+// A version 1 HELLO has no token: *token is then empty.
+Status ParseHello(std::string_view body, uint16_t* version, std::string* store_id,
+                  std::string* token);
 Status ParseHelloOk(std::string_view body, uint16_t* version);
 Status ParseBranch(std::string_view body, uint32_t* branch, uint64_t* covered);
 Status ParseDrop(std::string_view body, uint32_t* branch);

@@ -61,14 +61,15 @@ OpRecord Rec(uint32_t branch, uint64_t seq) {
 
 TEST(SinkProtocol, HelloRoundTrip) {
   std::string out;
-  EncodeHello("store-1_A", &out);
+  EncodeHello("store-1_A", "s3cret token", &out);
   const SinkFrame f = Split(out);
   EXPECT_EQ(f.type, SinkMsg::kHello);
   uint16_t version = 0;
-  std::string id;
-  ASSERT_TRUE(ParseHello(f.body, &version, &id).ok());
+  std::string id, token;
+  ASSERT_TRUE(ParseHello(f.body, &version, &id, &token).ok());
   EXPECT_EQ(version, kSinkProtocolVersion);
   EXPECT_EQ(id, "store-1_A");
+  EXPECT_EQ(token, "s3cret token");
 
   out.clear();
   EncodeHelloOk(&out);
@@ -159,16 +160,35 @@ TEST(SinkProtocol, ErrorNamesAndStatuses) {
   EXPECT_EQ(SinkErrorFor(Status::Corruption("bad segment")), SinkError::kIO);
 }
 
+// Version 1 (before tokens): version, store id, nothing after.
+TEST(SinkProtocol, VersionOneHelloHasNoToken) {
+  const std::string body = std::string("\x01\x00\x03\x00", 4) + "abc";
+  uint16_t version = 0;
+  std::string id, token = "left over";
+  ASSERT_TRUE(ParseHello(body, &version, &id, &token).ok());
+  EXPECT_EQ(version, 1);
+  EXPECT_EQ(id, "abc");
+  EXPECT_EQ(token, "");
+  EXPECT_EQ(ParseHello(body + "x", &version, &id, &token).code(), Code::kCorruption);
+  // A later version's extra fields are its own: the version is refused, not the body.
+  const std::string v9 = std::string("\x09\x00\x03\x00", 4) + "abc" + "whatever";
+  ASSERT_TRUE(ParseHello(v9, &version, &id, &token).ok());
+  EXPECT_EQ(version, 9);
+}
+
 TEST(SinkProtocol, ParsersRefuseBadBodies) {
   uint16_t version = 0;
-  std::string id;
+  std::string id, token;
   std::string hello;
-  EncodeHello("abc", &hello);
+  EncodeHello("abc", "tok", &hello);
   const std::string body = Split(hello).body;
-  EXPECT_EQ(ParseHello("", &version, &id).code(), Code::kCorruption);
-  EXPECT_EQ(ParseHello(body.substr(0, 3), &version, &id).code(), Code::kCorruption);
-  EXPECT_EQ(ParseHello(body.substr(0, body.size() - 1), &version, &id).code(), Code::kCorruption);
-  EXPECT_EQ(ParseHello(body + "x", &version, &id).code(), Code::kCorruption);
+  EXPECT_EQ(ParseHello("", &version, &id, &token).code(), Code::kCorruption);
+  EXPECT_EQ(ParseHello(body.substr(0, 3), &version, &id, &token).code(), Code::kCorruption);
+  for (size_t cut = 0; cut < body.size(); cut++) {
+    EXPECT_EQ(ParseHello(body.substr(0, cut), &version, &id, &token).code(), Code::kCorruption)
+        << cut;
+  }
+  EXPECT_EQ(ParseHello(body + "x", &version, &id, &token).code(), Code::kCorruption);
   EXPECT_EQ(ParseHelloOk("\x01", &version).code(), Code::kCorruption);
   EXPECT_EQ(ParseHelloOk("\x01\x00\x00", &version).code(), Code::kCorruption);
 

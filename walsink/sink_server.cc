@@ -19,14 +19,6 @@
 
 namespace strata {
 
-namespace {
-
-// A client that stops reading must not pin a thread forever, and one whose
-// machine vanished must not hold its namespace open.
-constexpr int kSendTimeoutMs = 60000;
-
-}  // namespace
-
 Result<std::unique_ptr<SinkServer>> SinkServer::Start(const SinkServerOptions& options) {
   if (options.dir.empty()) return Status::Invalid("walsink: no directory given");
   STRATA_ASSIGN_OR_RETURN(const HostPort hp, ParseHostPort(options.listen, true));
@@ -80,6 +72,7 @@ SinkServerStats SinkServer::Stats() const {
   s.duplicates = duplicates_;
   s.acks = acks_;
   s.errors = errors_;
+  s.refused = refused_;
   {
     MutexLock l(&conns_mu_);
     for (const auto& [id, c] : conns_) s.open_connections += c->finished ? 0 : 1;
@@ -99,7 +92,8 @@ Result<SinkStats> SinkServer::LogStats(const std::string& store_id) {
 }
 
 void SinkServer::Accept(int fd) {
-  TuneSocket(fd, ServerConnectionTuning(kSendTimeoutMs));  // no Nagle: ACK latency is fsync latency
+  TuneSocket(fd, ServerConnectionTuning(static_cast<int>(
+                     kSinkSendTimeout.count())));  // no Nagle: ACK latency is fsync latency
   MutexLock l(&conns_mu_);
   auto c = std::make_unique<Connection>(next_conn_id_++, fd, PeerName(fd));
   Connection* raw = c.get();

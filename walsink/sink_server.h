@@ -9,6 +9,12 @@
 // sync is in flight. Nothing is acknowledged before it is fdatasync'ed. A
 // connection that ends with ERROR first gets the ACK of every message applied
 // before the refused one (when the sync of those succeeds).
+//
+// Access: with `tls`, every connection is TLS (the handshake runs on the
+// connection's own thread, within 10 s); with `token`, HELLO must carry it;
+// with `store_ids`, HELLO must name one of them. A client that fails any of
+// these gets ERROR (after the handshake) and no namespace is opened for it,
+// so nothing it sends can reach a log. HELLO must arrive within 10 s.
 #pragma once
 
 #include <atomic>
@@ -17,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -26,6 +33,7 @@
 #include "common/mutex.h"
 #include "common/net.h"
 #include "common/status.h"
+#include "common/tls.h"
 #include "oplog/sink.h"
 #include "walsink/sink_protocol.h"
 
@@ -37,6 +45,9 @@ struct SinkServerOptions {
   // Opens the op log of one namespace (DIR/<store id>). Default:
   // OpenLocalSink(ns_dir). Tests wrap the log to inject faults.
   std::function<Result<std::unique_ptr<Sink>>(const std::string& ns_dir)> open_log;
+  std::shared_ptr<const TlsContext> tls;  // null: plaintext (strata walsink serve --insecure)
+  std::string token;                      // what HELLO must carry; empty: none asked
+  std::set<std::string> store_ids;        // the store ids served; empty: any
 };
 
 struct SinkServerStats {
@@ -47,6 +58,7 @@ struct SinkServerStats {
   uint64_t duplicates = 0;        // APPENDs at or below the branch's last seq, not written
   uint64_t acks = 0;              // ACK frames sent
   uint64_t errors = 0;            // connections ended by an error (ERROR sent when possible)
+  uint64_t refused = 0;           // of those, refused before HELLO_OK: TLS, token or store id
   uint64_t namespaces = 0;        // namespaces open now
 };
 
@@ -87,7 +99,11 @@ class SinkServer {
   void ReapFinished() EXCLUDES(conns_mu_);
   void Serve(Connection* c);    // a connection's reader thread
   void AckLoop(Connection* c);  // its acknowledger thread
+  // The TLS handshake, when the server has TLS; sets c->stream.
+  bool OpenStream(Connection* c);
   Next Hello(Connection* c);
+  // Whether HELLO's version, token and store id may go on; End if not.
+  Next Admit(uint16_t version, const std::string& token, const std::string& store_id);
   Next ReadAndApply(Connection* c);
   Next ReadFailed(Connection* c, const Status& st);
   Next Branch(Connection* c, std::string_view body);
@@ -133,7 +149,7 @@ class SinkServer {
   uint64_t next_conn_id_ GUARDED_BY(conns_mu_) = 0;
 
   std::atomic<uint64_t> connections_{0}, frames_{0}, appended_{0}, duplicates_{0}, acks_{0},
-      errors_{0};
+      errors_{0}, refused_{0};
 };
 
 }  // namespace strata

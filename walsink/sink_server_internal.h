@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/byte_stream.h"
 #include "common/fd_util.h"
 #include "common/mutex.h"
 #include "walsink/sink_server.h"
@@ -23,6 +25,13 @@ namespace strata {
 // connection's write_mu and its ack_mu are leaves: nothing else is locked
 // while one is held, and none is held across a call into a log. The checker
 // cannot relate locks of different objects, so these are comments.
+
+// A client that stops reading must not pin a thread forever, and one whose
+// machine vanished must not hold its namespace open.
+inline constexpr std::chrono::milliseconds kSinkSendTimeout{60000};
+// The TLS handshake and HELLO, each: an unauthenticated connection holds a
+// thread no longer.
+inline constexpr std::chrono::milliseconds kSinkHelloTimeout{10000};
 
 // One store id's op log, shared by every connection of that store.
 struct SinkServer::Namespace {
@@ -48,6 +57,9 @@ struct SinkServer::Connection {
   // never hits a reused fd.
   const UniqueFd fd;
   const std::string peer;
+  // Set by the reader before the acknowledger starts; a SharedStream
+  // because the reader reads while the acknowledger writes.
+  std::unique_ptr<SharedStream> stream;
   std::string store_id = "-";     // set by the reader at HELLO
   std::shared_ptr<Namespace> ns;  // set at HELLO under conns_mu_ (FailNamespace reads it)
   std::thread reader;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <unordered_map>
 
+#include "common/crypto.h"
 #include "common/net.h"
 #include "walsink/sink_server.h"
 #include "walsink/sink_server_internal.h"
@@ -39,9 +40,35 @@ void Linger(int fd) {
 
 std::string TypeName(SinkMsg t) { return "type " + SinkTypeName(static_cast<uint8_t>(t)); }
 
+StreamDeadline SendDeadline() { return std::chrono::steady_clock::now() + kSinkSendTimeout; }
+
 }  // namespace
 
+bool SinkServer::OpenStream(Connection* c) {
+  if (!opts_.tls) {
+    c->stream = std::make_unique<SharedStream>(std::make_unique<PlainStream>(c->fd.get()));
+    return true;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kSinkHelloTimeout;
+  Result<std::unique_ptr<TlsStream>> tls = TlsStream::Accept(opts_.tls, c->fd.get(), deadline);
+  if (!tls.ok()) {
+    errors_++;
+    refused_++;
+    if (!stopping_) {
+      spdlog::warn("walsink: {}: TLS handshake failed: {}", c->peer, tls.status().message());
+    }
+    return false;
+  }
+  c->stream = std::make_unique<SharedStream>(std::move(tls).value());
+  return true;
+}
+
 void SinkServer::Serve(Connection* c) {
+  if (!OpenStream(c)) {
+    ::shutdown(c->fd.get(), SHUT_RDWR);
+    c->finished = true;
+    return;
+  }
   Next end = Hello(c);
   std::thread acker;
   if (!end) {
@@ -120,23 +147,27 @@ SinkServer::Next SinkServer::ReadFailed(Connection* c, const Status& st) {
 
 SinkServer::Next SinkServer::Hello(Connection* c) {
   SinkFrame f;
-  Status st = ReadSinkFrame(c->fd.get(), c->peer, &f);
+  const auto deadline = std::chrono::steady_clock::now() + kSinkHelloTimeout;
+  Status st = ReadSinkFrame(c->stream.get(), c->peer, deadline, &f);
+  if (st.code() == Code::kUnavailable) {
+    refused_++;
+    return End{SinkError::kBadMessage,
+               "no HELLO within " + std::to_string(kSinkHelloTimeout.count() / 1000) + " s"};
+  }
   if (!st.ok()) return ReadFailed(c, st);
   frames_++;
   if (f.type != SinkMsg::kHello) {
     return End{SinkError::kBadMessage, "the first message must be HELLO, got " + TypeName(f.type)};
   }
   uint16_t version = 0;
-  std::string id;
-  if (st = ParseHello(f.body, &version, &id); !st.ok()) {
+  std::string id, token;
+  if (st = ParseHello(f.body, &version, &id, &token); !st.ok()) {
     return End{SinkError::kBadMessage, st.message()};
   }
-  if (version != kSinkProtocolVersion) {
-    return End{SinkError::kVersion, "protocol version " + std::to_string(version) +
-                                        " is not supported (this server speaks " +
-                                        std::to_string(kSinkProtocolVersion) + ")"};
+  if (Next refused = Admit(version, token, id)) {
+    refused_++;
+    return refused;
   }
-  if (st = CheckSinkStoreId(id); !st.ok()) return End{SinkError::kBadStoreId, st.message()};
   c->store_id = id;
   Result<std::shared_ptr<Namespace>> ns = Acquire(id);
   if (!ns.ok()) return End{SinkErrorFor(ns.status()), ns.status().message()};
@@ -151,9 +182,34 @@ SinkServer::Next SinkServer::Hello(Connection* c) {
   return std::nullopt;
 }
 
+SinkServer::Next SinkServer::Admit(uint16_t version, const std::string& token,
+                                   const std::string& store_id) {
+  if (version < kSinkOldestProtocolVersion || version > kSinkProtocolVersion) {
+    return End{SinkError::kVersion, "protocol version " + std::to_string(version) +
+                                        " is not supported (this server speaks " +
+                                        std::to_string(kSinkOldestProtocolVersion) + " to " +
+                                        std::to_string(kSinkProtocolVersion) + ")"};
+  }
+  // Hashes of equal length: the comparison tells nothing of the token's length.
+  if (!opts_.token.empty() &&
+      !crypto::ConstantTimeEqual(crypto::Sha256(token), crypto::Sha256(opts_.token))) {
+    return End{SinkError::kUnauthorized, token.empty()
+                                             ? "this walsink takes only clients with its token "
+                                               "(strata mount --sink-token-file)"
+                                             : "the token is not this walsink's"};
+  }
+  if (Status st = CheckSinkStoreId(store_id); !st.ok()) {
+    return End{SinkError::kBadStoreId, st.message()};
+  }
+  if (!opts_.store_ids.empty() && !opts_.store_ids.count(store_id)) {
+    return End{SinkError::kStoreNotServed, "store " + store_id + " is not served here"};
+  }
+  return std::nullopt;
+}
+
 SinkServer::Next SinkServer::ReadAndApply(Connection* c) {
   SinkFrame f;
-  const Status st = ReadSinkFrame(c->fd.get(), c->peer, &f);
+  const Status st = ReadSinkFrame(c->stream.get(), c->peer, kNoStreamDeadline, &f);
   if (!st.ok()) return ReadFailed(c, st);
   frames_++;
   switch (f.type) {
@@ -304,7 +360,7 @@ SinkServer::Next SinkServer::Replay(Connection* c, std::string_view body) {
 bool SinkServer::Send(Connection* c, std::string_view bytes) {
   MutexLock l(&c->write_mu);
   if (c->write_closed) return false;
-  if (SendAll(c->fd.get(), bytes, c->peer).ok()) return true;
+  if (c->stream->WriteAll(bytes, SendDeadline()).ok()) return true;
   c->write_closed = true;
   return false;
 }
@@ -318,7 +374,7 @@ void SinkServer::Refuse(Connection* c, const End& end) {
   MutexLock l(&c->write_mu);
   if (c->write_closed) return;
   c->write_closed = true;
-  SendAll(c->fd.get(), out, c->peer).PermitUnchecked();  // the peer may be gone already
+  c->stream->WriteAll(out, SendDeadline()).PermitUnchecked();  // the peer may be gone already
 }
 
 }  // namespace strata

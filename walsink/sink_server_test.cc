@@ -52,9 +52,9 @@ std::string Branch(uint32_t branch, uint64_t covered) {
   return out;
 }
 
-std::string Hello(std::string_view store_id) {
+std::string Hello(std::string_view store_id, std::string_view token = "") {
   std::string out;
-  EncodeHello(store_id, &out);
+  EncodeHello(store_id, token, &out);
   return out;
 }
 
@@ -215,11 +215,13 @@ class SinkServerTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(OpenSmallLog); }
 
-  void Start(std::function<Result<std::unique_ptr<Sink>>(const std::string&)> open_log) {
+  void Start(std::function<Result<std::unique_ptr<Sink>>(const std::string&)> open_log,
+             const std::function<void(SinkServerOptions*)>& more = {}) {
     SinkServerOptions o;
     o.dir = dir_.path() + "/sink";
     o.listen = "127.0.0.1:0";
     o.open_log = std::move(open_log);
+    if (more) more(&o);
     server_.reset();
     Result<std::unique_ptr<SinkServer>> s = SinkServer::Start(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -342,6 +344,53 @@ TEST_F(SinkServerTest, AppendOfUnknownBranchIsRefused) {
   EXPECT_EQ(end, (BranchSeqs{{1, 1}}));
 }
 
+// With a token and a list of stores, a HELLO without the token (none, a
+// wrong one, a version 1 HELLO that cannot carry one) is refused before
+// anything else it sent is looked at: no namespace is opened, no directory
+// made, nothing appended, even when BRANCH and APPEND follow in the same
+// write. The right token for a store not on the list is refused too.
+TEST_F(SinkServerTest, TokenAndStoreListAreCheckedBeforeAnyFrame) {
+  Start(OpenSmallLog, [](SinkServerOptions* o) {
+    o->token = "0123456789abcdef-the-token";
+    o->store_ids = {kStore};
+  });
+  const std::string v1_hello = std::string("\x01\x00\x07\x00", 4) + kStore;
+  std::string v1;
+  EncodeSinkFrame(SinkMsg::kHello, v1_hello, &v1);
+  const struct {
+    std::string hello;
+    SinkError want;
+  } cases[] = {
+      {Hello(kStore), SinkError::kUnauthorized},
+      {Hello(kStore, "0123456789abcdef-the-tokeN"), SinkError::kUnauthorized},
+      {Hello(kStore, "0123456789abcdef-the-token "), SinkError::kUnauthorized},
+      {v1, SinkError::kUnauthorized},
+      {Hello("store-2", "0123456789abcdef-the-token"), SinkError::kStoreNotServed},
+  };
+  for (const auto& tc : cases) {
+    Client c(port());
+    c.Send(tc.hello + Branch(1, 0) + Append(1, 1));
+    EXPECT_EQ(c.ExpectError(), tc.want) << c.error_message();
+    EXPECT_EQ(c.acked(), 0u);
+  }
+  SinkServerStats st = server_->Stats();
+  EXPECT_EQ(st.refused, 5u);
+  EXPECT_EQ(st.appended, 0u);
+  EXPECT_EQ(st.namespaces, 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/sink/" + kStore));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/sink/store-2"));
+
+  Client c(port());
+  c.Send(Hello(kStore, "0123456789abcdef-the-token") + Branch(1, 0) + Append(1, 1));
+  SinkFrame ok;
+  ASSERT_TRUE(c.Read(&ok).ok());
+  EXPECT_EQ(ok.type, SinkMsg::kHelloOk);
+  c.WaitAck(2);
+  st = server_->Stats();
+  EXPECT_EQ(st.appended, 1u);
+  EXPECT_EQ(st.refused, 5u);
+}
+
 TEST_F(SinkServerTest, HelloIsChecked) {
   {
     Client c(port());
@@ -351,7 +400,7 @@ TEST_F(SinkServerTest, HelloIsChecked) {
   {
     Client c(port());
     std::string body;
-    body.push_back(2);  // version 2
+    body.push_back(3);  // version 3
     body.push_back(0);
     body.push_back(1);
     body.push_back(0);

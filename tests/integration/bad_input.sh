@@ -113,7 +113,20 @@ expect_fail "mount with --store-timeout 0" "$S" mount "$STORE_URL" "$M2" --cache
 expect_fail "mount with a --sink without port" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink localhost
 expect_fail "mount with a --sink port 0" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink 127.0.0.1:0
 expect_fail "mount with --sink-timeout 0" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink 127.0.0.1:9 --sink-timeout 0
+expect_fail "mount with --sink but neither a token nor --sink-insecure" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink 127.0.0.1:9
+expect_fail "mount with --sink-ca but no --sink" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink-ca /etc/hostname
+expect_fail "mount with --sink-ca and --sink-insecure" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink 127.0.0.1:9 --sink-insecure --sink-ca /etc/hostname
+expect_fail "mount with a missing --sink-token-file" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink 127.0.0.1:9 --sink-token-file "$ROOT/no-token"
+(umask 077 && printf '%s\n' 0123456789abcdef0123 >"$ROOT/good-token")
+expect_fail "mount with a missing --sink-ca" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c10" --sink 127.0.0.1:9 --sink-token-file "$ROOT/good-token" --sink-ca "$ROOT/no-ca"
 [[ -e "$ROOT/c10" ]] && fail "a refused mount option left a cache directory behind"
+W=$ROOT/walsink-refused
+expect_fail "walsink serve with neither --token-file nor --insecure" "$S" walsink serve --dir "$W" --listen 127.0.0.1:0
+expect_fail "walsink serve with --tls-cert but no --tls-key" "$S" walsink serve --dir "$W" --listen 127.0.0.1:0 --token-file "$ROOT/wt" --tls-cert /etc/hostname
+expect_fail "walsink serve with --insecure and --tls-cert" "$S" walsink serve --dir "$W" --listen 127.0.0.1:0 --insecure --tls-cert /etc/hostname --tls-key /etc/hostname
+expect_fail "walsink serve with a bad --store-id" "$S" walsink serve --dir "$W" --listen 127.0.0.1:0 --token-file "$ROOT/wt" --store-id ../x
+expect_fail "walsink serve with a certificate that is not one" "$S" walsink serve --dir "$W" --listen 127.0.0.1:0 --token-file "$ROOT/wt" --tls-cert /etc/hostname --tls-key /etc/hostname
+[[ -e "$W" ]] && fail "a refused walsink serve left its directory behind"
 expect_fail "verify of a missing store" "$S" verify file:///nonexistent/strata-store
 expect_fail "verify of a non-URL" "$S" verify "not a url"
 

@@ -64,6 +64,8 @@ S3_ENDPOINT=
 SINK_DIR=$ROOT/walsink # `strata walsink serve`: its data, port file and log (sink_start)
 SINK_ADDR=
 SINK_PID=
+SINK_FLAGS=()        # the mount's flags for the walsink sink_start runs
+SINK_INSECURE=${SINK_INSECURE:-0} # 1: sink_start serves plaintext (raw-frame tests)
 MNT=$ROOT/mnt
 CACHE_DIR=$ROOT/cache
 LOG_DIR=$ROOT/log     # daemon + postgres logs (outside the mount)
@@ -233,15 +235,20 @@ fi
 
 # --------------------------------------------------------------- walsink --
 
-# sink_start: start `strata walsink serve` on loopback (again on the same port
-# after sink_stop), keeping its data in $SINK_DIR/data. Sets SINK_ADDR.
+# sink_start [ARGS...]: start `strata walsink serve` on loopback (again on the
+# same port after sink_stop), keeping its data in $SINK_DIR/data: over TLS
+# (its self-signed certificate) with a token ($SINK_DIR/token), or plaintext
+# without one if SINK_INSECURE=1. ARGS go to the server. Sets SINK_ADDR, and
+# SINK_FLAGS to the mount flags that reach it.
 sink_start() {
-  local port=0 i
+  local port=0 i access
   [[ -n "$SINK_ADDR" ]] && port=${SINK_ADDR##*:}
   mkdir -p "$SINK_DIR"
   rm -f "$SINK_DIR/port"
+  access=(--token-file "$SINK_DIR/token")
+  [[ "$SINK_INSECURE" == 1 ]] && access=(--insecure)
   "$STRATA_BIN" walsink serve --dir "$SINK_DIR/data" --listen "127.0.0.1:$port" \
-    --port-file "$SINK_DIR/port" >>"$LOG_DIR/walsink.log" 2>&1 &
+    --port-file "$SINK_DIR/port" "${access[@]}" "$@" >>"$LOG_DIR/walsink.log" 2>&1 &
   SINK_PID=$!
   for i in $(seq 1 100); do
     [[ -s "$SINK_DIR/port" ]] && break
@@ -250,7 +257,9 @@ sink_start() {
   done
   [[ -s "$SINK_DIR/port" ]] || fail "strata walsink serve did not start listening"
   SINK_ADDR=127.0.0.1:$(cat "$SINK_DIR/port")
-  log "walsink (pid $SINK_PID) at $SINK_ADDR"
+  SINK_FLAGS=(--sink "$SINK_ADDR" --sink-token-file "$SINK_DIR/token" --sink-ca "$SINK_DIR/data/tls.crt")
+  [[ "$SINK_INSECURE" == 1 ]] && SINK_FLAGS=(--sink "$SINK_ADDR" --sink-insecure)
+  log "walsink (pid $SINK_PID) at $SINK_ADDR ($([[ "$SINK_INSECURE" == 1 ]] && echo plaintext || echo TLS))"
 }
 
 # sink_stop [SIGNAL]: stop the walsink server by PID (TERM by default; KILL

@@ -15,7 +15,7 @@ PORT=55461
 ROUNDS=${WALSINK_CRASH_ROUNDS:-12}
 sink_start
 strata_init
-start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
+start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}"
 create_root_branch main
 tier=$(strata_json branch list | jq -r '.[] | select(.name == "main") | .durability')
 [[ "$tier" == remote ]] || fail "a branch on a mount with --sink should default to remote, got $tier"
@@ -40,7 +40,7 @@ for round in $(seq 1 "$ROUNDS"); do
     kill_daemon
     kill_pg main
     load_wait "$round"
-    start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
+    start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}"
     daemon_kills=$((daemon_kills + 1))
   else
     kill_pg main

@@ -11,9 +11,10 @@ require_tools ledger
 
 PORT=55464
 TIMEOUT_S=3
+SINK_INSECURE=1 # the raw-frame checks speak plain TCP
 sink_start
 strata_init
-start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR" --sink-timeout "$TIMEOUT_S"
+start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}" --sink-timeout "$TIMEOUT_S"
 create_root_branch main
 pg_setup main "$PORT" 1
 LEDGER=$ROOT/ledger.txt

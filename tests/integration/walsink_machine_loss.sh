@@ -15,7 +15,7 @@ PORT=55462
 EPORT=55463
 sink_start
 strata_init
-start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" --sink "$SINK_ADDR"
+start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}"
 create_root_branch main
 pg_setup main "$PORT" 2
 LEDGER=$ROOT/ledger.txt
@@ -39,7 +39,7 @@ acked=$(grep -c '' "$LEDGER")
 
 check "mount store + walsink on an empty cache directory"
 CACHE2=$ROOT/cache-new-machine
-start_daemon "$STORE_URL" "$MNT" "$CACHE2" --sink "$SINK_ADDR"
+start_daemon "$STORE_URL" "$MNT" "$CACHE2" "${SINK_FLAGS[@]}"
 grep -E 'walsink .*replayed [0-9]+ records' "$DAEMON_LOG" | tail -n 1
 pg_start main "$PORT"
 "$LEDGER_BIN" check "$(conninfo "$PORT")" "$LEDGER" || fail "acknowledged commits lost with the machine"
@@ -59,7 +59,7 @@ load_start "$EPORT" "$ELEDGER" 2
 sleep 5
 lose_machine "$CACHE2" eph 2
 eacked=$(grep -c '' "$ELEDGER")
-start_daemon "$STORE_URL" "$MNT" "$ROOT/cache-third-machine" --sink "$SINK_ADDR"
+start_daemon "$STORE_URL" "$MNT" "$ROOT/cache-third-machine" "${SINK_FLAGS[@]}"
 pg_start eph "$EPORT"
 "$LEDGER_BIN" check "$(conninfo "$EPORT")" "$ELEDGER" --prefix ||
   fail "the ephemeral branch did not come back at a consistent earlier state"
