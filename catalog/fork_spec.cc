@@ -86,24 +86,6 @@ Result<int64_t> ParseRfc3339(const std::string& s) {
   return (static_cast<int64_t>(t) - offset_s) * 1000000000 + frac_ns;
 }
 
-std::string FormatRfc3339(int64_t ns) {
-  // Floor division, so times before the epoch print a valid fraction.
-  int64_t secs = ns / 1000000000;
-  int64_t frac = ns % 1000000000;
-  if (frac < 0) {
-    frac += 1000000000;
-    secs -= 1;
-  }
-  time_t t = static_cast<time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(frac / 1000000));
-  return buf;
-}
-
 Result<ForkSpec> ParseForkSpec(const std::string& spec) {
   ForkSpec out;
   size_t at = spec.find('@');

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/clock.h"
 #include "common/names.h"
 #include "common/status.h"
 
@@ -23,7 +24,6 @@ struct ForkSpec {
 Result<ForkSpec> ParseForkSpec(const std::string& spec);
 // "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" -> ns since the epoch.
 Result<int64_t> ParseRfc3339(const std::string& text);
-// ns since the epoch -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC).
-std::string FormatRfc3339(int64_t ns);
+// FormatRfc3339, the other way: common/clock.h.
 
 }  // namespace strata

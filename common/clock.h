@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace strata {
 
@@ -28,6 +29,10 @@ class Clock {
 // Clock::Real()->NowNs(), for the timestamps no test needs to control
 // (file times in the namespace).
 int64_t NowNs();
+
+// ns since the epoch -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC), as the API and
+// the audit log show times.
+std::string FormatRfc3339(int64_t ns);
 
 // A clock that moves only when told: Advance(), SetNowNs(), or a SleepFor()
 // of the code under test. Both of its readings move together.

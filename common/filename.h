@@ -44,6 +44,9 @@ inline std::string ProxyTlsKey(const std::string& cache_dir) {
   return cache_dir + "/proxy-tls.key";
 }
 inline std::string ExitStatus(const std::string& cache_dir) { return cache_dir + "/exit-status"; }
+// One JSON line per API call and proxy authentication (common/audit_log.h);
+// rotated to audit.log.1, .2, ...
+inline std::string AuditLog(const std::string& cache_dir) { return cache_dir + "/audit.log"; }
 inline std::string PgRun(const std::string& cache_dir) { return cache_dir + "/pg"; }
 
 // Inside PgRun: the pg_hba.conf every endpoint shares, initdb's log of one

@@ -146,6 +146,7 @@ nlohmann::json ProxyStatsJson(const ProxyStats& s, const nlohmann::json& tls) {
           {"refused", s.refused},
           {"cancels", s.cancels},
           {"protocol_errors", s.protocol_errors},
+          {"auth_throttled", s.auth_throttled},
           {"tls", tls}};
 }
 
@@ -286,6 +287,7 @@ Status Daemon::OpenStore() {
   STRATA_ASSIGN_OR_RETURN(
       lease_, stack_->base()->AcquireLease("pid " + std::to_string(getpid()) + " on " + host +
                                            ", mount " + opts_.mountpoint));
+  STRATA_ASSIGN_OR_RETURN(audit_, AuditLog::Open(filename::AuditLog(opts_.cache_dir)));
   return Status::OK();
 }
 
@@ -415,6 +417,7 @@ Status Daemon::OpenEndpoints() {
   popts.listen = hp;
   STRATA_ASSIGN_OR_RETURN(popts.tls, OpenProxyTls(hp));
   popts.require_tls = opts_.proxy_require_tls;
+  popts.audit = audit_.get();
   proxy_ = std::make_unique<Proxy>(popts, access_.get());
   return proxy_->Start();
 }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/audit_log.h"
 #include "common/fd_util.h"
 #include "common/net.h"
 #include "common/status.h"
@@ -144,6 +145,8 @@ class Daemon {
   std::unique_ptr<StoreStack> stack_;
   std::string store_id_;
   std::unique_ptr<StoreLease> lease_;
+  // CACHE_DIR/audit.log; outlives the proxy and the API, which record into it.
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Sink> sink_;
   ShippingSink* shipping_ = nullptr;  // sink_ itself when the op log is shipped
   std::unique_ptr<Catalog> catalog_;

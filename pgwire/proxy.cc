@@ -54,7 +54,8 @@ Proxy::Proxy(ProxyOptions opts, ProxyDelegate* delegate)
     : opts_(std::move(opts)),
       delegate_(delegate),
       dummy_(scram::MakeVerifier(scram::RandomNonce(32))),
-      dummy_salt_secret_(scram::RandomNonce(32)) {}
+      dummy_salt_secret_(scram::RandomNonce(32)),
+      auth_limiter_(opts_.auth_limits) {}
 
 Proxy::~Proxy() { Stop(); }
 
@@ -96,8 +97,8 @@ void Proxy::Stop() {
 }
 
 ProxyStats Proxy::Stats() const {
-  return {accepted_, active_,  sessions_,        auth_failures_,
-          refused_,  cancels_, protocol_errors_, tls_sessions_};
+  return {accepted_, active_,          sessions_,     auth_failures_,          refused_,
+          cancels_,  protocol_errors_, tls_sessions_, auth_limiter_.refusals()};
 }
 
 void Proxy::Accept(int raw_fd) {

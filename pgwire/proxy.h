@@ -20,6 +20,12 @@
 //  - Every refusal is one ErrorResponse with severity FATAL, then the
 //    connection is closed. With require_tls, a session started without TLS
 //    is refused (FATAL 28000) before authentication.
+//  - Failed authentications are limited per client address (auth_limits: a
+//    burst, then one attempt per refill); an address over its limit is
+//    refused with FATAL 28000 before any password exchange, and counted in
+//    auth_throttled.
+//  - With an audit log, every session start that named a user ends in one
+//    audit line: "ok" once relayed, else the FATAL's code and message.
 //  - CancelRequests are forwarded to the server of the session whose
 //    BackendKeyData matches, and to nothing else.
 //  - Thread per connection. The delegate is called from those threads,
@@ -37,6 +43,8 @@
 #include <thread>
 #include <utility>
 
+#include "common/audit_log.h"
+#include "common/failure_limiter.h"
 #include "common/mutex.h"
 #include "common/net.h"
 #include "common/status.h"
@@ -78,7 +86,9 @@ struct ProxyOptions {
   int max_connections = 2000;      // more get FATAL 53300 too_many_connections
   // The server certificate; null: no TLS (SSLRequest answered 'N').
   std::shared_ptr<const TlsContext> tls;
-  bool require_tls = false;  // refuse sessions that did not start TLS (needs `tls`)
+  bool require_tls = false;           // refuse sessions that did not start TLS (needs `tls`)
+  FailureLimiterOptions auth_limits;  // failed authentications per client address
+  AuditLog* audit = nullptr;          // not owned; null: no audit lines
 };
 
 struct ProxyStats {
@@ -93,6 +103,7 @@ struct ProxyStats {
                                  // timeouts, clients lost in the middle of a message,
                                  // failed TLS handshakes
   uint64_t tls_sessions = 0;     // of `sessions`, those over TLS
+  uint64_t auth_throttled = 0;   // FATAL 28000: too many failed authentications from the address
 };
 
 class Proxy {
@@ -136,6 +147,7 @@ class Proxy {
   ProxyDelegate* const delegate_;
   const scram::Verifier dummy_;  // keys of a random password; the salt is derived per user
   const std::string dummy_salt_secret_;
+  FailureLimiter auth_limiter_;  // keyed by the client's address (no port)
 
   // The owner's thread only (Start, port, Stop).
   uint16_t port_ = 0;

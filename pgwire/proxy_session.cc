@@ -41,6 +41,12 @@ struct Route {
   std::string branch, database;
 };
 
+// "10.0.0.1" of "10.0.0.1:5000" ("::1" of "[::1]:5000").
+std::string AddressOf(const std::string& peer) {
+  Result<HostPort> hp = ParseHostPort(peer);
+  return hp.ok() ? hp->host : peer;
+}
+
 // dbname=BRANCH or BRANCH.DATABASE (split at the first '.'); docs/proxy.md.
 Result<Route> ParseRoute(const std::string* dbname) {
   if (dbname == nullptr || dbname->empty() || (*dbname)[0] == '.') {
@@ -91,13 +97,17 @@ class Proxy::SessionStart {
       : proxy_(proxy),
         c_(c),
         client_(std::make_unique<PlainStream>(c->client_fd())),
-        deadline_(SteadyClock::now() + std::chrono::milliseconds(proxy->opts_.startup_timeout_ms)) {
-  }
+        deadline_(SteadyClock::now() + std::chrono::milliseconds(proxy->opts_.startup_timeout_ms)),
+        address_(AddressOf(c->peer)) {}
 
   Status Run();
 
  private:
   Status Refuse(std::atomic<uint64_t>* counter, const char* sqlstate, const std::string& message);
+  // The audit line of a session start that named a user (no-op before that).
+  void Audit(const std::string& result);
+  // FATAL 28000 when the client's address has failed too often (limiter).
+  std::optional<Status> Throttle();
   // A client read that failed: a clean close is not worth a line; the rest is refused.
   Status ClientFailed(const Status& st);
   // The session start: at most one SSLRequest (answered 'S' and a TLS
@@ -126,7 +136,9 @@ class Proxy::SessionStart {
   std::unique_ptr<ByteStream> client_;
   TlsStream* tls_ = nullptr;  // client_ when it is TLS
   const SteadyClock::time_point deadline_;
-  std::string who_;  // " (user U, dbname D)" once known, for the log
+  std::string who_;            // " (user U, dbname D)" once known, for the log
+  const std::string address_;  // the client's address without the port: the limiter's key
+  std::string user_, branch_;  // from the startup packet, for the audit line
 };
 
 void Proxy::Serve(Conn* c) {
@@ -144,7 +156,23 @@ Status Proxy::SessionStart::Refuse(std::atomic<uint64_t>* counter, const char* s
                                    const std::string& message) {
   (*counter)++;
   Send(pgwire::ErrorResponse("FATAL", sqlstate, message)).PermitUnchecked();
+  Audit(std::string(sqlstate) + " " + message);
   return Status::Invalid("refused" + who_ + " with FATAL " + sqlstate + ": " + message);
+}
+
+void Proxy::SessionStart::Audit(const std::string& result) {
+  if (proxy_->opts_.audit == nullptr || user_.empty()) return;
+  proxy_->opts_.audit->Record({"proxy", c_->peer, user_, "", "authenticate", branch_, result});
+}
+
+std::optional<Status> Proxy::SessionStart::Throttle() {
+  std::chrono::milliseconds wait{0};
+  if (proxy_->auth_limiter_.Allow(address_, &wait)) return std::nullopt;
+  std::atomic<uint64_t> not_counted{0};  // Stats reads the limiter's own count
+  const int64_t seconds = std::max<int64_t>(1, (wait.count() + 999) / 1000);
+  return Refuse(&not_counted, "28000",
+                "too many failed authentications from " + address_ + "; try again in " +
+                    std::to_string(seconds) + " s");
 }
 
 Status Proxy::SessionStart::ClientFailed(const Status& st) {
@@ -209,6 +237,9 @@ Status Proxy::SessionStart::Run() {
   const std::string& user = *startup.Param("user");
   const std::string* dbname = startup.Param("database");
   who_ = " (user " + user + ", dbname " + (dbname ? *dbname : "none") + ")";
+  user_ = user;
+  branch_ = dbname ? dbname->substr(0, dbname->find('.')) : "";
+  if (std::optional<Status> refused = Throttle()) return *refused;
   if (proxy_->opts_.require_tls && tls_ == nullptr) {
     return Refuse(&proxy_->refused_, "28000",
                   "this server accepts TLS connections only: connect with sslmode=require (or "
@@ -233,6 +264,7 @@ Status Proxy::SessionStart::Run() {
   const std::string binding = tls_ ? proxy_->opts_.tls->end_point_hash() : "";
   if (Status st = proxy_->Authenticate(client_.get(), user, found, binding, deadline_); !st.ok()) {
     if (st.code() != Code::kPermission) return ClientFailed(st);
+    proxy_->auth_limiter_.Failed(address_);
     return Refuse(&proxy_->auth_failures_, "28P01",
                   "password authentication failed for user \"" + user + "\"");
   }
@@ -270,6 +302,7 @@ Status Proxy::SessionStart::OpenAndRelay(const pgwire::Startup& startup, const R
   STRATA_RETURN_IF_ERROR(PassServerStartup(*backend, startup, route, cred, socket_path));
   proxy_->sessions_++;
   if (tls_) proxy_->tls_sessions_++;
+  Audit("ok");
   spdlog::info("proxy: session from {} user {} branch {} database {} role {}{}", c_->peer,
                ForLog(*startup.Param("user")), route.branch, ForLog(route.database),
                ForLog(cred.role), tls_ ? ", " + tls_->Description() : "");

@@ -7,11 +7,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/audit_log.h"
 #include "common/coding.h"
 #include "common/crypto.h"
 #include "common/fd_util.h"
@@ -428,6 +431,59 @@ TEST_F(ProxyTest, WrongPasswordAndUnknownUserFailAlike) {
   EXPECT_EQ(pgwire::ParseErrorFields(m->body)['S'], "FATAL");
   EXPECT_EQ(delegate_.opens(), 0);
   EXPECT_EQ(proxy_->Stats().auth_failures, 3u);
+}
+
+// After `burst` failed authentications from one address, that address is
+// refused before any password exchange, even with the right password; every
+// session start that named a user leaves one audit line.
+TEST_F(ProxyTest, FailedAuthenticationsAreLimitedPerAddressAndAudited) {
+  testing::TempDir dir;
+  const std::string audit_path = dir.path() + "/audit.log";
+  auto audit = AuditLog::Open(audit_path);
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  ProxyOptions opts;
+  opts.auth_limits.burst = 2;
+  opts.auth_limits.refill = std::chrono::hours(1);
+  opts.audit = audit->get();
+  StartProxy(opts);
+  {
+    PgConn ok = Connect("alice", "s3cret", "main");
+    ASSERT_EQ(PQstatus(ok.get()), CONNECTION_OK) << PQerrorMessage(ok.get());
+  }
+  for (const char* user : {"alice", "mallory"}) {
+    PgConn bad = Connect(user, "guess", "main");
+    EXPECT_NE(std::string(PQerrorMessage(bad.get())).find("password authentication failed"),
+              std::string::npos)
+        << PQerrorMessage(bad.get());
+  }
+  PgConn throttled = Connect("alice", "s3cret", "main");
+  EXPECT_EQ(PQstatus(throttled.get()), CONNECTION_BAD);
+  EXPECT_NE(std::string(PQerrorMessage(throttled.get()))
+                .find("too many failed authentications from 127.0.0.1; try again in 3600 s"),
+            std::string::npos)
+      << PQerrorMessage(throttled.get());
+  const ProxyStats st = proxy_->Stats();
+  EXPECT_EQ(st.auth_failures, 2u);
+  EXPECT_EQ(st.auth_throttled, 1u);
+  EXPECT_EQ(delegate_.opens(), 1);
+
+  // The "ok" line is written once the session is relayed, maybe after the client saw it.
+  for (int i = 0; i < 1000 && (*audit)->lines() < 4; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ifstream in(audit_path);
+  std::multiset<std::string> results;
+  for (std::string line; std::getline(in, line);) {
+    EXPECT_NE(line.find(R"("source":"proxy","peer":"127.0.0.1:)"), std::string::npos) << line;
+    EXPECT_NE(line.find(R"("action":"authenticate","branch":"main")"), std::string::npos) << line;
+    auto field = [&line](const std::string& name) {
+      const size_t from = line.find("\"" + name + "\":\"") + name.size() + 4;
+      return line.substr(from, line.find('"', from) - from);
+    };
+    results.insert(field("actor") + " " + field("result").substr(0, 5));
+  }
+  EXPECT_EQ(results, (std::multiset<std::string>{"alice ok", "alice 28P01", "mallory 28P01",
+                                                 "alice 28000"}));
 }
 
 TEST_F(ProxyTest, UnknownUsersGetAStableSalt) {
