@@ -175,7 +175,7 @@ const std::vector<Api::Route>& Api::Routes() {
       {"GET", "/v1/gc", &Api::GetGc, S::kAdmin},
       {"POST", "/v1/branches/{name}/restore", &Api::RestoreBranch, S::kBranch},
       {"POST", "/v1/branches/{name}/promote", &Api::PromoteBranch, S::kPromote},
-      {"GET", "/v1/branches/{name}/diff", &Api::GetDiff, S::kBranch},
+      {"GET", "/v1/branches/{name}/diff", &Api::GetDiff, S::kDiff},
       {"POST", "/v1/tokens", &Api::IssueToken, S::kAdmin},
       {"GET", "/v1/tokens", &Api::ListTokens, S::kAdmin},
       {"DELETE", "/v1/tokens/{id}", &Api::RevokeToken, S::kAdmin},

@@ -50,28 +50,43 @@ Status CheckForkSpec(const CatalogData& cat, const Caller& c, const std::string&
   return CheckBranch(cat, c, spec->parent);
 }
 
-// {name}, and the other branch or restore point a body may name.
+// {name}, and the restore point a body may name.
 Status CheckBranchRoute(const CatalogData& cat, const Caller& c, const std::string& name,
                         const json& body) {
   STRATA_RETURN_IF_ERROR(CheckBranch(cat, c, name));
-  const std::string against = StrField(body, "against");
-  if (!against.empty()) STRATA_RETURN_IF_ERROR(CheckBranch(cat, c, against));
   const std::string to = StrField(body, "to");
   if (!to.empty() && to[0] == '@') return CheckForkSpec(cat, c, name + to);
   return Status::OK();
 }
 
-// A promote gives the child the parent's name: the parent must be the
-// owner's too. The child is visible, and names its parent, so this refusal
-// tells nothing new.
-Status CheckPromote(const CatalogData& cat, const Caller& c, const std::string& child) {
-  STRATA_RETURN_IF_ERROR(CheckBranch(cat, c, child));
-  const BranchInfo* b = cat.FindBranch(child);
+// The parent of the owner's branch `name` (checked), when another owner's:
+// only the admin may read or take it through the child. The child is
+// visible and names its parent, so this refusal tells nothing new.
+Status CheckParent(const CatalogData& cat, const Caller& c, const std::string& name,
+                   const char* what) {
+  const BranchInfo* b = cat.FindBranch(name);
   const BranchInfo* parent = b->parent ? cat.FindBranchById(b->parent) : nullptr;
   if (!parent || parent->owner == c.owner) return Status::OK();
-  return Status::Permission("branch '" + child +
+  return Status::Permission("branch '" + name +
                             "' was forked from a branch of another owner: only the admin token "
-                            "can promote it");
+                            "can " +
+                            what);
+}
+
+// A diff reads `against` (default: the parent) as much as {name}.
+Status CheckDiff(const CatalogData& cat, const Caller& c, const std::string& name,
+                 const json& body) {
+  STRATA_RETURN_IF_ERROR(CheckBranch(cat, c, name));
+  const std::string against = StrField(body, "against");
+  if (!against.empty()) return CheckBranch(cat, c, against);
+  return CheckParent(cat, c, name, "diff it against its parent");
+}
+
+// A promote gives the child the parent's name: the parent must be the
+// owner's too.
+Status CheckPromote(const CatalogData& cat, const Caller& c, const std::string& child) {
+  STRATA_RETURN_IF_ERROR(CheckBranch(cat, c, child));
+  return CheckParent(cat, c, child, "promote it");
 }
 
 Status CheckCreateBranch(const CatalogData& cat, const Caller& c, json* body) {
@@ -114,6 +129,8 @@ Status CheckScope(const CatalogData& cat, const Caller& caller, const std::strin
       return CheckBranchRoute(cat, caller, params.at(0), *body);
     case Scope::kPromote:
       return CheckPromote(cat, caller, params.at(0));
+    case Scope::kDiff:
+      return CheckDiff(cat, caller, params.at(0), *body);
     case Scope::kSnapshot:
       return CheckSnapshot(cat, caller, params.at(0));
     case Scope::kCredential:

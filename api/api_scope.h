@@ -21,8 +21,9 @@ namespace strata {
 
 enum class Scope {
   kAdmin,           // the admin only: kPermission for an owner
-  kBranch,          // {name} is a branch of the owner; so are `against` and a restore `to`
+  kBranch,          // {name} is a branch of the owner; so is the snapshot of a restore `to`
   kPromote,         // kBranch, and the child's parent is the owner's too
+  kDiff,            // kBranch, and so is `against` (absent: the parent, which must be)
   kSnapshot,        // {name} is a snapshot of a branch of the owner
   kCredential,      // {id} is a credential of a branch of the owner
   kOwner,           // {owner} is the caller's owner

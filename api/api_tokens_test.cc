@@ -434,6 +434,26 @@ TEST_F(OwnerTokenTest, AnOwnerTokenActsOnItsOwnBranches) {
   EXPECT_EQ(Send(t, "GET", "/v1/branches/a-main/diff").status, 501);
 }
 
+TEST_F(OwnerTokenTest, AForkOfAnotherOwnersBranchCannotReadOrTakeItsParent) {
+  // Only the admin makes such forks.
+  Ok("POST", "/v1/branches", {{"name", "a-cross"}, {"from", "b-main"}, {"owner", "a"}}, 201);
+  const std::string t = token["a"];
+  EXPECT_EQ(Send(t, "GET", "/v1/branches/a-cross").status, 200);
+  const std::string before = State();
+  for (const std::string action : {"promote", "diff"}) {
+    HttpResponse r = Send(t, action == "diff" ? "GET" : "POST", "/v1/branches/a-cross/" + action);
+    EXPECT_EQ(r.status, 403) << action << ": " << r.body;
+    EXPECT_NE(r.body.find("was forked from a branch of another owner"), std::string::npos)
+        << r.body;
+  }
+  EXPECT_EQ(Send(t, "GET", "/v1/branches/a-cross/diff", nullptr, {{"against", "b-main"}}).status,
+            404);
+  EXPECT_EQ(State(), before);
+  // Against its own branch the diff runs (no diff engine here: 501).
+  EXPECT_EQ(Send(t, "GET", "/v1/branches/a-cross/diff", nullptr, {{"against", "a-main"}}).status,
+            501);
+}
+
 TEST_F(OwnerTokenTest, ExpiredAndRevokedTokensAreRefusedWith401) {
   json brief = Ok("POST", "/v1/tokens", {{"owner", "a"}, {"ttl_seconds", 60}}, 201);
   EXPECT_EQ(Send(brief["token"], "GET", "/v1/branches").status, 200);
