@@ -235,6 +235,11 @@ HttpResponse Api::Serve(const HttpRequest& req, const Result<Caller>& caller) {
   if (resp.status >= 500) {
     spdlog::warn("api: {} {} -> {} {}", req.method, req.path, resp.status, resp.body);
   }
+  // Who changed what, for an owner token: the admin's own log lines say what.
+  if (caller.ok() && !caller->admin() && req.method != "GET") {
+    spdlog::info("api: owner token {} (owner {}): {} {} -> {}", caller->token_id, caller->owner,
+                 req.method, req.path, resp.status);
+  }
   return resp;
 }
 

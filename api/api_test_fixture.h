@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -126,5 +127,51 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<Collector> collector;
   std::unique_ptr<Api> api;
 };
+
+// Owners "a" and "b", each with a root branch X-main, its child X-kid, a
+// snapshot X-snap of X-main, a credential of X-main and an owner token.
+class OwnerTokenTest : public ApiTest {
+ protected:
+  using json = nlohmann::json;
+
+  void SetUp() override {
+    ApiTest::SetUp();
+    if (HasFatalFailure()) return;
+    for (const std::string o : {"a", "b"}) {
+      Ok("POST", "/v1/branches", {{"name", o + "-main"}, {"owner", o}}, 201);
+      Ok("POST", "/v1/branches", {{"name", o + "-kid"}, {"from", o + "-main"}, {"owner", o}}, 201);
+      Ok("POST", "/v1/snapshots", {{"branch", o + "-main"}, {"name", o + "-snap"}}, 201);
+      cred[o] = Ok("POST", "/v1/branches/" + o + "-main/credentials", json::object(), 201)["id"];
+      json t = Ok("POST", "/v1/tokens", {{"owner", o}}, 201);
+      token[o] = t["token"];
+      token_id[o] = t["id"];
+    }
+  }
+
+  // A request over TCP with `bearer`.
+  HttpResponse Send(const std::string& bearer, const std::string& method, const std::string& path,
+                    const json& body = nullptr, std::map<std::string, std::string> query = {}) {
+    HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.query = std::move(query);
+    if (!body.is_null()) req.body = body.dump();
+    req.headers["authorization"] = "Bearer " + bearer;
+    return api->Handle(req);
+  }
+  // Everything a request could change: the catalog (branches, snapshots,
+  // credentials, quotas, tokens) and the endpoints.
+  std::string State() {
+    return EncodeCatalog(*env.catalog()->Current()) + Ok("GET", "/v1/endpoints").dump();
+  }
+
+  std::map<std::string, std::string> cred, token, token_id;
+};
+
+// The "code" of an error answer; "" for anything else.
+inline std::string ErrorCode(const HttpResponse& r) {
+  const nlohmann::json j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j.value("code", "") : "";
+}
 
 }  // namespace strata
