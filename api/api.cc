@@ -47,15 +47,9 @@ Result<json> ParseBody(const std::string& text) {
   return body;
 }
 
-HttpResponse Unauthorized() {
-  HttpResponse r =
-      JsonResponse(401, json{{"code", "unauthorized"},
-                             {"error",
-                              "missing or wrong API token: send 'Authorization: Bearer <token>' "
-                              "(the token is in CACHE_DIR/api-token)"}});
-  r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return r;
-}
+constexpr char kNoToken[] =
+    "missing or wrong API token: send 'Authorization: Bearer <token>' (the admin token is in "
+    "CACHE_DIR/api-token; owner tokens come from 'strata token issue')";
 
 std::vector<std::string> Split(const std::string& path) {
   std::vector<std::string> out;
@@ -154,38 +148,48 @@ const char* Api::CodeName(Code code) {
 }
 
 const std::vector<Api::Route>& Api::Routes() {
+  using S = Scope;
   static const std::vector<Route> routes = {
-      {"GET", "/v1/status", &Api::GetStatus},
-      {"GET", "/v1/branches", &Api::ListBranches},
-      {"POST", "/v1/branches", &Api::CreateBranch},
-      {"GET", "/v1/branches/{name}", &Api::GetBranch},
-      {"PATCH", "/v1/branches/{name}", &Api::PatchBranch},
-      {"DELETE", "/v1/branches/{name}", &Api::DeleteBranch},
-      {"POST", "/v1/branches/{name}/reset", &Api::ResetBranch},
-      {"POST", "/v1/branches/{name}/detach", &Api::DetachBranch},
-      {"GET", "/v1/branches/{name}/endpoint", &Api::GetEndpoint},
-      {"POST", "/v1/branches/{name}/endpoint/start", &Api::StartEndpoint},
-      {"POST", "/v1/branches/{name}/endpoint/suspend", &Api::SuspendEndpoint},
-      {"GET", "/v1/branches/{name}/credentials", &Api::ListCredentials},
-      {"POST", "/v1/branches/{name}/credentials", &Api::IssueCredential},
-      {"DELETE", "/v1/credentials/{id}", &Api::RevokeCredential},
-      {"GET", "/v1/endpoints", &Api::ListEndpoints},
-      {"POST", "/v1/endpoints/suspend", &Api::SuspendAllEndpoints},
-      {"GET", "/v1/snapshots", &Api::ListSnapshots},
-      {"POST", "/v1/snapshots", &Api::CreateSnapshot},
-      {"DELETE", "/v1/snapshots/{name}", &Api::DeleteSnapshot},
-      {"GET", "/v1/owners/{owner}", &Api::GetOwner},
-      {"PUT", "/v1/owners/{owner}/quota", &Api::SetQuota},
-      {"POST", "/v1/gc", &Api::RunGc},
-      {"GET", "/v1/gc", &Api::GetGc},
-      {"POST", "/v1/branches/{name}/restore", &Api::RestoreBranch},
-      {"POST", "/v1/branches/{name}/promote", &Api::PromoteBranch},
-      {"GET", "/v1/branches/{name}/diff", &Api::GetDiff},
+      {"GET", "/v1/status", &Api::GetStatus, S::kAdmin},
+      {"GET", "/v1/branches", &Api::ListBranches, S::kListBranches},
+      {"POST", "/v1/branches", &Api::CreateBranch, S::kCreateBranch},
+      {"GET", "/v1/branches/{name}", &Api::GetBranch, S::kBranch},
+      {"PATCH", "/v1/branches/{name}", &Api::PatchBranch, S::kBranch},
+      {"DELETE", "/v1/branches/{name}", &Api::DeleteBranch, S::kBranch},
+      {"POST", "/v1/branches/{name}/reset", &Api::ResetBranch, S::kBranch},
+      {"POST", "/v1/branches/{name}/detach", &Api::DetachBranch, S::kBranch},
+      {"GET", "/v1/branches/{name}/endpoint", &Api::GetEndpoint, S::kBranch},
+      {"POST", "/v1/branches/{name}/endpoint/start", &Api::StartEndpoint, S::kBranch},
+      {"POST", "/v1/branches/{name}/endpoint/suspend", &Api::SuspendEndpoint, S::kBranch},
+      {"GET", "/v1/branches/{name}/credentials", &Api::ListCredentials, S::kBranch},
+      {"POST", "/v1/branches/{name}/credentials", &Api::IssueCredential, S::kBranch},
+      {"DELETE", "/v1/credentials/{id}", &Api::RevokeCredential, S::kCredential},
+      {"GET", "/v1/endpoints", &Api::ListEndpoints, S::kListEndpoints},
+      {"POST", "/v1/endpoints/suspend", &Api::SuspendAllEndpoints, S::kAdmin},
+      {"GET", "/v1/snapshots", &Api::ListSnapshots, S::kListSnapshots},
+      {"POST", "/v1/snapshots", &Api::CreateSnapshot, S::kCreateSnapshot},
+      {"DELETE", "/v1/snapshots/{name}", &Api::DeleteSnapshot, S::kSnapshot},
+      {"GET", "/v1/owners/{owner}", &Api::GetOwner, S::kOwner},
+      {"PUT", "/v1/owners/{owner}/quota", &Api::SetQuota, S::kAdmin},
+      {"POST", "/v1/gc", &Api::RunGc, S::kAdmin},
+      {"GET", "/v1/gc", &Api::GetGc, S::kAdmin},
+      {"POST", "/v1/branches/{name}/restore", &Api::RestoreBranch, S::kBranch},
+      {"POST", "/v1/branches/{name}/promote", &Api::PromoteBranch, S::kPromote},
+      {"GET", "/v1/branches/{name}/diff", &Api::GetDiff, S::kDiff},
+      {"POST", "/v1/tokens", &Api::IssueToken, S::kAdmin},
+      {"GET", "/v1/tokens", &Api::ListTokens, S::kAdmin},
+      {"DELETE", "/v1/tokens/{id}", &Api::RevokeToken, S::kAdmin},
   };
   return routes;
 }
 
-Api::Api(ApiContext ctx) : ctx_(std::move(ctx)) {
+std::vector<std::string> Api::RouteNames() {
+  std::vector<std::string> out = {"GET /metrics"};
+  for (const Route& rt : Routes()) out.push_back(std::string(rt.method) + " " + rt.pattern);
+  return out;
+}
+
+Api::Api(ApiContext ctx) : ctx_(std::move(ctx)), tokens_(ctx_.catalog, ctx_.clock) {
   if (ctx_.metrics) {
     ctx_.metrics->AddCounter("strata_api_requests_total", "API requests by route and status");
     ctx_.metrics->AddHistogram("strata_api_request_seconds", "API request latency by route",
@@ -193,19 +197,35 @@ Api::Api(ApiContext ctx) : ctx_(std::move(ctx)) {
   }
 }
 
-bool Api::Authorized(const HttpRequest& req) const {
-  if (req.from_unix_socket) return true;
-  const std::string header = req.Header("authorization");
-  static constexpr char kBearer[] = "Bearer ";
-  if (ctx_.api_token.empty() || header.rfind(kBearer, 0) != 0) return false;
-  const std::string given = header.substr(sizeof(kBearer) - 1);
-  return crypto::ConstantTimeEqual(given, ctx_.api_token);
+HttpResponse Api::Unauthorized(const Status& st) {
+  HttpResponse r = JsonResponse(401, json{{"code", "unauthorized"}, {"error", st.message()}});
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
 }
 
-HttpResponse Api::Handle(const HttpRequest& req) {
+Result<Caller> Api::Authenticate(const HttpRequest& req) const {
+  if (req.from_unix_socket) return Caller{};
+  const std::string header = req.Header("authorization");
+  static constexpr char kBearer[] = "Bearer ";
+  if (header.rfind(kBearer, 0) != 0) return Status::Permission(kNoToken);
+  const std::string given = header.substr(sizeof(kBearer) - 1);
+  if (!ctx_.api_token.empty() && crypto::ConstantTimeEqual(given, ctx_.api_token)) {
+    return Caller{};
+  }
+  if (ctx_.catalog && ApiTokens::IsOwnerToken(given)) return tokens_.Authenticate(given);
+  return Status::Permission(kNoToken);
+}
+
+HttpResponse Api::Handle(const HttpRequest& req) { return Serve(req, Authenticate(req)); }
+
+HttpResponse Api::HandleAs(const Caller& caller, const HttpRequest& req) {
+  return Serve(req, caller);
+}
+
+HttpResponse Api::Serve(const HttpRequest& req, const Result<Caller>& caller) {
   const auto started = ctx_.clock->SteadyNow();
   std::string route = "unknown";
-  HttpResponse resp = Dispatch(req, &route);
+  HttpResponse resp = caller.ok() ? Dispatch(*caller, req, &route) : Unauthorized(caller.status());
   if (ctx_.metrics) {
     const double secs = std::chrono::duration<double>(ctx_.clock->SteadyNow() - started).count();
     ctx_.metrics->Inc("strata_api_requests_total",
@@ -215,17 +235,38 @@ HttpResponse Api::Handle(const HttpRequest& req) {
   if (resp.status >= 500) {
     spdlog::warn("api: {} {} -> {} {}", req.method, req.path, resp.status, resp.body);
   }
+  // Who changed what, for an owner token: the admin's own log lines say what.
+  if (caller.ok() && !caller->admin() && req.method != "GET") {
+    spdlog::info("api: owner token {} (owner {}): {} {} -> {}", caller->token_id, caller->owner,
+                 req.method, req.path, resp.status);
+  }
   return resp;
 }
 
-HttpResponse Api::Dispatch(const HttpRequest& req, std::string* route) {
-  if (!Authorized(req)) return Unauthorized();
+HttpResponse Api::Call(const Caller& caller, const Route& rt, const std::string& name,
+                       const Params& params, json body) {
+  if (!caller.admin()) {
+    Status st = CheckScope(*ctx_.catalog->Current(), caller, name, rt.scope, params, &body);
+    if (!st.ok()) return ErrorResponse(st);
+  }
+  Result<ApiResult> r = (this->*rt.handler)(params, body);
+  if (!r.ok()) return ErrorResponse(r.status());
+  if (!caller.admin()) {
+    r->body = FilterList(*ctx_.catalog->Current(), caller, rt.scope, std::move(r->body));
+  }
+  return JsonResponse(r->status, r->body);
+}
+
+HttpResponse Api::Dispatch(const Caller& caller, const HttpRequest& req, std::string* route) {
   const std::vector<std::string> path = Split(req.path);
   if (path.size() == 1 && path[0] == "metrics") {
     *route = "/metrics";
     if (req.method != "GET") {
       return JsonResponse(405, json{{"code", "invalid"}, {"error", "/metrics only answers GET"}});
     }
+    // Every owner's branches are in the labels.
+    if (!caller.admin())
+      return ErrorResponse(CheckScope({}, caller, "GET /metrics", Scope::kAdmin, {}, nullptr));
     HttpResponse r;
     r.content_type = kPrometheusContentType;
     r.body = ctx_.metrics ? ctx_.metrics->Render() : "";
@@ -244,9 +285,7 @@ HttpResponse Api::Dispatch(const HttpRequest& req, std::string* route) {
     if (req.method == "GET" && body->is_object()) {
       for (const auto& [k, v] : req.query) (*body)[k] = v;
     }
-    Result<ApiResult> r = (this->*rt.handler)(params, *body);
-    if (!r.ok()) return ErrorResponse(r.status());
-    return JsonResponse(r->status, r->body);
+    return Call(caller, rt, *route, params, std::move(*body));
   }
   if (path_known) {
     return JsonResponse(

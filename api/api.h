@@ -1,8 +1,10 @@
 // Api: the daemon's control API, HTTP with JSON (docs/api.md,
 // docs/openapi.yaml). Branches, snapshots, endpoints, credentials, owner
-// quotas, status and Prometheus metrics. Requests on TCP must carry
-// "Authorization: Bearer <token>"; the unix socket is trusted through its file
-// permissions (0600, the daemon's user).
+// quotas, owner tokens, status and Prometheus metrics. Requests on TCP must
+// carry "Authorization: Bearer <token>": the daemon's admin token, or an
+// owner token that reaches one owner's branches only (api/api_scope.h); the
+// unix socket is trusted through its file permissions (0600, the daemon's
+// user) and acts as the admin.
 #pragma once
 
 #include <functional>
@@ -10,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "api/api_scope.h"
+#include "api/api_tokens.h"
 #include "api/http_server.h"
 #include "catalog/branch_manager.h"
 #include "catalog/collector.h"
@@ -44,6 +48,7 @@ struct ApiContext {
   std::string proxy_address;         // HOST:PORT clients connect to; "" when there is no proxy
   std::string api_address;           // HOST:PORT of the TCP listener; "" when there is none
   int64_t credential_ttl_s = 86400;  // default lifetime of an issued credential
+  int64_t token_ttl_s = 30 * 86400;  // default lifetime of an owner token
   // "now" of expiries (ttl_seconds, expires_at, credentials) and the
   // request latencies and elapsed times the API reports.
   Clock* clock = Clock::Real();
@@ -71,14 +76,24 @@ class Api {
   explicit Api(ApiContext ctx);
   // Never throws: every failure is a JSON error {"code", "error"}.
   HttpResponse Handle(const HttpRequest& req);
+  // Handle for a caller already authenticated (the tools of /mcp).
+  HttpResponse HandleAs(const Caller& caller, const HttpRequest& req);
+
+  // "METHOD /pattern" of every route, "GET /metrics" included (for tests
+  // that must cover them all).
+  static std::vector<std::string> RouteNames();
 
   // The HTTP status of a Status code, and its wire name ("not_found", ...).
   static int HttpStatus(Code code);
   static const char* CodeName(Code code);
 
-  // Whether `req` may call the API: from the unix socket, or with the bearer
-  // token (transports beside the routes, such as /mcp, ask it too).
-  bool Authorized(const HttpRequest& req) const;
+  // Who `req` acts as: the admin from the unix socket or with the daemon's
+  // token, an owner with a valid owner token. kPermission with the message
+  // of the 401 otherwise (transports beside the routes, such as /mcp, ask
+  // it too).
+  Result<Caller> Authenticate(const HttpRequest& req) const;
+  // The API's 401 answer carrying `st`'s message.
+  static HttpResponse Unauthorized(const Status& st);
 
  private:
   using Params = std::vector<std::string>;  // the {placeholders} of the route, in order
@@ -88,6 +103,7 @@ class Api {
     const char* method;
     const char* pattern;  // "/v1/branches/{name}"
     Handler handler;
+    Scope scope;  // what an owner token may do here (api/api_scope.h)
   };
   static const std::vector<Route>& Routes();
 
@@ -121,9 +137,18 @@ class Api {
   Result<ApiResult> PromoteBranch(const Params&, const nlohmann::json&);
   // Diff (api_diff.cc); a GET's query arguments arrive as the body's members.
   Result<ApiResult> GetDiff(const Params&, const nlohmann::json&);
+  // Owner tokens (api_token_routes.cc).
+  Result<ApiResult> IssueToken(const Params&, const nlohmann::json&);
+  Result<ApiResult> ListTokens(const Params&, const nlohmann::json&);
+  Result<ApiResult> RevokeToken(const Params&, const nlohmann::json&);
 
-  // Handle's answer; *route names the route for the metrics.
-  HttpResponse Dispatch(const HttpRequest& req, std::string* route);
+  // The answer to `req` from `caller` (an error: the 401), with its metrics.
+  HttpResponse Serve(const HttpRequest& req, const Result<Caller>& caller);
+  // Serve's answer; *route names the route for the metrics.
+  HttpResponse Dispatch(const Caller& caller, const HttpRequest& req, std::string* route);
+  // A route's answer, its owner scope checked and its list filtered.
+  HttpResponse Call(const Caller& caller, const Route& rt, const std::string& name,
+                    const Params& params, nlohmann::json body);
 
   nlohmann::json BranchJson(const CatalogData& cat, const BranchInfo& b);
   // The history and space fields of a branch object (api_gc.cc).
@@ -133,6 +158,7 @@ class Api {
   nlohmann::json OwnerJson(const std::string& owner);
 
   const ApiContext ctx_;
+  ApiTokens tokens_;
 };
 
 }  // namespace strata

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/api_test_fixture.h"
 #include "api/mcp_http.h"
 #include "api/status_metrics.h"
 #include "catalog/branch_test_util.h"
@@ -18,114 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 using testing::BranchEnv;
-
-constexpr char kToken[] = "0123456789abcdef0123456789abcdef";
-
-class ApiTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_OK(env.Open());
-    EndpointOptions eo;
-    eo.run_dir = env.dir() + "/pg";
-    eo.idle_timeout_s = 300;
-    eo.clock = &clock;
-    Catalog* cat = env.catalog();
-    const std::string mnt = env.dir() + "/mnt";
-    endpoints = std::make_unique<EndpointManager>(
-        eo,
-        [cat, mnt](const std::string& name) -> Result<EndpointTarget> {
-          const BranchInfo* b = cat->Current()->FindBranch(name);
-          if (!b) return Status::NotFound("branch \"" + name + "\" does not exist");
-          return EndpointTarget{b->id, mnt + "/" + name, b->idle_timeout_s, ""};
-        },
-        nullptr, &metrics);
-    credentials = std::make_unique<Credentials>(cat, &clock);
-    FleetOptions fo;
-    fo.mountpoint = mnt;
-    fo.run_dir = eo.run_dir;
-    fo.clock = &clock;
-    fleet = std::make_unique<Fleet>(fo, cat, env.vs(), env.manager(), endpoints.get(),
-                                    credentials.get(), &metrics);
-    ApiContext ctx;
-    ctx.store = env.store();
-    ctx.sink = env.sink();
-    ctx.versions = env.vs();
-    ctx.catalog = cat;
-    ctx.branches = env.manager();
-    ctx.fleet = fleet.get();
-    ctx.endpoints = endpoints.get();
-    ctx.credentials = credentials.get();
-    ctx.metrics = &metrics;
-    CollectorOptions co;
-    co.background = false;
-    collector = std::make_unique<Collector>(cat, env.vs(), env.manager(), co);
-    ctx.collector = collector.get();
-    ctx.mountpoint = "/mnt/strata";
-    ctx.cache_dir = env.dir() + "/cache";
-    ctx.api_token = kToken;
-    ctx.proxy_address = "127.0.0.1:55432";
-    ctx.clock = &clock;
-    AddStatusMetrics(&metrics, ctx);
-    api = std::make_unique<Api>(ctx);
-  }
-
-  HttpResponse Raw(const std::string& method, const std::string& path, const std::string& body,
-                   bool unix_socket = true, const std::string& auth = "") {
-    HttpRequest req;
-    req.method = method;
-    req.path = path;
-    req.body = body;
-    req.from_unix_socket = unix_socket;
-    if (!auth.empty()) req.headers["authorization"] = auth;
-    return api->Handle(req);
-  }
-  // The JSON answer of a request expected to succeed with `status`.
-  json Ok(const std::string& method, const std::string& path, const json& body = nullptr,
-          int status = 200) {
-    HttpResponse r = Raw(method, path, body.is_null() ? "" : body.dump());
-    EXPECT_EQ(r.status, status) << method << " " << path << " -> " << r.body;
-    EXPECT_EQ(r.content_type, "application/json");
-    return json::parse(r.body, nullptr, false);
-  }
-  // An error answer: exactly {code, error} with one non-empty message line.
-  void ExpectError(const std::string& method, const std::string& path, const std::string& body,
-                   int status, const std::string& code) {
-    HttpResponse r = Raw(method, path, body);
-    EXPECT_EQ(r.status, status) << method << " " << path << " " << body << " -> " << r.body;
-    json j = json::parse(r.body, nullptr, false);
-    ASSERT_TRUE(j.is_object()) << r.body;
-    EXPECT_EQ(j.size(), 2u) << r.body;
-    EXPECT_EQ(j.value("code", ""), code) << body << " -> " << r.body;
-    ASSERT_TRUE(j.contains("error") && j["error"].is_string()) << r.body;
-    const std::string msg = j["error"].get<std::string>();
-    EXPECT_FALSE(msg.empty());
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-  void ExpectBranchObject(const json& b, const std::string& name, const json& parent,
-                          uint64_t fork_seq, uint64_t seq) {
-    for (const char* f : {"name", "id", "parent", "fork_seq", "seq", "durable_seq", "durability",
-                          "acked_seq", "lag", "created", "memtable_bytes", "layers", "layer_bytes",
-                          "owner", "expires_at", "endpoint"}) {
-      EXPECT_TRUE(b.contains(f)) << "branch object lacks " << f << ": " << b.dump();
-    }
-    EXPECT_EQ(b["name"], name);
-    EXPECT_EQ(b["parent"], parent);
-    EXPECT_EQ(b["fork_seq"], fork_seq);
-    EXPECT_EQ(b["seq"], seq);
-    EXPECT_TRUE(ParseRfc3339(b["created"].get<std::string>()).ok()) << b["created"];
-    EXPECT_EQ(b["endpoint"]["state"], "suspended");
-  }
-  size_t BranchCount() { return env.catalog()->Current()->branches.size(); }
-
-  ManualClock clock;  // the API's, the reaper's, the credentials' and the endpoints' time
-  BranchEnv env;
-  Metrics metrics;
-  std::unique_ptr<EndpointManager> endpoints;
-  std::unique_ptr<Credentials> credentials;
-  std::unique_ptr<Fleet> fleet;
-  std::unique_ptr<Collector> collector;
-  std::unique_ptr<Api> api;
-};
 
 TEST_F(ApiTest, BranchRoutesProduceDocumentedFields) {
   json main = Ok("POST", "/v1/branches", {{"name", "main"}, {"uid", 26}, {"gid", 26}}, 201);

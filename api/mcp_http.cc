@@ -40,15 +40,15 @@ Result<std::string> OwnerOf(const HttpRequest& req) {
 
 }  // namespace
 
-mcp::Backend ApiBackend(Api* api) {
-  return [api](const mcp::BackendRequest& r) {
+mcp::Backend ApiBackend(Api* api, Caller caller) {
+  return [api, caller](const mcp::BackendRequest& r) {
     HttpRequest req;
     req.method = r.method;
     req.path = r.PathString();
     req.query = r.query;
     req.from_unix_socket = true;
     if (!r.body.is_null()) req.body = mcp::McpServer::Dump(r.body);
-    const HttpResponse resp = api->Handle(req);
+    const HttpResponse resp = api->HandleAs(caller, req);
     json body = json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
     return mcp::BackendReply{resp.status, body.is_discarded() ? json() : std::move(body)};
   };
@@ -69,7 +69,8 @@ bool McpHttp::OriginAllowed(const std::string& origin, const std::string& host) 
 }
 
 HttpResponse McpHttp::Handle(const HttpRequest& req) const {
-  if (!api_->Authorized(req)) return api_->Handle(req);  // the API's own 401
+  const Result<Caller> caller = api_->Authenticate(req);
+  if (!caller.ok()) return Api::Unauthorized(caller.status());
   const std::string origin = req.Header("origin");
   if (!origin.empty() && !OriginAllowed(origin, req.Header("host"))) {
     return JsonRpcError(403, mcp::kInvalidRequest,
@@ -89,10 +90,17 @@ HttpResponse McpHttp::Handle(const HttpRequest& req) const {
   Result<std::string> owner = OwnerOf(req);
   if (!owner.ok())
     return JsonRpcError(400, mcp::kInvalidRequest, "Bad Request: " + owner.status().message());
+  if (!caller->admin()) {
+    if (!owner->empty() && *owner != caller->owner) {
+      return JsonRpcError(403, mcp::kInvalidRequest,
+                          "Forbidden: this token acts for owner '" + caller->owner + "' only");
+    }
+    *owner = caller->owner;
+  }
   const json msg = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (msg.is_discarded()) return JsonRpcError(400, mcp::kParseError, "Parse error: not JSON");
   mcp::ServerOptions opts;
-  opts.tools.backend = ApiBackend(api_);
+  opts.tools.backend = ApiBackend(api_, *caller);
   opts.tools.owner = *owner;
   opts.server_version = server_version_;
   opts.protocol_version = version;

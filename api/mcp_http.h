@@ -9,12 +9,14 @@
 //    with a notification or a response: 202, no body; a body that is not one
 //    JSON-RPC message (not JSON, a batch): 400 with a JSON-RPC error.
 //  - GET (no server-to-client stream is offered) and DELETE (no sessions): 405.
-//  - A missing or wrong token: 401, as every API route.
+//  - A missing, wrong, expired or revoked token: 401, as every API route.
+//    An owner token's tools act as that owner (api/api_scope.h), and the
+//    session's owner scope is its owner.
 //  - An Origin header that is not http(s) on localhost, 127.0.0.1, [::1] or
 //    the request's own Host: 403 (DNS rebinding).
 //  - An MCP-Protocol-Version the server does not support: 400.
 //  - Owner scope: the header X-Strata-Owner or the query ?owner= (one, or
-//    both equal).
+//    both equal); with an owner token, its owner (naming another: 403).
 #pragma once
 
 #include <string>
@@ -25,9 +27,9 @@
 
 namespace strata {
 
-// Control-API calls answered by `api` in this process, as if from the
-// trusted unix socket: the caller has been authorized already.
-mcp::Backend ApiBackend(Api* api);
+// Control-API calls answered by `api` in this process as `caller`, who has
+// been authenticated already.
+mcp::Backend ApiBackend(Api* api, Caller caller);
 
 class McpHttp {
  public:

@@ -42,6 +42,29 @@ TEST(BranchFleet, CatalogKeepsOwnerExpiryIdleTimeoutCredentialsAndQuotas) {
   EXPECT_EQ(text.find("credentials"), std::string::npos);
 }
 
+TEST(BranchFleet, CatalogKeepsOwnerTokensHashedWithTheirStates) {
+  CatalogData c;
+  c.tokens.push_back({"0a1b2c3d4e5f", "agent-1", std::string(64, 'e'), 10, 20, 0});
+  c.tokens.push_back({"ffeeddccbbaa", "agent-2", std::string(64, 'f'), 11, 0, 15});
+  const std::string text = EncodeCatalog(c);
+  ASSERT_OK_AND_ASSIGN(CatalogData d, DecodeCatalog(text, "t"));
+  ASSERT_EQ(d.tokens.size(), 2u);
+  EXPECT_EQ(d.tokens[0].id, "0a1b2c3d4e5f");
+  EXPECT_EQ(d.tokens[0].owner, "agent-1");
+  EXPECT_EQ(d.tokens[0].secret_sha256, std::string(64, 'e'));
+  EXPECT_EQ(d.tokens[0].created_ns, 10);
+  EXPECT_EQ(d.tokens[0].expires_ns, 20);
+  EXPECT_EQ(d.tokens[0].revoked_ns, 0);
+  EXPECT_EQ(d.tokens[1].revoked_ns, 15);
+  ASSERT_NE(d.FindToken("ffeeddccbbaa"), nullptr);
+  EXPECT_EQ(d.FindToken("ffeeddccbbaa")->owner, "agent-2");
+  EXPECT_EQ(d.FindToken("nope"), nullptr);
+  // No tokens: no "tokens" member, so older catalogs and this one read alike.
+  EXPECT_EQ(EncodeCatalog(CatalogData()).find("tokens"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(CatalogData none, DecodeCatalog(EncodeCatalog(CatalogData()), "t"));
+  EXPECT_TRUE(none.tokens.empty());
+}
+
 TEST(BranchFleet, CreateRecordsOwnerExpiryAndIdleTimeout) {
   BranchEnv env;
   ASSERT_OK(env.Open());

@@ -44,6 +44,13 @@ const CredentialInfo* CatalogData::FindCredential(const std::string& id) const {
   return nullptr;
 }
 
+const TokenInfo* CatalogData::FindToken(const std::string& id) const {
+  for (const auto& t : tokens) {
+    if (t.id == id) return &t;
+  }
+  return nullptr;
+}
+
 std::vector<std::string> CatalogData::ChildrenOf(uint32_t id) const {
   std::vector<std::string> out;
   for (const auto& b : branches) {
@@ -138,6 +145,17 @@ std::string EncodeCatalog(const CatalogData& c) {
       j["quotas"][owner] = {{"max_branches", q.max_branches}, {"max_bytes", q.max_bytes}};
     }
   }
+  if (!c.tokens.empty()) {
+    j["tokens"] = nlohmann::json::array();
+    for (const auto& t : c.tokens) {
+      j["tokens"].push_back({{"id", t.id},
+                             {"owner", t.owner},
+                             {"secret_sha256", t.secret_sha256},
+                             {"created_ns", t.created_ns},
+                             {"expires_ns", t.expires_ns},
+                             {"revoked_ns", t.revoked_ns}});
+    }
+  }
   return j.dump(1);
 }
 
@@ -182,6 +200,14 @@ Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& na
     if (j.contains("quotas")) {
       for (const auto& [owner, q] : j.at("quotas").items()) {
         c.quotas[owner] = {q.at("max_branches").get<int64_t>(), q.at("max_bytes").get<int64_t>()};
+      }
+    }
+    if (j.contains("tokens")) {
+      for (const auto& t : j.at("tokens")) {
+        c.tokens.push_back({t.at("id").get<std::string>(), t.at("owner").get<std::string>(),
+                            t.at("secret_sha256").get<std::string>(),
+                            t.at("created_ns").get<int64_t>(), t.at("expires_ns").get<int64_t>(),
+                            t.at("revoked_ns").get<int64_t>()});
       }
     }
     return c;

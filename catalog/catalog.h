@@ -75,6 +75,18 @@ struct SnapshotInfo {
   int64_t created_ns = 0;
 };
 
+// An owner token of the control API (docs/api.md, "Owner tokens"). Only the
+// SHA-256 of its secret is kept; `id` is public: it names the token in
+// lists, logs and revocations, and is the lookup key of a presented token.
+struct TokenInfo {
+  std::string id;             // 12 lowercase hex digits
+  std::string owner;          // the only owner whose branches it reaches
+  std::string secret_sha256;  // lowercase hex of SHA-256(secret)
+  int64_t created_ns = 0;
+  int64_t expires_ns = 0;  // 0: never
+  int64_t revoked_ns = 0;  // 0: not revoked; kept so a refusal can say so
+};
+
 struct CatalogData {
   uint64_t version = 0;
   uint32_t next_branch_id = 1;
@@ -82,6 +94,7 @@ struct CatalogData {
   std::vector<SnapshotInfo> snapshots;
   std::vector<CredentialInfo> credentials;
   std::map<std::string, OwnerQuota> quotas;  // by owner
+  std::vector<TokenInfo> tokens;             // in the order they were issued
 
   // The live branch named `name` (never a retired one).
   const BranchInfo* FindBranch(const std::string& name) const;
@@ -89,6 +102,7 @@ struct CatalogData {
   const BranchInfo* FindBranchById(uint32_t id) const;
   const SnapshotInfo* FindSnapshot(const std::string& name) const;
   const CredentialInfo* FindCredential(const std::string& id) const;
+  const TokenInfo* FindToken(const std::string& id) const;
   std::vector<std::string> ChildrenOf(uint32_t id) const;
   std::vector<std::string> SnapshotsOf(uint32_t id) const;
   // The read path of branch `id` at `max_seq` (layers/version_store.h).

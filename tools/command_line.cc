@@ -268,6 +268,28 @@ void AddOwnerCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status
   });
 }
 
+void AddTokenCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* token = app.add_subcommand(
+      "token", "Issue, list and revoke API tokens that reach one owner's branches only");
+  token->require_subcommand(1);
+
+  CLI::App* issue =
+      token->add_subcommand("issue", "Issue an API token of one owner; the token is shown once");
+  TokenIssueArgs& ti = inv.token_issue;
+  issue->add_option("OWNER", ti.owner, "The owner whose branches the token reaches")->required();
+  CLI::Option* ttl = issue->add_option(
+      "--ttl", ti.ttl, std::string("Valid for this long (default: 30d); ") + kDurationHelp);
+  issue->add_option("--expires-at", ti.expires_at, "Valid until this RFC 3339 time")->excludes(ttl);
+  AddDaemonOptions(issue, &ti.daemon);
+  issue->callback(
+      [&inv, action] { *action = [&inv] { return TokenIssue(inv.token_issue, std::cout); }; });
+
+  AddPlainCommand(token, "list", "List the owner tokens (never their secrets)", TokenList, inv,
+                  action);
+  AddNameCommand(token, "revoke", "Revoke a token: it is refused from now on", "ID",
+                 "The token's id (strata token list)", TokenRevoke, inv, action);
+}
+
 void AddMcpCommand(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
   CLI::App* mcp = app.add_subcommand(
       "mcp", "Serve MCP (Model Context Protocol) on stdin/stdout for a local agent");
@@ -294,6 +316,7 @@ void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddEndpointCommands(app, inv, action);
   AddCredentialCommands(app, inv, action);
   AddOwnerCommands(app, inv, action);
+  AddTokenCommands(app, inv, action);
   AddMcpCommand(app, inv, action);
 
   CLI::App* gc = app.add_subcommand(

@@ -23,6 +23,7 @@ struct DaemonInvocation {
   BranchDiffArgs branch_diff;
   CredentialIssueArgs credential_issue;
   OwnerQuotaArgs owner_quota;
+  TokenIssueArgs token_issue;
   McpArgs mcp;
   std::optional<std::string> max_branches;  // owner quota, before parsing
   std::optional<std::string> max_bytes;

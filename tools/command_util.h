@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -12,6 +13,11 @@
 #include "tools/control_client.h"
 
 namespace strata::cli {
+
+// body["ttl_seconds"] or body["expires_at"] from --ttl / --expires-at (at
+// most one; commands.cc).
+Status AddExpiry(const std::optional<std::string>& ttl, const std::optional<std::string>& at,
+                 nlohmann::json* body);
 
 // `method` `path` on the daemon serving args.mount (or $STRATA_MOUNT).
 inline Result<nlohmann::json> CallDaemon(

@@ -31,15 +31,6 @@ Status AddSeconds(const char* flag, const std::optional<std::string>& text,
   return Status::OK();
 }
 
-// ttl_seconds or expires_at from --ttl / --expires-at (at most one).
-Status AddExpiry(const std::optional<std::string>& ttl, const std::optional<std::string>& at,
-                 json* body) {
-  if (ttl && at) return Status::Invalid("give --ttl or --expires-at, not both");
-  STRATA_RETURN_IF_ERROR(AddSeconds("--ttl", ttl, ParseDuration, "ttl_seconds", body));
-  if (at) (*body)["expires_at"] = *at;  // the daemon parses RFC 3339 and refuses the past
-  return Status::OK();
-}
-
 Status AddIdleTimeout(const std::optional<std::string>& idle, json* body) {
   return AddSeconds("--idle-timeout", idle, ParseDuration, "idle_timeout_seconds", body);
 }
@@ -60,6 +51,14 @@ Status PostBranchAction(const DaemonArgs& args, const std::string& name, const c
 }
 
 }  // namespace
+
+Status AddExpiry(const std::optional<std::string>& ttl, const std::optional<std::string>& at,
+                 json* body) {
+  if (ttl && at) return Status::Invalid("give --ttl or --expires-at, not both");
+  STRATA_RETURN_IF_ERROR(AddSeconds("--ttl", ttl, ParseDuration, "ttl_seconds", body));
+  if (at) (*body)["expires_at"] = *at;  // the daemon parses RFC 3339 and refuses the past
+  return Status::OK();
+}
 
 Result<json> BranchCreateBody(const BranchCreateArgs& args) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", args.name));

@@ -67,6 +67,14 @@ struct CredentialIssueArgs {
   std::optional<std::string> expires_at;  // RFC 3339
 };
 
+// token issue (token_commands.cc).
+struct TokenIssueArgs {
+  DaemonArgs daemon;
+  std::string owner;
+  std::optional<std::string> ttl;         // default (daemon): 30 days
+  std::optional<std::string> expires_at;  // RFC 3339
+};
+
 struct OwnerQuotaArgs {
   DaemonArgs daemon;
   std::string owner;
@@ -88,6 +96,7 @@ Result<nlohmann::json> BranchCreateBody(const BranchCreateArgs& args);
 Result<nlohmann::json> BranchPatchBody(const BranchSetArgs& args);
 Result<nlohmann::json> CredentialIssueBody(const CredentialIssueArgs& args);
 Result<nlohmann::json> QuotaBody(const OwnerQuotaArgs& args);
+Result<nlohmann::json> TokenIssueBody(const TokenIssueArgs& args);
 // {"branch": BRANCH}, or {} for every branch when `branch` is empty.
 Result<nlohmann::json> GcBody(const std::string& branch);
 
@@ -120,6 +129,10 @@ Status CredentialList(const DaemonArgs& args, const std::string& branch, std::os
 Status CredentialRevoke(const DaemonArgs& args, const std::string& id, std::ostream& out);
 Status OwnerShow(const DaemonArgs& args, const std::string& owner, std::ostream& out);
 Status OwnerQuota(const OwnerQuotaArgs& args, std::ostream& out);
+// Owner tokens of the API (token_commands.cc): the daemon's admin only.
+Status TokenIssue(const TokenIssueArgs& args, std::ostream& out);
+Status TokenList(const DaemonArgs& args, std::ostream& out);
+Status TokenRevoke(const DaemonArgs& args, const std::string& id, std::ostream& out);
 Status ShowStatus(const DaemonArgs& args, std::ostream& out);
 // A compaction and GC pass now (gc_command.cc), of `branch` or (empty) every
 // branch; while it runs, progress on stderr if stderr is a terminal.

@@ -215,6 +215,25 @@ TEST(QuotaBodyTest, LimitsAndUnlimited) {
   EXPECT_FALSE(QuotaBody(a).ok());
 }
 
+TEST(TokenIssueBodyTest, OwnerAndLifetime) {
+  TokenIssueArgs a;
+  a.owner = "team-a";
+  EXPECT_EQ(*TokenIssueBody(a), json({{"owner", "team-a"}}));
+  a.ttl = "2h";
+  EXPECT_EQ(*TokenIssueBody(a), json({{"owner", "team-a"}, {"ttl_seconds", 7200}}));
+  a.expires_at = "2030-01-01T00:00:00Z";
+  EXPECT_EQ(TokenIssueBody(a).status().message(), "give --ttl or --expires-at, not both");
+  a.ttl.reset();
+  EXPECT_EQ(*TokenIssueBody(a),
+            json({{"owner", "team-a"}, {"expires_at", "2030-01-01T00:00:00Z"}}));
+  a.ttl = "soon";
+  a.expires_at.reset();
+  EXPECT_EQ(TokenIssueBody(a).status().message().rfind("--ttl: ", 0), 0u);
+  a.ttl.reset();
+  a.owner = "a b";
+  EXPECT_EQ(TokenIssueBody(a).status().code(), Code::kInvalid);
+}
+
 TEST(BranchSwapBodyTest, RestoreAndPromoteBodies) {
   BranchSwapArgs a;
   a.name = "main";

@@ -28,13 +28,7 @@ Result<json> CredentialIssueBody(const CredentialIssueArgs& args) {
   STRATA_RETURN_IF_ERROR(ValidateName("branch", args.branch));
   json body = json::object();
   if (args.role) body["role"] = *args.role;  // the daemon checks role names
-  if (args.ttl && args.expires_at) return Status::Invalid("give --ttl or --expires-at, not both");
-  if (args.ttl) {
-    Result<int64_t> s = ParseDuration(*args.ttl);
-    if (!s.ok()) return Status::Invalid("--ttl: " + s.status().message());
-    body["ttl_seconds"] = *s;
-  }
-  if (args.expires_at) body["expires_at"] = *args.expires_at;
+  STRATA_RETURN_IF_ERROR(AddExpiry(args.ttl, args.expires_at, &body));
   return body;
 }
 

@@ -95,6 +95,27 @@ std::string RenderCredentialTable(const nlohmann::json& credentials) {
   return t.Render();
 }
 
+std::string RenderTokenIssued(const nlohmann::json& t) {
+  return KeyValues({
+             {"token", Cell(t, "token")},
+             {"id", Cell(t, "id")},
+             {"owner", Cell(t, "owner")},
+             {"expires", ExpiryCell(t)},
+         }) +
+         "\nThe token is shown only this once: the daemon keeps only its SHA-256.\n"
+         "Use it as 'Authorization: Bearer <token>'; revoke it with 'strata token revoke " +
+         Cell(t, "id") + "'.\n";
+}
+
+std::string RenderTokenTable(const nlohmann::json& tokens) {
+  Table t({{"ID"}, {"OWNER"}, {"STATE"}, {"CREATED"}, {"EXPIRES"}});
+  for (const auto& k : ArrayOrEmpty(tokens)) {
+    t.AddRow(
+        {Cell(k, "id"), Cell(k, "owner"), Cell(k, "state"), Cell(k, "created"), ExpiryCell(k)});
+  }
+  return t.Render();
+}
+
 std::string RenderOwner(const nlohmann::json& o) {
   return KeyValues({
       {"owner", Cell(o, "owner")},

@@ -1,6 +1,6 @@
 // Text rendering of the fleet objects of the control API (docs/api.md):
-// endpoints (a branch's postgres server run by the daemon), credentials and
-// owners. Missing or null fields show as "-", as in render.h.
+// endpoints (a branch's postgres server run by the daemon), credentials,
+// owners and owner tokens. Missing or null fields show as "-", as in render.h.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -24,6 +24,13 @@ std::string RenderCredentialIssued(const nlohmann::json& credential);
 
 // ID ROLE CREATED EXPIRES, from an array of credential objects.
 std::string RenderCredentialTable(const nlohmann::json& credentials);
+
+// A newly issued owner token: the token, its id, owner and expiry, and a
+// note that it is not shown again (`token issue`).
+std::string RenderTokenIssued(const nlohmann::json& token);
+
+// ID OWNER STATE CREATED EXPIRES, from an array of token objects.
+std::string RenderTokenTable(const nlohmann::json& tokens);
 
 // An owner's usage against its quota (`owner show`, `owner quota`).
 std::string RenderOwner(const nlohmann::json& owner);

@@ -104,6 +104,30 @@ TEST(RenderFleetTest, CredentialTable) {
             "uaa  app   2024-05-01T12:00:00.000Z  never\n");
 }
 
+TEST(RenderFleetTest, TokenIssuedAndTable) {
+  json t = {{"id", "3f9a0c71d2e4"},
+            {"owner", "team-a"},
+            {"token", "strata_3f9a0c71d2e4_00ff"},
+            {"created", "2024-05-01T12:00:00.000Z"},
+            {"expires_at", "2024-05-31T12:00:00.000Z"},
+            {"revoked_at", nullptr},
+            {"state", "active"}};
+  EXPECT_EQ(RenderTokenIssued(t),
+            "token:    strata_3f9a0c71d2e4_00ff\n"
+            "id:       3f9a0c71d2e4\n"
+            "owner:    team-a\n"
+            "expires:  2024-05-31T12:00:00.000Z\n"
+            "\n"
+            "The token is shown only this once: the daemon keeps only its SHA-256.\n"
+            "Use it as 'Authorization: Bearer <token>'; revoke it with 'strata token revoke "
+            "3f9a0c71d2e4'.\n");
+  t.erase("token");
+  t["state"] = "revoked";
+  EXPECT_EQ(RenderTokenTable(json::array({t})),
+            "ID            OWNER   STATE    CREATED                   EXPIRES\n"
+            "3f9a0c71d2e4  team-a  revoked  2024-05-01T12:00:00.000Z  2024-05-31T12:00:00.000Z\n");
+}
+
 TEST(RenderFleetTest, Owner) {
   json o = {{"owner", "team-a"},
             {"branches", 3},

@@ -9,6 +9,9 @@
 #  - Credentials open one branch only; wrong passwords, unknown users, unknown
 #    branches, expired and revoked credentials are refused with the right
 #    error, and deleting a branch ends its sessions.
+#  - An owner token (strata token issue) creates and lists its owner's
+#    branches only over TCP, gets 404 for another branch and 403 for quotas;
+#    revoked (strata token revoke), it gets 401.
 #  - Malformed startup packets get an error and the proxy keeps serving.
 #  - TLS: the proxy's self-signed certificate (made in the cache directory)
 #    passes psql's sslmode=verify-full and channel_binding=require, its
@@ -157,6 +160,30 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(head -
 [[ "$code" == 200 ]] || fail "the right token got HTTP $code"
 [[ "$(api GET /v1/branches | jq -c '[.[].name]')" == "$before" ]] || fail "bad requests changed the branches"
 ok "malformed JSON, unknown field, unknown branch, bad token refused; nothing changed"
+
+check "an owner token reaches its owner's branches only; revoked, it is refused"
+OWNER_TOKEN=$(strata token issue agent --ttl 1h --json | jq -r .token)
+TOKEN_ID=$(strata token list --json | jq -r '.[] | select(.owner == "agent") | .id')
+[[ "$OWNER_TOKEN" == strata_"$TOKEN_ID"_* ]] || fail "token issue printed '$OWNER_TOKEN' (id $TOKEN_ID)"
+as_agent() {  # METHOD PATH [BODY]: prints the HTTP status, the body to $LOG_DIR/agent.json
+  curl -s -o "$LOG_DIR/agent.json" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $OWNER_TOKEN" \
+    ${3:+-d "$3"} "http://$API$2"
+}
+[[ $(as_agent POST /v1/branches '{"name":"agent-b"}') == 201 ]] || fail "create: $(cat "$LOG_DIR/agent.json")"
+[[ $(api GET /v1/branches/agent-b | jq -r .owner) == agent ]] || fail "agent-b is not agent's"
+[[ $(as_agent GET /v1/branches) == 200 ]] || fail "list: $(cat "$LOG_DIR/agent.json")"
+[[ $(jq -c '[.[].name]' "$LOG_DIR/agent.json") == '["agent-b"]' ]] ||
+  fail "the agent sees $(jq -c '[.[].name]' "$LOG_DIR/agent.json")"
+[[ $(as_agent DELETE /v1/branches/main) == 404 ]] || fail "deleting main: $(cat "$LOG_DIR/agent.json")"
+[[ $(as_agent PUT /v1/owners/agent/quota '{"max_branches":100}') == 403 ]] ||
+  fail "quota: $(cat "$LOG_DIR/agent.json")"
+[[ $(api GET /v1/branches/main | jq -r .name) == main ]] || fail "main is gone"
+strata token revoke "$TOKEN_ID" >/dev/null
+[[ $(as_agent GET /v1/branches) == 401 ]] || fail "a revoked token got $(cat "$LOG_DIR/agent.json")"
+grep -q "was revoked at" "$LOG_DIR/agent.json" || fail "revoked: $(cat "$LOG_DIR/agent.json")"
+strata token list | grep -q "^$TOKEN_ID  *agent  *revoked " || fail "token list: $(strata token list)"
+api DELETE /v1/branches/agent-b >/dev/null
+ok "own branch created; main a 404, quota a 403 for it; revoked: 401"
 
 check "deleting a branch ends its sessions and refuses new ones"
 cred fork
