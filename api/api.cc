@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <string_view>
 
 #include "common/crypto.h"
+#include "common/net.h"
 
 namespace strata {
 
@@ -189,34 +192,78 @@ std::vector<std::string> Api::RouteNames() {
   return out;
 }
 
-Api::Api(ApiContext ctx) : ctx_(std::move(ctx)), tokens_(ctx_.catalog, ctx_.clock) {
+Api::Api(ApiContext ctx)
+    : ctx_(std::move(ctx)), tokens_(ctx_.catalog, ctx_.clock), auth_limiter_(ctx_.auth_limits) {
   if (ctx_.metrics) {
     ctx_.metrics->AddCounter("strata_api_requests_total", "API requests by route and status");
+    ctx_.metrics->AddCounter("strata_api_auth_throttled_total",
+                             "TCP requests refused (429) because their address failed to "
+                             "authenticate too often");
     ctx_.metrics->AddHistogram("strata_api_request_seconds", "API request latency by route",
                                {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
   }
 }
 
 HttpResponse Api::Unauthorized(const Status& st) {
+  if (st.code() == Code::kBusy) {
+    HttpResponse r =
+        JsonResponse(429, json{{"code", "too_many_requests"}, {"error", st.message()}});
+    // The message ends "try again in N s".
+    const size_t in = st.message().rfind(" in ");
+    if (in != std::string::npos) {
+      r.headers.emplace_back("Retry-After",
+                             st.message().substr(in + 4, st.message().size() - in - 6));
+    }
+    return r;
+  }
   HttpResponse r = JsonResponse(401, json{{"code", "unauthorized"}, {"error", st.message()}});
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
 
-Result<Caller> Api::Authenticate(const HttpRequest& req) const {
+Result<Caller> Api::Authenticate(const HttpRequest& req) {
   if (req.from_unix_socket) return Caller{};
+  const std::string address = AddressOf(req.peer);
+  std::chrono::milliseconds wait{0};
+  if (!auth_limiter_.Allow(address, &wait)) {
+    if (ctx_.metrics) ctx_.metrics->Inc("strata_api_auth_throttled_total", {});
+    return Status::Busy("too many failed authentications from " + address + "; try again in " +
+                        std::to_string(std::max<int64_t>(1, (wait.count() + 999) / 1000)) + " s");
+  }
   const std::string header = req.Header("authorization");
   static constexpr char kBearer[] = "Bearer ";
-  if (header.rfind(kBearer, 0) != 0) return Status::Permission(kNoToken);
-  const std::string given = header.substr(sizeof(kBearer) - 1);
-  if (!ctx_.api_token.empty() && crypto::ConstantTimeEqual(given, ctx_.api_token)) {
-    return Caller{};
+  Result<Caller> caller = Status::Permission(kNoToken);
+  if (header.rfind(kBearer, 0) == 0) {
+    const std::string given = header.substr(sizeof(kBearer) - 1);
+    if (!ctx_.api_token.empty() && crypto::ConstantTimeEqual(given, ctx_.api_token)) {
+      caller = Caller{};
+    } else if (ctx_.catalog && ApiTokens::IsOwnerToken(given)) {
+      caller = tokens_.Authenticate(given);
+    }
   }
-  if (ctx_.catalog && ApiTokens::IsOwnerToken(given)) return tokens_.Authenticate(given);
-  return Status::Permission(kNoToken);
+  if (!caller.ok()) auth_limiter_.Failed(address);
+  return caller;
 }
 
 HttpResponse Api::Handle(const HttpRequest& req) { return Serve(req, Authenticate(req)); }
+
+void Api::Audit(const HttpRequest& req, const Result<Caller>& caller, const std::string& branch,
+                const HttpResponse& resp) {
+  if (ctx_.audit == nullptr) return;
+  AuditEvent e{"api", req.peer, "", "", req.method + " " + req.path, branch, "ok"};
+  if (caller.ok()) {
+    e.actor = caller->admin() ? "admin" : caller->token_id;
+    e.owner = caller->owner;
+  }
+  if (resp.status >= 300) {
+    e.result = std::to_string(resp.status);
+    const json body = json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_object() && body.contains("error") && body["error"].is_string()) {
+      e.result += " " + body["error"].get<std::string>();
+    }
+  }
+  ctx_.audit->Record(e);
+}
 
 HttpResponse Api::HandleAs(const Caller& caller, const HttpRequest& req) {
   return Serve(req, caller);
@@ -224,8 +271,10 @@ HttpResponse Api::HandleAs(const Caller& caller, const HttpRequest& req) {
 
 HttpResponse Api::Serve(const HttpRequest& req, const Result<Caller>& caller) {
   const auto started = ctx_.clock->SteadyNow();
-  std::string route = "unknown";
-  HttpResponse resp = caller.ok() ? Dispatch(*caller, req, &route) : Unauthorized(caller.status());
+  std::string route = "unknown", branch;
+  HttpResponse resp =
+      caller.ok() ? Dispatch(*caller, req, &route, &branch) : Unauthorized(caller.status());
+  Audit(req, caller, branch, resp);
   if (ctx_.metrics) {
     const double secs = std::chrono::duration<double>(ctx_.clock->SteadyNow() - started).count();
     ctx_.metrics->Inc("strata_api_requests_total",
@@ -257,7 +306,8 @@ HttpResponse Api::Call(const Caller& caller, const Route& rt, const std::string&
   return JsonResponse(r->status, r->body);
 }
 
-HttpResponse Api::Dispatch(const Caller& caller, const HttpRequest& req, std::string* route) {
+HttpResponse Api::Dispatch(const Caller& caller, const HttpRequest& req, std::string* route,
+                           std::string* branch) {
   const std::vector<std::string> path = Split(req.path);
   if (path.size() == 1 && path[0] == "metrics") {
     *route = "/metrics";
@@ -284,6 +334,12 @@ HttpResponse Api::Dispatch(const Caller& caller, const HttpRequest& req, std::st
     // A GET has no body: its query arguments take its place, as strings.
     if (req.method == "GET" && body->is_object()) {
       for (const auto& [k, v] : req.query) (*body)[k] = v;
+    }
+    if (std::string_view(rt.pattern).starts_with("/v1/branches/{")) {
+      *branch = params.empty() ? "" : params[0];
+    } else if (std::string_view(rt.pattern) == "/v1/branches" && req.method == "POST" &&
+               body->contains("name") && (*body)["name"].is_string()) {
+      *branch = (*body)["name"].get<std::string>();
     }
     return Call(caller, rt, *route, params, std::move(*body));
   }

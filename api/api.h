@@ -17,7 +17,9 @@
 #include "api/http_server.h"
 #include "catalog/branch_manager.h"
 #include "catalog/collector.h"
+#include "common/audit_log.h"
 #include "common/clock.h"
+#include "common/failure_limiter.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "endpoint/branch_diff.h"
@@ -63,6 +65,8 @@ struct ApiContext {
   // Called after a branch name starts naming a branch (FUSE drops a cached
   // negative entry).
   std::function<void(const std::string&)> branch_created;
+  AuditLog* audit = nullptr;          // one line per request (not owned); null: none
+  FailureLimiterOptions auth_limits;  // failed token checks per client address
 };
 
 // An API answer before it becomes HTTP.
@@ -89,10 +93,12 @@ class Api {
 
   // Who `req` acts as: the admin from the unix socket or with the daemon's
   // token, an owner with a valid owner token. kPermission with the message
-  // of the 401 otherwise (transports beside the routes, such as /mcp, ask
-  // it too).
-  Result<Caller> Authenticate(const HttpRequest& req) const;
-  // The API's 401 answer carrying `st`'s message.
+  // of the 401 otherwise, counted against the client's address; kBusy when
+  // that address failed too often (the 429), before its token is looked at.
+  // Transports beside the routes, such as /mcp, ask it too.
+  Result<Caller> Authenticate(const HttpRequest& req);
+  // The answer to a failed Authenticate: 429 with Retry-After for kBusy,
+  // else 401 carrying `st`'s message.
   static HttpResponse Unauthorized(const Status& st);
 
  private:
@@ -144,8 +150,10 @@ class Api {
 
   // The answer to `req` from `caller` (an error: the 401), with its metrics.
   HttpResponse Serve(const HttpRequest& req, const Result<Caller>& caller);
-  // Serve's answer; *route names the route for the metrics.
-  HttpResponse Dispatch(const Caller& caller, const HttpRequest& req, std::string* route);
+  // Serve's answer; *route names the route for the metrics, *branch the
+  // branch acted on (for the audit line; empty if none).
+  HttpResponse Dispatch(const Caller& caller, const HttpRequest& req, std::string* route,
+                        std::string* branch);
   // A route's answer, its owner scope checked and its list filtered.
   HttpResponse Call(const Caller& caller, const Route& rt, const std::string& name,
                     const Params& params, nlohmann::json body);
@@ -157,8 +165,13 @@ class Api {
   nlohmann::json EndpointJson(const EndpointInfo& e);
   nlohmann::json OwnerJson(const std::string& owner);
 
+  // One audit line for a request and its answer (ctx_.audit).
+  void Audit(const HttpRequest& req, const Result<Caller>& caller, const std::string& branch,
+             const HttpResponse& resp);
+
   const ApiContext ctx_;
   ApiTokens tokens_;
+  FailureLimiter auth_limiter_;  // failed TCP authentications per client address
 };
 
 }  // namespace strata

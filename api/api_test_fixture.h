@@ -67,8 +67,11 @@ class ApiTest : public ::testing::Test {
     ctx.proxy_address = "127.0.0.1:55432";
     ctx.clock = &clock;
     AddStatusMetrics(&metrics, ctx);
+    Configure(&ctx);
     api = std::make_unique<Api>(ctx);
   }
+  // A subclass's changes to the context before the Api is made.
+  virtual void Configure(ApiContext*) {}
 
   HttpResponse Raw(const std::string& method, const std::string& path, const std::string& body,
                    bool unix_socket = true, const std::string& auth = "") {
@@ -77,6 +80,7 @@ class ApiTest : public ::testing::Test {
     req.path = path;
     req.body = body;
     req.from_unix_socket = unix_socket;
+    req.peer = unix_socket ? "local" : peer;
     if (!auth.empty()) req.headers["authorization"] = auth;
     return api->Handle(req);
   }
@@ -117,6 +121,8 @@ class ApiTest : public ::testing::Test {
     EXPECT_EQ(b["endpoint"]["state"], "suspended");
   }
   size_t BranchCount() { return env.catalog()->Current()->branches.size(); }
+
+  std::string peer = "127.0.0.1:40000";  // where Raw's TCP requests come from
 
   ManualClock clock;  // the API's, the reaper's, the credentials' and the endpoints' time
   testing::BranchEnv env;

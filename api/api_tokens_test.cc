@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -193,6 +194,77 @@ TEST_F(OwnerTokenMcpTest, ToolsActAsTheTokensOwner) {
   r = Post(json::object(), "list_branches", token["a"]);
   EXPECT_EQ(r.status, 401);
   EXPECT_NE(r.body.find("was revoked at"), std::string::npos) << r.body;
+}
+
+// Failed token checks are limited per client address: after the burst, that
+// address gets 429 with Retry-After, even with the right token, and before
+// its token is looked at; another address is not held back. Every request
+// leaves one audit line naming who, what and the answer.
+class ApiAuthLimitTest : public ApiTest {
+ protected:
+  void Configure(ApiContext* ctx) override {
+    auto log = AuditLog::Open(env.dir() + "/audit.log");
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    audit = std::move(*log);
+    ctx->audit = audit.get();
+    ctx->auth_limits.burst = 3;
+    ctx->auth_limits.refill = std::chrono::seconds(20);
+    ctx->auth_limits.clock = &clock;
+  }
+  std::vector<json> AuditLines() {
+    std::vector<json> out;
+    std::ifstream in(env.dir() + "/audit.log");
+    for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+    return out;
+  }
+  std::unique_ptr<AuditLog> audit;
+};
+
+TEST_F(ApiAuthLimitTest, FailedTokensAreLimitedPerAddressAndEveryCallIsAudited) {
+  const std::string good = std::string("Bearer ") + kToken;
+  EXPECT_EQ(Raw("GET", "/v1/branches", "", false, good).status, 200);
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(Raw("GET", "/v1/branches", "", false, "Bearer wrong-token-0123456789").status, 401);
+  }
+  HttpResponse r = Raw("GET", "/v1/branches", "", false, good);
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(ErrorCode(r), "too_many_requests");
+  EXPECT_NE(r.body.find("too many failed authentications from 127.0.0.1; try again in 20 s"),
+            std::string::npos)
+      << r.body;
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>("Retry-After", "20")));
+  EXPECT_EQ(Raw("POST", "/v1/branches", R"({"name":"x"})", false, good).status, 429);
+  EXPECT_EQ(BranchCount(), 0u);
+  EXPECT_EQ(Raw("GET", "/v1/branches", "", true).status, 200);  // the socket is not limited
+  peer = "10.0.0.9:5000";
+  EXPECT_EQ(Raw("POST", "/v1/branches", R"({"name":"x"})", false, good).status, 201);
+  clock.Advance(std::chrono::seconds(20));
+  peer = "127.0.0.1:40001";
+  EXPECT_EQ(Raw("GET", "/v1/branches", "", false, good).status, 200);
+
+  const std::vector<json> lines = AuditLines();
+  ASSERT_EQ(lines.size(), 9u);
+  std::vector<std::string> seen;
+  for (const json& l : lines) {
+    EXPECT_EQ(l["source"], "api");
+    seen.push_back(l["peer"].get<std::string>() + " " + l["actor"].get<std::string>() + " " +
+                   l["action"].get<std::string>() + " " + l["branch"].get<std::string>() + " " +
+                   l["result"].get<std::string>().substr(0, 3));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "127.0.0.1:40000 admin GET /v1/branches  ok",
+                      "127.0.0.1:40000  GET /v1/branches  401",
+                      "127.0.0.1:40000  GET /v1/branches  401",
+                      "127.0.0.1:40000  GET /v1/branches  401",
+                      "127.0.0.1:40000  GET /v1/branches  429",
+                      "127.0.0.1:40000  POST /v1/branches  429",
+                      "local admin GET /v1/branches  ok",
+                      "10.0.0.9:5000 admin POST /v1/branches x ok",
+                      "127.0.0.1:40001 admin GET /v1/branches  ok",
+                  }));
+  EXPECT_EQ(metrics.Render().find("strata_api_auth_throttled_total 2") != std::string::npos, true)
+      << metrics.Render();
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 #include "common/fd_util.h"
 #include "common/mutex.h"
+#include "common/net.h"
 #include "common/text.h"
 #include "common/thread_annotations.h"
 
@@ -248,6 +249,13 @@ MHD_Result HttpServer::Impl::OnRequest(Listener* l, MHD_Connection* conn, const 
   req.method = method;
   req.path = url;
   req.from_unix_socket = l->unix_socket;
+  if (l->unix_socket) {
+    req.peer = "local";
+  } else {
+    const MHD_ConnectionInfo* ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    req.peer = SockaddrName(ci ? ci->client_addr : nullptr);
+  }
   req.body = std::move(ctx->body);
   MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, &AddQueryArg, &req.query);
   MHD_get_connection_values_n(conn, MHD_HEADER_KIND, &AddHeader, &req.headers);

@@ -48,6 +48,7 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   bool from_unix_socket = false;  // arrived on the unix socket (trusted by file permissions)
+  std::string peer;               // the client's HOST:PORT on TCP; "local" on the unix socket
   // The header's value, or "" (name: lower case).
   std::string Header(const std::string& lower_name) const;
 };

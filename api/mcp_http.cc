@@ -40,9 +40,10 @@ Result<std::string> OwnerOf(const HttpRequest& req) {
 
 }  // namespace
 
-mcp::Backend ApiBackend(Api* api, Caller caller) {
-  return [api, caller](const mcp::BackendRequest& r) {
+mcp::Backend ApiBackend(Api* api, Caller caller, std::string peer) {
+  return [api, caller, peer](const mcp::BackendRequest& r) {
     HttpRequest req;
+    req.peer = peer;  // for the audit line: the /mcp client's address
     req.method = r.method;
     req.path = r.PathString();
     req.query = r.query;
@@ -100,7 +101,7 @@ HttpResponse McpHttp::Handle(const HttpRequest& req) const {
   const json msg = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (msg.is_discarded()) return JsonRpcError(400, mcp::kParseError, "Parse error: not JSON");
   mcp::ServerOptions opts;
-  opts.tools.backend = ApiBackend(api_, *caller);
+  opts.tools.backend = ApiBackend(api_, *caller, req.peer);
   opts.tools.owner = *owner;
   opts.server_version = server_version_;
   opts.protocol_version = version;

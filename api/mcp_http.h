@@ -29,7 +29,7 @@ namespace strata {
 
 // Control-API calls answered by `api` in this process as `caller`, who has
 // been authenticated already.
-mcp::Backend ApiBackend(Api* api, Caller caller);
+mcp::Backend ApiBackend(Api* api, Caller caller, std::string peer = "local");
 
 class McpHttp {
  public:

@@ -210,19 +210,31 @@ void IgnoreSigpipe() {
 std::string PeerName(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  char host[INET6_ADDRSTRLEN] = "?";
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown peer";
+  return SockaddrName(reinterpret_cast<const sockaddr*>(&ss));
+}
+
+std::string SockaddrName(const sockaddr* sa) {
+  char host[INET6_ADDRSTRLEN] = "?";
   uint16_t port = 0;
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+  if (sa == nullptr) return "unknown peer";
+  if (sa->sa_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
     inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
     port = ntohs(a->sin6_port);
-  } else if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+  } else if (sa->sa_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(sa);
     inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
     port = ntohs(a->sin_port);
+  } else {
+    return "unknown peer";
   }
   return FormatHostPort({host, port});
+}
+
+std::string AddressOf(const std::string& peer) {
+  Result<HostPort> hp = ParseHostPort(peer);
+  return hp.ok() ? hp->host : peer;
 }
 
 SocketTuning ServerConnectionTuning(int send_timeout_ms) {

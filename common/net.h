@@ -4,6 +4,8 @@
 // accept loop of a thread-per-connection server.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -49,6 +51,11 @@ Status SendAll(int fd, std::string_view data, const std::string& what);
 
 // "host:port" of the peer of a connected TCP socket, or "unknown peer".
 std::string PeerName(int fd);
+// The same for an address (IPv4 or IPv6); "unknown peer" for anything else.
+std::string SockaddrName(const struct sockaddr* sa);
+// "10.0.0.1" of "10.0.0.1:5000", "::1" of "[::1]:5000"; `peer` itself if
+// it does not parse: the key of per-address limits.
+std::string AddressOf(const std::string& peer);
 
 // Ignores SIGPIPE for the whole process unless the program handles it.
 // OpenSSL writes to its socket with write(2), so a TLS peer that went away

@@ -451,6 +451,7 @@ Status Daemon::OpenApi() {
           "API token file"));
   api_context_ = std::make_unique<ApiContext>();
   ApiContext& actx = *api_context_;
+  actx.audit = audit_.get();
   actx.store = stack_->store();
   actx.sink = sink_.get();
   actx.versions = versions_.get();

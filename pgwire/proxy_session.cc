@@ -41,12 +41,6 @@ struct Route {
   std::string branch, database;
 };
 
-// "10.0.0.1" of "10.0.0.1:5000" ("::1" of "[::1]:5000").
-std::string AddressOf(const std::string& peer) {
-  Result<HostPort> hp = ParseHostPort(peer);
-  return hp.ok() ? hp->host : peer;
-}
-
 // dbname=BRANCH or BRANCH.DATABASE (split at the first '.'); docs/proxy.md.
 Result<Route> ParseRoute(const std::string* dbname) {
   if (dbname == nullptr || dbname->empty() || (*dbname)[0] == '.') {
