@@ -50,6 +50,10 @@ Result<json> ParseBody(const std::string& text) {
   return body;
 }
 
+// The 429's message ends "; try again in N s"; Unauthorized reads N back
+// for Retry-After.
+constexpr char kTryAgainIn[] = "; try again in ";
+
 constexpr char kNoToken[] =
     "missing or wrong API token: send 'Authorization: Bearer <token>' (the admin token is in "
     "CACHE_DIR/api-token; owner tokens come from 'strata token issue')";
@@ -208,11 +212,10 @@ HttpResponse Api::Unauthorized(const Status& st) {
   if (st.code() == Code::kBusy) {
     HttpResponse r =
         JsonResponse(429, json{{"code", "too_many_requests"}, {"error", st.message()}});
-    // The message ends "try again in N s".
-    const size_t in = st.message().rfind(" in ");
-    if (in != std::string::npos) {
-      r.headers.emplace_back("Retry-After",
-                             st.message().substr(in + 4, st.message().size() - in - 6));
+    const size_t at = st.message().rfind(kTryAgainIn);
+    if (at != std::string::npos) {
+      const std::string n = st.message().substr(at + sizeof(kTryAgainIn) - 1);
+      r.headers.emplace_back("Retry-After", n.substr(0, n.find(' ')));
     }
     return r;
   }
@@ -227,7 +230,7 @@ Result<Caller> Api::Authenticate(const HttpRequest& req) {
   std::chrono::milliseconds wait{0};
   if (!auth_limiter_.Allow(address, &wait)) {
     if (ctx_.metrics) ctx_.metrics->Inc("strata_api_auth_throttled_total", {});
-    return Status::Busy("too many failed authentications from " + address + "; try again in " +
+    return Status::Busy("too many failed authentications from " + address + kTryAgainIn +
                         std::to_string(std::max<int64_t>(1, (wait.count() + 999) / 1000)) + " s");
   }
   const std::string header = req.Header("authorization");

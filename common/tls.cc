@@ -95,8 +95,12 @@ Result<std::string> Pem(Fn write) {
   BIO* bio = BIO_new(BIO_s_mem());
   if (!bio) return Status::IO("BIO_new: " + SslErrors());
   std::string out;
-  char* data = nullptr;
-  if (write(bio) == 1) out.assign(data, static_cast<size_t>(BIO_get_mem_data(bio, &data)));
+  if (write(bio) == 1) {
+    // Two statements: BIO_get_mem_data sets `data`, which must not be read before.
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    if (data != nullptr && n > 0) out.assign(data, static_cast<size_t>(n));
+  }
   BIO_free(bio);
   if (out.empty()) return Status::IO("cannot write PEM: " + SslErrors());
   return out;

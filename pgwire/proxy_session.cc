@@ -97,6 +97,7 @@ class Proxy::SessionStart {
   Status Run();
 
  private:
+  // `counter` (null: counted elsewhere) goes up by one.
   Status Refuse(std::atomic<uint64_t>* counter, const char* sqlstate, const std::string& message);
   // The audit line of a session start that named a user (no-op before that).
   void Audit(const std::string& result);
@@ -148,7 +149,7 @@ void Proxy::Serve(Conn* c) {
 
 Status Proxy::SessionStart::Refuse(std::atomic<uint64_t>* counter, const char* sqlstate,
                                    const std::string& message) {
-  (*counter)++;
+  if (counter) (*counter)++;
   Send(pgwire::ErrorResponse("FATAL", sqlstate, message)).PermitUnchecked();
   Audit(std::string(sqlstate) + " " + message);
   return Status::Invalid("refused" + who_ + " with FATAL " + sqlstate + ": " + message);
@@ -162,9 +163,8 @@ void Proxy::SessionStart::Audit(const std::string& result) {
 std::optional<Status> Proxy::SessionStart::Throttle() {
   std::chrono::milliseconds wait{0};
   if (proxy_->auth_limiter_.Allow(address_, &wait)) return std::nullopt;
-  std::atomic<uint64_t> not_counted{0};  // Stats reads the limiter's own count
   const int64_t seconds = std::max<int64_t>(1, (wait.count() + 999) / 1000);
-  return Refuse(&not_counted, "28000",
+  return Refuse(nullptr, "28000",  // counted by the limiter itself (auth_throttled)
                 "too many failed authentications from " + address_ + "; try again in " +
                     std::to_string(seconds) + " s");
 }

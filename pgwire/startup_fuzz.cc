@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -31,9 +32,16 @@ struct Contexts {
     char tmpl[] = "/tmp/strata-startup-fuzz.XXXXXX";
     const std::string dir = mkdtemp(tmpl);
     const std::string cert = dir + "/c.crt", key = dir + "/c.key";
-    if (!strata::EnsureSelfSignedCertificate(cert, key, {"localhost"}).ok()) abort();
-    server = *TlsContext::ForServer(cert, key);
-    client = *TlsContext::ForClient(cert);
+    const strata::Status made = strata::EnsureSelfSignedCertificate(cert, key, {"localhost"});
+    auto s = TlsContext::ForServer(cert, key);
+    auto c = TlsContext::ForClient(cert);
+    if (!made.ok() || !s.ok() || !c.ok()) {
+      std::fprintf(stderr, "startup_fuzz: no TLS contexts: %s / %s / %s\n", made.ToString().c_str(),
+                   s.status().ToString().c_str(), c.status().ToString().c_str());
+      abort();
+    }
+    server = *s;
+    client = *c;
     std::filesystem::remove_all(dir);
   }
   std::shared_ptr<const TlsContext> server, client;

@@ -297,8 +297,9 @@ Result<bool> ShippingSink::ShipOnce(ByteStream* stream) {
     stats_.bytes_sent += out.size();
   }
   if (!out.empty()) {
+    // A connection problem, never kIO: that code means the local log failed (ShipLoop).
     Status st = stream->WriteAll(out, kNoStreamDeadline);
-    if (!st.ok()) return Status(st.code(), "sending to " + Peer() + ": " + st.message());
+    if (!st.ok()) return Status::Unavailable("sending to " + Peer() + ": " + st.message());
   }
   return !out.empty() || first != next;
 }
@@ -344,19 +345,19 @@ void ShippingSink::EncodeBatchLocked(const std::string& frames, uint64_t first, 
 }
 
 void ShippingSink::ShipLoop() {
-  Conn fd;
+  Conn conn;
   std::chrono::milliseconds backoff(50);
   MutexLock l(&mu_);
   while (!stop_) {
-    if (fd.valid() && broken_) {
+    if (conn.valid() && broken_) {
       l.Unlock();
-      Disconnect(&fd);
+      Disconnect(&conn);
       l.Lock();
       continue;
     }
-    if (!fd.valid()) {
+    if (!conn.valid()) {
       l.Unlock();
-      Status st = Connect(&fd);
+      Status st = Connect(&conn);
       l.Lock();
       if (!st.ok()) {
         if (stats_.last_error != st.message()) {
@@ -372,7 +373,7 @@ void ShippingSink::ShipLoop() {
     }
     const uint64_t gen = generation_;
     l.Unlock();
-    Result<bool> did = ShipOnce(fd.stream.get());
+    Result<bool> did = ShipOnce(conn.stream.get());
     if (!did.ok()) {
       if (did.status().code() == Code::kCorruption || did.status().code() == Code::kIO) {
         // The local log itself failed: nothing to resend from. Keep trying;
@@ -390,7 +391,7 @@ void ShippingSink::ShipLoop() {
     });
   }
   l.Unlock();
-  Disconnect(&fd);
+  Disconnect(&conn);
 }
 
 Status ShippingSink::ConnectForReplay(Conn* conn) {
