@@ -6,7 +6,8 @@
 # there. Then the `ephemeral` contract: after the same loss an ephemeral
 # branch comes back at a consistent earlier state (postgres starts, amcheck
 # is clean, the commits present are a prefix of those acknowledged) and may
-# have lost recent ones.
+# have lost recent ones. The walsink speaks TLS and asks for its token
+# (sink_start's default), as a walsink on another machine would.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_tools ledger
