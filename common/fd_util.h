@@ -2,6 +2,8 @@
 // an owned fd, a full write, and unique temp-file names.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,5 +54,10 @@ constexpr std::string_view kTempFilePrefix = ".tmp-";
 // processes with high probability (a random per-process base); create with
 // O_EXCL and retry on EEXIST to be sure.
 std::string TempFileName();
+
+// `data` into `path` through a temporary file (TempFileName) in its
+// directory, of mode `mode`, fsynced and renamed into place: a reader (or a
+// crash) sees the old file or the whole new one, never part of it.
+Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode);
 
 }  // namespace strata

@@ -2,8 +2,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -11,6 +15,24 @@
 
 namespace strata {
 namespace {
+
+TEST(WriteFileAtomically, ReplacesTheFileWholeWithItsModeAndLeavesNoTemp) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/f";
+  ASSERT_TRUE(WriteFileAtomically(path, "first\n", 0600).ok());
+  ASSERT_TRUE(WriteFileAtomically(path, "second\n", 0600).ok());
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "second\n");
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) entries += e.exists();
+  EXPECT_EQ(entries, 1u);
+  const Status missing = WriteFileAtomically(dir.path() + "/no/such/dir/f", "x", 0600);
+  EXPECT_EQ(missing.code(), Code::kNotFound) << missing.ToString();
+}
 
 TEST(LockDirectory, OneHolderAtATime) {
   testing::TempDir dir;

@@ -70,25 +70,6 @@ SSL_CTX* NewContext(const SSL_METHOD* method) {
   return c;
 }
 
-// `data` into `path` through a temporary file (TempFileName) in its
-// directory, of mode `mode`, fsynced and renamed into place.
-Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode) {
-  const size_t slash = path.rfind('/');
-  const std::string tmp =
-      (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + TempFileName();
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-  if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
-  Status st = WriteAll(fd.get(), data, "write " + tmp);
-  if (st.ok() && ::fsync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + tmp);
-  // A file just written: its close error counts.
-  if (::close(fd.release()) != 0 && st.ok()) st = Status::FromErrno(errno, "close " + tmp);
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    st = Status::FromErrno(errno, "rename " + tmp + " to " + path);
-  }
-  if (!st.ok()) ::unlink(tmp.c_str());
-  return st;
-}
-
 // What `write(BIO*)` writes, as PEM text; kIO with OpenSSL's reason.
 template <class Fn>
 Result<std::string> Pem(Fn write) {

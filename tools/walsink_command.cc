@@ -21,24 +21,11 @@
 namespace strata::cli {
 namespace {
 
-// Written to a temp file and renamed into place, so whoever polls for the
-// file never reads half of it.
+// Written atomically, so whoever polls for the file never reads half of it.
 Status WritePortFile(const std::string& path, uint16_t port) {
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  const std::string tmp =
-      (parent.empty() ? std::string(".") : parent.string()) + "/" + TempFileName();
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd.valid()) return Status::FromErrno(errno, "write port file " + path);
-  Status st = WriteAll(fd.get(), std::to_string(port) + "\n", "port file " + tmp);
-  // A file just written: its close error counts.
-  if (::close(fd.release()) != 0 && st.ok()) {
-    st = Status::FromErrno(errno, "write port file " + path);
-  }
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    st = Status::FromErrno(errno, "write port file " + path);
-  }
-  if (!st.ok()) ::unlink(tmp.c_str());
-  return st;
+  const Status st = WriteFileAtomically(path, std::to_string(port) + "\n", 0644);
+  if (st.ok()) return st;
+  return Status(st.code(), "write port file " + path + ": " + st.message());
 }
 
 // The access options of `args` into *opts; *what describes them for the
