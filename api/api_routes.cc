@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <optional>
 
@@ -141,12 +143,60 @@ Result<ApiResult> Api::GetStatus(const Params&, const json& body) {
   return Ok(result);
 }
 
-Result<ApiResult> Api::ListBranches(const Params&, const json& body) {
-  STRATA_RETURN_IF_ERROR(Fields::Of(body, {}).status());
+namespace {
+
+constexpr int64_t kMaxListLimit = 1000;
+
+// An integer query argument of a GET (they arrive as strings), or nullopt.
+Result<std::optional<int64_t>> IntArg(const json& args, const char* name, int64_t min,
+                                      int64_t max) {
+  if (!args.contains(name)) return std::optional<int64_t>();
+  const json& v = args[name];
+  int64_t n = 0;
+  bool ok = v.is_number_integer();
+  if (ok) {
+    n = v.get<int64_t>();
+  } else if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    ok = !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  }
+  if (!ok || n < min || n > max) {
+    return Status::Invalid(std::string(name) + " must be an integer from " + std::to_string(min) +
+                           " to " + std::to_string(max));
+  }
+  return std::optional<int64_t>(n);
+}
+
+}  // namespace
+
+Result<ApiResult> Api::ListBranches(const Params&, const json& args) {
+  STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(args, {"owner", "limit", "cursor"}));
+  STRATA_ASSIGN_OR_RETURN(const std::optional<std::string> owner, f.Str("owner"));
+  STRATA_ASSIGN_OR_RETURN(const std::optional<int64_t> limit,
+                          IntArg(args, "limit", 1, kMaxListLimit));
+  // The cursor is the id of the last branch of the page before (opaque to
+  // clients: docs/api.md).
+  STRATA_ASSIGN_OR_RETURN(const std::optional<int64_t> after,
+                          IntArg(args, "cursor", 0, int64_t{UINT32_MAX}));
   auto cat = ctx_.catalog->Current();
-  json out = json::array();
-  for (const BranchInfo* b : cat->LiveBranches()) out.push_back(BranchJson(*cat, *b));
-  return Ok(out);
+  std::vector<const BranchInfo*> picked;
+  for (const BranchInfo* b : cat->LiveBranches()) {
+    if ((!owner || b->owner == *owner) && (!after || b->id > *after)) picked.push_back(b);
+  }
+  if (!limit && !after) {  // the whole list, as before pages existed
+    json out = json::array();
+    for (const BranchInfo* b : picked) out.push_back(BranchJson(*cat, *b));
+    return Ok(out);
+  }
+  const size_t n =
+      std::min<size_t>(picked.size(), static_cast<size_t>(limit.value_or(kMaxListLimit)));
+  std::partial_sort(picked.begin(), picked.begin() + static_cast<std::ptrdiff_t>(n), picked.end(),
+                    [](const BranchInfo* a, const BranchInfo* b) { return a->id < b->id; });
+  json page = json::array();
+  for (size_t i = 0; i < n; i++) page.push_back(BranchJson(*cat, *picked[i]));
+  const json next = n < picked.size() ? json(std::to_string(picked[n - 1]->id)) : json(nullptr);
+  return Ok({{"branches", std::move(page)}, {"next_cursor", next}});
 }
 
 namespace {

@@ -102,6 +102,17 @@ Status CheckCreateBranch(const CatalogData& cat, const Caller& c, json* body) {
   return from.empty() ? Status::OK() : CheckForkSpec(cat, c, from);
 }
 
+// An owner lists its own branches: the owner filter is forced to it, so a
+// page holds `limit` of them (FilterList then only double-checks).
+Status CheckListBranches(const Caller& c, json* args) {
+  if (args->contains("owner") && (*args)["owner"] != c.owner) {
+    return Status::Permission("this token lists branches of owner '" + c.owner + "' only, not " +
+                              (*args)["owner"].dump());
+  }
+  (*args)["owner"] = c.owner;
+  return Status::OK();
+}
+
 // Whether `item` of a kList* answer concerns a branch of `c`'s owner.
 bool Visible(const CatalogData& cat, const Caller& c, Scope scope, const json& item) {
   switch (scope) {
@@ -146,6 +157,7 @@ Status CheckScope(const CatalogData& cat, const Caller& caller, const std::strin
       return branch.empty() ? Status::OK() : CheckBranch(cat, caller, branch);
     }
     case Scope::kListBranches:
+      return CheckListBranches(caller, body);
     case Scope::kListEndpoints:
     case Scope::kListSnapshots:
       return Status::OK();
@@ -154,7 +166,13 @@ Status CheckScope(const CatalogData& cat, const Caller& caller, const std::strin
 }
 
 json FilterList(const CatalogData& cat, const Caller& caller, Scope scope, json list) {
-  if (caller.admin() || !list.is_array()) return list;
+  if (caller.admin()) return list;
+  // A page of a list: {"branches": [...], "next_cursor": ...}.
+  if (list.is_object() && list.contains("branches")) {
+    list["branches"] = FilterList(cat, caller, scope, std::move(list["branches"]));
+    return list;
+  }
+  if (!list.is_array()) return list;
   json out = json::array();
   for (json& item : list) {
     if (Visible(cat, caller, scope, item)) out.push_back(std::move(item));

@@ -27,7 +27,7 @@ enum class Scope {
   kSnapshot,        // {name} is a snapshot of a branch of the owner
   kCredential,      // {id} is a credential of a branch of the owner
   kOwner,           // {owner} is the caller's owner
-  kListBranches,    // FilterList keeps the owner's branches
+  kListBranches,    // `owner` is the caller's (set if absent); FilterList keeps its branches
   kListEndpoints,   // ... the endpoints of the owner's branches
   kListSnapshots,   // ... the snapshots of the owner's branches
   kCreateBranch,    // `owner` is the caller's (set if absent); `from` is the owner's
@@ -41,7 +41,8 @@ Status CheckScope(const CatalogData& cat, const Caller& caller, const std::strin
                   Scope scope, const std::vector<std::string>& params, nlohmann::json* body);
 
 // The items of the answer of a kList* route that `caller` may see: all for
-// the admin; for an owner, those of its branches. Other scopes: unchanged.
+// the admin; for an owner, those of its branches (in a page's `branches`
+// too). Other scopes: unchanged.
 nlohmann::json FilterList(const CatalogData& cat, const Caller& caller, Scope scope,
                           nlohmann::json list);
 

@@ -270,6 +270,31 @@ TEST_F(OwnerTokenTest, ListsShowTheOwnersObjectsOnly) {
   }
 }
 
+TEST_F(OwnerTokenTest, PagesOfBranchesAreTheOwnersOnlyAndFull) {
+  for (const auto& [me, them] : {std::pair<std::string, std::string>{"a", "b"}, {"b", "a"}}) {
+    SCOPED_TRACE(me);
+    std::set<std::string> seen;
+    std::map<std::string, std::string> query = {{"limit", "1"}};
+    for (int pages = 0;; pages++) {
+      ASSERT_LT(pages, 10);
+      HttpResponse r = Send(token[me], "GET", "/v1/branches", nullptr, query);
+      ASSERT_EQ(r.status, 200) << r.body;
+      const json page = json::parse(r.body);
+      ASSERT_EQ(page["branches"].size(), 1u) << "a page is full of the owner's branches";
+      seen.insert(page["branches"][0]["name"].get<std::string>());
+      if (page["next_cursor"].is_null()) break;
+      query["cursor"] = page["next_cursor"];
+    }
+    EXPECT_EQ(seen, (std::set<std::string>{me + "-main", me + "-kid"}));
+    HttpResponse other = Send(token[me], "GET", "/v1/branches", nullptr, {{"owner", them}});
+    EXPECT_EQ(other.status, 403) << other.body;
+    EXPECT_EQ(ErrorCode(other), "permission") << other.body;
+    HttpResponse own = Send(token[me], "GET", "/v1/branches", nullptr, {{"owner", me}});
+    EXPECT_EQ(own.status, 200) << own.body;
+    EXPECT_EQ(json::parse(own.body).size(), 2u);
+  }
+}
+
 TEST_F(OwnerTokenTest, CreationIsForcedToTheOwnerAndCountsAgainstItsQuota) {
   HttpResponse r = Send(token["a"], "POST", "/v1/branches", {{"name", "a-new"}});
   ASSERT_EQ(r.status, 201) << r.body;

@@ -43,6 +43,52 @@ TEST_F(ApiTest, BranchRoutesProduceDocumentedFields) {
   EXPECT_EQ(Ok("GET", "/v1/branches").size(), 1u);
 }
 
+TEST_F(ApiTest, BranchListPagesInIdOrderAndFiltersByOwner) {
+  Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  for (int i = 0; i < 7; i++) {
+    Ok("POST", "/v1/branches",
+       {{"name", "k" + std::to_string(i)}, {"from", "main"}, {"owner", i % 2 ? "odd" : "even"}},
+       201);
+  }
+  const json all = Ok("GET", "/v1/branches");
+  ASSERT_EQ(all.size(), 8u);
+  std::vector<std::string> names, paged;
+  for (const json& b : all) names.push_back(b["name"]);
+  // Pages of 3, cursor to cursor, give the whole list in order.
+  json cursor = nullptr;
+  int pages = 0;
+  do {
+    std::string path = "/v1/branches?limit=3";
+    if (cursor.is_string()) path += "&cursor=" + cursor.get<std::string>();
+    const json page = Ok("GET", path);
+    ASSERT_TRUE(page.is_object() && page["branches"].is_array()) << page.dump();
+    EXPECT_LE(page["branches"].size(), 3u);
+    for (const json& b : page["branches"]) paged.push_back(b["name"]);
+    cursor = page["next_cursor"];
+    ASSERT_LT(++pages, 10) << "the cursor does not move";
+  } while (!cursor.is_null());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(paged, names);
+  // Owners.
+  const json odd = Ok("GET", "/v1/branches?owner=odd");
+  ASSERT_EQ(odd.size(), 3u);
+  for (const json& b : odd) EXPECT_EQ(b["owner"], "odd");
+  const json even = Ok("GET", "/v1/branches?owner=even&limit=4");
+  EXPECT_EQ(even["branches"].size(), 4u);
+  EXPECT_TRUE(even["next_cursor"].is_null()) << "a page that ends the list says so";
+  EXPECT_EQ(Ok("GET", "/v1/branches?owner=nobody").size(), 0u);
+  // A branch deleted between two pages is simply not in the second.
+  const json first = Ok("GET", "/v1/branches?limit=2");
+  Ok("DELETE", "/v1/branches/k3");
+  const json rest =
+      Ok("GET", "/v1/branches?limit=1000&cursor=" + first["next_cursor"].get<std::string>());
+  EXPECT_EQ(rest["branches"].size(), 5u);
+  for (const char* q :
+       {"limit=0", "limit=1001", "limit=x", "limit=", "cursor=-1", "cursor=1x", "sort=name"}) {
+    ExpectError("GET", std::string("/v1/branches?") + q, "", 400, "invalid");
+  }
+}
+
 TEST_F(ApiTest, SnapshotRoutesProduceDocumentedFields) {
   Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
   json s = Ok("POST", "/v1/snapshots", {{"branch", "main"}, {"name", "s1"}}, 201);

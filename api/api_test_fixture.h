@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "api/status_metrics.h"
 #include "catalog/branch_test_util.h"
+#include "catalog/catalog_codec.h"
 #include "catalog/fork_spec.h"
 #include "common/clock.h"
 
@@ -77,7 +78,15 @@ class ApiTest : public ::testing::Test {
                    bool unix_socket = true, const std::string& auth = "") {
     HttpRequest req;
     req.method = method;
-    req.path = path;
+    req.path = path.substr(0, path.find('?'));
+    // "?a=1&b=2" (no percent-decoding: tests write plain arguments).
+    for (size_t at = path.find('?'); at != std::string::npos;) {
+      const size_t end = path.find('&', at + 1);
+      const std::string arg = path.substr(at + 1, end == std::string::npos ? end : end - at - 1);
+      const size_t eq = arg.find('=');
+      req.query.emplace(arg.substr(0, eq), eq == std::string::npos ? "" : arg.substr(eq + 1));
+      at = end;
+    }
     req.body = body;
     req.from_unix_socket = unix_socket;
     req.peer = unix_socket ? "local" : peer;

@@ -4,6 +4,7 @@
 
 #include "catalog/branch_manager.h"
 #include "catalog/branch_test_util.h"
+#include "catalog/catalog_codec.h"
 
 namespace strata {
 namespace {

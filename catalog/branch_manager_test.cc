@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "catalog/branch_test_util.h"
+#include "catalog/catalog_codec.h"
 #include "common/clock.h"
 #include "layers/inode.h"
 #include "layers/key.h"

@@ -6,6 +6,7 @@
 
 #include "catalog/branch_manager.h"
 #include "catalog/branch_test_util.h"
+#include "catalog/catalog_codec.h"
 #include "catalog/collector.h"
 #include "common/clock.h"
 

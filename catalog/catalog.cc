@@ -1,20 +1,137 @@
 #include "catalog/catalog.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
-#include <nlohmann/json.hpp>
+#include <random>
+#include <string_view>
+#include <thread>
+
+#include "catalog/catalog_codec.h"
 
 namespace strata {
 
 namespace {
-constexpr char kCatalogPrefix[] = "catalog/";
+
+constexpr std::string_view kCatalogPrefix = "catalog/";
+constexpr std::string_view kCatalogSuffix = ".json";
+constexpr size_t kVersionDigits = 20;
+constexpr int kMaxUpdateAttempts = 16;
+
+// After the `attempt`-th lost race for a version: a random pause, up to
+// 0.5 ms doubled per attempt (at most 64 ms), so that a writer that keeps
+// losing to a faster one gets its turn.
+void BackOff(int attempt) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  const int64_t cap_us = std::min<int64_t>(64'000, int64_t{500} << std::min(attempt, 8));
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(std::uniform_int_distribution<int64_t>(0, cap_us)(rng)));
+}
+
+bool ParseCatalogKey(std::string_view key, uint64_t* version) {
+  if (key.size() != kCatalogPrefix.size() + kVersionDigits + kCatalogSuffix.size() ||
+      !key.starts_with(kCatalogPrefix) || !key.ends_with(kCatalogSuffix)) {
+    return false;
+  }
+  // Twenty digits can exceed 2^64: such a key is not a version.
+  const std::string_view digits = key.substr(kCatalogPrefix.size(), kVersionDigits);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), *version);
+  return ec == std::errc() && end == digits.data() + digits.size();
+}
+
+// The versions stored, oldest first.
+Result<std::vector<uint64_t>> ListVersions(ObjectStore* store) {
+  STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store->List(std::string(kCatalogPrefix)));
+  std::vector<uint64_t> out;
+  for (const std::string& k : keys) {
+    uint64_t v = 0;
+    if (ParseCatalogKey(k, &v)) out.push_back(v);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<CatalogObject> ReadVersion(ObjectStore* store, uint64_t v) {
+  const std::string key = CatalogKey(v);
+  STRATA_ASSIGN_OR_RETURN(std::string bytes, store->Get(key));
+  return DecodeCatalogObject(bytes, key);
+}
+
+// Makes *c version `v` from `o`, the object stored as version v: a whole
+// catalog replaces it (and becomes *checkpoint), a delta is applied to it.
+Status Advance(CatalogObject o, uint64_t v, CatalogData* c, uint64_t* checkpoint) {
+  const std::string key = CatalogKey(v);
+  const uint64_t holds = o.whole ? o.whole->version : o.delta->version;
+  if (holds != v) {
+    return Status::Corruption("catalog " + key + " holds version " + std::to_string(holds));
+  }
+  if (o.whole) {
+    *c = std::move(*o.whole);
+    *checkpoint = v;
+    return Status::OK();
+  }
+  return ApplyCatalogDelta(*o.delta, key, c);
+}
+
+// A copy of `c` with room to add an entry to each list without moving it
+// all again (a copied vector has no spare capacity).
+std::shared_ptr<CatalogData> CopyForUpdate(const CatalogData& c) {
+  auto next = std::make_shared<CatalogData>();
+  next->branches.reserve(c.branches.size() + 1);
+  next->snapshots.reserve(c.snapshots.size() + 1);
+  next->credentials.reserve(c.credentials.size() + 1);
+  next->tokens.reserve(c.tokens.size() + 1);
+  *next = c;  // vector assignment keeps the reserved storage
+  return next;
+}
+
+// Version `newest`: its checkpoint and every version after that, in order.
+Result<CatalogData> LoadChain(ObjectStore* store, uint64_t newest, uint64_t* checkpoint) {
+  STRATA_ASSIGN_OR_RETURN(CatalogObject last, ReadVersion(store, newest));
+  CatalogData c;
+  const uint64_t from = last.delta ? last.delta->checkpoint : newest;
+  for (uint64_t v = from; v < newest; v++) {
+    STRATA_ASSIGN_OR_RETURN(CatalogObject o, ReadVersion(store, v));
+    if (v == from && !o.whole) {
+      return Status::Corruption("catalog " + CatalogKey(newest) + " names checkpoint " +
+                                std::to_string(from) + ", which is not a whole catalog");
+    }
+    STRATA_RETURN_IF_ERROR(Advance(std::move(o), v, &c, checkpoint));
+  }
+  STRATA_RETURN_IF_ERROR(Advance(std::move(last), newest, &c, checkpoint));
+  return c;
+}
+
+}  // namespace
 
 std::string CatalogKey(uint64_t version) {
   char buf[48];
   std::snprintf(buf, sizeof(buf), "catalog/%020" PRIu64 ".json", version);
   return buf;
 }
-}  // namespace
+
+Result<CatalogData> LoadCatalogData(ObjectStore* store, uint64_t* checkpoint) {
+  for (int attempt = 1;; attempt++) {
+    STRATA_ASSIGN_OR_RETURN(std::vector<uint64_t> versions, ListVersions(store));
+    uint64_t cp = 0;
+    if (versions.empty()) {
+      if (checkpoint) *checkpoint = 0;
+      return CatalogData{};
+    }
+    Result<CatalogData> c = LoadChain(store, versions.back(), &cp);
+    if (c.ok() && checkpoint) *checkpoint = cp;
+    if (c.ok() || !c.status().IsNotFound()) return c;
+    if (attempt == 3) {
+      return Status::Corruption("catalog version " + std::to_string(versions.back()) +
+                                " cannot be read: its chain lacks an object (" +
+                                c.status().message() + ")");
+    }
+  }
+}
 
 const BranchInfo* CatalogData::FindBranch(const std::string& name) const {
   for (const auto& b : branches) {
@@ -101,130 +218,11 @@ std::vector<uint32_t> CatalogData::PruneRetired() {
   return dropped;
 }
 
-std::string EncodeCatalog(const CatalogData& c) {
-  nlohmann::json j;
-  j["format"] = 1;
-  j["version"] = c.version;
-  j["next_branch_id"] = c.next_branch_id;
-  j["branches"] = nlohmann::json::array();
-  for (const auto& b : c.branches) {
-    j["branches"].push_back({{"id", b.id},
-                             {"name", b.name},
-                             {"parent", b.parent},
-                             {"fork_seq", b.fork_seq},
-                             {"root_ino", b.root_ino},
-                             {"created_ns", b.created_ns}});
-    nlohmann::json& jb = j["branches"].back();
-    if (b.durability) jb["durability"] = DurabilityName(*b.durability);
-    if (!b.owner.empty()) jb["owner"] = b.owner;
-    if (b.expires_ns) jb["expires_ns"] = b.expires_ns;
-    if (b.idle_timeout_s) jb["idle_timeout_s"] = b.idle_timeout_s;
-    if (b.history_s) jb["history_s"] = *b.history_s;
-    if (!b.detached_from.empty()) jb["detached_from"] = b.detached_from;
-    if (b.retired) jb["retired"] = true;
-  }
-  j["snapshots"] = nlohmann::json::array();
-  for (const auto& s : c.snapshots) {
-    j["snapshots"].push_back(
-        {{"name", s.name}, {"branch", s.branch}, {"seq", s.seq}, {"created_ns", s.created_ns}});
-  }
-  if (!c.credentials.empty()) {
-    j["credentials"] = nlohmann::json::array();
-    for (const auto& cr : c.credentials) {
-      j["credentials"].push_back({{"id", cr.id},
-                                  {"branch", cr.branch},
-                                  {"role", cr.role},
-                                  {"verifier", cr.verifier},
-                                  {"created_ns", cr.created_ns},
-                                  {"expires_ns", cr.expires_ns}});
-    }
-  }
-  if (!c.quotas.empty()) {
-    j["quotas"] = nlohmann::json::object();
-    for (const auto& [owner, q] : c.quotas) {
-      j["quotas"][owner] = {{"max_branches", q.max_branches}, {"max_bytes", q.max_bytes}};
-    }
-  }
-  if (!c.tokens.empty()) {
-    j["tokens"] = nlohmann::json::array();
-    for (const auto& t : c.tokens) {
-      j["tokens"].push_back({{"id", t.id},
-                             {"owner", t.owner},
-                             {"secret_sha256", t.secret_sha256},
-                             {"created_ns", t.created_ns},
-                             {"expires_ns", t.expires_ns},
-                             {"revoked_ns", t.revoked_ns}});
-    }
-  }
-  return j.dump(1);
-}
-
-Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& name) {
-  try {
-    nlohmann::json j = nlohmann::json::parse(data);
-    if (j.at("format").get<int>() != 1) {
-      return Status::Corruption("catalog " + name + ": unsupported format");
-    }
-    CatalogData c;
-    c.version = j.at("version").get<uint64_t>();
-    c.next_branch_id = j.at("next_branch_id").get<uint32_t>();
-    for (const auto& b : j.at("branches")) {
-      c.branches.push_back({b.at("id").get<uint32_t>(), b.at("name").get<std::string>(),
-                            b.at("parent").get<uint32_t>(), b.at("fork_seq").get<uint64_t>(),
-                            b.at("root_ino").get<uint64_t>(), b.at("created_ns").get<int64_t>(),
-                            std::nullopt, "", 0, 0, std::nullopt, ""});
-      if (b.contains("durability")) {
-        Result<Durability> d = ParseDurability(b.at("durability").get<std::string>());
-        if (!d.ok()) return Status::Corruption("catalog " + name + ": " + d.status().message());
-        c.branches.back().durability = *d;
-      }
-      c.branches.back().owner = b.value("owner", "");
-      c.branches.back().expires_ns = b.value("expires_ns", int64_t{0});
-      c.branches.back().idle_timeout_s = b.value("idle_timeout_s", int64_t{0});
-      if (b.contains("history_s")) c.branches.back().history_s = b.at("history_s").get<int64_t>();
-      c.branches.back().detached_from = b.value("detached_from", "");
-      c.branches.back().retired = b.value("retired", false);
-    }
-    for (const auto& s : j.at("snapshots")) {
-      c.snapshots.push_back({s.at("name").get<std::string>(), s.at("branch").get<uint32_t>(),
-                             s.at("seq").get<uint64_t>(), s.at("created_ns").get<int64_t>()});
-    }
-    if (j.contains("credentials")) {
-      for (const auto& cr : j.at("credentials")) {
-        c.credentials.push_back(
-            {cr.at("id").get<std::string>(), cr.at("branch").get<uint32_t>(),
-             cr.at("role").get<std::string>(), cr.at("verifier").get<std::string>(),
-             cr.at("created_ns").get<int64_t>(), cr.at("expires_ns").get<int64_t>()});
-      }
-    }
-    if (j.contains("quotas")) {
-      for (const auto& [owner, q] : j.at("quotas").items()) {
-        c.quotas[owner] = {q.at("max_branches").get<int64_t>(), q.at("max_bytes").get<int64_t>()};
-      }
-    }
-    if (j.contains("tokens")) {
-      for (const auto& t : j.at("tokens")) {
-        c.tokens.push_back({t.at("id").get<std::string>(), t.at("owner").get<std::string>(),
-                            t.at("secret_sha256").get<std::string>(),
-                            t.at("created_ns").get<int64_t>(), t.at("expires_ns").get<int64_t>(),
-                            t.at("revoked_ns").get<int64_t>()});
-      }
-    }
-    return c;
-  } catch (const std::exception& e) {
-    return Status::Corruption("catalog " + name + ": " + e.what());
-  }
-}
-
 Result<std::unique_ptr<Catalog>> Catalog::Load(ObjectStore* store) {
-  STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store->List(kCatalogPrefix));
-  auto data = std::make_shared<CatalogData>();
-  if (!keys.empty()) {
-    STRATA_ASSIGN_OR_RETURN(std::string bytes, store->Get(keys.back()));
-    STRATA_ASSIGN_OR_RETURN(CatalogData c, DecodeCatalog(bytes, keys.back()));
-    *data = std::move(c);
-  }
-  return std::unique_ptr<Catalog>(new Catalog(store, std::move(data)));
+  uint64_t checkpoint = 0;
+  STRATA_ASSIGN_OR_RETURN(CatalogData c, LoadCatalogData(store, &checkpoint));
+  return std::unique_ptr<Catalog>(
+      new Catalog(store, std::make_shared<const CatalogData>(std::move(c)), checkpoint));
 }
 
 std::shared_ptr<const CatalogData> Catalog::Current() const {
@@ -232,23 +230,122 @@ std::shared_ptr<const CatalogData> Catalog::Current() const {
   return data_;
 }
 
+void Catalog::Publish(std::shared_ptr<const CatalogData> data) {
+  MutexLock lock(&mu_);
+  data_ = std::move(data);
+}
+
 Status Catalog::Update(const std::function<Status(CatalogData&)>& mutate) {
   MutexLock update_lock(&update_mu_);
-  auto next = std::make_shared<CatalogData>(*Current());
-  STRATA_RETURN_IF_ERROR(mutate(*next));
-  next->version++;
-  const std::string bytes = EncodeCatalog(*next);
-  Status st = store_->PutIfAbsent(CatalogKey(next->version), bytes);
+  for (int attempt = 0; attempt < kMaxUpdateAttempts; attempt++) {
+    auto next = CopyForUpdate(*Current());
+    STRATA_RETURN_IF_ERROR(mutate(*next));
+    next->version++;
+    STRATA_ASSIGN_OR_RETURN(const bool stored, WriteLocked(*next));
+    if (stored) {
+      Publish(std::move(next));
+      return Status::OK();
+    }
+    STRATA_RETURN_IF_ERROR(CatchUpLocked());
+    BackOff(attempt);
+  }
+  return Status::Busy("catalog: other writers stored the next version " +
+                      std::to_string(kMaxUpdateAttempts) + " times in a row; try again");
+}
+
+Status Catalog::Refresh() {
+  MutexLock update_lock(&update_mu_);
+  return CatchUpLocked();
+}
+
+Result<uint64_t> Catalog::NewestVersion() {
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint64_t> versions, ListVersions(store_));
+  return versions.empty() ? 0 : versions.back();
+}
+
+Result<uint64_t> Catalog::CheckpointOf(uint64_t version) {
+  STRATA_ASSIGN_OR_RETURN(CatalogObject o, ReadVersion(store_, version));
+  return o.delta ? o.delta->checkpoint : version;
+}
+
+Result<bool> Catalog::WriteLocked(const CatalogData& next) {
+  std::optional<CatalogDelta> delta;
+  if (checkpoint_ != 0 && next.version - checkpoint_ < kCheckpointEvery) {
+    delta = DiffCatalog(*Current(), next);
+  }
+  if (delta) delta->checkpoint = checkpoint_;
+  const std::string key = CatalogKey(next.version);
+  const std::string bytes = delta ? EncodeCatalogDelta(*delta) : EncodeCatalog(next);
+  const Status st = store_->PutIfAbsent(key, bytes);
   if (!st.ok()) {
     // The write may have landed despite the error (a failed directory fsync,
-    // a timed-out request): if the store holds exactly this version, it did.
-    Result<std::string> stored = store_->Get(CatalogKey(next->version));
-    if (!stored.ok() || *stored != bytes) return st;
+    // a timed-out request whose retry found it): if the store holds exactly
+    // this version, it did. Anything else there is another writer's.
+    Result<std::string> stored = store_->Get(key);
+    if (!stored.ok() || *stored != bytes) {
+      if (!st.IsExists() && !stored.ok()) return st;
+      return false;
+    }
   }
-  if (next->version > 3) store_->Delete(CatalogKey(next->version - 3)).PermitUnchecked();
-  MutexLock lock(&mu_);
-  data_ = std::move(next);
+  // A writer that fell far behind (paused, partitioned) can store a version
+  // number that others' cleanup deleted: its write succeeds, and nobody will
+  // ever read it. Cleanup deletes only versions before the newest chain's
+  // checkpoint, so a version at or after that checkpoint was never deleted:
+  // the write is the real successor of the version before it.
+  STRATA_ASSIGN_OR_RETURN(const uint64_t newest, NewestVersion());
+  if (newest != next.version) {
+    // Others wrote after us (or, if the list lacks our version, deleted it).
+    STRATA_ASSIGN_OR_RETURN(const uint64_t newest_checkpoint, CheckpointOf(newest));
+    if (newest < next.version || next.version < newest_checkpoint) {
+      spdlog::warn(
+          "catalog: version {} was stored behind the newest checkpoint {}: this writer "
+          "was far behind; reloading the catalog and trying again",
+          next.version, newest_checkpoint);
+      return false;
+    }
+  }
+  if (!delta) {
+    const uint64_t previous = checkpoint_;
+    checkpoint_ = next.version;
+    DeleteOldVersions(previous);
+  }
+  return true;
+}
+
+Status Catalog::CatchUpLocked() {
+  STRATA_ASSIGN_OR_RETURN(const uint64_t newest, NewestVersion());
+  if (newest <= Current()->version) return Status::OK();
+  STRATA_ASSIGN_OR_RETURN(const uint64_t newest_checkpoint, CheckpointOf(newest));
+  auto c = std::make_shared<CatalogData>(*Current());
+  uint64_t checkpoint = checkpoint_;
+  // Versions at or after the newest checkpoint are never deleted, so from a
+  // catalog at or past it the versions after ours can be read one by one;
+  // from an older one, load the newest chain.
+  bool reload = c->version < newest_checkpoint;
+  for (uint64_t v = c->version + 1; !reload && v <= newest; v++) {
+    Result<CatalogObject> o = ReadVersion(store_, v);
+    reload = !o.ok() || !Advance(std::move(*o), v, c.get(), &checkpoint).ok();
+  }
+  if (reload) {
+    STRATA_ASSIGN_OR_RETURN(CatalogData loaded, LoadCatalogData(store_, &checkpoint));
+    c = std::make_shared<CatalogData>(std::move(loaded));
+  }
+  checkpoint_ = checkpoint;
+  Publish(std::move(c));
   return Status::OK();
+}
+
+void Catalog::DeleteOldVersions(uint64_t previous_checkpoint) {
+  Result<std::vector<uint64_t>> versions = ListVersions(store_);
+  if (!versions.ok()) return;  // the next checkpoint tries again
+  for (uint64_t v : *versions) {
+    if (v >= previous_checkpoint) break;
+    const Status st = store_->Delete(CatalogKey(v));
+    if (!st.ok() && !st.IsNotFound()) {
+      spdlog::warn("catalog: cannot delete old version {}: {}", v, st.ToString());
+      return;  // keep "a deleted version has every older one deleted too"
+    }
+  }
 }
 
 }  // namespace strata

@@ -1,9 +1,12 @@
 // Catalog: the branch tree and the snapshots of a store.
 //
-// Stored as one small JSON object per version ("catalog/<version>.json"),
-// written with PutIfAbsent, so a change is atomic and two writers can never
-// overwrite each other. Creating a branch or snapshot adds one entry: O(1) in
-// the size of the data (docs/design.md invariant 1). Format: docs/store-layout.md.
+// Stored as one JSON object per version ("catalog/<version>.json"), written
+// with PutIfAbsent, so a change is atomic and two writers can never overwrite
+// each other. A version is a delta on the one before (catalog/catalog_delta.h)
+// and every kCheckpointEvery-th is whole, so a change writes an amount of
+// metadata independent of the number of branches, and creating a branch or
+// snapshot is O(1) in the size of the data (docs/design.md invariant 1).
+// Format: docs/store-layout.md.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +51,8 @@ struct BranchInfo {
   // name and listings skip it, and the name is free. Kept while children or
   // snapshots read it; deleted with the last of them.
   bool retired = false;
+
+  bool operator==(const BranchInfo&) const = default;
 };
 
 // A password credential for one branch's endpoint. Only the SCRAM verifier is
@@ -60,12 +65,16 @@ struct CredentialInfo {
   std::string verifier;  // "SCRAM-SHA-256$iter:salt$StoredKey:ServerKey"
   int64_t created_ns = 0;
   int64_t expires_ns = 0;  // 0: never
+
+  bool operator==(const CredentialInfo&) const = default;
 };
 
 // Per-owner limits; -1: unlimited.
 struct OwnerQuota {
   int64_t max_branches = -1;
   int64_t max_bytes = -1;
+
+  bool operator==(const OwnerQuota&) const = default;
 };
 
 struct SnapshotInfo {
@@ -73,6 +82,8 @@ struct SnapshotInfo {
   uint32_t branch = 0;
   uint64_t seq = 0;
   int64_t created_ns = 0;
+
+  bool operator==(const SnapshotInfo&) const = default;
 };
 
 // An owner token of the control API (docs/api.md, "Owner tokens"). Only the
@@ -85,6 +96,8 @@ struct TokenInfo {
   int64_t created_ns = 0;
   int64_t expires_ns = 0;  // 0: never
   int64_t revoked_ns = 0;  // 0: not revoked; kept so a refusal can say so
+
+  bool operator==(const TokenInfo&) const = default;
 };
 
 struct CatalogData {
@@ -115,31 +128,76 @@ struct CatalogData {
   std::vector<uint32_t> PruneRetired();
 };
 
-std::string EncodeCatalog(const CatalogData& c);
-Result<CatalogData> DecodeCatalog(const std::string& data, const std::string& name);
+// The newest catalog of `store` (an empty one at version 0 if it has none):
+// the newest version's chain, its checkpoint (a whole version) and the deltas
+// after it. *checkpoint, if given, gets the checkpoint's version (0: none).
+// A version deleted while it reads (another writer's cleanup) makes it start
+// over, at most three times.
+Result<CatalogData> LoadCatalogData(ObjectStore* store, uint64_t* checkpoint = nullptr);
+
+// The store key of catalog version `version`.
+std::string CatalogKey(uint64_t version);
 
 class Catalog {
  public:
+  // Every this-many versions the catalog is stored whole (a checkpoint); the
+  // versions between are deltas on the version before. A load reads at most
+  // this many objects.
+  static constexpr uint64_t kCheckpointEvery = 32;
+
   // Loads the newest catalog of `store`, or an empty one if it has none.
   static Result<std::unique_ptr<Catalog>> Load(ObjectStore* store);
 
   // The current catalog; never modified once published.
   std::shared_ptr<const CatalogData> Current() const EXCLUDES(mu_);
-  // Applies `mutate` to a copy and stores it as the next version. If mutate or
-  // the write fails nothing changes. `mutate` runs under update_mu_: it may
-  // call Current() but not Update().
+  // Applies `mutate` to a copy of the current catalog and stores the result
+  // as the next version (PutIfAbsent), as a delta or, every kCheckpointEvery
+  // versions, whole. If another writer stored that version first, reads what
+  // it wrote and runs `mutate` again on the newer catalog, after a random
+  // pause that doubles each time (at most 16 tries, then kBusy). If mutate
+  // or the write fails nothing changes. `mutate` runs under update_mu_: it
+  // may call Current() but not Update().
+  //
+  // After its write, a writer checks that its version is not behind the
+  // newest checkpoint (one LIST): a writer that was paused or cut off while
+  // others wrote two checkpoints could otherwise store a version number
+  // their cleanup deleted, "succeed", and be read by no one. It then reloads
+  // and runs `mutate` again. (If it was only slow, and its version was real
+  // but others already wrote a checkpoint past it, `mutate` runs on a
+  // catalog that holds its change, and usually fails, e.g. with kExists: an
+  // unknown outcome reported as an error, never a lost change.)
   Status Update(const std::function<Status(CatalogData&)>& mutate) EXCLUDES(update_mu_, mu_);
+  // Reads the versions other writers stored since the current one.
+  Status Refresh() EXCLUDES(update_mu_, mu_);
 
  private:
-  Catalog(ObjectStore* store, std::shared_ptr<const CatalogData> data)
-      : store_(store), data_(std::move(data)) {}
+  Catalog(ObjectStore* store, std::shared_ptr<const CatalogData> data, uint64_t checkpoint)
+      : store_(store), checkpoint_(checkpoint), data_(std::move(data)) {}
+  // Stores `next` (the current catalog's successor) as its version: true
+  // once it is the real successor, false if another writer had that version
+  // or this writer had fallen behind the newest checkpoint (see Update).
+  Result<bool> WriteLocked(const CatalogData& next) REQUIRES(update_mu_) EXCLUDES(mu_);
+  // The newest version stored (0: none): one LIST.
+  Result<uint64_t> NewestVersion() REQUIRES(update_mu_);
+  // The checkpoint the chain of stored `version` starts from: one GET.
+  Result<uint64_t> CheckpointOf(uint64_t version) REQUIRES(update_mu_);
+  // Reads the versions stored after the current one.
+  Status CatchUpLocked() REQUIRES(update_mu_) EXCLUDES(mu_);
+  // After a new checkpoint: deletes every version before the previous
+  // checkpoint (a failure leaves them for the next checkpoint). A reader
+  // catching up from the previous chain still finds it whole.
+  void DeleteOldVersions(uint64_t previous_checkpoint) REQUIRES(update_mu_);
+  void Publish(std::shared_ptr<const CatalogData> data) EXCLUDES(mu_);
+
   ObjectStore* const store_;
 
   // Lock order: update_mu_ -> mu_. Callers may hold their own locks
   // (BranchManager::mu_, FuseServer::fs_mu_): Catalog calls back into no
   // one but the object store (with update_mu_ held, never mu_).
-  // Serializes Update, across its catalog write to the store.
+  // Serializes Update and Refresh, across their reads and writes of the
+  // store.
   Mutex update_mu_ ACQUIRED_BEFORE(mu_);
+  uint64_t checkpoint_ GUARDED_BY(update_mu_);  // the current chain's whole version
   // Guards only the pointer swap: a leaf, held for no call out.
   mutable Mutex mu_;
   std::shared_ptr<const CatalogData> data_ GUARDED_BY(mu_);

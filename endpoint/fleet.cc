@@ -97,8 +97,12 @@ Fleet::Fleet(FleetOptions opts, Catalog* catalog, VersionStore* versions, Branch
       template_host_(std::make_unique<MountTemplateHost>(opts_, versions)),
       template_(branches, catalog, template_host_.get()) {
   branches_->SetAdmission([this](const CatalogData& cat, const std::string& owner) {
-    return CheckNewBranch(owner, QuotaOf(cat, owner, opts_.default_quota),
-                          UsageOf(cat, owner, versions_, opts_.exclusive_bytes));
+    // Branches without an owner, and owners without limits, need no count of
+    // the owner's usage (a walk of every branch).
+    if (owner.empty()) return Status::OK();
+    const OwnerQuota quota = QuotaOf(cat, owner, opts_.default_quota);
+    if (quota.max_branches < 0 && quota.max_bytes < 0) return Status::OK();
+    return CheckNewBranch(owner, quota, UsageOf(cat, owner, versions_, opts_.exclusive_bytes));
   });
   if (metrics_) {
     metrics_->AddCounter("strata_reaper_deleted_branches_total", "Expired branches deleted");

@@ -156,12 +156,26 @@ void AddBranchSwapCommands(CLI::App* branch, DaemonInvocation& inv,
       [&inv, action] { *action = [&inv] { return BranchPromote(inv.branch_swap, std::cout); }; });
 }
 
+void AddBranchListCommand(CLI::App* branch, DaemonInvocation& inv,
+                          std::function<Status()>* action) {
+  CLI::App* list = branch->add_subcommand("list", "List branches");
+  BranchListArgs& bl = inv.branch_list;
+  list->add_option("--owner", bl.owner, "Only the branches of this owner");
+  list->add_option("--limit", bl.limit, "One page of at most N branches (1-1000), by id")
+      ->check(CLI::Range(1, 1000));
+  list->add_option("--cursor", bl.cursor,
+                   "The page after this one (the next_cursor of the page before)");
+  AddDaemonOptions(list, &bl.daemon);
+  list->callback(
+      [&inv, action] { *action = [&inv] { return BranchList(inv.branch_list, std::cout); }; });
+}
+
 void AddBranchCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
   CLI::App* branch =
       app.add_subcommand("branch", "Create, list, change, delete and reset branches");
   branch->require_subcommand(1);
   AddBranchCreateCommand(branch, inv, action);
-  AddPlainCommand(branch, "list", "List branches", BranchList, inv, action);
+  AddBranchListCommand(branch, inv, action);
   AddNameCommand(branch, "show", "Show every field of one branch", "NAME", "The branch", BranchShow,
                  inv, action);
   AddBranchSetCommand(branch, inv, action);

@@ -18,6 +18,7 @@ namespace strata::cli {
 struct DaemonInvocation {
   DaemonArgs daemon;
   BranchCreateArgs branch_create;
+  BranchListArgs branch_list;
   BranchSetArgs branch_set;
   BranchSwapArgs branch_swap;  // branch restore, branch promote
   BranchDiffArgs branch_diff;

@@ -135,9 +135,45 @@ Status BranchCreate(const BranchCreateArgs& args, std::ostream& out) {
   return Status::OK();
 }
 
-Status BranchList(const DaemonArgs& args, std::ostream& out) {
-  STRATA_ASSIGN_OR_RETURN(json list, CallDaemon(args, "GET", "/v1/branches"));
-  PrintResult(args, list, RenderBranchTable(list), out);
+namespace {
+
+// GET /v1/branches with the owner filter, `limit` and the cursor.
+Result<json> BranchPage(const BranchListArgs& args, int64_t limit,
+                        const std::optional<std::string>& cursor) {
+  std::string path = "/v1/branches?limit=" + std::to_string(limit);
+  if (args.owner) path += "&owner=" + PathSegment(*args.owner);
+  if (cursor) path += "&cursor=" + PathSegment(*cursor);
+  STRATA_ASSIGN_OR_RETURN(json page, CallDaemon(args.daemon, "GET", path));
+  if (!page.is_object() || !page.contains("branches") || !page["branches"].is_array()) {
+    return Status::Corruption("the daemon's branch list is not a page: " + page.dump());
+  }
+  return page;
+}
+
+}  // namespace
+
+Status BranchList(const BranchListArgs& args, std::ostream& out) {
+  constexpr int64_t kPage = 1000;  // the daemon's largest
+  if (args.limit || args.cursor) {
+    STRATA_ASSIGN_OR_RETURN(json page, BranchPage(args, args.limit.value_or(kPage), args.cursor));
+    std::string human = RenderBranchTable(page["branches"]);
+    if (page["next_cursor"].is_string()) {
+      human += "more: strata branch list" + (args.owner ? " --owner " + *args.owner : "") +
+               " --cursor " + page["next_cursor"].get<std::string>() +
+               (args.limit ? " --limit " + std::to_string(*args.limit) : "") + "\n";
+    }
+    PrintResult(args.daemon, page, human, out);
+    return Status::OK();
+  }
+  json all = json::array();
+  std::optional<std::string> cursor;
+  for (;;) {
+    STRATA_ASSIGN_OR_RETURN(json page, BranchPage(args, kPage, cursor));
+    for (json& b : page["branches"]) all.push_back(std::move(b));
+    if (!page["next_cursor"].is_string()) break;
+    cursor = page["next_cursor"].get<std::string>();
+  }
+  PrintResult(args.daemon, all, RenderBranchTable(all), out);
   return Status::OK();
 }
 

@@ -59,6 +59,13 @@ struct BranchSwapArgs {
   std::string preserve_as;  // the old state's new name; empty: retired
 };
 
+struct BranchListArgs {
+  DaemonArgs daemon;
+  std::optional<std::string> owner;   // only this owner's branches
+  std::optional<int64_t> limit;       // one page of at most this many; else every branch
+  std::optional<std::string> cursor;  // the page after this (a page's next_cursor)
+};
+
 struct CredentialIssueArgs {
   DaemonArgs daemon;
   std::string branch;
@@ -101,7 +108,9 @@ Result<nlohmann::json> TokenIssueBody(const TokenIssueArgs& args);
 Result<nlohmann::json> GcBody(const std::string& branch);
 
 Status BranchCreate(const BranchCreateArgs& args, std::ostream& out);
-Status BranchList(const DaemonArgs& args, std::ostream& out);
+// Every branch (fetched a page at a time), or with --limit/--cursor one page
+// and, if there is more, the --cursor of the next.
+Status BranchList(const BranchListArgs& args, std::ostream& out);
 Status BranchShow(const DaemonArgs& args, const std::string& name, std::ostream& out);
 Status BranchSet(const BranchSetArgs& args, std::ostream& out);
 Status BranchDelete(const DaemonArgs& args, const std::string& name, std::ostream& out);

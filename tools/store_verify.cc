@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_codec.h"
 #include "catalog/history.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
@@ -54,6 +55,7 @@ class Verifier {
     }
     std::vector<std::string> layers;
     for (const std::string& key : keys) Classify(key, &layers);
+    LoadNewestCatalog();
     // Manifests are read first (above), so each layer is checked against the
     // newest manifest of its branch.
     std::atomic<size_t> next{0};
@@ -114,12 +116,28 @@ class Verifier {
     if (!id.ok()) Problem(key, id.status().ToString());
   }
 
+  // Each catalog version must decode (whole or delta); the newest catalog is
+  // rebuilt from its chain once all keys are classified (LoadNewestCatalog).
   void CheckCatalog(const std::string& key) {
+    catalog_seen_ = true;
     Result<std::string> data = Read(key);
-    if (!data.ok()) return Problem(key, data.status().ToString());
-    Result<CatalogData> c = DecodeCatalog(*data, key);
-    if (!c.ok()) return Problem(key, c.status().ToString());
-    if (!catalog_ || c->version > catalog_->version) catalog_ = std::move(*c);
+    Result<CatalogObject> c =
+        data.ok() ? DecodeCatalogObject(*data, key) : Result<CatalogObject>(data.status());
+    if (c.ok()) return;
+    catalog_damaged_ = true;
+    Problem(key, c.status().ToString());
+  }
+
+  // A damaged version already reported is most likely why the chain does not
+  // load: the load's error is reported only when no version was.
+  void LoadNewestCatalog() {
+    if (!catalog_seen_) return;
+    Result<CatalogData> c = LoadCatalogData(store_);
+    if (c.ok()) {
+      catalog_ = std::move(*c);
+    } else if (!catalog_damaged_) {
+      Problem("catalog/", "the newest catalog does not load: " + c.status().ToString());
+    }
   }
 
   // Garbage and kinds of each branch's newest layers (see store_verify.h).
@@ -207,6 +225,8 @@ class Verifier {
   ObjectStore* const store_;
   std::map<uint32_t, Manifest> newest_;  // written before the workers start
   std::optional<CatalogData> catalog_;   // the newest; written before the workers start
+  bool catalog_seen_ = false;            // a catalog version is stored
+  bool catalog_damaged_ = false;         // ... and one does not decode
   // A leaf: held only around updates of the report, never across a store read.
   Mutex mu_;
   VerifyReport report_ GUARDED_BY(mu_);

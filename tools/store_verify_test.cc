@@ -7,6 +7,7 @@
 #include <string>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_codec.h"
 #include "layers/manifest.h"
 #include "layers/strata_test_util.h"
 
@@ -124,6 +125,19 @@ TEST_F(StoreVerifyTest, MissingLayerAndBadManifestAndCatalogAreProblems) {
   ASSERT_OK(env_.file_store()->Put("branches/1/manifest/99999999999999999999.json", "[]"));
   r = Verify();
   EXPECT_EQ(r.problems.size(), 3u);
+}
+
+TEST_F(StoreVerifyTest, ACatalogChainThatDoesNotLoadIsAProblem) {
+  // Every object decodes, but the newest version is a delta on a checkpoint
+  // the store does not hold: the daemon could not load this catalog.
+  CatalogDelta d;
+  d.version = 99;
+  d.checkpoint = 98;
+  ASSERT_OK(env_.file_store()->Put(CatalogKey(99), EncodeCatalogDelta(d)));
+  VerifyReport r = Verify();
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].key, "catalog/");
+  EXPECT_NE(r.problems[0].what.find(CatalogKey(98)), std::string::npos) << r.problems[0].what;
 }
 
 TEST_F(StoreVerifyTest, AMalformedStoreJsonIsAProblem) {

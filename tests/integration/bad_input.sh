@@ -49,7 +49,34 @@ S=$STRATA_BIN
 FUTURE=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
 LONG=$(printf 'x%.0s' $(seq 1 300))
 
+check "branch list pages: --limit and --cursor walk the whole list, --owner filters"
+ALL=$(strata_json branch list | jq -c '[.[].name]')
+PAGED='[]'
+CURSOR=
+for ((pages = 1; ; pages++)); do
+  ((pages <= 10)) || fail "branch list --limit 1 does not end"
+  PAGE=$(strata_json branch list --limit 1 ${CURSOR:+--cursor "$CURSOR"})
+  [[ $(jq '.branches | length' <<<"$PAGE") == 1 ]] || fail "a page of 1 holds: $PAGE"
+  PAGED=$(jq -c --argjson p "$PAGED" '$p + [.branches[0].name]' <<<"$PAGE")
+  CURSOR=$(jq -r '.next_cursor // empty' <<<"$PAGE")
+  [[ -n "$CURSOR" ]] || break
+done
+[[ "$PAGED" == "$ALL" ]] || fail "pages of 1 gave $PAGED, the list is $ALL"
+strata branch list --limit 2 | tail -n 1 | grep -q '^more: strata branch list --cursor [0-9]* --limit 2$' ||
+  fail "branch list --limit 2 does not say how to go on: $(strata branch list --limit 2)"
+[[ "$(strata_json branch list --owner nobody)" == "[]" ]] || fail "branch list --owner nobody is not empty"
+ok "$pages pages of 1 = $ALL"
+
 check "bad branch / snapshot requests"
+expect_fail "branch list --cursor x" "$S" branch list --cursor x
+# Out of range flags are usage errors: exit 2 (docs/cli.md), one line.
+for bad in 0 1001; do
+  rc=0
+  err=$("$S" branch list --limit "$bad" 2>&1 >/dev/null) || rc=$?
+  [[ $rc == 2 && $(grep -c '' <<<"$err") == 1 && "$err" == strata:*--limit* ]] ||
+    fail "branch list --limit $bad: exit $rc, stderr: $err"
+  ok "branch list --limit $bad -> $err"
+done
 expect_fail "branch create from unknown parent" "$S" branch create x --from nosuch
 expect_fail "branch create from unknown snapshot" "$S" branch create x --from main@nosuch
 expect_fail "branch create from a snapshot of another branch" "$S" branch create x --from child@s1
