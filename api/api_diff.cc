@@ -11,17 +11,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// A query argument of a GET: its string value, or `def` when absent.
-Result<bool> BoolArg(const json& args, const char* name, bool def) {
-  if (!args.contains(name)) return def;
-  const json& v = args[name];
-  if (v.is_boolean()) return v.get<bool>();
-  const std::string s = v.is_string() ? v.get<std::string>() : "";
-  if (s == "true" || s == "1") return true;
-  if (s == "false" || s == "0") return false;
-  return Status::Invalid(std::string(name) + " must be true or false");
-}
-
 json DiffJson(const DiffReport& r) {
   json rels = json::array(), files = json::array();
   for (const RelationChange& c : r.relations) {
@@ -57,8 +46,9 @@ json DiffJson(const DiffReport& r) {
 
 Result<ApiResult> Api::GetDiff(const Params& p, const json& args) {
   if (!ctx_.diff) return Status::NotSupported("diff needs the daemon's endpoints");
-  STRATA_RETURN_IF_ERROR(Fields::Of(args, {"against", "schema"}).status());
-  STRATA_ASSIGN_OR_RETURN(const bool schema, BoolArg(args, "schema", true));
+  STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(args, {"against", "schema"}));
+  STRATA_ASSIGN_OR_RETURN(const std::optional<bool> schema_arg, f.QueryBool("schema"));
+  const bool schema = schema_arg.value_or(true);
   std::string against;
   if (args.contains("against")) {
     if (!args["against"].is_string() || args["against"].get<std::string>().empty()) {

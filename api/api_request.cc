@@ -1,5 +1,6 @@
 #include "api/api_request.h"
 
+#include <charconv>
 #include <set>
 
 namespace strata {
@@ -43,6 +44,35 @@ Result<std::optional<bool>> Fields::Bool(const char* name) const {
     return Status::Invalid(std::string("field '") + name + "' must be true or false");
   }
   return std::optional<bool>(body_.at(name).get<bool>());
+}
+
+Result<std::optional<bool>> Fields::QueryBool(const char* name) const {
+  if (!Present(name)) return std::optional<bool>();
+  const nlohmann::json& v = body_.at(name);
+  if (v.is_boolean()) return std::optional<bool>(v.get<bool>());
+  const std::string s = v.is_string() ? v.get<std::string>() : "";
+  if (s == "true" || s == "1") return std::optional<bool>(true);
+  if (s == "false" || s == "0") return std::optional<bool>(false);
+  return Status::Invalid(std::string(name) + " must be true or false");
+}
+
+Result<std::optional<int64_t>> Fields::QueryInt(const char* name, int64_t min, int64_t max) const {
+  if (!Present(name)) return std::optional<int64_t>();
+  const nlohmann::json& v = body_.at(name);
+  int64_t n = 0;
+  bool ok = v.is_number_integer();
+  if (ok) {
+    n = v.get<int64_t>();
+  } else if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    ok = !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  }
+  if (!ok || n < min || n > max) {
+    return Status::Invalid(std::string(name) + " must be an integer from " + std::to_string(min) +
+                           " to " + std::to_string(max));
+  }
+  return std::optional<int64_t>(n);
 }
 
 Result<std::optional<int64_t>> Fields::Expiry(Clock* clock) const {

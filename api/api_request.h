@@ -36,6 +36,12 @@ class Fields {
   // `ttl_seconds` or `expires_at` (RFC 3339, in the future at `clock`) as ns
   // since the epoch; nullopt when neither is given.
   Result<std::optional<int64_t>> Expiry(Clock* clock) const;
+  // A GET's query arguments arrive as strings (api.cc, Dispatch): these read
+  // "true"/"1"/"false"/"0" and decimal integers, and take JSON values too.
+  // Absent: nullopt. Their messages name the argument alone ("limit must be
+  // ...").
+  Result<std::optional<bool>> QueryBool(const char* name) const;
+  Result<std::optional<int64_t>> QueryInt(const char* name, int64_t min, int64_t max) const;
 
  private:
   explicit Fields(const nlohmann::json& body) : body_(body) {}

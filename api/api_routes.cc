@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <optional>
 
@@ -143,42 +142,17 @@ Result<ApiResult> Api::GetStatus(const Params&, const json& body) {
   return Ok(result);
 }
 
-namespace {
-
-constexpr int64_t kMaxListLimit = 1000;
-
-// An integer query argument of a GET (they arrive as strings), or nullopt.
-Result<std::optional<int64_t>> IntArg(const json& args, const char* name, int64_t min,
-                                      int64_t max) {
-  if (!args.contains(name)) return std::optional<int64_t>();
-  const json& v = args[name];
-  int64_t n = 0;
-  bool ok = v.is_number_integer();
-  if (ok) {
-    n = v.get<int64_t>();
-  } else if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    ok = !s.empty() && ec == std::errc() && end == s.data() + s.size();
-  }
-  if (!ok || n < min || n > max) {
-    return Status::Invalid(std::string(name) + " must be an integer from " + std::to_string(min) +
-                           " to " + std::to_string(max));
-  }
-  return std::optional<int64_t>(n);
-}
-
-}  // namespace
+constexpr int64_t kMaxListLimit = 1000;  // the largest page
 
 Result<ApiResult> Api::ListBranches(const Params&, const json& args) {
   STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(args, {"owner", "limit", "cursor"}));
   STRATA_ASSIGN_OR_RETURN(const std::optional<std::string> owner, f.Str("owner"));
   STRATA_ASSIGN_OR_RETURN(const std::optional<int64_t> limit,
-                          IntArg(args, "limit", 1, kMaxListLimit));
+                          f.QueryInt("limit", 1, kMaxListLimit));
   // The cursor is the id of the last branch of the page before (opaque to
   // clients: docs/api.md).
   STRATA_ASSIGN_OR_RETURN(const std::optional<int64_t> after,
-                          IntArg(args, "cursor", 0, int64_t{UINT32_MAX}));
+                          f.QueryInt("cursor", 0, int64_t{UINT32_MAX}));
   auto cat = ctx_.catalog->Current();
   std::vector<const BranchInfo*> picked;
   for (const BranchInfo* b : cat->LiveBranches()) {

@@ -316,15 +316,18 @@ Status Catalog::CatchUpLocked() {
   STRATA_ASSIGN_OR_RETURN(const uint64_t newest, NewestVersion());
   if (newest <= Current()->version) return Status::OK();
   STRATA_ASSIGN_OR_RETURN(const uint64_t newest_checkpoint, CheckpointOf(newest));
-  auto c = std::make_shared<CatalogData>(*Current());
   uint64_t checkpoint = checkpoint_;
   // Versions at or after the newest checkpoint are never deleted, so from a
   // catalog at or past it the versions after ours can be read one by one;
   // from an older one, load the newest chain.
-  bool reload = c->version < newest_checkpoint;
-  for (uint64_t v = c->version + 1; !reload && v <= newest; v++) {
-    Result<CatalogObject> o = ReadVersion(store_, v);
-    reload = !o.ok() || !Advance(std::move(*o), v, c.get(), &checkpoint).ok();
+  bool reload = Current()->version < newest_checkpoint;
+  std::shared_ptr<CatalogData> c;
+  if (!reload) {
+    c = std::make_shared<CatalogData>(*Current());
+    for (uint64_t v = c->version + 1; !reload && v <= newest; v++) {
+      Result<CatalogObject> o = ReadVersion(store_, v);
+      reload = !o.ok() || !Advance(std::move(*o), v, c.get(), &checkpoint).ok();
+    }
   }
   if (reload) {
     STRATA_ASSIGN_OR_RETURN(CatalogData loaded, LoadCatalogData(store_, &checkpoint));
