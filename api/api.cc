@@ -172,6 +172,7 @@ const std::vector<Api::Route>& Api::Routes() {
       {"POST", "/v1/branches/{name}/credentials", &Api::IssueCredential, S::kBranch},
       {"DELETE", "/v1/credentials/{id}", &Api::RevokeCredential, S::kCredential},
       {"GET", "/v1/endpoints", &Api::ListEndpoints, S::kListEndpoints},
+      {"GET", "/v1/nodes", &Api::ListNodes, S::kAdmin},
       {"POST", "/v1/endpoints/suspend", &Api::SuspendAllEndpoints, S::kAdmin},
       {"GET", "/v1/snapshots", &Api::ListSnapshots, S::kListSnapshots},
       {"POST", "/v1/snapshots", &Api::CreateSnapshot, S::kCreateSnapshot},

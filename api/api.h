@@ -17,6 +17,7 @@
 #include "api/http_server.h"
 #include "catalog/branch_manager.h"
 #include "catalog/collector.h"
+#include "cluster/node_leases.h"
 #include "common/audit_log.h"
 #include "common/clock.h"
 #include "common/failure_limiter.h"
@@ -43,6 +44,7 @@ struct ApiContext {
   Credentials* credentials = nullptr;
   Metrics* metrics = nullptr;
   Collector* collector = nullptr;  // compaction and GC (docs/gc.md)
+  NodeLeases* leases = nullptr;    // this node and its branch leases (docs/cluster.md); may be null
   BranchDiff* diff = nullptr;      // GET /v1/branches/{name}/diff (docs/diff.md)
   std::string mountpoint;
   std::string cache_dir;
@@ -128,6 +130,9 @@ class Api {
   Result<ApiResult> StartEndpoint(const Params&, const nlohmann::json&);
   Result<ApiResult> SuspendEndpoint(const Params&, const nlohmann::json&);
   Result<ApiResult> ListEndpoints(const Params&, const nlohmann::json&);
+  Result<ApiResult> ListNodes(const Params&, const nlohmann::json&);
+  // GET /v1/branches/{name}'s "holder": the branch's newest lease grant.
+  Result<nlohmann::json> HolderJson(uint32_t branch);
   Result<ApiResult> SuspendAllEndpoints(const Params&, const nlohmann::json&);
   Result<ApiResult> ListCredentials(const Params&, const nlohmann::json&);
   Result<ApiResult> IssueCredential(const Params&, const nlohmann::json&);

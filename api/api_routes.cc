@@ -235,7 +235,9 @@ Result<ApiResult> Api::GetBranch(const Params& p, const json& body) {
   auto cat = ctx_.catalog->Current();
   const BranchInfo* b = cat->FindBranch(p[0]);
   if (!b) return Status::NotFound("no branch named '" + p[0] + "'");
-  return Ok(BranchJson(*cat, *b));
+  json j = BranchJson(*cat, *b);
+  STRATA_ASSIGN_OR_RETURN(j["holder"], HolderJson(b->id));
+  return Ok(j);
 }
 
 namespace {

@@ -169,6 +169,7 @@ std::vector<ForeignRow> AdminRows(const std::string& me, const std::string& them
   return {
       {"GET /metrics", "GET", "/metrics", none, {}, "", ""},
       {"GET /v1/status", "GET", "/v1/status", none, {}, "", ""},
+      {"GET /v1/nodes", "GET", "/v1/nodes", none, {}, "", ""},
       {"POST /v1/endpoints/suspend", "POST", "/v1/endpoints/suspend", none, {}, "", ""},
       {"PUT /v1/owners/{owner}/quota",
        "PUT",

@@ -122,6 +122,11 @@ Result<GcReport> Collector::Pass(const std::vector<BranchInfo>& branches, bool o
     }
     Status st = CollectBranch(branches[i], on_demand, sweep, &report);
     if (st.ok() || st.IsNotFound()) continue;  // not found: deleted meanwhile
+    if (st.code() == Code::kReadOnly) {
+      // Held by another daemon (docs/cluster.md): that one collects it.
+      spdlog::debug("gc: branch '{}' skipped: {}", branches[i].name, st.ToString());
+      continue;
+    }
     spdlog::warn("gc: branch '{}': {}", branches[i].name, st.ToString());
     if (first_error.ok()) first_error = st;
   }

@@ -5,6 +5,7 @@
 //
 //   CACHE_DIR/LOCK          flock: one daemon per cache directory (LockDirectory)
 //   CACHE_DIR/STORE         the id of the store this cache belongs to
+//   CACHE_DIR/node-id       this daemon's node id in the store (docs/cluster.md)
 //   CACHE_DIR/index/        RocksDB: the index of layers and the catalog cache
 //   CACHE_DIR/sink/         the local op log (MountOptions::sink_dir moves it)
 //   CACHE_DIR/objects/      L2: the disk cache of immutable objects
@@ -27,6 +28,7 @@ inline constexpr char kControlLink[] = ".strata.sock";  // in the mount's root
 // LockDirectory's lock file, in the cache directory and a walsink's data directory.
 inline std::string Lock(const std::string& dir) { return dir + "/LOCK"; }
 inline std::string StoreId(const std::string& cache_dir) { return cache_dir + "/STORE"; }
+inline std::string NodeId(const std::string& cache_dir) { return cache_dir + "/node-id"; }
 inline std::string Index(const std::string& cache_dir) { return cache_dir + "/index"; }
 inline std::string Sink(const std::string& cache_dir) { return cache_dir + "/sink"; }
 inline std::string Objects(const std::string& cache_dir) { return cache_dir + "/objects"; }

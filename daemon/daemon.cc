@@ -19,12 +19,15 @@
 #include "api/mcp_http.h"
 #include "api/status_metrics.h"
 #include "catalog/fork_spec.h"
+#include "cluster/node_leases.h"
+#include "cluster/node_registry.h"
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "common/fd_util.h"
 #include "common/filename.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/process.h"
 #include "common/token_file.h"
 #include "endpoint/branch_access.h"
 #include "endpoint/branch_diff.h"
@@ -70,33 +73,56 @@ Status MakeDir(const std::string& dir) {
   return Status::OK();
 }
 
+// The first line of a small file of ours; empty if it does not exist.
+std::string ReadLineFile(const std::string& path) {
+  std::string line;
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[256] = {};
+    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    line.assign(buf, n);
+    line.resize(std::min(line.size(), line.find('\n')));
+  }
+  return line;
+}
+
+Status WriteLineFile(const std::string& path, const std::string& line) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return Status::FromErrno(errno, "create " + path);
+  std::fprintf(f, "%s\n", line.c_str());
+  const bool ok = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  std::fclose(f);
+  if (!ok) return Status::FromErrno(errno, "write " + path);
+  return Status::OK();
+}
+
 // A cache directory holds one store's op log: replaying it into another store
 // would apply ops to the wrong branches. The first mount writes the store id
 // into CACHE_DIR/STORE; later mounts must match it.
 Status BindCacheDir(const std::string& dir, const std::string& store_id, const std::string& url) {
   const std::string path = filename::StoreId(dir);
-  std::string existing;
-  if (FILE* f = std::fopen(path.c_str(), "r")) {
-    char buf[256] = {};
-    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-    std::fclose(f);
-    existing.assign(buf, n);
-    while (!existing.empty() && existing.back() == '\n') existing.pop_back();
-  }
-  if (existing.empty()) {
-    std::FILE* f = std::fopen(path.c_str(), "w");
-    if (!f) return Status::FromErrno(errno, "create " + path);
-    std::fprintf(f, "%s\n", store_id.c_str());
-    const bool ok = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-    std::fclose(f);
-    if (!ok) return Status::FromErrno(errno, "write " + path);
-    return Status::OK();
-  }
+  const std::string existing = ReadLineFile(path);
+  if (existing.empty()) return WriteLineFile(path, store_id);
   if (existing != store_id) {
     return Status::Invalid("cache directory " + dir + " belongs to another store (id " + existing +
                            "), not " + url + " (id " + store_id + "): use another --cache-dir");
   }
   return Status::OK();
+}
+
+// The node id of this cache directory (docs/cluster.md): --node-id if given
+// (kept for later mounts), else the one kept in CACHE_DIR/node-id, else a
+// new random one.
+Result<std::string> NodeIdOf(const std::string& cache_dir, const std::string& flag) {
+  const std::string path = filename::NodeId(cache_dir);
+  std::string id = flag.empty() ? ReadLineFile(path) : flag;
+  if (id.empty()) id = crypto::HexEncode(crypto::RandomBytes(6));
+  if (!ValidNodeId(id)) {
+    return Status::Invalid("node id \"" + id +
+                           "\" is not valid: 1-64 of a-z, 0-9 and '-', not starting with '-'");
+  }
+  if (ReadLineFile(path) != id) STRATA_RETURN_IF_ERROR(WriteLineFile(path, id));
+  return id;
 }
 
 // Reads store.json: the store's identity, a random id made by `strata init`.
@@ -282,12 +308,38 @@ Status Daemon::OpenStore() {
   }
   STRATA_ASSIGN_OR_RETURN(store_id_, CheckStore(stack_->store()));
   STRATA_RETURN_IF_ERROR(BindCacheDir(opts_.cache_dir, store_id_, opts_.store_url));
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
   STRATA_ASSIGN_OR_RETURN(
-      lease_, stack_->base()->AcquireLease("pid " + std::to_string(getpid()) + " on " + host +
+      lease_, stack_->base()->AcquireLease("pid " + std::to_string(getpid()) + " on " + Hostname() +
                                            ", mount " + opts_.mountpoint));
+  STRATA_RETURN_IF_ERROR(JoinStore());
   STRATA_ASSIGN_OR_RETURN(audit_, AuditLog::Open(filename::AuditLog(opts_.cache_dir)));
+  return Status::OK();
+}
+
+Status Daemon::JoinStore() {
+  NodeRecord self;
+  STRATA_ASSIGN_OR_RETURN(self.id, NodeIdOf(opts_.cache_dir, opts_.node_id));
+  self.mountpoint = opts_.mountpoint;
+  self.proxy_addr = opts_.proxy_addr;
+  self.api_addr = opts_.api_addr;
+  NodeRegistryOptions nopts;
+  nopts.ttl = std::chrono::milliseconds(opts_.lease_ttl_ms);
+  nopts.clock = clock_;
+  nopts.load = [this]() -> nlohmann::json {
+    NodeLeases* leases = leases_ptr_.load();
+    nlohmann::json load = {{"branches_held", leases ? leases->Held().size() : 0}};
+    if (EndpointManager* e = endpoints_ptr_.load()) {
+      size_t running = 0;
+      for (const EndpointInfo& info : e->List()) running += info.state == EndpointState::kRunning;
+      load["endpoints_running"] = running;
+    }
+    return load;
+  };
+  STRATA_ASSIGN_OR_RETURN(node_, NodeRegistry::Register(stack_->store(), self, nopts));
+  leases_ = std::make_unique<NodeLeases>(stack_->store(), node_.get(), clock_);
+  leases_ptr_ = leases_.get();
+  spdlog::info("joined the store as node {} (lease ttl {} ms)", node_->self().id,
+               opts_.lease_ttl_ms);
   return Status::OK();
 }
 
@@ -327,12 +379,20 @@ Status Daemon::OpenVersions() {
   // The store may fall behind the acknowledged barriers by one retry budget,
   // no more: after that, fsync fails with EIO until flushes get through.
   vopts.max_store_lag_seconds = static_cast<int>((opts_.store_timeout_ms + 999) / 1000);
-  vopts.may_write = [held = lease_.get()]() -> Status {
-    if (!held->lost()) return Status::OK();
-    return Status::Busy(
-        "the store lease was lost (another daemon may have taken the store "
-        "over): this daemon no longer writes to the store");
+  vopts.may_write = [held = lease_.get(), node = node_.get()]() -> Status {
+    if (held->lost()) {
+      return Status::Busy(
+          "the store lease was lost (another daemon may have taken the store "
+          "over): this daemon no longer writes to the store");
+    }
+    if (!node->Alive()) {
+      return Status::Busy("node " + node->self().id +
+                          " missed its heartbeat: other daemons may hold its branches now, so "
+                          "it no longer writes to the store");
+    }
+    return Status::OK();
   };
+  vopts.claim = [leases = leases_.get()](uint32_t branch) { return leases->Claim(branch); };
   STRATA_ASSIGN_OR_RETURN(versions_, VersionStore::Open(stack_->store(), sink_.get(), vopts));
   std::vector<uint32_t> ids;
   for (const BranchInfo& b : catalog_->Current()->branches) ids.push_back(b.id);
@@ -389,6 +449,7 @@ Status Daemon::OpenEndpoints() {
         return t;
       },
       [v = versions_.get()](uint32_t id) { return v->Flush(id); }, metrics_.get());
+  endpoints_ptr_ = endpoints_.get();
   if (Status st = endpoints_->Init(); !st.ok()) {
     spdlog::warn("endpoints cannot start postgres servers: {}", st.ToString());
   }
@@ -462,6 +523,7 @@ Status Daemon::OpenApi() {
   actx.credentials = credentials_.get();
   actx.metrics = metrics_.get();
   actx.collector = collector_.get();
+  actx.leases = leases_.get();
   diff_ = std::make_unique<BranchDiff>(
       catalog_.get(), versions_.get(), endpoints_.get(),
       BranchDiffOptions{opts_.pg_bin_dir, opts_.pg_user, "/usr/bin/diff", "/tmp", clock_});
@@ -505,7 +567,7 @@ Status Daemon::OpenApi() {
   api_ = std::make_unique<Api>(actx);
   mcp_ = std::make_unique<McpHttp>(api_.get());
   api_ptr_ = api_.get();
-  return Status::OK();
+  return node_->SetAddresses(actx.proxy_address, actx.api_address);
 }
 
 Status Daemon::Mount() {
@@ -555,6 +617,10 @@ Status Daemon::Stop() {
   }
   WriteExitStatus(opts_.cache_dir, "ok");
   spdlog::info("all branches flushed to the store; exiting");
+  // Only after the flush: until a lease is released no other node may
+  // write the branch, and its records are all in the store now.
+  leases_->ReleaseAll().PermitUnchecked();
+  node_->Deregister();
   return Status::OK();
 }
 

@@ -65,6 +65,13 @@ struct MountOptions {
   int64_t gc_interval_ms = 60000;
   int64_t gc_rate_bytes = 64ll << 20;
   int64_t memtable_bytes = 64ll << 20;  // a memtable this big is flushed to a layer
+
+  // Membership of the store (docs/cluster.md): this daemon's node id (empty:
+  // the one kept in CACHE_DIR/node-id, made at the first mount) and how long
+  // its heartbeat, and so the leases of the branches it writes, live without
+  // renewal.
+  std::string node_id;
+  int64_t lease_ttl_ms = 10000;
 };
 
 // Parses a store's store.json (`data`): the store's id, or kCorruption naming
@@ -89,6 +96,8 @@ class Fleet;
 class FuseServer;
 class HttpServer;
 class Metrics;
+class NodeLeases;
+class NodeRegistry;
 class Proxy;
 class ShippingSink;
 class Sink;
@@ -127,6 +136,7 @@ class Daemon {
   class SignalPipe;
   explicit Daemon(const MountOptions& opts);
   Status OpenStore();      // the cache lock, the store stack, the store id, the lease
+  Status JoinStore();      // the node's registry record and its branch leases
   Status OpenOpLog();      // the local sink, shipped to a walsink when asked
   Status OpenVersions();   // the catalog and the version store, recovered
   Status OpenBranches();   // the branch manager, the FUSE server, the collector
@@ -145,6 +155,14 @@ class Daemon {
   std::unique_ptr<StoreStack> stack_;
   std::string store_id_;
   std::unique_ptr<StoreLease> lease_;
+  // The node's record in the store and the branch leases it holds: released
+  // by Stop() after the final flush, and outliving every part that writes.
+  std::unique_ptr<NodeRegistry> node_;
+  std::unique_ptr<NodeLeases> leases_;
+  // leases_ and endpoints_ once they exist, for the node's load (read by
+  // the registry's renewer thread).
+  std::atomic<NodeLeases*> leases_ptr_{nullptr};
+  std::atomic<EndpointManager*> endpoints_ptr_{nullptr};
   // CACHE_DIR/audit.log; outlives the proxy and the API, which record into it.
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Sink> sink_;

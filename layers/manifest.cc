@@ -60,6 +60,7 @@ std::string EncodeManifest(const Manifest& m) {
   j["next_layer_no"] = m.next_layer_no;
   j["history_floor"] = m.history_floor;
   j["history_floor_ns"] = m.history_floor_ns;
+  if (m.epoch != 0) j["epoch"] = m.epoch;
   j["layers"] = nlohmann::json::array();
   for (const LayerMeta& l : m.layers) {
     j["layers"].push_back({{"no", l.no},
@@ -93,6 +94,7 @@ Result<Manifest> DecodeManifest(const std::string& data, const std::string& name
     m.next_layer_no = j.at("next_layer_no").get<uint32_t>();
     m.history_floor = j.value("history_floor", uint64_t{0});
     m.history_floor_ns = j.value("history_floor_ns", uint64_t{0});
+    m.epoch = j.value("epoch", uint64_t{0});
     for (const auto& l : j.at("layers")) {
       LayerMeta meta{l.at("no").get<uint32_t>(),          l.at("min_seq").get<uint64_t>(),
                      l.at("max_seq").get<uint64_t>(),     l.at("min_time_ns").get<uint64_t>(),

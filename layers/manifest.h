@@ -40,6 +40,10 @@ struct Manifest {
   // what the retained points need (docs/gc.md). 0: all history is there.
   uint64_t history_floor = 0;
   uint64_t history_floor_ns = 0;
+  // The fencing epoch of the branch lease under which this version was
+  // written (docs/cluster.md); 0 for a store mounted by one daemon. A
+  // holder that finds a newer epoch in the store has lost the branch.
+  uint64_t epoch = 0;
   std::vector<LayerMeta> layers;
 };
 

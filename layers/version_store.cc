@@ -22,6 +22,11 @@ constexpr std::chrono::seconds kStallLimit{120};
 // kStallWarnEvery.
 constexpr std::chrono::milliseconds kStallPoll{5};
 constexpr std::chrono::seconds kStallWarnEvery{10};
+// Layer names an upload skips at most before it gives up: each is an orphan.
+constexpr int kMaxLayerNameSkips = 64;
+// Claim manifests a claim writes at most while earlier holders' late
+// flushes keep taking the version it aims at.
+constexpr int kMaxClaimRounds = 8;
 
 }  // namespace
 
@@ -195,6 +200,12 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   });
   STRATA_RETURN_IF_ERROR(st);
   for (uint32_t b : unknown) STRATA_RETURN_IF_ERROR(sink_->Trim(b, UINT64_MAX));
+  // Records replayed were written under a lease of an earlier run: take the
+  // branch again before they can be flushed.
+  for (uint32_t b : branches) {
+    std::shared_ptr<BranchState> bs = Find(b);
+    if (Backlog(bs.get()) > 0) STRATA_RETURN_IF_ERROR(EnsureHeld(bs.get()));
+  }
   const uint64_t tail = sink_->Tail();
   // The first barrier after a restart covers whatever replay brought back.
   // (Known branches were trimmed to their durable_seq before the replay.)
@@ -279,6 +290,7 @@ Status VersionStore::WaitForFlusher(BranchState* bs) {
 Result<uint64_t> VersionStore::Commit(uint32_t branch, std::vector<KeyPut> puts) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return BranchGone(branch);
+  STRATA_RETURN_IF_ERROR(EnsureHeld(bs.get()));
   STRATA_RETURN_IF_ERROR(WaitForFlusher(bs.get()));
   OpRecord rec;
   rec.branch = branch;
@@ -340,6 +352,14 @@ Status VersionStore::Sync(uint32_t branch) {
   if (!bs) return BranchGone(branch);
   const Durability tier = bs->durability;
   STRATA_RETURN_IF_ERROR(sink_->Barrier(bs->last_token, tier));
+  // A barrier is acknowledged only while this process may still write the
+  // branch: once another daemon can have taken it over, records this one
+  // appended may be missing from the new holder's replay.
+  // EIO, whatever the reason: the barrier did not happen.
+  if (bs->fenced) return Status::IO(NotHeld(*bs, "another daemon took it over").message());
+  if (options_.may_write) {
+    if (Status st = options_.may_write(); !st.ok()) return Status::IO(st.message());
+  }
   // An ephemeral barrier promises nothing, so a store outage cannot break it.
   if (tier == Durability::kEphemeral) return Status::OK();
   return CheckStoreHealth();
@@ -563,6 +583,8 @@ Status VersionStore::FinishPublishedFlush(BranchState* bs, const Manifest& curre
 
 Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& mt) {
   if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
+  if (bs->fenced) return NotHeld(*bs, "another daemon took it over");
+  if (options_.claim && bs->epoch == 0) return NotHeld(*bs, "this daemon holds no lease on it");
   Manifest current;
   uint64_t counter;
   {
@@ -588,9 +610,7 @@ Status VersionStore::FlushOne(BranchState* bs, const std::shared_ptr<Memtable>& 
   meta.max_time_ns = times.empty() ? 0 : times.back().time_ns;
   meta.bytes = object.size();
   meta.entries = builder.entries().size();
-  // An object under this name can only be an orphan of a crashed flush that no
-  // manifest references, so overwriting it is safe.
-  STRATA_RETURN_IF_ERROR(store_->Put(LayerObjectKey(bs->id, meta.no), object));
+  STRATA_RETURN_IF_ERROR(UploadLayer(bs, object, &meta.no));
   // flush_mu is held, so the manifest is still `current`.
   Manifest next = NextManifest(bs);
   next.version++;
@@ -616,6 +636,15 @@ Status VersionStore::StoreManifestChecked(BranchState* bs, const Manifest& next)
   // The write may have happened even though it reported an error (a failed
   // directory fsync, a timed-out request): believe the store, not the error.
   Result<Manifest> now = LoadManifest(store_, bs->id);
+  if (stored.IsExists() && now.ok() && now->epoch > bs->epoch) {
+    // Another daemon claimed the branch: its claim manifest took the version
+    // this write wanted. Nothing of this process may reach the store again.
+    if (!bs->fenced.exchange(true)) {
+      spdlog::error("branch {}: fenced: the store holds manifest {} of epoch {}, ours is {}",
+                    bs->id, now->version, now->epoch, bs->epoch.load());
+    }
+    return NotHeld(*bs, "another daemon took it over (epoch " + std::to_string(now->epoch) + ")");
+  }
   if (!now.ok() || EncodeManifest(*now) != EncodeManifest(next)) return stored;
   spdlog::warn("branch {}: manifest {} was stored despite an error: {}", bs->id, next.version,
                stored.ToString());
@@ -637,6 +666,120 @@ Manifest VersionStore::NextManifest(BranchState* bs) {
   next.history_floor = std::max(next.history_floor, bs->history_floor);
   next.history_floor_ns = std::max(next.history_floor_ns, bs->history_floor_ns);
   return next;
+}
+
+Status VersionStore::UploadLayer(BranchState* bs, std::string_view object, uint32_t* no) {
+  for (int skipped = 0;; skipped++) {
+    Status st = store_->PutIfAbsent(LayerObjectKey(bs->id, *no), object);
+    if (!st.IsExists() || skipped == kMaxLayerNameSkips) return st;
+    spdlog::info("branch {}: layer {} exists already (an orphan): taking the next number", bs->id,
+                 *no);
+    *no = TakeLayerNo(bs);
+  }
+}
+
+Status VersionStore::NotHeld(const BranchState& bs, const std::string& why) {
+  return Status::ReadOnly("branch " + std::to_string(bs.id) + " is read-only here: " + why);
+}
+
+Status VersionStore::EnsureHeld(BranchState* bs) {
+  if (!options_.claim) return Status::OK();
+  if (bs->fenced) return NotHeld(*bs, "another daemon took it over");
+  if (bs->epoch != 0) return Status::OK();
+  MutexLock claim_lock(&bs->claim_mu);
+  if (bs->epoch != 0) return Status::OK();
+  if (bs->fenced) return NotHeld(*bs, "another daemon took it over");
+  Result<uint64_t> epoch = options_.claim(bs->id);
+  if (!epoch.ok()) {
+    if (epoch.status().code() == Code::kBusy) return NotHeld(*bs, epoch.status().message());
+    return epoch.status();
+  }
+  MutexLock flush_lock(&bs->flush_mu);
+  if (bs->dropped) return BranchGone(bs->id);
+  STRATA_RETURN_IF_ERROR(StoreClaimManifest(bs, *epoch));
+  bs->epoch = *epoch;
+  return Status::OK();
+}
+
+Status VersionStore::StoreClaimManifest(BranchState* bs, uint64_t epoch) {
+  for (int round = 0;; round++) {
+    STRATA_ASSIGN_OR_RETURN(const Manifest stored, LoadManifest(store_, bs->id));
+    if (stored.epoch > epoch) {
+      return NotHeld(*bs, "the store holds epoch " + std::to_string(stored.epoch) +
+                              ", newer than the lease taken (" + std::to_string(epoch) + ")");
+    }
+    STRATA_RETURN_IF_ERROR(AdoptStored(bs, stored));
+    // Our own claim manifest, stored by an earlier attempt that reported an
+    // error.
+    if (stored.epoch == epoch && stored.version > 0) return Status::OK();
+    // The claim manifest: the next version is ours, so a late write of an
+    // earlier holder (which can only aim at this version) finds it taken.
+    Manifest next = NextManifest(bs);
+    next.version++;
+    next.epoch = epoch;
+    Status st = StoreManifest(store_, next);
+    if (st.ok()) {
+      WriterLock lock(&bs->mu);
+      bs->manifest = next;
+      spdlog::info("branch {}: claimed at epoch {} (manifest {})", bs->id, epoch, next.version);
+      return st;
+    }
+    // An earlier holder's last flush landed first: adopt it and go again.
+    if (!st.IsExists() || round == kMaxClaimRounds) return st;
+  }
+}
+
+Status VersionStore::AdoptStored(BranchState* bs, const Manifest& stored) {
+  {
+    ReaderLock lock(&bs->mu);
+    if (stored.version == bs->manifest.version) return Status::OK();
+    if (stored.version < bs->manifest.version) {
+      return Status::Corruption("branch " + std::to_string(bs->id) + ": the store's manifest " +
+                                std::to_string(stored.version) + " is older than this daemon's " +
+                                std::to_string(bs->manifest.version));
+    }
+    if (!bs->active->Empty() || !bs->frozen.empty()) {
+      return NotHeld(*bs, "another daemon wrote it (manifest " + std::to_string(stored.version) +
+                              ") while this one has unflushed writes");
+    }
+  }
+  STRATA_RETURN_IF_ERROR(ReconcileIndex(bs->id, stored));
+  WriterLock lock(&bs->mu);
+  bs->head_seq = stored.durable_seq;
+  bs->last_time_ns = std::max(bs->last_time_ns, stored.last_time_ns);
+  bs->next_counter = std::max(bs->next_counter, stored.next_counter);
+  bs->next_layer_no = std::max(bs->next_layer_no, stored.next_layer_no);
+  bs->history_floor = std::max(bs->history_floor, stored.history_floor);
+  bs->history_floor_ns = std::max(bs->history_floor_ns, stored.history_floor_ns);
+  bs->manifest = stored;
+  return Status::OK();
+}
+
+Status VersionStore::Claim(uint32_t branch) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return BranchGone(branch);
+  return EnsureHeld(bs.get());
+}
+
+Status VersionStore::Unclaim(uint32_t branch) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return BranchGone(branch);
+  MutexLock claim_lock(&bs->claim_mu);
+  MutexLock flush_lock(&bs->flush_mu);
+  MutexLock commit_lock(&bs->commit_mu);
+  {
+    ReaderLock lock(&bs->mu);
+    if (!bs->active->Empty() || !bs->frozen.empty()) {
+      return Status::Busy("branch " + std::to_string(branch) + " has unflushed writes");
+    }
+  }
+  bs->epoch = 0;
+  return Status::OK();
+}
+
+uint64_t VersionStore::Epoch(uint32_t branch) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  return bs ? bs->epoch.load() : 0;
 }
 
 uint32_t VersionStore::TakeLayerNo(BranchState* bs) {

@@ -62,6 +62,16 @@ struct VersionStoreOptions {
   // Asked before every flush writes to the store; a non-OK answer fails the
   // flush (the daemon refuses to write once its store lease is lost).
   std::function<Status()> may_write;
+  // Several daemons on one store (docs/cluster.md). Unset: this process
+  // writes every branch (one daemon per store, epoch 0). Set: a branch is
+  // written only after claim(branch) has returned the fencing epoch of a
+  // lease this process took on it; the first write then stores a claim
+  // manifest carrying that epoch, after adopting whatever another daemon
+  // published, and every later manifest carries it too. A manifest write
+  // that finds a newer epoch in the store fences the branch: kReadOnly for
+  // every write and barrier from then on. claim must not call into this
+  // store; it runs with the branch's claim_mu held and nothing else.
+  std::function<Result<uint64_t>(uint32_t branch)> claim;
   // The tier of a branch until SetDurability says otherwise.
   Durability default_durability = Durability::kLocal;
   // Every time the store reads: the stamp of each commit (the time -> seq
@@ -152,6 +162,15 @@ class VersionStore {
   // Barrier for `branch` in its durability tier (fsync, fdatasync, O_SYNC):
   // every op of the branch committed so far is durable in that tier.
   Status Sync(uint32_t branch);
+  // The lease epoch this process writes `branch` under: 0 when it does not
+  // hold it (options.claim set) or when there are no leases (unset).
+  uint64_t Epoch(uint32_t branch);
+  // Claims `branch` now (options.claim), as its first write would.
+  Status Claim(uint32_t branch);
+  // Forgets the claim on `branch` after the caller released its lease; the
+  // branch must have nothing unflushed (call Flush first). A later write
+  // claims it again.
+  Status Unclaim(uint32_t branch);
   // Changes the tier of `branch`; later barriers use it.
   Status SetDurability(uint32_t branch, Durability tier);
   uint64_t HeadSeq(uint32_t branch);
@@ -223,7 +242,10 @@ class VersionStore {
   // one lock takes only locks further along, never one before it.
   //
   // Within the store, per branch (BranchState):
-  //   gc_mu -> flush_mu -> commit_mu -> mu -> Memtable::mu_ (layers/memtable.h)
+  //   claim_mu -> gc_mu -> flush_mu -> commit_mu -> mu -> Memtable::mu_
+  //   (layers/memtable.h). claim_mu is taken only by EnsureHeld (and
+  //   Unclaim), before any other lock of the branch: Commit, Compact,
+  //   Detach and SweepLeaked call it first.
   // and across branches:
   //   branches_mu_ -> a branch's mu (DueForFlush and StoreBytes read every
   //   branch's fields under branches_mu_). branches_mu_ is never held while
@@ -282,6 +304,9 @@ class VersionStore {
   struct BranchState {
     explicit BranchState(uint32_t id) : id(id) {}
     const uint32_t id;
+    // One claim at a time (EnsureHeld): held across options.claim, the
+    // manifest read and the claim manifest's write.
+    Mutex claim_mu ACQUIRED_BEFORE(gc_mu);
     // One Compact, Detach or SweepLeaked at a time; held across their
     // layer reads and uploads.
     Mutex gc_mu ACQUIRED_BEFORE(flush_mu);
@@ -316,6 +341,13 @@ class VersionStore {
     // Sink token of the branch's newest record: what its barrier waits for.
     std::atomic<uint64_t> last_token{0};
     std::atomic<Durability> durability{Durability::kLocal};
+    // With options.claim: the epoch of this process's lease, 0 while it
+    // holds none. Changed with claim_mu and flush_mu held, so a flush reads
+    // a value that cannot change under it.
+    std::atomic<uint64_t> epoch{0};
+    // Set once another daemon's newer epoch was found in the store; never
+    // cleared: this process does not write the branch again.
+    std::atomic<bool> fenced{false};
   };
 
   VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
@@ -325,6 +357,21 @@ class VersionStore {
   static Status BranchGone(uint32_t branch);
   // A branch's state as manifest `m` leaves it, with an empty memtable.
   std::shared_ptr<BranchState> NewBranchState(uint32_t branch, Manifest m);
+  // With options.claim: claims the branch unless this process holds it
+  // already; kReadOnly once it is fenced.
+  Status EnsureHeld(BranchState* bs) EXCLUDES(bs->claim_mu, bs->gc_mu, bs->flush_mu);
+  // Publishes the manifest that makes `epoch` the branch's: the store's
+  // newest, adopted, with the epoch, one version on.
+  Status StoreClaimManifest(BranchState* bs, uint64_t epoch) REQUIRES(bs->flush_mu);
+  // Makes the branch's state the one `stored` (newer than ours) describes:
+  // another daemon wrote it since this process read it.
+  Status AdoptStored(BranchState* bs, const Manifest& stored) REQUIRES(bs->flush_mu);
+  // kReadOnly naming the branch: it is held (or was taken) elsewhere.
+  static Status NotHeld(const BranchState& bs, const std::string& why);
+  // Stores a layer under *no, or under the next free number: a name is
+  // never overwritten (an object there belongs to a crashed or fenced
+  // writer, or to another daemon).
+  Status UploadLayer(BranchState* bs, std::string_view object, uint32_t* no);
   // Fails barriers once the store has been failing too long.
   Status CheckStoreHealth() EXCLUDES(store_health_mu_);
   // Backpressure: waits while the branch's unflushed memtables exceed four

@@ -142,7 +142,7 @@ Status VersionStore::BuildRewrite(BranchState* bs, const std::vector<LayerConten
     LayerMeta meta = MetaOf(*builder, own, TakeLayerNo(bs), object.size(), LayerKind::kCompacted);
     meta.min_seq = min_seq;
     meta.max_seq = max_seq;
-    STRATA_RETURN_IF_ERROR(store_->Put(LayerObjectKey(bs->id, meta.no), object));
+    STRATA_RETURN_IF_ERROR(UploadLayer(bs, object, &meta.no));
     rw->written_bytes += object.size();
     rw->out.push_back(meta);
     rw->out_entries.push_back(builder->entries());
@@ -241,6 +241,15 @@ Result<CompactionResult> VersionStore::Compact(uint32_t branch, const GcPoints& 
   r.space = a.space;
   r.layers_before = r.layers_after = m.layers.size();
   r.bytes_before = r.bytes_after = a.space.layer_bytes;
+  if (SelectLayers(layers, a, policy).empty()) return r;
+  if (options_.claim && bs->epoch == 0) {
+    // Work to do on a branch this process does not hold (idle since the
+    // mount, or held elsewhere): claim it first (claim_mu comes before
+    // gc_mu), then start over on what the claim adopted.
+    gc_lock.Unlock();
+    STRATA_RETURN_IF_ERROR(EnsureHeld(bs.get()));
+    return Compact(branch, points, policy);
+  }
   Rewrite rw;
   STRATA_RETURN_IF_ERROR(BuildRewrite(bs.get(), layers, a, points, policy, &rw));
   if (rw.selected.empty()) return r;
@@ -315,6 +324,7 @@ Result<std::optional<TimePoint>> VersionStore::PointAtTime(uint32_t branch, uint
 Result<uint64_t> VersionStore::Detach(uint32_t branch, const Lineage& ancestors) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return BranchGone(branch);
+  STRATA_RETURN_IF_ERROR(EnsureHeld(bs.get()));
   MutexLock gc_lock(&bs->gc_mu);
   // As in Compact: a DropBranch that got gc_mu first may be deleting the
   // branch's objects now, and layers uploaded here would outlive it.
@@ -331,7 +341,7 @@ Result<uint64_t> VersionStore::Detach(uint32_t branch, const Lineage& ancestors)
     if (b.Empty()) return Status::OK();
     std::string object = b.Finish();
     LayerMeta meta = MetaOf(b, {}, TakeLayerNo(bs.get()), object.size(), LayerKind::kDetach);
-    STRATA_RETURN_IF_ERROR(store_->Put(LayerObjectKey(branch, meta.no), object));
+    STRATA_RETURN_IF_ERROR(UploadLayer(bs.get(), object, &meta.no));
     bytes += object.size();
     metas.push_back(meta);
     entries.push_back(b.entries());
@@ -370,6 +380,10 @@ Result<uint64_t> VersionStore::SweepLeaked(uint32_t branch) {
   MutexLock gc_lock(&bs->gc_mu);
   MutexLock flush_lock(&bs->flush_mu);  // no upload of this branch is in flight
   if (bs->dropped) return uint64_t{0};
+  // Only the holder knows which uploads are in flight; a branch not held
+  // here leaked nothing of this process's (a crash's leftovers come back
+  // with its replayed records, which claim it at mount).
+  if (options_.claim && bs->epoch == 0) return uint64_t{0};
   // A daemon that lost its lease must not delete what a new owner uploads.
   if (options_.may_write) STRATA_RETURN_IF_ERROR(options_.may_write());
   STRATA_RETURN_IF_ERROR(CheckIndexFresh(*bs));

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/crypto.h"
+#include "common/process.h"
 
 namespace strata {
 namespace {
@@ -20,18 +21,6 @@ using std::chrono::milliseconds;
 int64_t NowUnixMs(Clock* clock) { return clock->NowNs() / 1'000'000; }
 
 std::string RandomToken() { return crypto::HexEncode(crypto::RandomBytes(16)); }
-
-std::string Hostname() {
-  char buf[256] = "";
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown-host";
-  return buf;
-}
-
-// Whether `pid` names a process on this machine (EPERM: it exists, not ours).
-bool ProcessRuns(int64_t pid) {
-  if (pid <= 0 || pid > INT32_MAX) return false;
-  return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
-}
 
 std::string FormatUnixMs(int64_t ms) {
   time_t secs = static_cast<time_t>(ms / 1000);

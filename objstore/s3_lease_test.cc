@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/mutex.h"
+#include "common/process_test_util.h"
 
 namespace strata {
 namespace {
@@ -78,15 +79,6 @@ bool Eventually(const std::function<bool()>& done) {
     std::this_thread::sleep_for(milliseconds(1));
   }
   return true;
-}
-
-// The pid of a process that has exited and been reaped.
-int64_t DeadPid() {
-  pid_t pid = fork();
-  if (pid == 0) _exit(0);
-  int status;
-  waitpid(pid, &status, 0);
-  return pid;
 }
 
 class S3LeaseTest : public ::testing::Test {
@@ -165,7 +157,7 @@ TEST_F(S3LeaseTest, ExpiredLeaseIsTakenOver) {
 }
 
 TEST_F(S3LeaseTest, DeadProcessOnThisHostIsTakenOver) {
-  const int64_t dead = DeadPid();
+  const int64_t dead = testing::DeadPid();
   obj_->Set({"crashed", "host-b", dead, "t1", NowMs() + 600000});
   auto other_host = S3Lease::Acquire(obj_, "taker", Options());
   ASSERT_FALSE(other_host.ok()) << "a pid on another host cannot be checked";

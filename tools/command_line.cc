@@ -223,6 +223,13 @@ void AddEndpointCommands(CLI::App& app, DaemonInvocation& inv, std::function<Sta
   AddPlainCommand(endpoint, "list", "List the servers of all branches", EndpointList, inv, action);
 }
 
+void AddNodeCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
+  CLI::App* node =
+      app.add_subcommand("node", "The daemons sharing the store, their load and their branches");
+  node->require_subcommand(1);
+  AddPlainCommand(node, "list", "List the daemons of the store", NodeList, inv, action);
+}
+
 void AddCredentialCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {
   CLI::App* credential = app.add_subcommand(
       "credential", "Issue, list and revoke passwords for a branch's server (via the proxy)");
@@ -328,6 +335,7 @@ void AddDaemonCommands(CLI::App& app, DaemonInvocation& inv, std::function<Statu
   AddBranchCommands(app, inv, action);
   AddSnapshotCommands(app, inv, action);
   AddEndpointCommands(app, inv, action);
+  AddNodeCommands(app, inv, action);
   AddCredentialCommands(app, inv, action);
   AddOwnerCommands(app, inv, action);
   AddTokenCommands(app, inv, action);

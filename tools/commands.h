@@ -133,6 +133,8 @@ Status EndpointStart(const DaemonArgs& args, const std::string& branch, std::ost
 Status EndpointSuspend(const DaemonArgs& args, const std::string& branch, std::ostream& out);
 Status EndpointStatus(const DaemonArgs& args, const std::string& branch, std::ostream& out);
 Status EndpointList(const DaemonArgs& args, std::ostream& out);
+// The daemons that share the mount's store (GET /v1/nodes).
+Status NodeList(const DaemonArgs& args, std::ostream& out);
 Status CredentialIssue(const CredentialIssueArgs& args, std::ostream& out);
 Status CredentialList(const DaemonArgs& args, const std::string& branch, std::ostream& out);
 Status CredentialRevoke(const DaemonArgs& args, const std::string& id, std::ostream& out);

@@ -74,6 +74,12 @@ Status EndpointList(const DaemonArgs& args, std::ostream& out) {
   return Status::OK();
 }
 
+Status NodeList(const DaemonArgs& args, std::ostream& out) {
+  STRATA_ASSIGN_OR_RETURN(json list, CallDaemon(args, "GET", "/v1/nodes"));
+  PrintResult(args, list, RenderNodeTable(list), out);
+  return Status::OK();
+}
+
 Status CredentialIssue(const CredentialIssueArgs& args, std::ostream& out) {
   STRATA_ASSIGN_OR_RETURN(json body, CredentialIssueBody(args));
   STRATA_ASSIGN_OR_RETURN(

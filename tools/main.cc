@@ -95,6 +95,17 @@ void AddHistoryOptions(CLI::App* mount, ServiceFlags& f) {
                     "(default 64M)");
 }
 
+// Membership of a store several daemons share (docs/cluster.md).
+void AddClusterOptions(CLI::App* mount, ServiceFlags& f) {
+  mount->add_option("--node-id", f.node_id,
+                    "This daemon's id among the daemons of the store: 1-64 of a-z, 0-9 and '-' "
+                    "(default: the one kept in the cache directory, made at the first mount)");
+  mount->add_option("--lease-ttl", f.lease_ttl,
+                    "How long the daemon's heartbeat, and so its hold on the branches it "
+                    "writes, lives without renewal: after a crash other daemons wait this long "
+                    "to take its branches; DURATION, 3s to 1h (default 10s)");
+}
+
 void Build(CLI::App& app, Invocation& inv) {
   app.set_version_flag("--version", std::string("strata ") + STRATA_VERSION);
   app.require_subcommand(1);
@@ -142,6 +153,7 @@ void Build(CLI::App& app, Invocation& inv) {
                   "Plaintext to the walsink (strata walsink serve --insecure), for loopback tests");
   AddServiceOptions(mount, inv.mount.service);
   AddHistoryOptions(mount, inv.mount.service);
+  AddClusterOptions(mount, inv.mount.service);
   mount->callback([&inv] { inv.action = [&inv] { return Mount(inv.mount); }; });
 
   CLI::App* umount = app.add_subcommand("umount", "Unmount and wait for the daemon to flush");

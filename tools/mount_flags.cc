@@ -2,6 +2,7 @@
 // (mount_flags.h).
 #include "tools/mount_flags.h"
 
+#include "cluster/node_registry.h"
 #include "common/net.h"
 
 namespace strata::cli {
@@ -59,6 +60,24 @@ Status ApplyHistoryFlags(const ServiceFlags& f, LimitParser parse_size, MountOpt
   if (f.memtable_size) {
     STRATA_ASSIGN_OR_RETURN(opts->memtable_bytes,
                             BigSize("--memtable-size", *f.memtable_size, parse_size));
+  }
+  return Status::OK();
+}
+
+// --node-id, --lease-ttl.
+Status ApplyClusterFlags(const ServiceFlags& f, MountOptions* opts) {
+  if (f.node_id) {
+    if (!ValidNodeId(*f.node_id)) {
+      return Status::Invalid("--node-id: bad id \"" + *f.node_id +
+                             "\": want 1-64 of a-z, 0-9 and '-', not starting with '-'");
+    }
+    opts->node_id = *f.node_id;
+  }
+  if (f.lease_ttl) {
+    STRATA_ASSIGN_OR_RETURN(int64_t s, Duration("--lease-ttl", *f.lease_ttl));
+    if (s < 3 || s > 3600)
+      return Status::Invalid("--lease-ttl: " + *f.lease_ttl + " is not 3s..1h");
+    opts->lease_ttl_ms = s * 1000;
   }
   return Status::OK();
 }
@@ -132,7 +151,8 @@ Status ApplyServiceFlags(const ServiceFlags& f, LimitParser parse_size, MountOpt
     if (!n.ok()) return Status::Invalid("--quota-bytes: " + n.status().message());
     opts->quota_bytes = *n;
   }
-  return ApplyHistoryFlags(f, parse_size, opts);
+  STRATA_RETURN_IF_ERROR(ApplyHistoryFlags(f, parse_size, opts));
+  return ApplyClusterFlags(f, opts);
 }
 
 }  // namespace strata::cli

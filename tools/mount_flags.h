@@ -1,4 +1,4 @@
-// The endpoint, API, quota, history and GC flags of `strata mount`
+// The endpoint, API, quota, history, GC and cluster flags of `strata mount`
 // (docs/cli.md), checked and turned into MountOptions before the daemon
 // starts, so a typo fails with one line instead of a daemon that will not
 // start. A pure function: files
@@ -35,6 +35,8 @@ struct ServiceFlags {
   std::optional<std::string> gc_interval;     // DURATION between background passes
   std::optional<std::string> gc_rate;         // SIZE rewritten per second at most
   std::optional<std::string> memtable_size;   // SIZE at which a memtable is flushed
+  std::optional<std::string> node_id;         // the daemon's id among the store's daemons
+  std::optional<std::string> lease_ttl;       // DURATION of the heartbeat, 3s..1h
 };
 
 // The smallest --gc-rate and --memtable-size.

@@ -163,6 +163,22 @@ TEST(ApplyServiceFlagsTest, RefusesBadFlagsNamingThem) {
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.pg_bin = ""; }), "--pg-bin: empty path");
 }
 
+TEST(ApplyServiceFlagsTest, ClusterFlags) {
+  ServiceFlags f;
+  f.node_id = "node-2";
+  f.lease_ttl = "30s";
+  MountOptions opts;
+  ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok());
+  EXPECT_EQ(opts.node_id, "node-2");
+  EXPECT_EQ(opts.lease_ttl_ms, 30000);
+  EXPECT_EQ(MountOptions{}.lease_ttl_ms, 10000);
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.node_id = "Node_2"; }),
+            "--node-id: bad id \"Node_2\": want 1-64 of a-z, 0-9 and '-', not starting with '-'");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.lease_ttl = "2s"; }), "--lease-ttl: 2s is not 3s..1h");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.lease_ttl = "2h"; }), "--lease-ttl: 2h is not 3s..1h");
+  EXPECT_EQ(Refusal([](ServiceFlags& f) { f.lease_ttl = "soon"; }).rfind("--lease-ttl: ", 0), 0u);
+}
+
 TEST(ApplyServiceFlagsTest, RefusesBadHistoryAndGcFlags) {
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.history = "1h30m"; }),
             "--history: bad duration \"1h30m\": want a number of seconds, or N with s, m, h or d "

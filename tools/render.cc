@@ -137,6 +137,20 @@ std::string RenderBranchTable(const nlohmann::json& branches) {
   return t.Render();
 }
 
+// Where the branch is written (docs/cluster.md): "node N (here), epoch E".
+std::string HolderCell(const nlohmann::json& b) {
+  const nlohmann::json* h = Field(b, "holder");
+  if (!h) return "-";
+  if (!Field(*h, "node")) return "nobody (the next daemon to write it takes it)";
+  std::string where = Cell(*h, "node");
+  if (h->value("here", false)) {
+    where += " (this daemon)";
+  } else if (!h->value("alive", false)) {
+    where += " (dead: the next daemon to write it takes it)";
+  }
+  return where + ", epoch " + Cell(*h, "epoch") + ", since " + Cell(*h, "since");
+}
+
 std::string RenderBranchDetail(const nlohmann::json& b) {
   std::string parent = Field(b, "parent")
                            ? Cell(b, "parent") + " (forked at seq " + Cell(b, "fork_seq") + ")"
@@ -163,6 +177,7 @@ std::string RenderBranchDetail(const nlohmann::json& b) {
       {"space as of", Cell(b, "space_as_of")},
       {"detached from", Cell(b, "detached_from")},
       {"endpoint", EndpointSummary(b)},
+      {"held by", HolderCell(b)},
   });
 }
 

@@ -71,6 +71,27 @@ std::string RenderEndpointTable(const nlohmann::json& endpoints) {
   return t.Render();
 }
 
+std::string RenderNodeTable(const nlohmann::json& nodes) {
+  Table t({{"NODE"},
+           {"STATE"},
+           {"HOST"},
+           {"PID", true},
+           {"PROXY"},
+           {"API"},
+           {"BRANCHES", true},
+           {"SERVERS", true},
+           {"HEARTBEAT"}});
+  for (const auto& n : ArrayOrEmpty(nodes)) {
+    std::string state = n.value("alive", false) ? "alive" : "dead";
+    if (n.value("here", false)) state += " (here)";
+    const nlohmann::json load = n.value("load", nlohmann::json::object());
+    t.AddRow({Cell(n, "id"), state, Cell(n, "host"), Cell(n, "pid"), Cell(n, "proxy"),
+              Cell(n, "api"), Cell(load, "branches_held"), Cell(load, "endpoints_running"),
+              Cell(n, "heartbeat")});
+  }
+  return t.Render();
+}
+
 std::string RenderCredentialIssued(const nlohmann::json& c) {
   std::string uri =
       Field(c, "uri") ? Cell(c, "uri") : "none: the mount has no proxy (strata mount --proxy)";

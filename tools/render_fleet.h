@@ -17,6 +17,8 @@ std::string RenderEndpointDetail(const nlohmann::json& endpoint);
 
 // BRANCH STATE PID CONNECTIONS IDLE_TIMEOUT STARTS LAST_ACTIVE LAST_ERROR.
 std::string RenderEndpointTable(const nlohmann::json& endpoints);
+// GET /v1/nodes: one row per daemon of the store (docs/cluster.md).
+std::string RenderNodeTable(const nlohmann::json& nodes);
 
 // A newly issued credential: user, password, branch, role, expiry and URI,
 // and a note that the password is not shown again (`credential issue`).

@@ -63,6 +63,34 @@ TEST(RenderFleetTest, EndpointTable) {
             "BRANCH  STATE  PID  CONNECTIONS  IDLE_TIMEOUT  STARTS  LAST_ACTIVE  LAST_ERROR\n");
 }
 
+TEST(RenderFleetTest, NodeTable) {
+  json here = {{"id", "n1"},
+               {"here", true},
+               {"alive", true},
+               {"host", "vm"},
+               {"pid", 4242},
+               {"proxy", "127.0.0.1:55432"},
+               {"api", "127.0.0.1:55433"},
+               {"heartbeat", "2026-12-07T09:00:00Z"},
+               {"load", {{"branches_held", 3}, {"endpoints_running", 1}}}};
+  json dead = {{"id", "n2"},
+               {"here", false},
+               {"alive", false},
+               {"host", "vm2"},
+               {"pid", 7},
+               {"proxy", nullptr},
+               {"api", nullptr},
+               {"heartbeat", "2026-12-07T08:00:00Z"},
+               {"load", json::object()}};
+  EXPECT_EQ(RenderNodeTable(json::array({here, dead})),
+            "NODE  STATE         HOST   PID  PROXY            API              BRANCHES  SERVERS  "
+            "HEARTBEAT\n"
+            "n1    alive (here)  vm    4242  127.0.0.1:55432  127.0.0.1:55433         3        1  "
+            "2026-12-07T09:00:00Z\n"
+            "n2    dead          vm2      7  -                -                       -        -  "
+            "2026-12-07T08:00:00Z\n");
+}
+
 TEST(RenderFleetTest, CredentialIssuedShowsThePasswordOnce) {
   json c = {{"id", "u0123456789abcdef"},
             {"user", "u0123456789abcdef"},

@@ -127,7 +127,38 @@ TEST(RenderTest, BranchDetail) {
             "history size:    -\n"
             "space as of:     -\n"
             "detached from:   -\n"
-            "endpoint:        running, 2 connections, idle timeout 5m\n");
+            "endpoint:        running, 2 connections, idle timeout 5m\n"
+            "held by:         -\n");
+}
+
+TEST(RenderTest, BranchDetailSaysWhereTheBranchIsHeld) {
+  auto held_by = [](const json& holder) {
+    json b = FleetBranch("a", nullptr, 0, 1);
+    b["holder"] = holder;
+    const std::string out = RenderBranchDetail(b);
+    const size_t at = out.find("held by:");
+    return at == std::string::npos ? out : out.substr(at + 17, out.find('\n', at) - at - 17);
+  };
+  EXPECT_EQ(held_by({{"node", nullptr}, {"epoch", 0}}),
+            "nobody (the next daemon to write it takes it)");
+  EXPECT_EQ(held_by({{"node", "n1"},
+                     {"epoch", 3},
+                     {"alive", true},
+                     {"here", true},
+                     {"since", "2026-12-07T09:00:00Z"}}),
+            "n1 (this daemon), epoch 3, since 2026-12-07T09:00:00Z");
+  EXPECT_EQ(held_by({{"node", "n2"},
+                     {"epoch", 4},
+                     {"alive", true},
+                     {"here", false},
+                     {"since", "2026-12-07T09:00:00Z"}}),
+            "n2, epoch 4, since 2026-12-07T09:00:00Z");
+  EXPECT_EQ(held_by({{"node", "n2"},
+                     {"epoch", 4},
+                     {"alive", false},
+                     {"here", false},
+                     {"since", "2026-12-07T09:00:00Z"}}),
+            "n2 (dead: the next daemon to write it takes it), epoch 4, since 2026-12-07T09:00:00Z");
   std::string root = RenderBranchDetail(Branch("main", nullptr, 0, 10));
   EXPECT_NE(root.find("parent:          - (a root branch)\n"), std::string::npos) << root;
   EXPECT_NE(root.find("owner:           -\n"), std::string::npos) << root;

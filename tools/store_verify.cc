@@ -10,6 +10,8 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_codec.h"
 #include "catalog/history.h"
+#include "cluster/branch_lease.h"
+#include "cluster/node_registry.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "daemon/daemon.h"
@@ -99,10 +101,12 @@ class Verifier {
     std::string rest;
     if (key == "store.json") return CheckMarker(key);
     if (StartsWith(key, "catalog/") && EndsWith(key, ".json")) return CheckCatalog(key);
+    if (StartsWith(key, "nodes/") && EndsWith(key, ".json")) return CheckNode(key);
     if (uint32_t branch = BranchOf(key, &rest)) {
       if (StartsWith(rest, "manifest/") && EndsWith(rest, ".json")) {
         return CheckManifest(branch, key);
       }
+      if (StartsWith(rest, "lease/") && EndsWith(rest, ".json")) return CheckLease(branch, key);
       if (StartsWith(rest, "layers/") && EndsWith(rest, ".layer")) return layers->push_back(key);
     }
     MutexLock lock(&mu_);
@@ -168,6 +172,29 @@ class Verifier {
       }
       report_.garbage_bytes += sp.garbage_bytes;
       report_.branches.push_back(std::move(sp));
+    }
+  }
+
+  // A daemon's record (docs/cluster.md); it changes while the daemon runs.
+  void CheckNode(const std::string& key) {
+    Result<std::string> data = Read(key);
+    if (data.status().IsNotFound()) return;  // the daemon stopped meanwhile
+    if (!data.ok()) return Problem(key, data.status().ToString());
+    std::optional<NodeRecord> r = DecodeNodeRecord(*data);
+    if (!r) return Problem(key, "not a node record");
+    if (NodeKey(r->id) != key) Problem(key, "names node " + r->id + ", not its own");
+  }
+
+  // One epoch of a branch's lease chain.
+  void CheckLease(uint32_t branch, const std::string& key) {
+    Result<std::string> data = Read(key);
+    if (data.status().IsNotFound()) return;  // a newer claim cleaned it up meanwhile
+    if (!data.ok()) return Problem(key, data.status().ToString());
+    std::optional<LeaseGrant> g = DecodeLeaseGrant(*data);
+    if (!g) return Problem(key, "not a lease grant");
+    if (LeaseKey(branch, g->epoch) != key || g->branch != branch) {
+      Problem(key, "names branch " + std::to_string(g->branch) + " epoch " +
+                       std::to_string(g->epoch) + ", not its own");
     }
   }
 

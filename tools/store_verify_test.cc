@@ -8,6 +8,8 @@
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_codec.h"
+#include "cluster/branch_lease.h"
+#include "cluster/node_registry.h"
 #include "layers/manifest.h"
 #include "layers/strata_test_util.h"
 
@@ -159,6 +161,26 @@ TEST_F(StoreVerifyTest, LeakedLayersAreNotesAndStrangeKeysAreListed) {
   EXPECT_TRUE(r.problems.empty()) << r.problems[0].key << ": " << r.problems[0].what;
   EXPECT_EQ(r.unreferenced, std::vector<std::string>{LayerObjectKey(1, 7)});
   EXPECT_EQ(r.unknown, std::vector<std::string>{"stray/thing"});
+}
+
+TEST_F(StoreVerifyTest, NodeRecordsAndLeaseGrantsAreCheckedNotUnknown) {
+  NodeRecord node;
+  node.id = "n1";
+  node.incarnation = "00112233445566ff";
+  ASSERT_OK(env_.file_store()->Put(NodeKey("n1"), EncodeNodeRecord(node)));
+  ASSERT_OK(env_.file_store()->Put(LeaseKey(1, 1), EncodeLeaseGrant({1, 1, "n1", "i", 0})));
+  VerifyReport r = Verify();
+  EXPECT_TRUE(r.problems.empty()) << r.problems[0].key << ": " << r.problems[0].what;
+  EXPECT_TRUE(r.unknown.empty());
+
+  ASSERT_OK(env_.file_store()->Put(NodeKey("n2"), EncodeNodeRecord(node)));  // names n1
+  ASSERT_OK(env_.file_store()->Put(LeaseKey(1, 2), "{"));
+  r = Verify();
+  ASSERT_EQ(r.problems.size(), 2u);
+  EXPECT_EQ(r.problems[0].key, LeaseKey(1, 2));
+  EXPECT_EQ(r.problems[0].what, "not a lease grant");
+  EXPECT_EQ(r.problems[1].key, NodeKey("n2"));
+  EXPECT_EQ(r.problems[1].what, "names node n1, not its own");
 }
 
 }  // namespace

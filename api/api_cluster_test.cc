@@ -1,0 +1,71 @@
+// GET /v1/nodes and the holder of GET /v1/branches/{name} (docs/cluster.md),
+// over a real node registry and lease chain in the test's store.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "api/api_test_fixture.h"
+#include "cluster/node_leases.h"
+#include "cluster/node_registry.h"
+
+namespace strata {
+namespace {
+
+class ApiClusterTest : public ApiTest {
+ protected:
+  void Configure(ApiContext* ctx) override {
+    node = Join("n1");
+    leases = std::make_unique<NodeLeases>(env.store(), node.get(), &clock);
+    ctx->leases = leases.get();
+  }
+  std::unique_ptr<NodeRegistry> Join(const std::string& id) {
+    NodeRecord self;
+    self.id = id;
+    self.proxy_addr = "127.0.0.1:55432";
+    NodeRegistryOptions o;
+    o.clock = &clock;
+    o.load = [] { return nlohmann::json{{"branches_held", 0}}; };
+    Result<std::unique_ptr<NodeRegistry>> r = NodeRegistry::Register(env.store(), self, o);
+    EXPECT_OK(r.status());
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+  std::unique_ptr<NodeRegistry> node;
+  std::unique_ptr<NodeLeases> leases;
+};
+
+TEST_F(ApiClusterTest, NodesListsEveryDaemonAndWhichIsHere) {
+  auto other = Join("n2");
+  json nodes = Ok("GET", "/v1/nodes");
+  ASSERT_EQ(nodes.size(), 2u) << nodes.dump();
+  EXPECT_EQ(nodes[0]["id"], "n1");
+  EXPECT_EQ(nodes[0]["here"], true);
+  EXPECT_EQ(nodes[0]["alive"], true);
+  EXPECT_EQ(nodes[0]["proxy"], "127.0.0.1:55432");
+  EXPECT_EQ(nodes[0]["api"], nullptr);
+  EXPECT_EQ(nodes[0]["load"], (json{{"branches_held", 0}}));
+  EXPECT_EQ(nodes[1]["id"], "n2");
+  EXPECT_EQ(nodes[1]["here"], false);
+  clock.Advance(std::chrono::seconds(60));  // no renewal can have been seen: both expired
+  nodes = Ok("GET", "/v1/nodes");
+  EXPECT_EQ(nodes[1]["alive"], false);
+  other->Deregister();
+  EXPECT_EQ(Ok("GET", "/v1/nodes").size(), 1u);
+}
+
+TEST_F(ApiClusterTest, ABranchSaysWhoHoldsIt) {
+  json b = Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  EXPECT_FALSE(b.contains("holder"));  // only a single branch's GET reads the lease
+  EXPECT_EQ(Ok("GET", "/v1/branches/main")["holder"], (json{{"node", nullptr}, {"epoch", 0}}));
+  ASSERT_OK(leases->Claim(b["id"].get<uint32_t>()).status());
+  json holder = Ok("GET", "/v1/branches/main")["holder"];
+  EXPECT_EQ(holder["node"], "n1");
+  EXPECT_EQ(holder["epoch"], 1);
+  EXPECT_EQ(holder["here"], true);
+  EXPECT_EQ(holder["alive"], true);
+  ASSERT_OK(leases->ReleaseAll());
+  EXPECT_EQ(Ok("GET", "/v1/branches/main")["holder"], (json{{"node", nullptr}, {"epoch", 2}}));
+  EXPECT_FALSE(Ok("GET", "/v1/branches")[0].contains("holder"));
+}
+
+}  // namespace
+}  // namespace strata

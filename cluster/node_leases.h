@@ -1,0 +1,68 @@
+// NodeLeases: the branch leases one node holds (docs/cluster.md).
+//
+// The version store asks Claim before the first write of a branch and
+// writes under the epoch it returns (VersionStoreOptions::claim). A claim is
+// refused once the node's own registry is no longer Alive(): a node that may
+// already be judged dead must not take anything. Release gives a branch up
+// (a clean stop releases every lease, so another node claims at once instead
+// of waiting for the record to expire).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "cluster/branch_lease.h"
+#include "cluster/node_registry.h"
+#include "common/clock.h"
+#include "common/mutex.h"
+#include "common/status.h"
+#include "objstore/object_store.h"
+
+namespace strata {
+
+// Who holds a branch, as the store says: its newest grant (none: never
+// claimed) and whether the grant's node is alive now.
+struct BranchHolder {
+  std::optional<LeaseGrant> grant;
+  bool alive = false;
+};
+
+class NodeLeases {
+ public:
+  // `node` must outlive this.
+  NodeLeases(ObjectStore* store, NodeRegistry* node, Clock* clock = Clock::Real());
+
+  // The fencing epoch of this node's lease on `branch`, taking it if need
+  // be. kBusy naming the holder if a live node holds it; kUnavailable once
+  // this node is no longer a live member.
+  Result<uint64_t> Claim(uint32_t branch) EXCLUDES(mu_);
+  // Gives `branch` up if this node holds it; the caller flushed it first.
+  Status Release(uint32_t branch) EXCLUDES(mu_);
+  // Releases every lease held; the first error (the rest are still tried).
+  Status ReleaseAll() EXCLUDES(mu_);
+  // Forgets the lease of a branch whose objects (its lease among them) are
+  // being deleted.
+  void Forget(uint32_t branch) EXCLUDES(mu_);
+
+  // The branches held here, in id order.
+  std::vector<uint32_t> Held() const EXCLUDES(mu_);
+  // Who holds `branch` according to the store (one LIST and a GET or two).
+  Result<BranchHolder> HolderOf(uint32_t branch);
+  NodeRegistry* node() const { return node_; }
+
+ private:
+  ObjectStore* const store_;
+  NodeRegistry* const node_;
+  Clock* const clock_;
+  const NodeLiveness live_;
+
+  // Guards held_ only; a leaf, never held across a store call. Two claims
+  // of one branch at once do not happen (the version store serializes them
+  // per branch), and ClaimLease returns the grant a node already holds.
+  mutable Mutex mu_;
+  std::map<uint32_t, LeaseGrant> held_ GUARDED_BY(mu_);
+};
+
+}  // namespace strata

@@ -1,0 +1,279 @@
+// Branch claims and fencing (VersionStoreOptions::claim, docs/cluster.md):
+// two version stores on one object store play two daemons; the test stands
+// in for the lease service by handing out epochs.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status_test_util.h"
+#include "layers/manifest.h"
+#include "layers/strata_test_util.h"
+#include "layers/version_store.h"
+#include "objstore/file_store.h"
+
+namespace strata {
+namespace {
+
+using testing::Page;
+using testing::TestEnv;
+
+constexpr uint32_t kBranch = 7;
+const Lineage kView = {{kBranch, UINT64_MAX}};
+
+// The epochs of a lease chain: each grant is one more than the last.
+struct Leases {
+  std::map<uint32_t, uint64_t> newest;
+  int claims = 0;
+  std::function<Result<uint64_t>(uint32_t)> Grant() {
+    return [this](uint32_t branch) -> Result<uint64_t> {
+      claims++;
+      return ++newest[branch];
+    };
+  }
+};
+
+// Runs a hook once, just before the first manifest write through it.
+class BeforeManifestWrite : public ObjectStoreWrapper {
+ public:
+  using ObjectStoreWrapper::ObjectStoreWrapper;
+  std::function<void()> hook;
+  Status PutIfAbsent(const std::string& k, std::string_view d) override {
+    if (hook && k.find("/manifest/") != std::string::npos) std::exchange(hook, nullptr)();
+    return ObjectStoreWrapper::PutIfAbsent(k, d);
+  }
+};
+
+// A second daemon on the same store: its own store handle, op log and index.
+class OtherDaemon {
+ public:
+  OtherDaemon(TestEnv& env, std::function<Result<uint64_t>(uint32_t)> claim)
+      : file_(env.store_root()), store_(&file_) {
+    options_.index_dir = dir_.path() + "/index";
+    options_.background_flush = false;
+    options_.claim = std::move(claim);
+  }
+  Status Open(const std::vector<uint32_t>& branches) {
+    STRATA_ASSIGN_OR_RETURN(sink_, OpenLocalSink(dir_.path() + "/sink"));
+    STRATA_ASSIGN_OR_RETURN(vs_, VersionStore::Open(&store_, sink_.get(), options_));
+    return vs_->Recover(branches);
+  }
+  VersionStore* vs() { return vs_.get(); }
+  BeforeManifestWrite& store() { return store_; }
+
+ private:
+  testing::TempDir dir_;
+  FileObjectStore file_;
+  BeforeManifestWrite store_;
+  VersionStoreOptions options_;
+  std::unique_ptr<Sink> sink_;
+  std::unique_ptr<VersionStore> vs_;
+};
+
+Manifest Newest(TestEnv& env) {
+  Result<Manifest> m = LoadManifest(env.store(), kBranch);
+  EXPECT_OK(m.status());
+  return m.ok() ? *m : Manifest{};
+}
+
+std::string Read(VersionStore* vs, const std::string& key) {
+  Result<std::optional<std::string>> r = vs->Get(kView, key);
+  if (!r.ok()) return "ERR:" + r.status().ToString();
+  return r->has_value() ? **r : "<absent>";
+}
+
+class ClaimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_.options().claim = leases_.Grant();
+    ASSERT_OK(env_.Open());
+    ASSERT_OK(env_.vs()->Recover({}));
+    ASSERT_OK(env_.vs()->CreateBranch(kBranch));
+  }
+  TestEnv env_;
+  Leases leases_;
+};
+
+TEST_F(ClaimTest, TheFirstWriteClaimsTheBranchAndStoresAClaimManifest) {
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 0u);
+  EXPECT_EQ(Newest(env_).version, 0u);  // creating a branch writes nothing
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, "A"}}));
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 1u);
+  Manifest claim = Newest(env_);
+  EXPECT_EQ(claim.version, 1u);
+  EXPECT_EQ(claim.epoch, 1u);
+  EXPECT_TRUE(claim.layers.empty());
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"b", false, "B"}}));
+  ASSERT_OK(env_.vs()->Flush(kBranch));
+  Manifest flushed = Newest(env_);
+  EXPECT_EQ(flushed.version, 2u);
+  EXPECT_EQ(flushed.epoch, 1u);  // every manifest of the holder carries its epoch
+  EXPECT_EQ(flushed.durable_seq, 2u);
+  EXPECT_EQ(leases_.claims, 1);  // claimed once, not per write
+}
+
+TEST_F(ClaimTest, ARefusedClaimMakesTheBranchReadOnlyAndWritesNothing) {
+  env_.Close();
+  env_.options().claim = [](uint32_t) -> Result<uint64_t> {
+    return Status::Busy("branch 7 is held by node n2 (epoch 4)");
+  };
+  ASSERT_OK(env_.Open());
+  ASSERT_OK(env_.vs()->Recover({kBranch}));
+  Result<uint64_t> r = env_.vs()->Commit(kBranch, {{"a", false, "A"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kReadOnly) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("held by node n2"), std::string::npos);
+  EXPECT_TRUE(env_.List(BranchObjectPrefix(kBranch)).empty());
+  EXPECT_EQ(env_.vs()->HeadSeq(kBranch), 0u);
+}
+
+TEST_F(ClaimTest, ATakeoverFencesTheEarlierHolderAndKeepsWhatItPublished) {
+  VersionStore* a = env_.vs();
+  ASSERT_OK(a->Commit(kBranch, {{"a", false, Page('a')}}));
+  ASSERT_OK(a->Flush(kBranch));                                 // published under epoch 1
+  ASSERT_OK(a->Commit(kBranch, {{"late", false, Page('l')}}));  // never published
+
+  OtherDaemon b(env_, leases_.Grant());
+  ASSERT_OK(b.Open({kBranch}));
+  ASSERT_OK(b.vs()->Commit(kBranch, {{"b", false, Page('b')}}));
+  EXPECT_EQ(b.vs()->Epoch(kBranch), 2u);
+  const Manifest claimed = Newest(env_);
+  EXPECT_EQ(claimed.epoch, 2u);
+  EXPECT_EQ(claimed.layers.size(), 1u);  // A's published layer, adopted
+  EXPECT_EQ(b.vs()->HeadSeq(kBranch), 2u);
+
+  // A's late flush uploads an orphan but cannot publish: the version it
+  // aims at is B's claim manifest.
+  Status late = a->Flush(kBranch);
+  EXPECT_EQ(late.code(), Code::kReadOnly) << late.ToString();
+  EXPECT_EQ(a->Commit(kBranch, {{"c", false, "C"}}).status().code(), Code::kReadOnly);
+  EXPECT_EQ(a->Sync(kBranch).code(), Code::kIO);  // fsync: EIO
+  EXPECT_EQ(Newest(env_).version, claimed.version);
+
+  // B's own flush skips the orphan's layer name instead of overwriting it.
+  ASSERT_OK(b.vs()->Flush(kBranch));
+  const Manifest after = Newest(env_);
+  EXPECT_EQ(after.epoch, 2u);
+  ASSERT_EQ(after.layers.size(), 2u);
+  EXPECT_GT(after.layers[1].no, claimed.next_layer_no);
+  EXPECT_EQ(Read(b.vs(), "a"), Page('a'));
+  EXPECT_EQ(Read(b.vs(), "b"), Page('b'));
+  EXPECT_EQ(Read(b.vs(), "late"), "<absent>");  // A never published it
+
+  // A new mount with a fresh index reads exactly B's branch.
+  env_.Close();
+  env_.DeleteIndex();
+  env_.options().claim = leases_.Grant();
+  ASSERT_OK(env_.Open());
+  ASSERT_OK(env_.vs()->Recover({kBranch}));
+  EXPECT_EQ(Read(env_.vs(), "a"), Page('a'));
+  EXPECT_EQ(Read(env_.vs(), "b"), Page('b'));
+  EXPECT_EQ(Read(env_.vs(), "late"), "<absent>");
+}
+
+TEST_F(ClaimTest, AClaimAdoptsWhatAnotherDaemonPublishedSinceTheMount) {
+  OtherDaemon b(env_, leases_.Grant());
+  ASSERT_OK(b.Open({kBranch}));  // B read the branch when it was empty
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, "A1"}}));
+  ASSERT_OK(env_.vs()->Flush(kBranch));
+  ASSERT_OK(env_.vs()->Unclaim(kBranch));  // A hands the branch over
+  ASSERT_OK(b.vs()->Commit(kBranch, {{"b", false, "B1"}}));
+  EXPECT_EQ(b.vs()->HeadSeq(kBranch), 2u);  // seq 1 was A's
+  EXPECT_EQ(Read(b.vs(), "a"), "A1");
+  EXPECT_EQ(Read(b.vs(), "b"), "B1");
+  ASSERT_OK(b.vs()->Flush(kBranch));
+  EXPECT_EQ(Newest(env_).durable_seq, 2u);
+}
+
+TEST_F(ClaimTest, UnclaimRefusesWhileWritesAreUnflushed) {
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, "A"}}));
+  EXPECT_EQ(env_.vs()->Unclaim(kBranch).code(), Code::kBusy);
+  ASSERT_OK(env_.vs()->Flush(kBranch));
+  ASSERT_OK(env_.vs()->Unclaim(kBranch));
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 0u);
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"b", false, "B"}}));
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 2u);  // a write claims it again
+  EXPECT_EQ(Newest(env_).epoch, 2u);
+}
+
+TEST_F(ClaimTest, RecoveryClaimsTheBranchesItReplaysRecordsFor) {
+  ASSERT_OK(env_.vs()->CreateBranch(kBranch + 1));
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, "A"}}));
+  ASSERT_OK(env_.vs()->Sync(kBranch));
+  const int before = leases_.claims;
+  ASSERT_OK(env_.Reopen({kBranch, kBranch + 1}));  // a crash: the record is in the op log only
+  EXPECT_EQ(leases_.claims, before + 1);           // the branch with records, not the other
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 2u);
+  EXPECT_EQ(env_.vs()->Epoch(kBranch + 1), 0u);
+  ASSERT_OK(env_.vs()->Flush(kBranch));
+  EXPECT_EQ(Newest(env_).epoch, 2u);
+  EXPECT_EQ(Read(env_.vs(), "a"), "A");
+}
+
+TEST_F(ClaimTest, AnEarlierHoldersLastFlushIsAdoptedNotMistakenForATakeover) {
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, "A"}}));
+  ASSERT_OK(env_.vs()->Flush(kBranch));
+  const Manifest first = Newest(env_);
+  OtherDaemon b(env_, leases_.Grant());
+  ASSERT_OK(b.Open({kBranch}));
+  // A's last flush lands after B read the manifest and before B's claim
+  // manifest: B's write finds the version taken by epoch 1 < 2, so it
+  // takes that flush in and claims one version on.
+  b.store().hook = [&] {
+    EXPECT_OK(env_.vs()->Commit(kBranch, {{"x", false, "X"}}).status());
+    EXPECT_OK(env_.vs()->Flush(kBranch));
+  };
+  ASSERT_OK(b.vs()->Commit(kBranch, {{"b", false, "B"}}));
+  EXPECT_EQ(Newest(env_).version, first.version + 2);
+  EXPECT_EQ(Newest(env_).epoch, 2u);
+  EXPECT_EQ(Read(b.vs(), "x"), "X");
+  EXPECT_EQ(b.vs()->HeadSeq(kBranch), 3u);
+}
+
+TEST_F(ClaimTest, CompactionClaimsABranchOnlyWhenItHasWorkToDo) {
+  for (int i = 0; i < 3; i++) {
+    ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, Page('0' + i)}}));
+    ASSERT_OK(env_.vs()->Flush(kBranch));
+  }
+  const int claims = leases_.claims;
+  ASSERT_OK(env_.Reopen({kBranch}));  // a new mount: holds nothing
+  GcPoints keep_all;                  // window_start 0: all history is retained
+  CompactionPolicy eager;
+  eager.rewrite_garbage_ratio = 1e-9;
+  eager.small_layer_bytes = 1;
+  ASSERT_OK_AND_ASSIGN(CompactionResult idle, env_.vs()->Compact(kBranch, keep_all, eager));
+  EXPECT_EQ(idle.written_layers, 0u);
+  EXPECT_EQ(leases_.claims, claims);  // nothing to rewrite: not claimed
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 0u);
+  ASSERT_OK_AND_ASSIGN(uint64_t swept, env_.vs()->SweepLeaked(kBranch));
+  EXPECT_EQ(swept, 0u);  // not held: no sweep
+
+  GcPoints head_only;
+  head_only.retain.window_start = env_.vs()->HeadSeq(kBranch);
+  ASSERT_OK_AND_ASSIGN(CompactionResult r, env_.vs()->Compact(kBranch, head_only, eager));
+  EXPECT_GT(r.deleted_layers, 0u);
+  EXPECT_EQ(leases_.claims, claims + 1);
+  EXPECT_EQ(Newest(env_).epoch, 2u);
+  EXPECT_EQ(Read(env_.vs(), "a"), Page('2'));
+}
+
+TEST_F(ClaimTest, AnUploadSkipsALayerNameThatIsTaken) {
+  const std::string orphan = LayerObjectKey(kBranch, 1);
+  ASSERT_OK(env_.store()->Put(orphan, "not a layer"));
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, Page('a')}}));
+  ASSERT_OK(env_.vs()->Flush(kBranch));
+  const Manifest m = Newest(env_);
+  ASSERT_EQ(m.layers.size(), 1u);
+  EXPECT_EQ(m.layers[0].no, 2u);
+  Result<std::string> kept = env_.store()->Get(orphan);
+  ASSERT_OK(kept.status());
+  EXPECT_EQ(*kept, "not a layer");
+  EXPECT_EQ(Read(env_.vs(), "a"), Page('a'));
+}
+
+}  // namespace
+}  // namespace strata
