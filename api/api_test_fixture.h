@@ -38,7 +38,7 @@ class ApiTest : public ::testing::Test {
         [cat, mnt](const std::string& name) -> Result<EndpointTarget> {
           const BranchInfo* b = cat->Current()->FindBranch(name);
           if (!b) return Status::NotFound("branch \"" + name + "\" does not exist");
-          return EndpointTarget{b->id, mnt + "/" + name, b->idle_timeout_s, ""};
+          return EndpointTarget{b->id, mnt + "/" + name, b->idle_timeout_s, "", nullptr};
         },
         nullptr, &metrics);
     credentials = std::make_unique<Credentials>(cat, &clock);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <map>
 
 #include "catalog/fork_spec.h"
 #include "common/clock.h"
@@ -14,6 +15,8 @@ namespace strata {
 
 Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const BranchInfo& parent,
                                                const ForkSpec& spec) {
+  // A parent another daemon writes is forked at its last published state.
+  STRATA_RETURN_IF_ERROR(versions_->RefreshForeign(parent.id).status());
   const uint64_t head = versions_->HeadSeq(parent.id);
   // A root branch has nothing, not even its top directory, at seq 0.
   const uint64_t first = parent.parent == 0 ? 1 : 0;
@@ -143,6 +146,12 @@ void BranchManager::DropRetired(const std::vector<uint32_t>& ids) {
   }
 }
 
+Status BranchManager::ClaimForChange(const BranchInfo& b) {
+  Status st = versions_->Claim(b.id);
+  if (st.ok() || st.code() != Code::kReadOnly) return st;
+  return Status::Busy("branch '" + b.name + "' is written by another daemon: " + st.message());
+}
+
 Status BranchManager::CheckNotDetaching(const BranchInfo& b) const {
   if (!detaching_.count(b.id)) return Status::OK();
   return Status::Busy("branch '" + b.name + "' is being detached");
@@ -215,16 +224,21 @@ Result<uint32_t> BranchManager::NextId(const CatalogData& cat) {
     // on the walsink server, and a later branch must never inherit them,
     // whatever was trimmed since. One catalog write per kIdBlock creations.
     constexpr uint32_t kIdBlock = 64;
-    const uint32_t from = std::max(next_id_, cat.next_branch_id);
-    // An id past kMaxBranchId would share inode numbers with another branch
-    // (MakeIno, layers/key.h): refuse rather than hand one out.
-    if (from > kMaxBranchId) {
-      return Status::NoSpace("branch ids are exhausted (2^24): a store hands out " +
-                             std::to_string(kMaxBranchId) + " ids and never reuses one");
-    }
-    const uint32_t end = std::min(from + kIdBlock, kMaxBranchId + 1);
+    const uint32_t floor = next_id_;
+    uint32_t from = 0, end = 0;
+    // The block starts where the catalog being written says: another daemon
+    // may have reserved one since `cat` was read (Update runs this again on
+    // the newer catalog if so).
     STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
-      c.next_branch_id = std::max(c.next_branch_id, end);
+      from = std::max({floor, c.next_branch_id, cat.next_branch_id});
+      // An id past kMaxBranchId would share inode numbers with another
+      // branch (MakeIno, layers/key.h): refuse rather than hand one out.
+      if (from > kMaxBranchId) {
+        return Status::NoSpace("branch ids are exhausted (2^24): a store hands out " +
+                               std::to_string(kMaxBranchId) + " ids and never reuses one");
+      }
+      end = std::min(from + kIdBlock, kMaxBranchId + 1);
+      c.next_branch_id = end;
       return Status::OK();
     }));
     next_id_ = from;
@@ -262,6 +276,38 @@ Status BranchManager::CheckTier(Durability tier) const {
         "durability 'remote' needs a walsink server: mount the store with --sink HOST:PORT");
   }
   return Status::OK();
+}
+
+Result<std::shared_ptr<const CatalogData>> BranchManager::Follow(const CatalogData& before) {
+  MutexLock lock(&mu_);
+  // The catalog as of now, under mu_: none of this daemon's own changes is
+  // half done, so the version store knows exactly the branches it names
+  // that this daemon made or attached.
+  std::shared_ptr<const CatalogData> now = catalog_->Current();
+  std::map<uint32_t, const BranchInfo*> was;
+  for (const BranchInfo& b : before.branches) was[b.id] = &b;
+  std::set<uint32_t> live;
+  for (const BranchInfo& b : now->branches) {
+    live.insert(b.id);
+    const bool attach = !versions_->HasBranch(b.id);
+    if (attach) STRATA_RETURN_IF_ERROR(versions_->Attach(b.id));
+    auto it = was.find(b.id);
+    const BranchInfo* old = it == was.end() ? nullptr : it->second;
+    if (!attach && old && *old == b) continue;
+    if (!b.retired) {
+      STRATA_RETURN_IF_ERROR(versions_->SetDurability(b.id, b.durability.value_or(default_tier_)));
+    }
+    if (gone_ && (!old || old->name != b.name || old->retired != b.retired)) gone_(b.name);
+    if (old && (old->parent != b.parent || old->fork_seq != b.fork_seq)) {
+      AnnounceLineages(*now, b.id);
+    }
+  }
+  for (uint32_t id : versions_->Branches()) {
+    if (live.count(id)) continue;  // deleted elsewhere
+    if (auto it = was.find(id); gone_ && it != was.end()) gone_(it->second->name);
+    STRATA_RETURN_IF_ERROR(versions_->Forget(id));
+  }
+  return now;
 }
 
 Status BranchManager::ApplyDurabilities() {
@@ -332,6 +378,9 @@ Status BranchManager::StartRoot(const BranchInfo& info, uint32_t uid, uint32_t g
   Result<uint64_t> seq =
       versions_->Commit(info.id, {{AttrKey(root.ino), false, EncodeInodeAttr(root)}});
   Status st = seq.ok() ? versions_->Sync() : seq.status();
+  // Other daemons read a branch as its holder published it: publish the
+  // top directory, or the branch is not there for them until a flush.
+  if (st.ok() && versions_->Shared()) st = versions_->Flush(info.id);
   if (!st.ok()) versions_->DropBranch(info.id).PermitUnchecked();
   return st;
 }
@@ -401,6 +450,7 @@ Status BranchManager::DeleteBranch(const std::string& name) {
     return Status::Busy("branch '" + name + "' has snapshots (" + Join(snaps) +
                         "): delete them first");
   }
+  STRATA_RETURN_IF_ERROR(ClaimForChange(*b));
   std::vector<uint32_t> retired;
   STRATA_RETURN_IF_ERROR(catalog_->Update([&](CatalogData& c) {
     std::erase_if(c.branches, [&](const BranchInfo& x) { return x.id == id; });
@@ -436,6 +486,7 @@ Result<BranchInfo> BranchManager::ResetBranch(const std::string& name) {
   const BranchInfo* parent = cat->FindBranchById(b->parent);
   if (!parent) return Status::Corruption("catalog: parent of '" + name + "' is missing");
   if (parent->retired) return RetiredParent(name);
+  STRATA_RETURN_IF_ERROR(ClaimForChange(*b));
   BranchInfo info = *b;
   const uint32_t old_id = b->id;
   STRATA_ASSIGN_OR_RETURN(info.id, NextId(*cat));
@@ -479,6 +530,7 @@ Result<SnapshotInfo> BranchManager::CreateSnapshot(const std::string& branch,
   s.name = name;
   s.branch = b->id;
   s.created_ns = clock_->NowNs();
+  STRATA_RETURN_IF_ERROR(versions_->RefreshForeign(b->id).status());
   s.seq = versions_->HeadSeq(b->id);
   // The snapshot's seq must survive a crash before the catalog names it.
   STRATA_RETURN_IF_ERROR(versions_->Sync());

@@ -141,6 +141,17 @@ class BranchManager {
   // manager's lock (no branch changes meanwhile): keyspace reads only.
   DivergedFn SeqDiverged();
 
+  // Brings this daemon's view up to the current catalog after other
+  // daemons changed it (docs/cluster.md; the caller refreshes the catalog
+  // first): a branch that appeared since `before` is attached to the version
+  // store (read-only until claimed), one that disappeared is forgotten
+  // (nothing in the store is deleted), names that appeared, went or moved
+  // to another id go to the gone listener, lineages that changed to the
+  // lineage listener, and changed tiers to the version store. Changes this
+  // daemon made itself are already in place and are left alone. Returns the
+  // catalog it brought the view up to: the next call's `before`.
+  Result<std::shared_ptr<const CatalogData>> Follow(const CatalogData& before) EXCLUDES(mu_);
+
   // The points collection must keep for branch `id` now. Raises the
   // branch's history floor to the start of its window first, so that no
   // fork can name a point this plan lets go (docs/gc.md, "The window").
@@ -181,6 +192,10 @@ class BranchManager {
   Status CheckTier(Durability tier) const;
   // kBusy if the branch is being detached.
   Status CheckNotDetaching(const BranchInfo& b) const REQUIRES(mu_);
+  // Takes the branch's lease before a change that drops or moves its data
+  // (delete, reset, restore, promote): kBusy naming the daemon that writes
+  // it, if one does (docs/cluster.md).
+  Status ClaimForChange(const BranchInfo& b) REQUIRES(mu_);
   // Hands the new lineage of `id` and of its descendants to the listener.
   void AnnounceLineages(const CatalogData& cat, uint32_t id) REQUIRES(mu_);
   // kNotFound "no branch named ..."; kInvalid for a branch whose parent is

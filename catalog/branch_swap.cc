@@ -66,6 +66,7 @@ Result<BranchInfo> BranchManager::RestoreBranch(const std::string& name, const s
   STRATA_RETURN_IF_ERROR(CheckPreserveAs(*cat, preserve_as));
   // A preserved old state is one more branch of the owner.
   if (!preserve_as.empty() && admit_) STRATA_RETURN_IF_ERROR(admit_(*cat, b->owner));
+  STRATA_RETURN_IF_ERROR(ClaimForChange(*b));
   const uint32_t old_id = b->id;
   BranchInfo info = *b;
   const BranchInfo* parent = ForkParentOf(*cat, spec);
@@ -136,6 +137,8 @@ Result<BranchInfo> BranchManager::PromoteBranch(const std::string& child,
   STRATA_RETURN_IF_ERROR(CheckNotDetaching(*c));
   STRATA_RETURN_IF_ERROR(CheckNotDetaching(*p));
   STRATA_RETURN_IF_ERROR(CheckPreserveAs(*cat, preserve_as));
+  STRATA_RETURN_IF_ERROR(ClaimForChange(*p));
+  STRATA_RETURN_IF_ERROR(ClaimForChange(*c));
   STRATA_ASSIGN_OR_RETURN(std::vector<std::string> changed,
                           (diverged ? diverged : SeqDiverged())(*p, c->fork_seq));
   if (!changed.empty()) return ParentMoved(p->name, child, changed);

@@ -277,15 +277,16 @@ Result<bool> Catalog::WriteLocked(const CatalogData& next) {
   const std::string key = CatalogKey(next.version);
   const std::string bytes = delta ? EncodeCatalogDelta(*delta) : EncodeCatalog(next);
   const Status st = store_->PutIfAbsent(key, bytes);
+  // kExists: another writer's, even with the very bytes we meant (two
+  // daemons reserving the same block of ids write the same version): our
+  // own retried write that landed is OK by then (objstore/retrying_store.h).
+  if (st.IsExists()) return false;
   if (!st.ok()) {
-    // The write may have landed despite the error (a failed directory fsync,
-    // a timed-out request whose retry found it): if the store holds exactly
-    // this version, it did. Anything else there is another writer's.
+    // The write may have landed despite the error (a failed directory
+    // fsync): if the store holds exactly this version, it did.
     Result<std::string> stored = store_->Get(key);
-    if (!stored.ok() || *stored != bytes) {
-      if (!st.IsExists() && !stored.ok()) return st;
-      return false;
-    }
+    if (!stored.ok()) return st;
+    if (*stored != bytes) return false;
   }
   // A writer that fell far behind (paused, partitioned) can store a version
   // number that others' cleanup deleted: its write succeeds, and nobody will

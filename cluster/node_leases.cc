@@ -13,12 +13,31 @@ Result<uint64_t> NodeLeases::Claim(uint32_t branch) {
                                " is no longer a live member of the store (its heartbeat lapsed): "
                                "it takes no branch; restart the daemon");
   }
-  STRATA_ASSIGN_OR_RETURN(LeaseGrant grant,
-                          ClaimLease(store_, branch, node_->self(), live_, clock_));
+  Result<LeaseGrant> claimed = ClaimLease(store_, branch, node_->self(), live_, clock_);
+  if (claimed.status().code() == Code::kBusy) return HeldElsewhere(branch, claimed.status());
+  STRATA_ASSIGN_OR_RETURN(LeaseGrant grant, std::move(claimed));
   const uint64_t epoch = grant.epoch;
   MutexLock l(&mu_);
   held_[branch] = std::move(grant);
   return epoch;
+}
+
+Status NodeLeases::HeldElsewhere(uint32_t branch, const Status& busy) {
+  // Where its clients should go: the holder's proxy.
+  Result<std::optional<LeaseGrant>> grant = ReadLease(store_, branch, clock_);
+  if (!grant.ok() || !*grant || (*grant)->node.empty()) return busy;
+  Result<std::optional<NodeRecord>> node = NodeRegistry::Read(store_, (*grant)->node, clock_);
+  if (!node.ok() || !*node || (*node)->proxy_addr.empty()) return busy;
+  return Status::Busy(busy.message() + "; its proxy is " + (*node)->proxy_addr);
+}
+
+Result<bool> NodeLeases::HeldAt(uint32_t branch, uint64_t epoch) {
+  Result<std::string> text = store_->Get(LeaseKey(branch, epoch));
+  if (text.status().IsNotFound()) return false;
+  STRATA_RETURN_IF_ERROR(text.status());
+  std::optional<LeaseGrant> grant = DecodeLeaseGrant(*text);
+  if (!grant) return Status::Corruption(LeaseKey(branch, epoch) + " is not a lease grant");
+  return grant->node == node_->self().id;
 }
 
 Status NodeLeases::Release(uint32_t branch) {

@@ -35,13 +35,16 @@ class NodeLeases {
   NodeLeases(ObjectStore* store, NodeRegistry* node, Clock* clock = Clock::Real());
 
   // The fencing epoch of this node's lease on `branch`, taking it if need
-  // be. kBusy naming the holder if a live node holds it; kUnavailable once
-  // this node is no longer a live member.
+  // be. kBusy naming the holder and its proxy if a live node holds it;
+  // kUnavailable once this node is no longer a live member.
   Result<uint64_t> Claim(uint32_t branch) EXCLUDES(mu_);
   // Gives `branch` up if this node holds it; the caller flushed it first.
   Status Release(uint32_t branch) EXCLUDES(mu_);
   // Releases every lease held; the first error (the rest are still tried).
   Status ReleaseAll() EXCLUDES(mu_);
+  // Whether this node (any incarnation) took `branch` at `epoch`: false if
+  // another node did or the grant is gone (two newer claims deleted it).
+  Result<bool> HeldAt(uint32_t branch, uint64_t epoch);
   // Forgets the lease of a branch whose objects (its lease among them) are
   // being deleted.
   void Forget(uint32_t branch) EXCLUDES(mu_);
@@ -53,6 +56,9 @@ class NodeLeases {
   NodeRegistry* node() const { return node_; }
 
  private:
+  // `busy` (a refused claim) with the holder's proxy address added.
+  Status HeldElsewhere(uint32_t branch, const Status& busy);
+
   ObjectStore* const store_;
   NodeRegistry* const node_;
   Clock* const clock_;

@@ -21,6 +21,7 @@ class NodeLeasesTest : public ::testing::Test {
   std::unique_ptr<NodeRegistry> Join(const std::string& id) {
     NodeRecord self;
     self.id = id;
+    self.proxy_addr = "10.0.0.1:5432";
     NodeRegistryOptions o;
     o.ttl = kTtl;
     o.clock = &clock_;
@@ -65,9 +66,19 @@ TEST_F(NodeLeasesTest, AnotherNodeWaitsForTheHolderToLeaveOrDie) {
   Result<uint64_t> busy = second.Claim(4);
   EXPECT_EQ(busy.status().code(), Code::kBusy);
   EXPECT_NE(busy.status().message().find("n1"), std::string::npos) << busy.status().ToString();
+  EXPECT_NE(busy.status().message().find("its proxy is 10.0.0.1:5432"), std::string::npos)
+      << busy.status().ToString();
   n1->Deregister();  // a clean stop deletes the record: the holder is dead at once
   ASSERT_OK_AND_ASSIGN(uint64_t epoch, second.Claim(4));
   EXPECT_EQ(epoch, 2u);
+  ASSERT_OK_AND_ASSIGN(bool first_at_1, first.HeldAt(4, 1));
+  ASSERT_OK_AND_ASSIGN(bool first_at_2, first.HeldAt(4, 2));
+  ASSERT_OK_AND_ASSIGN(bool second_at_2, second.HeldAt(4, 2));
+  ASSERT_OK_AND_ASSIGN(bool second_at_9, second.HeldAt(4, 9));
+  EXPECT_TRUE(first_at_1);
+  EXPECT_FALSE(first_at_2);
+  EXPECT_TRUE(second_at_2);
+  EXPECT_FALSE(second_at_9);  // no such grant
 }
 
 TEST_F(NodeLeasesTest, ANodeWhoseHeartbeatLapsedClaimsNothing) {

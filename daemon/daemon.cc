@@ -18,6 +18,7 @@
 #include "api/http_server.h"
 #include "api/mcp_http.h"
 #include "api/status_metrics.h"
+#include "catalog/catalog_follower.h"
 #include "catalog/fork_spec.h"
 #include "cluster/node_leases.h"
 #include "cluster/node_registry.h"
@@ -27,7 +28,6 @@
 #include "common/filename.h"
 #include "common/logging.h"
 #include "common/metrics.h"
-#include "common/process.h"
 #include "common/token_file.h"
 #include "endpoint/branch_access.h"
 #include "endpoint/branch_diff.h"
@@ -45,6 +45,10 @@ namespace strata {
 namespace {
 
 constexpr char kStoreMarker[] = "store.json";
+// How often the catalog is read for other daemons' changes (one LIST).
+constexpr int kFollowIntervalMs = 1000;
+// How often the branches in use that other daemons write are read again.
+constexpr int kForeignRefreshMs = 5000;
 
 // Tells the process waiting on `fd` (if any) how the start went, and closes it.
 void Ready(UniqueFd* fd, const std::string& line) {
@@ -110,19 +114,22 @@ Status BindCacheDir(const std::string& dir, const std::string& store_id, const s
   return Status::OK();
 }
 
-// The node id of this cache directory (docs/cluster.md): --node-id if given
-// (kept for later mounts), else the one kept in CACHE_DIR/node-id, else a
-// new random one.
+// The node id of this cache directory (docs/cluster.md): --node-id if given,
+// else the one kept in CACHE_DIR/node-id, else a new random one. The caller
+// keeps it there once the node registered (KeepNodeId).
 Result<std::string> NodeIdOf(const std::string& cache_dir, const std::string& flag) {
-  const std::string path = filename::NodeId(cache_dir);
-  std::string id = flag.empty() ? ReadLineFile(path) : flag;
+  std::string id = flag.empty() ? ReadLineFile(filename::NodeId(cache_dir)) : flag;
   if (id.empty()) id = crypto::HexEncode(crypto::RandomBytes(6));
   if (!ValidNodeId(id)) {
     return Status::Invalid("node id \"" + id +
                            "\" is not valid: 1-64 of a-z, 0-9 and '-', not starting with '-'");
   }
-  if (ReadLineFile(path) != id) STRATA_RETURN_IF_ERROR(WriteLineFile(path, id));
   return id;
+}
+
+Status KeepNodeId(const std::string& cache_dir, const std::string& id) {
+  const std::string path = filename::NodeId(cache_dir);
+  return ReadLineFile(path) == id ? Status::OK() : WriteLineFile(path, id);
 }
 
 // Reads store.json: the store's identity, a random id made by `strata init`.
@@ -308,9 +315,8 @@ Status Daemon::OpenStore() {
   }
   STRATA_ASSIGN_OR_RETURN(store_id_, CheckStore(stack_->store()));
   STRATA_RETURN_IF_ERROR(BindCacheDir(opts_.cache_dir, store_id_, opts_.store_url));
-  STRATA_ASSIGN_OR_RETURN(
-      lease_, stack_->base()->AcquireLease("pid " + std::to_string(getpid()) + " on " + Hostname() +
-                                           ", mount " + opts_.mountpoint));
+  // Several daemons may mount the store: each branch has its own lease
+  // (docs/cluster.md), taken when this daemon first writes it.
   STRATA_RETURN_IF_ERROR(JoinStore());
   STRATA_ASSIGN_OR_RETURN(audit_, AuditLog::Open(filename::AuditLog(opts_.cache_dir)));
   return Status::OK();
@@ -336,6 +342,7 @@ Status Daemon::JoinStore() {
     return load;
   };
   STRATA_ASSIGN_OR_RETURN(node_, NodeRegistry::Register(stack_->store(), self, nopts));
+  STRATA_RETURN_IF_ERROR(KeepNodeId(opts_.cache_dir, self.id));
   leases_ = std::make_unique<NodeLeases>(stack_->store(), node_.get(), clock_);
   leases_ptr_ = leases_.get();
   spdlog::info("joined the store as node {} (lease ttl {} ms)", node_->self().id,
@@ -379,12 +386,7 @@ Status Daemon::OpenVersions() {
   // The store may fall behind the acknowledged barriers by one retry budget,
   // no more: after that, fsync fails with EIO until flushes get through.
   vopts.max_store_lag_seconds = static_cast<int>((opts_.store_timeout_ms + 999) / 1000);
-  vopts.may_write = [held = lease_.get(), node = node_.get()]() -> Status {
-    if (held->lost()) {
-      return Status::Busy(
-          "the store lease was lost (another daemon may have taken the store "
-          "over): this daemon no longer writes to the store");
-    }
+  vopts.may_write = [node = node_.get()]() -> Status {
     if (!node->Alive()) {
       return Status::Busy("node " + node->self().id +
                           " missed its heartbeat: other daemons may hold its branches now, so "
@@ -393,6 +395,15 @@ Status Daemon::OpenVersions() {
     return Status::OK();
   };
   vopts.claim = [leases = leases_.get()](uint32_t branch) { return leases->Claim(branch); };
+  // Records from the local op log are this node's own: stale once another
+  // node took the branch over. A walsink's are the branch's durable log,
+  // whoever wrote them, and are always replayed (docs/cluster.md).
+  if (!shipping_) {
+    vopts.held_at = [leases = leases_.get()](uint32_t branch, uint64_t epoch) {
+      return leases->HeldAt(branch, epoch);
+    };
+  }
+  vopts.forget_claim = [leases = leases_.get()](uint32_t branch) { leases->Forget(branch); };
   STRATA_ASSIGN_OR_RETURN(versions_, VersionStore::Open(stack_->store(), sink_.get(), vopts));
   std::vector<uint32_t> ids;
   for (const BranchInfo& b : catalog_->Current()->branches) ids.push_back(b.id);
@@ -422,7 +433,39 @@ Status Daemon::OpenBranches() {
   gcopts.rate_bytes = static_cast<uint64_t>(opts_.gc_rate_bytes);
   collector_ =
       std::make_unique<Collector>(catalog_.get(), versions_.get(), branches_.get(), gcopts);
+  follower_ = std::make_unique<CatalogFollower>(catalog_.get(), branches_.get(),
+                                                std::chrono::milliseconds(kFollowIntervalMs),
+                                                [this] { ReloadForeignBranches(); });
   return Status::OK();
+}
+
+void Daemon::ReloadForeignBranches() {
+  // At most every kForeignRefreshMs, and only while other daemons are
+  // around (one was alive in the last minute: its last flushes count too):
+  // each branch costs a LIST and a GET, and a store one daemon mounts has
+  // no foreign branch at all.
+  const auto now = clock_->SteadyNow();
+  if (now < next_foreign_refresh_) return;
+  next_foreign_refresh_ = now + std::chrono::milliseconds(kForeignRefreshMs);
+  Result<std::vector<NodeRecord>> nodes = NodeRegistry::List(stack_->store(), clock_);
+  if (!nodes.ok()) return;
+  const int64_t now_ms = clock_->NowNs() / 1'000'000;
+  if (std::any_of(nodes->begin(), nodes->end(), [&](const NodeRecord& n) {
+        return n.id != node_->self().id && NodeAlive(n, now_ms);
+      })) {
+    others_seen_ = now;
+  }
+  if (now - others_seen_ > std::chrono::minutes(1)) return;
+  for (uint32_t id : fuse_->OpenBranches()) {
+    Result<bool> newer = versions_->RefreshForeign(id);
+    if (!newer.ok()) {
+      spdlog::warn("branch {}: reading its newest manifest: {}", id, newer.status().ToString());
+      continue;
+    }
+    if (!*newer) continue;
+    auto cat = catalog_->Current();
+    if (const BranchInfo* b = cat->FindBranchById(id)) fuse_->ReloadBranch(id, b->name);
+  }
 }
 
 Status Daemon::OpenEndpoints() {
@@ -436,15 +479,21 @@ Status Daemon::OpenEndpoints() {
   eopts.clock = clock_;
   endpoints_ = std::make_unique<EndpointManager>(
       eopts,
-      [cat = catalog_.get(),
+      [cat = catalog_.get(), v = versions_.get(),
        mnt = opts_.mountpoint](const std::string& name) -> Result<EndpointTarget> {
         auto c = cat->Current();
         const BranchInfo* b = c->FindBranch(name);
         if (!b) return Status::NotFound("branch \"" + name + "\" does not exist");
-        EndpointTarget t{b->id, mnt + "/" + name, b->idle_timeout_s, ""};
+        EndpointTarget t{b->id, mnt + "/" + name, b->idle_timeout_s, "", nullptr};
         if (IsTemplateName(name)) {
           t.no_start = "branch '" + name +
                        "' is the template of new databases: create one with initdb instead";
+        } else {
+          // Its server runs where it is written (docs/cluster.md).
+          t.before_start = [v, id = b->id] {
+            Status st = v->Claim(id);
+            return st.code() == Code::kReadOnly ? Status::Busy(st.message()) : st;
+          };
         }
         return t;
       },
@@ -586,6 +635,7 @@ Status Daemon::Mount() {
   });
   fleet_->StartReaper(std::chrono::seconds(1));
   collector_->Start();
+  follower_->Start();
   const ApiContext& actx = *api_context_;
   spdlog::info("mounted {} at {}; proxy {}, api {} and {}", opts_.store_url, opts_.mountpoint,
                actx.proxy_address.empty() ? "off" : actx.proxy_address,
@@ -601,6 +651,7 @@ int Daemon::Serve() {
 }
 
 Status Daemon::Stop() {
+  follower_->Stop();
   fleet_->StopReaper();
   collector_->Stop();
   if (proxy_) proxy_->Stop();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -71,7 +72,7 @@ struct MountOptions {
   // its heartbeat, and so the leases of the branches it writes, live without
   // renewal.
   std::string node_id;
-  int64_t lease_ttl_ms = 10000;
+  int64_t lease_ttl_ms = 30000;
 };
 
 // Parses a store's store.json (`data`): the store's id, or kCorruption naming
@@ -89,6 +90,7 @@ class BranchDiff;
 class Clock;
 class BranchManager;
 class Catalog;
+class CatalogFollower;
 class Collector;
 class Credentials;
 class EndpointManager;
@@ -101,7 +103,6 @@ class NodeRegistry;
 class Proxy;
 class ShippingSink;
 class Sink;
-class StoreLease;
 class StoreStack;
 class VersionStore;
 struct ApiContext;
@@ -135,11 +136,15 @@ class Daemon {
  private:
   class SignalPipe;
   explicit Daemon(const MountOptions& opts);
-  Status OpenStore();      // the cache lock, the store stack, the store id, the lease
-  Status JoinStore();      // the node's registry record and its branch leases
-  Status OpenOpLog();      // the local sink, shipped to a walsink when asked
-  Status OpenVersions();   // the catalog and the version store, recovered
-  Status OpenBranches();   // the branch manager, the FUSE server, the collector
+  Status OpenStore();     // the cache lock, the store stack, the store id, the node
+  Status JoinStore();     // the node's registry record and its branch leases
+  Status OpenOpLog();     // the local sink, shipped to a walsink when asked
+  Status OpenVersions();  // the catalog and the version store, recovered
+  Status OpenBranches();  // the branch manager, the FUSE server, the collector
+  // After a catalog refresh, every kForeignRefreshMs while another daemon
+  // lives: the branches in use on the mount that this daemon does not hold
+  // are read again at their newest manifest.
+  void ReloadForeignBranches();
   Status OpenEndpoints();  // the endpoints, credentials, fleet and the proxy
   // The proxy's TLS context from the given files or a self-signed pair;
   // sets proxy_tls_json_.
@@ -154,7 +159,6 @@ class Daemon {
   UniqueFd cache_lock_;  // released last: no other daemon may use the cache before the flush
   std::unique_ptr<StoreStack> stack_;
   std::string store_id_;
-  std::unique_ptr<StoreLease> lease_;
   // The node's record in the store and the branch leases it holds: released
   // by Stop() after the final flush, and outliving every part that writes.
   std::unique_ptr<NodeRegistry> node_;
@@ -172,6 +176,11 @@ class Daemon {
   std::unique_ptr<BranchManager> branches_;
   std::unique_ptr<FuseServer> fuse_;
   std::unique_ptr<Collector> collector_;
+  std::unique_ptr<CatalogFollower> follower_;  // other daemons' catalog changes
+  // When ReloadForeignBranches next reads, and when it last saw another
+  // live daemon (the follower's thread only).
+  std::chrono::steady_clock::time_point next_foreign_refresh_;
+  std::chrono::steady_clock::time_point others_seen_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<EndpointManager> endpoints_;
   std::unique_ptr<BranchDiff> diff_;  // the diff route; promote's diverged check

@@ -192,6 +192,7 @@ Status EndpointManager::StartLocked(Endpoint* ep, const char* reason) {
   Result<EndpointTarget> target = resolve_(ep->branch);
   if (!target.ok()) return target.status();
   if (!target->no_start.empty()) return Status::Invalid(target->no_start);
+  if (target->before_start) STRATA_RETURN_IF_ERROR(target->before_start());
   ep->state = EndpointState::kStarting;
   ep->branch_id = target->id;
   const bool first_start = !ep->start_tried;

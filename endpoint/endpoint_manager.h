@@ -54,6 +54,10 @@ struct EndpointTarget {
   std::string data_dir;        // PGDATA: MOUNT/<branch>
   int64_t idle_timeout_s = 0;  // 0: EndpointOptions::idle_timeout_s
   std::string no_start;        // non-empty: why its server must not run (a start is kInvalid)
+  // Asked just before a start (only then: the resolver answers status
+  // calls too); an error refuses the start with it (docs/cluster.md: a
+  // branch's server runs where the branch is written).
+  std::function<Status()> before_start;
 };
 // kNotFound for an unknown branch.
 using EndpointResolver = std::function<Result<EndpointTarget>(const std::string& branch)>;

@@ -197,7 +197,7 @@ class PostgresServerTest : public ::testing::Test {
         eo,
         [this](const std::string& name) -> Result<EndpointTarget> {
           if (name != "main") return Status::NotFound("no branch " + name);
-          return EndpointTarget{1, cluster_.data, 0, ""};
+          return EndpointTarget{1, cluster_.data, 0, "", nullptr};
         },
         [](uint32_t) { return Status::OK(); }, nullptr);
     Status st = m->Init();
@@ -581,7 +581,7 @@ TEST_F(PostgresServerTest, EndpointManagerSuspendsIdleServersByItsClock) {
       eo,
       [this](const std::string& name) -> Result<EndpointTarget> {
         if (name != "main") return Status::NotFound("no branch " + name);
-        return EndpointTarget{1, cluster_.data, 0, ""};
+        return EndpointTarget{1, cluster_.data, 0, "", nullptr};
       },
       [&flushes](uint32_t) {
         ++flushes;

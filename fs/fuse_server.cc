@@ -646,6 +646,32 @@ void FuseServer::InvalidateBranch(const std::string& name) {
   }
 }
 
+std::vector<uint32_t> FuseServer::OpenBranches() {
+  MutexLock lock(&fs_mu_);
+  std::vector<uint32_t> ids;
+  ids.reserve(fs_.size());
+  for (const auto& [id, slot] : fs_) ids.push_back(id);
+  return ids;
+}
+
+void FuseServer::ReloadBranch(uint32_t branch, const std::string& name) {
+  {
+    MutexLock lock(&fs_mu_);
+    fs_.erase(branch);
+  }
+  std::vector<uint64_t> nodeids;
+  {
+    MutexLock lock(&nodes_mu_);
+    for (const auto& [key, nodeid] : ids_) {
+      if (key.first == branch) nodeids.push_back(nodeid);
+    }
+  }
+  if (!session_ || !mounted_) return;
+  // Attributes and cached pages of every inode the kernel knows there.
+  for (uint64_t nodeid : nodeids) fuse_lowlevel_notify_inval_inode(session_, nodeid, 0, 0);
+  fuse_lowlevel_notify_inval_entry(session_, kRootNode, name.c_str(), name.size());
+}
+
 bool FuseServer::ResolveNode(uint64_t nodeid, Node* out) {
   MutexLock lock(&nodes_mu_);
   auto it = nodes_.find(nodeid);
@@ -718,6 +744,11 @@ std::shared_ptr<BranchFs> FuseServer::FsFor(uint32_t branch) {
   // Every caller waits for the purge, so no operation can orphan (and hold
   // open) an inode that the purge would then delete.
   std::call_once(slot->orphans_purged, [&] {
+    // A branch another daemon writes reads as of its newest manifest now
+    // (docs/cluster.md).
+    if (Result<bool> r = versions_->RefreshForeign(branch); !r.ok()) {
+      spdlog::warn("branch {}: reading its newest manifest: {}", branch, r.status().ToString());
+    }
     Status st = slot->fs->PurgeOrphans();
     if (!st.ok()) spdlog::error("branch {}: purge of orphans: {}", branch, st.ToString());
   });

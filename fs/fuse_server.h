@@ -55,6 +55,13 @@ class FuseServer {
   // Drops the kernel's cached root entry for `name` (branch created, deleted
   // or reset) and forgets the branch's BranchFs if it is gone.
   void InvalidateBranch(const std::string& name) EXCLUDES(fs_mu_);
+  // The branches something on the mount has used since they were last
+  // invalidated (each has a BranchFs).
+  std::vector<uint32_t> OpenBranches() EXCLUDES(fs_mu_);
+  // Forgets the branch's BranchFs and drops what the kernel caches of it
+  // (its inodes' attributes and pages, its root entry): another daemon
+  // published a newer state of a branch this one only reads.
+  void ReloadBranch(uint32_t branch, const std::string& name) EXCLUDES(fs_mu_, nodes_mu_);
   // Gives the branch's BranchFs, if one exists, a new lineage (after
   // `strata branch detach`: the branch alone). Call once the catalog shows
   // the new lineage, so that a BranchFs made later starts with it.

@@ -66,6 +66,14 @@ Status VersionStore::BranchGone(uint32_t branch) {
 
 bool VersionStore::HasBranch(uint32_t branch) { return Find(branch) != nullptr; }
 
+std::vector<uint32_t> VersionStore::Branches() {
+  ReaderLock lock(&branches_mu_);
+  std::vector<uint32_t> ids;
+  ids.reserve(branches_.size());
+  for (const auto& [id, bs] : branches_) ids.push_back(id);
+  return ids;
+}
+
 Status VersionStore::IndexLayerFromStore(uint32_t branch, const LayerMeta& meta) {
   Status st = IndexLayerOnce(branch, meta);
   if (st.code() != Code::kCorruption && st.code() != Code::kInvalid) return st;
@@ -200,11 +208,24 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   });
   STRATA_RETURN_IF_ERROR(st);
   for (uint32_t b : unknown) STRATA_RETURN_IF_ERROR(sink_->Trim(b, UINT64_MAX));
-  // Records replayed were written under a lease of an earlier run: take the
-  // branch again before they can be flushed.
+  // Records replayed were written under a lease of an earlier run: keep
+  // them only if that lease was the one the store's state was written
+  // under, and take the branch again before they can be flushed.
   for (uint32_t b : branches) {
     std::shared_ptr<BranchState> bs = Find(b);
-    if (Backlog(bs.get()) > 0) STRATA_RETURN_IF_ERROR(EnsureHeld(bs.get()));
+    if (Backlog(bs.get()) == 0) continue;
+    STRATA_RETURN_IF_ERROR(DropForeignTail(bs.get()));
+    if (Backlog(bs.get()) == 0) continue;
+    Status held = EnsureHeld(bs.get());
+    if (held.code() == Code::kReadOnly) {
+      // Its last holder's lease has not run out yet (a machine lost a
+      // moment ago): the records wait in memory, unflushed, and the branch
+      // is claimed at its next write or flush once the lease has expired.
+      spdlog::warn("branch {}: its replayed records wait for the branch's lease: {}", b,
+                   held.ToString());
+      continue;
+    }
+    STRATA_RETURN_IF_ERROR(held);
   }
   const uint64_t tail = sink_->Tail();
   // The first barrier after a restart covers whatever replay brought back.
@@ -216,19 +237,49 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   return Status::OK();
 }
 
-Status VersionStore::CreateBranch(uint32_t branch) {
-  if (Find(branch)) return Status::Exists("branch id " + std::to_string(branch) + " exists");
-  // Nothing is written: a branch without a manifest is empty (LoadManifest),
-  // which keeps creation O(1) and cheap.
-  Manifest empty;
-  empty.branch = branch;
-  auto bs = NewBranchState(branch, std::move(empty));
-  WriterLock lock(&branches_mu_);
-  branches_[branch] = std::move(bs);
+Status VersionStore::DropForeignTail(BranchState* bs) {
+  if (!options_.claim || !options_.held_at) return Status::OK();
+  Manifest m;
+  {
+    ReaderLock lock(&bs->mu);
+    m = bs->manifest;
+  }
+  // Epoch 0: written before leases, by a daemon that held the whole store.
+  if (m.epoch == 0) return Status::OK();
+  STRATA_ASSIGN_OR_RETURN(const bool ours, options_.held_at(bs->id, m.epoch));
+  if (ours) return Status::OK();
+  WriterLock lock(&bs->mu);
+  spdlog::error(
+      "branch {}: dropping op-log records {}..{} of an earlier run of this daemon: another "
+      "daemon took the branch over (its manifest {} is of epoch {}) and never saw them",
+      bs->id, m.durable_seq + 1, bs->head_seq, m.version, m.epoch);
+  bs->dropped_tail = bs->head_seq;
+  bs->active = std::make_shared<Memtable>();
+  bs->frozen.clear();
+  bs->head_seq = m.durable_seq;
+  bs->last_time_ns = m.last_time_ns;
   return Status::OK();
 }
 
-Status VersionStore::DropBranch(uint32_t branch) {
+Status VersionStore::Attach(uint32_t branch) {
+  if (Find(branch)) return Status::OK();
+  STRATA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(store_, branch));
+  STRATA_RETURN_IF_ERROR(ReconcileIndex(branch, m));
+  const uint64_t durable_seq = m.durable_seq;
+  auto bs = NewBranchState(branch, std::move(m));
+  // As at Recover: registers the branch with a walsink.
+  STRATA_RETURN_IF_ERROR(sink_->Trim(branch, durable_seq));
+  WriterLock lock(&branches_mu_);
+  branches_.emplace(branch, std::move(bs));
+  return Status::OK();
+}
+
+Status VersionStore::Forget(uint32_t branch) {
+  STRATA_RETURN_IF_ERROR(Unregister(branch));
+  return sink_->Trim(branch, UINT64_MAX);
+}
+
+Status VersionStore::Unregister(uint32_t branch) {
   std::shared_ptr<BranchState> bs;
   {
     WriterLock lock(&branches_mu_);
@@ -247,9 +298,45 @@ Status VersionStore::DropBranch(uint32_t branch) {
     MutexLock flush_lock(&bs->flush_mu);
     MutexLock commit_lock(&bs->commit_mu);
     bs->dropped = true;
+    if (bs->epoch != 0 && options_.forget_claim) options_.forget_claim(branch);
   }
   STRATA_RETURN_IF_ERROR(index_->DropBranch(branch));
   page_cache_.EraseBranch(branch);
+  return Status::OK();
+}
+
+Result<bool> VersionStore::RefreshForeign(uint32_t branch) {
+  std::shared_ptr<BranchState> bs = Find(branch);
+  if (!bs) return BranchGone(branch);
+  if (!options_.claim || bs->epoch != 0) return false;
+  MutexLock claim_lock(&bs->claim_mu);  // no claim adopts meanwhile
+  if (bs->epoch != 0) return false;
+  MutexLock flush_lock(&bs->flush_mu);
+  if (bs->dropped) return BranchGone(branch);
+  STRATA_ASSIGN_OR_RETURN(const Manifest stored, LoadManifest(store_, branch));
+  uint64_t had;
+  {
+    ReaderLock lock(&bs->mu);
+    had = bs->manifest.version;
+  }
+  STRATA_RETURN_IF_ERROR(AdoptStored(bs.get(), stored));
+  return stored.version != had;
+}
+
+Status VersionStore::CreateBranch(uint32_t branch) {
+  if (Find(branch)) return Status::Exists("branch id " + std::to_string(branch) + " exists");
+  // Nothing is written: a branch without a manifest is empty (LoadManifest),
+  // which keeps creation O(1) and cheap.
+  Manifest empty;
+  empty.branch = branch;
+  auto bs = NewBranchState(branch, std::move(empty));
+  WriterLock lock(&branches_mu_);
+  branches_[branch] = std::move(bs);
+  return Status::OK();
+}
+
+Status VersionStore::DropBranch(uint32_t branch) {
+  STRATA_RETURN_IF_ERROR(Unregister(branch));
   STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->List(BranchObjectPrefix(branch)));
   // Manifests last: until they are gone a crash leaves a loadable branch.
   std::stable_partition(keys.begin(), keys.end(), [](const std::string& k) {
@@ -717,12 +804,23 @@ Status VersionStore::StoreClaimManifest(BranchState* bs, uint64_t epoch) {
     Manifest next = NextManifest(bs);
     next.version++;
     next.epoch = epoch;
+    uint64_t dropped_tail;
+    {
+      ReaderLock lock(&bs->mu);
+      dropped_tail = bs->dropped_tail;
+    }
+    // Past the records Recover dropped: the seqs of this daemon's earlier
+    // run are never used again, and the op log counts them covered.
+    next.durable_seq = std::max(next.durable_seq, dropped_tail);
     Status st = StoreManifest(store_, next);
     if (st.ok()) {
-      WriterLock lock(&bs->mu);
-      bs->manifest = next;
+      {
+        WriterLock lock(&bs->mu);
+        bs->manifest = next;
+        bs->head_seq = std::max(bs->head_seq, next.durable_seq);
+      }
       spdlog::info("branch {}: claimed at epoch {} (manifest {})", bs->id, epoch, next.version);
-      return st;
+      return dropped_tail > 0 ? sink_->Trim(bs->id, next.durable_seq) : st;
     }
     // An earlier holder's last flush landed first: adopt it and go again.
     if (!st.IsExists() || round == kMaxClaimRounds) return st;
@@ -790,6 +888,10 @@ uint32_t VersionStore::TakeLayerNo(BranchState* bs) {
 Status VersionStore::Flush(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return BranchGone(branch);
+  // Records replayed while another daemon's lease still ran (Recover).
+  if (options_.claim && bs->epoch == 0 && !bs->fenced && Backlog(bs.get()) > 0) {
+    STRATA_RETURN_IF_ERROR(EnsureHeld(bs.get()));
+  }
   MutexLock flush_lock(&bs->flush_mu);
   if (bs->dropped) return BranchGone(branch);
   {
@@ -833,6 +935,7 @@ std::vector<std::shared_ptr<VersionStore::BranchState>> VersionStore::DueForFlus
   ReaderLock lock(&branches_mu_);
   const int64_t now = clock_->NowNs();
   for (const auto& [id, bs] : branches_) {
+    if (bs->fenced) continue;  // nothing of it reaches the store again
     ReaderLock l(&bs->mu);
     bool full = bs->active->ApproximateBytes() >= options_.memtable_bytes;
     bool idle = !bs->active->Empty() &&

@@ -72,6 +72,16 @@ struct VersionStoreOptions {
   // every write and barrier from then on. claim must not call into this
   // store; it runs with the branch's claim_mu held and nothing else.
   std::function<Result<uint64_t>(uint32_t branch)> claim;
+  // With claim: whether this process's node held `branch` at lease epoch
+  // `epoch`. Recover asks it about the epoch of each branch's stored
+  // manifest before it keeps op-log records it replayed for the branch:
+  // records of an earlier run are this node's only if the store's newest
+  // manifest was written under this node's lease (another node may have
+  // taken the branch over since, and its state must not get them).
+  std::function<Result<bool>(uint32_t branch, uint64_t epoch)> held_at;
+  // With claim: called once DropBranch or Forget removed a branch this
+  // process had claimed (its lease objects go with the branch's).
+  std::function<void(uint32_t branch)> forget_claim;
   // The tier of a branch until SetDurability says otherwise.
   Durability default_durability = Durability::kLocal;
   // Every time the store reads: the stamp of each commit (the time -> seq
@@ -143,9 +153,26 @@ class VersionStore {
 
   // Registers a new, empty branch. Writes nothing to the store.
   Status CreateBranch(uint32_t branch);
+  // Registers a branch another daemon created (docs/cluster.md): loads its
+  // newest manifest and indexes its layers; read-only here until claimed.
+  // OK if the branch is known already.
+  Status Attach(uint32_t branch);
+  // Forgets a branch another daemon deleted: its memtables, index entries
+  // and op-log records here. Deletes nothing in the store. OK if unknown.
+  Status Forget(uint32_t branch);
+  // Reads the newest manifest of a branch this process does not hold (it
+  // holds no lease on it), so that reads and forks see what its holder
+  // published last: true if that is newer than what it read before. Does
+  // nothing (false) for a held branch.
+  Result<bool> RefreshForeign(uint32_t branch);
+  // Whether branches have leases here (options.claim): several daemons may
+  // share the store.
+  bool Shared() const { return static_cast<bool>(options_.claim); }
   // Forgets a branch: memtable, index entries, op-log records, store objects.
   Status DropBranch(uint32_t branch);
   bool HasBranch(uint32_t branch);
+  // Every branch known here, in id order.
+  std::vector<uint32_t> Branches();
   // The largest branch id Recover met in the op log, known or not. A branch
   // whose creation failed may have left records there, so a new branch must
   // never reuse an id at or below it.
@@ -278,7 +305,10 @@ class VersionStore {
   //   without its mu_; BranchManager calls Sync() with its mu_ held, which
   //   is what serializes branch creation. The callbacks this class runs:
   //   options.may_write (with gc_mu and/or flush_mu held: it must not call
-  //   into this store), the fn of Scan and ScanKeys (no lock of this class
+  //   into this store), options.claim (with the branch's claim_mu held; it
+  //   does store I/O), options.held_at (Recover, no lock held),
+  //   options.forget_claim (with gc_mu, flush_mu and commit_mu held: leaf
+  //   locks only), the fn of Scan and ScanKeys (no lock of this class
   //   held, but inside a ReaderEpochs read: fn must not call Compact, whose
   //   Synchronize would wait for it).
   //
@@ -348,6 +378,11 @@ class VersionStore {
     // Set once another daemon's newer epoch was found in the store; never
     // cleared: this process does not write the branch again.
     std::atomic<bool> fenced{false};
+    // The highest seq of records Recover found in the op log but dropped
+    // (DropForeignTail): the claim manifest moves the branch past it, so
+    // that they are covered (never replayed) and no new record reuses a
+    // seq of theirs.
+    uint64_t dropped_tail GUARDED_BY(mu) = 0;
   };
 
   VersionStore(ObjectStore* store, Sink* sink, std::unique_ptr<Index> index,
@@ -357,9 +392,15 @@ class VersionStore {
   static Status BranchGone(uint32_t branch);
   // A branch's state as manifest `m` leaves it, with an empty memtable.
   std::shared_ptr<BranchState> NewBranchState(uint32_t branch, Manifest m);
+  // Removes the branch from this process (DropBranch, Forget): fences what
+  // is in flight for it and drops its index entries and cached pages.
+  Status Unregister(uint32_t branch) EXCLUDES(branches_mu_);
   // With options.claim: claims the branch unless this process holds it
   // already; kReadOnly once it is fenced.
   Status EnsureHeld(BranchState* bs) EXCLUDES(bs->claim_mu, bs->gc_mu, bs->flush_mu);
+  // Recover: drops the records replayed for `bs` if the store's newest
+  // manifest was not written under this node's lease (see held_at).
+  Status DropForeignTail(BranchState* bs);
   // Publishes the manifest that makes `epoch` the branch's: the store's
   // newest, adopted, with the epoch, one version on.
   Status StoreClaimManifest(BranchState* bs, uint64_t epoch) REQUIRES(bs->flush_mu);

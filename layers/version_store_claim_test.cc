@@ -25,14 +25,23 @@ using testing::TestEnv;
 constexpr uint32_t kBranch = 7;
 const Lineage kView = {{kBranch, UINT64_MAX}};
 
-// The epochs of a lease chain: each grant is one more than the last.
+// The epochs of a lease chain: each grant is one more than the last, and
+// remembers which daemon it went to.
 struct Leases {
   std::map<uint32_t, uint64_t> newest;
+  std::map<uint64_t, std::string> holder;  // of kBranch, by epoch
   int claims = 0;
-  std::function<Result<uint64_t>(uint32_t)> Grant() {
-    return [this](uint32_t branch) -> Result<uint64_t> {
+  std::function<Result<uint64_t>(uint32_t)> Grant(const std::string& daemon = "a") {
+    return [this, daemon](uint32_t branch) -> Result<uint64_t> {
       claims++;
-      return ++newest[branch];
+      const uint64_t epoch = ++newest[branch];
+      if (branch == kBranch) holder[epoch] = daemon;
+      return epoch;
+    };
+  }
+  std::function<Result<bool>(uint32_t, uint64_t)> HeldAt(const std::string& daemon) {
+    return [this, daemon](uint32_t, uint64_t epoch) -> Result<bool> {
+      return holder[epoch] == daemon;
     };
   }
 };
@@ -214,6 +223,28 @@ TEST_F(ClaimTest, RecoveryClaimsTheBranchesItReplaysRecordsFor) {
   EXPECT_EQ(Read(env_.vs(), "a"), "A");
 }
 
+TEST_F(ClaimTest, ReplayedRecordsWaitForALeaseThatHasNotRunOutYet) {
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, "A"}}));
+  ASSERT_OK(env_.vs()->Sync(kBranch));
+  env_.Close();  // the machine is lost; its lease still runs
+  bool expired = false;
+  env_.options().claim = [&](uint32_t branch) -> Result<uint64_t> {
+    if (!expired) return Status::Busy("branch 7 is held by node lost (epoch 1)");
+    return leases_.Grant()(branch);
+  };
+  ASSERT_OK(env_.Open());
+  ASSERT_OK(env_.vs()->Recover({kBranch}));  // the mount does not fail
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 0u);
+  EXPECT_EQ(Read(env_.vs(), "a"), "A");  // replayed, in memory
+  EXPECT_EQ(env_.vs()->Flush(kBranch).code(), Code::kReadOnly);
+  EXPECT_EQ(Newest(env_).durable_seq, 0u);
+  expired = true;
+  ASSERT_OK(env_.vs()->Flush(kBranch));  // claims, then flushes
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 2u);
+  EXPECT_EQ(Newest(env_).durable_seq, 1u);
+  EXPECT_EQ(Newest(env_).epoch, 2u);
+}
+
 TEST_F(ClaimTest, AnEarlierHoldersLastFlushIsAdoptedNotMistakenForATakeover) {
   ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, "A"}}));
   ASSERT_OK(env_.vs()->Flush(kBranch));
@@ -259,6 +290,68 @@ TEST_F(ClaimTest, CompactionClaimsABranchOnlyWhenItHasWorkToDo) {
   EXPECT_EQ(leases_.claims, claims + 1);
   EXPECT_EQ(Newest(env_).epoch, 2u);
   EXPECT_EQ(Read(env_.vs(), "a"), Page('2'));
+}
+
+TEST_F(ClaimTest, ABranchOfAnotherDaemonIsAttachedRefreshedAndForgotten) {
+  OtherDaemon b(env_, leases_.Grant("b"));
+  ASSERT_OK(b.Open({}));
+  ASSERT_OK(b.vs()->Attach(kBranch));  // as B's catalog follower would
+  ASSERT_OK(b.vs()->Attach(kBranch));  // twice is once
+  EXPECT_EQ(Read(b.vs(), "a"), "<absent>");
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, Page('a')}}));
+  ASSERT_OK(env_.vs()->Flush(kBranch));
+  EXPECT_EQ(Read(b.vs(), "a"), "<absent>");  // B reads the manifest it loaded
+  ASSERT_OK(b.vs()->RefreshForeign(kBranch));
+  EXPECT_EQ(Read(b.vs(), "a"), Page('a'));
+  EXPECT_EQ(b.vs()->HeadSeq(kBranch), 1u);
+  EXPECT_EQ(b.vs()->Epoch(kBranch), 0u);  // refreshing claims nothing
+
+  ASSERT_OK(b.vs()->Forget(kBranch));
+  EXPECT_FALSE(b.vs()->HasBranch(kBranch));
+  EXPECT_FALSE(env_.List(BranchObjectPrefix(kBranch)).empty());  // the store keeps it
+  EXPECT_EQ(Read(env_.vs(), "a"), Page('a'));
+  ASSERT_OK(b.vs()->Forget(kBranch));  // unknown: nothing to do
+}
+
+TEST_F(ClaimTest, RecordsOfAnEarlierRunAreDroppedOnceAnotherDaemonTookTheBranch) {
+  env_.Close();
+  env_.options().held_at = leases_.HeldAt("a");
+  ASSERT_OK(env_.Open());
+  ASSERT_OK(env_.vs()->Recover({kBranch}));
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"a", false, "A"}}));
+  ASSERT_OK(env_.vs()->Flush(kBranch));
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"x", false, "lost"}}));  // seq 2: A's op log only
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"y", false, "lost"}}));  // seq 3
+  ASSERT_OK(env_.vs()->Sync(kBranch));
+  env_.Close();  // A crashes
+
+  OtherDaemon b(env_, leases_.Grant("b"));
+  ASSERT_OK(b.Open({kBranch}));
+  ASSERT_OK(b.vs()->Commit(kBranch, {{"b", false, "B"}}));  // seq 2, B's
+  ASSERT_OK(b.vs()->Flush(kBranch));
+
+  // A comes back: its records 2..3 would land on B's state. They go.
+  ASSERT_OK(env_.Open());
+  ASSERT_OK(env_.vs()->Recover({kBranch}));
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 0u);  // nothing kept, nothing claimed
+  EXPECT_EQ(Read(env_.vs(), "x"), "<absent>");
+  EXPECT_EQ(Read(env_.vs(), "b"), "B");
+  EXPECT_EQ(env_.vs()->HeadSeq(kBranch), 2u);
+
+  // A takes it back (B let go): its claim moves past the dropped seqs, so
+  // they are never replayed again and no new record reuses them.
+  ASSERT_OK(b.vs()->Unclaim(kBranch));
+  leases_.holder[leases_.newest[kBranch]] = "";  // B released
+  ASSERT_OK(env_.vs()->Commit(kBranch, {{"z", false, "Z"}}));
+  EXPECT_EQ(env_.vs()->HeadSeq(kBranch), 4u);
+  EXPECT_GE(Newest(env_).durable_seq, 3u);
+  ASSERT_OK(env_.vs()->Sync(kBranch));
+  ASSERT_OK(env_.Reopen({kBranch}));  // a crash again: z is replayed, x and y are not
+  EXPECT_EQ(Read(env_.vs(), "z"), "Z");
+  EXPECT_EQ(Read(env_.vs(), "x"), "<absent>");
+  EXPECT_EQ(Read(env_.vs(), "y"), "<absent>");
+  EXPECT_EQ(Read(env_.vs(), "b"), "B");
+  EXPECT_EQ(env_.vs()->HeadSeq(kBranch), 4u);
 }
 
 TEST_F(ClaimTest, AnUploadSkipsALayerNameThatIsTaken) {

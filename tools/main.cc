@@ -103,7 +103,7 @@ void AddClusterOptions(CLI::App* mount, ServiceFlags& f) {
   mount->add_option("--lease-ttl", f.lease_ttl,
                     "How long the daemon's heartbeat, and so its hold on the branches it "
                     "writes, lives without renewal: after a crash other daemons wait this long "
-                    "to take its branches; DURATION, 3s to 1h (default 10s)");
+                    "to take its branches; DURATION, 3s to 1h (default 30s)");
 }
 
 void Build(CLI::App& app, Invocation& inv) {

@@ -171,7 +171,7 @@ TEST(ApplyServiceFlagsTest, ClusterFlags) {
   ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok());
   EXPECT_EQ(opts.node_id, "node-2");
   EXPECT_EQ(opts.lease_ttl_ms, 30000);
-  EXPECT_EQ(MountOptions{}.lease_ttl_ms, 10000);
+  EXPECT_EQ(MountOptions{}.lease_ttl_ms, 30000);
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.node_id = "Node_2"; }),
             "--node-id: bad id \"Node_2\": want 1-64 of a-z, 0-9 and '-', not starting with '-'");
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.lease_ttl = "2s"; }), "--lease-ttl: 2s is not 3s..1h");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bad_input: every bad request fails with exit 1 and exactly one stderr line
 # "strata: ...", and leaves no half-made state (branch + snapshot lists are
-# unchanged). Also: missing/malformed stores, a second mount of the same
+# unchanged). Also: missing/malformed stores, a second daemon on the same
 # store, init over an existing store.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -122,8 +122,15 @@ mountpoint -q "$M2" && fail "malformed store: something got mounted on $M2"
 expect_fail "mount of a non-URL string" "$S" mount "not a url" "$M2" --cache-dir "$ROOT/c4"
 expect_fail "mount of an unknown scheme" "$S" mount "ftp://example/x" "$M2" --cache-dir "$ROOT/c5"
 expect_fail "mount of a relative file URL" "$S" mount "file://relative/path" "$M2" --cache-dir "$ROOT/c6"
-expect_fail "second mount of the same store" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c7"
-mountpoint -q "$M2" && fail "second mount: something got mounted on $M2"
+# Several daemons may share a store (docs/cluster.md), each with its own
+# cache directory and node id: a second one with the first's is refused.
+expect_fail "second daemon on the first's cache directory" "$S" mount "$STORE_URL" "$M2" --cache-dir "$CACHE_DIR"
+mountpoint -q "$M2" && fail "shared cache directory: something got mounted on $M2"
+NODE_ID=$(cat "$CACHE_DIR/node-id")
+expect_fail "second daemon with a live daemon's node id" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c7" --node-id "$NODE_ID" --proxy 127.0.0.1:0 --api 127.0.0.1:0
+mountpoint -q "$M2" && fail "duplicate node id: something got mounted on $M2"
+expect_fail "mount with a bad node id" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c7" --node-id "Node_1"
+expect_fail "mount with a lease ttl under 3s" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c7" --lease-ttl 1s
 "$S" init "file://$ROOT/other" >/dev/null || fail "init of a second store failed"
 "$S" init "file://$ROOT/third" >/dev/null || fail "init of a third store failed"
 "$S" mount "file://$ROOT/other" "$M2" --cache-dir "$ROOT/c9" >/dev/null || fail "mount of the second store failed"
