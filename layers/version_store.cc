@@ -923,11 +923,16 @@ Status VersionStore::FlushAll() {
     ReaderLock lock(&branches_mu_);
     for (const auto& [id, bs] : branches_) ids.push_back(id);
   }
+  Status not_held;
   for (uint32_t id : ids) {
     Status st = Flush(id);
-    if (!st.ok() && !st.IsNotFound()) return st;
+    if (st.ok() || st.IsNotFound()) continue;
+    // A branch this process may not write (its records wait for another
+    // daemon's lease) keeps the others from nothing.
+    if (st.code() != Code::kReadOnly) return st;
+    if (not_held.ok()) not_held = st;
   }
-  return Status::OK();
+  return not_held;
 }
 
 std::vector<std::shared_ptr<VersionStore::BranchState>> VersionStore::DueForFlush() {

@@ -219,6 +219,9 @@ class VersionStore {
 
   // Writes every memtable of `branch` to layers and publishes the manifest.
   Status Flush(uint32_t branch);
+  // Flushes every branch. Stops at the first error, except kReadOnly (a
+  // branch this process may not write yet): the others are flushed, and
+  // that error is returned after them.
   Status FlushAll();
 
   // Garbage collection (docs/gc.md). Compact analyzes the branch's layers

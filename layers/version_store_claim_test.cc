@@ -238,9 +238,17 @@ TEST_F(ClaimTest, ReplayedRecordsWaitForALeaseThatHasNotRunOutYet) {
   EXPECT_EQ(Read(env_.vs(), "a"), "A");  // replayed, in memory
   EXPECT_EQ(env_.vs()->Flush(kBranch).code(), Code::kReadOnly);
   EXPECT_EQ(Newest(env_).durable_seq, 0u);
+  // Another branch is flushed all the same (a clean stop).
+  ASSERT_OK(env_.vs()->CreateBranch(kBranch + 1));
   expired = true;
-  ASSERT_OK(env_.vs()->Flush(kBranch));  // claims, then flushes
-  EXPECT_EQ(env_.vs()->Epoch(kBranch), 2u);
+  ASSERT_OK(env_.vs()->Commit(kBranch + 1, {{"b", false, "B"}}));
+  expired = false;
+  EXPECT_EQ(env_.vs()->FlushAll().code(), Code::kReadOnly);
+  ASSERT_OK_AND_ASSIGN(Manifest other, LoadManifest(env_.store(), kBranch + 1));
+  EXPECT_EQ(other.durable_seq, 1u);
+  expired = true;
+  ASSERT_OK(env_.vs()->Flush(kBranch));      // claims, then flushes
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 2u);  // the lost run held epoch 1
   EXPECT_EQ(Newest(env_).durable_seq, 1u);
   EXPECT_EQ(Newest(env_).epoch, 2u);
 }
