@@ -208,14 +208,4 @@ Status ReleaseLease(ObjectStore* store, const LeaseGrant& held) {
   return Status::OK();
 }
 
-Status DeleteLeases(ObjectStore* store, uint32_t branch) {
-  STRATA_ASSIGN_OR_RETURN(std::vector<std::string> keys, store->List(LeasePrefix(branch)));
-  Status first;
-  for (const std::string& key : keys) {
-    Status s = store->Delete(key);
-    if (!s.ok() && first.ok()) first = s;
-  }
-  return first;
-}
-
 }  // namespace strata

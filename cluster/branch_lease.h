@@ -16,12 +16,13 @@
 // only valid while its NodeRegistry is Alive(): that self-fencing rule stops
 // the holder ttl/3 before anyone can judge it dead.
 //
-// Old epochs are deleted by the winner of a newer one: after winning epoch e,
-// epochs <= e-2 go. Epoch e-1 stays, so a reader that LISTed before e was
-// written still finds the object it is about to GET. Because old keys
-// vanish, a claimer that read long ago could re-create a deleted epoch below
-// the newest; a claim therefore LISTs again after its PutIfAbsent and only
-// counts as won if nothing newer exists.
+// Deleting a branch deletes its lease objects with everything else under
+// its prefix. Old epochs are deleted by the winner of a newer one: after
+// winning epoch e, epochs <= e-2 go. Epoch e-1 stays, so a reader that
+// LISTed before e was written still finds the object it is about to GET.
+// Because old keys vanish, a claimer that read long ago could re-create a
+// deleted epoch below the newest; a claim therefore LISTs again after its
+// PutIfAbsent and only counts as won if nothing newer exists.
 //
 // Every function is stateless: thread-safe as long as the store is.
 #pragma once
@@ -81,9 +82,5 @@ Result<LeaseGrant> ClaimLease(ObjectStore* store, uint32_t branch, const NodeRec
 // Gives up `held` by writing an empty grant at held.epoch + 1. OK (logged) if
 // someone already took that epoch over: there is nothing of ours to release.
 Status ReleaseLease(ObjectStore* store, const LeaseGrant& held);
-
-// Deletes every lease object of `branch` (for a deleted branch). A claim
-// racing this may start the chain again at epoch 1.
-Status DeleteLeases(ObjectStore* store, uint32_t branch);
 
 }  // namespace strata

@@ -330,17 +330,6 @@ TEST_F(BranchLeaseTest, ARegisteredHoldersBranchIsTakenOnceItsRecordExpires) {
   EXPECT_EQ(g.node, "node-b");
 }
 
-TEST_F(BranchLeaseTest, DeleteLeasesRemovesEveryObjectOfTheBranch) {
-  ASSERT_OK(Claim("node-a", MustNotAsk()));
-  ASSERT_OK(Claim("node-b", AllDead()));
-  ASSERT_OK(store_.Put(LeasePrefix(kBranch) + "junk.json", "x"));
-  ASSERT_OK(ClaimLease(&store_, kBranch + 1, Node("node-a"), MustNotAsk(), &clock_));
-  ASSERT_OK(DeleteLeases(&store_, kBranch));
-  EXPECT_EQ(KeyCount(), 0u);
-  EXPECT_FALSE(Newest().has_value());
-  EXPECT_TRUE(ReadLease(&store_, kBranch + 1, &clock_).value().has_value());
-}
-
 TEST_F(BranchLeaseTest, AClaimerNeedsAValidIdAndAnIncarnation) {
   EXPECT_EQ(CodeOf(ClaimLease(&store_, kBranch, Node("Bad_Id"), AllDead(), &clock_)),
             Code::kInvalid);
