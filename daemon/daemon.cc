@@ -90,14 +90,9 @@ std::string ReadLineFile(const std::string& path) {
   return line;
 }
 
+// Atomically (common/fd_util.h): a crash leaves the old line or the new one.
 Status WriteLineFile(const std::string& path, const std::string& line) {
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) return Status::FromErrno(errno, "create " + path);
-  std::fprintf(f, "%s\n", line.c_str());
-  const bool ok = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  std::fclose(f);
-  if (!ok) return Status::FromErrno(errno, "write " + path);
-  return Status::OK();
+  return WriteFileAtomically(path, line + "\n", 0644);
 }
 
 // A cache directory holds one store's op log: replaying it into another store
