@@ -168,6 +168,7 @@ const std::vector<Api::Route>& Api::Routes() {
       {"GET", "/v1/branches/{name}/endpoint", &Api::GetEndpoint, S::kBranch},
       {"POST", "/v1/branches/{name}/endpoint/start", &Api::StartEndpoint, S::kBranch},
       {"POST", "/v1/branches/{name}/endpoint/suspend", &Api::SuspendEndpoint, S::kBranch},
+      {"POST", "/v1/branches/{name}/endpoint/move", &Api::MoveEndpoint, S::kAdmin},
       {"GET", "/v1/branches/{name}/credentials", &Api::ListCredentials, S::kBranch},
       {"POST", "/v1/branches/{name}/credentials", &Api::IssueCredential, S::kBranch},
       {"DELETE", "/v1/credentials/{id}", &Api::RevokeCredential, S::kCredential},

@@ -24,6 +24,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "endpoint/branch_diff.h"
+#include "endpoint/branch_move.h"
 #include "endpoint/credentials.h"
 #include "endpoint/endpoint_manager.h"
 #include "endpoint/fleet.h"
@@ -45,6 +46,7 @@ struct ApiContext {
   Metrics* metrics = nullptr;
   Collector* collector = nullptr;  // compaction and GC (docs/gc.md)
   NodeLeases* leases = nullptr;    // this node and its branch leases (docs/cluster.md); may be null
+  BranchMover* mover = nullptr;    // POST /v1/branches/{name}/endpoint/move; may be null
   BranchDiff* diff = nullptr;      // GET /v1/branches/{name}/diff (docs/diff.md)
   std::string mountpoint;
   std::string cache_dir;
@@ -131,6 +133,7 @@ class Api {
   Result<ApiResult> SuspendEndpoint(const Params&, const nlohmann::json&);
   Result<ApiResult> ListEndpoints(const Params&, const nlohmann::json&);
   Result<ApiResult> ListNodes(const Params&, const nlohmann::json&);
+  Result<ApiResult> MoveEndpoint(const Params&, const nlohmann::json&);
   // GET /v1/branches/{name}'s "holder": the branch's newest lease grant.
   Result<nlohmann::json> HolderJson(uint32_t branch);
   Result<ApiResult> SuspendAllEndpoints(const Params&, const nlohmann::json&);

@@ -1,5 +1,6 @@
 // The routes about the daemons sharing the store (docs/cluster.md):
-// GET /v1/nodes, and where a branch is held (GetBranch's "holder").
+// GET /v1/nodes, where a branch is held (GetBranch's "holder"), and
+// POST /v1/branches/{name}/endpoint/move.
 #include <nlohmann/json.hpp>
 
 #include "api/api.h"
@@ -40,6 +41,19 @@ Result<ApiResult> Api::ListNodes(const Params&, const json& body) {
   json out = json::array();
   for (const NodeRecord& n : nodes) out.push_back(NodeJson(n, self, now_ms));
   return Ok(out);
+}
+
+Result<ApiResult> Api::MoveEndpoint(const Params& p, const json& body) {
+  STRATA_ASSIGN_OR_RETURN(Fields f, Fields::Of(body, {"to"}));
+  STRATA_ASSIGN_OR_RETURN(const std::string to, f.Required("to"));
+  if (!ctx_.mover) return Status::NotSupported("this daemon cannot move branches");
+  STRATA_ASSIGN_OR_RETURN(MoveResult m, ctx_.mover->Move(p[0], to));
+  return Ok({{"branch", m.branch},
+             {"from", m.from},
+             {"to", m.to},
+             {"moved", m.from != m.to},
+             {"epoch", m.epoch},
+             {"was_running", m.was_running}});
 }
 
 Result<json> Api::HolderJson(uint32_t branch) {

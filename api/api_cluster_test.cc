@@ -1,5 +1,6 @@
-// GET /v1/nodes and the holder of GET /v1/branches/{name} (docs/cluster.md),
-// over a real node registry and lease chain in the test's store.
+// GET /v1/nodes, the holder of GET /v1/branches/{name} and
+// POST /v1/branches/{name}/endpoint/move (docs/cluster.md), over a real node
+// registry and lease chain in the test's store.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -7,6 +8,7 @@
 #include "api/api_test_fixture.h"
 #include "cluster/node_leases.h"
 #include "cluster/node_registry.h"
+#include "endpoint/branch_move.h"
 
 namespace strata {
 namespace {
@@ -17,6 +19,9 @@ class ApiClusterTest : public ApiTest {
     node = Join("n1");
     leases = std::make_unique<NodeLeases>(env.store(), node.get(), &clock);
     ctx->leases = leases.get();
+    mover = std::make_unique<BranchMover>(env.store(), env.catalog(), env.vs(), endpoints.get(),
+                                          leases.get(), &clock);
+    ctx->mover = mover.get();
   }
   std::unique_ptr<NodeRegistry> Join(const std::string& id) {
     NodeRecord self;
@@ -31,6 +36,7 @@ class ApiClusterTest : public ApiTest {
   }
   std::unique_ptr<NodeRegistry> node;
   std::unique_ptr<NodeLeases> leases;
+  std::unique_ptr<BranchMover> mover;
 };
 
 TEST_F(ApiClusterTest, NodesListsEveryDaemonAndWhichIsHere) {
@@ -65,6 +71,45 @@ TEST_F(ApiClusterTest, ABranchSaysWhoHoldsIt) {
   ASSERT_OK(leases->ReleaseAll());
   EXPECT_EQ(Ok("GET", "/v1/branches/main")["holder"], (json{{"node", nullptr}, {"epoch", 2}}));
   EXPECT_FALSE(Ok("GET", "/v1/branches")[0].contains("holder"));
+}
+
+TEST_F(ApiClusterTest, AMoveHandsTheBranchToTheOtherNode) {
+  auto n2 = Join("n2");
+  NodeLeases second(env.store(), n2.get(), &clock);
+  json b = Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  const uint32_t id = b["id"].get<uint32_t>();
+  ASSERT_OK(leases->Claim(id).status());
+  json m = Ok("POST", "/v1/branches/main/endpoint/move", {{"to", "n2"}});
+  EXPECT_EQ(m, (json{{"branch", "main"},
+                     {"from", "n1"},
+                     {"to", "n2"},
+                     {"moved", true},
+                     {"epoch", 2},
+                     {"was_running", false}}));
+  json holder = Ok("GET", "/v1/branches/main")["holder"];
+  EXPECT_EQ(holder["node"], "n2");
+  EXPECT_EQ(holder["here"], false);
+  ASSERT_OK_AND_ASSIGN(uint64_t epoch, second.Claim(id));  // n2 holds it without a claim
+  EXPECT_EQ(epoch, 2u);
+  EXPECT_EQ(leases->Claim(id).status().code(), Code::kBusy);  // and n1 no longer does
+  // To the holder itself: nothing moves.
+  EXPECT_EQ(Ok("POST", "/v1/branches/main/endpoint/move", {{"to", "n2"}})["moved"], false);
+}
+
+TEST_F(ApiClusterTest, AMoveIsRefusedClearly) {
+  auto n2 = Join("n2");
+  auto n3 = Join("n3");
+  NodeLeases third(env.store(), n3.get(), &clock);
+  json b = Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  ExpectError("POST", "/v1/branches/main/endpoint/move", "{}", 400, "invalid");
+  ExpectError("POST", "/v1/branches/main/endpoint/move", R"({"to": "N 2"})", 400, "invalid");
+  ExpectError("POST", "/v1/branches/main/endpoint/move", R"({"to": "n9"})", 404, "not_found");
+  ExpectError("POST", "/v1/branches/nope/endpoint/move", R"({"to": "n2"})", 404, "not_found");
+  ASSERT_OK(third.Claim(b["id"].get<uint32_t>()).status());
+  ExpectError("POST", "/v1/branches/main/endpoint/move", R"({"to": "n2"})", 409, "busy");
+  EXPECT_EQ(Ok("GET", "/v1/branches/main")["holder"]["node"], "n3");  // nothing changed
+  n2->Deregister();
+  ExpectError("POST", "/v1/branches/main/endpoint/move", R"({"to": "n2"})", 404, "not_found");
 }
 
 }  // namespace

@@ -328,15 +328,15 @@ TEST_F(ApiTest, BranchAccessScopesCredentialsToOneBranch) {
   ASSERT_OK_AND_ASSIGN(ProxyCredential cred, access.FindCredential(c["user"]));
   EXPECT_EQ(cred.role, "postgres");
   EXPECT_EQ(access.FindCredential("u0000000000000000").status().code(), Code::kNotFound);
-  EXPECT_EQ(access.Open(cred, "other").status().code(), Code::kPermission);
-  EXPECT_EQ(access.Open(cred, "nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(access.Open(cred, "other", /*relayed=*/false).status().code(), Code::kPermission);
+  EXPECT_EQ(access.Open(cred, "nope", /*relayed=*/false).status().code(), Code::kNotFound);
   // The right branch gets as far as starting its server: this one holds no cluster.
-  Result<ProxySession> s = access.Open(cred, "main");
+  Result<ProxySession> s = access.Open(cred, "main", /*relayed=*/false);
   EXPECT_EQ(s.status().code(), Code::kInvalid) << s.status().ToString();
   EXPECT_NE(s.status().message().find("holds no PostgreSQL cluster"), std::string::npos);
   ASSERT_OK_AND_ASSIGN(ProxyCredential cred2, access.FindCredential(d["user"]));
   Ok("PUT", "/v1/owners/agent/quota", {{"max_bytes", 0}});
-  EXPECT_EQ(access.Open(cred2, "other").status().code(), Code::kQuota);
+  EXPECT_EQ(access.Open(cred2, "other", /*relayed=*/false).status().code(), Code::kQuota);
   // Deleting the branch deletes its credentials.
   Ok("DELETE", "/v1/branches/other");
   EXPECT_EQ(access.FindCredential(d["user"]).status().code(), Code::kNotFound);
@@ -551,8 +551,8 @@ TEST_F(ApiTest, RestoreKeepsTheNameAndItsCredentials) {
   BranchAccess access(env.catalog(), credentials.get(), endpoints.get(), nullptr);
   ASSERT_OK_AND_ASSIGN(ProxyCredential cred, access.FindCredential(c["user"]));
   // The credential opens the name (as far as starting a server: no cluster here).
-  EXPECT_EQ(access.Open(cred, "main").status().code(), Code::kInvalid);
-  EXPECT_EQ(access.Open(cred, "old").status().code(), Code::kPermission);
+  EXPECT_EQ(access.Open(cred, "main", /*relayed=*/false).status().code(), Code::kInvalid);
+  EXPECT_EQ(access.Open(cred, "old", /*relayed=*/false).status().code(), Code::kPermission);
   // Seqs are per branch: the restored main counts from its restore point, 0.
   // Without preserve_as the old state is retired: no parent shown, not listed.
   testing::Put(env, "main", "k", "later");

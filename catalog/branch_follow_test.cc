@@ -130,6 +130,23 @@ TEST_F(FollowTest, BranchesMadeElsewhereAppearAndDeletedOnesGoWithoutTouchingThe
   EXPECT_EQ(b_.gone.size(), 1u);
 }
 
+TEST_F(FollowTest, ABranchMadeElsewhereIsKnownToTheVersionStoreOnceTheCatalogNamesIt) {
+  ASSERT_OK(a_.manager()->CreateBranch("main", "", 0, 0).status());
+  ASSERT_OK(a_.Write("main", "k", "A").status());
+  ASSERT_OK(a_.vs()->Flush(a_.Id("main")));
+  // A refresh alone (no Follow yet): whoever looks the name up finds a
+  // branch the version store can claim or read, not "branch id gone".
+  ASSERT_OK(b_.catalog()->Refresh());
+  ASSERT_NE(b_.catalog()->Current()->FindBranch("main"), nullptr);
+  EXPECT_TRUE(b_.vs()->HasBranch(b_.Id("main")));
+  EXPECT_EQ(b_.Read("main", "k"), "A");
+  EXPECT_EQ(b_.vs()->Claim(b_.Id("main")).code(), Code::kReadOnly);  // a holds it
+  // An Update that loses the race to a's change catches up the same way.
+  ASSERT_OK(a_.manager()->CreateBranch("two", "", 0, 0).status());
+  ASSERT_OK(b_.manager()->CreateBranch("three", "", 0, 0).status());
+  EXPECT_TRUE(b_.vs()->HasBranch(b_.Id("two")));
+}
+
 TEST_F(FollowTest, ABranchWrittenElsewhereCannotBeWrittenOrDeletedHere) {
   ASSERT_OK(a_.manager()->CreateBranch("main", "", 0, 0).status());
   ASSERT_OK(a_.Write("main", "k", "A").status());  // a holds it now

@@ -278,6 +278,18 @@ Status BranchManager::CheckTier(Durability tier) const {
   return Status::OK();
 }
 
+BranchManager::BranchManager(Catalog* catalog, VersionStore* versions, Clock* clock)
+    : catalog_(catalog), versions_(versions), clock_(clock) {
+  catalog_->SetBeforeCatchUp([versions](const CatalogData& next) {
+    for (const BranchInfo& b : next.branches) {
+      if (!versions->HasBranch(b.id)) STRATA_RETURN_IF_ERROR(versions->Attach(b.id));
+    }
+    return Status::OK();
+  });
+}
+
+BranchManager::~BranchManager() { catalog_->SetBeforeCatchUp(nullptr); }
+
 Result<std::shared_ptr<const CatalogData>> BranchManager::Follow(const CatalogData& before) {
   MutexLock lock(&mu_);
   // The catalog as of now, under mu_: none of this daemon's own changes is

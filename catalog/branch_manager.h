@@ -56,8 +56,13 @@ class BranchManager {
  public:
   // `clock` stamps created_ns, judges `@time:` fork points (the future, the
   // history window) and must be the clock `versions` stamps commits with.
-  BranchManager(Catalog* catalog, VersionStore* versions, Clock* clock = Clock::Real())
-      : catalog_(catalog), versions_(versions), clock_(clock) {}
+  // Attaches to `versions`, before the catalog publishes them, the branches
+  // other daemons made (Catalog::SetBeforeCatchUp): a branch anyone can
+  // name here is one the version store knows.
+  BranchManager(Catalog* catalog, VersionStore* versions, Clock* clock = Clock::Real());
+  ~BranchManager();  // removes that hook
+  BranchManager(const BranchManager&) = delete;
+  BranchManager& operator=(const BranchManager&) = delete;
 
   // Called, under the manager's lock, after a branch name stops naming the
   // branch it named (delete, reset, restore, promote), so the filesystem can

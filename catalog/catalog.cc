@@ -334,9 +334,15 @@ Status Catalog::CatchUpLocked() {
     STRATA_ASSIGN_OR_RETURN(CatalogData loaded, LoadCatalogData(store_, &checkpoint));
     c = std::make_shared<CatalogData>(std::move(loaded));
   }
+  if (before_catch_up_) STRATA_RETURN_IF_ERROR(before_catch_up_(*c));
   checkpoint_ = checkpoint;
   Publish(std::move(c));
   return Status::OK();
+}
+
+void Catalog::SetBeforeCatchUp(std::function<Status(const CatalogData&)> fn) {
+  MutexLock update_lock(&update_mu_);
+  before_catch_up_ = std::move(fn);
 }
 
 void Catalog::DeleteOldVersions(uint64_t previous_checkpoint) {

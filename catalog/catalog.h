@@ -169,6 +169,13 @@ class Catalog {
   Status Update(const std::function<Status(CatalogData&)>& mutate) EXCLUDES(update_mu_, mu_);
   // Reads the versions other writers stored since the current one.
   Status Refresh() EXCLUDES(update_mu_, mu_);
+  // `fn` sees every catalog other writers changed (Refresh, and an Update
+  // that lost a race) before it becomes Current(): what must know a branch
+  // before anyone can name it (the version store attaching branches made
+  // elsewhere). Runs under update_mu_; it may not call Update or Refresh. An
+  // error keeps the current catalog and fails the Refresh or Update. Set it
+  // once, before others use the catalog.
+  void SetBeforeCatchUp(std::function<Status(const CatalogData&)> fn) EXCLUDES(update_mu_);
 
  private:
   Catalog(ObjectStore* store, std::shared_ptr<const CatalogData> data, uint64_t checkpoint)
@@ -193,11 +200,13 @@ class Catalog {
 
   // Lock order: update_mu_ -> mu_. Callers may hold their own locks
   // (BranchManager::mu_, FuseServer::fs_mu_): Catalog calls back into no
-  // one but the object store (with update_mu_ held, never mu_).
+  // one but the object store and before_catch_up_ (with update_mu_ held,
+  // never mu_), which takes only the version store's locks.
   // Serializes Update and Refresh, across their reads and writes of the
   // store.
   Mutex update_mu_ ACQUIRED_BEFORE(mu_);
   uint64_t checkpoint_ GUARDED_BY(update_mu_);  // the current chain's whole version
+  std::function<Status(const CatalogData&)> before_catch_up_ GUARDED_BY(update_mu_);
   // Guards only the pointer swap: a leaf, held for no call out.
   mutable Mutex mu_;
   std::shared_ptr<const CatalogData> data_ GUARDED_BY(mu_);

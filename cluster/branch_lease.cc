@@ -190,22 +190,50 @@ Result<LeaseGrant> ClaimLease(ObjectStore* store, uint32_t branch, const NodeRec
                       ": other nodes keep claiming its lease; try again");
 }
 
-Status ReleaseLease(ObjectStore* store, const LeaseGrant& held) {
+namespace {
+
+// Writes `next` (held.epoch + 1) after the holder's `held`; kExists if that
+// epoch was taken over. Then deletes the epochs the winner of `next` may.
+Status PassOn(ObjectStore* store, const LeaseGrant& held, const LeaseGrant& next) {
   if (held.node.empty() || held.epoch == 0) {
-    return Status::Invalid("release of branch " + std::to_string(held.branch) +
-                           ": not a held grant");
+    return Status::Invalid("branch " + std::to_string(held.branch) + ": not a held grant");
   }
+  STRATA_RETURN_IF_ERROR(
+      store->PutIfAbsent(LeaseKey(held.branch, next.epoch), EncodeLeaseGrant(next)));
+  Result<std::vector<uint64_t>> epochs = ListEpochs(store, held.branch);
+  if (epochs.ok()) DeleteThrough(store, held.branch, *epochs, held.epoch - 1);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ReleaseLease(ObjectStore* store, const LeaseGrant& held) {
   const LeaseGrant released{held.branch, held.epoch + 1, "", "", NowNs()};
-  Status s = store->PutIfAbsent(LeaseKey(held.branch, released.epoch), EncodeLeaseGrant(released));
+  Status s = PassOn(store, held, released);
   if (s.IsExists()) {
     spdlog::info("branch {}: node {} had nothing to release: epoch {} was taken over", held.branch,
                  held.node, released.epoch);
     return Status::OK();
   }
+  return s;
+}
+
+Result<LeaseGrant> HandOverLease(ObjectStore* store, const LeaseGrant& held, const NodeRecord& to) {
+  if (!ValidNodeId(to.id) || to.incarnation.empty()) {
+    return Status::Invalid("hand-over of branch " + std::to_string(held.branch) +
+                           ": the receiver needs a valid node id and an incarnation");
+  }
+  const LeaseGrant next{held.branch, held.epoch + 1, to.id, to.incarnation, NowNs()};
+  Status s = PassOn(store, held, next);
+  if (s.IsExists()) {
+    return Status::Busy("branch " + std::to_string(held.branch) + ": epoch " +
+                        std::to_string(next.epoch) + " was taken over before node " + held.node +
+                        " could hand it to " + to.id);
+  }
   STRATA_RETURN_IF_ERROR(s);
-  Result<std::vector<uint64_t>> epochs = ListEpochs(store, held.branch);
-  if (epochs.ok()) DeleteThrough(store, held.branch, *epochs, held.epoch - 1);
-  return Status::OK();
+  spdlog::info("branch {}: node {} handed the lease to node {} at epoch {}", held.branch, held.node,
+               to.id, next.epoch);
+  return next;
 }
 
 }  // namespace strata

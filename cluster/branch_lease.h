@@ -83,4 +83,11 @@ Result<LeaseGrant> ClaimLease(ObjectStore* store, uint32_t branch, const NodeRec
 // someone already took that epoch over: there is nothing of ours to release.
 Status ReleaseLease(ObjectStore* store, const LeaseGrant& held);
 
+// Hands `held` over to the node `to` (an id and incarnation) by writing a
+// grant naming it at held.epoch + 1: `to` then holds the branch without a
+// claim of its own (ClaimLease returns the grant it already holds). The
+// caller flushed the branch and writes nothing more of it. kBusy if someone
+// already took that epoch over: the branch was no longer ours to give.
+Result<LeaseGrant> HandOverLease(ObjectStore* store, const LeaseGrant& held, const NodeRecord& to);
+
 }  // namespace strata

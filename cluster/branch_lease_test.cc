@@ -217,6 +217,36 @@ TEST_F(BranchLeaseTest, AReleaseAfterATakeoverChangesNothing) {
   EXPECT_EQ(CodeOf(ReleaseLease(&store_, LeaseGrant{kBranch, 3, "", "", 0})), Code::kInvalid);
 }
 
+TEST_F(BranchLeaseTest, AHandOverNamesTheReceiverWhoseClaimReturnsItAndOldEpochsGo) {
+  ASSERT_OK(Claim("node-a", MustNotAsk()));
+  ASSERT_OK_AND_ASSIGN(LeaseGrant b, Claim("node-b", AllDead()));
+  ASSERT_OK_AND_ASSIGN(LeaseGrant c, HandOverLease(&store_, b, Node("node-c")));
+  EXPECT_EQ(c.epoch, 3u);
+  EXPECT_EQ(c.node, "node-c");
+  EXPECT_EQ(c.incarnation, "node-c-1");
+  EXPECT_EQ(Newest()->node, "node-c");
+  EXPECT_FALSE(Has(1));
+  EXPECT_TRUE(Has(2));
+  const int puts = store_.put_attempts();
+  ASSERT_OK_AND_ASSIGN(LeaseGrant claimed, Claim("node-c", MustNotAsk()));
+  EXPECT_EQ(claimed.epoch, 3u);
+  EXPECT_EQ(store_.put_attempts(), puts);
+}
+
+TEST_F(BranchLeaseTest, AHandOverAfterATakeoverIsBusyAndWritesNothing) {
+  ASSERT_OK_AND_ASSIGN(LeaseGrant a, Claim("node-a", MustNotAsk()));
+  ASSERT_OK(Claim("node-b", AllDead()));
+  Result<LeaseGrant> late = HandOverLease(&store_, a, Node("node-c"));
+  EXPECT_EQ(CodeOf(late), Code::kBusy);
+  EXPECT_EQ(Newest()->node, "node-b");
+  EXPECT_EQ(KeyCount(), 2u);
+  EXPECT_EQ(CodeOf(HandOverLease(&store_, LeaseGrant{kBranch, 2, "", "", 0}, Node("node-c"))),
+            Code::kInvalid);
+  ASSERT_OK_AND_ASSIGN(LeaseGrant b, Claim("node-b", MustNotAsk()));
+  EXPECT_EQ(CodeOf(HandOverLease(&store_, b, Node("Bad Id"))), Code::kInvalid);
+  EXPECT_EQ(KeyCount(), 2u);
+}
+
 TEST_F(BranchLeaseTest, TheSameIncarnationGetsItsGrantBackAndANewOneTakesOver) {
   ASSERT_OK_AND_ASSIGN(LeaseGrant first, Claim("node-a", MustNotAsk()));
   clock_.Advance(milliseconds(5));

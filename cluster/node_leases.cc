@@ -13,13 +13,79 @@ Result<uint64_t> NodeLeases::Claim(uint32_t branch) {
                                " is no longer a live member of the store (its heartbeat lapsed): "
                                "it takes no branch; restart the daemon");
   }
+  {
+    MutexLock l(&mu_);
+    if (auto it = moving_.find(branch); it != moving_.end()) {
+      return Status::Busy("branch " + std::to_string(branch) + " is being moved to node " +
+                          it->second);
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(LeaseGrant grant, ClaimHere(branch));
+  return grant.epoch;
+}
+
+Result<LeaseGrant> NodeLeases::ClaimHere(uint32_t branch) {
   Result<LeaseGrant> claimed = ClaimLease(store_, branch, node_->self(), live_, clock_);
   if (claimed.status().code() == Code::kBusy) return HeldElsewhere(branch, claimed.status());
-  STRATA_ASSIGN_OR_RETURN(LeaseGrant grant, std::move(claimed));
-  const uint64_t epoch = grant.epoch;
+  STRATA_RETURN_IF_ERROR(claimed.status());
   MutexLock l(&mu_);
-  held_[branch] = std::move(grant);
-  return epoch;
+  held_[branch] = *claimed;
+  return claimed;
+}
+
+Status NodeLeases::BeginMove(uint32_t branch, const std::string& to) {
+  MutexLock l(&mu_);
+  auto [it, inserted] = moving_.emplace(branch, to);
+  if (!inserted) {
+    return Status::Busy("branch " + std::to_string(branch) + " is already being moved to node " +
+                        it->second);
+  }
+  return Status::OK();
+}
+
+Result<LeaseGrant> NodeLeases::HandOver(uint32_t branch, const NodeRecord& to) {
+  Result<LeaseGrant> next = HandOverHeld(branch, to);
+  EndMove(branch);
+  return next;
+}
+
+Result<LeaseGrant> NodeLeases::HandOverHeld(uint32_t branch, const NodeRecord& to) {
+  if (!node_->Alive()) {
+    return Status::Unavailable("node " + node_->self().id +
+                               " is no longer a live member of the store: it hands nothing over");
+  }
+  std::optional<LeaseGrant> held;
+  {
+    MutexLock l(&mu_);
+    if (auto it = held_.find(branch); it != held_.end()) held = it->second;
+  }
+  if (!held) {
+    STRATA_ASSIGN_OR_RETURN(held, ClaimHere(branch));
+  }
+  Result<LeaseGrant> next = HandOverLease(store_, *held, to);
+  if (next.ok() || next.status().code() == Code::kBusy) Forget(branch);  // not ours either way
+  return next;
+}
+
+void NodeLeases::EndMove(uint32_t branch) {
+  MutexLock l(&mu_);
+  moving_.erase(branch);
+}
+
+Result<std::optional<NodeRecord>> NodeLeases::HolderElsewhere(uint32_t branch) {
+  {
+    MutexLock l(&mu_);
+    if (held_.contains(branch)) return std::optional<NodeRecord>();
+  }
+  STRATA_ASSIGN_OR_RETURN(BranchHolder h, HolderOf(branch));
+  if (!h.alive || h.grant->node == node_->self().id) return std::optional<NodeRecord>();
+  Result<std::optional<NodeRecord>> node = NodeRegistry::Read(store_, h.grant->node, clock_);
+  if (!node.ok() || !*node) {
+    return Status::Unavailable("branch " + std::to_string(branch) + " is held by node " +
+                               h.grant->node + ", whose record cannot be read now" +
+                               (node.ok() ? "" : ": " + node.status().message()));
+  }
+  return node;
 }
 
 Status NodeLeases::HeldElsewhere(uint32_t branch, const Status& busy) {

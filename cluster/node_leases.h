@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "cluster/branch_lease.h"
@@ -49,13 +50,33 @@ class NodeLeases {
   // being deleted.
   void Forget(uint32_t branch) EXCLUDES(mu_);
 
+  // From now until HandOver or EndMove, Claim of `branch` is refused (kBusy
+  // "being moved to node TO"), so that nothing here writes it again once the
+  // caller flushed it and the version store forgot its claim. kBusy if a move
+  // of it is already under way.
+  Status BeginMove(uint32_t branch, const std::string& to) EXCLUDES(mu_);
+  // Hands the lease of `branch` to `to` (HandOverLease), claiming it first if
+  // this node does not hold it yet (kBusy naming the holder if a live node
+  // does), and forgets it; ends the move, also on failure.
+  Result<LeaseGrant> HandOver(uint32_t branch, const NodeRecord& to) EXCLUDES(mu_);
+  // Ends a move that did not happen: claims are allowed again.
+  void EndMove(uint32_t branch) EXCLUDES(mu_);
+
   // The branches held here, in id order.
   std::vector<uint32_t> Held() const EXCLUDES(mu_);
   // Who holds `branch` according to the store (one LIST and a GET or two).
   Result<BranchHolder> HolderOf(uint32_t branch);
+  // The record of the live node other than this one that holds `branch`;
+  // nullopt when this node holds it (no store call then) or no live node
+  // does, so a session may claim it here. kUnavailable if that node's record
+  // cannot be read.
+  Result<std::optional<NodeRecord>> HolderElsewhere(uint32_t branch) EXCLUDES(mu_);
   NodeRegistry* node() const { return node_; }
 
  private:
+  // ClaimLease for this node, recorded in held_; a refusal names the holder.
+  Result<LeaseGrant> ClaimHere(uint32_t branch) EXCLUDES(mu_);
+  Result<LeaseGrant> HandOverHeld(uint32_t branch, const NodeRecord& to) EXCLUDES(mu_);
   // `busy` (a refused claim) with the holder's proxy address added.
   Status HeldElsewhere(uint32_t branch, const Status& busy);
 
@@ -64,11 +85,12 @@ class NodeLeases {
   Clock* const clock_;
   const NodeLiveness live_;
 
-  // Guards held_ only; a leaf, never held across a store call. Two claims
+  // Guards held_ and moving_; a leaf, never held across a store call. Two claims
   // of one branch at once do not happen (the version store serializes them
   // per branch), and ClaimLease returns the grant a node already holds.
   mutable Mutex mu_;
   std::map<uint32_t, LeaseGrant> held_ GUARDED_BY(mu_);
+  std::map<uint32_t, std::string> moving_ GUARDED_BY(mu_);  // branch -> the node it goes to
 };
 
 }  // namespace strata

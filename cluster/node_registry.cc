@@ -108,6 +108,7 @@ std::string EncodeNodeRecord(const NodeRecord& r) {
                       {"pid", r.pid},
                       {"mountpoint", r.mountpoint},
                       {"proxy_addr", r.proxy_addr},
+                      {"proxy_tls", r.proxy_tls},
                       {"api_addr", r.api_addr},
                       {"started_ns", r.started_ns},
                       {"heartbeat_ns", r.heartbeat_ns},
@@ -124,7 +125,8 @@ std::optional<NodeRecord> DecodeNodeRecord(std::string_view json) {
   auto num = [&](const char* k) { return j.contains(k) && j[k].is_number_integer(); };
   if (!str("id") || !str("incarnation") || !str("host") || !num("pid") || !str("mountpoint") ||
       !str("proxy_addr") || !str("api_addr") || !num("started_ns") || !num("heartbeat_ns") ||
-      !num("expires_unix_ms") || !num("ttl_ms") || !j.contains("load") || !j["load"].is_object()) {
+      !num("expires_unix_ms") || !num("ttl_ms") || !j.contains("load") || !j["load"].is_object() ||
+      (j.contains("proxy_tls") && !str("proxy_tls"))) {
     return std::nullopt;
   }
   NodeRecord r;
@@ -135,6 +137,7 @@ std::optional<NodeRecord> DecodeNodeRecord(std::string_view json) {
   r.mountpoint = j["mountpoint"].get<std::string>();
   r.proxy_addr = j["proxy_addr"].get<std::string>();
   r.api_addr = j["api_addr"].get<std::string>();
+  if (str("proxy_tls")) r.proxy_tls = j["proxy_tls"].get<std::string>();
   r.started_ns = j["started_ns"].get<int64_t>();
   r.heartbeat_ns = j["heartbeat_ns"].get<int64_t>();
   r.expires_unix_ms = j["expires_unix_ms"].get<int64_t>();
@@ -183,7 +186,8 @@ NodeRegistry::NodeRegistry(ObjectStore* store, NodeRecord self, NodeRegistryOpti
       self_(std::move(self)),
       options_(std::move(options)),
       proxy_addr_(self_.proxy_addr),
-      api_addr_(self_.api_addr) {}
+      api_addr_(self_.api_addr),
+      proxy_tls_(self_.proxy_tls) {}
 
 NodeRegistry::~NodeRegistry() { Deregister(); }
 
@@ -231,11 +235,13 @@ void NodeRegistry::DeleteOwnRecord() {
   }
 }
 
-Status NodeRegistry::SetAddresses(std::string proxy_addr, std::string api_addr) {
+Status NodeRegistry::SetAddresses(std::string proxy_addr, std::string api_addr,
+                                  std::string proxy_tls) {
   {
     MutexLock l(&addr_mu_);
     proxy_addr_ = std::move(proxy_addr);
     api_addr_ = std::move(api_addr);
+    proxy_tls_ = std::move(proxy_tls);
   }
   return WriteRecord(options_.clock->SteadyNow());
 }
@@ -246,6 +252,7 @@ Status NodeRegistry::WriteRecord(std::chrono::steady_clock::time_point started) 
     MutexLock l(&addr_mu_);
     r.proxy_addr = proxy_addr_;
     r.api_addr = api_addr_;
+    r.proxy_tls = proxy_tls_;
   }
   STRATA_RETURN_IF_ERROR(store_->Put(NodeKey(r.id), EncodeNodeRecord(r)));
   last_renewal_start_ns_.store(SteadyNs(started));

@@ -56,6 +56,10 @@ struct NodeRecord {
   int64_t pid = 0;
   std::string mountpoint;
   std::string proxy_addr;
+  // SHA-256 fingerprint of the proxy's TLS certificate (TlsContext::fingerprint's
+  // format); empty when the proxy has no TLS. Another daemon's proxy pins it
+  // when it relays a session here (docs/proxy.md). Absent in older records.
+  std::string proxy_tls;
   std::string api_addr;
   int64_t started_ns = 0;       // wall clock, when this incarnation registered
   int64_t heartbeat_ns = 0;     // wall clock, when the record was last written
@@ -112,9 +116,11 @@ class NodeRegistry {
   // load are those of the first write (SetAddresses changes the stored ones).
   const NodeRecord& self() const { return self_; }
 
-  // Changes the proxy and API addresses the record gives (known only once
-  // the listeners are bound, after the node registered) and rewrites it now.
-  Status SetAddresses(std::string proxy_addr, std::string api_addr) EXCLUDES(addr_mu_);
+  // Changes the proxy and API addresses (and the proxy certificate's
+  // fingerprint) the record gives, known only once the listeners are bound,
+  // after the node registered; rewrites the record now.
+  Status SetAddresses(std::string proxy_addr, std::string api_addr, std::string proxy_tls = "")
+      EXCLUDES(addr_mu_);
 
   // Stops renewing and deletes the record if it is still this incarnation's
   // (after an expiry another process may have registered the id). Safe to
@@ -161,6 +167,7 @@ class NodeRegistry {
   Mutex addr_mu_;
   std::string proxy_addr_ GUARDED_BY(addr_mu_);
   std::string api_addr_ GUARDED_BY(addr_mu_);
+  std::string proxy_tls_ GUARDED_BY(addr_mu_);
 
   // Guards stop_ only, and is never held across a store call or the load
   // callback: a leaf. Deregister (and so the destructor) joins the renewer,

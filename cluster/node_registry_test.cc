@@ -29,6 +29,7 @@ NodeRecord FullRecord() {
   r.pid = 4242;
   r.mountpoint = "/mnt/strata";
   r.proxy_addr = "10.0.0.1:5432";
+  r.proxy_tls = "AB:CD";
   r.api_addr = "10.0.0.1:8080";
   r.started_ns = 1'767'225'600'000'000'001;
   r.heartbeat_ns = 1'767'225'601'000'000'002;
@@ -45,6 +46,7 @@ void ExpectSameRecord(const NodeRecord& a, const NodeRecord& b) {
   EXPECT_EQ(a.pid, b.pid);
   EXPECT_EQ(a.mountpoint, b.mountpoint);
   EXPECT_EQ(a.proxy_addr, b.proxy_addr);
+  EXPECT_EQ(a.proxy_tls, b.proxy_tls);
   EXPECT_EQ(a.api_addr, b.api_addr);
   EXPECT_EQ(a.started_ns, b.started_ns);
   EXPECT_EQ(a.heartbeat_ns, b.heartbeat_ns);
@@ -66,7 +68,14 @@ TEST(NodeRecordCodec, RejectsMissingAndWrongTypedFields) {
   for (const auto& [key, value] : good.items()) {
     nlohmann::json missing = good;
     missing.erase(key);
-    EXPECT_FALSE(DecodeNodeRecord(missing.dump())) << "without " << key;
+    // proxy_tls came later: a record without it is one of a proxy without TLS.
+    const std::optional<NodeRecord> without = DecodeNodeRecord(missing.dump());
+    if (key == "proxy_tls") {
+      ASSERT_TRUE(without);
+      EXPECT_EQ(without->proxy_tls, "");
+    } else {
+      EXPECT_FALSE(without) << "without " << key;
+    }
     nlohmann::json wrong = good;
     wrong[key] = value.is_string() ? nlohmann::json(7) : nlohmann::json("7");
     EXPECT_FALSE(DecodeNodeRecord(wrong.dump())) << key << " of the wrong type";
@@ -253,9 +262,10 @@ TEST_F(NodeRegistryTest, RenewalRewritesHeartbeatExpiryAndLoad) {
 
 TEST_F(NodeRegistryTest, SetAddressesRewritesTheRecordAndRenewalsKeepThem) {
   ASSERT_OK_AND_ASSIGN(auto reg, NodeRegistry::Register(&store_, Self("n1"), Options()));
-  ASSERT_OK(reg->SetAddresses("127.0.0.1:41000", "127.0.0.1:41001"));
+  ASSERT_OK(reg->SetAddresses("127.0.0.1:41000", "127.0.0.1:41001", "01:02"));
   std::optional<NodeRecord> r = Stored("n1");
   ASSERT_TRUE(r);
+  EXPECT_EQ(r->proxy_tls, "01:02");
   EXPECT_EQ(r->proxy_addr, "127.0.0.1:41000");
   EXPECT_EQ(r->api_addr, "127.0.0.1:41001");
   const int64_t written = r->heartbeat_ns;
@@ -266,6 +276,7 @@ TEST_F(NodeRegistryTest, SetAddressesRewritesTheRecordAndRenewalsKeepThem) {
   }));
   EXPECT_EQ(r->proxy_addr, "127.0.0.1:41000");
   EXPECT_EQ(r->api_addr, "127.0.0.1:41001");
+  EXPECT_EQ(r->proxy_tls, "01:02");
 }
 
 TEST_F(NodeRegistryTest, ALoadThatIsNotAnObjectIsReportedAsEmpty) {

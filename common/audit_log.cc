@@ -19,14 +19,15 @@ Result<UniqueFd> OpenForAppend(const std::string& path) {
 }
 
 std::string Line(int64_t now_ns, const AuditEvent& e) {
-  const nlohmann::ordered_json j = {{"time", FormatRfc3339(now_ns)},
-                                    {"source", e.source},
-                                    {"peer", e.peer},
-                                    {"actor", e.actor},
-                                    {"owner", e.owner},
-                                    {"action", e.action},
-                                    {"branch", e.branch},
-                                    {"result", e.result}};
+  nlohmann::ordered_json j = {{"time", FormatRfc3339(now_ns)},
+                              {"source", e.source},
+                              {"peer", e.peer},
+                              {"actor", e.actor},
+                              {"owner", e.owner},
+                              {"action", e.action},
+                              {"branch", e.branch},
+                              {"result", e.result}};
+  if (!e.origin.empty()) j["origin"] = e.origin;
   // Invalid UTF-8 (a client's bytes) is replaced, never a reason to drop the line.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

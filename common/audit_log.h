@@ -32,6 +32,10 @@ struct AuditEvent {
   std::string action;  // "POST /v1/branches", "authenticate", ...
   std::string branch;  // the branch acted on; empty: none
   std::string result;  // "ok", or the refusal ("401 ...", "28P01 ...")
+  // A session relayed from another daemon's proxy: "node N, client ADDR", as
+  // that proxy said. Empty: none, and the line has no "origin" field. (The
+  // initializer spares braced lists that leave it out a GCC warning.)
+  std::string origin{};
 };
 
 struct AuditLogOptions {

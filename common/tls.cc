@@ -197,6 +197,16 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::ForClient(const std::strin
   return std::shared_ptr<const TlsContext>(std::move(ctx));
 }
 
+Result<std::shared_ptr<const TlsContext>> TlsContext::ForPinnedClient() {
+  IgnoreSigpipe();
+  ERR_clear_error();
+  SSL_CTX* c = NewContext(TLS_client_method());
+  if (!c) return Status::IO("SSL_CTX_new: " + SslErrors());
+  // No chain to verify: the caller compares the certificate's fingerprint.
+  SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+  return std::shared_ptr<const TlsContext>(new TlsContext(c));
+}
+
 std::vector<std::string> SelfSignedNames(const std::string& listen_host) {
   std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
   char host[256] = {};
@@ -337,6 +347,17 @@ bool TlsStream::HasPending() const { return SSL_has_pending(ssl_) == 1; }
 
 std::string TlsStream::Description() const {
   return std::string(SSL_get_version(ssl_)) + " " + SSL_get_cipher_name(ssl_);
+}
+
+std::string TlsStream::PeerFingerprint() const {
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (cert == nullptr || X509_digest(cert, EVP_sha256(), md, &len) != 1) {
+    ERR_clear_error();
+    return "";
+  }
+  return ColonHex(md, len);
 }
 
 }  // namespace strata

@@ -4,7 +4,9 @@
 // connected socket.
 //
 // Policy: TLS 1.2 or later, OpenSSL's default cipher suites. A client
-// context verifies the server's chain and, when given a host, its name.
+// context verifies the server's chain and, when given a host, its name;
+// a pinned client context verifies nothing, and its user compares the
+// server certificate's fingerprint with the one it expects.
 //
 // Thread-safety: a TlsContext is immutable once made and shared by every
 // connection; a TlsStream follows ByteStream's contract.
@@ -38,6 +40,11 @@ class TlsContext {
   // A client's context trusting the certificates in `ca_file` (PEM), or the
   // system's roots when it is empty.
   static Result<std::shared_ptr<const TlsContext>> ForClient(const std::string& ca_file);
+  // A client's context that checks neither the server's chain nor its name:
+  // for a caller that pins the server's certificate, comparing
+  // TlsStream::PeerFingerprint with the fingerprint it expects after every
+  // handshake (the proxy's relay to another daemon's proxy).
+  static Result<std::shared_ptr<const TlsContext>> ForPinnedClient();
 
   SSL_CTX* ctx() const { return ctx_; }
   // A server context's certificate: SHA-256 of its DER as colon-separated
@@ -96,6 +103,10 @@ class TlsStream : public ByteStream {
   bool HasPending() const override;
   // The protocol and cipher agreed, e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384".
   std::string Description() const;
+  // The peer's certificate (a client's view of the server's), after the
+  // handshake: SHA-256 of its DER in TlsContext::fingerprint()'s format;
+  // empty when the peer sent none (a server's view of a client).
+  std::string PeerFingerprint() const;
 
  private:
   TlsStream(std::shared_ptr<const TlsContext> ctx, SSL* ssl, int fd)

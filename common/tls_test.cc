@@ -182,6 +182,28 @@ TEST_F(TlsTest, AnIpAddressInTheCertificateVerifies) {
   EXPECT_OK(server_st);
 }
 
+// A pinned client takes a certificate no CA vouches for, and shows its
+// fingerprint for the caller to compare; the server sees no client certificate.
+TEST_F(TlsTest, APinnedClientTakesAnyCertificateAndSeesItsFingerprint) {
+  const std::string other_cert = dir_.path() + "/other.crt", other_key = dir_.path() + "/other.key";
+  ASSERT_OK(EnsureSelfSignedCertificate(other_cert, other_key, {"elsewhere"}));
+  ASSERT_OK_AND_ASSIGN(auto other, TlsContext::ForServer(other_cert, other_key));
+  ASSERT_NE(other->fingerprint(), server_->fingerprint());
+  std::thread t([&] {
+    auto s = TlsStream::Accept(other, server_fd_.get(), In(milliseconds(5000)));
+    EXPECT_OK(s.status());
+    if (s.ok()) server_stream_ = std::move(*s);
+  });
+  ASSERT_OK_AND_ASSIGN(auto pinned, TlsContext::ForPinnedClient());
+  auto c = TlsStream::Connect(pinned, client_fd_.get(), "", In(milliseconds(5000)));
+  if (!c.ok()) ::shutdown(client_fd_.get(), SHUT_RDWR);
+  t.join();
+  ASSERT_OK(c.status());
+  EXPECT_EQ((*c)->PeerFingerprint(), other->fingerprint());
+  ASSERT_NE(server_stream_, nullptr);
+  EXPECT_EQ(server_stream_->PeerFingerprint(), "");
+}
+
 TEST_F(TlsTest, ClientRefusesAnotherHostName) { ExpectVerifyFailure(cert_, "db.example.com"); }
 
 TEST_F(TlsTest, ClientRefusesACertificateItDoesNotTrust) {

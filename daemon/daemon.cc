@@ -22,15 +22,18 @@
 #include "catalog/fork_spec.h"
 #include "cluster/node_leases.h"
 #include "cluster/node_registry.h"
+#include "cluster/relay_key.h"
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "common/fd_util.h"
 #include "common/filename.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/process.h"
 #include "common/token_file.h"
 #include "endpoint/branch_access.h"
 #include "endpoint/branch_diff.h"
+#include "endpoint/branch_move.h"
 #include "endpoint/credentials.h"
 #include "endpoint/db_template.h"
 #include "endpoint/endpoint_manager.h"
@@ -175,6 +178,8 @@ nlohmann::json ProxyStatsJson(const ProxyStats& s, const nlohmann::json& tls) {
           {"cancels", s.cancels},
           {"protocol_errors", s.protocol_errors},
           {"auth_throttled", s.auth_throttled},
+          {"relayed_out", s.relayed_out},
+          {"relayed_in", s.relayed_in},
           {"tls", tls}};
 }
 
@@ -316,6 +321,33 @@ Status Daemon::OpenStore() {
   STRATA_ASSIGN_OR_RETURN(audit_, AuditLog::Open(filename::AuditLog(opts_.cache_dir)));
   return Status::OK();
 }
+
+namespace {
+
+// The host others reach a listener bound to `listen_host` at: --advertise-host,
+// else the listener's own host, else (a wildcard) this machine's name.
+std::string AdvertisedHost(const std::string& advertise, const std::string& listen_host) {
+  if (!advertise.empty()) return advertise;
+  if (listen_host.empty() || listen_host == "0.0.0.0" || listen_host == "::") return Hostname();
+  return listen_host;
+}
+
+// Reads again the newest manifest of every branch `id` forked from that this
+// daemon does not hold (VersionStore::RefreshForeign; a no-op for held ones).
+void RefreshAncestors(const CatalogData& cat, VersionStore* v, uint32_t id) {
+  const BranchInfo* b = cat.FindBranchById(id);
+  for (uint32_t parent = b ? b->parent : 0; parent != 0;) {
+    Result<bool> newer = v->RefreshForeign(parent);
+    if (!newer.ok()) {
+      spdlog::warn("branch {}: reading the newest manifest of its parent {}: {}", id, parent,
+                   newer.status().ToString());
+    }
+    const BranchInfo* p = cat.FindBranchById(parent);
+    parent = p ? p->parent : 0;
+  }
+}
+
+}  // namespace
 
 Status Daemon::JoinStore() {
   NodeRecord self;
@@ -474,7 +506,7 @@ Status Daemon::OpenEndpoints() {
   eopts.clock = clock_;
   endpoints_ = std::make_unique<EndpointManager>(
       eopts,
-      [cat = catalog_.get(), v = versions_.get(),
+      [cat = catalog_.get(), v = versions_.get(), fuse = fuse_.get(),
        mnt = opts_.mountpoint](const std::string& name) -> Result<EndpointTarget> {
         auto c = cat->Current();
         const BranchInfo* b = c->FindBranch(name);
@@ -485,8 +517,16 @@ Status Daemon::OpenEndpoints() {
                        "' is the template of new databases: create one with initdb instead";
         } else {
           // Its server runs where it is written (docs/cluster.md).
-          t.before_start = [v, id = b->id] {
+          t.before_start = [cat, v, fuse, id = b->id, name] {
+            const bool held = v->Epoch(id) != 0;
             Status st = v->Claim(id);
+            if (st.ok() && !held) {
+              // A claim adopts what another daemon published last (a move, a
+              // takeover), and the branch reads its parents through the
+              // fork: what this daemon read of either may be older.
+              RefreshAncestors(*cat->Current(), v, id);
+              if (fuse) fuse->ReloadBranch(id, name);
+            }
             return st.code() == Code::kReadOnly ? Status::Busy(st.message()) : st;
           };
         }
@@ -514,7 +554,10 @@ Status Daemon::OpenEndpoints() {
                                    endpoints_.get(), credentials_.get(), metrics_.get());
   access_ = std::make_unique<BranchAccess>(
       catalog_.get(), credentials_.get(), endpoints_.get(),
-      [f = fleet_.get()](const std::string& owner) { return f->CheckSessionQuota(owner); });
+      [f = fleet_.get()](const std::string& owner) { return f->CheckSessionQuota(owner); },
+      leases_.get());
+  mover_ = std::make_unique<BranchMover>(stack_->store(), catalog_.get(), versions_.get(),
+                                         endpoints_.get(), leases_.get(), clock_);
   if (opts_.proxy_addr.empty()) return Status::OK();
   STRATA_ASSIGN_OR_RETURN(const HostPort hp,
                           ParseHostPort(opts_.proxy_addr, /*allow_zero_port=*/true));
@@ -523,6 +566,10 @@ Status Daemon::OpenEndpoints() {
   STRATA_ASSIGN_OR_RETURN(popts.tls, OpenProxyTls(hp));
   popts.require_tls = opts_.proxy_require_tls;
   popts.audit = audit_.get();
+  // Sessions of branches other daemons hold are relayed to their proxies
+  // (docs/proxy.md, "Relay between daemons").
+  popts.node_id = node_->self().id;
+  STRATA_ASSIGN_OR_RETURN(popts.relay_key, LoadRelayKey(stack_->store(), clock_));
   proxy_ = std::make_unique<Proxy>(popts, access_.get());
   return proxy_->Start();
 }
@@ -568,6 +615,7 @@ Status Daemon::OpenApi() {
   actx.metrics = metrics_.get();
   actx.collector = collector_.get();
   actx.leases = leases_.get();
+  actx.mover = mover_.get();
   diff_ = std::make_unique<BranchDiff>(
       catalog_.get(), versions_.get(), endpoints_.get(),
       BranchDiffOptions{opts_.pg_bin_dir, opts_.pg_user, "/usr/bin/diff", "/tmp", clock_});
@@ -585,8 +633,9 @@ Status Daemon::OpenApi() {
   actx.store_stats = [s = stack_.get()] { return s->StatsJson(); };
   if (shipping_) actx.sink_stats = [s = shipping_] { return ShippingStatsJson(s->Shipping()); };
   if (proxy_) {
-    actx.proxy_address =
-        FormatHostPort({ParseHostPort(opts_.proxy_addr, true)->host, proxy_->port()});
+    actx.proxy_address = FormatHostPort(
+        {AdvertisedHost(opts_.advertise_host, ParseHostPort(opts_.proxy_addr, true)->host),
+         proxy_->port()});
     actx.proxy_stats = [p = proxy_.get(), tls = proxy_tls_json_] {
       return ProxyStatsJson(p->Stats(), tls);
     };
@@ -606,12 +655,14 @@ Status Daemon::OpenApi() {
     STRATA_ASSIGN_OR_RETURN(const HostPort hp,
                             ParseHostPort(opts_.api_addr, /*allow_zero_port=*/true));
     STRATA_RETURN_IF_ERROR(http_->ListenTcp(hp));
-    actx.api_address = FormatHostPort({hp.host, http_->port()});
+    actx.api_address =
+        FormatHostPort({AdvertisedHost(opts_.advertise_host, hp.host), http_->port()});
   }
   api_ = std::make_unique<Api>(actx);
   mcp_ = std::make_unique<McpHttp>(api_.get());
   api_ptr_ = api_.get();
-  return node_->SetAddresses(actx.proxy_address, actx.api_address);
+  return node_->SetAddresses(actx.proxy_address, actx.api_address,
+                             proxy_tls_json_.value("fingerprint_sha256", ""));
 }
 
 Status Daemon::Mount() {

@@ -73,6 +73,10 @@ struct MountOptions {
   // renewal.
   std::string node_id;
   int64_t lease_ttl_ms = 30000;
+  // The host other daemons (and the addresses the API reports) use for this
+  // daemon's proxy and API; empty: each listener's own host, or this
+  // machine's host name for a wildcard listener.
+  std::string advertise_host;
 };
 
 // Parses a store's store.json (`data`): the store's id, or kCorruption naming
@@ -87,6 +91,7 @@ class Api;
 class McpHttp;
 class BranchAccess;
 class BranchDiff;
+class BranchMover;
 class Clock;
 class BranchManager;
 class Catalog;
@@ -187,7 +192,8 @@ class Daemon {
   std::unique_ptr<Credentials> credentials_;
   std::unique_ptr<Fleet> fleet_;
   std::unique_ptr<BranchAccess> access_;
-  nlohmann::json proxy_tls_json_;  // status: the proxy's certificate (OpenProxyTls)
+  std::unique_ptr<BranchMover> mover_;  // endpoint move (docs/cluster.md)
+  nlohmann::json proxy_tls_json_;       // status: the proxy's certificate (OpenProxyTls)
   std::unique_ptr<Proxy> proxy_;
   std::unique_ptr<ApiContext> api_context_;
   // Requests may arrive as soon as the TCP listener is up, before the Api

@@ -1,5 +1,6 @@
 #include "endpoint/branch_access.h"
 
+#include "common/net.h"
 #include "pgwire/scram.h"
 
 namespace strata {
@@ -19,8 +20,10 @@ Result<ProxyCredential> BranchAccess::FindCredential(const std::string& user) {
   return out;
 }
 
-Result<ProxySession> BranchAccess::Open(const ProxyCredential& cred, const std::string& branch) {
+Result<ProxySession> BranchAccess::Open(const ProxyCredential& cred, const std::string& branch,
+                                        bool relayed) {
   std::string owner;
+  uint32_t id = 0;
   {
     auto cat = catalog_->Current();
     const BranchInfo* b = cat->FindBranch(branch);
@@ -30,14 +33,50 @@ Result<ProxySession> BranchAccess::Open(const ProxyCredential& cred, const std::
                                 branch + "\"");
     }
     owner = b->owner;
+    id = b->id;
   }
   if (check_quota_) STRATA_RETURN_IF_ERROR(check_quota_(owner));
-  STRATA_ASSIGN_OR_RETURN(std::string socket, endpoints_->Acquire(branch));
+  STRATA_ASSIGN_OR_RETURN(std::optional<ProxySession> relay,
+                          RelayIfHeldElsewhere(id, branch, relayed));
+  if (relay) return std::move(*relay);
+  Result<std::string> socket = endpoints_->Acquire(branch);
+  if (socket.status().code() == Code::kBusy && leases_) {
+    // Another daemon claimed it between the look and the start here.
+    STRATA_ASSIGN_OR_RETURN(relay, RelayIfHeldElsewhere(id, branch, relayed));
+    if (relay) return std::move(*relay);
+  }
+  STRATA_RETURN_IF_ERROR(socket.status());
   ProxySession s;
-  s.socket_path = std::move(socket);
+  s.socket_path = std::move(*socket);
   EndpointManager* endpoints = endpoints_;
   s.release = [endpoints, branch] { endpoints->Release(branch); };
   return s;
+}
+
+Result<std::optional<ProxySession>> BranchAccess::RelayIfHeldElsewhere(uint32_t id,
+                                                                       const std::string& branch,
+                                                                       bool relayed) {
+  if (!leases_) return std::optional<ProxySession>();
+  STRATA_ASSIGN_OR_RETURN(std::optional<NodeRecord> holder, leases_->HolderElsewhere(id));
+  if (!holder) return std::optional<ProxySession>();
+  if (relayed) {
+    // Never relayed twice: the entry proxy looks again at the next session.
+    return Status::Busy("branch \"" + branch + "\" is now held by node " + holder->id +
+                        "; reconnect");
+  }
+  if (holder->proxy_addr.empty()) {
+    return Status::Unavailable("branch \"" + branch + "\" is held by node " + holder->id +
+                               ", which runs no proxy");
+  }
+  Result<HostPort> hp = ParseHostPort(holder->proxy_addr);
+  if (!hp.ok()) {
+    return Status::Unavailable("branch \"" + branch + "\" is held by node " + holder->id +
+                               ", whose proxy address \"" + holder->proxy_addr +
+                               "\" is not HOST:PORT");
+  }
+  ProxySession s;
+  s.relay = RelayTarget{*hp, holder->id, holder->proxy_tls};
+  return std::optional<ProxySession>(std::move(s));
 }
 
 }  // namespace strata

@@ -1,8 +1,10 @@
 #include "pgwire/pg_wire.h"
 
+#include <optional>
 #include <set>
 
 #include "common/coding.h"
+#include "common/crypto.h"
 
 namespace strata::pgwire {
 
@@ -21,6 +23,85 @@ std::string VersionText(uint32_t protocol) {
   return std::to_string(protocol >> 16) + "." + std::to_string(protocol & 0xffff);
 }
 
+Status Bad(const std::string& why) { return Status::Invalid("invalid startup packet: " + why); }
+
+Status CheckProtocol(uint32_t protocol) {
+  if (protocol >> 16 == 3) return Status::OK();
+  return Status::NotSupported("unsupported frontend protocol " + VersionText(protocol) +
+                              ": the server supports 3.0");
+}
+
+const std::string* Find(const Params& params, std::string_view name) {
+  for (const auto& [k, v] : params) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+// Name/value pairs at the front of *in up to their terminator, an empty name
+// (consumed too), appended to *out. The reason when they are malformed.
+std::optional<std::string> TakeParams(std::string_view* in, Params* out) {
+  std::set<std::string_view> seen;
+  while (true) {
+    if (in->empty()) return "missing the final NUL";
+    std::string_view name, value;
+    if (!TakeCString(in, &name)) return "unterminated parameter name";
+    if (name.empty()) return std::nullopt;
+    if (!TakeCString(in, &value)) {
+      return "unterminated value of parameter \"" + std::string(name) + "\"";
+    }
+    if (!seen.insert(name).second) return "duplicate parameter \"" + std::string(name) + "\"";
+    out->emplace_back(std::string(name), std::string(value));
+  }
+}
+
+// The parameters of a StartupMessage (or of a RelayRequest's client): the
+// rest of the packet, with a user.
+Status TakeStartupParams(std::string_view rest, Params* out) {
+  if (std::optional<std::string> why = TakeParams(&rest, out)) return Bad(*why);
+  if (!rest.empty()) return Bad("empty parameter name (or data after the terminator)");
+  if (Find(*out, "user") == nullptr) return Bad("no user name");
+  return Status::OK();
+}
+
+// A RelayRequest after its code: the client's protocol, the relay's fields,
+// the client's parameters.
+Result<Startup> ParseRelayRequest(std::string_view rest) {
+  if (rest.size() < 4) return Bad("a relay request without the client's protocol");
+  Startup s;
+  s.kind = Startup::Kind::kRelay;
+  s.protocol = DecodeBig32(rest.data());
+  rest.remove_prefix(4);
+  STRATA_RETURN_IF_ERROR(CheckProtocol(s.protocol));
+  if (std::optional<std::string> why = TakeParams(&rest, &s.relay)) {
+    return Bad("relay fields: " + *why);
+  }
+  for (std::string_view name : {"node", "nonce", "client"}) {
+    const std::string* v = s.RelayField(name);
+    if (v == nullptr || (v->empty() && name != "client")) {
+      return Bad("a relay request without \"" + std::string(name) + "\"");
+    }
+  }
+  STRATA_RETURN_IF_ERROR(TakeStartupParams(rest, &s.params));
+  return s;
+}
+
+std::string EncodeParams(const Params& params) {
+  std::string out;
+  for (const auto& [k, v] : params) {
+    out.append(k).push_back('\0');
+    out.append(v).push_back('\0');
+  }
+  out.push_back('\0');
+  return out;
+}
+
+std::string WithLength(const std::string& body) {
+  std::string out;
+  PutBig32(&out, static_cast<uint32_t>(body.size() + 4));
+  return out + body;
+}
+
 std::string AuthMessage(uint32_t code, std::string_view data) {
   std::string body;
   PutBig32(&body, code);
@@ -30,57 +111,34 @@ std::string AuthMessage(uint32_t code, std::string_view data) {
 
 }  // namespace
 
-const std::string* Startup::Param(std::string_view name) const {
-  for (const auto& [k, v] : params) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
+const std::string* Startup::Param(std::string_view name) const { return Find(params, name); }
+
+const std::string* Startup::RelayField(std::string_view name) const { return Find(relay, name); }
 
 Result<Startup> ParseStartup(std::string_view packet) {
-  const auto bad = [](const std::string& why) {
-    return Status::Invalid("invalid startup packet: " + why);
-  };
-  if (packet.size() < 4) return bad("shorter than its protocol code");
-  if (packet.size() + 4 > kMaxStartupLength) return bad("longer than 10000 bytes");
-  Startup s;
+  if (packet.size() < 4) return Bad("shorter than its protocol code");
   const uint32_t code = DecodeBig32(packet.data());
+  const uint32_t limit = code == kRelayRequestCode ? kMaxRelayRequestLength : kMaxStartupLength;
+  if (packet.size() + 4 > limit) return Bad("longer than " + std::to_string(limit) + " bytes");
+  Startup s;
   std::string_view rest = packet.substr(4);
   if (code == kSslRequestCode || code == kGssEncRequestCode) {
-    if (!rest.empty()) return bad("an encryption request has no payload");
+    if (!rest.empty()) return Bad("an encryption request has no payload");
     s.kind = code == kSslRequestCode ? Startup::Kind::kSsl : Startup::Kind::kGssEnc;
     return s;
   }
   if (code == kCancelRequestCode) {
-    if (rest.size() != 8) return bad("a cancel request is 16 bytes long");
+    if (rest.size() != 8) return Bad("a cancel request is 16 bytes long");
     s.kind = Startup::Kind::kCancel;
     s.cancel_pid = DecodeBig32(rest.data());
     s.cancel_key = DecodeBig32(rest.data() + 4);
     return s;
   }
-  if (code >> 16 != 3) {
-    return Status::NotSupported("unsupported frontend protocol " + VersionText(code) +
-                                ": the server supports 3.0");
-  }
+  if (code == kRelayRequestCode) return ParseRelayRequest(rest);
+  STRATA_RETURN_IF_ERROR(CheckProtocol(code));
   s.kind = Startup::Kind::kStartup;
   s.protocol = code;
-  std::set<std::string_view> seen;
-  while (true) {
-    if (rest.empty()) return bad("missing the final NUL");
-    std::string_view name, value;
-    if (!TakeCString(&rest, &name)) return bad("unterminated parameter name");
-    if (name.empty()) {
-      // The terminator: the packet's last byte, or an empty name.
-      if (!rest.empty()) return bad("empty parameter name (or data after the terminator)");
-      break;
-    }
-    if (!TakeCString(&rest, &value)) {
-      return bad("unterminated value of parameter \"" + std::string(name) + "\"");
-    }
-    if (!seen.insert(name).second) return bad("duplicate parameter \"" + std::string(name) + "\"");
-    s.params.emplace_back(std::string(name), std::string(value));
-  }
-  if (s.Param("user") == nullptr) return bad("no user name");
+  STRATA_RETURN_IF_ERROR(TakeStartupParams(rest, &s.params));
   return s;
 }
 
@@ -93,11 +151,18 @@ Result<Startup> ReadStartup(ByteStream* s, SteadyClock::time_point deadline) {
   char len_buf[4];
   STRATA_RETURN_IF_ERROR(ReadExactly(s, len_buf, 4, deadline, "client"));
   const uint32_t len = DecodeBig32(len_buf);
-  if (len < 8 || len > kMaxStartupLength) {
-    return Status::Invalid("invalid startup packet length " + std::to_string(len));
-  }
+  const Status bad_length = Status::Invalid("invalid startup packet length " + std::to_string(len));
+  if (len < 8 || len > kMaxRelayRequestLength) return bad_length;
   std::string packet(len - 4, '\0');
-  STRATA_RETURN_IF_ERROR(ReadExactly(s, packet.data(), packet.size(), deadline, "client"));
+  // Only a RelayRequest may be longer than kMaxStartupLength: its code
+  // decides before the rest is read.
+  const size_t head = len > kMaxStartupLength ? 4 : packet.size();
+  STRATA_RETURN_IF_ERROR(ReadExactly(s, packet.data(), head, deadline, "client"));
+  if (head < packet.size()) {
+    if (DecodeBig32(packet.data()) != kRelayRequestCode) return bad_length;
+    STRATA_RETURN_IF_ERROR(
+        ReadExactly(s, packet.data() + head, packet.size() - head, deadline, "client"));
+  }
   return ParseStartup(packet);
 }
 
@@ -141,14 +206,7 @@ std::string EncodeMessage(char type, std::string_view body) {
 std::string EncodeStartup(const Params& params, uint32_t protocol) {
   std::string body;
   PutBig32(&body, protocol);
-  for (const auto& [k, v] : params) {
-    body.append(k).push_back('\0');
-    body.append(v).push_back('\0');
-  }
-  body.push_back('\0');
-  std::string out;
-  PutBig32(&out, static_cast<uint32_t>(body.size() + 4));
-  return out + body;
+  return WithLength(body + EncodeParams(params));
 }
 
 std::string EncodeCancel(uint32_t pid, uint32_t key) {
@@ -158,6 +216,20 @@ std::string EncodeCancel(uint32_t pid, uint32_t key) {
   PutBig32(&out, pid);
   PutBig32(&out, key);
   return out;
+}
+
+std::string EncodeSslRequest() {
+  std::string out;
+  PutBig32(&out, 8);
+  PutBig32(&out, kSslRequestCode);
+  return out;
+}
+
+std::string EncodeRelayRequest(const Params& relay, const Params& params, uint32_t protocol) {
+  std::string body;
+  PutBig32(&body, kRelayRequestCode);
+  PutBig32(&body, protocol);
+  return WithLength(body + EncodeParams(relay) + EncodeParams(params));
 }
 
 std::string ErrorResponse(std::string_view severity, std::string_view sqlstate,
@@ -196,6 +268,10 @@ std::string AuthenticationSaslContinue(std::string_view data) {
 
 std::string AuthenticationSaslFinal(std::string_view data) {
   return AuthMessage(kAuthSaslFinal, data);
+}
+
+std::string AuthenticationRelayChallenge(const Params& fields) {
+  return AuthMessage(kAuthRelayChallenge, EncodeParams(fields));
 }
 
 std::string ParameterStatus(std::string_view name, std::string_view value) {
@@ -260,6 +336,33 @@ Result<std::pair<uint32_t, uint32_t>> ParseBackendKeyData(std::string_view body)
 Result<uint32_t> ParseAuthenticationCode(std::string_view body) {
   if (body.size() < 4) return Status::Invalid("authentication request without a code");
   return DecodeBig32(body.data());
+}
+
+Result<Params> ParseRelayChallenge(std::string_view body) {
+  const auto bad = [](const std::string& why) {
+    return Status::Invalid("invalid relay challenge: " + why);
+  };
+  if (body.size() < 4 || DecodeBig32(body.data()) != kAuthRelayChallenge) {
+    return bad("not an AuthenticationRelayChallenge");
+  }
+  body.remove_prefix(4);
+  Params fields;
+  if (std::optional<std::string> why = TakeParams(&body, &fields)) return bad(*why);
+  if (!body.empty()) return bad("data after the terminator");
+  return fields;
+}
+
+std::string RelayProof(std::string_view relay_key, std::string_view request,
+                       std::string_view holder_nonce, std::string_view holder_node,
+                       std::string_view holder_fingerprint) {
+  // Domain-separated, and each part length-prefixed: no two transcripts of
+  // different parts are the same bytes.
+  std::string transcript("strata relay proof v1\0", 22);
+  for (std::string_view part : {request, holder_nonce, holder_node, holder_fingerprint}) {
+    PutBig32(&transcript, static_cast<uint32_t>(part.size()));
+    transcript.append(part);
+  }
+  return crypto::HmacSha256(relay_key, transcript);
 }
 
 }  // namespace strata::pgwire

@@ -6,6 +6,8 @@
 
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/coding.h"
 #include "common/fd_util.h"
@@ -121,6 +123,95 @@ TEST(PgWireStartup, EncodeStartupRoundTrips) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->protocol, kProtocolV3);
   EXPECT_EQ(s->params, params);
+}
+
+TEST(PgWireRelay, RelayRequestRoundTrips) {
+  const Params relay{{"node", "b"}, {"nonce", "00ff"}, {"client", "10.0.0.7:5000"}};
+  const Params params{{"user", "c_1"}, {"database", "main.app"}, {"options", ""}};
+  const std::string packet = EncodeRelayRequest(relay, params, kProtocolV3 + 1);
+  EXPECT_EQ(DecodeBig32(packet.data()), packet.size());
+  EXPECT_EQ(DecodeBig32(packet.data() + 4), kRelayRequestCode);
+  Result<Startup> s = ParseStartup(packet.substr(4));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->kind, Startup::Kind::kRelay);
+  EXPECT_EQ(s->protocol, kProtocolV3 + 1);
+  EXPECT_EQ(s->relay, relay);
+  EXPECT_EQ(s->params, params);
+  EXPECT_EQ(*s->RelayField("client"), "10.0.0.7:5000");
+  EXPECT_EQ(EncodeRelayRequest(s->relay, s->params, s->protocol), packet);
+}
+
+TEST(PgWireRelay, RejectsMalformedRelayRequests) {
+  const auto body = [](uint32_t protocol, const std::string& rest) {
+    return Big32(kRelayRequestCode) + Big32(protocol) + rest;
+  };
+  const std::string fields = "node\0b\0nonce\0n\0client\0\0\0"s;
+  const std::string user = "user\0u\0\0"s;
+  EXPECT_TRUE(ParseStartup(body(kProtocolV3, fields + user)).ok()) << "the valid one";
+  for (const auto& [packet, why] : std::vector<std::pair<std::string, std::string>>{
+           {Big32(kRelayRequestCode) + "ab", "no protocol"},
+           {body(kProtocolV3, fields), "no client parameters"},
+           {body(kProtocolV3, fields + "\0"s), "no user"},
+           {body(kProtocolV3, "node\0b\0nonce\0n\0\0"s + user), "no client field"},
+           {body(kProtocolV3, "node\0\0nonce\0n\0client\0\0\0"s + user), "empty node"},
+           {body(kProtocolV3, "node\0b\0node\0c\0nonce\0n\0client\0\0\0"s + user), "dup"},
+           {body(kProtocolV3, fields + user + "x"), "data after the end"},
+       }) {
+    Result<Startup> s = ParseStartup(packet);
+    EXPECT_EQ(s.status().code(), Code::kInvalid) << why << ": " << s.status().ToString();
+  }
+  EXPECT_EQ(ParseStartup(body(2 << 16, fields + user)).status().code(), Code::kNotSupported);
+}
+
+// A relay request carries a whole startup packet: it may be longer than one,
+// and nothing else may.
+TEST(PgWireRelay, ReadStartupTakesALongRelayRequestOnly) {
+  const Params relay{{"node", "b"}, {"nonce", "00ff"}, {"client", "10.0.0.7:5000"}};
+  const Params params{{"user", "u"}, {"options", std::string(kMaxStartupLength - 20, 'o')}};
+  const std::string packet = EncodeRelayRequest(relay, params, kProtocolV3);
+  ASSERT_GT(packet.size(), kMaxStartupLength);
+  {
+    SocketPair sp;
+    sp.Send(packet);
+    Result<Startup> s = ReadStartup(sp.fd.get());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->params, params);
+  }
+  {
+    SocketPair sp;
+    std::string startup = EncodeStartup(params);
+    sp.Send(startup);
+    Result<Startup> s = ReadStartup(sp.fd.get());
+    EXPECT_EQ(s.status().message(),
+              "invalid startup packet length " + std::to_string(startup.size()));
+  }
+  SocketPair sp;
+  sp.Send(Big32(kMaxRelayRequestLength + 1) + Big32(kRelayRequestCode));
+  EXPECT_EQ(ReadStartup(sp.fd.get()).status().code(), Code::kInvalid);
+}
+
+TEST(PgWireRelay, ChallengeRoundTripsAndTheProofCoversEveryPart) {
+  const Params fields{{"node", "a"}, {"nonce", "abcd"}};
+  const std::string m = AuthenticationRelayChallenge(fields);
+  EXPECT_EQ(m[0], 'R');
+  Result<Params> parsed = ParseRelayChallenge(m.substr(5));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(*parsed, fields);
+  EXPECT_FALSE(ParseRelayChallenge(AuthenticationOk().substr(5)).ok());
+  EXPECT_FALSE(ParseRelayChallenge(m.substr(5, m.size() - 6)).ok()) << "no terminator";
+  EXPECT_FALSE(ParseRelayChallenge(m.substr(5) + "x").ok());
+
+  const std::string proof = RelayProof("key", "request", "nonce", "a", "AB:CD");
+  EXPECT_EQ(proof.size(), 32u);
+  EXPECT_EQ(proof, RelayProof("key", "request", "nonce", "a", "AB:CD"));
+  for (const std::string& other : {RelayProof("kex", "request", "nonce", "a", "AB:CD"),
+                                   RelayProof("key", "requesu", "nonce", "a", "AB:CD"),
+                                   RelayProof("key", "request", "noncf", "a", "AB:CD"),
+                                   RelayProof("key", "request", "nonce", "b", "AB:CD"),
+                                   RelayProof("key", "request", "nonce", "a", ""),
+                                   RelayProof("key", "request", "nonce", "aA", "B:CD")}) {
+    EXPECT_NE(other, proof);
+  }
 }
 
 TEST(PgWireStartup, ReadStartupChecksTheLength) {

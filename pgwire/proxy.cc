@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <variant>
 #include <vector>
 
 #include "common/fd_util.h"
@@ -28,6 +29,11 @@ constexpr size_t kRelayBuffer = 64 * 1024;
 constexpr int kFlushTimeoutMs = 30000;
 // Startup-phase writes are blocking; a peer that never reads must not pin the thread.
 constexpr int kSendTimeoutMs = 30000;
+// Another daemon's proxy that does not accept a connection in this time is
+// unreachable (a relay, a forwarded cancel request).
+constexpr int kRelayConnectTimeoutMs = 10000;
+// The shortest relay key Start accepts: 256 bits.
+constexpr size_t kMinRelayKey = 32;
 
 Result<UniqueFd> ConnectUnix(const std::string& path) {
   sockaddr_un addr{};
@@ -48,6 +54,11 @@ Result<UniqueFd> ConnectUnix(const std::string& path) {
   return fd;
 }
 
+Result<UniqueFd> ConnectProxy(const HostPort& proxy) {
+  STRATA_ASSIGN_OR_RETURN(const int fd, ConnectTcp(proxy, kRelayConnectTimeoutMs));
+  return UniqueFd(fd);
+}
+
 }  // namespace
 
 Proxy::Proxy(ProxyOptions opts, ProxyDelegate* delegate)
@@ -61,6 +72,13 @@ Proxy::~Proxy() { Stop(); }
 
 Status Proxy::Start() {
   if (started_ || stopping_) return Status::Invalid("proxy: Start called twice");
+  if (!opts_.relay_key.empty() && opts_.relay_key.size() < kMinRelayKey) {
+    return Status::Invalid("proxy: the relay key must be at least 32 bytes");
+  }
+  relay_tls_ = opts_.relay_tls_client;
+  if (!opts_.relay_key.empty() && !relay_tls_) {
+    STRATA_ASSIGN_OR_RETURN(relay_tls_, TlsContext::ForPinnedClient());
+  }
   Result<int> fd = ListenTcp(opts_.listen, &port_);
   if (!fd.ok()) {
     // ListenTcp keeps only errno's text; that text is how EADDRINUSE is told apart.
@@ -97,8 +115,9 @@ void Proxy::Stop() {
 }
 
 ProxyStats Proxy::Stats() const {
-  return {accepted_, active_,          sessions_,     auth_failures_,          refused_,
-          cancels_,  protocol_errors_, tls_sessions_, auth_limiter_.refusals()};
+  return {accepted_,  active_,          sessions_,     auth_failures_,           refused_,
+          cancels_,   protocol_errors_, tls_sessions_, auth_limiter_.refusals(), relayed_out_,
+          relayed_in_};
 }
 
 void Proxy::Accept(int raw_fd) {
@@ -142,6 +161,17 @@ void Proxy::EndConn(Conn* c) {
 
 Result<int> Proxy::ConnectBackend(Conn* c, const std::string& path) {
   STRATA_ASSIGN_OR_RETURN(UniqueFd fd, ConnectUnix(path));
+  return RegisterBackend(c, std::move(fd));
+}
+
+Result<int> Proxy::ConnectRelay(Conn* c, const HostPort& proxy) {
+  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, ConnectProxy(proxy));
+  // A holder that vanishes is noticed as a vanished client is.
+  TuneSocket(fd.get(), ServerConnectionTuning(kSendTimeoutMs));
+  return RegisterBackend(c, std::move(fd));
+}
+
+Result<int> Proxy::RegisterBackend(Conn* c, UniqueFd fd) {
   MutexLock l(&mu_);
   if (stopping_) return Status::Unavailable("the proxy is stopping");
   MutexLock cl(&c->mu);
@@ -150,23 +180,28 @@ Result<int> Proxy::ConnectBackend(Conn* c, const std::string& path) {
 }
 
 void Proxy::AddCancelKey(const Conn& c, std::pair<uint32_t, uint32_t> key,
-                         const std::string& socket) {
+                         const CancelTarget& target) {
   MutexLock l(&mu_);
-  cancel_[key] = {c.id, socket};
+  cancel_[key] = {c.id, target};
 }
 
 void Proxy::ForwardCancel(uint32_t pid, uint32_t key) {
-  std::string path;
+  CancelTarget target;
   {
     MutexLock l(&mu_);
     auto it = cancel_.find({pid, key});
     if (it == cancel_.end()) return;  // unknown: dropped silently, as postgres does
-    path = it->second.second;
+    target = it->second.second;
   }
   cancels_++;
-  Result<UniqueFd> fd = ConnectUnix(path);
-  Status st = fd.ok() ? SendAll(fd->get(), pgwire::EncodeCancel(pid, key), path) : fd.status();
-  if (!st.ok()) spdlog::warn("proxy: cannot forward a cancel request: {}", st.message());
+  // A relayed session's cancel goes to the holder's proxy, plain as
+  // PostgreSQL sends it; that proxy forwards it to its server.
+  const std::string* path = std::get_if<std::string>(&target);
+  const std::string what = path ? *path : FormatHostPort(std::get<HostPort>(target));
+  Result<UniqueFd> fd = path ? ConnectUnix(*path) : ConnectProxy(std::get<HostPort>(target));
+  Status st = fd.ok() ? SendAll(fd->get(), pgwire::EncodeCancel(pid, key), what) : fd.status();
+  if (!st.ok())
+    spdlog::warn("proxy: cannot forward a cancel request to {}: {}", what, st.message());
 }
 
 void Proxy::Relay(ByteStream* client, ByteStream* backend) {

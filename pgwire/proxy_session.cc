@@ -1,6 +1,7 @@
 // Proxy's side of one client connection before the relay: the session start,
-// SCRAM authentication, routing dbname to a branch, and the branch server's
-// own session start passed through to the client.
+// SCRAM authentication, routing dbname to a branch, opening it, and the
+// branch server's own session start passed through to the client. The relay
+// to and from other daemons' proxies is in proxy_relay.cc.
 
 #include <spdlog/spdlog.h>
 
@@ -23,55 +24,58 @@
 
 namespace strata {
 
+using pgwire::SteadyClock;
+using proxy_internal::ForLog;
+using proxy_internal::kClientSendTimeout;
+using proxy_internal::kMaxAuthMessage;
+using proxy_internal::kMaxServerStartupMessage;
+using proxy_internal::kServerStartupTimeout;
+
 namespace {
 
-using pgwire::SteadyClock;
-
-// PostgreSQL's own limit on a SASL message (PG_MAX_AUTH_TOKEN_LENGTH).
-constexpr size_t kMaxAuthMessage = 65535;
-// Server messages before ReadyForQuery are small; this only stops a runaway.
-constexpr size_t kMaxServerStartupMessage = 1 << 20;
-// The branch's server is local and was just opened: a server that does not
-// finish the session start in this time is stuck, and the client is told so.
-constexpr auto kServerStartupTimeout = std::chrono::seconds(60);
-// A client that stops reading its session start's answers is dropped after this.
-constexpr auto kClientSendTimeout = std::chrono::seconds(30);
-
-struct Route {
-  std::string branch, database;
-};
-
 // dbname=BRANCH or BRANCH.DATABASE (split at the first '.'); docs/proxy.md.
-Result<Route> ParseRoute(const std::string* dbname) {
+Result<std::pair<std::string, std::string>> ParseRoute(const std::string* dbname) {
   if (dbname == nullptr || dbname->empty() || (*dbname)[0] == '.') {
     return Status::NotFound("no branch given: connect with dbname=BRANCH or BRANCH.DATABASE");
   }
   const size_t dot = dbname->find('.');
-  Route r{dbname->substr(0, dot), dot == std::string::npos ? "postgres" : dbname->substr(dot + 1)};
-  if (!IsValidName(r.branch)) {
+  std::pair<std::string, std::string> r{
+      dbname->substr(0, dot), dot == std::string::npos ? "postgres" : dbname->substr(dot + 1)};
+  if (!IsValidName(r.first)) {
     return Status::NotFound(
-        "invalid branch name \"" + r.branch +
+        "invalid branch name \"" + r.first +
         "\": a branch name is 1-63 characters of A-Z a-z 0-9 _ -, not starting with -");
   }
-  if (r.database.empty()) {
-    return Status::NotFound("no database name after \"" + r.branch + ".\"");
+  if (r.second.empty()) {
+    return Status::NotFound("no database name after \"" + r.first + ".\"");
   }
   return r;
 }
 
-// Names from unauthenticated clients go into the log: no control characters,
-// so no one can forge log lines.
-std::string ForLog(std::string_view text) {
+bool IsFalse(const std::string& v) { return v == "false" || v == "off" || v == "no" || v == "0"; }
+
+const char* OpenFailureState(const Status& st) {
+  switch (st.code()) {
+    case Code::kNotFound:
+      return "3D000";
+    case Code::kPermission:
+      return "28000";
+    case Code::kQuota:
+      return "53400";
+    default:
+      return "57P03";
+  }
+}
+
+}  // namespace
+
+std::string proxy_internal::ForLog(std::string_view text) {
   std::string out(text);
   for (char& ch : out) {
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
   }
   return out;
 }
-
-bool IsFalse(const std::string& v) { return v == "false" || v == "off" || v == "no" || v == "0"; }
-
-}  // namespace
 
 scram::Verifier Proxy::DummyVerifier(const std::string& user) const {
   // A fixed salt per unknown name, as for a real credential: a client that
@@ -80,61 +84,6 @@ scram::Verifier Proxy::DummyVerifier(const std::string& user) const {
   v.salt = crypto::HmacSha256(dummy_salt_secret_, user).substr(0, 16);
   return v;
 }
-
-// One client connection from its first byte to the relay: the session
-// start, authentication, opening the branch and the server's own session
-// start. Every refusal goes through Refuse: one FATAL to the client, one
-// counter, and the reason returned for Serve to log.
-class Proxy::SessionStart {
- public:
-  SessionStart(Proxy* proxy, Conn* c)
-      : proxy_(proxy),
-        c_(c),
-        client_(std::make_unique<PlainStream>(c->client_fd())),
-        deadline_(SteadyClock::now() + std::chrono::milliseconds(proxy->opts_.startup_timeout_ms)),
-        address_(AddressOf(c->peer)) {}
-
-  Status Run();
-
- private:
-  // `counter` (null: counted elsewhere) goes up by one.
-  Status Refuse(std::atomic<uint64_t>* counter, const char* sqlstate, const std::string& message);
-  // The audit line of a session start that named a user (no-op before that).
-  void Audit(const std::string& result);
-  // FATAL 28000 when the client's address has failed too often (limiter).
-  std::optional<Status> Throttle();
-  // A client read that failed: a clean close is not worth a line; the rest is refused.
-  Status ClientFailed(const Status& st);
-  // The session start: at most one SSLRequest (answered 'S' and a TLS
-  // handshake when the proxy has a certificate, else 'N') and one
-  // GSSENCRequest (answered 'N'), then a StartupMessage (into *startup) or a
-  // CancelRequest. A Status when the session ends here.
-  std::optional<Status> ReadStartup(pgwire::Startup* startup);
-  // Answers SSLRequest: 'S' and the server's side of the handshake.
-  Status StartTls();
-  Status Send(std::string_view data) {
-    return client_->WriteAll(data, SteadyClock::now() + kClientSendTimeout);
-  }
-  // From an authenticated client to the relay's end.
-  Status OpenAndRelay(const pgwire::Startup& startup, const Route& route,
-                      const ProxyCredential& cred);
-  // The server's session start, passed through message by message: the
-  // client sees the server's own AuthenticationOk, ParameterStatus and
-  // BackendKeyData, so its cancel requests carry the real pid and key.
-  Status PassServerStartup(int backend, const pgwire::Startup& startup, const Route& route,
-                           const ProxyCredential& cred, const std::string& socket_path);
-
-  Proxy* const proxy_;
-  Conn* const c_;
-  // Plain, or TLS once StartTls succeeded. Dropped before the Conn's
-  // sockets close (OpenAndRelay, and this object's end in Serve).
-  std::unique_ptr<ByteStream> client_;
-  TlsStream* tls_ = nullptr;  // client_ when it is TLS
-  const SteadyClock::time_point deadline_;
-  std::string who_;            // " (user U, dbname D)" once known, for the log
-  const std::string address_;  // the client's address without the port: the limiter's key
-  std::string user_, branch_;  // from the startup packet, for the audit line
-};
 
 void Proxy::Serve(Conn* c) {
   Status st = SessionStart(this, c).Run();
@@ -147,6 +96,17 @@ void Proxy::Serve(Conn* c) {
   c->finished = true;
 }
 
+Proxy::SessionStart::SessionStart(Proxy* proxy, Conn* c)
+    : proxy_(proxy),
+      c_(c),
+      client_(std::make_unique<PlainStream>(c->client_fd())),
+      deadline_(SteadyClock::now() + std::chrono::milliseconds(proxy->opts_.startup_timeout_ms)),
+      address_(AddressOf(c->peer)) {}
+
+Status Proxy::SessionStart::Send(std::string_view data) {
+  return client_->WriteAll(data, SteadyClock::now() + kClientSendTimeout);
+}
+
 Status Proxy::SessionStart::Refuse(std::atomic<uint64_t>* counter, const char* sqlstate,
                                    const std::string& message) {
   if (counter) (*counter)++;
@@ -157,7 +117,8 @@ Status Proxy::SessionStart::Refuse(std::atomic<uint64_t>* counter, const char* s
 
 void Proxy::SessionStart::Audit(const std::string& result) {
   if (proxy_->opts_.audit == nullptr || user_.empty()) return;
-  proxy_->opts_.audit->Record({"proxy", c_->peer, user_, "", "authenticate", branch_, result});
+  proxy_->opts_.audit->Record(
+      {"proxy", c_->peer, user_, "", "authenticate", branch_, result, origin_});
 }
 
 std::optional<Status> Proxy::SessionStart::Throttle() {
@@ -167,6 +128,13 @@ std::optional<Status> Proxy::SessionStart::Throttle() {
   return Refuse(nullptr, "28000",  // counted by the limiter itself (auth_throttled)
                 "too many failed authentications from " + address_ + "; try again in " +
                     std::to_string(seconds) + " s");
+}
+
+std::optional<Status> Proxy::SessionStart::RequireTls() {
+  if (!proxy_->opts_.require_tls || tls_ != nullptr) return std::nullopt;
+  return Refuse(&proxy_->refused_, "28000",
+                "this server accepts TLS connections only: connect with sslmode=require (or "
+                "verify-ca, verify-full)");
 }
 
 Status Proxy::SessionStart::ClientFailed(const Status& st) {
@@ -197,7 +165,7 @@ std::optional<Status> Proxy::SessionStart::ReadStartup(pgwire::Startup* startup)
       proxy_->ForwardCancel(r->cancel_pid, r->cancel_key);
       return Status::OK();  // no answer, as postgres does
     }
-    if (r->kind == Kind::kStartup) {
+    if (r->kind == Kind::kStartup || r->kind == Kind::kRelay) {
       *startup = std::move(r).value();
       return std::nullopt;
     }
@@ -225,36 +193,40 @@ Status Proxy::SessionStart::StartTls() {
   return Status::OK();
 }
 
+Result<Proxy::SessionStart::Route> Proxy::SessionStart::Routed(const pgwire::Startup& startup) {
+  const std::string* replication = startup.Param("replication");
+  if (replication != nullptr && !IsFalse(*replication)) {
+    return Refuse(&proxy_->refused_, "0A000",
+                  "replication connections are not supported by strata");
+  }
+  Result<std::pair<std::string, std::string>> route = ParseRoute(startup.Param("database"));
+  if (!route.ok()) return Refuse(&proxy_->refused_, "3D000", route.status().message());
+  return Route{route->first, route->second};
+}
+
+Status Proxy::SessionStart::CredentialsUnavailable(const Status& st) {
+  // The client learns nothing of the store; the log gets the cause.
+  return Status::IO(
+      Refuse(&proxy_->refused_, "57P03", "cannot look up credentials now; try again").message() +
+      " (" + st.message() + ")");
+}
+
 Status Proxy::SessionStart::Run() {
   pgwire::Startup startup;
   if (std::optional<Status> end = ReadStartup(&startup)) return *end;
+  if (startup.kind == pgwire::Startup::Kind::kRelay) return RunRelayed(startup);
   const std::string& user = *startup.Param("user");
   const std::string* dbname = startup.Param("database");
   who_ = " (user " + user + ", dbname " + (dbname ? *dbname : "none") + ")";
   user_ = user;
   branch_ = dbname ? dbname->substr(0, dbname->find('.')) : "";
   if (std::optional<Status> refused = Throttle()) return *refused;
-  if (proxy_->opts_.require_tls && tls_ == nullptr) {
-    return Refuse(&proxy_->refused_, "28000",
-                  "this server accepts TLS connections only: connect with sslmode=require (or "
-                  "verify-ca, verify-full)");
-  }
-  const std::string* replication = startup.Param("replication");
-  if (replication != nullptr && !IsFalse(*replication)) {
-    return Refuse(&proxy_->refused_, "0A000",
-                  "replication connections are not supported by strata");
-  }
-  Result<Route> route = ParseRoute(dbname);
-  if (!route.ok()) return Refuse(&proxy_->refused_, "3D000", route.status().message());
+  if (std::optional<Status> refused = RequireTls()) return *refused;
+  Result<Route> route = Routed(startup);
+  if (!route.ok()) return route.status();
 
   Result<ProxyCredential> found = proxy_->delegate_->FindCredential(user);
-  if (!found.ok() && !found.status().IsNotFound()) {
-    // The client learns nothing of the store; the log gets the cause.
-    const std::string cause = found.status().message();
-    return Status::IO(
-        Refuse(&proxy_->refused_, "57P03", "cannot look up credentials now; try again").message() +
-        " (" + cause + ")");
-  }
+  if (!found.ok() && !found.status().IsNotFound()) return CredentialsUnavailable(found.status());
   const std::string binding = tls_ ? proxy_->opts_.tls->end_point_hash() : "";
   if (Status st = proxy_->Authenticate(client_.get(), user, found, binding, deadline_); !st.ok()) {
     if (st.code() != Code::kPermission) return ClientFailed(st);
@@ -267,14 +239,10 @@ Status Proxy::SessionStart::Run() {
 
 Status Proxy::SessionStart::OpenAndRelay(const pgwire::Startup& startup, const Route& route,
                                          const ProxyCredential& cred) {
-  Result<ProxySession> opened = proxy_->delegate_->Open(cred, route.branch);
+  const bool relayed_in = !origin_.empty();
+  Result<ProxySession> opened = proxy_->delegate_->Open(cred, route.branch, relayed_in);
   if (!opened.ok()) {
-    const Status& st = opened.status();
-    const char* sqlstate = st.code() == Code::kNotFound     ? "3D000"
-                           : st.code() == Code::kPermission ? "28000"
-                           : st.code() == Code::kQuota      ? "53400"
-                                                            : "57P03";
-    return Refuse(&proxy_->refused_, sqlstate, st.message());
+    return Refuse(&proxy_->refused_, OpenFailureState(opened.status()), opened.status().message());
   }
   // Every path from here ends the session: both connections close before
   // release, so a delegate that then stops the server finds no client of ours.
@@ -284,70 +252,102 @@ Status Proxy::SessionStart::OpenAndRelay(const pgwire::Startup& startup, const R
   } at_exit{[this, release = std::move(opened->release)] {
     client_.reset();  // before its socket closes
     tls_ = nullptr;
+    up_ = Upstream{};  // likewise
     proxy_->EndConn(c_);
     if (release) release();
   }};
-  const std::string& socket_path = opened->socket_path;
+  const std::optional<RelayTarget>& relay = opened->relay;
+  STRATA_RETURN_IF_ERROR(relay ? RelayOut(startup, route, *relay)
+                               : StartLocal(opened->socket_path, startup, route, cred));
+  proxy_->sessions_++;
+  if (tls_) proxy_->tls_sessions_++;
+  if (relay) proxy_->relayed_out_++;
+  if (relayed_in) proxy_->relayed_in_++;
+  Audit("ok");
+  LogSession(startup, route, cred, relay);
+  proxy_->Relay(client_.get(), up_.stream.get());
+  if (tls_) tls_->Shutdown();
+  if (up_.tls) up_.tls->Shutdown();
+  return Status::OK();
+}
+
+void Proxy::SessionStart::LogSession(const pgwire::Startup& startup, const Route& route,
+                                     const ProxyCredential& cred,
+                                     const std::optional<RelayTarget>& relay) {
+  const std::string over_tls = tls_ ? ", " + tls_->Description() : "";
+  const std::string user = ForLog(*startup.Param("user"));
+  if (relay) {
+    spdlog::info("proxy: session from {} user {} branch {} relayed to node {} ({}){}", c_->peer,
+                 user, route.branch, ForLog(relay->node), FormatHostPort(relay->proxy), over_tls);
+    return;
+  }
+  const std::string from = origin_.empty()
+                               ? ""
+                               : " relayed from node " + ForLog(*startup.RelayField("node")) +
+                                     " (client " + ForLog(*startup.RelayField("client")) + ")";
+  spdlog::info("proxy: session from {} user {} branch {} database {} role {}{}{}", c_->peer, user,
+               route.branch, ForLog(route.database), ForLog(cred.role), from, over_tls);
+}
+
+Status Proxy::SessionStart::StartLocal(const std::string& socket_path,
+                                       const pgwire::Startup& startup, const Route& route,
+                                       const ProxyCredential& cred) {
   Result<int> backend = proxy_->ConnectBackend(c_, socket_path);
   if (!backend.ok()) {
     return Refuse(&proxy_->refused_, "57P03",
                   "cannot connect to the branch's server: " + backend.status().message());
   }
-  STRATA_RETURN_IF_ERROR(PassServerStartup(*backend, startup, route, cred, socket_path));
-  proxy_->sessions_++;
-  if (tls_) proxy_->tls_sessions_++;
-  Audit("ok");
-  spdlog::info("proxy: session from {} user {} branch {} database {} role {}{}", c_->peer,
-               ForLog(*startup.Param("user")), route.branch, ForLog(route.database),
-               ForLog(cred.role), tls_ ? ", " + tls_->Description() : "");
-  PlainStream server(*backend);
-  proxy_->Relay(client_.get(), &server);
-  if (tls_) tls_->Shutdown();
-  return Status::OK();
-}
-
-Status Proxy::SessionStart::PassServerStartup(int backend, const pgwire::Startup& startup,
-                                              const Route& route, const ProxyCredential& cred,
-                                              const std::string& socket_path) {
+  up_ = Upstream{std::make_unique<PlainStream>(*backend), nullptr, "the branch's server",
+                 socket_path, false};
   pgwire::Params params{{"user", cred.role}, {"database", route.database}};
   for (const auto& [k, v] : startup.params) {
     if (k != "user" && k != "database") params.emplace_back(k, v);
   }
-  const std::string what = "the branch's server";
-  Status st = SendAll(backend, pgwire::EncodeStartup(params, startup.protocol), what);
-  const auto server_deadline = SteadyClock::now() + kServerStartupTimeout;
-  while (st.ok()) {
+  const auto deadline = SteadyClock::now() + kServerStartupTimeout;
+  if (Status st = up_.stream->WriteAll(pgwire::EncodeStartup(params, startup.protocol), deadline);
+      !st.ok()) {
+    return Refuse(&proxy_->refused_, "57P03",
+                  "the branch's server failed the session start: " + st.message());
+  }
+  return PassStartup(deadline);
+}
+
+Status Proxy::SessionStart::PassStartup(SteadyClock::time_point deadline) {
+  while (true) {
     Result<pgwire::Message> m =
-        pgwire::ReadMessage(backend, kMaxServerStartupMessage, server_deadline);
+        pgwire::ReadMessage(up_.stream.get(), kMaxServerStartupMessage, deadline);
     if (!m.ok()) {
-      st = m.status();
-      break;
+      return Refuse(&proxy_->refused_, "57P03",
+                    up_.what + " failed the session start: " + m.status().message());
     }
+    if (m->type == 'E') return UpstreamRefused(*m);
     const Result<uint32_t> auth =
         m->type == 'R' ? pgwire::ParseAuthenticationCode(m->body) : Result<uint32_t>(0u);
     if (!auth.ok() || *auth != pgwire::kAuthOk) {
+      if (up_.relay) {
+        return Refuse(&proxy_->refused_, "57P03",
+                      up_.what + " failed the session start: an authentication request");
+      }
       return Refuse(&proxy_->refused_, "28000",
                     "the branch's server asks for a password; strata endpoints need trust for "
                     "local connections");
     }
     if (m->type == 'K') {
       Result<std::pair<uint32_t, uint32_t>> key = pgwire::ParseBackendKeyData(m->body);
-      if (key.ok()) proxy_->AddCancelKey(*c_, *key, socket_path);
+      if (key.ok()) proxy_->AddCancelKey(*c_, *key, up_.cancel);
     }
     STRATA_RETURN_IF_ERROR(Send(pgwire::EncodeMessage(m->type, m->body)));
-    if (m->type == 'E') {
-      proxy_->refused_++;
-      std::map<char, std::string> f = pgwire::ParseErrorFields(m->body);
-      return Status::Invalid("refused" + who_ + " by the branch's server with " + f['S'] + " " +
-                             f['C'] + ": " + f['M']);
-    }
-    if (m->type == 'Z') break;
+    if (m->type == 'Z') return Status::OK();
   }
-  if (!st.ok()) {
-    return Refuse(&proxy_->refused_, "57P03",
-                  "the branch's server failed the session start: " + st.message());
-  }
-  return Status::OK();
+}
+
+Status Proxy::SessionStart::UpstreamRefused(const pgwire::Message& error) {
+  proxy_->refused_++;  // before the client can see it, as Refuse does
+  STRATA_RETURN_IF_ERROR(Send(pgwire::EncodeMessage('E', error.body)));
+  std::map<char, std::string> f = pgwire::ParseErrorFields(error.body);
+  Audit(f['C'] + " " + f['M']);
+  return Status::Invalid("refused" + who_ + " by " + up_.what + " with " + f['S'] + " " + f['C'] +
+                         ": " + f['M']);
 }
 
 Status Proxy::Authenticate(ByteStream* client, const std::string& user,

@@ -2,7 +2,8 @@
 // answered SSLRequest with 'S' (docs/proxy.md). Each input is written by a
 // TLS client over a socket pair; the server side accepts the handshake and
 // reads startup packets with pgwire::ReadStartup until one fails. Whatever
-// it parses must keep its invariants (a user, unique names). Built as a
+// it parses must keep its invariants (a user, unique names; a relay
+// request's fields, and its encoding giving it back). Built as a
 // libFuzzer fuzzer with -DSTRATA_FUZZ=ON (clang), else run over its seeds
 // in tests/fuzz/startup_fuzz/ (CMake's strata_fuzz).
 #include <sys/socket.h>
@@ -52,17 +53,35 @@ const Contexts& Tls() {
   return *c;
 }
 
+void CheckUnique(const strata::pgwire::Params& params) {
+  std::set<std::string> names;
+  for (const auto& [k, v] : params) {
+    if (k.empty() || !names.insert(k).second) abort();
+  }
+}
+
 void Check(const strata::pgwire::Startup& s) {
   using Kind = strata::pgwire::Startup::Kind;
-  if (s.kind != Kind::kStartup) {
-    if (!s.params.empty()) abort();
+  if (s.kind != Kind::kStartup && s.kind != Kind::kRelay) {
+    if (!s.params.empty() || !s.relay.empty()) abort();
     return;
   }
   if (s.Param("user") == nullptr || s.protocol >> 16 != 3) abort();
-  std::set<std::string> names;
-  for (const auto& [k, v] : s.params) {
-    if (k.empty() || !names.insert(k).second) abort();
+  CheckUnique(s.params);
+  CheckUnique(s.relay);
+  if (s.kind == Kind::kStartup) {
+    if (!s.relay.empty()) abort();
+    return;
   }
+  for (const char* name : {"node", "nonce", "client"}) {
+    if (s.RelayField(name) == nullptr) abort();
+  }
+  if (s.RelayField("node")->empty() || s.RelayField("nonce")->empty()) abort();
+  // A relay request must encode back to its own bytes: the holder checks
+  // the entry's proof over its re-encoding.
+  const strata::Result<strata::pgwire::Startup> again = strata::pgwire::ParseStartup(
+      strata::pgwire::EncodeRelayRequest(s.relay, s.params, s.protocol).substr(4));
+  if (!again.ok() || again->params != s.params || again->relay != s.relay) abort();
 }
 
 }  // namespace

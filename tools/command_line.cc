@@ -221,6 +221,16 @@ void AddEndpointCommands(CLI::App& app, DaemonInvocation& inv, std::function<Sta
   AddNameCommand(endpoint, "status", "Show a branch's server", "BRANCH", "The branch",
                  EndpointStatus, inv, action);
   AddPlainCommand(endpoint, "list", "List the servers of all branches", EndpointList, inv, action);
+
+  CLI::App* move = endpoint->add_subcommand(
+      "move", "Hand a branch to another daemon of the store: flush, release, and the other claims");
+  move->add_option("BRANCH", inv.name, "The branch")->required();
+  move->add_option("--to", inv.to, "The node id of the daemon that takes it (see strata node list)")
+      ->required();
+  AddDaemonOptions(move, &inv.daemon);
+  move->callback([&inv, action] {
+    *action = [&inv] { return EndpointMove(inv.daemon, inv.name, inv.to, std::cout); };
+  });
 }
 
 void AddNodeCommands(CLI::App& app, DaemonInvocation& inv, std::function<Status()>* action) {

@@ -30,6 +30,7 @@ struct DaemonInvocation {
   std::optional<std::string> max_bytes;
   std::string name;    // the NAME, BRANCH, ID or OWNER argument
   std::string branch;  // snapshot create's BRANCH
+  std::string to;      // endpoint move's --to NODE
 };
 
 // Adds the daemon subcommands to `app`; the chosen one sets *action.

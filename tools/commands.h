@@ -134,6 +134,9 @@ Status EndpointSuspend(const DaemonArgs& args, const std::string& branch, std::o
 Status EndpointStatus(const DaemonArgs& args, const std::string& branch, std::ostream& out);
 Status EndpointList(const DaemonArgs& args, std::ostream& out);
 // The daemons that share the mount's store (GET /v1/nodes).
+// Hands BRANCH to the daemon `to` (POST /v1/branches/{name}/endpoint/move).
+Status EndpointMove(const DaemonArgs& args, const std::string& branch, const std::string& to,
+                    std::ostream& out);
 Status NodeList(const DaemonArgs& args, std::ostream& out);
 Status CredentialIssue(const CredentialIssueArgs& args, std::ostream& out);
 Status CredentialList(const DaemonArgs& args, const std::string& branch, std::ostream& out);

@@ -74,6 +74,24 @@ Status EndpointList(const DaemonArgs& args, std::ostream& out) {
   return Status::OK();
 }
 
+Status EndpointMove(const DaemonArgs& args, const std::string& branch, const std::string& to,
+                    std::ostream& out) {
+  STRATA_RETURN_IF_ERROR(ValidateName("branch", branch));
+  STRATA_ASSIGN_OR_RETURN(json m,
+                          CallDaemon(args, "POST", EndpointPath(branch) + "/move", {{"to", to}}));
+  std::string text;
+  if (!m.value("moved", false)) {
+    text = "branch " + branch + " is already held by node " + to + "\n";
+  } else {
+    text = "moved branch " + branch + " from node " + m.value("from", "") + " to node " + to +
+           " (lease epoch " + std::to_string(m.value("epoch", 0)) + ")" +
+           (m.value("was_running", false) ? "; its server starts there at the next session" : "") +
+           "\n";
+  }
+  PrintResult(args, m, text, out);
+  return Status::OK();
+}
+
 Status NodeList(const DaemonArgs& args, std::ostream& out) {
   STRATA_ASSIGN_OR_RETURN(json list, CallDaemon(args, "GET", "/v1/nodes"));
   PrintResult(args, list, RenderNodeTable(list), out);

@@ -104,6 +104,10 @@ void AddClusterOptions(CLI::App* mount, ServiceFlags& f) {
                     "How long the daemon's heartbeat, and so its hold on the branches it "
                     "writes, lives without renewal: after a crash other daemons wait this long "
                     "to take its branches; DURATION, 3s to 1h (default 30s)");
+  mount->add_option("--advertise-host", f.advertise_host,
+                    "The host name or address other daemons and clients reach this daemon's "
+                    "proxy and API at (default: the --proxy/--api host, or this machine's host "
+                    "name when that is a wildcard such as 0.0.0.0)");
 }
 
 void Build(CLI::App& app, Invocation& inv) {

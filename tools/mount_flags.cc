@@ -2,6 +2,11 @@
 // (mount_flags.h).
 #include "tools/mount_flags.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+
 #include "cluster/node_registry.h"
 #include "common/net.h"
 
@@ -64,7 +69,7 @@ Status ApplyHistoryFlags(const ServiceFlags& f, LimitParser parse_size, MountOpt
   return Status::OK();
 }
 
-// --node-id, --lease-ttl.
+// --node-id, --lease-ttl, --advertise-host.
 Status ApplyClusterFlags(const ServiceFlags& f, MountOptions* opts) {
   if (f.node_id) {
     if (!ValidNodeId(*f.node_id)) {
@@ -78,6 +83,22 @@ Status ApplyClusterFlags(const ServiceFlags& f, MountOptions* opts) {
     if (s < 3 || s > 3600)
       return Status::Invalid("--lease-ttl: " + *f.lease_ttl + " is not 3s..1h");
     opts->lease_ttl_ms = s * 1000;
+  }
+  if (f.advertise_host) {
+    // A host alone (a name, IPv4, or IPv6 without brackets): the ports are the listeners' own.
+    const std::string& h = *f.advertise_host;
+    const bool host_chars =
+        !h.empty() && h[0] != '-' && std::all_of(h.begin(), h.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
+        });
+    in6_addr v6;
+    const bool colon_ok =
+        h.find(':') == std::string::npos || inet_pton(AF_INET6, h.c_str(), &v6) == 1;
+    if (!host_chars || !colon_ok || h.size() > 253) {
+      return Status::Invalid("--advertise-host: \"" + *f.advertise_host +
+                             "\" is not a host name or an IP address (without a port)");
+    }
+    opts->advertise_host = *f.advertise_host;
   }
   return Status::OK();
 }

@@ -37,6 +37,7 @@ struct ServiceFlags {
   std::optional<std::string> memtable_size;   // SIZE at which a memtable is flushed
   std::optional<std::string> node_id;         // the daemon's id among the store's daemons
   std::optional<std::string> lease_ttl;       // DURATION of the heartbeat, 3s..1h
+  std::optional<std::string> advertise_host;  // where other daemons reach the proxy and API
 };
 
 // The smallest --gc-rate and --memtable-size.

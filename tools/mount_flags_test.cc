@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 namespace strata::cli {
 namespace {
 
@@ -110,7 +112,7 @@ TEST(ApplyServiceFlagsTest, EveryFlag) {
   EXPECT_EQ(opts.quota_bytes, -1);
 }
 
-std::string Refusal(void (*edit)(ServiceFlags&)) {
+std::string Refusal(const std::function<void(ServiceFlags&)>& edit) {
   ServiceFlags f;
   edit(f);
   MountOptions opts;
@@ -177,6 +179,23 @@ TEST(ApplyServiceFlagsTest, ClusterFlags) {
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.lease_ttl = "2s"; }), "--lease-ttl: 2s is not 3s..1h");
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.lease_ttl = "2h"; }), "--lease-ttl: 2h is not 3s..1h");
   EXPECT_EQ(Refusal([](ServiceFlags& f) { f.lease_ttl = "soon"; }).rfind("--lease-ttl: ", 0), 0u);
+}
+
+TEST(ApplyServiceFlagsTest, AdvertiseHost) {
+  for (const char* host : {"10.0.0.7", "db-3.example.net", "::1", "fd00::2"}) {
+    ServiceFlags f;
+    f.advertise_host = host;
+    MountOptions opts;
+    ASSERT_TRUE(ApplyServiceFlags(f, FakeSize, &opts).ok()) << host;
+    EXPECT_EQ(opts.advertise_host, host);
+  }
+  EXPECT_EQ(MountOptions{}.advertise_host, "");
+  for (const char* bad : {"", "10.0.0.7:5432x", "a b", "-x", "[::1]"}) {
+    EXPECT_EQ(Refusal([&](ServiceFlags& f) { f.advertise_host = bad; }),
+              std::string("--advertise-host: \"") + bad +
+                  "\" is not a host name or an IP address (without a port)")
+        << bad;
+  }
 }
 
 TEST(ApplyServiceFlagsTest, RefusesBadHistoryAndGcFlags) {

@@ -19,17 +19,6 @@ OPTS=(--lease-ttl "${TTL}s" --memtable-size 1M)
 start_daemon "$STORE_URL" "$M1" "$CACHE_DIR" --node-id n1 "${OPTS[@]}"
 start_daemon "$STORE_URL" "$M2" "$C2" --node-id n2 "${OPTS[@]}"
 
-# until_ok SECONDS CMD...: CMD until it succeeds, for at most SECONDS.
-until_ok() {
-  local deadline=$(($(date +%s) + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    (($(date +%s) < deadline)) || return 1
-    sleep 0.2
-  done
-}
-listed_on() { strata branch list --mount "$1" --json | jres | jq -e --arg b "$2" 'any(.[]; .name == $b)'; }
-holder_on() { strata branch show "$2" --mount "$1" --json | jres | jq -r '.holder.node // "nobody"'; }
 digest() { sha256sum "$1" | cut -d' ' -f1; }
 field_on() { strata branch show "$2" --mount "$1" --json | jres | jq -r ".$3"; }
 published_on() { (($(field_on "$1" "$2" durable_seq) >= $3)); }

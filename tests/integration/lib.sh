@@ -385,6 +385,20 @@ api_expect() {
   printf '%s\n' "${out#*$'\n'}"
 }
 
+# until_ok SECONDS CMD...: CMD until it succeeds, for at most SECONDS.
+until_ok() {
+  local deadline=$(($(date +%s) + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    (($(date +%s) < deadline)) || return 1
+    sleep 0.2
+  done
+}
+# listed_on MOUNTPOINT BRANCH: succeeds once that mount's daemon lists BRANCH.
+listed_on() { strata branch list --mount "$1" --json | jres | jq -e --arg b "$2" 'any(.[]; .name == $b)'; }
+# holder_on MOUNTPOINT BRANCH: the node holding BRANCH's lease, as that daemon says, or "nobody".
+holder_on() { strata branch show "$2" --mount "$1" --json | jres | jq -r '.holder.node // "nobody"'; }
+
 # daemon_pid [MOUNTPOINT]: the live daemon's pid according to strata status.
 # on_branch BRANCH CMD...: CMD with PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE
 # set to open BRANCH through the daemon's proxy at 127.0.0.1:$PPORT (the
