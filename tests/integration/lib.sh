@@ -85,6 +85,8 @@ export STRATA_MOUNT=$MNT
 # Tracked state.
 declare -a TRACKED_PIDS=()        # background jobs and daemons
 declare -a TRACKED_MOUNTS=()      # mountpoints we mounted
+declare -a TRACKED_NETNS=()       # network namespaces we made (netns_add)
+declare -a TRACKED_LINKS=()       # bridges and veths we made (netns_bridge, netns_add)
 declare -A PG_PORT=()             # datadir -> port of a running server
 declare -A PG_PID=()              # datadir -> postmaster pid
 declare -A PG_LOG=()              # datadir -> server log file
@@ -178,6 +180,9 @@ lib_cleanup() {
       wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null
     fi
   done
+  # 3b. network namespaces and links a test made (netns_add, netns_bridge).
+  for m in "${TRACKED_NETNS[@]}"; do ip netns del "$m" 2>/dev/null; done
+  for m in "${TRACKED_LINKS[@]}"; do ip link del "$m" 2>/dev/null; done
   # 4. the walsink and S3 servers, once every daemon has flushed.
   if pid_alive "$SINK_PID"; then
     kill -TERM "$SINK_PID" 2>/dev/null
@@ -329,7 +334,11 @@ start_daemon() {
   # Any free ports for the proxy and the API unless the caller picks them.
   local ports=(--proxy 127.0.0.1:0 --api 127.0.0.1:0)
   [[ " $* " == *" --proxy "* || " $* " == *" --api "* ]] && ports=()
-  strata mount "$url" "$m" --cache-dir "$cache" --log-file "$dlog" "${ports[@]}" "$@" ||
+  # DAEMON_NETNS=NAME: the daemon runs in that network namespace (its mount
+  # stays in ours: nsenter enters the network namespace only).
+  local run=(strata)
+  [[ -n "${DAEMON_NETNS:-}" ]] && run=(nsenter "--net=/run/netns/$DAEMON_NETNS" "$STRATA_BIN")
+  "${run[@]}" mount "$url" "$m" --cache-dir "$cache" --log-file "$dlog" "${ports[@]}" "$@" ||
     fail "strata mount $url $m $* failed"
   DAEMON_CACHE[$m]=$cache
   mountpoint -q "$m" || fail "strata mount returned but $m is not a mountpoint"
@@ -398,6 +407,28 @@ until_ok() {
 listed_on() { strata branch list --mount "$1" --json | jres | jq -e --arg b "$2" 'any(.[]; .name == $b)'; }
 # holder_on MOUNTPOINT BRANCH: the node holding BRANCH's lease, as that daemon says, or "nobody".
 holder_on() { strata branch show "$2" --mount "$1" --json | jres | jq -r '.holder.node // "nobody"'; }
+
+# netns_bridge NAME CIDR: a bridge here with address CIDR (e.g. 10.213.7.1/24),
+# deleted at exit. Needs CAP_NET_ADMIN.
+netns_bridge() {
+  ip link add "$1" type bridge || fail "ip link add $1 type bridge"
+  TRACKED_LINKS+=("$1")
+  ip addr add "$2" dev "$1" || fail "ip addr add $2 dev $1"
+  ip link set "$1" up || fail "ip link set $1 up"
+}
+# netns_add NAME BRIDGE CIDR: a network namespace with loopback up and one
+# veth, eth0 at CIDR, whose peer is on BRIDGE; deleted at exit.
+netns_add() {
+  local ns=$1 br=$2 cidr=$3 peer=stv${#TRACKED_NETNS[@]}-$$
+  ip netns add "$ns" || fail "ip netns add $ns"
+  TRACKED_NETNS+=("$ns")
+  ip link add "$peer" type veth peer name eth0 netns "$ns" || fail "veth $peer into $ns"
+  TRACKED_LINKS+=("$peer")
+  ip link set "$peer" master "$br" up || fail "ip link set $peer master $br up"
+  ip -n "$ns" link set lo up || fail "lo up in $ns"
+  ip -n "$ns" addr add "$cidr" dev eth0 || fail "ip addr add $cidr in $ns"
+  ip -n "$ns" link set eth0 up || fail "eth0 up in $ns"
+}
 
 # daemon_pid [MOUNTPOINT]: the live daemon's pid according to strata status.
 # on_branch BRANCH CMD...: CMD with PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE
