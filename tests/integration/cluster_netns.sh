@@ -9,6 +9,9 @@
 source "$(dirname "$0")/lib.sh"
 require_tools
 
+probe=st-probe-$$
+ip netns add "$probe" 2>/dev/null || skip "this machine cannot make network namespaces (ip netns add)"
+ip netns del "$probe"
 NET=10.213.$(($$ % 200 + 20))
 BR=stbr$(($$ % 100000))
 netns_bridge "$BR" "$NET.1/24"
