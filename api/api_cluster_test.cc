@@ -8,6 +8,7 @@
 #include "api/api_test_fixture.h"
 #include "cluster/node_leases.h"
 #include "cluster/node_registry.h"
+#include "endpoint/branch_access.h"
 #include "endpoint/branch_move.h"
 
 namespace strata {
@@ -110,6 +111,38 @@ TEST_F(ApiClusterTest, AMoveIsRefusedClearly) {
   EXPECT_EQ(Ok("GET", "/v1/branches/main")["holder"]["node"], "n3");  // nothing changed
   n2->Deregister();
   ExpectError("POST", "/v1/branches/main/endpoint/move", R"({"to": "n2"})", 404, "not_found");
+}
+
+// The proxy's routing (docs/cluster.md, "Any proxy, any branch"), with n1
+// as this daemon: a branch another live node holds is relayed to its proxy,
+// and so is a fork nobody holds yet of a branch it holds.
+TEST_F(ApiClusterTest, SessionsGoWhereTheBranchIsWritten) {
+  auto n2 = Join("n2");  // its proxy: 127.0.0.1:55432
+  NodeLeases second(env.store(), n2.get(), &clock);
+  json main = Ok("POST", "/v1/branches", {{"name", "main"}}, 201);
+  Ok("POST", "/v1/branches", {{"name", "kid"}, {"from", "main"}}, 201);
+  json c = Ok("POST", "/v1/branches/main/credentials", nullptr, 201);
+  json k = Ok("POST", "/v1/branches/kid/credentials", nullptr, 201);
+  BranchAccess access(env.catalog(), credentials.get(), endpoints.get(), nullptr, leases.get());
+  ASSERT_OK_AND_ASSIGN(ProxyCredential cred, access.FindCredential(c["user"]));
+  ASSERT_OK_AND_ASSIGN(ProxyCredential kid, access.FindCredential(k["user"]));
+  // Nobody holds either: served here (as far as starting a server: no cluster here).
+  EXPECT_EQ(access.Open(cred, "main", false).status().code(), Code::kInvalid);
+  EXPECT_EQ(access.Open(kid, "kid", false).status().code(), Code::kInvalid);
+
+  ASSERT_OK(second.Claim(main["id"].get<uint32_t>()).status());
+  for (const auto& [who, name] : {std::pair{cred, "main"}, std::pair{kid, "kid"}}) {
+    ASSERT_OK_AND_ASSIGN(ProxySession s, access.Open(who, name, false));
+    ASSERT_TRUE(s.relay) << name;
+    EXPECT_EQ(s.relay->node, "n2");
+    EXPECT_EQ(FormatHostPort(s.relay->proxy), "127.0.0.1:55432");
+    EXPECT_TRUE(s.socket_path.empty());
+    // Arrived relayed: never relayed again.
+    EXPECT_EQ(access.Open(who, name, true).status().code(), Code::kBusy) << name;
+  }
+  // Once kid is held here, its own holder decides: here.
+  ASSERT_OK(leases->Claim(Ok("GET", "/v1/branches/kid")["id"].get<uint32_t>()).status());
+  EXPECT_EQ(access.Open(kid, "kid", false).status().code(), Code::kInvalid);
 }
 
 }  // namespace

@@ -72,20 +72,24 @@ void NodeLeases::EndMove(uint32_t branch) {
   moving_.erase(branch);
 }
 
-Result<std::optional<NodeRecord>> NodeLeases::HolderElsewhere(uint32_t branch) {
-  {
-    MutexLock l(&mu_);
-    if (held_.contains(branch)) return std::optional<NodeRecord>();
-  }
+Result<Placement> NodeLeases::Locate(uint32_t branch) {
+  using Kind = Placement::Kind;
+  if (HeldHere(branch)) return Placement{Kind::kHere, std::nullopt};
   STRATA_ASSIGN_OR_RETURN(BranchHolder h, HolderOf(branch));
-  if (!h.alive || h.grant->node == node_->self().id) return std::optional<NodeRecord>();
+  if (!h.alive) return Placement{Kind::kNobody, std::nullopt};
+  if (h.grant->node == node_->self().id) return Placement{Kind::kHere, std::nullopt};
   Result<std::optional<NodeRecord>> node = NodeRegistry::Read(store_, h.grant->node, clock_);
   if (!node.ok() || !*node) {
     return Status::Unavailable("branch " + std::to_string(branch) + " is held by node " +
                                h.grant->node + ", whose record cannot be read now" +
                                (node.ok() ? "" : ": " + node.status().message()));
   }
-  return node;
+  return Placement{Kind::kElsewhere, std::move(*node)};
+}
+
+Result<std::optional<NodeRecord>> NodeLeases::HolderElsewhere(uint32_t branch) {
+  STRATA_ASSIGN_OR_RETURN(Placement p, Locate(branch));
+  return std::move(p.node);
 }
 
 Status NodeLeases::HeldElsewhere(uint32_t branch, const Status& busy) {
@@ -134,6 +138,11 @@ Status NodeLeases::ReleaseAll() {
 void NodeLeases::Forget(uint32_t branch) {
   MutexLock l(&mu_);
   held_.erase(branch);
+}
+
+bool NodeLeases::HeldHere(uint32_t branch) const {
+  MutexLock l(&mu_);
+  return held_.contains(branch);
 }
 
 std::vector<uint32_t> NodeLeases::Held() const {

@@ -30,6 +30,13 @@ struct BranchHolder {
   bool alive = false;
 };
 
+// NodeLeases::Locate's answer.
+struct Placement {
+  enum class Kind { kHere, kElsewhere, kNobody };
+  Kind kind = Kind::kNobody;
+  std::optional<NodeRecord> node;  // kElsewhere: the holder's record
+};
+
 class NodeLeases {
  public:
   // `node` must outlive this.
@@ -62,14 +69,19 @@ class NodeLeases {
   // Ends a move that did not happen: claims are allowed again.
   void EndMove(uint32_t branch) EXCLUDES(mu_);
 
+  // Whether this node holds `branch` (no store call).
+  bool HeldHere(uint32_t branch) const EXCLUDES(mu_);
   // The branches held here, in id order.
   std::vector<uint32_t> Held() const EXCLUDES(mu_);
   // Who holds `branch` according to the store (one LIST and a GET or two).
   Result<BranchHolder> HolderOf(uint32_t branch);
-  // The record of the live node other than this one that holds `branch`;
-  // nullopt when this node holds it (no store call then) or no live node
-  // does, so a session may claim it here. kUnavailable if that node's record
-  // cannot be read.
+  // Where `branch` is written: here (held, or handed here and not claimed
+  // yet; no store call when held), by another live node (with its record),
+  // or by nobody (never claimed, released, or its holder is dead), so a
+  // session may claim it here. kUnavailable if the holder's record cannot
+  // be read.
+  Result<Placement> Locate(uint32_t branch) EXCLUDES(mu_);
+  // Locate's node when the branch is written elsewhere; nullopt otherwise.
   Result<std::optional<NodeRecord>> HolderElsewhere(uint32_t branch) EXCLUDES(mu_);
   NodeRegistry* node() const { return node_; }
 

@@ -190,9 +190,19 @@ TEST_F(NodeLeasesTest, HolderElsewhereIsTheReceiverOfAHandOverOnlyForOthers) {
   ASSERT_OK_AND_ASSIGN(std::optional<NodeRecord> there, first.HolderElsewhere(4));
   ASSERT_TRUE(there);
   EXPECT_EQ(there->id, "n2");
-  // The receiver has not claimed yet, but the grant names it: local.
+  // The receiver has not claimed yet, but the grant names it: here.
   ASSERT_OK_AND_ASSIGN(std::optional<NodeRecord> mine, second.HolderElsewhere(4));
   EXPECT_FALSE(mine);
+  ASSERT_OK_AND_ASSIGN(Placement at, second.Locate(4));
+  EXPECT_EQ(at.kind, Placement::Kind::kHere);
+  ASSERT_OK_AND_ASSIGN(at, first.Locate(4));
+  EXPECT_EQ(at.kind, Placement::Kind::kElsewhere);
+  EXPECT_EQ(at.node->id, "n2");
+  ASSERT_OK_AND_ASSIGN(at, first.Locate(5));
+  EXPECT_EQ(at.kind, Placement::Kind::kNobody);  // never claimed
+  n2->Deregister();
+  ASSERT_OK_AND_ASSIGN(at, first.Locate(4));
+  EXPECT_EQ(at.kind, Placement::Kind::kNobody);  // its holder is gone
 }
 
 }  // namespace

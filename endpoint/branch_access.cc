@@ -1,13 +1,27 @@
 #include "endpoint/branch_access.h"
 
+#include <spdlog/spdlog.h>
+
 #include "common/net.h"
 #include "pgwire/scram.h"
 
 namespace strata {
 
+bool BranchAccess::CatchUp() {
+  // Without node leases (tests, tools) nothing else writes the catalog.
+  if (!leases_) return false;
+  Status st = catalog_->Refresh();
+  if (!st.ok()) spdlog::warn("proxy: reading the catalog again: {}", st.ToString());
+  return st.ok();
+}
+
 Result<ProxyCredential> BranchAccess::FindCredential(const std::string& user) {
-  STRATA_ASSIGN_OR_RETURN(CredentialInfo c,
-                          credentials_->Find(user, credentials_->clock()->NowNs()));
+  const auto find = [&] { return credentials_->Find(user, credentials_->clock()->NowNs()); };
+  Result<CredentialInfo> found = find();
+  // Issued through another daemon a moment ago: its catalog change may not
+  // have been followed here yet (at most a tick, docs/cluster.md).
+  if (found.status().IsNotFound() && CatchUp()) found = find();
+  STRATA_ASSIGN_OR_RETURN(CredentialInfo c, std::move(found));
   Result<scram::Verifier> v = scram::ParseVerifier(c.verifier);
   if (!v.ok()) {
     return Status::Corruption("credential '" + user + "' has a malformed verifier in the catalog");
@@ -27,6 +41,10 @@ Result<ProxySession> BranchAccess::Open(const ProxyCredential& cred, const std::
   {
     auto cat = catalog_->Current();
     const BranchInfo* b = cat->FindBranch(branch);
+    if (!b && CatchUp()) {  // made through another daemon a moment ago
+      cat = catalog_->Current();
+      b = cat->FindBranch(branch);
+    }
     if (!b) return Status::NotFound("branch \"" + branch + "\" does not exist");
     if (b->id != cred.branch_id) {
       return Status::Permission("credential \"" + cred.user + "\" is not valid for branch \"" +
@@ -53,11 +71,25 @@ Result<ProxySession> BranchAccess::Open(const ProxyCredential& cred, const std::
   return s;
 }
 
+Result<std::optional<NodeRecord>> BranchAccess::WriterElsewhere(uint32_t id) {
+  auto cat = catalog_->Current();
+  for (uint32_t b = id; b != 0;) {
+    STRATA_ASSIGN_OR_RETURN(Placement at, leases_->Locate(b));
+    if (at.kind == Placement::Kind::kHere) return std::optional<NodeRecord>();
+    if (at.kind == Placement::Kind::kElsewhere) return std::move(at.node);
+    // Nobody holds it: it reads its parent up to its fork point, which the
+    // parent's holder may not have published yet. Its sessions go there.
+    const BranchInfo* info = cat->FindBranchById(b);
+    b = info ? info->parent : 0;
+  }
+  return std::optional<NodeRecord>();
+}
+
 Result<std::optional<ProxySession>> BranchAccess::RelayIfHeldElsewhere(uint32_t id,
                                                                        const std::string& branch,
                                                                        bool relayed) {
   if (!leases_) return std::optional<ProxySession>();
-  STRATA_ASSIGN_OR_RETURN(std::optional<NodeRecord> holder, leases_->HolderElsewhere(id));
+  STRATA_ASSIGN_OR_RETURN(std::optional<NodeRecord> holder, WriterElsewhere(id));
   if (!holder) return std::optional<ProxySession>();
   if (relayed) {
     // Never relayed twice: the entry proxy looks again at the next session.

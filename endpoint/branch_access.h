@@ -3,7 +3,9 @@
 // branch's owner is within quota, and wakes the branch's endpoint, or, for a
 // branch another live daemon holds, answers with a relay to that daemon's
 // proxy (docs/cluster.md, "Any proxy, any branch"). A branch nobody holds is
-// claimed and woken here.
+// claimed and woken here, unless a branch it forked from is held by another
+// live daemon: then it goes there, where the fork's data is. A credential or branch name it does
+// not know yet makes it read the catalog changes of other daemons once before it says so.
 //
 // Thread-safety: called by the proxy's session threads concurrently, with no
 // lock of the proxy held; holds no lock of its own. Credential expiry is
@@ -43,8 +45,17 @@ class BranchAccess : public ProxyDelegate {
   Catalog* const catalog_;
   Credentials* const credentials_;
   EndpointManager* const endpoints_;
-  // A relay to the live node other than this one that holds branch `id`;
-  // nullopt when the session is served here.
+  // Reads the catalog changes other daemons stored since the last follow
+  // (Catalog::Refresh): a credential or branch made through another daemon a
+  // moment ago (one LIST of catalog/, a GET per new version). False without
+  // `leases` (no other writer) or when the read failed.
+  bool CatchUp();
+  // The live node other than this one that writes what branch `id` reads:
+  // its holder; or, for a branch nobody holds (a fork never opened), the
+  // holder of the nearest ancestor somebody holds, which may not have
+  // published the fork's part yet. Nullopt: served here.
+  Result<std::optional<NodeRecord>> WriterElsewhere(uint32_t id);
+  // A relay to WriterElsewhere(id); nullopt when the session is served here.
   Result<std::optional<ProxySession>> RelayIfHeldElsewhere(uint32_t id, const std::string& branch,
                                                            bool relayed);
 

@@ -60,6 +60,21 @@ IN1=$(relayed "$M1" relayed_in)
 ((OUT3 >= 2 && IN1 >= 2)) || fail "relay counters: n3 relayed_out $OUT3, n1 relayed_in $IN1"
 ok "n3 relayed $OUT3 session(s) to n1 ($IN1 in): same rows, its write seen on n1, no server on n3"
 
+check "a credential and a branch made through n1 work at once through n3"
+for i in 1 2 3; do
+  C=$(API_MOUNT=$M1 api POST /v1/branches/db/credentials '{}')
+  C_USER=$(jq -r .user <<<"$C")
+  C_PASS=$(jq -r .password <<<"$C")
+  out=$(pq "$P3" "select count(*) from t")
+  [[ "$out" == 1001 ]] || fail "a credential issued on n1 a moment ago, through n3: $out"
+done
+API_MOUNT=$M1 api POST /v1/branches '{"name": "kid", "from": "db"}' >/dev/null
+K=$(API_MOUNT=$M1 api POST /v1/branches/kid/credentials '{}')
+out=$(PGPASSWORD=$(jq -r .password <<<"$K") PGCONNECT_TIMEOUT=60 "$PGBIN/psql" -X -At \
+  "host=127.0.0.1 port=$P3 user=$(jq -r .user <<<"$K") dbname=kid" -c "select count(*) from t" 2>&1 || true)
+[[ "$out" == 1001 ]] || fail "a fork made on n1 a moment ago, through n3: $out"
+ok "no wait for n3 to follow n1's catalog: it reads it again for a name it does not know"
+
 check "TLS from the client to n3 and from n3 to n1; a wrong password stays a wrong password"
 CERT3=$(API_MOUNT=$M3 api GET /v1/status | jq -r .proxy_stats.tls.certificate)
 out=$(pq "$P3" "select count(*) from t" "sslmode=verify-full sslrootcert=$CERT3 channel_binding=require")
