@@ -26,7 +26,7 @@ PACKAGES=(
   libcurl4-openssl-dev libpq-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libmicrohttpd-dev curl
   libgtest-dev libgmock-dev libbenchmark-dev libpugixml-dev
   postgresql-15 postgresql-contrib clang-format clang
-  jq procps util-linux kmod perl ca-certificates openssl
+  jq procps util-linux iproute2 kmod perl ca-certificates openssl
 )
 
 missing=()
