@@ -51,14 +51,7 @@ conn() { echo "host=127.0.0.1 port=${PORT[$1]} user=$(jq -r .user <<<"$C") dbnam
   { cat "$LOG_DIR/pgbench-init.log"; fail "pgbench -i through n1's proxy"; }
 
 # run NODE NAME ARGS...: one pgbench through NODE's proxy; its TPS.
-run() {
-  local node=$1 name=$2 f
-  shift 2
-  f=$LOG_DIR/$name-$node.log
-  "$PGBIN/pgbench" -n "$@" -T "$BENCH_SECONDS" "$(conn "$node")" >"$f" 2>&1 ||
-    { cat "$f"; fail "pgbench $name through $node"; }
-  tps_of "$f"
-}
+run() { pgbench_tps "$LOG_DIR/$2-$1.log" "$(conn "$1")" "${@:3}"; }
 
 declare -A V=()
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do

@@ -9,6 +9,16 @@ p99() { LC_ALL=C sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "n/a"; e
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", b / a }'; }
 # tps_of LOG: the TPS figure of a pgbench log.
 tps_of() { awk '/^tps = / { print $3; exit }' "$1"; }
+# pgbench_tps LOG CONNINFO PGBENCH_ARGS...: one pgbench run of $BENCH_SECONDS s
+# (-n: no vacuum) against CONNINFO, its log in LOG; prints its TPS. Needs
+# tests/integration/lib.sh.
+pgbench_tps() {
+  local f=$1 conn=$2
+  shift 2
+  "$PGBIN/pgbench" -n "$@" -T "$BENCH_SECONDS" "$conn" >"$f" 2>&1 ||
+    { cat "$f"; fail "pgbench $* against $conn"; }
+  tps_of "$f"
+}
 # txns_of LOG: the transactions a pgbench run processed.
 txns_of() { awk -F': ' '/^number of transactions actually processed/ { print $2 + 0; exit }' "$1"; }
 # status_probe FILE [MOUNT]: the daemon's status (its FUSE request counters

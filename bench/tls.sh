@@ -42,14 +42,7 @@ CONN="host=127.0.0.1 port=${PROXY##*:} user=$(jq -r .user <<<"$C") dbname=main"
   { cat "$LOG_DIR/pgbench-init.log"; fail "pgbench -i through the proxy"; }
 
 # run MODE NAME ARGS...: one pgbench through the proxy with sslmode=MODE; its TPS.
-run() {
-  local mode=$1 name=$2 f
-  shift 2
-  f=$LOG_DIR/$name-$mode.log
-  "$PGBIN/pgbench" -n "$@" -T "$BENCH_SECONDS" "$CONN sslmode=$mode" >"$f" 2>&1 ||
-    { cat "$f"; fail "pgbench $name with sslmode=$mode"; }
-  tps_of "$f"
-}
+run() { pgbench_tps "$LOG_DIR/$2-$1.log" "$CONN sslmode=$1" "${@:3}"; }
 
 declare -A V=()
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do

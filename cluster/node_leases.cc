@@ -75,15 +75,20 @@ void NodeLeases::EndMove(uint32_t branch) {
 Result<Placement> NodeLeases::Locate(uint32_t branch) {
   using Kind = Placement::Kind;
   if (HeldHere(branch)) return Placement{Kind::kHere, std::nullopt};
-  STRATA_ASSIGN_OR_RETURN(BranchHolder h, HolderOf(branch));
-  if (!h.alive) return Placement{Kind::kNobody, std::nullopt};
-  if (h.grant->node == node_->self().id) return Placement{Kind::kHere, std::nullopt};
-  Result<std::optional<NodeRecord>> node = NodeRegistry::Read(store_, h.grant->node, clock_);
-  if (!node.ok() || !*node) {
+  STRATA_ASSIGN_OR_RETURN(std::optional<LeaseGrant> grant, ReadLease(store_, branch, clock_));
+  if (!grant || !ValidNodeId(grant->node)) return Placement{Kind::kNobody, std::nullopt};
+  // One read of the holder's record says both whether it lives (as
+  // StoreLiveness judges) and where it is.
+  Result<std::optional<NodeRecord>> node = NodeRegistry::Read(store_, grant->node, clock_);
+  if (!node.ok()) {
     return Status::Unavailable("branch " + std::to_string(branch) + " is held by node " +
-                               h.grant->node + ", whose record cannot be read now" +
-                               (node.ok() ? "" : ": " + node.status().message()));
+                               grant->node +
+                               ", whose record cannot be read now: " + node.status().message());
   }
+  const bool alive = *node && (*node)->incarnation == grant->incarnation &&
+                     NodeAlive(**node, clock_->NowNs() / 1'000'000);
+  if (!alive) return Placement{Kind::kNobody, std::nullopt};
+  if (grant->node == node_->self().id) return Placement{Kind::kHere, std::nullopt};
   return Placement{Kind::kElsewhere, std::move(*node)};
 }
 
@@ -94,11 +99,9 @@ Result<std::optional<NodeRecord>> NodeLeases::HolderElsewhere(uint32_t branch) {
 
 Status NodeLeases::HeldElsewhere(uint32_t branch, const Status& busy) {
   // Where its clients should go: the holder's proxy.
-  Result<std::optional<LeaseGrant>> grant = ReadLease(store_, branch, clock_);
-  if (!grant.ok() || !*grant || (*grant)->node.empty()) return busy;
-  Result<std::optional<NodeRecord>> node = NodeRegistry::Read(store_, (*grant)->node, clock_);
-  if (!node.ok() || !*node || (*node)->proxy_addr.empty()) return busy;
-  return Status::Busy(busy.message() + "; its proxy is " + (*node)->proxy_addr);
+  Result<Placement> at = Locate(branch);
+  if (!at.ok() || !at->node || at->node->proxy_addr.empty()) return busy;
+  return Status::Busy(busy.message() + "; its proxy is " + at->node->proxy_addr);
 }
 
 Result<bool> NodeLeases::HeldAt(uint32_t branch, uint64_t epoch) {

@@ -335,15 +335,13 @@ std::string AdvertisedHost(const std::string& advertise, const std::string& list
 // Reads again the newest manifest of every branch `id` forked from that this
 // daemon does not hold (VersionStore::RefreshForeign; a no-op for held ones).
 void RefreshAncestors(const CatalogData& cat, VersionStore* v, uint32_t id) {
-  const BranchInfo* b = cat.FindBranchById(id);
-  for (uint32_t parent = b ? b->parent : 0; parent != 0;) {
-    Result<bool> newer = v->RefreshForeign(parent);
+  const Lineage lineage = cat.LineageOf(id);  // the branch itself first
+  for (size_t i = 1; i < lineage.size(); i++) {
+    Result<bool> newer = v->RefreshForeign(lineage[i].branch);
     if (!newer.ok()) {
-      spdlog::warn("branch {}: reading the newest manifest of its parent {}: {}", id, parent,
-                   newer.status().ToString());
+      spdlog::warn("branch {}: reading the newest manifest of its parent {}: {}", id,
+                   lineage[i].branch, newer.status().ToString());
     }
-    const BranchInfo* p = cat.FindBranchById(parent);
-    parent = p ? p->parent : 0;
   }
 }
 

@@ -72,15 +72,13 @@ Result<ProxySession> BranchAccess::Open(const ProxyCredential& cred, const std::
 }
 
 Result<std::optional<NodeRecord>> BranchAccess::WriterElsewhere(uint32_t id) {
-  auto cat = catalog_->Current();
-  for (uint32_t b = id; b != 0;) {
-    STRATA_ASSIGN_OR_RETURN(Placement at, leases_->Locate(b));
+  // The branch itself, then its ancestors: one nobody holds reads its parent
+  // up to its fork point, which the parent's holder may not have published
+  // yet. Its sessions go there.
+  for (const Level& level : catalog_->Current()->LineageOf(id)) {
+    STRATA_ASSIGN_OR_RETURN(Placement at, leases_->Locate(level.branch));
     if (at.kind == Placement::Kind::kHere) return std::optional<NodeRecord>();
     if (at.kind == Placement::Kind::kElsewhere) return std::move(at.node);
-    // Nobody holds it: it reads its parent up to its fork point, which the
-    // parent's holder may not have published yet. Its sessions go there.
-    const BranchInfo* info = cat->FindBranchById(b);
-    b = info ? info->parent : 0;
   }
   return std::optional<NodeRecord>();
 }

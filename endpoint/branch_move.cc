@@ -2,9 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <optional>
-#include <vector>
 
 #include "cluster/node_registry.h"
 
@@ -64,15 +62,11 @@ Result<MoveResult> BranchMover::Move(const std::string& branch, const std::strin
 }
 
 Status BranchMover::FlushAncestors(uint32_t id) {
-  const std::vector<uint32_t> held = leases_->Held();
-  auto cat = catalog_->Current();
-  const BranchInfo* b = cat->FindBranchById(id);
-  for (uint32_t parent = b ? b->parent : 0; parent != 0;) {
-    if (std::binary_search(held.begin(), held.end(), parent)) {
-      STRATA_RETURN_IF_ERROR(versions_->Flush(parent));
+  const Lineage lineage = catalog_->Current()->LineageOf(id);  // the branch itself first
+  for (size_t i = 1; i < lineage.size(); i++) {
+    if (leases_->HeldHere(lineage[i].branch)) {
+      STRATA_RETURN_IF_ERROR(versions_->Flush(lineage[i].branch));
     }
-    const BranchInfo* p = cat->FindBranchById(parent);
-    parent = p ? p->parent : 0;
   }
   return Status::OK();
 }
