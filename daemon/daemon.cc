@@ -384,6 +384,9 @@ Status Daemon::OpenOpLog() {
   shopts.server = addr;
   shopts.store_id = store_id_;
   shopts.barrier_timeout_ms = static_cast<int>(opts_.sink_timeout_ms);
+  // Every daemon of the store ships to this walsink (docs/cluster.md).
+  shopts.shared = true;
+  shopts.void_file = opts_.sink_dir + "/void";
   if (!opts_.sink_token_file.empty()) {
     STRATA_ASSIGN_OR_RETURN(shopts.token,
                             ReadTokenFile(opts_.sink_token_file, "--sink-token-file"));
@@ -420,14 +423,12 @@ Status Daemon::OpenVersions() {
     return Status::OK();
   };
   vopts.claim = [leases = leases_.get()](uint32_t branch) { return leases->Claim(branch); };
-  // Records from the local op log are this node's own: stale once another
-  // node took the branch over. A walsink's are the branch's durable log,
-  // whoever wrote them, and are always replayed (docs/cluster.md).
-  if (!shipping_) {
-    vopts.held_at = [leases = leases_.get()](uint32_t branch, uint64_t epoch) {
-      return leases->HeldAt(branch, epoch);
-    };
-  }
+  // Records replayed at mount are stale once another node took the branch
+  // over: it has them from the walsink (TakeOver), or they were on this
+  // machine alone (docs/cluster.md, "Failover").
+  vopts.held_at = [leases = leases_.get()](uint32_t branch, uint64_t epoch) {
+    return leases->HeldAt(branch, epoch);
+  };
   vopts.forget_claim = [leases = leases_.get()](uint32_t branch) { leases->Forget(branch); };
   STRATA_ASSIGN_OR_RETURN(versions_, VersionStore::Open(stack_->store(), sink_.get(), vopts));
   std::vector<uint32_t> ids;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -50,9 +51,16 @@ class TestEnv {
     return &manual_clock_;
   }
 
+  // Puts fn(local sink) between the version store and its op log at every
+  // Open. Call before Open.
+  void WrapSink(std::function<std::unique_ptr<Sink>(std::unique_ptr<Sink>)> fn) {
+    wrap_sink_ = std::move(fn);
+  }
+
   // Opens sink and version store; recovers nothing.
   virtual Status Open() {
     STRATA_ASSIGN_OR_RETURN(sink_, OpenLocalSink(dir_.path() + "/sink"));
+    if (wrap_sink_) sink_ = wrap_sink_(std::move(sink_));
     STRATA_ASSIGN_OR_RETURN(vs_, VersionStore::Open(store(), sink_.get(), options_));
     return Status::OK();
   }
@@ -93,6 +101,7 @@ class TestEnv {
   VersionStoreOptions options_;
   std::unique_ptr<FileObjectStore> file_store_;
   std::unique_ptr<ObjectStore> wrapper_;
+  std::function<std::unique_ptr<Sink>(std::unique_ptr<Sink>)> wrap_sink_;
   std::unique_ptr<Sink> sink_;
   std::unique_ptr<VersionStore> vs_;
 };

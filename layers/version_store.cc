@@ -186,6 +186,7 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
     WriterLock lock(&branches_mu_);
     branches_[b] = std::move(bs);
   }
+  STRATA_RETURN_IF_ERROR(DisownForeignRecords(branches));
   std::set<uint32_t> unknown;
   uint64_t replayed = 0;
   Status st = sink_->Replay([&](const OpRecord& rec) -> Status {
@@ -232,13 +233,41 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   // (Known branches were trimmed to their durable_seq before the replay.)
   for (uint32_t b : branches) Find(b)->last_token = tail;
   spdlog::info("recovered {} branches; replayed {} op-log records", branches.size(), replayed);
+  sink_->Start();
   // Only now: replay fills memtables without the locks a flush takes.
   if (options_.background_flush) flusher_ = NamedThread("strata-flush", [this] { FlusherLoop(); });
   return Status::OK();
 }
 
+Status VersionStore::DisownForeignRecords(const std::vector<uint32_t>& branches) {
+  if (!sink_->Shared() || !options_.claim || !options_.held_at) return Status::OK();
+  const std::set<uint32_t> known(branches.begin(), branches.end());
+  for (uint32_t b : sink_->BranchesInLog()) {
+    std::shared_ptr<BranchState> bs = known.count(b) ? Find(b) : nullptr;
+    if (!bs) continue;
+    Manifest m;
+    {
+      ReaderLock lock(&bs->mu);
+      m = bs->manifest;
+    }
+    if (m.epoch == 0) continue;
+    STRATA_ASSIGN_OR_RETURN(const bool ours, options_.held_at(b, m.epoch));
+    if (ours) continue;
+    // The shared log has what the new holder kept, and it may reuse the
+    // seqs of ours: never ship or replay them again.
+    STRATA_RETURN_IF_ERROR(sink_->Disown(b));
+    spdlog::warn(
+        "branch {}: this daemon's own op-log records of it are void: another daemon "
+        "took the branch over (its manifest {} is of epoch {})",
+        b, m.version, m.epoch);
+  }
+  return Status::OK();
+}
+
 Status VersionStore::DropForeignTail(BranchState* bs) {
-  if (!options_.claim || !options_.held_at) return Status::OK();
+  // A shared log's replayed records are the branch's durable log, whoever
+  // wrote them: only this daemon's own were voided (DisownForeignRecords).
+  if (!options_.claim || !options_.held_at || sink_->Shared()) return Status::OK();
   Manifest m;
   {
     ReaderLock lock(&bs->mu);
@@ -254,11 +283,15 @@ Status VersionStore::DropForeignTail(BranchState* bs) {
       "daemon took the branch over (its manifest {} is of epoch {}) and never saw them",
       bs->id, m.durable_seq + 1, bs->head_seq, m.version, m.epoch);
   bs->dropped_tail = bs->head_seq;
+  DropUnclaimedLocked(bs);
+  return Status::OK();
+}
+
+void VersionStore::DropUnclaimedLocked(BranchState* bs) {
   bs->active = std::make_shared<Memtable>();
   bs->frozen.clear();
-  bs->head_seq = m.durable_seq;
-  bs->last_time_ns = m.last_time_ns;
-  return Status::OK();
+  bs->head_seq = bs->manifest.durable_seq;
+  bs->last_time_ns = bs->manifest.last_time_ns;
 }
 
 Status VersionStore::Attach(uint32_t branch) {
@@ -316,8 +349,14 @@ Result<bool> VersionStore::RefreshForeign(uint32_t branch) {
   STRATA_ASSIGN_OR_RETURN(const Manifest stored, LoadManifest(store_, branch));
   uint64_t had;
   {
-    ReaderLock lock(&bs->mu);
+    WriterLock lock(&bs->mu);
     had = bs->manifest.version;
+    if (stored.version > had && sink_->Shared()) {
+      // Records a mount replayed from the shared log while another daemon
+      // held the branch: that daemon has published since, and whatever it
+      // publishes next continues from them.
+      DropUnclaimedLocked(bs.get());
+    }
   }
   STRATA_RETURN_IF_ERROR(AdoptStored(bs.get(), stored));
   return stored.version != had;
@@ -438,7 +477,11 @@ Status VersionStore::Sync(uint32_t branch) {
   std::shared_ptr<BranchState> bs = Find(branch);
   if (!bs) return BranchGone(branch);
   const Durability tier = bs->durability;
-  STRATA_RETURN_IF_ERROR(sink_->Barrier(bs->last_token, tier));
+  if (Status st = sink_->Barrier(bs->last_token, tier); !st.ok()) {
+    // A shared log fenced this process (another daemon took a branch of
+    // it over): for the fsync that is EIO, as below.
+    return st.code() == Code::kReadOnly ? Status::IO(st.message()) : st;
+  }
   // A barrier is acknowledged only while this process may still write the
   // branch: once another daemon can have taken it over, records this one
   // appended may be missing from the new holder's replay.
@@ -784,7 +827,42 @@ Status VersionStore::EnsureHeld(BranchState* bs) {
   MutexLock flush_lock(&bs->flush_mu);
   if (bs->dropped) return BranchGone(bs->id);
   STRATA_RETURN_IF_ERROR(StoreClaimManifest(bs, *epoch));
+  // After the claim manifest: the earlier holder can no longer flush, so
+  // what it left is the manifest adopted plus the log's tail.
+  STRATA_RETURN_IF_ERROR(TakeOverTail(bs, *epoch));
   bs->epoch = *epoch;
+  return Status::OK();
+}
+
+Status VersionStore::TakeOverTail(BranchState* bs, uint64_t epoch) {
+  uint64_t after;
+  {
+    ReaderLock lock(&bs->mu);
+    after = bs->head_seq;
+  }
+  uint64_t replayed = 0, first = 0;
+  Status st = sink_->TakeOver(bs->id, epoch, after, [&](const OpRecord& rec) -> Status {
+    WriterLock lock(&bs->mu);
+    if (rec.seq <= bs->head_seq) return Status::OK();
+    if (rec.seq != bs->head_seq + 1) {
+      return Status::Corruption("shared op log: branch " + std::to_string(bs->id) +
+                                " expected seq " + std::to_string(bs->head_seq + 1) + ", found " +
+                                std::to_string(rec.seq));
+    }
+    ApplyToMemtable(bs, rec);
+    if (replayed++ == 0) first = rec.seq;
+    return Status::OK();
+  });
+  STRATA_RETURN_IF_ERROR(st);
+  if (replayed > 0) {
+    spdlog::info(
+        "branch {}: took over at epoch {} with {} records (seqs {}..{}) its earlier "
+        "holder made durable but never flushed",
+        bs->id, epoch, replayed, first, first + replayed - 1);
+    // The first barrier covers them (they are durable in the shared log
+    // already; this only orders it after them).
+    bs->last_token = std::max(bs->last_token.load(), sink_->Tail());
+  }
   return Status::OK();
 }
 

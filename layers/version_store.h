@@ -402,8 +402,19 @@ class VersionStore {
   // already; kReadOnly once it is fenced.
   Status EnsureHeld(BranchState* bs) EXCLUDES(bs->claim_mu, bs->gc_mu, bs->flush_mu);
   // Recover: drops the records replayed for `bs` if the store's newest
-  // manifest was not written under this node's lease (see held_at).
+  // manifest was not written under this node's lease (see held_at); not
+  // with a shared log (DisownForeignRecords instead).
   Status DropForeignTail(BranchState* bs);
+  // Recover, before the replay, with a shared log: voids this daemon's own
+  // records of every branch another daemon took over since (Sink::Disown).
+  Status DisownForeignRecords(const std::vector<uint32_t>& branches);
+  // Forgets the branch's unflushed records (never claimed here): back to
+  // its manifest.
+  void DropUnclaimedLocked(BranchState* bs) REQUIRES(bs->mu);
+  // After a claim manifest at `epoch`: fences the branch's log and applies
+  // the records an earlier holder made durable there but never flushed
+  // (Sink::TakeOver).
+  Status TakeOverTail(BranchState* bs, uint64_t epoch) REQUIRES(bs->flush_mu);
   // Publishes the manifest that makes `epoch` the branch's: the store's
   // newest, adopted, with the epoch, one version on.
   Status StoreClaimManifest(BranchState* bs, uint64_t epoch) REQUIRES(bs->flush_mu);

@@ -3,6 +3,7 @@
 // in for the lease service by handing out epochs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "layers/strata_test_util.h"
 #include "layers/version_store.h"
 #include "objstore/file_store.h"
+#include "oplog/sink_wrapper.h"
 
 namespace strata {
 namespace {
@@ -57,17 +59,78 @@ class BeforeManifestWrite : public ObjectStoreWrapper {
   }
 };
 
+// The walsink several daemons share, in memory: one log of every daemon's
+// records that it took in, and the fence (the highest epoch) per branch.
+struct SharedLog {
+  std::vector<OpRecord> records;
+  std::map<uint32_t, uint64_t> fence;
+};
+
+// One daemon's sink on a SharedLog: its local op log, and every record
+// shipped at once unless a newer epoch fenced the branch, after which its
+// barriers fail (as walsink/shipping_sink.h behaves; tested there against a
+// real server).
+class SharedLogSink : public SinkWrapper {
+ public:
+  SharedLogSink(std::unique_ptr<Sink> local, SharedLog* log)
+      : SinkWrapper(std::move(local)), log_(log) {}
+  Result<uint64_t> Append(const OpRecord& rec) override {
+    if (held_[rec.branch] < log_->fence[rec.branch]) fenced_ = true;
+    if (!fenced_) log_->records.push_back(rec);
+    return SinkWrapper::Append(rec);
+  }
+  Status Sync(uint64_t token) override { return Barrier(token, Durability::kRemote); }
+  Status Barrier(uint64_t token, Durability tier) override {
+    if (fenced_) return Status::ReadOnly("fenced by a newer epoch");
+    return SinkWrapper::Barrier(token, tier);
+  }
+  Status Replay(const std::function<Status(const OpRecord&)>& fn) override {
+    for (const OpRecord& r : log_->records) STRATA_RETURN_IF_ERROR(fn(r));
+    // The local log's, but those of disowned branches (all of them here:
+    // the test disowns before it appends again).
+    return SinkWrapper::Replay([&](const OpRecord& r) {
+      return std::count(disowned.begin(), disowned.end(), r.branch) ? Status::OK() : fn(r);
+    });
+  }
+  bool Shared() const override { return true; }
+  Status TakeOver(uint32_t branch, uint64_t epoch, uint64_t after,
+                  const std::function<Status(const OpRecord&)>& fn) override {
+    takeovers++;
+    uint64_t& fence = log_->fence[branch];
+    fence = std::max(fence, epoch);
+    held_[branch] = epoch;
+    for (const OpRecord& r : log_->records) {
+      if (r.branch == branch && r.seq > after) STRATA_RETURN_IF_ERROR(fn(r));
+    }
+    return Status::OK();
+  }
+  Status Disown(uint32_t branch) override {
+    disowned.push_back(branch);
+    return Status::OK();
+  }
+
+  int takeovers = 0;
+  std::vector<uint32_t> disowned;
+
+ private:
+  SharedLog* const log_;
+  std::map<uint32_t, uint64_t> held_;
+  bool fenced_ = false;
+};
+
 // A second daemon on the same store: its own store handle, op log and index.
 class OtherDaemon {
  public:
-  OtherDaemon(TestEnv& env, std::function<Result<uint64_t>(uint32_t)> claim)
-      : file_(env.store_root()), store_(&file_) {
+  OtherDaemon(TestEnv& env, std::function<Result<uint64_t>(uint32_t)> claim,
+              SharedLog* shared = nullptr)
+      : file_(env.store_root()), store_(&file_), shared_(shared) {
     options_.index_dir = dir_.path() + "/index";
     options_.background_flush = false;
     options_.claim = std::move(claim);
   }
   Status Open(const std::vector<uint32_t>& branches) {
     STRATA_ASSIGN_OR_RETURN(sink_, OpenLocalSink(dir_.path() + "/sink"));
+    if (shared_) sink_ = std::make_unique<SharedLogSink>(std::move(sink_), shared_);
     STRATA_ASSIGN_OR_RETURN(vs_, VersionStore::Open(&store_, sink_.get(), options_));
     return vs_->Recover(branches);
   }
@@ -78,6 +141,7 @@ class OtherDaemon {
   testing::TempDir dir_;
   FileObjectStore file_;
   BeforeManifestWrite store_;
+  SharedLog* const shared_;
   VersionStoreOptions options_;
   std::unique_ptr<Sink> sink_;
   std::unique_ptr<VersionStore> vs_;
@@ -360,6 +424,70 @@ TEST_F(ClaimTest, RecordsOfAnEarlierRunAreDroppedOnceAnotherDaemonTookTheBranch)
   EXPECT_EQ(Read(env_.vs(), "y"), "<absent>");
   EXPECT_EQ(Read(env_.vs(), "b"), "B");
   EXPECT_EQ(env_.vs()->HeadSeq(kBranch), 4u);
+}
+
+// Failover with a shared log (docs/cluster.md, "Failover"): the daemon that
+// takes a branch over gets every record its holder made durable and never
+// flushed; the holder, fenced, fails its barriers; restarted, it drops its
+// own stale records instead of replaying them onto the new holder's state.
+TEST_F(ClaimTest, ATakeoverReplaysTheEarlierHoldersTailFromTheSharedLog) {
+  SharedLog log;
+  SharedLogSink* a_sink = nullptr;
+  env_.WrapSink([&](std::unique_ptr<Sink> local) {
+    auto s = std::make_unique<SharedLogSink>(std::move(local), &log);
+    a_sink = s.get();
+    return s;
+  });
+  env_.options().held_at = leases_.HeldAt("a");
+  ASSERT_OK(env_.Reopen({kBranch}));
+  VersionStore* a = env_.vs();
+  OtherDaemon b(env_, leases_.Grant("b"), &log);
+  ASSERT_OK(b.Open({kBranch}));  // B mounts while the branch is empty
+
+  ASSERT_OK(a->Commit(kBranch, {{"p", false, Page('p')}}));
+  ASSERT_OK(a->Flush(kBranch));                         // seq 1 in a layer
+  ASSERT_OK(a->Commit(kBranch, {{"q", false, "Q2"}}));  // seqs 2..3 durable
+  ASSERT_OK(a->Commit(kBranch, {{"r", false, "R3"}}));  // in the log only
+  ASSERT_OK(a->Sync(kBranch));
+  EXPECT_EQ(a_sink->takeovers, 1);
+
+  // A's lease runs out; B's first write takes the branch over.
+  ASSERT_OK_AND_ASSIGN(uint64_t seq, b.vs()->Commit(kBranch, {{"s", false, "S4"}}));
+  EXPECT_EQ(seq, 4u);
+  EXPECT_EQ(b.vs()->Epoch(kBranch), 2u);
+  EXPECT_EQ(Read(b.vs(), "p"), Page('p'));
+  EXPECT_EQ(Read(b.vs(), "q"), "Q2");
+  EXPECT_EQ(Read(b.vs(), "r"), "R3");
+  EXPECT_EQ(Read(b.vs(), "s"), "S4");
+
+  // A, cut off, goes on writing: its fsync fails and its flush is refused.
+  ASSERT_OK(a->Commit(kBranch, {{"late", false, "L4"}}).status());
+  EXPECT_EQ(a->Sync(kBranch).code(), Code::kIO);
+  EXPECT_EQ(a->Flush(kBranch).code(), Code::kReadOnly);
+
+  // A restarts while B, alive, holds the branch and has not flushed: the
+  // shared log gives it B's seq 4, its own op log its stale seq 4, which is
+  // void. A reads what the shared log has, unclaimed, until B publishes.
+  env_.options().claim = [](uint32_t) -> Result<uint64_t> {
+    return Status::Busy("branch 7 is held by node b (epoch 2)");
+  };
+  ASSERT_OK(env_.Reopen({kBranch}));
+  EXPECT_EQ(a_sink->disowned, (std::vector<uint32_t>{kBranch}));
+  EXPECT_EQ(env_.vs()->Epoch(kBranch), 0u);
+  EXPECT_EQ(env_.vs()->HeadSeq(kBranch), 4u);
+  EXPECT_EQ(Read(env_.vs(), "late"), "<absent>");
+  EXPECT_EQ(Read(env_.vs(), "s"), "S4");
+
+  // B publishes; A drops what it replayed and reads B's manifest.
+  ASSERT_OK(b.vs()->Commit(kBranch, {{"t", false, "T5"}}));
+  ASSERT_OK(b.vs()->Flush(kBranch));
+  EXPECT_EQ(Newest(env_).durable_seq, 5u);
+  ASSERT_OK_AND_ASSIGN(bool newer, env_.vs()->RefreshForeign(kBranch));
+  EXPECT_TRUE(newer);
+  EXPECT_EQ(env_.vs()->HeadSeq(kBranch), 5u);
+  EXPECT_EQ(Read(env_.vs(), "t"), "T5");
+  EXPECT_EQ(Read(env_.vs(), "r"), "R3");
+  EXPECT_EQ(Read(env_.vs(), "late"), "<absent>");
 }
 
 TEST_F(ClaimTest, AnUploadSkipsALayerNameThatIsTaken) {

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -139,6 +140,7 @@ class LocalSink final : public Sink {
   Status Trim(uint32_t branch, uint64_t seq) override EXCLUDES(mu_);
   SinkStats Stats() override EXCLUDES(mu_);
   uint64_t AckedSeq(uint32_t branch) override EXCLUDES(mu_);
+  std::vector<uint32_t> BranchesInLog() override EXCLUDES(mu_);
   Status ReadFrames(uint64_t from, size_t max_bytes, std::string* frames, uint64_t* first,
                     uint64_t* next) override EXCLUDES(mu_);
 
@@ -633,6 +635,15 @@ Status LocalSink::Trim(uint32_t branch, uint64_t seq) {
     }
   }
   return result;
+}
+
+std::vector<uint32_t> LocalSink::BranchesInLog() {
+  std::set<uint32_t> ids;
+  MutexLock l(&mu_);
+  for (const auto& [start, seg] : segments_) {
+    for (const auto& [b, seq] : seg.max_seq) ids.insert(b);
+  }
+  return {ids.begin(), ids.end()};
 }
 
 uint64_t LocalSink::AckedSeq(uint32_t branch) {

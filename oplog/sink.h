@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "oplog/op_record.h"
@@ -101,6 +102,37 @@ class Sink {
     (void)from, (void)max_bytes, (void)frames, (void)first, (void)next;
     return Status::NotSupported("this sink cannot be read by offset");
   }
+
+  // Several daemons on one store (docs/cluster.md, "Failover").
+  //
+  // Whether the log holds other daemons' records of the store's branches
+  // too (a walsink they share): then a new holder gets a branch's unflushed
+  // tail from it (TakeOver), and Recover keeps replayed records only of
+  // branches it may write at once.
+  virtual bool Shared() const { return false; }
+  // This process writes `branch` from now on, under lease epoch `epoch`. A
+  // shared log first fences every writer of an older epoch (their later
+  // records are refused), then hands fn the branch's records past seq
+  // `after`, in order: what earlier holders made durable but never flushed.
+  // A log of this process's records alone hands out nothing (Recover
+  // replayed them). Call with no lock fn needs.
+  virtual Status TakeOver(uint32_t branch, uint64_t epoch, uint64_t after,
+                          const std::function<Status(const OpRecord&)>& fn) {
+    (void)branch, (void)epoch, (void)after, (void)fn;
+    return Status::OK();
+  }
+  // Every record of `branch` appended so far belongs to a past another
+  // daemon took over: a shared log never ships or replays them again
+  // (durably). NotSupported for a log that is not shared.
+  virtual Status Disown(uint32_t branch) {
+    (void)branch;
+    return Status::NotSupported("this sink keeps no void marks");
+  }
+  // The branches with live records in this process's own log.
+  virtual std::vector<uint32_t> BranchesInLog() { return {}; }
+  // Recover is done: a sink that ships starts shipping (it may start
+  // earlier, at an Append or a barrier).
+  virtual void Start() {}
 };
 
 // A sink in directory `dir` (created if missing). Segments rotate at

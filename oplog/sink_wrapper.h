@@ -28,6 +28,15 @@ class SinkWrapper : public Sink {
     return base_->ReadFrames(from, max_bytes, frames, first, next);
   }
 
+  bool Shared() const override { return base_->Shared(); }
+  Status TakeOver(uint32_t branch, uint64_t epoch, uint64_t after,
+                  const std::function<Status(const OpRecord&)>& fn) override {
+    return base_->TakeOver(branch, epoch, after, fn);
+  }
+  Status Disown(uint32_t branch) override { return base_->Disown(branch); }
+  std::vector<uint32_t> BranchesInLog() override { return base_->BranchesInLog(); }
+  void Start() override { base_->Start(); }
+
   Sink* base() { return base_.get(); }
 
  private:

@@ -44,8 +44,9 @@ Status ReadReply(ByteStream* stream, const std::string& peer, StreamDeadline dea
 
 }  // namespace
 
-ShippingSink::ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options)
-    : local_(std::move(local)), opts_(options) {
+ShippingSink::ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options,
+                           std::unique_ptr<MarkFile> voids)
+    : local_(std::move(local)), opts_(options), voids_(std::move(voids)) {
   stats_.server = FormatHostPort(opts_.server);
   stats_.tls = opts_.tls != nullptr;
 }
@@ -54,7 +55,13 @@ Result<std::unique_ptr<ShippingSink>> ShippingSink::Open(std::unique_ptr<Sink> l
                                                          const ShippingSinkOptions& options) {
   STRATA_RETURN_IF_ERROR(CheckSinkStoreId(options.store_id));
   if (options.server.port == 0) return Status::Invalid("walsink server address has no port");
-  return std::unique_ptr<ShippingSink>(new ShippingSink(std::move(local), options));
+  std::unique_ptr<MarkFile> voids;
+  if (options.shared) {
+    if (options.void_file.empty()) return Status::Invalid("a shared shipping sink needs void_file");
+    STRATA_ASSIGN_OR_RETURN(voids, MarkFile::Open(options.void_file));
+  }
+  return std::unique_ptr<ShippingSink>(
+      new ShippingSink(std::move(local), options, std::move(voids)));
 }
 
 ShippingSink::~ShippingSink() {
@@ -131,9 +138,11 @@ Status ShippingSink::Barrier(uint64_t token, Durability tier) {
   MutexLock l(&mu_);
   const auto deadline =
       opts_.clock->SteadyNow() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
-  if (ack_cv_.WaitUntil(&mu_, opts_.clock, deadline,
-                        [&]() REQUIRES(mu_) { return acked_ >= token || stop_; })) {
+  if (ack_cv_.WaitUntil(&mu_, opts_.clock, deadline, [&]() REQUIRES(mu_) {
+        return acked_ >= token || stop_ || !fenced_.ok();
+      })) {
     if (acked_ >= token) return Status::OK();
+    if (!fenced_.ok()) return fenced_;
     return Status::Unavailable("op log shipping is stopping");
   }
   stats_.barrier_timeouts++;
@@ -147,12 +156,18 @@ Status ShippingSink::Trim(uint32_t branch, uint64_t seq) {
   {
     MutexLock l(&mu_);
     if (seq == UINT64_MAX) {
-      if (covered_.erase(branch) || server_last_.count(branch)) drops_.push_back(branch);
+      // Shared: only a branch this process registered (a deleted one) is
+      // dropped on the server; an unknown one may be another daemon's.
+      const bool known = covered_.erase(branch) > 0;
+      if (known || (!opts_.shared && server_last_.count(branch))) drops_.push_back(branch);
       dropped_.insert(branch);
       dirty_.erase(branch);
       acked_seq_.erase(branch);
       server_last_.erase(branch);
     } else {
+      // Registered again (Attach): a branch dropped as unknown at Replay
+      // that another daemon had just created.
+      dropped_.erase(branch);
       auto [it, fresh] = covered_.try_emplace(branch, seq);
       if (fresh || seq > it->second) {
         it->second = std::max(it->second, seq);
@@ -205,6 +220,15 @@ void ShippingSink::Break(uint64_t generation, const Status& why) {
   if (generation != generation_ || broken_) return;
   broken_ = true;
   stats_.last_error = why.message();
+  if (why.code() == Code::kReadOnly && fenced_.ok()) {
+    // Another daemon took over a branch this one still ships: it lost its
+    // lease, and resending would only be refused again.
+    fenced_ = Status::ReadOnly(Peer() + " fenced this daemon (" + why.message() +
+                               "): it ships nothing more and fails every remote barrier; "
+                               "restart it");
+    spdlog::error("{}", fenced_.message());
+    ack_cv_.SignalAll();
+  }
   if (!stop_) spdlog::warn("{}: connection lost, will reconnect: {}", Peer(), why.message());
   if (conn_fd_ >= 0) ::shutdown(conn_fd_, SHUT_RDWR);
   work_cv_.SignalAll();
@@ -316,7 +340,7 @@ void ShippingSink::EncodeBatchLocked(const std::string& frames, uint64_t first, 
   drops_.clear();
   for (uint32_t b : dirty_) {
     if (!conn_registered_.count(b)) continue;  // registered with the new value when used
-    EncodeBranch(b, covered_[b], out);
+    EncodeBranch(b, covered_[b], epoch_[b], out);
     AddPendingLocked({++sent_msgs_, cursor_, 0, 0});
   }
   dirty_.clear();
@@ -330,12 +354,16 @@ void ShippingSink::EncodeBatchLocked(const std::string& frames, uint64_t first, 
     uint64_t seq = 0;
     PeekOpRecordId(frame, &b, &seq);
     auto known = server_last_.find(b);
-    if (dropped_.count(b) || (known != server_last_.end() && seq <= known->second)) {
-      AddPendingLocked({sent_msgs_, end, b, dropped_.count(b) ? 0 : seq});
+    if (dropped_.count(b) || VoidLocked(b, end)) {
+      AddPendingLocked({sent_msgs_, end, 0, 0});  // never shipped: not acknowledged either
+      continue;
+    }
+    if (known != server_last_.end() && seq <= known->second) {
+      AddPendingLocked({sent_msgs_, end, b, seq});
       continue;
     }
     if (conn_registered_.insert(b).second) {
-      EncodeBranch(b, covered_.try_emplace(b, 0).first->second, out);
+      EncodeBranch(b, covered_.try_emplace(b, 0).first->second, epoch_[b], out);
       AddPendingLocked({++sent_msgs_, end - len, 0, 0});
     }
     out->append(frame);
@@ -348,7 +376,7 @@ void ShippingSink::ShipLoop() {
   Conn conn;
   std::chrono::milliseconds backoff(50);
   MutexLock l(&mu_);
-  while (!stop_) {
+  while (!stop_ && fenced_.ok()) {
     if (conn.valid() && broken_) {
       l.Unlock();
       Disconnect(&conn);
@@ -407,6 +435,26 @@ Status ShippingSink::ConnectForReplay(Conn* conn) {
   }
 }
 
+Status ShippingSink::ReadReplayed(ByteStream* stream,
+                                  const std::function<Status(const OpRecord&)>& fn,
+                                  uint64_t* records, BranchSeqs* known) {
+  const std::string peer = Peer();
+  for (;;) {
+    SinkFrame f;
+    STRATA_RETURN_IF_ERROR(ReadReply(stream, peer, kNoStreamDeadline, &f));
+    if (f.type == SinkMsg::kReplayEnd) return ParseBranchSeqs(f.body, known);
+    if (f.type != SinkMsg::kAppend) {
+      return Status::Corruption(peer + " sent message type " +
+                                SinkTypeName(static_cast<uint8_t>(f.type)) + " during replay");
+    }
+    OpRecord rec;
+    size_t used = 0;
+    STRATA_RETURN_IF_ERROR(DecodeOpRecord(f.raw, &rec, &used));
+    STRATA_RETURN_IF_ERROR(fn(rec));
+    (*records)++;
+  }
+}
+
 Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& fn) {
   BranchSeqs after;
   {
@@ -422,25 +470,10 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
   STRATA_RETURN_IF_ERROR(stream->WriteAll(req, kNoStreamDeadline));
   uint64_t records = 0;
   BranchSeqs known;
-  for (;;) {
-    SinkFrame f;
-    STRATA_RETURN_IF_ERROR(ReadReply(stream, peer, kNoStreamDeadline, &f));
-    if (f.type == SinkMsg::kReplayEnd) {
-      STRATA_RETURN_IF_ERROR(ParseBranchSeqs(f.body, &known));
-      break;
-    }
-    if (f.type != SinkMsg::kAppend) {
-      return Status::Corruption(peer + " sent message type " +
-                                SinkTypeName(static_cast<uint8_t>(f.type)) + " during replay");
-    }
-    OpRecord rec;
-    size_t used = 0;
-    STRATA_RETURN_IF_ERROR(DecodeOpRecord(f.raw, &rec, &used));
-    STRATA_RETURN_IF_ERROR(fn(rec));
-    records++;
-  }
+  STRATA_RETURN_IF_ERROR(ReadReplayed(stream, fn, &records, &known));
   // Branches the server holds that we do not know were left by a branch
-  // creation that failed: forget them there too.
+  // creation that failed: forget them there too. Not when several daemons
+  // share the server: another may have just created one.
   std::string drops;
   uint64_t ndrops = 0;
   {
@@ -448,7 +481,7 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
     for (const auto& [b, last] : known) {
       if (covered_.count(b)) {
         server_last_[b] = last;
-      } else {
+      } else if (!opts_.shared) {
         EncodeDrop(b, &drops);
         ndrops++;
       }
@@ -468,11 +501,86 @@ Status ShippingSink::ReplayRemote(const std::function<Status(const OpRecord&)>& 
   return Status::OK();
 }
 
+bool ShippingSink::VoidLocked(uint32_t branch, uint64_t end) {
+  return voids_ && end <= voids_->Get(branch);
+}
+
+Status ShippingSink::ReplayLocal(const std::function<Status(const OpRecord&)>& fn) {
+  if (!opts_.shared) return local_->Replay(fn);
+  uint64_t skipped = 0;
+  for (uint64_t from = 0;;) {
+    std::string frames;
+    uint64_t first = 0, next = 0;
+    STRATA_RETURN_IF_ERROR(local_->ReadFrames(from, opts_.batch_bytes, &frames, &first, &next));
+    if (frames.empty()) break;
+    for (size_t off = 0; off < frames.size();) {
+      OpRecord rec;
+      size_t used = 0;
+      STRATA_RETURN_IF_ERROR(DecodeOpRecord(std::string_view(frames).substr(off), &rec, &used));
+      off += used;
+      bool is_void;
+      {
+        MutexLock l(&mu_);
+        is_void = VoidLocked(rec.branch, first + off);
+      }
+      if (is_void) {
+        skipped++;
+      } else {
+        STRATA_RETURN_IF_ERROR(fn(rec));
+      }
+    }
+    from = next;
+  }
+  if (skipped > 0) spdlog::info("local op log: skipped {} void records", skipped);
+  return Status::OK();
+}
+
 Status ShippingSink::Replay(const std::function<Status(const OpRecord&)>& fn) {
   STRATA_RETURN_IF_ERROR(ReplayRemote(fn));
-  STRATA_RETURN_IF_ERROR(local_->Replay(fn));
-  StartShipping();
+  STRATA_RETURN_IF_ERROR(ReplayLocal(fn));
+  if (!opts_.shared) StartShipping();
   return Status::OK();
+}
+
+Status ShippingSink::TakeOver(uint32_t branch, uint64_t epoch, uint64_t after,
+                              const std::function<Status(const OpRecord&)>& fn) {
+  if (!opts_.shared) return Status::OK();
+  {
+    MutexLock l(&mu_);
+    if (!fenced_.ok()) return fenced_;
+    epoch_[branch] = epoch;
+    // The main connection registers the branch again, with the epoch,
+    // before it ships any later record of it.
+    dirty_.insert(branch);
+  }
+  work_cv_.Signal();
+  if (!started_) StartShipping();
+  Conn conn;
+  STRATA_RETURN_IF_ERROR(ConnectForReplay(&conn));
+  // BRANCH raises the fence (durably, before anything after it is read);
+  // REPLAY then syncs the log, so it hands out every record an earlier
+  // writer got in before the fence.
+  std::string req;
+  EncodeBranch(branch, after, epoch, &req);
+  EncodeReplay({{branch, after}}, &req);
+  STRATA_RETURN_IF_ERROR(conn.stream->WriteAll(req, kNoStreamDeadline));
+  uint64_t records = 0;
+  BranchSeqs known;
+  Status st = ReadReplayed(conn.stream.get(), fn, &records, &known);
+  if (!st.ok()) {
+    return Status(st.code(), "taking branch " + std::to_string(branch) + " over at epoch " +
+                                 std::to_string(epoch) + ": " + st.message());
+  }
+  spdlog::info("{}: branch {} fenced at epoch {}; replayed {} records past seq {}", Peer(), branch,
+               epoch, records, after);
+  return Status::OK();
+}
+
+Status ShippingSink::Disown(uint32_t branch) {
+  if (!opts_.shared) return Sink::Disown(branch);
+  const uint64_t tail = local_->Tail();
+  MutexLock l(&mu_);
+  return voids_->Raise(branch, tail);
 }
 
 }  // namespace strata

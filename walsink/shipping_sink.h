@@ -13,7 +13,21 @@
 // Replay hands out the server's records of the registered branches first,
 // then the local log's; the caller skips seqs it already has. Register each
 // known branch with Trim(branch, durable_seq) before Replay. Shipping starts
-// when Replay finishes (or at the first Append if there is no Replay).
+// when Replay finishes (or at the first Append if there is no Replay); with
+// `shared`, at Start, the first Append, Barrier or TakeOver instead, so that
+// Recover can Disown first.
+//
+// Several daemons on one store (`shared`, docs/cluster.md): the server's log
+// holds every daemon's records. TakeOver fences a branch at this process's
+// lease epoch (BRANCH with the epoch) and replays its records from the
+// server; every BRANCH of the main connection carries the epoch too, so the
+// server refuses records of a daemon that lost the branch (ERROR fenced).
+// Such an error is final: this sink ships nothing more and fails every
+// remote barrier (the daemon has lost its lease and must be restarted).
+// Disown voids this process's own local records of a branch another
+// daemon took over, durably (the void marks file), so they are never
+// shipped or replayed. A shared sink never DROPs a branch it does not know:
+// another daemon may have just created it.
 //
 // Threads: the shipper (started by StartShipping, joined by the destructor)
 // connects, reconnects with backoff (50 ms doubling to 2 s) and sends; the
@@ -50,6 +64,8 @@
 #include "common/net.h"
 #include "common/tls.h"
 #include "oplog/sink.h"
+#include "walsink/mark_file.h"
+#include "walsink/sink_protocol.h"
 
 namespace strata {
 
@@ -65,6 +81,11 @@ struct ShippingSinkOptions {
   int barrier_timeout_ms = 60000;
   int connect_timeout_ms = 2000;
   size_t batch_bytes = 1 << 20;  // frames read from the local log per send
+  // Several daemons write the store through this server (see above).
+  bool shared = false;
+  // With shared: where the void marks are kept (the local log's directory
+  // + "/void"); required.
+  std::string void_file;
   // Times the barrier timeout, the replay's connect retries and the
   // reconnect backoff (CondVar::WaitUntil with a clock follows a test's
   // ManualClock).
@@ -106,6 +127,14 @@ class ShippingSink final : public Sink {
     return local_->ReadFrames(from, max_bytes, frames, first, next);
   }
 
+  // Several daemons (options.shared): see the header comment and oplog/sink.h.
+  Status TakeOver(uint32_t branch, uint64_t epoch, uint64_t after,
+                  const std::function<Status(const OpRecord&)>& fn) override EXCLUDES(mu_);
+  Status Disown(uint32_t branch) override EXCLUDES(mu_);
+  bool Shared() const override { return opts_.shared; }
+  std::vector<uint32_t> BranchesInLog() override { return local_->BranchesInLog(); }
+  void Start() override { StartShipping(); }
+
   ShippingStats Shipping();
   Sink* local() { return local_.get(); }
 
@@ -127,7 +156,16 @@ class ShippingSink final : public Sink {
     bool valid() const { return fd.valid(); }
   };
 
-  ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options);
+  ShippingSink(std::unique_ptr<Sink> local, const ShippingSinkOptions& options,
+               std::unique_ptr<MarkFile> voids);
+  // Whether the local record of `branch` ending at local offset `end` is
+  // void (Disown).
+  bool VoidLocked(uint32_t branch, uint64_t end) REQUIRES(mu_);
+  // Hands fn the local log's records that are not void, in order.
+  Status ReplayLocal(const std::function<Status(const OpRecord&)>& fn) EXCLUDES(mu_);
+  // Reads one REPLAY's records up to REPLAY_END (skipping ACKs) into fn.
+  Status ReadReplayed(ByteStream* stream, const std::function<Status(const OpRecord&)>& fn,
+                      uint64_t* records, BranchSeqs* known);
   std::string Peer() const;
   // Connects, runs the TLS handshake if asked, and says HELLO.
   Status Handshake(Conn* out);
@@ -175,6 +213,13 @@ class ShippingSink final : public Sink {
   // From REPLAY_END: the server has these.
   std::map<uint32_t, uint64_t> server_last_ GUARDED_BY(mu_);
   std::map<uint32_t, uint64_t> acked_seq_ GUARDED_BY(mu_);
+  // The lease epoch this process writes each branch under (TakeOver); sent
+  // in every BRANCH. Absent: 0.
+  std::map<uint32_t, uint64_t> epoch_ GUARDED_BY(mu_);
+  // With shared: the void marks (Disown); null otherwise.
+  const std::unique_ptr<MarkFile> voids_ GUARDED_BY(mu_);
+  // Set once the server fenced this process (ERROR fenced): final.
+  Status fenced_ GUARDED_BY(mu_);
 
   // The current connection. The shipper owns it (a Conn of its own);
   // conn_fd_ is a copy of its fd for shutdown(2) by Break and the destructor.

@@ -98,10 +98,13 @@ class ShippingSinkTest : public ::testing::TestWithParam<bool> {
   }
 
   std::unique_ptr<ShippingSink> Open(const std::string& local_dir, int timeout_ms = 10000,
-                                     Clock* clock = Clock::Real()) {
+                                     Clock* clock = Clock::Real(), bool shared = false) {
     auto local = OpenLocalSink(local_dir);
     EXPECT_TRUE(local.ok()) << local.status().ToString();
-    auto s = ShippingSink::Open(std::move(*local), Options(timeout_ms, clock));
+    ShippingSinkOptions o = Options(timeout_ms, clock);
+    o.shared = shared;
+    if (shared) o.void_file = local_dir + "/void";
+    auto s = ShippingSink::Open(std::move(*local), o);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return std::move(*s);
   }
@@ -159,6 +162,11 @@ class ShippingSinkTest : public ::testing::TestWithParam<bool> {
     std::vector<uint64_t> v;
     for (uint64_t s = from; s <= to; s++) v.push_back(s);
     return v;
+  }
+
+  // A sink of one of several daemons on the store (options.shared).
+  std::unique_ptr<ShippingSink> OpenShared(const std::string& local_dir, int timeout_ms = 10000) {
+    return Open(local_dir, timeout_ms, Clock::Real(), /*shared=*/true);
   }
 
   TempDir server_dir_;
@@ -364,6 +372,124 @@ TEST_P(ShippingSinkTest, UnknownBranchesOnTheServerAreDroppedAtRecovery) {
     ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
   }
   EXPECT_EQ(KnownBranches().count(9), 0u);
+}
+
+// Several daemons on one walsink (docs/cluster.md, "Failover"): the daemon
+// that takes a branch over fences the one that had it and gets every record
+// that one made durable; the fenced one fails its barriers from then on.
+TEST_P(ShippingSinkTest, TakeOverFencesTheEarlierHolderAndReplaysItsTail) {
+  TempDir a_dir, b_dir;
+  auto a = OpenShared(a_dir.path() + "/log", 5000);
+  ASSERT_TRUE(a->Trim(2, 0).ok());
+  ASSERT_TRUE(a->Replay([](const OpRecord&) { return Status::OK(); }).ok());
+  ASSERT_TRUE(a->TakeOver(2, 1, 0, [](const OpRecord&) { return Status::OK(); }).ok());
+  uint64_t token = 0;
+  for (uint64_t s = 1; s <= 10; s++) token = *a->Append(Rec(2, s));
+  ASSERT_TRUE(a->Barrier(token, Durability::kRemote).ok());
+
+  // B takes the branch over with 1..4 in the store.
+  auto b = OpenShared(b_dir.path() + "/log", 5000);
+  ASSERT_TRUE(b->Trim(2, 4).ok());
+  ASSERT_TRUE(b->Replay([](const OpRecord&) { return Status::OK(); }).ok());
+  std::vector<uint64_t> tail;
+  ASSERT_TRUE(b->TakeOver(2, 2, 4, [&](const OpRecord& r) {
+                 tail.push_back(r.seq);
+                 return Status::OK();
+               }).ok());
+  EXPECT_EQ(tail, Seqs(5, 10));
+
+  // A's next record is refused, and A knows it for good.
+  token = *a->Append(Rec(2, 11));
+  Status st = a->Barrier(token, Durability::kRemote);
+  EXPECT_EQ(st.code(), Code::kReadOnly) << st.ToString();
+  EXPECT_NE(st.message().find("restart"), std::string::npos) << st.message();
+  EXPECT_EQ(a->Barrier(token, Durability::kRemote).code(), Code::kReadOnly);
+  EXPECT_EQ(a->TakeOver(2, 3, 0, [](const OpRecord&) { return Status::OK(); }).code(),
+            Code::kReadOnly);
+
+  // B goes on from 11; the server has B's 11, not A's.
+  for (uint64_t s = 11; s <= 12; s++) token = *b->Append(Rec(2, s, 7));
+  ASSERT_TRUE(b->Barrier(token, Durability::kRemote).ok());
+  TempDir fresh;
+  auto reader = OpenShared(fresh.path() + "/log");
+  ASSERT_TRUE(reader->Trim(2, 4).ok());  // 1..4 are covered: the server may have let them go
+  std::map<uint64_t, size_t> sizes;
+  ASSERT_TRUE(reader
+                  ->Replay([&](const OpRecord& r) {
+                    sizes[r.seq] = r.puts[0].value.size();
+                    return Status::OK();
+                  })
+                  .ok());
+  ASSERT_EQ(sizes.size(), 8u);
+  EXPECT_EQ(sizes.begin()->first, 5u);
+  EXPECT_EQ(sizes[10], 100u);
+  EXPECT_EQ(sizes[11], 7u);
+}
+
+// Records of a branch another daemon took over are voided on this machine,
+// durably: never shipped, never replayed, also after a restart.
+TEST_P(ShippingSinkTest, DisownedRecordsAreNeitherShippedNorReplayed) {
+  const std::string dir = client_dir_.path() + "/log";
+  {
+    auto sink = OpenShared(dir, 20000);
+    ASSERT_TRUE(sink->Trim(3, 0).ok());
+    ASSERT_TRUE(sink->Trim(4, 0).ok());
+    ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
+    server_->Stop();
+    for (uint64_t s = 1; s <= 5; s++) ASSERT_TRUE(sink->Append(Rec(3, s)).ok());
+    ASSERT_TRUE(sink->Disown(3).ok());
+    uint64_t token = *sink->Append(Rec(4, 1));
+    StartServer(port_);
+    sink->Start();
+    ASSERT_TRUE(sink->Barrier(token, Durability::kRemote).ok());
+    EXPECT_EQ(KnownBranches().count(3), 0u);
+    EXPECT_EQ(KnownBranches()[4], 1u);
+  }
+  auto sink = OpenShared(dir, 20000);
+  ASSERT_TRUE(sink->Trim(3, 0).ok());
+  ASSERT_TRUE(sink->Trim(4, 0).ok());
+  std::map<uint32_t, std::vector<uint64_t>> got;
+  ASSERT_TRUE(sink->Replay([&](const OpRecord& r) {
+                    got[r.branch].push_back(r.seq);
+                    return Status::OK();
+                  })
+                  .ok());
+  EXPECT_EQ(got.count(3), 0u);
+  EXPECT_EQ(got[4], (std::vector<uint64_t>{1, 1}));  // the server's, then the local log's
+  // New records of the branch are this process's again.
+  uint64_t token = *sink->Append(Rec(3, 1));
+  ASSERT_TRUE(sink->Barrier(token, Durability::kRemote).ok());
+  EXPECT_EQ(KnownBranches()[3], 1u);
+  // A sink that is not shared keeps no void marks.
+  auto plain = Open(client_dir_.path() + "/plain");
+  EXPECT_EQ(plain->Disown(3).code(), Code::kNotSupported);
+}
+
+// With several daemons a branch the server knows and this one does not may
+// be another daemon's newest: it is neither dropped at Replay nor by a Trim
+// of an unknown branch, and registering it later ships its records again.
+TEST_P(ShippingSinkTest, ASharedSinkDropsNoBranchItDoesNotKnow) {
+  {
+    auto sink = Open(client_dir_.path() + "/log");
+    ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
+    uint64_t token = *sink->Append(Rec(9, 1));
+    ASSERT_TRUE(sink->Barrier(token, Durability::kRemote).ok());
+  }
+  TempDir other;
+  auto sink = OpenShared(other.path() + "/log");
+  ASSERT_TRUE(sink->Trim(1, 0).ok());
+  ASSERT_TRUE(sink->Replay([](const OpRecord&) { return Status::OK(); }).ok());
+  EXPECT_EQ(KnownBranches()[9], 1u);
+  ASSERT_TRUE(sink->Trim(9, UINT64_MAX).ok());  // Recover's forget of an unknown branch
+  ASSERT_TRUE(sink->Trim(1, 0).ok());
+  ASSERT_TRUE(sink->Barrier(*sink->Append(Rec(1, 1)), Durability::kRemote).ok());
+  EXPECT_EQ(KnownBranches()[9], 1u);
+  // The catalog catches up: registered, taken over, written.
+  ASSERT_TRUE(sink->Trim(9, 0).ok());
+  ASSERT_TRUE(sink->TakeOver(9, 1, 0, [](const OpRecord&) { return Status::OK(); }).ok());
+  ASSERT_TRUE(sink->Barrier(*sink->Append(Rec(9, 2)), Durability::kRemote).ok());
+  EXPECT_EQ(KnownBranches()[9], 2u);
+  EXPECT_EQ(sink->AckedSeq(9), 2u);
 }
 
 TEST_P(ShippingSinkTest, ReplayFailsClearlyWithoutAServer) {

@@ -56,6 +56,8 @@ const char* SinkErrorName(SinkError e) {
       return "unauthorized";
     case SinkError::kStoreNotServed:
       return "store not served";
+    case SinkError::kFenced:
+      return "fenced";
   }
   return "unknown error";
 }
@@ -74,6 +76,8 @@ Status SinkErrorStatus(SinkError e, const std::string& message) {
     case SinkError::kUnauthorized:
     case SinkError::kStoreNotServed:
       return Status::Permission(m);
+    case SinkError::kFenced:
+      return Status::ReadOnly(m);
     default:
       return Status::Invalid(m);
   }
@@ -108,10 +112,11 @@ void EncodeHelloOk(std::string* dst) {
   EncodeSinkFrame(SinkMsg::kHelloOk, b, dst);
 }
 
-void EncodeBranch(uint32_t branch, uint64_t covered, std::string* dst) {
+void EncodeBranch(uint32_t branch, uint64_t covered, uint64_t epoch, std::string* dst) {
   std::string b;
   PutFixed32(&b, branch);
   PutFixed64(&b, covered);
+  PutFixed64(&b, epoch);
   EncodeSinkFrame(SinkMsg::kBranch, b, dst);
 }
 
@@ -225,11 +230,12 @@ Status ParseHelloOk(std::string_view body, uint16_t* version) {
   return Status::OK();
 }
 
-Status ParseBranch(std::string_view body, uint32_t* branch, uint64_t* covered) {
+Status ParseBranch(std::string_view body, uint32_t* branch, uint64_t* covered, uint64_t* epoch) {
   Reader r(body);
-  if (!r.GetFixed32(branch) || !r.GetFixed64(covered) || r.remaining() != 0) {
-    return Malformed("BRANCH");
-  }
+  *epoch = 0;
+  if (!r.GetFixed32(branch) || !r.GetFixed64(covered)) return Malformed("BRANCH");
+  if (r.remaining() != 0 && !r.GetFixed64(epoch)) return Malformed("BRANCH");
+  if (r.remaining() != 0) return Malformed("BRANCH");
   return Status::OK();
 }
 

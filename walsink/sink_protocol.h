@@ -20,8 +20,9 @@
 namespace strata {
 
 // Version 2 added the token to HELLO. A server takes version 1 HELLOs (no
-// token) only when it asks for no token.
-inline constexpr uint16_t kSinkProtocolVersion = 2;
+// token) only when it asks for no token. Version 3 added the writer's lease
+// epoch to BRANCH, and the fence (kFenced).
+inline constexpr uint16_t kSinkProtocolVersion = 3;
 inline constexpr uint16_t kSinkOldestProtocolVersion = 1;
 // A HELLO token is at most this long.
 inline constexpr size_t kMaxSinkTokenBytes = 1024;
@@ -29,7 +30,7 @@ inline constexpr size_t kMaxSinkTokenBytes = 1024;
 enum class SinkMsg : uint8_t {
   kHello = 0x10,             // client: version u16, store id, token (each u16 length + bytes)
   kHelloOk = 0x11,           // server: version u16
-  kBranch = 0x12,            // client: branch u32, covered seq u64 (register + trim)
+  kBranch = 0x12,            // client: branch u32, covered seq u64[, epoch u64] (register + trim)
   kDrop = 0x13,              // client: branch u32 (forget the branch)
   kReplay = 0x14,            // client: branch/seq list: send records with seq > after
   kReplayEnd = 0x15,         // server: branch/seq list: every branch known, its last seq
@@ -50,6 +51,7 @@ enum class SinkError : uint8_t {
   kIO = 8,               // the sink failed to write or sync
   kUnauthorized = 9,     // HELLO without the server's token
   kStoreNotServed = 10,  // HELLO for a store id this server does not serve
+  kFenced = 11,          // APPEND of a branch a writer of a newer lease epoch registered
 };
 
 const char* SinkErrorName(SinkError e);
@@ -73,7 +75,8 @@ void EncodeSinkFrame(SinkMsg type, std::string_view body, std::string* dst);
 // Always the current version, with `token` (empty when the server asks for none).
 void EncodeHello(std::string_view store_id, std::string_view token, std::string* dst);
 void EncodeHelloOk(std::string* dst);
-void EncodeBranch(uint32_t branch, uint64_t covered, std::string* dst);
+// `epoch`: the lease epoch the client writes the branch under (0: none).
+void EncodeBranch(uint32_t branch, uint64_t covered, uint64_t epoch, std::string* dst);
 void EncodeDrop(uint32_t branch, std::string* dst);
 void EncodeReplay(const BranchSeqs& after, std::string* dst);
 void EncodeReplayEnd(const BranchSeqs& last, std::string* dst);
@@ -95,7 +98,8 @@ Status ReadSinkFrame(int fd, const std::string& peer, SinkFrame* frame);
 Status ParseHello(std::string_view body, uint16_t* version, std::string* store_id,
                   std::string* token);
 Status ParseHelloOk(std::string_view body, uint16_t* version);
-Status ParseBranch(std::string_view body, uint32_t* branch, uint64_t* covered);
+// A version 1 or 2 BRANCH has no epoch: *epoch is then 0.
+Status ParseBranch(std::string_view body, uint32_t* branch, uint64_t* covered, uint64_t* epoch);
 Status ParseDrop(std::string_view body, uint32_t* branch);
 Status ParseBranchSeqs(std::string_view body, BranchSeqs* out);  // kReplay, kReplayEnd
 Status ParseAck(std::string_view body, uint64_t* count);

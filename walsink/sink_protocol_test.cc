@@ -81,14 +81,19 @@ TEST(SinkProtocol, HelloRoundTrip) {
 
 TEST(SinkProtocol, ControlMessagesRoundTrip) {
   std::string out;
-  EncodeBranch(7, 0x0102030405060708ull, &out);
+  EncodeBranch(7, 0x0102030405060708ull, 0x1112131415161718ull, &out);
   SinkFrame f = Split(out);
   EXPECT_EQ(f.type, SinkMsg::kBranch);
   uint32_t branch = 0;
-  uint64_t seq = 0;
-  ASSERT_TRUE(ParseBranch(f.body, &branch, &seq).ok());
+  uint64_t seq = 0, epoch = 0;
+  ASSERT_TRUE(ParseBranch(f.body, &branch, &seq, &epoch).ok());
   EXPECT_EQ(branch, 7u);
   EXPECT_EQ(seq, 0x0102030405060708ull);
+  EXPECT_EQ(epoch, 0x1112131415161718ull);
+  // A version 2 BRANCH (no epoch) is epoch 0.
+  ASSERT_TRUE(ParseBranch(f.body.substr(0, 12), &branch, &seq, &epoch).ok());
+  EXPECT_EQ(seq, 0x0102030405060708ull);
+  EXPECT_EQ(epoch, 0u);
 
   out.clear();
   EncodeDrop(0xfffffffe, &out);
@@ -193,9 +198,11 @@ TEST(SinkProtocol, ParsersRefuseBadBodies) {
   EXPECT_EQ(ParseHelloOk("\x01\x00\x00", &version).code(), Code::kCorruption);
 
   uint32_t branch = 0;
-  uint64_t seq = 0;
-  EXPECT_EQ(ParseBranch(std::string(11, '\0'), &branch, &seq).code(), Code::kCorruption);
-  EXPECT_EQ(ParseBranch(std::string(13, '\0'), &branch, &seq).code(), Code::kCorruption);
+  uint64_t seq = 0, epoch = 0;
+  for (size_t n : {0, 11, 13, 19, 21, 28}) {
+    EXPECT_EQ(ParseBranch(std::string(n, '\0'), &branch, &seq, &epoch).code(), Code::kCorruption)
+        << n;
+  }
   EXPECT_EQ(ParseDrop(std::string(3, '\0'), &branch).code(), Code::kCorruption);
   EXPECT_EQ(ParseDrop(std::string(5, '\0'), &branch).code(), Code::kCorruption);
   uint64_t count = 0;
@@ -246,7 +253,7 @@ TEST(SinkProtocol, PeekOpRecordId) {
 TEST(SinkProtocol, ReadFramesFromSocket) {
   Pipe p;
   std::string out;
-  EncodeBranch(3, 9, &out);
+  EncodeBranch(3, 9, 0, &out);
   std::string record;
   EncodeOpRecord(Rec(3, 10), &record);
   out += record;
@@ -273,7 +280,7 @@ TEST(SinkProtocol, ReadFramesFromSocket) {
 
 TEST(SinkProtocol, TruncatedFramesAreIOErrors) {
   std::string frame;
-  EncodeBranch(1, 2, &frame);
+  EncodeBranch(1, 2, 0, &frame);
   for (size_t cut : {size_t{1}, size_t{8}, size_t{9}, frame.size() - 1}) {
     Pipe p;
     p.Write(frame.substr(0, cut));
@@ -286,7 +293,7 @@ TEST(SinkProtocol, TruncatedFramesAreIOErrors) {
 
 TEST(SinkProtocol, BadFramesAreCorruption) {
   std::string good;
-  EncodeBranch(1, 2, &good);
+  EncodeBranch(1, 2, 0, &good);
 
   std::string bad_crc = good;
   bad_crc.back() ^= 1;

@@ -149,8 +149,10 @@ Status SinkServer::OpenLog(Namespace* ns) {
     m = std::max(m, rec.seq);
     return Status::OK();
   }));
-  spdlog::info("walsink: opened the op log of store {} ({} branches, {} bytes)", ns->id,
-               last.size(), log->Stats().bytes_on_disk);
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<MarkFile> epochs, MarkFile::Open(ns->dir + "/epochs"));
+  spdlog::info("walsink: opened the op log of store {} ({} branches, {} fenced, {} bytes)", ns->id,
+               last.size(), epochs->branches(), log->Stats().bytes_on_disk);
+  ns->epochs = std::move(epochs);
   ns->log = std::move(log);
   ns->last = std::move(last);
   return Status::OK();

@@ -15,6 +15,7 @@
 #include "common/byte_stream.h"
 #include "common/fd_util.h"
 #include "common/mutex.h"
+#include "walsink/mark_file.h"
 #include "walsink/sink_server.h"
 
 namespace strata {
@@ -47,7 +48,9 @@ struct SinkServer::Namespace {
   // connection may use it without mu.
   std::unique_ptr<Sink> log;
   std::map<uint32_t, uint64_t> last GUARDED_BY(mu);  // branch -> highest seq
-  Status error GUARDED_BY(mu);                       // why it failed or did not open
+  // The fence: branch -> the highest writer epoch registered (set with log).
+  std::unique_ptr<MarkFile> epochs GUARDED_BY(mu);
+  Status error GUARDED_BY(mu);  // why it failed or did not open
 };
 
 struct SinkServer::Connection {
@@ -65,6 +68,9 @@ struct SinkServer::Connection {
   std::thread reader;
   std::atomic<bool> finished{false};
   std::atomic<bool> killed{false};  // its namespace failed
+  // The reader's alone: branch -> the epoch this connection registered it
+  // with (its last BRANCH); APPENDs of a branch are refused below the fence.
+  std::map<uint32_t, uint64_t> held;
 
   Mutex write_mu;  // the reader sends ERROR and replay frames, the acker ACKs
   bool write_closed GUARDED_BY(write_mu) = false;  // ERROR sent or a send failed

@@ -230,17 +230,30 @@ SinkServer::Next SinkServer::ReadAndApply(Connection* c) {
 
 SinkServer::Next SinkServer::Branch(Connection* c, std::string_view body) {
   uint32_t branch = 0;
-  uint64_t covered = 0;
-  if (Status st = ParseBranch(body, &branch, &covered); !st.ok()) {
+  uint64_t covered = 0, epoch = 0;
+  if (Status st = ParseBranch(body, &branch, &covered, &epoch); !st.ok()) {
     return End{SinkError::kBadMessage, st.message()};
   }
   Namespace* ns = c->ns.get();
   {
     MutexLock l(&ns->mu);
     if (ns->failed) return End{SinkError::kIO, ns->error.message()};
+    // The fence: from now on APPENDs of the branch from connections that
+    // registered it with a lower epoch are refused. Durable before the ACK.
+    if (epoch > ns->epochs->Get(branch)) {
+      if (Status st = ns->epochs->Raise(branch, epoch); !st.ok()) {
+        return End{SinkErrorFor(st), "fencing branch " + std::to_string(branch) + " at epoch " +
+                                         std::to_string(epoch) + ": " + st.message()};
+      }
+      spdlog::info("walsink: store {}: branch {} is written at epoch {} from {}", ns->id, branch,
+                   epoch, c->peer);
+    }
+    // Covered seqs come from published manifests, so a fenced writer's are
+    // true too.
     uint64_t& last = ns->last[branch];
     last = std::max(last, covered);
   }
+  c->held[branch] = epoch;
   // A failed unlink only costs space; the records stay replayable.
   if (Status st = ns->log->Trim(branch, covered); !st.ok()) {
     spdlog::warn("walsink: store {}: trimming branch {}: {}", ns->id, branch, st.message());
@@ -291,6 +304,13 @@ SinkServer::Next SinkServer::Append(Connection* c, std::string_view frame) {
       // the ACK waits for a sync of everything appended so far.
       duplicates_++;
       token = ns->log->Tail();
+    } else if (const uint64_t fence = ns->epochs->Get(rec.branch), held = c->held[rec.branch];
+               held < fence) {
+      return End{SinkError::kFenced, "APPEND of " + where + ": a writer of epoch " +
+                                         std::to_string(fence) +
+                                         " holds the branch; this connection registered it at "
+                                         "epoch " +
+                                         std::to_string(held) + " (another daemon took it over)"};
     } else if (rec.seq > it->second + 1) {
       return End{SinkError::kSeqGap,
                  "APPEND of " + where + ": the branch's last seq is " + std::to_string(it->second)};

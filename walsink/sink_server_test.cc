@@ -46,9 +46,9 @@ std::string Append(uint32_t branch, uint64_t seq) {
   return out;
 }
 
-std::string Branch(uint32_t branch, uint64_t covered) {
+std::string Branch(uint32_t branch, uint64_t covered, uint64_t epoch = 0) {
   std::string out;
-  EncodeBranch(branch, covered, &out);
+  EncodeBranch(branch, covered, epoch, &out);
   return out;
 }
 
@@ -400,7 +400,7 @@ TEST_F(SinkServerTest, HelloIsChecked) {
   {
     Client c(port());
     std::string body;
-    body.push_back(3);  // version 3
+    body.push_back(4);  // version 4
     body.push_back(0);
     body.push_back(1);
     body.push_back(0);
@@ -595,6 +595,69 @@ TEST_F(SinkServerTest, SurvivesRestart) {
   c.Send(Branch(1, 0) + Append(1, 10) + Append(1, 11));
   c.WaitAck(3);
   EXPECT_EQ(server_->Stats().duplicates, 1u);
+}
+
+// Fencing (docs/sink-protocol.md): once a BRANCH of a higher epoch came in,
+// APPENDs of new records from a connection that registered the branch with a
+// lower epoch are refused; resent duplicates are still acknowledged; the
+// fence survives a restart of the server.
+TEST_F(SinkServerTest, ANewerEpochFencesTheEarlierWriter) {
+  Client old_writer(port());
+  ASSERT_TRUE(old_writer.Hello());
+  std::string batch = Branch(1, 0, 4);
+  for (uint64_t s = 1; s <= 5; s++) batch += Append(1, s);
+  old_writer.Send(batch);
+  old_writer.WaitAck(6);
+
+  // The new holder raises the fence and replays what the old one wrote.
+  Client taker(port());
+  ASSERT_TRUE(taker.Hello());
+  taker.Send(Branch(1, 0, 5));
+  EXPECT_EQ(taker.Replay({{1, 0}}), Seqs(1, 1, 5));
+  taker.WaitAck(1);
+
+  // The old writer's resend of a record the server has is harmless; a new
+  // record is refused and ends its connection.
+  old_writer.Send(Append(1, 5) + Append(1, 6));
+  EXPECT_EQ(old_writer.ExpectError(), SinkError::kFenced);
+  EXPECT_EQ(old_writer.acked(), 7u);
+  EXPECT_NE(old_writer.error_message().find("epoch 5"), std::string::npos)
+      << old_writer.error_message();
+
+  // The new holder goes on from seq 6. A BRANCH of a lower epoch (a late
+  // registration of the fenced writer) does not lower the fence.
+  taker.Send(Append(1, 6) + Append(1, 7));
+  taker.WaitAck(3);
+  {
+    Client late(port());
+    ASSERT_TRUE(late.Hello());
+    late.Send(Branch(1, 0, 4) + Append(1, 8));
+    EXPECT_EQ(late.ExpectError(), SinkError::kFenced);
+  }
+  {
+    Client unregistered(port());  // never sent BRANCH: epoch 0
+    ASSERT_TRUE(unregistered.Hello());
+    unregistered.Send(Append(1, 8));
+    EXPECT_EQ(unregistered.ExpectError(), SinkError::kFenced);
+  }
+  EXPECT_EQ(ReplayAll({1}), Seqs(1, 1, 7));
+
+  // After a restart the fence is still there.
+  Start(OpenSmallLog);
+  {
+    Client late(port());
+    ASSERT_TRUE(late.Hello());
+    late.Send(Branch(1, 0, 4) + Append(1, 8));
+    EXPECT_EQ(late.ExpectError(), SinkError::kFenced);
+  }
+  Client again(port());
+  ASSERT_TRUE(again.Hello());
+  again.Send(Branch(1, 0, 5) + Append(1, 8));
+  again.WaitAck(2);
+  EXPECT_EQ(ReplayAll({1}), Seqs(1, 1, 8));
+  // Branches registered with epoch 0 (version 2 clients) are not fenced.
+  again.Send(Branch(2, 0) + Append(2, 1));
+  again.WaitAck(4);
 }
 
 TEST_F(SinkServerTest, StopClosesOpenConnections) {
