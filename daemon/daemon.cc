@@ -466,6 +466,9 @@ Status Daemon::OpenBranches() {
 }
 
 void Daemon::ReloadForeignBranches() {
+  // Every tick: a write that claimed a branch here has made what the kernel
+  // cached of it before stale.
+  fuse_->InvalidateClaimedBranches();
   // At most every kForeignRefreshMs, and only while other daemons are
   // around (one was alive in the last minute: its last flushes count too):
   // each branch costs a LIST and a GET, and a store one daemon mounts has

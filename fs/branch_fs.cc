@@ -160,11 +160,27 @@ InodeAttr BranchFs::NewInode(InodeAttr* parent, uint32_t mode, uint32_t uid, uin
   return a;
 }
 
+Result<BranchFs::LineageRef> BranchFs::BeginMutation() {
+  if (versions_->Shared() && versions_->Epoch(branch_) == 0) {
+    // Take the branch first: a takeover brings in what the earlier holder
+    // left (docs/cluster.md, "Failover"), and nothing this mutation reads
+    // may predate it.
+    STRATA_RETURN_IF_ERROR(versions_->Claim(branch_));
+    {
+      MutexLock lock(&cache_mu_);
+      attrs_.clear();
+      cache_gen_++;
+    }
+    if (on_claim_) on_claim_(branch_);
+  }
+  return CurrentLineage();
+}
+
 Result<InodeAttr> BranchFs::MakeNode(uint64_t dir, std::string_view name, uint32_t mode,
                                      uint32_t uid, uint32_t gid, uint64_t rdev) {
   STRATA_RETURN_IF_ERROR(NameCheck(name));
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, dir, name));
   if (existing) return Status::Exists("entry exists");
@@ -183,7 +199,7 @@ Result<InodeAttr> BranchFs::Symlink(uint64_t dir, std::string_view name, std::st
     return Status::TooBig("symlink target too long");
   }
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(auto existing, LookupEntry(lin, dir, name));
   if (existing) return Status::Exists("entry exists");
@@ -210,7 +226,7 @@ Result<std::string> BranchFs::ReadLink(uint64_t ino) {
 Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_view new_name) {
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status::Permission("hard link to a directory");
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, new_dir));
@@ -230,7 +246,7 @@ Result<InodeAttr> BranchFs::Link(uint64_t ino, uint64_t new_dir, std::string_vie
 
 Status BranchFs::Unlink(uint64_t dir, std::string_view name) {
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadEntryAttr(lin, dir, name));
   if (a.IsDir()) return Status::IsDir("is a directory");
@@ -259,7 +275,7 @@ Status BranchFs::Rmdir(uint64_t dir, std::string_view name) {
   if (name == ".") return Status::Invalid("rmdir .");
   if (name == "..") return Status::NotEmpty("rmdir ..");
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr parent, LoadDir(lin, dir));
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadEntryAttr(lin, dir, name));
   if (!a.IsDir()) return Status::NotDir("not a directory");
@@ -366,7 +382,7 @@ Status BranchFs::Rename(uint64_t old_dir, std::string_view old_name, uint64_t ne
   STRATA_RETURN_IF_ERROR(NameCheck(new_name));
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Invalid("rename flags");
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr op, LoadDir(lin, old_dir));
   STRATA_ASSIGN_OR_RETURN(InodeAttr new_parent, LoadDir(lin, new_dir));
   STRATA_ASSIGN_OR_RETURN(InodeAttr src, LoadEntryAttr(lin, old_dir, old_name));
@@ -441,7 +457,7 @@ Status BranchFs::TruncatePuts(const LineageRef& lin, InodeAttr* a, uint64_t size
 
 Result<InodeAttr> BranchFs::SetAttr(uint64_t ino, const SetAttrRequest& req) {
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   const int64_t now = NowNs();
   std::vector<KeyPut> puts;
@@ -503,7 +519,7 @@ Result<size_t> BranchFs::Write(uint64_t ino, uint64_t offset, const char* data, 
     done += take;
   }
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (a.IsDir()) return Status::IsDir("write to a directory");
   size_t done = 0;
@@ -536,7 +552,7 @@ Status BranchFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len
     return Status::NotSupported("unsupported fallocate mode");
   }
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   STRATA_ASSIGN_OR_RETURN(InodeAttr a, LoadAttr(lin, ino));
   if (!a.IsReg()) return Status::IsDir("fallocate of a non-regular file");
   // Space is never reserved: pages are written on demand and holes read as zeros.
@@ -584,7 +600,7 @@ Status BranchFs::DropStaleOrphan(const LineageRef& lin, uint64_t ino) {
 
 Status BranchFs::Purge(uint64_t ino) {
   MutexLock lock(&mu_);
-  const LineageRef lin = CurrentLineage();
+  STRATA_ASSIGN_OR_RETURN(const LineageRef lin, BeginMutation());
   Result<InodeAttr> a = LoadAttr(lin, ino);
   if (!a.ok() && !a.status().IsNotFound()) return a.status();
   if (!a.ok() || a->nlink > 0) return DropStaleOrphan(lin, ino);

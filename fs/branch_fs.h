@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,12 @@ class BranchFs {
   BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino);
 
   uint32_t branch() const { return branch_; }
+  // Several daemons on one store: called when a mutation here claimed the
+  // branch (it was read-only here until then), after every cached
+  // attribute was dropped, with this object's mu_ held: it must only note
+  // the branch (FuseServer drops the kernel's caches of it later). Set
+  // before the object is shared.
+  void SetClaimHook(std::function<void(uint32_t branch)> hook) { on_claim_ = std::move(hook); }
   uint64_t root() const { return root_; }
   // Replaces the lineage (after `strata branch detach` it is the branch
   // alone) and drops every cached attribute. Operations already running
@@ -97,6 +104,10 @@ class BranchFs {
   Result<InodeAttr> LoadEntryAttr(const LineageRef& lin, uint64_t dir, std::string_view name);
   Result<InodeAttr> LoadDir(const LineageRef& lin, uint64_t dir);
   Result<bool> DirIsEmpty(const LineageRef& lin, uint64_t dir);
+  // The start of every mutation, with mu_ held: claims the branch first if
+  // this process does not hold it yet (several daemons), dropping every
+  // cached attribute then; the lineage to read.
+  Result<LineageRef> BeginMutation() REQUIRES(mu_);
   // One mutation's puts as one commit (one seq).
   Status Commit(std::vector<KeyPut> puts) REQUIRES(mu_);
   // A fresh inode of `mode` under directory *parent, whose times and link
@@ -124,6 +135,7 @@ class BranchFs {
   VersionStore* const versions_;
   const uint32_t branch_;
   const uint64_t root_;
+  std::function<void(uint32_t)> on_claim_;  // set before sharing, then only read
 
   // Locks, outer to inner: mu_ -> cache_mu_. cache_mu_ is a leaf: held only
   // to read or change the fields below, never across a call out.

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <new>
+#include <set>
 #include <vector>
 
 #include "common/clock.h"
@@ -659,6 +660,23 @@ void FuseServer::ReloadBranch(uint32_t branch, const std::string& name) {
     MutexLock lock(&fs_mu_);
     fs_.erase(branch);
   }
+  InvalidateKernelCaches(branch, name);
+}
+
+void FuseServer::InvalidateClaimedBranches() {
+  std::set<uint32_t> claimed;
+  {
+    MutexLock l(&claimed_mu_);
+    claimed.swap(claimed_);
+  }
+  if (claimed.empty()) return;
+  std::shared_ptr<const CatalogData> cat = catalog_->Current();
+  for (uint32_t id : claimed) {
+    if (const BranchInfo* b = cat->FindBranchById(id)) InvalidateKernelCaches(id, b->name);
+  }
+}
+
+void FuseServer::InvalidateKernelCaches(uint32_t branch, const std::string& name) {
   std::vector<uint64_t> nodeids;
   {
     MutexLock lock(&nodes_mu_);
@@ -734,6 +752,10 @@ std::shared_ptr<FuseServer::FsSlot> FuseServer::SlotFor(uint32_t branch) {
   if (!b || b->retired || !versions_->HasBranch(branch)) return nullptr;
   auto slot = std::make_shared<FsSlot>();
   slot->fs = std::make_shared<BranchFs>(versions_, cat->LineageOf(branch), b->root_ino);
+  slot->fs->SetClaimHook([this](uint32_t id) {
+    MutexLock l(&claimed_mu_);
+    claimed_.insert(id);
+  });
   fs_[branch] = slot;
   return slot;
 }

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>  // std::once_flag
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -62,6 +63,11 @@ class FuseServer {
   // (its inodes' attributes and pages, its root entry): another daemon
   // published a newer state of a branch this one only reads.
   void ReloadBranch(uint32_t branch, const std::string& name) EXCLUDES(fs_mu_, nodes_mu_);
+  // Drops what the kernel caches of every branch a write on the mount
+  // claimed since the last call (a takeover may have changed what was
+  // read before it: docs/cluster.md, "Failover"). Not from a FUSE
+  // operation: the kernel may hold locks such an operation waits for.
+  void InvalidateClaimedBranches() EXCLUDES(claimed_mu_, nodes_mu_);
   // Gives the branch's BranchFs, if one exists, a new lineage (after
   // `strata branch detach`: the branch alone). Call once the catalog shows
   // the new lineage, so that a BranchFs made later starts with it.
@@ -89,6 +95,10 @@ class FuseServer {
   FuseStats* stats() { return &stats_; }
 
  private:
+  // The kernel's cached attributes and pages of the branch's inodes, and
+  // its root entry.
+  void InvalidateKernelCaches(uint32_t branch, const std::string& name) EXCLUDES(nodes_mu_);
+
   // Set at construction.
   VersionStore* const versions_;
   Catalog* const catalog_;
@@ -124,6 +134,10 @@ class FuseServer {
 
   Mutex fs_mu_;
   std::unordered_map<uint32_t, std::shared_ptr<FsSlot>> fs_ GUARDED_BY(fs_mu_);
+  // Branches a BranchFs claimed (its claim hook, with its mu_ held):
+  // claimed_mu_ is a leaf.
+  Mutex claimed_mu_;
+  std::set<uint32_t> claimed_ GUARDED_BY(claimed_mu_);
 
   FuseStats stats_;  // atomics: no lock
 };

@@ -349,14 +349,8 @@ Result<bool> VersionStore::RefreshForeign(uint32_t branch) {
   STRATA_ASSIGN_OR_RETURN(const Manifest stored, LoadManifest(store_, branch));
   uint64_t had;
   {
-    WriterLock lock(&bs->mu);
+    ReaderLock lock(&bs->mu);
     had = bs->manifest.version;
-    if (stored.version > had && sink_->Shared()) {
-      // Records a mount replayed from the shared log while another daemon
-      // held the branch: that daemon has published since, and whatever it
-      // publishes next continues from them.
-      DropUnclaimedLocked(bs.get());
-    }
   }
   STRATA_RETURN_IF_ERROR(AdoptStored(bs.get(), stored));
   return stored.version != had;
@@ -914,10 +908,18 @@ Status VersionStore::AdoptStored(BranchState* bs, const Manifest& stored) {
                                 std::to_string(stored.version) + " is older than this daemon's " +
                                 std::to_string(bs->manifest.version));
     }
-    if (!bs->active->Empty() || !bs->frozen.empty()) {
+    if ((!bs->active->Empty() || !bs->frozen.empty()) && !sink_->Shared()) {
       return NotHeld(*bs, "another daemon wrote it (manifest " + std::to_string(stored.version) +
                               ") while this one has unflushed writes");
     }
+  }
+  if (sink_->Shared()) {
+    // Unclaimed records a mount replayed from the shared log (this process
+    // has not written the branch since: it holds no lease on it): the
+    // daemon that published since continued from them, and a claim gets
+    // what it left unflushed from the log again (TakeOverTail).
+    WriterLock lock(&bs->mu);
+    DropUnclaimedLocked(bs);
   }
   STRATA_RETURN_IF_ERROR(ReconcileIndex(bs->id, stored));
   WriterLock lock(&bs->mu);
