@@ -49,6 +49,13 @@ lease_free_on() {
   strata branch show "$2" --mount "$1" --json | jres |
     jq -e '.holder.here or (.holder.alive | not)' >/dev/null
 }
+# claim_on MOUNT BRANCH: takes BRANCH over on that mount's daemon with a
+# write before anything reads it there. Until a daemon claims a branch it
+# reads its last published state, so postgres started by hand must not look
+# first (pg_ctl reads postmaster.pid; the endpoint manager claims first).
+claim_on() {
+  : >"$1/$2/.failover-claim" && rm -f "$1/$2/.failover-claim"
+}
 # first_query PORT: polls `select 1` until it answers (60 s at most).
 first_query() {
   until_ok 60 psql_q "$1" "select 1" || fail "postgres on port $1 never answered"
@@ -65,6 +72,7 @@ ACKED=$(grep -c '' "$LEDGER")
 ((ACKED > 0)) || fail "the ledger writer got no commit acknowledged"
 until_ok $((4 * TTL)) lease_free_on "$M2" main || fail "n1's lease on main never ran out on n2"
 T_FREE=$(now_ms)
+claim_on "$M2" main
 pg_start "$M2/main" "$P2"
 first_query "$P2"
 T_FIRST=$(now_ms)
@@ -102,8 +110,8 @@ kill -STOP "$N2_PID"
 (sleep 120 && kill -CONT "$N2_PID") >/dev/null 2>&1 &
 T_STOP=$(now_ms)
 until_ok $((4 * TTL)) lease_free_on "$M3" main || fail "n2's lease on main never ran out on n3"
-# Until n3 writes the branch it reads what the store has; postgres's start
-# writes, and n3 takes the branch over with what n2 left on the walsink.
+# n3 takes the branch over with what n2 left on the walsink.
+claim_on "$M3" main
 pg_start "$M3/main" "$P3"
 first_query "$P3"
 [[ $(cat "$M3/main/n2-synced.txt" 2>&1) == "fsynced on n2" ]] ||
