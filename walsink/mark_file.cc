@@ -76,11 +76,19 @@ uint64_t MarkFile::Get(uint32_t branch) const {
 }
 
 Status MarkFile::Raise(uint32_t branch, uint64_t mark) {
+  if (!failed_.ok()) return failed_;
   if (mark <= Get(branch)) return Status::OK();
   std::string rec;
   PutRecord(branch, mark, &rec);
-  STRATA_RETURN_IF_ERROR(WriteAll(fd_.get(), rec, path_));
-  if (::fdatasync(fd_.get()) != 0) return Status::FromErrno(errno, "fdatasync " + path_);
+  Status st = WriteAll(fd_.get(), rec, path_);
+  if (st.ok() && ::fdatasync(fd_.get()) != 0) st = Status::FromErrno(errno, "fdatasync " + path_);
+  if (!st.ok()) {
+    // Part of the record may be on disk, and after a failed fdatasync
+    // nothing says what is: no record may follow it (Open cuts a torn
+    // tail, not a torn record in the middle).
+    failed_ = st;
+    return st;
+  }
   size_ += kRecordBytes;
   marks_[branch] = mark;
   return Status::OK();

@@ -36,8 +36,9 @@ class MarkFile {
   // The branch's mark: 0 if never raised.
   uint64_t Get(uint32_t branch) const;
   // Makes `mark` the branch's, durably, if it is higher; OK and nothing
-  // written otherwise. After a failure the mark is unchanged in memory (a
-  // torn record is cut at the next Open).
+  // written otherwise. After a failure the mark is unchanged in memory and
+  // every later Raise fails the same way: reopen the file (Open cuts the
+  // torn record a failed write may have left).
   Status Raise(uint32_t branch, uint64_t mark);
   size_t branches() const { return marks_.size(); }
 
@@ -51,6 +52,7 @@ class MarkFile {
   UniqueFd fd_;  // O_APPEND
   std::map<uint32_t, uint64_t> marks_;
   uint64_t size_ = 0;  // bytes of whole records in the file
+  Status failed_;      // the first failed Raise: final
 };
 
 }  // namespace strata

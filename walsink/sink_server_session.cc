@@ -235,23 +235,34 @@ SinkServer::Next SinkServer::Branch(Connection* c, std::string_view body) {
     return End{SinkError::kBadMessage, st.message()};
   }
   Namespace* ns = c->ns.get();
+  Status fence_failed;
   {
     MutexLock l(&ns->mu);
     if (ns->failed) return End{SinkError::kIO, ns->error.message()};
     // The fence: from now on APPENDs of the branch from connections that
     // registered it with a lower epoch are refused. Durable before the ACK.
     if (epoch > ns->epochs->Get(branch)) {
-      if (Status st = ns->epochs->Raise(branch, epoch); !st.ok()) {
-        return End{SinkErrorFor(st), "fencing branch " + std::to_string(branch) + " at epoch " +
-                                         std::to_string(epoch) + ": " + st.message()};
+      fence_failed = ns->epochs->Raise(branch, epoch);
+      if (fence_failed.ok()) {
+        spdlog::info("walsink: store {}: branch {} is written at epoch {} from {}", ns->id, branch,
+                     epoch, c->peer);
       }
-      spdlog::info("walsink: store {}: branch {} is written at epoch {} from {}", ns->id, branch,
-                   epoch, c->peer);
     }
     // Covered seqs come from published manifests, so a fenced writer's are
     // true too.
-    uint64_t& last = ns->last[branch];
-    last = std::max(last, covered);
+    if (fence_failed.ok()) {
+      uint64_t& last = ns->last[branch];
+      last = std::max(last, covered);
+    }
+  }
+  if (!fence_failed.ok()) {
+    // As a failed log: the namespace is reopened from disk once its
+    // connections are gone (the fence file's torn record cut then).
+    FailNamespace(
+        ns, Status(fence_failed.code(), "fencing branch " + std::to_string(branch) + " at epoch " +
+                                            std::to_string(epoch) + ": " + fence_failed.message()));
+    MutexLock l(&ns->mu);
+    return End{SinkError::kIO, ns->error.message()};
   }
   c->held[branch] = epoch;
   // A failed unlink only costs space; the records stay replayable.
