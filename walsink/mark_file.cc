@@ -40,7 +40,8 @@ Result<std::string> ReadWhole(int fd, const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<MarkFile>> MarkFile::Open(const std::string& path) {
+Result<std::unique_ptr<MarkFile>> MarkFile::Open(const std::string& path,
+                                                 std::function<int(int fd)> fdatasync_for_test) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
   STRATA_ASSIGN_OR_RETURN(const std::string data, ReadWhole(fd.get(), path));
@@ -63,7 +64,8 @@ Result<std::unique_ptr<MarkFile>> MarkFile::Open(const std::string& path) {
       return Status::FromErrno(errno, "ftruncate " + path);
     }
   }
-  std::unique_ptr<MarkFile> f(new MarkFile(path, std::move(fd), std::move(marks), whole));
+  std::unique_ptr<MarkFile> f(
+      new MarkFile(path, std::move(fd), std::move(marks), whole, std::move(fdatasync_for_test)));
   if (whole / kRecordBytes > 2 * f->marks_.size() + kCompactAbove) {
     STRATA_RETURN_IF_ERROR(f->Compact());
   }
@@ -81,7 +83,9 @@ Status MarkFile::Raise(uint32_t branch, uint64_t mark) {
   std::string rec;
   PutRecord(branch, mark, &rec);
   Status st = WriteAll(fd_.get(), rec, path_);
-  if (st.ok() && ::fdatasync(fd_.get()) != 0) st = Status::FromErrno(errno, "fdatasync " + path_);
+  if (st.ok() && (fdatasync_ ? fdatasync_(fd_.get()) : ::fdatasync(fd_.get())) != 0) {
+    st = Status::FromErrno(errno, "fdatasync " + path_);
+  }
   if (!st.ok()) {
     // Part of the record may be on disk, and after a failed fdatasync
     // nothing says what is: no record may follow it (Open cuts a torn

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,7 +32,9 @@ class MarkFile {
   static constexpr size_t kRecordBytes = 16;
 
   // Opens (creating if missing) the file at `path` and reads it.
-  static Result<std::unique_ptr<MarkFile>> Open(const std::string& path);
+  // `fdatasync_for_test` replaces fdatasync(2) (0, or -1 with errno set).
+  static Result<std::unique_ptr<MarkFile>> Open(
+      const std::string& path, std::function<int(int fd)> fdatasync_for_test = nullptr);
 
   // The branch's mark: 0 if never raised.
   uint64_t Get(uint32_t branch) const;
@@ -43,16 +46,22 @@ class MarkFile {
   size_t branches() const { return marks_.size(); }
 
  private:
-  MarkFile(std::string path, UniqueFd fd, std::map<uint32_t, uint64_t> marks, uint64_t size)
-      : path_(std::move(path)), fd_(std::move(fd)), marks_(std::move(marks)), size_(size) {}
+  MarkFile(std::string path, UniqueFd fd, std::map<uint32_t, uint64_t> marks, uint64_t size,
+           std::function<int(int fd)> fdatasync_for_test)
+      : path_(std::move(path)),
+        fd_(std::move(fd)),
+        marks_(std::move(marks)),
+        size_(size),
+        fdatasync_(std::move(fdatasync_for_test)) {}
   // Rewrites the file with one record per branch (WriteFileAtomically).
   Status Compact();
 
   const std::string path_;
   UniqueFd fd_;  // O_APPEND
   std::map<uint32_t, uint64_t> marks_;
-  uint64_t size_ = 0;  // bytes of whole records in the file
-  Status failed_;      // the first failed Raise: final
+  uint64_t size_ = 0;                           // bytes of whole records in the file
+  Status failed_;                               // the first failed Raise: final
+  const std::function<int(int fd)> fdatasync_;  // null: fdatasync(2)
 };
 
 }  // namespace strata

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 
 #include "common/temp_dir.h"
@@ -77,6 +78,40 @@ TEST(MarkFile, ADamagedRecordIsCorruptionNamingItsOffset) {
   ASSERT_FALSE(f.ok());
   EXPECT_EQ(f.status().code(), Code::kCorruption);
   EXPECT_NE(f.status().message().find("offset 16"), std::string::npos) << f.status().message();
+}
+
+TEST(MarkFile, AFailedRaiseIsFinalUntilTheFileIsReopened) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/epochs";
+  int syncs = 0;
+  bool fail = false;
+  auto sync = [&](int fd) {
+    syncs++;
+    if (!fail) return ::fdatasync(fd);
+    errno = EIO;
+    return -1;
+  };
+  {
+    auto f = MarkFile::Open(path, sync);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Raise(1, 5).ok());
+    fail = true;
+    Status st = (*f)->Raise(1, 6);
+    EXPECT_EQ(st.code(), Code::kIO) << st.ToString();
+    EXPECT_EQ((*f)->Get(1), 5u);  // not raised in memory
+    fail = false;
+    const int before = syncs;
+    EXPECT_EQ((*f)->Raise(2, 1).code(), Code::kIO);  // nothing written after it
+    EXPECT_EQ(syncs, before);
+    EXPECT_EQ((*f)->Get(2), 0u);
+  }
+  // Reopened, the file reads whole records only; raises work again.
+  auto f = MarkFile::Open(path);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_GE((*f)->Get(1), 5u);
+  EXPECT_EQ((*f)->Get(2), 0u);
+  ASSERT_TRUE((*f)->Raise(2, 1).ok());
+  EXPECT_EQ((*f)->Get(2), 1u);
 }
 
 TEST(MarkFile, CompactsWhenStaleRecordsPileUp) {
