@@ -42,13 +42,13 @@ class BranchFs {
   BranchFs(VersionStore* versions, Lineage lineage, uint64_t root_ino);
 
   uint32_t branch() const { return branch_; }
+  uint64_t root() const { return root_; }
   // Several daemons on one store: called when a mutation here claimed the
   // branch (it was read-only here until then), after every cached
   // attribute was dropped, with this object's mu_ held: it must only note
   // the branch (FuseServer drops the kernel's caches of it later). Set
   // before the object is shared.
   void SetClaimHook(std::function<void(uint32_t branch)> hook) { on_claim_ = std::move(hook); }
-  uint64_t root() const { return root_; }
   // Replaces the lineage (after `strata branch detach` it is the branch
   // alone) and drops every cached attribute. Operations already running
   // finish on the lineage they started with.
