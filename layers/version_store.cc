@@ -197,14 +197,8 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
       return Status::OK();
     }
     WriterLock lock(&bs->mu);
-    if (rec.seq <= bs->head_seq) return Status::OK();  // already in a layer
-    if (rec.seq != bs->head_seq + 1) {
-      return Status::Corruption("op log: branch " + std::to_string(rec.branch) + " expected seq " +
-                                std::to_string(bs->head_seq + 1) + ", found " +
-                                std::to_string(rec.seq));
-    }
-    ApplyToMemtable(bs.get(), rec);
-    replayed++;
+    STRATA_ASSIGN_OR_RETURN(const bool applied, ApplyReplayedLocked(bs.get(), rec, "op log"));
+    replayed += applied;
     return Status::OK();
   });
   STRATA_RETURN_IF_ERROR(st);
@@ -237,6 +231,18 @@ Status VersionStore::Recover(const std::vector<uint32_t>& branches) {
   // Only now: replay fills memtables without the locks a flush takes.
   if (options_.background_flush) flusher_ = NamedThread("strata-flush", [this] { FlusherLoop(); });
   return Status::OK();
+}
+
+Result<bool> VersionStore::ApplyReplayedLocked(BranchState* bs, const OpRecord& rec,
+                                               const char* source) {
+  if (rec.seq <= bs->head_seq) return false;  // already in a layer or applied
+  if (rec.seq != bs->head_seq + 1) {
+    return Status::Corruption(std::string(source) + ": branch " + std::to_string(rec.branch) +
+                              " expected seq " + std::to_string(bs->head_seq + 1) + ", found " +
+                              std::to_string(rec.seq));
+  }
+  ApplyToMemtable(bs, rec);
+  return true;
 }
 
 Status VersionStore::DisownForeignRecords(const std::vector<uint32_t>& branches) {
@@ -837,14 +843,8 @@ Status VersionStore::TakeOverTail(BranchState* bs, uint64_t epoch) {
   uint64_t replayed = 0, first = 0;
   Status st = sink_->TakeOver(bs->id, epoch, after, [&](const OpRecord& rec) -> Status {
     WriterLock lock(&bs->mu);
-    if (rec.seq <= bs->head_seq) return Status::OK();
-    if (rec.seq != bs->head_seq + 1) {
-      return Status::Corruption("shared op log: branch " + std::to_string(bs->id) +
-                                " expected seq " + std::to_string(bs->head_seq + 1) + ", found " +
-                                std::to_string(rec.seq));
-    }
-    ApplyToMemtable(bs, rec);
-    if (replayed++ == 0) first = rec.seq;
+    STRATA_ASSIGN_OR_RETURN(const bool applied, ApplyReplayedLocked(bs, rec, "shared op log"));
+    if (applied && replayed++ == 0) first = rec.seq;
     return Status::OK();
   });
   STRATA_RETURN_IF_ERROR(st);

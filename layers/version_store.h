@@ -474,6 +474,10 @@ class VersionStore {
                               const std::shared_ptr<Memtable>& mt) REQUIRES(bs->flush_mu);
   Result<std::string> ReadValue(const IndexedVersion& v);
   void ApplyToMemtable(BranchState* bs, const OpRecord& rec) REQUIRES(bs->mu);
+  // One replayed record (Recover, TakeOverTail): skipped (false) at or below
+  // the head, applied (true) at head + 1, kCorruption naming `source` past it.
+  Result<bool> ApplyReplayedLocked(BranchState* bs, const OpRecord& rec, const char* source)
+      REQUIRES(bs->mu);
   void FlusherLoop() EXCLUDES(flusher_mu_);
   // The branches whose memtables the flusher should write now.
   std::vector<std::shared_ptr<BranchState>> DueForFlush() EXCLUDES(branches_mu_);

@@ -107,8 +107,8 @@ class Sink {
   //
   // Whether the log holds other daemons' records of the store's branches
   // too (a walsink they share): then a new holder gets a branch's unflushed
-  // tail from it (TakeOver), and Recover keeps replayed records only of
-  // branches it may write at once.
+  // tail from it (TakeOver), and Recover voids this process's own records
+  // of branches taken over (Disown) instead of dropping what it replayed.
   virtual bool Shared() const { return false; }
   // This process writes `branch` from now on, under lease epoch `epoch`. A
   // shared log first fences every writer of an older epoch (their later
