@@ -72,12 +72,12 @@ holder=n1
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do
   other=$([[ $holder == n1 ]] && echo n2 || echo n1)
   tps=$(pgbench_tps "$LOG_DIR/pgbench-$r.log" "$(conn "$holder")" -c 4 -j 2)
-  to=$(port_of "$other")
+  to=$(conn "$other")
   t0=$(now_us)
   kill_holder "$holder"
   tries=0
-  until PGCONNECT_TIMEOUT=5 "$PGBIN/psql" -X -At "host=127.0.0.1 port=$to user=$(jq -r .user <<<"$C") dbname=main sslmode=require" \
-    -c "select count(*) from pgbench_accounts" >"$LOG_DIR/first-$r.txt" 2>&1; do
+  until PGCONNECT_TIMEOUT=5 "$PGBIN/psql" -X -At "$to" -c "select count(*) from pgbench_accounts" \
+    >"$LOG_DIR/first-$r.txt" 2>&1; do
     tries=$((tries + 1))
     (($(now_us) - t0 < 120000000)) || { cat "$LOG_DIR/first-$r.txt"; fail "no answer from $other 120 s after the kill"; }
     sleep 0.1

@@ -22,7 +22,6 @@ start_daemon "$STORE_URL" "$M2" "$C2" --node-id n2 "${OPTS[@]}"
 digest() { sha256sum "$1" | cut -d' ' -f1; }
 field_on() { strata branch show "$2" --mount "$1" --json | jres | jq -r ".$3"; }
 published_on() { (($(field_on "$1" "$2" durable_seq) >= $3)); }
-n2_dead_on() { strata node list --mount "$1" --json | jres | jq -e 'any(.[]; .id == "n2" and (.alive | not))'; }
 
 check "both daemons are nodes of the store"
 NODES=$(strata node list --mount "$M2" --json | jres)
@@ -80,7 +79,7 @@ if bash -c "echo woken >'$M2/a/woken.txt' && sync '$M2/a/woken.txt'" 2>"$LOG_DIR
   fail "n2 acknowledged an fsync after it lost its lease"
 fi
 ok "n1 took a over; n2, resumed, got: $(tail -1 "$LOG_DIR/woken.txt")"
-until_ok 10 n2_dead_on "$M1" || fail "n2 still counts as alive: $(strata node list --mount "$M1")"
+until_ok 10 node_dead_on "$M1" n2 || fail "n2 still counts as alive: $(strata node list --mount "$M1")"
 ok "n2 stopped renewing its heartbeat: it is dead to the others"
 
 check "what n1 wrote stands; the store verifies clean"

@@ -39,16 +39,6 @@ pg_setup "$M1/main" "$P1" 2
 LEDGER=$ROOT/ledger.txt
 : >"$LEDGER"
 
-# dead_on MOUNT NODE: that mount's daemon no longer counts NODE alive.
-dead_on() {
-  strata node list --mount "$1" --json | jres |
-    jq -e --arg n "$2" '[.[] | select(.id == $n and .alive)] | length == 0' >/dev/null
-}
-# lease_free_on MOUNT BRANCH: that mount's daemon may claim BRANCH now.
-lease_free_on() {
-  strata branch show "$2" --mount "$1" --json | jres |
-    jq -e '.holder.here or (.holder.alive | not)' >/dev/null
-}
 # claim_on MOUNT BRANCH: takes BRANCH over on that mount's daemon with a
 # write before anything reads it there. Until a daemon claims a branch it
 # reads its last published state, so postgres started by hand must not look
@@ -122,7 +112,7 @@ if bash -c "echo woken >'$M2/main/woken.txt' && sync '$M2/main/woken.txt'" 2>"$L
   fail "n2 acknowledged an fsync of main after it lost its lease"
 fi
 log "n2, resumed: $(tail -n 1 "$LOG_DIR/woken.txt")"
-until_ok 10 dead_on "$M3" n2 || fail "n2 still counts as alive"
+until_ok 10 node_dead_on "$M3" n2 || fail "n2 still counts as alive"
 "$LEDGER_BIN" check "$(conninfo "$P3")" "$LEDGER" || fail "acknowledged commits lost in the takeover"
 [[ ! -e "$M3/main/woken.txt" ]] || fail "n2's write after it lost the lease reached n3"
 ok "all $ACKED acknowledged commits and n2's fsynced file are on n3; n2 could not write"

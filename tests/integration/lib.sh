@@ -415,6 +415,15 @@ until_ok() {
 listed_on() { strata branch list --mount "$1" --json | jres | jq -e --arg b "$2" 'any(.[]; .name == $b)'; }
 # holder_on MOUNTPOINT BRANCH: the node holding BRANCH's lease, as that daemon says, or "nobody".
 holder_on() { strata branch show "$2" --mount "$1" --json | jres | jq -r '.holder.node // "nobody"'; }
+# lease_free_on MOUNTPOINT BRANCH: that mount's daemon may claim BRANCH now
+# (it holds it, or its holder is not alive).
+lease_free_on() {
+  strata branch show "$2" --mount "$1" --json | jres | jq -e '.holder.here or (.holder.alive | not)' >/dev/null
+}
+# node_dead_on MOUNTPOINT NODE: that mount's daemon lists NODE as not alive.
+node_dead_on() {
+  strata node list --mount "$1" --json | jres | jq -e --arg n "$2" 'any(.[]; .id == $n and (.alive | not))' >/dev/null
+}
 
 # netns_bridge NAME CIDR: a bridge here with address CIDR (e.g. 10.213.7.1/24),
 # deleted at exit. Needs CAP_NET_ADMIN.

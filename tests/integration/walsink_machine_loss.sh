@@ -25,15 +25,12 @@ pg_setup main "$PORT" 2
 LEDGER=$ROOT/ledger.txt
 : >"$LEDGER"
 
-# lease_free BRANCH: the lost machine no longer holds BRANCH.
-lease_free() {
-  strata branch show "$1" --json | jres | jq -e '.holder.here or (.holder.alive | not)' >/dev/null
-}
-# wait_lease BRANCH: until lease_free, 30 s at most; logs how long it took.
+# wait_lease BRANCH: until the lost machine no longer holds BRANCH, 30 s at
+# most; logs how long it took.
 wait_lease() {
   local t0
   t0=$(now_ms)
-  until lease_free "$1"; do
+  until lease_free_on "$MNT" "$1"; do
     (($(now_ms) - t0 < 30000)) || fail "the lost machine's lease on $1 never ran out"
     sleep 0.2
   done
