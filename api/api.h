@@ -62,6 +62,8 @@ struct ApiContext {
   std::function<nlohmann::json()> store_stats;
   // The op log's shipping to a walsink server; null when there is none.
   std::function<nlohmann::json()> sink_stats;
+  // The op log's log objects in the store (--sink store); null otherwise.
+  std::function<nlohmann::json()> store_log_stats;
   // The proxy's counters; null when there is none.
   std::function<nlohmann::json()> proxy_stats;
   // FUSE requests per opcode (fs/fuse_stats.h as JSON); null without a mount.

@@ -134,6 +134,7 @@ Result<ApiResult> Api::GetStatus(const Params&, const json& body) {
                      {"evictions", l1.evictions}}}}}};
   if (ctx_.store_stats) result["cache"].update(ctx_.store_stats());
   result["walsink"] = ctx_.sink_stats ? ctx_.sink_stats() : json(nullptr);
+  result["store_log"] = ctx_.store_log_stats ? ctx_.store_log_stats() : json(nullptr);
   result["proxy_stats"] = ctx_.proxy_stats ? ctx_.proxy_stats() : json(nullptr);
   result["fuse"] = ctx_.fuse_stats ? ctx_.fuse_stats() : json(nullptr);
   result["cpu"] = CpuJson(ReadProcessCpu());

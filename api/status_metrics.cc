@@ -145,6 +145,10 @@ void AddStatusMetrics(Metrics* metrics, const ApiContext& ctx) {
       Flatten(m, "strata_walsink_", ctx.sink_stats(), {},
               "Shipping of the op log to the walsink server (docs/sink-protocol.md)");
     }
+    if (ctx.store_log_stats) {
+      Flatten(m, "strata_store_log_", ctx.store_log_stats(), {},
+              "The op log's log objects in the store, --sink store (docs/oplog-format.md)");
+    }
     if (ctx.proxy_stats) {
       Flatten(m, "strata_proxy_", ctx.proxy_stats(), {}, "Proxy connections (docs/proxy.md)");
     }

@@ -71,3 +71,56 @@ probed_runs() {
   per_txn "$ROOT/probe-a.json" "$ROOT/probe-b.json" "$TPS_TXNS"
   log "[$side] $kind: $PER_TXN_LINE"
 }
+
+# commit_and_tps SIDE PORT: the commit latency, then the read-write TPS, of
+# the server on PORT, into the associative array R (declare -A R first):
+#   - R[SIDE.lat_n|lat_med|lat_p99]: pgbench -c 1, one single-row INSERT per
+#     transaction, $BENCH_LAT_SECONDS s, every transaction logged, in ms;
+#   - R[SIDE.rw|rw_all|line]: probed_runs of pgbench -c 8 -j 2 (the median
+#     TPS, every run's, and the daemon's work per transaction).
+# Needs tests/integration/lib.sh.
+commit_and_tps() {
+  local side=$1 port=$2 rw=() lat sql=$LOG_DIR/insert.sql
+  echo "INSERT INTO commit_bench(v) VALUES (1);" >"$sql"
+  chmod 644 "$sql"
+  psql_q "$port" "CREATE TABLE IF NOT EXISTS commit_bench(id bigserial PRIMARY KEY, v int)"
+  psql_q "$port" "CHECKPOINT"
+  rm -f "$LOG_DIR/lat-$side".*
+  pgb "$port" -n -c 1 -j 1 -T "$BENCH_LAT_SECONDS" -f "$sql" -l \
+    --log-prefix="$LOG_DIR/lat-$side" >"$LOG_DIR/$side-lat.log" 2>&1 ||
+    { cat "$LOG_DIR/$side-lat.log"; fail "pgbench latency run on $side"; }
+  # Per-transaction log: client xact latency_us script epoch epoch_us.
+  lat=$(cat "$LOG_DIR/lat-$side".* | awk '{print $3 / 1000}')
+  R[$side.lat_n]=$(wc -l <<<"$lat")
+  R[$side.lat_med]=$(median <<<"$lat" | xargs printf "%.3f")
+  R[$side.lat_p99]=$(p99 <<<"$lat" | xargs printf "%.3f")
+  log "[$side] commit latency over ${R[$side.lat_n]} commits: median ${R[$side.lat_med]} ms, p99 ${R[$side.lat_p99]} ms"
+  probed_runs "$side" read-write "$port" -c 8 -j 2
+  rw=("${TPS_RUNS[@]}")
+  R[$side.line]=$PER_TXN_LINE
+  R[$side.rw]=$(printf "%s\n" "${rw[@]}" | median | xargs printf "%.1f")
+  R[$side.rw_all]=$(printf '%.0f/' "${rw[@]}")
+  R[$side.rw_all]=${R[$side.rw_all]%/}
+}
+# commit_and_tps_native PORT: commit_and_tps of a native ext4 cluster (fsync
+# on) made for it under $ROOT/native at scale $BENCH_SCALE, then removed.
+commit_and_tps_native() {
+  local dir=$ROOT/native
+  mkdir -p "$dir"
+  chown postgres: "$dir"
+  pg_setup "$dir" "$1" "$BENCH_SCALE"
+  commit_and_tps native "$1"
+  pg_stop "$dir"
+  rm -rf "$dir"
+}
+# commit_table SIDE...: the table of commit_and_tps figures, one row per
+# side, TPS against R[native.rw].
+commit_table() {
+  local s
+  printf '%-12s | %12s | %12s | %14s | %14s | %8s\n' side "commit p50" "commit p99" "rw TPS median" "rw TPS runs" "vs native"
+  printf '%-12s-+-%12s-+-%12s-+-%14s-+-%14s-+-%8s\n' ------------ ------------ ------------ -------------- -------------- --------
+  for s in "$@"; do
+    printf '%-12s | %9s ms | %9s ms | %14s | %14s | %8s\n' "$s" "${R[$s.lat_med]}" \
+      "${R[$s.lat_p99]}" "${R[$s.rw]}" "${R[$s.rw_all]}" "$(ratio "${R[native.rw]}" "${R[$s.rw]}")x"
+  done
+}

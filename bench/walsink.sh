@@ -41,43 +41,10 @@ P_TIER=55473
 SIDES=(native remote local ephemeral remote-plain)
 declare -A R=()
 
-INSERT_SQL=$LOG_DIR/insert.sql
-echo "INSERT INTO commit_bench(v) VALUES (1);" >"$INSERT_SQL"
-chmod 644 "$INSERT_SQL"
-
-# measure SIDE PORT: commit latency, then read-write TPS runs.
-measure() {
-  local side=$1 port=$2 rw=() lat
-  psql_q "$port" "CREATE TABLE IF NOT EXISTS commit_bench(id bigserial PRIMARY KEY, v int)"
-  psql_q "$port" "CHECKPOINT"
-  rm -f "$LOG_DIR/lat-$side".*
-  pgb "$port" -n -c 1 -j 1 -T "$BENCH_LAT_SECONDS" -f "$INSERT_SQL" -l \
-    --log-prefix="$LOG_DIR/lat-$side" >"$LOG_DIR/$side-lat.log" 2>&1 ||
-    { cat "$LOG_DIR/$side-lat.log"; fail "pgbench latency run on $side"; }
-  # Per-transaction log: client xact latency_us script epoch epoch_us.
-  lat=$(cat "$LOG_DIR/lat-$side".* | awk '{print $3 / 1000}')
-  R[$side.lat_n]=$(wc -l <<<"$lat")
-  R[$side.lat_med]=$(median <<<"$lat" | xargs printf "%.3f")
-  R[$side.lat_p99]=$(p99 <<<"$lat" | xargs printf "%.3f")
-  log "[$side] commit latency over ${R[$side.lat_n]} commits: median ${R[$side.lat_med]} ms, p99 ${R[$side.lat_p99]} ms"
-  probed_runs "$side" read-write "$port" -c 8 -j 2
-  rw=("${TPS_RUNS[@]}")
-  R[$side.line]=$PER_TXN_LINE
-  R[$side.rw]=$(printf "%s\n" "${rw[@]}" | median | xargs printf "%.1f")
-  R[$side.rw_all]=$(printf '%.0f/' "${rw[@]}")
-  R[$side.rw_all]=${R[$side.rw_all]%/}
-}
-
 log "root $ROOT ($(df --output=source,fstype "$ROOT" | tail -n 1)); scale $BENCH_SCALE; $BENCH_RUNS x $BENCH_SECONDS s"
 
 # --- native ext4, fsync on
-NATIVE=$ROOT/native
-mkdir -p "$NATIVE"
-chown postgres: "$NATIVE"
-pg_setup "$NATIVE" "$P_NATIVE" "$BENCH_SCALE"
-measure native "$P_NATIVE"
-pg_stop "$NATIVE"
-rm -rf "$NATIVE"
+commit_and_tps_native "$P_NATIVE"
 
 # --- strata, op log shipped to a walsink on loopback
 sink_start
@@ -93,7 +60,7 @@ for tier in remote local ephemeral; do
   start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}"
   strata branch create "$tier" --from base --durability "$tier" >/dev/null || fail "branch create $tier"
   pg_start "$tier" "$P_TIER"
-  measure "$tier" "$P_TIER"
+  commit_and_tps "$tier" "$P_TIER"
   pg_stop "$tier"
 done
 STATUS=$(strata status --json | jres)
@@ -107,7 +74,7 @@ start_daemon "$STORE_URL" "$MNT" "$CACHE_DIR" "${SINK_FLAGS[@]}"
 strata branch create remote-plain --from base --durability remote >/dev/null ||
   fail "branch create remote-plain"
 pg_start remote-plain "$P_TIER"
-measure remote-plain "$P_TIER"
+commit_and_tps remote-plain "$P_TIER"
 pg_stop remote-plain
 umount_daemon
 sink_stop
@@ -117,13 +84,7 @@ echo
 echo "strata walsink benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores  $(uname -r)"
 echo "walsink on loopback, same disk as native; pgbench scale $BENCH_SCALE"
 echo
-printf '%-12s | %12s | %12s | %14s | %14s | %8s\n' side "commit p50" "commit p99" "rw TPS median" "rw TPS runs" "vs native"
-printf '%-12s-+-%12s-+-%12s-+-%14s-+-%14s-+-%8s\n' ------------ ------------ ------------ -------------- -------------- --------
-for side in "${SIDES[@]}"; do
-  printf '%-12s | %9s ms | %9s ms | %14s | %14s | %8s\n' "$side" "${R[$side.lat_med]}" \
-    "${R[$side.lat_p99]}" "${R[$side.rw]}" "${R[$side.rw_all]}" \
-    "$(ratio "${R[native.rw]}" "${R[$side.rw]}")x"
-done
+commit_table "${SIDES[@]}"
 echo
 echo "strata daemon per read-write transaction (FUSE requests by opcode; CPU microseconds by thread):"
 for side in remote local ephemeral remote-plain; do printf '  %-13s %s\n' "$side:" "${R[$side.line]}"; done

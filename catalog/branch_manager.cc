@@ -273,7 +273,8 @@ Status BranchManager::ApplyPostgresFixups(const Lineage& child, uint64_t root) {
 Status BranchManager::CheckTier(Durability tier) const {
   if (tier == Durability::kRemote && !remote_available_) {
     return Status::Invalid(
-        "durability 'remote' needs a walsink server: mount the store with --sink HOST:PORT");
+        "durability 'remote' needs a durable log off this machine: mount the store with --sink "
+        "HOST:PORT (a walsink server) or --sink store");
   }
   return Status::OK();
 }

@@ -71,8 +71,9 @@ class BranchManager {
     gone_ = std::move(fn);
   }
 
-  // The tier of branches created without one, and whether a walsink server
-  // is there to make kRemote possible. Call before anything else.
+  // The tier of branches created without one, and whether a durable log off
+  // this machine (a walsink, or the store's log objects) makes kRemote
+  // possible. Call before anything else.
   void SetDurabilityPolicy(Durability default_tier, bool remote_available) {
     default_tier_ = default_tier;
     remote_available_ = remote_available;
@@ -92,7 +93,7 @@ class BranchManager {
   }
 
   // Hands every branch's tier to the version store (after Recover). Fails if
-  // a branch wants kRemote and there is no walsink server.
+  // a branch wants kRemote and there is no durable log off this machine.
   Status ApplyDurabilities() EXCLUDES(mu_);
 
   // Asked, under the manager's lock, before a branch of `owner` is created;

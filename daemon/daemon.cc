@@ -41,6 +41,7 @@
 #include "fs/fuse_server.h"
 #include "objstore/store_stack.h"
 #include "pgwire/proxy.h"
+#include "storelog/store_sink.h"
 #include "walsink/shipping_sink.h"
 
 namespace strata {
@@ -164,6 +165,19 @@ nlohmann::json ShippingStatsJson(const ShippingStats& s) {
           {"frames_sent", s.frames_sent},
           {"bytes_sent", s.bytes_sent},
           {"acks", s.acks},
+          {"barrier_timeouts", s.barrier_timeouts},
+          {"last_error", s.last_error}};
+}
+
+nlohmann::json StoreShippingStatsJson(const StoreShippingStats& s) {
+  return {{"tail", s.tail},
+          {"acked_offset", s.acked_offset},
+          {"unacked_bytes", s.tail - std::min(s.tail, s.acked_offset)},
+          {"rounds", s.rounds},
+          {"objects_written", s.objects_written},
+          {"bytes_written", s.bytes_written},
+          {"objects_deleted", s.objects_deleted},
+          {"fences", s.fences},
           {"barrier_timeouts", s.barrier_timeouts},
           {"last_error", s.last_error}};
 }
@@ -379,6 +393,7 @@ Status Daemon::OpenOpLog() {
   STRATA_RETURN_IF_ERROR(MakeDir(opts_.sink_dir));
   STRATA_ASSIGN_OR_RETURN(sink_, OpenLocalSink(opts_.sink_dir));
   if (opts_.sink_addr.empty()) return Status::OK();
+  if (opts_.sink_addr == kSinkStore) return OpenStoreLog();
   STRATA_ASSIGN_OR_RETURN(const HostPort addr, ParseHostPort(opts_.sink_addr));
   ShippingSinkOptions shopts;
   shopts.server = addr;
@@ -405,12 +420,28 @@ Status Daemon::OpenOpLog() {
   return Status::OK();
 }
 
+Status Daemon::OpenStoreLog() {
+  StoreSinkOptions o;
+  o.store = stack_->store();
+  o.void_file = opts_.sink_dir + "/void";
+  o.barrier_timeout_ms = static_cast<int>(opts_.sink_timeout_ms);
+  o.clock = clock_;
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<StoreSink> s, StoreSink::Open(std::move(sink_), o));
+  store_log_ = s.get();
+  sink_ = std::move(s);
+  spdlog::info(
+      "the op log goes to the store as log objects (group commit: one round in flight, up to {} "
+      "MiB a round, {} ms for records no barrier waits for; barrier timeout {} ms)",
+      o.round_bytes >> 20, o.window_ms, opts_.sink_timeout_ms);
+  return Status::OK();
+}
+
 Status Daemon::OpenVersions() {
   STRATA_ASSIGN_OR_RETURN(catalog_, Catalog::Load(stack_->store()));
   VersionStoreOptions vopts;
   vopts.index_dir = filename::Index(opts_.cache_dir);
   vopts.memtable_bytes = static_cast<size_t>(opts_.memtable_bytes);
-  vopts.default_durability = shipping_ ? Durability::kRemote : Durability::kLocal;
+  vopts.default_durability = shipping_ || store_log_ ? Durability::kRemote : Durability::kLocal;
   // The store may fall behind the acknowledged barriers by one retry budget,
   // no more: after that, fsync fails with EIO until flushes get through.
   vopts.max_store_lag_seconds = static_cast<int>((opts_.store_timeout_ms + 999) / 1000);
@@ -438,8 +469,8 @@ Status Daemon::OpenVersions() {
 
 Status Daemon::OpenBranches() {
   branches_ = std::make_unique<BranchManager>(catalog_.get(), versions_.get());
-  branches_->SetDurabilityPolicy(shipping_ ? Durability::kRemote : Durability::kLocal,
-                                 shipping_ != nullptr);
+  const bool remote = shipping_ || store_log_;
+  branches_->SetDurabilityPolicy(remote ? Durability::kRemote : Durability::kLocal, remote);
   STRATA_RETURN_IF_ERROR(branches_->ApplyDurabilities());
   FuseOptions fopts;
   fopts.mountpoint = opts_.mountpoint;
@@ -634,6 +665,9 @@ Status Daemon::OpenApi() {
   actx.clock = clock_;
   actx.store_stats = [s = stack_.get()] { return s->StatsJson(); };
   if (shipping_) actx.sink_stats = [s = shipping_] { return ShippingStatsJson(s->Shipping()); };
+  if (store_log_) {
+    actx.store_log_stats = [s = store_log_] { return StoreShippingStatsJson(s->Shipping()); };
+  }
   if (proxy_) {
     actx.proxy_address = FormatHostPort(
         {AdvertisedHost(opts_.advertise_host, ParseHostPort(opts_.proxy_addr, true)->host),

@@ -19,6 +19,9 @@
 
 namespace strata {
 
+// `--sink store`: the op log's durable copy is log objects in the store.
+inline constexpr char kSinkStore[] = "store";
+
 struct MountOptions {
   std::string store_url;   // file:///abs/path or s3://bucket/prefix?...
   std::string mountpoint;  // absolute path of an existing empty directory
@@ -29,8 +32,9 @@ struct MountOptions {
   int64_t cache_bytes = -1;          // L2 capacity; -1: default for the store kind, 0: off
   int64_t store_timeout_ms = 60000;  // retry budget of one object-store call
   std::string inject_faults;         // test-only: objstore fault spec (store_stack.h)
-  // HOST:PORT of a walsink server to ship the op log to; empty: none (the
-  // op log stays on this machine and `remote` durability is unavailable).
+  // HOST:PORT of a walsink server to ship the op log to, or kSinkStore
+  // ("store": log objects in the store itself); empty: none (the op log
+  // stays on this machine and `remote` durability is unavailable).
   std::string sink_addr;
   int64_t sink_timeout_ms = 60000;  // a remote barrier fails with EIO after this
   // How the walsink connection is secured (docs/sink-protocol.md, "Access"):
@@ -108,6 +112,7 @@ class NodeRegistry;
 class Proxy;
 class ShippingSink;
 class Sink;
+class StoreSink;
 class StoreStack;
 class VersionStore;
 struct ApiContext;
@@ -143,7 +148,8 @@ class Daemon {
   explicit Daemon(const MountOptions& opts);
   Status OpenStore();     // the cache lock, the store stack, the store id, the node
   Status JoinStore();     // the node's registry record and its branch leases
-  Status OpenOpLog();     // the local sink, shipped to a walsink when asked
+  Status OpenOpLog();     // the local sink, shipped to a walsink or the store when asked
+  Status OpenStoreLog();  // --sink store: wraps sink_ in a StoreSink
   Status OpenVersions();  // the catalog and the version store, recovered
   Status OpenBranches();  // the branch manager, the FUSE server, the collector
   // After a catalog refresh, every kForeignRefreshMs while another daemon
@@ -176,6 +182,7 @@ class Daemon {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Sink> sink_;
   ShippingSink* shipping_ = nullptr;  // sink_ itself when the op log is shipped
+  StoreSink* store_log_ = nullptr;    // sink_ itself with --sink store
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<VersionStore> versions_;
   std::unique_ptr<BranchManager> branches_;

@@ -151,4 +151,11 @@ Status DecodeOpRecord(std::string_view in, OpRecord* rec, size_t* consumed) {
   return Status::OK();
 }
 
+bool PeekOpRecordId(std::string_view frame, uint32_t* branch, uint64_t* seq) {
+  if (frame.size() < kOpRecordHeaderBytes + 12) return false;
+  *branch = DecodeFixed32(frame.data() + kOpRecordHeaderBytes);
+  *seq = DecodeFixed64(frame.data() + kOpRecordHeaderBytes + 4);
+  return true;
+}
+
 }  // namespace strata

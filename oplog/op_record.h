@@ -51,4 +51,8 @@ void EncodeOpRecord(const OpRecord& rec, std::string* dst);
 // are wrong. Never reads outside `in`, whatever its bytes.
 Status DecodeOpRecord(std::string_view in, OpRecord* rec, size_t* consumed);
 
+// The branch and seq of a frame without decoding the puts; false if the
+// frame is too short to hold them.
+bool PeekOpRecordId(std::string_view frame, uint32_t* branch, uint64_t* seq);
+
 }  // namespace strata

@@ -265,5 +265,20 @@ TEST(OpRecordTest, LargeWriteRecordRoundTrips) {
   std::printf("1 MiB record: encode %.0f MiB/s, decode %.0f MiB/s\n", mib / enc, mib / dec);
 }
 
+TEST(OpRecord, PeekOpRecordId) {
+  std::string frame;
+  OpRecord rec = SampleRecord();
+  rec.branch = 0xabcdef01;
+  rec.seq = 0x1122334455667788ull;
+  EncodeOpRecord(rec, &frame);
+  uint32_t branch = 0;
+  uint64_t seq = 0;
+  ASSERT_TRUE(PeekOpRecordId(frame, &branch, &seq));
+  EXPECT_EQ(branch, 0xabcdef01u);
+  EXPECT_EQ(seq, 0x1122334455667788ull);
+  EXPECT_FALSE(PeekOpRecordId(frame.substr(0, kOpRecordHeaderBytes + 11), &branch, &seq));
+  EXPECT_FALSE(PeekOpRecordId("", &branch, &seq));
+}
+
 }  // namespace
 }  // namespace strata

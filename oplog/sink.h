@@ -135,6 +135,14 @@ class Sink {
   virtual void Start() {}
 };
 
+// Hands fn the records of `local` in order, reading `batch_bytes` at a time
+// (ReadFrames), but for those skip(branch, local offset where the record
+// ends) says to leave out; *skipped counts them. The sinks that keep void
+// marks use it for their local log.
+Status ReplayLocalExcept(Sink* local, size_t batch_bytes,
+                         const std::function<bool(uint32_t branch, uint64_t end)>& skip,
+                         const std::function<Status(const OpRecord&)>& fn, uint64_t* skipped);
+
 // A sink in directory `dir` (created if missing). Segments rotate at
 // `segment_bytes`. Recovers the directory before returning (torn tail cut,
 // every record checked); more options in oplog/local_sink.h.

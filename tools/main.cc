@@ -142,11 +142,12 @@ void Build(CLI::App& app, Invocation& inv) {
                     "Testing only: fail and delay object-store calls, e.g. "
                     "error_rate=0.2,latency_ms=20");
   mount->add_option("--sink", inv.mount.sink,
-                    "HOST:PORT of a walsink server to ship the op log to (strata walsink serve); "
-                    "branches then default to durability 'remote'");
+                    "HOST:PORT of a walsink server to ship the op log to (strata walsink serve), "
+                    "or 'store' to keep it as objects in the store itself; branches then "
+                    "default to durability 'remote'");
   mount->add_option("--sink-timeout", inv.mount.sink_timeout_s,
-                    "Seconds a 'remote' fsync waits for the walsink server before failing "
-                    "with EIO (default 60)");
+                    "Seconds a 'remote' fsync waits for the walsink server (or the store) "
+                    "before failing with EIO (default 60)");
   mount->add_option("--sink-token-file", inv.mount.sink_token_file,
                     "File holding the walsink server's token (its --token-file); required "
                     "unless --sink-insecure");

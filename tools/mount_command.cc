@@ -239,11 +239,15 @@ Status CheckServiceFiles(const ServiceFlags& f, MountOptions* opts) {
 
 // The daemon's options from the command line's. Bad options fail before
 // anything is made; then the mount point is checked and the cache directory made.
-// The walsink flags: an address, and either TLS with a token or --sink-insecure.
+// The sink flags: `store`, or a walsink's address and either TLS with a
+// token or --sink-insecure.
 Status CheckSinkFlags(const MountArgs& args, MountOptions* opts) {
-  if (!args.sink) {
+  if (!args.sink || *args.sink == kSinkStore) {
     if (args.sink_token_file || args.sink_ca || args.sink_insecure) {
-      return Status::Invalid("--sink-token-file, --sink-ca and --sink-insecure need --sink");
+      return Status::Invalid(args.sink ? "--sink-token-file, --sink-ca and --sink-insecure are "
+                                         "for a walsink, not --sink store"
+                                       : "--sink-token-file, --sink-ca and --sink-insecure need "
+                                         "--sink");
     }
     return Status::OK();
   }

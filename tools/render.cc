@@ -262,6 +262,8 @@ void AddCacheLines(const nlohmann::json& cache,
 // The walsink line of the status: its server and state, or "none ...".
 std::string WalsinkLine(const nlohmann::json& st) {
   const nlohmann::json* ws = Field(st, "walsink");
+  const nlohmann::json* sl = Field(st, "store_log");
+  if ((!ws || !ws->is_object()) && sl && sl->is_object()) return "none (--sink store)";
   if (!ws || !ws->is_object()) return "none (op log on this machine only)";
   const nlohmann::json* tls = Field(*ws, "tls");  // absent from daemons before TLS
   std::string line =
@@ -273,6 +275,18 @@ std::string WalsinkLine(const nlohmann::json& st) {
       " reconnects";
   if (Cell(*ws, "last_error") != "" && Cell(*ws, "last_error") != "-") {
     line += " (last error: " + Cell(*ws, "last_error") + ")";
+  }
+  return line;
+}
+
+// The store log line (--sink store): what reached the store, and its state.
+std::string StoreLogLine(const nlohmann::json& sl) {
+  std::string line = Cell(sl, "objects_written") + " log objects written (" +
+                     SizeCell(sl, "bytes_written") + ") in " + Cell(sl, "rounds") + " rounds, " +
+                     Cell(sl, "objects_deleted") + " deleted, " + Cell(sl, "fences") + " fences, " +
+                     SizeCell(sl, "unacked_bytes") + " unacknowledged";
+  if (Cell(sl, "last_error") != "" && Cell(sl, "last_error") != "-") {
+    line += " (last error: " + Cell(sl, "last_error") + ")";
   }
   return line;
 }
@@ -369,6 +383,8 @@ std::string RenderStatus(const nlohmann::json& st) {
             });
   if (const nlohmann::json* cache = Field(st, "cache")) AddCacheLines(*cache, &kv);
   kv.push_back({"walsink", WalsinkLine(st)});
+  const nlohmann::json* sl = Field(st, "store_log");
+  if (sl && sl->is_object()) kv.push_back({"store log", StoreLogLine(*sl)});
   kv.push_back({"fuse", FuseLine(st)});
   kv.push_back({"cpu", CpuLine(st)});
   const nlohmann::json* gc = Field(st, "gc");

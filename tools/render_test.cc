@@ -299,6 +299,20 @@ TEST(RenderTest, Status) {
   st["walsink"] = nullptr;
   EXPECT_NE(RenderStatus(st).find("walsink:      none (op log on this machine only)\n"),
             std::string::npos);
+  EXPECT_EQ(RenderStatus(st).find("store log:"), std::string::npos);
+  st["store_log"] = {{"objects_written", 12},
+                     {"bytes_written", 4096},
+                     {"rounds", 10},
+                     {"objects_deleted", 9},
+                     {"fences", 1},
+                     {"unacked_bytes", 0},
+                     {"last_error", "fault injection: store unreachable"}};
+  EXPECT_NE(RenderStatus(st).find("walsink:      none (--sink store)\n"
+                                  "store log:    12 log objects written (4.0 KiB) in 10 rounds, 9 "
+                                  "deleted, 1 fences, 0 B unacknowledged (last error: fault "
+                                  "injection: store unreachable)\n"),
+            std::string::npos)
+      << RenderStatus(st);
 }
 
 TEST(RenderTest, StatusFuseAndCpu) {

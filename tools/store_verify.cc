@@ -18,6 +18,7 @@
 #include "layers/gc_plan.h"
 #include "layers/layer.h"
 #include "layers/manifest.h"
+#include "storelog/log_object.h"
 
 namespace strata {
 namespace {
@@ -102,6 +103,9 @@ class Verifier {
     if (key == "store.json") return CheckMarker(key);
     if (StartsWith(key, "catalog/") && EndsWith(key, ".json")) return CheckCatalog(key);
     if (StartsWith(key, "nodes/") && EndsWith(key, ".json")) return CheckNode(key);
+    uint32_t log_branch = 0;
+    uint64_t log_number = 0;
+    if (ParseLogObjectKey(key, &log_branch, &log_number)) return CheckLogObject(log_branch, key);
     if (uint32_t branch = BranchOf(key, &rest)) {
       if (StartsWith(rest, "manifest/") && EndsWith(rest, ".json")) {
         return CheckManifest(branch, key);
@@ -183,6 +187,16 @@ class Verifier {
     std::optional<NodeRecord> r = DecodeNodeRecord(*data);
     if (!r) return Problem(key, "not a node record");
     if (NodeKey(r->id) != key) Problem(key, "names node " + r->id + ", not its own");
+  }
+
+  // One object of a branch's op log in the store (--sink store).
+  void CheckLogObject(uint32_t branch, const std::string& key) {
+    Result<std::string> data = Read(key);
+    if (data.status().IsNotFound()) return;  // trimmed meanwhile
+    if (!data.ok()) return Problem(key, data.status().ToString());
+    Result<LogObject> obj = DecodeLogObject(*data, key);
+    if (!obj.ok()) return Problem(key, obj.status().ToString());
+    if (obj->branch != branch) Problem(key, "holds branch " + std::to_string(obj->branch));
   }
 
   // One epoch of a branch's lease chain.

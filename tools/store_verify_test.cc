@@ -12,6 +12,7 @@
 #include "cluster/node_registry.h"
 #include "layers/manifest.h"
 #include "layers/strata_test_util.h"
+#include "storelog/log_object.h"
 
 namespace strata {
 namespace {
@@ -181,6 +182,28 @@ TEST_F(StoreVerifyTest, NodeRecordsAndLeaseGrantsAreCheckedNotUnknown) {
   EXPECT_EQ(r.problems[0].what, "not a lease grant");
   EXPECT_EQ(r.problems[1].key, NodeKey("n2"));
   EXPECT_EQ(r.problems[1].what, "names node n1, not its own");
+}
+
+TEST_F(StoreVerifyTest, LogObjectsAreCheckedNotUnknown) {
+  LogObject fence;
+  fence.kind = LogObjectKind::kFence;
+  fence.branch = 1;
+  const std::string good = EncodeLogObject(fence);
+  ASSERT_OK(env_.file_store()->Put(LogObjectKey(1, 1), good));
+  VerifyReport r = Verify();
+  EXPECT_TRUE(r.problems.empty()) << r.problems[0].key << ": " << r.problems[0].what;
+  EXPECT_TRUE(r.unknown.empty());
+
+  std::string flipped = good;
+  flipped[20] ^= 1;
+  ASSERT_OK(env_.file_store()->Put(LogObjectKey(1, 2), flipped));
+  ASSERT_OK(env_.file_store()->Put(LogObjectKey(2, 1), good));  // holds branch 1
+  r = Verify();
+  ASSERT_EQ(r.problems.size(), 2u);
+  EXPECT_EQ(r.problems[0].key, LogObjectKey(1, 2));
+  EXPECT_NE(r.problems[0].what.find("checksum mismatch"), std::string::npos) << r.problems[0].what;
+  EXPECT_EQ(r.problems[1].key, LogObjectKey(2, 1));
+  EXPECT_EQ(r.problems[1].what, "holds branch 1");
 }
 
 }  // namespace

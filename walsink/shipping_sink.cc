@@ -508,29 +508,13 @@ bool ShippingSink::VoidLocked(uint32_t branch, uint64_t end) {
 Status ShippingSink::ReplayLocal(const std::function<Status(const OpRecord&)>& fn) {
   if (!opts_.shared) return local_->Replay(fn);
   uint64_t skipped = 0;
-  for (uint64_t from = 0;;) {
-    std::string frames;
-    uint64_t first = 0, next = 0;
-    STRATA_RETURN_IF_ERROR(local_->ReadFrames(from, opts_.batch_bytes, &frames, &first, &next));
-    if (frames.empty()) break;
-    for (size_t off = 0; off < frames.size();) {
-      OpRecord rec;
-      size_t used = 0;
-      STRATA_RETURN_IF_ERROR(DecodeOpRecord(std::string_view(frames).substr(off), &rec, &used));
-      off += used;
-      bool is_void;
-      {
+  STRATA_RETURN_IF_ERROR(ReplayLocalExcept(
+      local_.get(), opts_.batch_bytes,
+      [&](uint32_t b, uint64_t end) {
         MutexLock l(&mu_);
-        is_void = VoidLocked(rec.branch, first + off);
-      }
-      if (is_void) {
-        skipped++;
-      } else {
-        STRATA_RETURN_IF_ERROR(fn(rec));
-      }
-    }
-    from = next;
-  }
+        return VoidLocked(b, end);
+      },
+      fn, &skipped));
   if (skipped > 0) spdlog::info("local op log: skipped {} void records", skipped);
   return Status::OK();
 }

@@ -63,8 +63,8 @@
 #include "common/mutex.h"
 #include "common/net.h"
 #include "common/tls.h"
+#include "oplog/mark_file.h"
 #include "oplog/sink.h"
-#include "walsink/mark_file.h"
 #include "walsink/sink_protocol.h"
 
 namespace strata {

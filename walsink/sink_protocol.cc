@@ -301,11 +301,4 @@ Status CheckSinkStoreId(std::string_view id) {
   return Status::OK();
 }
 
-bool PeekOpRecordId(std::string_view frame, uint32_t* branch, uint64_t* seq) {
-  if (frame.size() < kOpRecordHeaderBytes + 12) return false;
-  *branch = DecodeFixed32(frame.data() + kOpRecordHeaderBytes);
-  *seq = DecodeFixed64(frame.data() + kOpRecordHeaderBytes + 4);
-  return true;
-}
-
 }  // namespace strata

@@ -113,8 +113,4 @@ std::string SinkTypeName(uint8_t type);
 // A store id names a namespace directory on the sink: 1..64 of [A-Za-z0-9_-].
 Status CheckSinkStoreId(std::string_view id);
 
-// The branch and seq of an op-record frame without decoding the puts; false
-// if the frame is too short to hold them.
-bool PeekOpRecordId(std::string_view frame, uint32_t* branch, uint64_t* seq);
-
 }  // namespace strata

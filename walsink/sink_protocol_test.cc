@@ -238,18 +238,6 @@ TEST(SinkProtocol, StoreIds) {
   EXPECT_EQ(CheckSinkStoreId(std::string("a\0b", 3)).code(), Code::kInvalid);
 }
 
-TEST(SinkProtocol, PeekOpRecordId) {
-  std::string frame;
-  EncodeOpRecord(Rec(0xabcdef01, 0x1122334455667788ull), &frame);
-  uint32_t branch = 0;
-  uint64_t seq = 0;
-  ASSERT_TRUE(PeekOpRecordId(frame, &branch, &seq));
-  EXPECT_EQ(branch, 0xabcdef01u);
-  EXPECT_EQ(seq, 0x1122334455667788ull);
-  EXPECT_FALSE(PeekOpRecordId(frame.substr(0, kOpRecordHeaderBytes + 11), &branch, &seq));
-  EXPECT_FALSE(PeekOpRecordId("", &branch, &seq));
-}
-
 TEST(SinkProtocol, ReadFramesFromSocket) {
   Pipe p;
   std::string out;

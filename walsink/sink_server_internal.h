@@ -15,7 +15,7 @@
 #include "common/byte_stream.h"
 #include "common/fd_util.h"
 #include "common/mutex.h"
-#include "walsink/mark_file.h"
+#include "oplog/mark_file.h"
 #include "walsink/sink_server.h"
 
 namespace strata {

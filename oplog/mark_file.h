@@ -1,9 +1,9 @@
 // MarkFile: a number per branch that only rises, kept on disk. The walsink
 // server keeps its fence in one (`DIR/<store id>/epochs`: the highest lease
 // epoch a writer registered for each branch, so that a restart does not let
-// a fenced writer back in), the shipping client its void marks (`void` in
-// the local op log's directory: records of a branch below that offset are
-// another holder's past). docs/sink-protocol.md, "Fencing".
+// a fenced writer back in), the walsink client and the store sink their void
+// marks (`void` in the local op log's directory: records of a branch below
+// that offset are another holder's past). docs/sink-protocol.md, "Fencing".
 //
 // The file is a sequence of 16-byte records, each a raise: branch u32,
 // mark u64, then the low 32 bits of XXH64 of those 12 bytes (all
@@ -13,7 +13,8 @@
 // checksum does not match; it rewrites the file with one record per branch
 // once stale records outnumber live ones (and 1,024).
 //
-// Not thread-safe: the server calls it under its namespace's lock.
+// Not thread-safe: the server calls it under its namespace's lock, the
+// sinks under their own.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "walsink/mark_file.h"
+#include "oplog/mark_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "walsink/mark_file.h"
+#include "oplog/mark_file.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
