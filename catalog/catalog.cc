@@ -20,7 +20,7 @@ namespace {
 constexpr std::string_view kCatalogPrefix = "catalog/";
 constexpr std::string_view kCatalogSuffix = ".json";
 constexpr size_t kVersionDigits = 20;
-constexpr int kMaxUpdateAttempts = 16;
+constexpr int kMaxUpdateAttempts = 64;
 
 // After the `attempt`-th lost race for a version: a random pause, up to
 // 0.5 ms doubled per attempt (at most 64 ms), so that a writer that keeps
@@ -292,12 +292,19 @@ Result<bool> Catalog::WriteLocked(const CatalogData& next) {
   // number that others' cleanup deleted: its write succeeds, and nobody will
   // ever read it. Cleanup deletes only versions before the newest chain's
   // checkpoint, so a version at or after that checkpoint was never deleted:
-  // the write is the real successor of the version before it.
-  STRATA_ASSIGN_OR_RETURN(const uint64_t newest, NewestVersion());
+  // the write is the real successor of the version before it. Before that
+  // checkpoint, it is one if the version it follows is still there (another
+  // writer's checkpoint may have come right after ours); cleanup deletes
+  // every version below a checkpoint, so a write into a deleted number finds
+  // its predecessor gone.
+  STRATA_ASSIGN_OR_RETURN(const std::vector<uint64_t> versions, ListVersions(store_));
+  const uint64_t newest = versions.empty() ? 0 : versions.back();
   if (newest != next.version) {
     // Others wrote after us (or, if the list lacks our version, deleted it).
     STRATA_ASSIGN_OR_RETURN(const uint64_t newest_checkpoint, CheckpointOf(newest));
-    if (newest < next.version || next.version < newest_checkpoint) {
+    const bool follows_live =
+        next.version == 1 || std::binary_search(versions.begin(), versions.end(), next.version - 1);
+    if (newest < next.version || (next.version < newest_checkpoint && !follows_live)) {
       spdlog::warn(
           "catalog: version {} was stored behind the newest checkpoint {}: this writer "
           "was far behind; reloading the catalog and trying again",

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "catalog/catalog_codec.h"
 #include "common/temp_dir.h"
@@ -126,6 +128,41 @@ TEST_F(CatalogTest, TwoWritersOnOneStoreLoseNothingAndNeverReuseAnId) {
   EXPECT_EQ(names.size(), 2u * kEach);
   // A change that conflicts with another writer's is checked against it.
   EXPECT_TRUE(AddBranch(b.get(), "a0").IsExists());
+}
+
+// Runs a hook once, right after the PutIfAbsent of one key landed.
+class AfterPutStore : public ObjectStoreWrapper {
+ public:
+  AfterPutStore(ObjectStore* target, std::string key, std::function<void()> hook)
+      : ObjectStoreWrapper(target), key_(std::move(key)), hook_(std::move(hook)) {}
+  Status PutIfAbsent(const std::string& k, std::string_view d) override {
+    Status st = target()->PutIfAbsent(k, d);
+    if (st.ok() && k == key_ && hook_) std::exchange(hook_, nullptr)();
+    return st;
+  }
+
+ private:
+  const std::string key_;
+  std::function<void()> hook_;
+};
+
+TEST_F(CatalogTest, AnotherWritersCheckpointRightAfterOurVersionDoesNotMakeItStale) {
+  auto other = Open();
+  for (uint64_t v = 1; v < Catalog::kCheckpointEvery; v++) {  // versions 1 .. k - 1
+    ASSERT_TRUE(AddBranch(other.get(), "x" + std::to_string(v)).ok());
+  }
+  // Our version k is a delta; the other writer's k + 1, stored before we
+  // look at the list, is the next checkpoint.
+  AfterPutStore hooked(&store_, CatalogKey(Catalog::kCheckpointEvery),
+                       [&] { ASSERT_TRUE(AddBranch(other.get(), "theirs").ok()); });
+  Result<std::unique_ptr<Catalog>> ours = Catalog::Load(&hooked);
+  ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+  ASSERT_TRUE(AddBranch(ours->get(), "ours").ok());  // not "branch ours exists"
+  ASSERT_TRUE(IsWhole(&store_, Catalog::kCheckpointEvery + 1));
+  auto fresh = Open();
+  EXPECT_EQ(fresh->Current()->version, Catalog::kCheckpointEvery + 1);
+  EXPECT_NE(fresh->Current()->FindBranch("ours"), nullptr);
+  EXPECT_NE(fresh->Current()->FindBranch("theirs"), nullptr);
 }
 
 TEST_F(CatalogTest, AWriterFarBehindReloadsInsteadOfWritingIntoDeletedVersions) {

@@ -40,14 +40,25 @@ std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
-std::string Sha256(std::string_view data) {
+namespace {
+
+// `what` names the call in the fatal error, e.g. "EVP_Digest(SHA256)".
+std::string Digest(std::string_view data, const EVP_MD* type, const char* what) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
-    Fatal("EVP_Digest(SHA256)");
+  if (EVP_Digest(data.data(), data.size(), md, &len, type, nullptr) != 1) {
+    Fatal(what);
   }
   return std::string(reinterpret_cast<const char*>(md), len);
 }
+
+}  // namespace
+
+std::string Sha256(std::string_view data) {
+  return Digest(data, EVP_sha256(), "EVP_Digest(SHA256)");
+}
+
+std::string Md5(std::string_view data) { return Digest(data, EVP_md5(), "EVP_Digest(MD5)"); }
 
 std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256(data)); }
 

@@ -17,6 +17,9 @@ namespace strata::crypto {
 
 // Raw 32-byte SHA-256(data).
 std::string Sha256(std::string_view data);
+// Raw 16-byte MD5(data): only where a protocol asks for it (S3's
+// Content-MD5), never for integrity or secrets.
+std::string Md5(std::string_view data);
 // Lowercase hex of SHA-256(data).
 std::string Sha256Hex(std::string_view data);
 // Raw 32-byte HMAC-SHA256(key, data); an empty key is legal.

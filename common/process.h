@@ -1,5 +1,5 @@
 // This machine and its processes, for the records that name who holds
-// something (the s3 mount lease, the node registry).
+// something (the node registry).
 #pragma once
 
 #include <cstdint>

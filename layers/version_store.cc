@@ -389,13 +389,17 @@ Status VersionStore::WaitForFlusher(BranchState* bs) {
   // Backpressure: if flushing falls behind (or the store is failing), writers
   // wait instead of growing memory without bound.
   // After kStallLimit the write fails (EIO): a stuck store must surface as
-  // an error, never as a hang or a lie. Without a flusher (tests flushing by
-  // hand) there is nobody to wait for.
+  // an error, never as a hang or a lie. It fails at once while flushes have
+  // failed for longer than the lag bound (CheckStoreHealth): barriers fail
+  // then anyway, and a write that waited would hold its FUSE request (and
+  // the kernel's writeback behind it) for the whole stall limit. Without a
+  // flusher (tests flushing by hand) there is nobody to wait for.
   if (!flusher_.joinable()) return Status::OK();
   const size_t limit = 4 * options_.memtable_bytes;
   const auto start = clock_->SteadyNow();
   auto warn_at = start;
   while (Backlog(bs) > limit) {
+    STRATA_RETURN_IF_ERROR(CheckStoreHealth());
     const auto now = clock_->SteadyNow();
     if (now - start >= kStallLimit) {
       return Status::Unavailable("branch " + std::to_string(bs->id) +

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -253,6 +254,38 @@ TEST(VersionStoreFaults, BarriersFailWhileTheStoreIsDownLongerThanTheLagBound) {
     ASSERT_OK_AND_ASSIGN(auto b, env.vs()->Get({{1, UINT64_MAX}}, "b"));
     EXPECT_EQ(b, std::optional<std::string>("2"));
   }
+}
+
+TEST(VersionStoreFaults, AWriteOverTheBacklogFailsAtOnceWhileTheStoreIsDownPastTheLagBound) {
+  TestEnv env;
+  ManualClock* clock = env.UseManualClock();
+  env.options().max_store_lag_seconds = 1;
+  env.options().memtable_bytes = 64 << 10;
+  env.options().background_flush = true;
+  FaultInjectingStore* faults = env.Wrap<FaultInjectingStore>();
+  ASSERT_OK(env.Open());
+  ASSERT_OK(env.vs()->Recover({}));  // starts the flusher
+  ASSERT_OK(env.vs()->CreateBranch(1));
+  FaultConfig down;
+  down.fail_all = true;
+  faults->set_config(down);
+  // Past 4 memtables of backlog, unflushable: the background flusher fails.
+  const std::string value(32 << 10, 'v');
+  for (int i = 0; i < 8; i++)
+    ASSERT_OK(env.vs()->Commit(1, {{"k" + std::to_string(i), false, value}}));
+  for (int i = 0; i < 2000 && faults->injected_faults() == 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GT(faults->injected_faults(), 0u);
+  // Failing for longer than the bound: the write fails now, rather than
+  // waiting out the stall limit (which the manual clock would never reach).
+  clock->Advance(std::chrono::milliseconds(1100));
+  Result<uint64_t> late = env.vs()->Commit(1, {{"late", false, value}});
+  EXPECT_EQ(late.status().code(), Code::kUnavailable) << late.status().ToString();
+  EXPECT_EQ(late.status().ToErrno(), EIO);
+  faults->set_config(FaultConfig{});
+  ASSERT_OK(env.vs()->Flush(1));
+  ASSERT_OK(env.vs()->Commit(1, {{"after", false, "ok"}}));
 }
 
 TEST(VersionStoreFaults, FlushWritesNothingWhileMayWriteRefuses) {

@@ -584,6 +584,14 @@ Status DiskCachedStore::Delete(const std::string& key) {
   return s;
 }
 
+Status DiskCachedStore::DeleteMany(const std::vector<std::string>& keys) {
+  Status s = target()->DeleteMany(keys);
+  for (const std::string& key : keys) {
+    if (Cacheable(key)) DropKey(key);
+  }
+  return s;
+}
+
 void DiskCachedStore::Invalidate(const std::string& key) {
   if (Cacheable(key)) DropKey(key);
   target()->Invalidate(key);

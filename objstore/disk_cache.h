@@ -94,6 +94,7 @@ class DiskCachedStore : public ObjectStoreWrapper {
   Result<uint64_t> Size(const std::string& key) override;
   // Forwarded, then drops every cached file of `key`.
   Status Delete(const std::string& key) override;
+  Status DeleteMany(const std::vector<std::string>& keys) override;
   // Drops every cached file of `key` and forwards to the target.
   void Invalidate(const std::string& key) override;
 

@@ -87,9 +87,9 @@ Status FaultInjectingStore::Delete(const std::string& k) {
   return target()->Delete(k);
 }
 
-Result<std::unique_ptr<StoreLease>> FaultInjectingStore::AcquireLease(const std::string& h) {
-  STRATA_RETURN_IF_ERROR(Before("acquire-lease", h));
-  return target()->AcquireLease(h);
+Status FaultInjectingStore::DeleteMany(const std::vector<std::string>& k) {
+  STRATA_RETURN_IF_ERROR(Before("delete-many", k.empty() ? "" : k[0]));
+  return target()->DeleteMany(k);
 }
 
 }  // namespace strata

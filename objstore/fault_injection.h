@@ -48,7 +48,7 @@ class FaultInjectingStore : public ObjectStoreWrapper {
   Result<uint64_t> Size(const std::string& k) override;
   Result<std::vector<std::string>> List(const std::string& p) override;
   Status Delete(const std::string& k) override;
-  Result<std::unique_ptr<StoreLease>> AcquireLease(const std::string& h) override;
+  Status DeleteMany(const std::vector<std::string>& k) override;
 
  private:
   // Counts the call, sleeps, and returns the fault to inject (ok if none).

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +18,8 @@ namespace strata {
 namespace {
 
 constexpr std::string_view kTempPrefix = kTempFilePrefix;
+// The lease file of daemons from before shared stores: nothing reads or writes
+// it today, but an old store may hold it, so List skips it.
 constexpr std::string_view kLockName = "LOCK";
 
 bool IsTempName(std::string_view name) { return name.substr(0, kTempPrefix.size()) == kTempPrefix; }
@@ -56,22 +57,6 @@ Status FsyncDir(const std::string& dir, const std::string& what) {
   if (fsync(fd) != 0) return Status::FromErrno(errno, what + ": fsync directory " + dir);
   return Status::OK();
 }
-
-class FileLease : public StoreLease {
- public:
-  explicit FileLease(UniqueFd fd) : fd_(std::move(fd)) {}
-  ~FileLease() override {
-    // Clear the holder text while still holding the lock, so a later Busy
-    // message never names a holder that is gone.
-    if (ftruncate(fd_.get(), 0) != 0) {
-      // Harmless: the next holder truncates before writing its own name.
-    }
-    // fd_'s close releases the flock.
-  }
-
- private:
-  UniqueFd fd_;
-};
 
 }  // namespace
 
@@ -397,39 +382,6 @@ void FileObjectStore::PruneEmptyDirs(std::string dir) {
     if (rmdir(dir.c_str()) != 0) return;  // ENOTEMPTY, the common case
     dir = DirName(dir);
   }
-}
-
-Result<std::unique_ptr<StoreLease>> FileObjectStore::AcquireLease(const std::string& holder) {
-  const std::string what = What("acquire lease", "");
-  {
-    ReaderLock l(&dir_mu_);
-    STRATA_RETURN_IF_ERROR(EnsureDir(root_, what));
-  }
-  const std::string lock_path = root_ + "/" + std::string(kLockName);
-  // A new open file description per call: flock conflicts between two of them
-  // even inside one process, so a second mount in the same process is refused.
-  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(errno, what + ": open " + lock_path);
-  UniqueFd closer(fd);
-  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EINTR) continue;
-    if (errno != EWOULDBLOCK) return Status::FromErrno(errno, what + ": flock " + lock_path);
-    char buf[512];
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    std::string current = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-    while (!current.empty() && (current.back() == '\n' || current.back() == '\0')) {
-      current.pop_back();
-    }
-    if (current.empty()) current = "another process (which has not recorded its name yet)";
-    return Status::Busy("store " + Url() + " is already mounted by " + current);
-  }
-  if (ftruncate(fd, 0) != 0) return Status::FromErrno(errno, what + ": truncate " + lock_path);
-  std::string text = holder + "\n";
-  ssize_t n = pwrite(fd, text.data(), text.size(), 0);
-  if (n != static_cast<ssize_t>(text.size())) {
-    return Status::FromErrno(n < 0 ? errno : EIO, what + ": write " + lock_path);
-  }
-  return std::unique_ptr<StoreLease>(new FileLease(std::move(closer)));
 }
 
 }  // namespace strata

@@ -6,7 +6,8 @@
 // is either absent, the old one, or the whole new one after any crash.
 //
 // Reserved names, never valid keys and never listed: "LOCK" at the root (the
-// mount lease, see AcquireLease) and any path component starting with ".tmp-".
+// flock'ed lease file of daemons from before shared stores, which nothing
+// reads or writes today) and any path component starting with ".tmp-".
 // Keys must be non-empty, relative, and free of "..", "//", "." components,
 // NUL bytes and trailing '/'; anything else is kInvalid.
 //
@@ -14,8 +15,8 @@
 // through this object invalidate it; an overwrite made by another process (or
 // another FileObjectStore on the same root) can go unseen by GetRange until
 // the fd is evicted. That is safe because ranged reads are for immutable
-// layers and the mount lease keeps a second writer away; Get and Size always
-// look at the current file.
+// layers, whose names are never written twice; Get and Size always look at the
+// current file.
 #pragma once
 
 #include <cstdint>
@@ -51,9 +52,6 @@ class FileObjectStore : public ObjectStore {
   Result<uint64_t> Size(const std::string& key) override;
   Result<std::vector<std::string>> List(const std::string& prefix) override;
   Status Delete(const std::string& key) override;
-  // flock(2) on <root>/LOCK: released when the lease is destroyed or the
-  // holding process dies, however it dies. kBusy names the current holder.
-  Result<std::unique_ptr<StoreLease>> AcquireLease(const std::string& holder) override;
   std::string Url() const override { return "file://" + root_; }
   // Drops the cached fd of `key` (Put, PutIfAbsent and Delete call it too).
   void Invalidate(const std::string& key) override EXCLUDES(cache_mu_);

@@ -59,6 +59,13 @@ Status MeteredStore::Delete(const std::string& k) {
   return st;
 }
 
+Status MeteredStore::DeleteMany(const std::vector<std::string>& k) {
+  deletes_.fetch_add(k.size());
+  Status st = target()->DeleteMany(k);
+  Note(st);
+  return st;
+}
+
 MeterStats MeteredStore::Stats() const {
   MeterStats s;
   s.reads = reads_.load();

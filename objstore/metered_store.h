@@ -32,6 +32,7 @@ class MeteredStore : public ObjectStoreWrapper {
   Result<uint64_t> Size(const std::string& k) override;
   Result<std::vector<std::string>> List(const std::string& p) override;
   Status Delete(const std::string& k) override;
+  Status DeleteMany(const std::vector<std::string>& k) override;
 
   MeterStats Stats() const;
 

@@ -20,7 +20,7 @@ std::string_view InvalidKeyReason(std::string_view key) {
   if (key.back() == '/') return "ends with '/'";
   if (key.find("//") != std::string_view::npos) return "contains \"//\"";
   if (key.find("..") != std::string_view::npos) return "contains \"..\"";
-  if (key == "LOCK") return "LOCK is reserved for the mount lease";
+  if (key == "LOCK") return "LOCK is reserved (the lease object of old daemons)";
   size_t start = 0;
   while (start <= key.size()) {
     size_t end = key.find('/', start);
@@ -69,6 +69,11 @@ Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url) {
   }
   if (norm.empty()) return BadUrl(url, "the path must name a directory other than /; " + expected);
   return std::unique_ptr<ObjectStore>(new FileObjectStore(norm));
+}
+
+Status ObjectStore::DeleteMany(const std::vector<std::string>& keys) {
+  for (const std::string& k : keys) STRATA_RETURN_IF_ERROR(Delete(k));
+  return Status::OK();
 }
 
 }  // namespace strata

@@ -2,8 +2,10 @@
 //
 // Keys are '/'-separated relative paths ("branches/7/layers/0000000003.layer").
 // A key is non-empty, has no leading or trailing '/', no "//", no ".." anywhere,
-// no "." component and no NUL; "LOCK" (the lease) and components starting with
-// ".tmp-" are reserved. Any other key is kInvalid, in every implementation.
+// no "." component and no NUL; "LOCK" and components starting with ".tmp-" are
+// reserved. Any other key is kInvalid, in every implementation. "LOCK" was the
+// store-wide lease object of daemons from before shared stores; nothing reads
+// or writes it today, but old stores may hold it, so it is never listed.
 // Objects are immutable once written, except the few the caller overwrites on
 // purpose with Put. Implementations must be thread-safe. The interface knows
 // nothing of pages or branches.
@@ -18,16 +20,6 @@
 #include "common/status.h"
 
 namespace strata {
-
-// An exclusive claim on a store, held while a daemon has it mounted.
-// Released by the destructor; a crashed holder must not keep it forever.
-class StoreLease {
- public:
-  virtual ~StoreLease() = default;
-  // True once another holder may have taken the store over (an expired lease
-  // that could not be renewed in time); the holder must stop writing.
-  virtual bool lost() const { return false; }
-};
 
 class ObjectStore {
  public:
@@ -50,9 +42,11 @@ class ObjectStore {
   virtual Result<std::vector<std::string>> List(const std::string& prefix) = 0;
   // Removes `key`; OK if it did not exist.
   virtual Status Delete(const std::string& key) = 0;
-  // Takes the store's exclusive mount lease; kBusy (naming the holder) if
-  // another live process holds it.
-  virtual Result<std::unique_ptr<StoreLease>> AcquireLease(const std::string& holder) = 0;
+  // Removes every key, as Delete does; on an error some may be gone. The
+  // default deletes one at a time; s3:// sends one DeleteObjects request per
+  // kMaxDeleteBatch keys.
+  virtual Status DeleteMany(const std::vector<std::string>& keys);
+  static constexpr size_t kMaxDeleteBatch = 1000;
   // The URL this store was opened from.
   virtual std::string Url() const = 0;
   // Drops any locally cached copy of `key`, because a reader found it corrupt;
@@ -76,9 +70,7 @@ class ObjectStoreWrapper : public ObjectStore {
   Result<uint64_t> Size(const std::string& k) override { return target_->Size(k); }
   Result<std::vector<std::string>> List(const std::string& p) override { return target_->List(p); }
   Status Delete(const std::string& k) override { return target_->Delete(k); }
-  Result<std::unique_ptr<StoreLease>> AcquireLease(const std::string& h) override {
-    return target_->AcquireLease(h);
-  }
+  Status DeleteMany(const std::vector<std::string>& k) override { return target_->DeleteMany(k); }
   std::string Url() const override { return target_->Url(); }
   void Invalidate(const std::string& k) override { target_->Invalidate(k); }
 

@@ -137,4 +137,13 @@ Status RetryingStore::Delete(const std::string& k) {
   return Run<Status>("delete", k, clock, [&] { return target()->Delete(k); });
 }
 
+Status RetryingStore::DeleteMany(const std::vector<std::string>& k) {
+  if (k.empty()) return Status::OK();
+  calls_++;
+  CallClock clock(policy_.clock);
+  const std::string what =
+      k[0] + (k.size() > 1 ? " and " + std::to_string(k.size() - 1) + " more" : "");
+  return Run<Status>("delete-many", what, clock, [&] { return target()->DeleteMany(k); });
+}
+
 }  // namespace strata

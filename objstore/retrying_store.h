@@ -28,9 +28,7 @@
 // kExists.
 //
 // Put, Get, GetRange, Size, List and Delete are idempotent, so retrying them is
-// safe. AcquireLease and Url are passed through without retries: a lease
-// attempt whose reply was lost may already hold the lease, and retrying would
-// then report kBusy against ourselves.
+// safe. Url and Invalidate are passed through.
 //
 // Thread-safe: the policy is immutable, the jitter RNG is behind a mutex and
 // the counters are atomic.
@@ -69,7 +67,7 @@ struct RetryPolicy {
 
 // Counters of a RetryingStore since construction.
 struct RetryStats {
-  // Calls made through the retrying methods (not AcquireLease or Url).
+  // Calls made through the retrying methods (not Url or Invalidate).
   uint64_t calls = 0;
   // Attempts beyond the first, summed over all calls.
   uint64_t retries = 0;
@@ -88,7 +86,8 @@ class RetryingStore : public ObjectStoreWrapper {
   Result<uint64_t> Size(const std::string& k) override;
   Result<std::vector<std::string>> List(const std::string& p) override;
   Status Delete(const std::string& k) override;
-  // AcquireLease and Url are inherited: passed through, never retried.
+  Status DeleteMany(const std::vector<std::string>& k) override;
+  // Url and Invalidate are inherited: passed through, never retried.
 
   RetryStats Stats() const;
 

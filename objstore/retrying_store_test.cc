@@ -423,23 +423,6 @@ TEST_F(RetryingStoreTest, TornPutIfAbsentIsExists) {
   EXPECT_EQ(faults.calls(), 3u);  // torn attempt, kExists attempt, read-back
 }
 
-TEST_F(RetryingStoreTest, LeaseAndUrlPassThroughWithoutRetries) {
-  FaultConfig config;
-  config.fail_all = true;
-  FaultInjectingStore faults(target_.get(), config);
-  RetryingStore store(&faults, TestPolicy());
-  auto lease = store.AcquireLease("me");
-  EXPECT_EQ(lease.status().code(), Code::kIO);
-  EXPECT_TRUE(lease.status().retryable());
-  EXPECT_EQ(faults.calls(), 1u);
-  EXPECT_EQ(store.Url(), target_->Url());
-  EXPECT_EQ(store.Stats().calls, 0u);
-
-  faults.set_config(FaultConfig{});
-  auto ok = store.AcquireLease("me");
-  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
-}
-
 TEST_F(RetryingStoreTest, ConcurrentCallsUnderFaults) {
   FaultConfig config;
   config.error_rate = 0.3;

@@ -231,6 +231,24 @@ Status S3Client::CompleteMultipartUpload(std::string_view op, const std::string&
   return s.ok() ? s : Status::IO(what + ": " + s.message(), /*retryable=*/true);
 }
 
+Status S3Client::DeleteObjects(std::string_view op, const std::vector<std::string>& keys) {
+  if (keys.empty()) return Status::OK();
+  const std::string what =
+      What(op, keys[0]) +
+      (keys.size() > 1 ? " and " + std::to_string(keys.size() - 1) + " more keys" : "");
+  const std::string body = DeleteObjectsXml(keys);
+  static const std::string kBucket;
+  Call call{"POST", kBucket};
+  call.query = {{"delete", ""}};
+  // S3 wants the body's MD5 (or a newer checksum header) on DeleteObjects.
+  call.headers.emplace_back("Content-MD5", crypto::Base64Encode(crypto::Md5(body)));
+  call.body = body;
+  STRATA_ASSIGN_OR_RETURN(HttpResponse r, Send(call, what));
+  if (ParseS3Error(r.body)) return ErrorOf(r, what);
+  Status s = CheckDeleteObjectsResult(r.body);
+  return s.ok() ? s : Status::IO(what + ": " + s.message(), /*retryable=*/true);
+}
+
 Status S3Client::AbortMultipartUpload(std::string_view op, const std::string& key,
                                       const std::string& upload_id) {
   const std::string what = What(op, key) + " (abort multipart upload)";

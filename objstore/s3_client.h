@@ -41,6 +41,10 @@ class S3Client {
   Result<uint64_t> HeadObject(std::string_view op, const std::string& key);
   // OK if the key did not exist.
   Status DeleteObject(std::string_view op, const std::string& key);
+  // DeleteObjects (POST ?delete, quiet, with Content-MD5) of 1 to 1000 keys;
+  // OK for keys that did not exist, an error naming the first key S3 could
+  // not delete otherwise.
+  Status DeleteObjects(std::string_view op, const std::vector<std::string>& keys);
   // One page of ListObjectsV2 under `prefix`, starting at `token` ("" for the
   // first page), at most `max_keys` keys (0: the server's default, 1000).
   Result<S3ListPage> ListObjects(std::string_view op, const std::string& prefix,

@@ -9,13 +9,11 @@
 
 #include "common/mutex.h"
 #include "objstore/s3_client.h"
-#include "objstore/s3_lease.h"
 
 namespace strata {
 namespace {
 
 constexpr uint64_t kMaxParts = 10000;  // S3's limit per multipart upload
-constexpr std::string_view kLockName = "LOCK";
 
 S3StoreOptions Sanitized(S3StoreOptions o) {
   o.part_size = std::max<uint64_t>(o.part_size, 1);
@@ -23,28 +21,6 @@ S3StoreOptions Sanitized(S3StoreOptions o) {
   o.list_max_keys = std::max(o.list_max_keys, 0);
   return o;
 }
-
-// The lease record, kept in "<prefix>/LOCK" and reached past the key checks
-// that reserve that name.
-class S3LockObject : public LeaseObject {
- public:
-  explicit S3LockObject(std::shared_ptr<S3Client> client)
-      : client_(std::move(client)), key_(client_->location().ObjectKey(kLockName)) {}
-
-  Result<std::string> Read() override { return client_->GetObject("lease read", key_); }
-  Status Create(std::string_view record) override {
-    return client_->PutObject("lease create", key_, record, /*if_absent=*/true);
-  }
-  Status Replace(std::string_view record) override {
-    return client_->PutObject("lease renew", key_, record, /*if_absent=*/false);
-  }
-  Status Remove() override { return client_->DeleteObject("lease release", key_); }
-  std::string StoreUrl() const override { return client_->location().url; }
-
- private:
-  const std::shared_ptr<S3Client> client_;
-  const std::string key_;
-};
 
 }  // namespace
 
@@ -64,7 +40,7 @@ Result<std::unique_ptr<S3ObjectStore>> S3ObjectStore::Open(const std::string& ur
 S3ObjectStore::S3ObjectStore(S3Location location, S3Credentials credentials, S3StoreOptions options)
     : options_(Sanitized(std::move(options))),
       client_(
-          std::make_shared<S3Client>(std::move(location), std::move(credentials), options_.http)) {}
+          std::make_unique<S3Client>(std::move(location), std::move(credentials), options_.http)) {}
 
 S3ObjectStore::~S3ObjectStore() = default;
 
@@ -200,8 +176,9 @@ Result<std::vector<std::string>> S3ObjectStore::List(const std::string& prefix) 
     for (std::string& k : page.keys) {
       if (!k.starts_with(base)) continue;
       std::string key = k.substr(base.size());
-      // Skips the lease ("LOCK") and objects that other tools may have put
-      // under the prefix with names no store key can have ("a//b").
+      // Skips "LOCK" (the lease object of daemons from before shared stores)
+      // and objects that other tools may have put under the prefix with names
+      // no store key can have ("a//b").
       if (InvalidKeyReason(key).empty()) keys.push_back(std::move(key));
     }
     token = page.truncated ? std::move(page.next_token) : std::string();
@@ -215,13 +192,16 @@ Status S3ObjectStore::Delete(const std::string& key) {
   return client_->DeleteObject("delete", location().ObjectKey(key));
 }
 
-Result<std::unique_ptr<StoreLease>> S3ObjectStore::AcquireLease(const std::string& holder) {
-  S3LeaseOptions lease_options;
-  lease_options.ttl = options_.lease_ttl;
-  STRATA_ASSIGN_OR_RETURN(
-      std::unique_ptr<S3Lease> lease,
-      S3Lease::Acquire(std::make_shared<S3LockObject>(client_), holder, lease_options));
-  return std::unique_ptr<StoreLease>(std::move(lease));
+Status S3ObjectStore::DeleteMany(const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) STRATA_RETURN_IF_ERROR(CheckKey("delete", key));
+  for (size_t i = 0; i < keys.size(); i += kMaxDeleteBatch) {
+    std::vector<std::string> batch;
+    for (size_t j = i; j < std::min(keys.size(), i + kMaxDeleteBatch); j++) {
+      batch.push_back(location().ObjectKey(keys[j]));
+    }
+    STRATA_RETURN_IF_ERROR(client_->DeleteObjects("delete", batch));
+  }
+  return Status::OK();
 }
 
 }  // namespace strata

@@ -4,8 +4,9 @@
 // multipart_threshold bytes and a parallel multipart upload above it; both are
 // atomic on S3 (readers see the old object or the whole new one). PutIfAbsent
 // sends "If-None-Match: *" (on the PUT, or on CompleteMultipartUpload). List
-// pages through ListObjectsV2 and returns valid keys only (never "LOCK").
-// AcquireLease keeps an S3Lease in the object "prefix/LOCK".
+// pages through ListObjectsV2 and returns valid keys only: never "prefix/LOCK",
+// the lease object of daemons from before shared stores, which nothing reads or
+// writes today.
 //
 // Errors name the operation and object (see s3_error.h) and are marked
 // retryable when another attempt may succeed; wrap the store in a
@@ -13,7 +14,6 @@
 // limits: docs/s3.md.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,8 +39,6 @@ struct S3StoreOptions {
   int max_parallel_parts = 4;
   // Keys per ListObjectsV2 page; 0 means the server's default (1000).
   int list_max_keys = 0;
-  // Lifetime of an unrenewed mount lease (see s3_lease.h).
-  std::chrono::milliseconds lease_ttl{30000};
   HttpOptions http;
 };
 
@@ -66,8 +64,8 @@ class S3ObjectStore : public ObjectStore {
   Result<uint64_t> Size(const std::string& key) override;
   Result<std::vector<std::string>> List(const std::string& prefix) override;
   Status Delete(const std::string& key) override;
-  // An S3Lease with options().lease_ttl; the lease may outlive the store.
-  Result<std::unique_ptr<StoreLease>> AcquireLease(const std::string& holder) override;
+  // DeleteObjects, kMaxDeleteBatch keys a request.
+  Status DeleteMany(const std::vector<std::string>& keys) override;
   std::string Url() const override;
 
   const S3Location& location() const;
@@ -80,8 +78,7 @@ class S3ObjectStore : public ObjectStore {
                       bool if_absent);
 
   const S3StoreOptions options_;
-  // Shared with leases, which may outlive the store.
-  const std::shared_ptr<S3Client> client_;
+  const std::unique_ptr<S3Client> client_;
 };
 
 }  // namespace strata

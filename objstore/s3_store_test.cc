@@ -12,19 +12,16 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <random>
 #include <thread>
 
 #include "common/fd_util.h"
-#include "objstore/s3_lease.h"
 
 namespace strata {
 namespace {
@@ -61,23 +58,6 @@ std::string RandomBytes(size_t n, uint64_t seed) {
   std::string s(n, '\0');
   for (char& c : s) c = static_cast<char>(rng());
   return s;
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Waits (up to a generous bound, so a slow machine only slows the test) until
-// `done` holds.
-bool Eventually(const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
 }
 
 // A loopback port with nothing listening on it.
@@ -230,14 +210,16 @@ TEST_F(S3StoreTest, ListPagesAndStaysInsideThePrefix) {
   EXPECT_EQ(store->List("/abs").status().code(), Code::kInvalid);
 }
 
-TEST_F(S3StoreTest, ListHidesTheLease) {
+TEST_F(S3StoreTest, ListHidesAnOldLeaseObject) {
   ASSERT_TRUE(store_->Put("dir/LOCK", "an ordinary key").ok());
-  auto lease = store_->AcquireLease("lister");
-  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  // The lease record of a daemon from before shared stores.
+  const std::string record = R"({"holder": "old daemon", "host": "h", "pid": 1})";
+  ASSERT_TRUE(Parent()->Put(LockKeyInParent(), record).ok());
   EXPECT_EQ(*store_->List(""), std::vector<std::string>{"dir/LOCK"});
   EXPECT_EQ(store_->Get("LOCK").status().code(), Code::kInvalid);
   EXPECT_EQ(store_->Put("LOCK", "x").code(), Code::kInvalid);
   EXPECT_EQ(store_->Delete("LOCK").code(), Code::kInvalid);
+  EXPECT_EQ(*Parent()->Get(LockKeyInParent()), record);
 }
 
 TEST_F(S3StoreTest, DeleteAndInvalidKeys) {
@@ -250,6 +232,22 @@ TEST_F(S3StoreTest, DeleteAndInvalidKeys) {
     EXPECT_EQ(s.code(), Code::kInvalid) << bad;
     EXPECT_NE(s.message().find("invalid key"), std::string::npos) << s.message();
   }
+}
+
+TEST_F(S3StoreTest, DeleteManyDeletesInBatchesAndIgnoresMissingKeys) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1005; i++) keys.push_back("many/" + std::to_string(i) + " & <x>");
+  for (size_t i = 0; i < keys.size(); i += 100) ASSERT_TRUE(store_->Put(keys[i], "v").ok());
+  ASSERT_TRUE(store_->Put("many/kept", "v").ok());
+  keys.push_back("many/never-existed");
+  Status st = store_->DeleteMany(keys);  // two DeleteObjects requests
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  Result<std::vector<std::string>> left = store_->List("many/");
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(*left, std::vector<std::string>{"many/kept"});
+  EXPECT_TRUE(store_->DeleteMany({}).ok());
+  EXPECT_EQ(store_->DeleteMany({"many/kept", "a//b"}).code(), Code::kInvalid);
+  EXPECT_TRUE(store_->Get("many/kept").ok());  // a bad key fails the call before any delete
 }
 
 TEST_F(S3StoreTest, PutIfAbsentHasExactlyOneWinner) {
@@ -382,88 +380,6 @@ TEST_F(S3StoreTest, OpenObjectStoreReadsTheProcessEnvironment) {
   EXPECT_EQ((*s)->Url(), "s3://strata-test/" + prefix_ + "?endpoint=" + endpoint_);
   ASSERT_TRUE((*s)->Put("via-open", "v").ok());
   EXPECT_EQ(*store_->Get("via-open"), "v");
-}
-
-TEST_F(S3StoreTest, LeaseIsExclusiveUntilReleased) {
-  auto first = store_->AcquireLease("daemon one");
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
-  auto second = Open(prefix_)->AcquireLease("daemon two");
-  ASSERT_FALSE(second.ok());
-  EXPECT_EQ(second.status().code(), Code::kBusy);
-  EXPECT_NE(second.status().message().find("is already mounted by daemon one (host "),
-            std::string::npos)
-      << second.status().message();
-  first->reset();
-  auto third = store_->AcquireLease("daemon three");
-  ASSERT_TRUE(third.ok()) << third.status().ToString();
-}
-
-TEST_F(S3StoreTest, ExpiredLeaseIsTakenOver) {
-  ASSERT_TRUE(Parent()
-                  ->Put(LockKeyInParent(),
-                        EncodeLeaseRecord({"old daemon", "elsewhere", 1, "t", NowMs() - 1000}))
-                  .ok());
-  auto lease = store_->AcquireLease("new daemon");
-  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
-  auto* s3 = dynamic_cast<S3Lease*>(lease->get());
-  ASSERT_NE(s3, nullptr);
-  EXPECT_EQ(DecodeLeaseRecord(*Parent()->Get(LockKeyInParent()))->token, s3->token());
-}
-
-TEST_F(S3StoreTest, LeaseOfADeadProcessOnThisHostIsTakenOver) {
-  char host[256] = "";
-  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
-  pid_t pid = fork();
-  if (pid == 0) _exit(0);
-  int status;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(
-      Parent()
-          ->Put(LockKeyInParent(), EncodeLeaseRecord({"crashed", host, pid, "t", NowMs() + 600000}))
-          .ok());
-  auto lease = store_->AcquireLease("restarted");
-  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
-  EXPECT_EQ(DecodeLeaseRecord(*Parent()->Get(LockKeyInParent()))->holder, "restarted");
-}
-
-TEST_F(S3StoreTest, RenewalKeepsTheLeasePastItsTtl) {
-  S3StoreOptions o;
-  o.lease_ttl = milliseconds(1500);
-  std::unique_ptr<S3ObjectStore> store = Open(prefix_, o);
-  const int64_t start = NowMs();
-  auto lease = store->AcquireLease("renewing");
-  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
-  auto* s3 = dynamic_cast<S3Lease*>(lease->get());
-  ASSERT_NE(s3, nullptr);
-  std::unique_ptr<S3ObjectStore> parent = Parent();
-  EXPECT_TRUE(Eventually([&] {
-    // s3rver overwrites in place, so a read racing a renewal can fail or see
-    // a torn record; such samples are skipped.
-    Result<std::string> text = parent->Get(LockKeyInParent());
-    std::optional<LeaseRecord> r = text.ok() ? DecodeLeaseRecord(*text) : std::nullopt;
-    if (r) {
-      EXPECT_EQ(r->token, s3->token());
-    }
-    return r && r->expires_unix_ms > start + 3 * o.lease_ttl.count();
-  }));
-  EXPECT_FALSE(s3->lost());
-  auto other = Open(prefix_, o)->AcquireLease("other");
-  EXPECT_EQ(other.status().code(), Code::kBusy) << other.status().ToString();
-}
-
-TEST_F(S3StoreTest, LeaseNoticesItWasTakenOver) {
-  S3StoreOptions o;
-  o.lease_ttl = milliseconds(600);
-  auto lease = Open(prefix_, o)->AcquireLease("victim");
-  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
-  auto* s3 = dynamic_cast<S3Lease*>(lease->get());
-  ASSERT_TRUE(Parent()
-                  ->Put(LockKeyInParent(),
-                        EncodeLeaseRecord({"thief", "elsewhere", 1, "theirs", NowMs() + 600000}))
-                  .ok());
-  EXPECT_TRUE(Eventually([&] { return s3->lost(); }));
-  lease->reset();
-  EXPECT_EQ(DecodeLeaseRecord(*Parent()->Get(LockKeyInParent()))->token, "theirs");
 }
 
 }  // namespace

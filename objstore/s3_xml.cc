@@ -83,4 +83,28 @@ std::string CompleteMultipartUploadXml(const std::vector<std::string>& etags) {
   return out.str();
 }
 
+std::string DeleteObjectsXml(const std::vector<std::string>& keys) {
+  pugi::xml_document doc;
+  pugi::xml_node root = doc.append_child("Delete");
+  root.append_attribute("xmlns") = "http://s3.amazonaws.com/doc/2006-03-01/";
+  root.append_child("Quiet").text() = "true";
+  for (const std::string& k : keys)
+    root.append_child("Object").append_child("Key").text() = k.c_str();
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw);
+  return out.str();
+}
+
+Status CheckDeleteObjectsResult(std::string_view xml) {
+  pugi::xml_document doc;
+  pugi::xml_node root;
+  if (!Load(xml, &doc) || !(root = doc.child("DeleteResult"))) {
+    return Malformed("DeleteObjects", xml);
+  }
+  pugi::xml_node err = root.child("Error");
+  if (!err) return Status::OK();
+  return Status::IO(std::string("could not delete ") + err.child("Key").text().get() + ": " +
+                    err.child("Code").text().get() + " " + err.child("Message").text().get());
+}
+
 }  // namespace strata

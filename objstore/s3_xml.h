@@ -41,5 +41,10 @@ Status CheckCompleteMultipartUpload(std::string_view xml);
 // The <CompleteMultipartUpload> request body for parts 1..etags.size(), part
 // i+1 having ETag etags[i] (as the server returned it, quotes included).
 std::string CompleteMultipartUploadXml(const std::vector<std::string>& etags);
+// The body of a quiet DeleteObjects of `keys` (full object keys).
+std::string DeleteObjectsXml(const std::vector<std::string>& keys);
+// A DeleteObjects reply: OK if it lists no <Error>, else an error naming the
+// first key and its code.
+Status CheckDeleteObjectsResult(std::string_view xml);
 
 }  // namespace strata

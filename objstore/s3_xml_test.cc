@@ -109,5 +109,25 @@ TEST(S3XmlTest, CompleteMultipartUploadBodyRoundTrips) {
   EXPECT_EQ(parts, (std::vector<std::pair<int, std::string>>{{1, "\"etag1\""}, {2, "\"a<&>b\""}}));
 }
 
+TEST(S3XmlTest, DeleteObjectsDocuments) {
+  const std::string body = DeleteObjectsXml({"p/a", "p/<&>\"'"});
+  EXPECT_EQ(body,
+            "<?xml version=\"1.0\"?>"
+            "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>"
+            "<Object><Key>p/a</Key></Object><Object><Key>p/&lt;&amp;&gt;\"'</Key></Object>"
+            "</Delete>");
+  EXPECT_TRUE(CheckDeleteObjectsResult("<DeleteResult/>").ok());
+  EXPECT_TRUE(
+      CheckDeleteObjectsResult("<DeleteResult><Deleted><Key>p/a</Key></Deleted></DeleteResult>")
+          .ok());
+  Status st = CheckDeleteObjectsResult(
+      "<DeleteResult><Error><Key>p/b</Key><Code>AccessDenied</Code><Message>no</Message>"
+      "</Error></DeleteResult>");
+  EXPECT_EQ(st.code(), Code::kIO);
+  EXPECT_NE(st.message().find("p/b: AccessDenied"), std::string::npos) << st.ToString();
+  EXPECT_FALSE(CheckDeleteObjectsResult("<Other/>").ok());
+  EXPECT_FALSE(CheckDeleteObjectsResult("not xml").ok());
+}
+
 }  // namespace
 }  // namespace strata

@@ -55,7 +55,7 @@ class StoreStack {
 
   // The top of the stack: every read and write goes here.
   ObjectStore* store() const { return top_; }
-  // The store of record itself, for the mount lease (never retried or faulted).
+  // The store of record itself, under every wrapper (never retried or faulted).
   ObjectStore* base() const { return base_.get(); }
   // {"l2": {...} or null, "l3": {...}} for `strata status`.
   nlohmann::json StatsJson() const;

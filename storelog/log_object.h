@@ -33,6 +33,8 @@ struct LogObject {
   uint32_t branch = 0;
   uint64_t epoch = 0;      // the writer's lease epoch on the branch
   uint64_t first_seq = 0;  // 0 for a fence
+  // A fence: the highest seq of the branch's log before it (every record
+  // in an object before it is at or below this).
   uint64_t last_seq = 0;
   uint32_t count = 0;  // records
   std::string frames;  // the records' frames (docs/oplog-format.md), back to back

@@ -51,8 +51,10 @@ StoreSink::~StoreSink() {
     stop_ = true;
   }
   work_cv_.SignalAll();
+  trim_cv_.SignalAll();
   ack_cv_.SignalAll();
   if (shipper_.joinable()) shipper_.join();
+  if (trimmer_.joinable()) trimmer_.join();
 }
 
 void StoreSink::StartShipping() {
@@ -60,6 +62,7 @@ void StoreSink::StartShipping() {
   if (started_ || stop_) return;
   started_ = true;
   shipper_ = NamedThread("strata-logput", [this] { ShipLoop(); });
+  trimmer_ = NamedThread("strata-logtrim", [this] { TrimLoop(); });
 }
 
 Result<uint64_t> StoreSink::Append(const OpRecord& rec) {
@@ -125,9 +128,8 @@ Status StoreSink::Trim(uint32_t branch, uint64_t seq) {
         trims_.insert(branch);
       }
     }
-    kicked_ = true;
   }
-  work_cv_.Signal();
+  trim_cv_.Signal();
   return local_->Trim(branch, seq);
 }
 
@@ -181,7 +183,7 @@ void StoreSink::ShipLoop() {
     kicked_ = false;
     auto wake = opts_.clock->SteadyNow() + std::chrono::seconds(1);
     const bool due = RoundDueLocked(&wake);
-    if (!due && trims_.empty() && deletes_.empty()) {
+    if (!due) {
       work_cv_.WaitUntil(&mu_, opts_.clock, wake, [&]() REQUIRES(mu_) { return stop_ || kicked_; });
       continue;
     }
@@ -189,8 +191,7 @@ void StoreSink::ShipLoop() {
     Status st;
     {
       MutexLock r(&round_mu_);
-      if (due) st = RunRound();
-      if (st.ok()) DeleteTrimmed();
+      st = RunRound();
     }
     l.Lock();
     if (st.ok()) {
@@ -340,6 +341,19 @@ Status StoreSink::RecordBatchLocked(const Batch& b) {
   return fenced_;
 }
 
+void StoreSink::TrimLoop() {
+  MutexLock l(&mu_);
+  while (!stop_) {
+    if (trims_.empty() && deletes_.empty()) {
+      trim_cv_.Wait(&mu_);
+      continue;
+    }
+    l.Unlock();
+    DeleteTrimmed();
+    l.Lock();
+  }
+}
+
 void StoreSink::DeleteTrimmed() {
   std::vector<std::string> keys;
   std::vector<LogId> unread;
@@ -376,16 +390,24 @@ void StoreSink::DeleteTrimmed() {
     }
     keys.insert(keys.end(), all->begin(), all->end());
   }
-  std::atomic<uint64_t> n{0};
-  RunParallel(keys.size(), opts_.parallel, [&](size_t i) {
-    Status st = opts_.store->Delete(keys[i]);
+  // In batches (one DeleteObjects request each on s3://), one at a time:
+  // the rounds' PUTs go first.
+  uint64_t n = 0;
+  for (size_t i = 0; i < keys.size(); i += ObjectStore::kMaxDeleteBatch) {
+    const std::vector<std::string> batch(
+        keys.begin() + static_cast<ptrdiff_t>(i),
+        keys.begin() +
+            static_cast<ptrdiff_t>(std::min(keys.size(), i + ObjectStore::kMaxDeleteBatch)));
+    Status st = opts_.store->DeleteMany(batch);
     if (st.ok()) {
-      n++;
+      n += batch.size();
     } else {
-      spdlog::warn("op log: deleting {} failed (it stays until the branch is deleted): {}", keys[i],
-                   st.ToString());
+      spdlog::warn(
+          "op log: deleting {} log objects from {} failed (they stay until the branch is "
+          "deleted): {}",
+          batch.size(), batch[0], st.ToString());
     }
-  });
+  }
   MutexLock l(&mu_);
   stats_.objects_deleted += n;
 }
@@ -481,8 +503,12 @@ Result<std::vector<StoreSink::Found>> StoreSink::ReadTails(
     }
     STRATA_ASSIGN_OR_RETURN(std::vector<Found> wave, ReadObjects(ids, gone));
     for (const Found& f : wave) {
+      // Older objects hold only records at or below `after`: those before a
+      // record object that starts at or below after + 1, and those before a
+      // fence whose taker had read up to `after` or less.
+      const uint64_t a = after.at(f.branch);
       const bool reaches =
-          f.obj.kind == LogObjectKind::kRecords && f.obj.first_seq <= after.at(f.branch) + 1;
+          f.obj.kind == LogObjectKind::kRecords ? f.obj.first_seq <= a + 1 : f.obj.last_seq <= a;
       if (reaches) left[f.branch] = 0;
     }
     for (Found& f : wave) found.push_back(std::move(f));
@@ -509,19 +535,21 @@ void StoreSink::LearnLocked(uint32_t branch, const std::vector<uint64_t>& listed
     log.objects[f.number] =
         ObjectInfo{fence ? ObjectInfo::kFence : ObjectInfo::kRecords, f.obj.last_seq};
     log.next = std::max(log.next, f.number + 1);
-    log.shipped = std::max(log.shipped, f.obj.last_seq);
+    if (!fence) log.shipped = std::max(log.shipped, f.obj.last_seq);
   }
 }
 
-Result<uint64_t> StoreSink::WriteFence(uint32_t branch, uint64_t epoch, uint64_t number,
-                                       std::vector<Found>* found) {
+Result<uint64_t> StoreSink::WriteFence(uint32_t branch, uint64_t epoch, uint64_t after,
+                                       uint64_t number, std::vector<Found>* found) {
   LogObject fence;
   fence.kind = LogObjectKind::kFence;
   fence.branch = branch;
   fence.epoch = epoch;
-  const std::string data = EncodeLogObject(fence);
   for (int i = 0; i < kMaxFenceTries; i++, number++) {
-    Status st = opts_.store->PutIfAbsent(LogObjectKey(branch, number), data);
+    // What a later reader needs to read no further back than the fence.
+    fence.last_seq = after;
+    for (const Found& f : *found) fence.last_seq = std::max(fence.last_seq, f.obj.last_seq);
+    Status st = opts_.store->PutIfAbsent(LogObjectKey(branch, number), EncodeLogObject(fence));
     if (st.ok()) return number;
     if (!st.IsExists()) return st;
     // The earlier holder's write got this number first: it is part of the
@@ -556,7 +584,7 @@ Status StoreSink::TakeOver(uint32_t branch, uint64_t epoch, uint64_t after,
     // After the read: a record object written since lands at the next
     // number, and the fence then reads it and moves on.
     const uint64_t next = numbers.empty() ? 1 : numbers.back() + 1;
-    STRATA_ASSIGN_OR_RETURN(fence, WriteFence(branch, epoch, next, &found));
+    STRATA_ASSIGN_OR_RETURN(fence, WriteFence(branch, epoch, after, next, &found));
     MutexLock l(&mu_);
     LearnLocked(branch, numbers, found);
     BranchLog& log = logs_[branch];

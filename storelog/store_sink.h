@@ -4,7 +4,7 @@
 //
 // Every record is appended to the local sink first (a page-cache write). A
 // shipper thread reads the local log from its cursor in rounds and writes,
-// per branch with records in the round, one log object (oplog/log_object.h)
+// per branch with records in the round, one log object (log_object.h)
 // at the branch's next object number, with PutIfAbsent; the round's records
 // are durable once every one of its objects is in. A kRemote barrier waits
 // for the round that holds its token. Group commit: at most one round is in
@@ -17,29 +17,34 @@
 //
 // Several daemons on one store: a branch's objects are numbered 1, 2, ...
 // and only the branch's holder writes them, each at the number after its
-// last. TakeOver lists the branch's objects, reads the records past the
-// manifest's seq, then writes a fence object at the next free number (a
-// record object that got there first is read too, and the fence tries the
-// number after): from then on the earlier holder's next write finds its
-// number taken (kExists), and that is final for this sink: it ships
-// nothing more and fails every remote barrier (kReadOnly). Disown voids this
-// process's own local records of a branch taken over (the void marks file),
-// as the walsink client does. Trim deletes a branch's objects whose records
-// are all covered, but never its newest object and never a fence: a writer
-// that was fenced must still find its next number taken.
+// last. TakeOver lists the branch's objects, reads them from the newest
+// back as far as they may hold records past the manifest's seq (ReadTails),
+// then writes a fence object at the next free number (a record object that
+// got there first is read too, and the fence tries the number after): from
+// then on the earlier holder's next write finds its number taken (kExists),
+// and that is final for this sink: it ships nothing more and fails every
+// remote barrier (kReadOnly). Disown voids this process's own local records
+// of a branch taken over (the void marks file), as the walsink client does.
+// Trim deletes a branch's objects whose records are all covered, but never
+// its newest object and never a fence: a writer that was fenced must still
+// find its next number taken (an object listed but never read has its
+// header read first).
 //
 // Replay (at mount, after Trim registered each branch's durable seq): lists
-// `oplog/`, reads every object of the registered branches (in parallel),
-// hands out their records past the durable seq, then the local log's records
-// that are not void. Shipping starts at Start, the first Append, a kRemote
-// barrier or a TakeOver.
+// `oplog/` once, reads each registered branch's tail the same way (in
+// parallel), hands out their records past the durable seq, then the local
+// log's records that are not void. Shipping starts at Start, the first
+// Append, a kRemote barrier or a TakeOver.
 //
-// Threads and locks. The shipper runs rounds; `round_mu_` serializes rounds,
-// TakeOver and the deletions of Trim, so one branch's objects are written
-// by one of them at a time, in number order. `mu_` guards the bookkeeping
-// and is never held across a store call or a wait on the store. Lock order:
-// round_mu_, then mu_, then the local sink's locks (LocalSink::mu_ via
-// Tail). No sink lock is held while TakeOver's or Replay's fn runs.
+// Threads and locks. The shipper ("strata-logput") runs rounds; the trimmer
+// ("strata-logtrim") deletes what Trim covered, beside them (a delete
+// never touches a number a round or a fence may write: not the newest, not
+// a fence). `round_mu_` serializes rounds and TakeOver, so one branch's
+// objects are written by one of them at a time, in number order. `mu_`
+// guards the bookkeeping and is never held across a store call or a wait on
+// the store. Lock order: round_mu_, then mu_, then the local sink's locks
+// (LocalSink::mu_ via Tail). No sink lock is held while TakeOver's or
+// Replay's fn runs.
 #pragma once
 
 #include <atomic>
@@ -121,7 +126,7 @@ class StoreSink final : public Sink {
   struct ObjectInfo {
     // kUnread: listed only (its header is read when a Trim might delete it).
     enum State : uint8_t { kUnread, kRecords, kFence } state = kUnread;
-    uint64_t last_seq = 0;  // kRecords: the seq of its last record
+    uint64_t last_seq = 0;  // its header's
   };
   // What this process knows of one branch's log objects.
   struct BranchLog {
@@ -167,9 +172,11 @@ class StoreSink final : public Sink {
   void WriteBatches(std::vector<Batch>* batches) REQUIRES(round_mu_) EXCLUDES(mu_);
   // Books one written batch, or the conflict that fenced this process.
   Status RecordBatchLocked(const Batch& b) REQUIRES(mu_);
+  // The trimmer: DeleteTrimmed whenever a Trim asks, beside the rounds.
+  void TrimLoop() EXCLUDES(mu_);
   // Deletes the objects of trimmed branches that are all covered (and every
   // object of a deleted branch this process knew).
-  void DeleteTrimmed() REQUIRES(round_mu_) EXCLUDES(mu_);
+  void DeleteTrimmed() EXCLUDES(mu_);
   // Reads and checks the objects, `parallel` at a time; in the order given,
   // less those deleted since they were listed (their branches go to *gone).
   Result<std::vector<Found>> ReadObjects(const std::vector<LogId>& ids, std::set<uint32_t>* gone);
@@ -189,8 +196,9 @@ class StoreSink final : public Sink {
   // Reads the headers of objects listed but not read, so Trim knows them.
   void ProbeUnread(std::vector<LogId>* ids, std::vector<std::string>* deletes) EXCLUDES(mu_);
   // Writes the branch's fence at the first free number from `number`, and
-  // appends the objects it finds on the way to *found.
-  Result<uint64_t> WriteFence(uint32_t branch, uint64_t epoch, uint64_t number,
+  // appends the objects it finds on the way to *found. `after` and *found
+  // give the fence's last seq.
+  Result<uint64_t> WriteFence(uint32_t branch, uint64_t epoch, uint64_t after, uint64_t number,
                               std::vector<Found>* found) REQUIRES(round_mu_) EXCLUDES(mu_);
   void FailLocked(const std::string& why) REQUIRES(mu_);
 
@@ -206,13 +214,16 @@ class StoreSink final : public Sink {
   bool stop_ GUARDED_BY(mu_) = false;
   std::atomic<bool> started_{false};  // set under mu_; read without it
   std::thread shipper_;               // started under mu_ (once), joined by the destructor
+  std::thread trimmer_;               // likewise
+  CondVar trim_cv_;                   // wakes the trimmer
 
   std::map<uint32_t, uint64_t> covered_ GUARDED_BY(mu_);  // registered branch -> seq in layers
   std::set<uint32_t> dropped_ GUARDED_BY(mu_);            // never ship these again
   std::set<uint32_t> trims_ GUARDED_BY(mu_);              // objects to delete, maybe
   std::set<uint32_t> deletes_ GUARDED_BY(mu_);            // deleted branches: all their objects
   std::map<uint32_t, uint64_t> epoch_ GUARDED_BY(mu_);    // TakeOver's, written in objects
-  // Changed only with round_mu_ held too (the shipper, TakeOver, Replay).
+  // Written numbers are added with round_mu_ held too (the shipper,
+  // TakeOver, Replay); the trimmer removes deleted ones.
   std::map<uint32_t, BranchLog> logs_ GUARDED_BY(mu_);
   std::map<uint32_t, uint64_t> acked_seq_ GUARDED_BY(mu_);
   const std::unique_ptr<MarkFile> voids_ GUARDED_BY(mu_);

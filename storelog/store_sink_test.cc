@@ -49,6 +49,17 @@ class HookStore : public ObjectStoreWrapper {
   }
 };
 
+// Counts the Gets that reach the store.
+class CountingStore : public ObjectStoreWrapper {
+ public:
+  using ObjectStoreWrapper::ObjectStoreWrapper;
+  Result<std::string> Get(const std::string& k) override {
+    gets++;
+    return target()->Get(k);
+  }
+  std::atomic<int> gets{0};
+};
+
 class StoreSinkTest : public ::testing::Test {
  protected:
   // A daemon's sink: its own local log directory, the shared store.
@@ -346,17 +357,6 @@ TEST_F(StoreSinkTest, TrimKeepsTheNewestObjectAndEveryFence) {
   EXPECT_EQ(Write(a.get(), 1, 5, 5).code(), Code::kReadOnly);
 }
 
-// Counts the Gets that reach the store.
-class CountingStore : public ObjectStoreWrapper {
- public:
-  using ObjectStoreWrapper::ObjectStoreWrapper;
-  Result<std::string> Get(const std::string& k) override {
-    gets++;
-    return target()->Get(k);
-  }
-  std::atomic<int> gets{0};
-};
-
 TEST_F(StoreSinkTest, ATakeOverReadsTheTailNotTheWholeLog) {
   auto a = OpenSink("a");
   ASSERT_OK(a->Trim(1, 0));
@@ -380,6 +380,30 @@ TEST_F(StoreSinkTest, ATakeOverReadsTheTailNotTheWholeLog) {
   }
   EXPECT_EQ(Keys(1), (std::vector<std::string>{LogObjectKey(1, 41)}));  // the fence
   EXPECT_EQ(b->Shipping().objects_deleted, 40u);
+}
+
+TEST_F(StoreSinkTest, AReaderStopsAtAFenceWhoseTakerHadReadAsFar) {
+  auto a = OpenSink("a");
+  ASSERT_OK(a->Trim(1, 0));
+  ASSERT_OK(Write(a.get(), 1, 1, 3));
+  for (int i = 0; i < 40; i++) {  // 40 claims in turn, nothing written between
+    auto t = OpenSink("t" + std::to_string(i));
+    ASSERT_OK(t->Trim(1, 0));
+    std::vector<uint64_t> tail;
+    ASSERT_OK(t->TakeOver(1, 2 + i, 0, [&](const OpRecord& r) {
+      tail.push_back(r.seq);
+      return Status::OK();
+    }));
+    ASSERT_EQ(tail, Seqs(1, 3)) << i;  // each fence says it had read up to 3
+  }
+  CountingStore counting(&store_);
+  auto r = OpenSink("r", &counting);
+  ASSERT_OK(r->Trim(1, 3));
+  ASSERT_OK(r->Replay([](const OpRecord& rec) {
+    ADD_FAILURE() << "seq " << rec.seq << " is covered";
+    return Status::OK();
+  }));
+  EXPECT_EQ(counting.gets, 16);  // one wave, not the 41 objects
 }
 
 TEST_F(StoreSinkTest, ADeletedBranchLosesItsObjectsAnUnknownOneKeepsThem) {

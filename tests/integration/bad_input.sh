@@ -131,6 +131,7 @@ expect_fail "second daemon with a live daemon's node id" "$S" mount "$STORE_URL"
 mountpoint -q "$M2" && fail "duplicate node id: something got mounted on $M2"
 expect_fail "mount with a bad node id" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c7" --node-id "Node_1"
 expect_fail "mount with a lease ttl under 3s" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c7" --lease-ttl 1s
+expect_fail "--sink store with a walsink's flags" "$S" mount "$STORE_URL" "$M2" --cache-dir "$ROOT/c7" --sink store --sink-insecure
 "$S" init "file://$ROOT/other" >/dev/null || fail "init of a second store failed"
 "$S" init "file://$ROOT/third" >/dev/null || fail "init of a third store failed"
 "$S" mount "file://$ROOT/other" "$M2" --cache-dir "$ROOT/c9" >/dev/null || fail "mount of the second store failed"
