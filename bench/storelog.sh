@@ -6,7 +6,7 @@
 #   - native: ext4, fsync on;
 #   - walsink: --sink HOST:PORT, a walsink on loopback over TLS;
 #   - store: --sink store, every commit's barrier is a PutIfAbsent to s3rver;
-#   - store+Nms for each N in $BENCH_STORE_DELAYS (default "5 20"): the same
+#   - store-Nms for each N in $BENCH_STORE_DELAYS (default "5 20"): the same
 #     with N ms added to every store call (--inject-faults latency_ms=N),
 #     standing in for a store farther away than loopback (S3 Express One
 #     Zone publishes single-digit ms, S3 Standard tens of ms for small
@@ -42,7 +42,7 @@ P_NATIVE=55474
 P_BASE=55475
 P_SIDE=55476
 SIDES=(native walsink store)
-for d in $BENCH_STORE_DELAYS; do SIDES+=("store+${d}ms"); done
+for d in $BENCH_STORE_DELAYS; do SIDES+=("store-${d}ms"); done
 declare -A R=()
 
 # store_log_of FIELD: the daemon's status.store_log.FIELD.
@@ -87,7 +87,7 @@ side walsink "${SINK_FLAGS[@]}"
 sink_stop
 side store --sink store
 for d in $BENCH_STORE_DELAYS; do
-  side "store+${d}ms" --sink store --inject-faults "latency_ms=$d"
+  side "store-${d}ms" --sink store --inject-faults "latency_ms=$d"
 done
 
 # --- report

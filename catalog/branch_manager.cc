@@ -47,7 +47,17 @@ Result<uint64_t> BranchManager::ResolveForkSeq(const CatalogData& cat, const Bra
       seq = spec.seq;
       break;
     case ForkSpec::Kind::kTime: {
-      STRATA_ASSIGN_OR_RETURN(seq, ResolveForkTime(parent, spec, first));
+      Result<uint64_t> at = ResolveForkTime(parent, spec, first);
+      if (!at.ok() && at.status().IsNotFound()) {
+        // No op at or before that time is known any more (a fresh machine
+        // rebuilds the time map from the layers GC kept): if the time is
+        // before the history window, that is the answer to give.
+        const int64_t window = HistoryOf(parent);
+        STRATA_ASSIGN_OR_RETURN(std::optional<TimePoint> oldest,
+                                OldestPoint(versions_, parent, window, clock_->NowNs()));
+        STRATA_RETURN_IF_ERROR(CheckForkPoint(parent, window, oldest, spec, 0));
+      }
+      STRATA_ASSIGN_OR_RETURN(seq, std::move(at));
       break;
     }
   }

@@ -2,7 +2,9 @@
 //
 // The local sink is a directory of segment files on local disk
 // (oplog/local_sink.h); the shipping sink (walsink/shipping_sink.h) wraps a
-// local sink and ships every record to a walsink server over TCP.
+// local sink and ships every record to a walsink server over TCP; the store
+// sink (storelog/store_sink.h) wraps one and copies its records into log
+// objects in the object store.
 //
 // Locking across modules. The commit path is BranchFs (fs/) -> VersionStore
 // (layers/) -> Sink, and calls only go down it: a sink never calls back into
