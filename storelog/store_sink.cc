@@ -196,7 +196,6 @@ void StoreSink::ShipLoop() {
     l.Lock();
     if (st.ok()) {
       backoff = std::chrono::milliseconds(50);
-      stats_.last_error.clear();
       continue;
     }
     if (!fenced_.ok()) break;
@@ -252,6 +251,7 @@ Status StoreSink::RunRound() {
   if (!failed.ok()) return failed;
   cursor_ = std::max(cursor_, next);
   acked_ = std::max(acked_, next);
+  stats_.last_error.clear();  // healthy again, as the barriers it wakes see
   for (const auto& [b, seq] : seqs) {
     if (!dropped_.count(b)) acked_seq_[b] = std::max(acked_seq_[b], seq);
   }
